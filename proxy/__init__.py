@@ -1,0 +1,1 @@
+"""The HTTP side of denyproxy: forwarding, filtering, the rules API and the admin listener."""

@@ -1,0 +1,126 @@
+"""The applications: the proxy listener and the admin listener, built once from Settings."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy import metrics
+from proxy.errors import ProxyError
+from proxy.forward import Forwarder, tenant
+from proxy.logs import route_template
+from proxy.settings import Settings
+from proxy.upstream import Upstream, client_session
+from rules.store import RuleStore
+
+log = logging.getLogger("denyproxy.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class Health:
+    """What readiness depends on; the server flips `draining` first on SIGTERM."""
+
+    store: RuleStore
+    draining: bool = False
+    checks: list[Callable[[], bool]] = field(default_factory=list)
+
+    async def ready(self) -> tuple[bool, str]:
+        if self.draining:
+            return False, "draining"
+        if not all(check() for check in self.checks):
+            return False, "rule consumer not running"
+        if not await self.store.ready():
+            return False, "suppression store unavailable or still loading rules"
+        return True, "ready"
+
+
+FORWARDER = web.AppKey("forwarder", Forwarder)
+HEALTH = web.AppKey("health", Health)
+
+
+def error_response(status: int, detail: str) -> web.Response:
+    return web.json_response({"detail": detail}, status=status)
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, errors mapped to JSON once, one access line, request metrics."""
+    request_id = request.headers.get("X-Request-Id", "")
+    if not _REQUEST_ID.fullmatch(request_id):
+        request_id = uuid.uuid4().hex
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ProxyError as exc:
+        response = error_response(exc.status, exc.detail)
+    except web.HTTPException as exc:
+        response = error_response(exc.status, exc.reason)
+    except Exception:
+        log.exception("unhandled", extra={"fields": {"request_id": request_id}})
+        response = error_response(500, "internal error")
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
+    metrics.REQUESTS.labels(request.method, str(response.status)).inc()
+    log.info(
+        "request",
+        extra={
+            "fields": {
+                "request_id": request_id,
+                "method": request.method,
+                "route": route_template(request.path),
+                "status": response.status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "tenant": tenant(request)[:8],
+                "suppressed": request.get("suppressed", 0),
+            }
+        },
+    )
+    return response
+
+
+def create_app(settings: Settings, store: RuleStore) -> web.Application:
+    """The proxy listener: everything not served here goes to the upstream."""
+    app = web.Application(middlewares=[edge], client_max_size=settings.max_request_body)
+
+    async def forwarder(app: web.Application) -> AsyncIterator[None]:
+        async with client_session(settings) as session:
+            app[FORWARDER] = Forwarder(settings, Upstream.parse(settings.upstream), session, store)
+            yield
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        return await request.app[FORWARDER](request)
+
+    app.cleanup_ctx.append(forwarder)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return app
+
+
+def create_admin_app(health: Health) -> web.Application:
+    """The admin listener, on its own port so it never shadows an upstream path."""
+    app = web.Application()
+    app[HEALTH] = health
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        ok, why = await request.app[HEALTH].ready()
+        return web.json_response({"status": why}, status=200 if ok else 503)
+
+    async def metrics_(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_)
+    return app

@@ -1,0 +1,203 @@
+"""Find contact identifiers in a JSON document and remove the denied ones.
+
+Two pure passes around one store round trip: `collect` walks the document and normalises
+every candidate; the caller asks the store; `redact` removes what the store denied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rules import normalize
+from rules.model import Lookup, RuleType
+
+Policy = Literal["strip", "drop"]
+Raw = str | int
+Identifier = tuple[RuleType, str]
+
+# The one list of keys whose values (and everything under them) are read as phone numbers.
+PHONE_KEYS = frozenset(
+    {
+        "phone", "phones", "phone_number", "phone_numbers", "phonenumber", "phonenumbers",
+        "mobile", "mobile_phone", "mobile_number", "mobiles", "cell", "cell_phone",
+        "tel", "telephone", "telephones", "fax", "direct_dial", "direct_phone", "work_phone",
+        "home_phone", "office_phone", "business_phone", "business_phones", "store_phone",
+        "store_phones", "company_phone", "personal_phone", "contact_number", "sms",
+        "whatsapp",
+    }
+)
+# Keys that only describe a contact point: an object made of one denied value and these
+# (`{"email": ..., "verified": true}`) is the contact point itself, removed as a whole.
+CONTACT_META_KEYS = frozenset(
+    {
+        "verified", "valid", "line_type", "type", "label", "status", "primary", "is_primary",
+        "confidence", "score", "source", "sources", "carrier", "country_code", "kind",
+        "first_seen", "last_seen", "validation", "deliverability", "catch_all",
+    }
+)
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"'/]+@[^\s@<>()\[\],;:\"'/]+")
+
+
+def is_phone_key(key: str) -> bool:
+    key = key.lower()
+    return key in PHONE_KEYS or key.endswith(("_phone", "_phones", "_phone_number"))
+
+
+@dataclass(slots=True)
+class Found:
+    """Every candidate string (or number) in a document and the identifiers it carries."""
+
+    by_raw: dict[Raw, tuple[Identifier, ...]] = field(default_factory=dict)
+
+    def query(self) -> dict[RuleType, set[str]]:
+        """What to ask the store: emails also ask for their domain and its parents."""
+        query: dict[RuleType, set[str]] = {}
+        for identifiers in self.by_raw.values():
+            for rule_type, normal in identifiers:
+                query.setdefault(rule_type, set()).add(normal)
+                if rule_type is RuleType.EMAIL:
+                    domains = query.setdefault(RuleType.DOMAIN, set())
+                    domains.update(normalize.parent_domains(normal.rpartition("@")[2]))
+        return query
+
+    def denied(self, answer: Lookup) -> dict[Raw, RuleType]:
+        """The raw values to remove, with the type that denied each (for metrics)."""
+        out: dict[Raw, RuleType] = {}
+        for raw, identifiers in self.by_raw.items():
+            for rule_type, normal in identifiers:
+                if _is_denied(rule_type, normal, answer):
+                    out[raw] = rule_type
+                    break
+        return out
+
+
+def _is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
+    if normal in answer.get(rule_type, ()):
+        return True
+    if rule_type is RuleType.EMAIL and RuleType.DOMAIN in answer:
+        denied_domains = answer[RuleType.DOMAIN]
+        host = normal.rpartition("@")[2]
+        return any(d in denied_domains for d in normalize.parent_domains(host))
+    return False
+
+
+def collect(doc: Any, region: str) -> Found:
+    found = Found()
+    _collect(doc, False, found.by_raw, region)
+    return found
+
+
+def _collect(node: Any, phone_ctx: bool, out: dict[Raw, tuple[Identifier, ...]], region: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _collect(value, phone_ctx or is_phone_key(key), out, region)
+    elif isinstance(node, list):
+        for value in node:
+            _collect(value, phone_ctx, out, region)
+    elif isinstance(node, str):
+        if node not in out:
+            identifiers = tuple(_identifiers(node, phone_ctx, region))
+            if identifiers:
+                out[node] = identifiers
+    elif phone_ctx and isinstance(node, int) and not isinstance(node, bool) and node not in out:
+        normal = normalize.phone_candidate(node, region)
+        if normal:
+            out[node] = ((RuleType.PHONE, normal),)
+
+
+def _identifiers(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
+    if "@" in text:
+        for match in _EMAIL_IN_TEXT.finditer(text):
+            normal = normalize.email(match.group())
+            if normal:
+                yield RuleType.EMAIL, normal
+    if "linkedin.com/" in text.lower():
+        normal = normalize.linkedin(text)
+        if normal:
+            yield RuleType.LINKEDIN, normal
+    if phone_ctx:
+        normal = normalize.phone_candidate(text, region)
+        if normal:
+            yield RuleType.PHONE, normal
+
+
+@dataclass(slots=True)
+class _Removed:
+    """A contact point that must go as a whole; `nulled` is what stays if it is the root."""
+
+    nulled: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Redaction:
+    denied: dict[Raw, RuleType]
+    counts: dict[RuleType, int] = field(default_factory=dict)
+
+    def hit(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return False
+        rule_type = self.denied.get(value)
+        if rule_type is None:
+            return False
+        self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
+        return True
+
+
+def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, dict[RuleType, int]]:
+    """A copy of `doc` without the denied values; the counts say what went, by type."""
+    state = Redaction(denied)
+    if policy == "drop":
+        doc, stray = _drop(doc, state)
+        if stray:  # a denied value outside any record in a list: strip it in place
+            doc = _strip(doc, Redaction(denied))
+    else:
+        doc = _strip(doc, state)
+    return (doc.nulled if isinstance(doc, _Removed) else doc), state.counts
+
+
+def _strip(node: Any, state: Redaction) -> Any:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        removed: list[str] = []
+        for key, value in node.items():
+            if state.hit(value):
+                out[key] = None
+                removed.append(key)
+                continue
+            value = _strip(value, state)
+            out[key] = None if isinstance(value, _Removed) else value
+        if len(removed) == 1 and all(k in CONTACT_META_KEYS for k in out if k != removed[0]):
+            return _Removed(out)
+        return out
+    if isinstance(node, list):
+        items = (_strip(v, state) for v in node if not state.hit(v))
+        return [v for v in items if not isinstance(v, _Removed)]
+    return node
+
+
+def _drop(node: Any, state: Redaction) -> tuple[Any, bool]:
+    """Returns the node without denied records, and whether a denied value is still inside."""
+    if isinstance(node, dict):
+        out, inside = {}, False
+        for key, value in node.items():
+            if state.hit(value):
+                inside = True
+            value, hit = _drop(value, state)
+            out[key], inside = value, inside or hit
+        return out, inside
+    if isinstance(node, list):
+        kept, inside = [], False
+        for value in node:
+            if state.hit(value):
+                inside = True
+                continue
+            value, hit = _drop(value, state)
+            if hit and isinstance(value, dict):
+                continue  # the nearest record inside a list holding a denied value goes
+            kept.append(value)
+            inside = inside or hit
+        return kept, inside
+    return node, False

@@ -1,0 +1,178 @@
+"""The response path, one straight line: forward → collect → one lookup → strip → send."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy import headers, metrics
+from proxy.errors import PayloadTooLargeError, StoreError, UpstreamBodyError
+from proxy.filter import collect, redact
+from proxy.settings import Settings
+from proxy.upstream import CHUNK, Upstream, decode, upstream_errors
+from rules.model import GLOBAL, tenant_of
+from rules.store import RuleStore, StoreUnavailableError
+
+SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
+_JSON_TYPES = ("application/json", "text/json")
+
+
+def api_key(request: web.Request) -> str | None:
+    """The caller's key, from X-API-Key or a Bearer token (the same key either way)."""
+    key = request.headers.get("X-API-Key")
+    if key:
+        return key
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def tenant(request: web.Request) -> str:
+    """A request without a key is checked against the global rules only."""
+    key = api_key(request)
+    return tenant_of(key) if key else GLOBAL
+
+
+def claims_json(response: aiohttp.ClientResponse) -> bool:
+    media = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    return media in _JSON_TYPES or media.endswith("+json")
+
+
+@dataclass(slots=True)
+class Forwarder:
+    settings: Settings
+    upstream: Upstream
+    session: aiohttp.ClientSession
+    store: RuleStore
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        url = self.upstream.url_for(request.raw_path)
+        response = await self.send(request, url)
+        try:
+            if self._streams(request, response):
+                return await stream(request, response)
+            return await self.filtered(request, response)
+        finally:
+            response.release()
+
+    async def send(self, request: web.Request, url: object) -> aiohttp.ClientResponse:
+        """Forward once (never retried: a batch POST may already have cost credits)."""
+        length = request.content_length
+        if length is not None and length > self.settings.max_request_body:
+            raise PayloadTooLargeError(
+                f"request body is larger than {self.settings.max_request_body} bytes"
+            )
+        body = _limited(request, self.settings.max_request_body) if request.body_exists else None
+        out_headers = headers.upstream_request(
+            request.headers, peer=request.remote, scheme=request.scheme, length=length
+        )
+        started = time.perf_counter()
+        with upstream_errors(self.settings.upstream_timeout):
+            try:
+                async with asyncio.timeout(self.settings.upstream_timeout):
+                    response = await self.session.request(
+                        request.method, url, headers=out_headers, data=body,
+                        allow_redirects=False,
+                    )
+            except aiohttp.ClientError as exc:
+                if isinstance(exc.__cause__, PayloadTooLargeError) or body_too_large(request):
+                    raise PayloadTooLargeError(
+                        f"request body is larger than {self.settings.max_request_body} bytes"
+                    ) from exc
+                raise
+        metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - started)
+        return response
+
+    def _streams(self, request: web.Request, response: aiohttp.ClientResponse) -> bool:
+        if request.method == "HEAD" or response.status in (204, 304):
+            return True
+        if request.path.startswith(self.settings.exempt_paths or ("\0",)):
+            return True
+        return not claims_json(response)
+
+    async def filtered(
+        self, request: web.Request, response: aiohttp.ClientResponse
+    ) -> web.Response:
+        raw = await read_body(response, self.settings)
+        encoding = response.headers.get("Content-Encoding", "")
+        body = decode(raw, encoding, self.settings.max_filter_body)
+        out_headers = headers.client_response(response.headers, rewritten=False)
+        if not body.strip():
+            return web.Response(status=response.status, body=raw, headers=out_headers)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamBodyError("upstream sent a JSON body that does not parse") from exc
+        found = collect(doc, self.settings.phone_region)
+        denied = found.denied(await self.lookup(tenant(request), found)) if found.by_raw else {}
+        if not denied:
+            out_headers[SUPPRESSED_HEADER] = "0"
+            return web.Response(status=response.status, body=raw, headers=out_headers)
+        doc, counts = redact(doc, denied, self.settings.policy)
+        for rule_type, count in counts.items():
+            metrics.SUPPRESSED.labels(rule_type.value).inc(count)
+        request["suppressed"] = sum(counts.values())
+        out_headers = headers.client_response(response.headers, rewritten=True)
+        out_headers[SUPPRESSED_HEADER] = str(request["suppressed"])
+        return web.Response(status=response.status, body=orjson.dumps(doc), headers=out_headers)
+
+    async def lookup(self, scope: str, found) -> dict:  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            answer = await self.store.lookup(scope, found.query())
+        except StoreUnavailableError as exc:
+            metrics.STORE_ERRORS.inc()
+            raise StoreError("suppression store unavailable") from exc
+        metrics.STORE_LATENCY.observe(time.perf_counter() - started)
+        return answer
+
+
+async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> bytes:
+    """The whole (still encoded) body, within the filter limit and the upstream timeout."""
+    limit = settings.max_filter_body
+    if (response.content_length or 0) > limit:
+        raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes")
+    chunks, size = [], 0
+    with upstream_errors(settings.upstream_timeout):
+        async with asyncio.timeout(settings.upstream_timeout):
+            async for chunk in response.content.iter_chunked(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes")
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def stream(request: web.Request, response: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Bytes as they come, encoding untouched: a 1 GB download never sits in memory."""
+    out = web.StreamResponse(
+        status=response.status,
+        reason=response.reason,
+        headers=headers.client_response(response.headers, rewritten=False),
+    )
+    await out.prepare(request)
+    if request.method != "HEAD":
+        async for chunk in response.content.iter_chunked(CHUNK):
+            await out.write(chunk)
+    await out.write_eof()
+    return out
+
+
+def body_too_large(request: web.Request) -> bool:
+    return bool(request.get("body_too_large"))
+
+
+async def _limited(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, cut off past the limit (chunked uploads)."""
+    seen = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        seen += len(chunk)
+        if seen > limit:
+            request["body_too_large"] = True
+            raise PayloadTooLargeError(f"request body is larger than {limit} bytes")
+        yield chunk

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the HTTP side (names: denyproxy_<area>_<thing>_<unit>)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+REQUESTS = Counter("denyproxy_http_requests_total", "Requests answered", ["method", "status"])
+UPSTREAM_LATENCY = Histogram(
+    "denyproxy_upstream_latency_seconds",
+    "Time from forwarding a request to the upstream's response headers",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+SUPPRESSED = Counter("denyproxy_suppressed_total", "Identifiers suppressed", ["type"])
+STORE_LATENCY = Histogram(
+    "denyproxy_store_latency_seconds", "One rule lookup round trip", buckets=_FAST
+)
+STORE_ERRORS = Counter("denyproxy_store_errors_total", "Rule lookups that failed (answered 503)")

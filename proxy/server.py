@@ -1,0 +1,99 @@
+"""Running the listeners: start, wait for SIGTERM/SIGINT, drain, stop — in that order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from proxy.app import Health, create_admin_app, create_app
+from proxy.settings import Settings
+from rules.store import MemoryStore, RedisStore, RuleStore
+
+log = logging.getLogger("denyproxy")
+
+
+def make_store(settings: Settings, *, fed_by_kafka: bool) -> RuleStore:
+    """Redis when configured, else the embedded store; Kafka-fed stores gate on readiness."""
+    topic = settings.topic if settings.kafka else None
+    if settings.redis:
+        return RedisStore.from_url(
+            settings.redis, timeout=settings.store_timeout, topic=topic,
+            cluster=settings.redis_cluster,
+        )
+    return MemoryStore(ready=not fed_by_kafka)
+
+
+def split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def start_site(app: web.Application, address: str, settings: Settings) -> web.AppRunner:
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+    )
+    await runner.setup()
+    host, port = split(address)
+    await web.TCPSite(runner, host, port, reuse_port=settings.workers > 1).start()
+    return runner
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
+    """Proxy + admin (+ consumer). On stop: readiness fails, the listener closes, in-flight
+    requests finish (bounded by shutdown_timeout), then the consumer and the store close."""
+    run_consumer = bool(settings.kafka) and settings.consumer
+    store = make_store(settings, fed_by_kafka=run_consumer)
+    health = Health(store)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(store.aclose)
+        if run_consumer:
+            consumer = await start_consumer(settings, store)
+            health.checks.append(lambda: consumer.healthy)
+            stack.push_async_callback(consumer.stop)
+        admin = await start_site(create_admin_app(health), settings.admin_listen, settings)
+        stack.push_async_callback(admin.cleanup)
+        proxy = await start_site(create_app(settings, store), settings.listen, settings)
+        log.info("listening", extra={"fields": {"listen": settings.listen,
+                                                 "admin": settings.admin_listen}})
+        await until()
+        health.draining = True
+        log.info("draining", extra={"fields": {"timeout_s": settings.shutdown_timeout}})
+        await proxy.cleanup()
+
+
+async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[no-untyped-def]
+    from rules.consumer import RuleConsumer
+    from rules.kafka import options_from
+
+    consumer = RuleConsumer(
+        options_from(settings), settings.topic, settings.group, store, settings.phone_region
+    )
+    await consumer.start()
+    return consumer
+
+
+async def consume(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
+    """The consumer alone, with an admin listener: one per deployment writes the shared Redis."""
+    store = make_store(settings, fed_by_kafka=True)
+    health = Health(store)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(store.aclose)
+        consumer = await start_consumer(settings, store)
+        health.checks.append(lambda: consumer.healthy)
+        stack.push_async_callback(consumer.stop)
+        admin = await start_site(create_admin_app(health), settings.admin_listen, settings)
+        stack.push_async_callback(admin.cleanup)
+        await until()

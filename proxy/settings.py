@@ -1,0 +1,197 @@
+"""Configuration in one place: a frozen dataclass, filled from flags and DENYPROXY_* env vars.
+
+Every field is one flag (`--admin-listen`) and one variable (`DENYPROXY_ADMIN_LISTEN`); a flag
+wins over the variable, the variable over the default. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+MiB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A bad setting; the message names it. The CLI prints it on one line and exits 2."""
+
+
+def _address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT")
+    return value
+
+
+def _upstream(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        number = kind(value)
+        if number <= 0:
+            raise ValueError("must be positive")
+        return number
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _workers(value: str) -> int:
+    return os.cpu_count() or 1 if value == "auto" else _positive(int)(value)
+
+
+def _region(value: str) -> str:
+    import phonenumbers
+
+    region = value.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("unknown phone region")
+    return region
+
+
+def _paths(value: str) -> tuple[str, ...]:
+    paths = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not all(p.startswith("/") for p in paths):
+        raise ValueError("paths must start with /")
+    return paths
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda value: parse(value) if value else None
+
+
+def _setting(default: Any, parse: Callable[[str], Any], help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help, **extra})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    upstream: str = _setting("https://api.openmart.ai", _upstream, "upstream base URL")
+    listen: str = _setting("127.0.0.1:8080", _address, "proxy listener HOST:PORT")
+    admin_listen: str = _setting(
+        "127.0.0.1:9901", _address, "admin listener (/healthz /readyz /metrics)"
+    )
+    redis: str | None = _setting(None, _optional(str), "Redis URL; unset = in-memory store")
+    redis_cluster: bool = _setting(False, _bool, "the Redis URL names a Redis Cluster node")
+    kafka: str | None = _setting(None, _optional(str), "Kafka bootstrap servers; unset = none")
+    topic: str = _setting("denyproxy.rules", str, "Kafka topic of rule events")
+    group: str = _setting("denyproxy", str, "Kafka consumer group")
+    consumer: bool = _setting(True, _bool, "serve: run the rule consumer in-process with --kafka")
+    policy: str = _setting("strip", _choice("strip", "drop"), "strip values or drop records")
+    phone_region: str = _setting("US", _region, "region for phones without a country code")
+    workers: int = _setting(1, _workers, "worker processes (a number or auto)")
+    connect_timeout: float = _setting(10.0, _positive(float), "upstream connect timeout, s")
+    upstream_timeout: float = _setting(120.0, _positive(float), "upstream total timeout, s")
+    store_timeout: float = _setting(1.0, _positive(float), "rule store timeout, s")
+    max_request_body: int = _setting(16 * MiB, _positive(int), "request body limit, bytes")
+    max_filter_body: int = _setting(32 * MiB, _positive(int), "filtered JSON body limit, bytes")
+    exempt_paths: tuple[str, ...] = _setting(
+        (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
+    )
+    shutdown_timeout: float = _setting(30.0, _positive(float), "drain time on SIGTERM, s")
+    rule_wait_timeout: float = _setting(5.0, _positive(float), "deny-rules API wait, s")
+    forward_deny_rules: bool = _setting(False, _bool, "also send deny-rule calls upstream")
+    validate_keys: bool = _setting(False, _bool, "check API keys upstream before rule calls")
+    kafka_security_protocol: str = _setting(
+        "PLAINTEXT",
+        _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        "Kafka security protocol",
+    )
+    kafka_sasl_mechanism: str | None = _setting(
+        None,
+        _optional(_choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
+        "Kafka SASL mechanism",
+    )
+    kafka_sasl_username: str | None = _setting(None, _optional(str), "Kafka SASL user")
+    kafka_sasl_password: str | None = _setting(
+        None, _optional(str), "Kafka SASL password", secret=True
+    )
+    kafka_ssl_cafile: str | None = _setting(None, _optional(str), "CA file for Kafka TLS")
+    log_level: str = _setting(
+        "info", _choice("debug", "info", "warning", "error"), "log level"
+    )
+    log_format: str = _setting("auto", _choice("auto", "json", "text"), "log format")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_var(name: str) -> str:
+    return "DENYPROXY_" + name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    """One flag per setting (all of them unless `names` picks some); values stay strings."""
+    for f in fields(Settings):
+        if names is not None and f.name not in names:
+            continue
+        if f.metadata["parse"] is _bool:  # --consumer / --no-consumer
+            parser.add_argument(
+                flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                help=f.metadata["help"],
+            )
+        else:
+            parser.add_argument(flag(f.name), dest=f.name, default=None, help=f.metadata["help"])
+
+
+def from_sources(args: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Flags over env vars over defaults; a value that does not parse names its setting."""
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = args.get(f.name)
+        source = flag(f.name)
+        if isinstance(raw, bool):
+            values[f.name] = raw
+            continue
+        if raw is None:
+            raw, source = env.get(env_var(f.name)), env_var(f.name)
+        if raw is None:
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            raise SettingsError(f"{source}={raw!r}: {exc}") from None
+    return check(Settings(**values))
+
+
+def check(settings: Settings) -> Settings:
+    """Rules that involve more than one setting."""
+    if settings.workers > 1 and settings.redis is None:
+        raise SettingsError(
+            "--workers > 1 needs --redis: each worker's in-memory store would hold its own rules"
+        )
+    if settings.kafka_security_protocol.startswith("SASL") and not settings.kafka_sasl_mechanism:
+        raise SettingsError("--kafka-sasl-mechanism is required with a SASL protocol")
+    return settings

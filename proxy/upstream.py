@@ -1,0 +1,122 @@
+"""The one pooled client to the configured upstream, and the mapping of its failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from proxy.errors import (
+    BadRequestError,
+    UpstreamBodyError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from proxy.settings import Settings
+
+try:  # brotli is optional: without it a br-encoded JSON body fails closed (502)
+    import brotli
+except ImportError:  # pragma: no cover - brotli is a dependency
+    brotli = None
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where every request goes, whatever its target says."""
+
+    base: URL
+
+    @classmethod
+    def parse(cls, url: str) -> Upstream:
+        return cls(URL(url.rstrip("/"), encoded=True))
+
+    def url_for(self, target: str) -> URL:
+        """The upstream URL for a request target; 400 for anything that could leave it.
+
+        Absolute-form targets keep only their path and query; dot segments (plain or
+        percent-encoded) are refused, since the upstream's base path must stay a prefix.
+        """
+        if not target.startswith("/"):
+            parts = urlsplit(target)
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+                raise BadRequestError("request target must be a path")
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path, _, _ = target.partition("?")
+        if any(seg in (".", "..") for seg in _decoded_segments(path)):
+            raise BadRequestError("dot segments are not allowed in the path")
+        url = URL(f"{self.base}{target}", encoded=True)
+        if (url.scheme, url.host, url.port) != (self.base.scheme, self.base.host, self.base.port):
+            raise BadRequestError("request target must stay on the upstream")
+        return url
+
+
+def _decoded_segments(path: str) -> list[str]:
+    decoded = path
+    for _ in range(3):  # %252e%252e decodes twice; stop once decoding changes nothing
+        decoded, before = unquote(decoded), decoded
+        if decoded == before:
+            break
+    return decoded.replace("\\", "/").split("/")
+
+
+def client_session(settings: Settings) -> aiohttp.ClientSession:
+    """One pool for the process; bodies stay encoded so untouched ones stream byte for byte."""
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.upstream_timeout
+        ),
+    )
+
+
+@contextlib.contextmanager
+def upstream_errors(timeout: float) -> AsyncIterator[None]:  # type: ignore[misc]
+    """aiohttp's failures become 502/504 values at this one boundary."""
+    try:
+        yield
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise UpstreamTimeoutError(f"upstream did not answer within {timeout:g} s") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnavailableError("upstream unreachable") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailableError(f"upstream failed: {type(exc).__name__}") from exc
+
+
+def decode(body: bytes, encoding: str, limit: int) -> bytes:
+    """The decoded body, capped at `limit` bytes however well it compresses."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 47 if encoding != "deflate" else 15  # 47: gzip or zlib header, auto-detected
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise UpstreamBodyError(f"upstream {encoding} body does not decode") from exc
+    elif encoding == "br" and brotli is not None:
+        try:
+            out = _brotli(body, limit)
+        except brotli.error as exc:
+            raise UpstreamBodyError("upstream br body does not decode") from exc
+    else:
+        raise UpstreamBodyError(f"upstream content-encoding {encoding!r} cannot be filtered")
+    if len(out) > limit:
+        raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes decoded")
+    return out
+
+
+def _brotli(body: bytes, limit: int) -> bytes:
+    """Brotli with its output bounded at each step (brotli >= 1.2)."""
+    return brotli.Decompressor().process(body, output_buffer_limit=limit + 1)

@@ -1,0 +1,1 @@
+"""Deny rules: the rule model, the one normaliser, the stores and the Kafka events."""

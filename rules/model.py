@@ -1,0 +1,49 @@
+"""The vocabulary every other module shares: rule types, scopes, changes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+
+class RuleType(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    DOMAIN = "domain"
+    LINKEDIN = "linkedin"
+
+
+RULE_TYPES: tuple[RuleType, ...] = tuple(RuleType)
+
+GLOBAL = "*"
+"""The scope whose rules apply to every API key."""
+
+Op = Literal["add", "remove"]
+
+Lookup = Mapping[RuleType, Collection[str]]
+"""Normalised identifiers by type: what a store is asked, and what it answers as denied."""
+
+
+def tenant_of(api_key: str) -> str:
+    """The scope of an API key: we keep its SHA-256, never the key itself."""
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def is_tenant(scope: str) -> bool:
+    """A tenant id is 64 lowercase hex digits, or the global scope."""
+    return scope == GLOBAL or (
+        len(scope) == 64 and all(c in "0123456789abcdef" for c in scope)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChange:
+    """Add or remove normalised values of one type in one scope."""
+
+    op: Op
+    tenant: str
+    type: RuleType
+    values: tuple[str, ...]

@@ -1,0 +1,155 @@
+"""The one normaliser: rules and response values go through the same functions.
+
+Every function returns the canonical form, or None when the value is not of that type.
+Pure functions, no I/O: the same input always compares equal on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from urllib.parse import unquote, urlsplit
+
+import phonenumbers
+
+from rules.model import RuleType
+
+_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_TEL_PREFIX = re.compile(r"^tel:", re.IGNORECASE)
+_MIN_PHONE_DIGITS = 7
+
+
+def email(raw: str) -> str | None:
+    """Trimmed and lowercased, domain in punycode; literal otherwise (no +tag/dot folding)."""
+    value = raw.strip().lower()
+    if value.startswith("mailto:"):
+        value = value[7:]
+    local, at, host = value.rpartition("@")
+    if not at or not local or len(value) > 320:
+        return None
+    normal_host = domain(host)
+    if normal_host is None:
+        return None
+    value = f"{local}@{normal_host}"
+    return value if _EMAIL.fullmatch(value) else None
+
+
+def domain(raw: str) -> str | None:
+    """`https://user@www.Acme.com:443/about?x#y` and `@acme.com.` both become `acme.com`."""
+    value = raw.strip().lower()
+    if not value:
+        return None
+    if value.startswith("@"):
+        value = value[1:]
+    if "//" not in value:
+        value = "//" + value
+    try:
+        host = urlsplit(value).hostname or ""
+    except ValueError:
+        return None
+    host = host.rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return _ascii_host(host)
+
+
+@lru_cache(maxsize=4096)
+def _ascii_host(host: str) -> str | None:
+    """IDN labels to punycode; None unless every label is a valid hostname label."""
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return None
+    labels = host.split(".")
+    if len(labels) < 2 or len(host) > 253 or not all(_LABEL.fullmatch(x) for x in labels):
+        return None
+    return None if labels[-1].isdigit() else host
+
+
+def parent_domains(host: str) -> Iterator[str]:
+    """`a.b.acme.com` → itself, `b.acme.com`, `acme.com`: a rule on any of them matches."""
+    labels = host.split(".")
+    for i in range(len(labels) - 1):
+        yield ".".join(labels[i:])
+
+
+def phone(raw: str | int, region: str = "US") -> str | None:
+    """E.164 via phonenumbers; None if it is not a possible number.
+
+    Numbers without a country code take `region`. `00` is read as `+` only when the
+    region's own reading fails, so `0044 20 7946 0958` still matches `+442079460958`.
+    """
+    text = _TEL_PREFIX.sub("", str(raw).strip())
+    if sum(c.isdigit() for c in text) < _MIN_PHONE_DIGITS:
+        return None
+    attempts = [text]
+    if text.startswith("00"):
+        attempts.append("+" + text[2:])
+    for attempt in attempts:
+        try:
+            number = phonenumbers.parse(attempt, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def phone_candidate(raw: str | int, region: str = "US") -> str | None:
+    """Response side: a value under a phone key that does not parse is compared by its digits.
+
+    Over-matching is the safe failure of a suppression filter, so an odd format is still
+    looked up (as `+<digits>`) rather than let through unexamined.
+    """
+    normal = phone(raw, region)
+    if normal is not None:
+        return normal
+    digits = "".join(c for c in str(raw) if c.isdigit())
+    return "+" + digits if len(digits) >= _MIN_PHONE_DIGITS else None
+
+
+def linkedin(raw: str) -> str | None:
+    """`https://uk.linkedin.com/in/Jane%20Doe/?trk=x` → `linkedin.com/in/jane doe`."""
+    value = raw.strip()
+    if "//" not in value:
+        value = "//" + value
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if host != "linkedin.com" and not host.endswith(".linkedin.com"):
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) < 2 or segments[0].lower() != "in":
+        return None
+    slug = unquote(segments[1]).strip().lower()
+    return f"linkedin.com/in/{slug}" if slug else None
+
+
+def for_type(rule_type: RuleType, region: str = "US") -> Callable[[str], str | None]:
+    """The normaliser of one rule type, with the phone region bound."""
+    if rule_type is RuleType.PHONE:
+        return lambda raw: phone(raw, region)
+    return _BY_TYPE[rule_type]
+
+
+_BY_TYPE: dict[RuleType, Callable[[str], str | None]] = {
+    RuleType.EMAIL: email,
+    RuleType.DOMAIN: domain,
+    RuleType.LINKEDIN: linkedin,
+}
+
+
+def detect(raw: str, region: str = "US") -> tuple[RuleType, str] | None:
+    """Guess a raw value's type for bulk import: email, LinkedIn, phone, then domain."""
+    if "@" in raw:
+        normal = email(raw)
+        return (RuleType.EMAIL, normal) if normal else None
+    for rule_type in (RuleType.LINKEDIN, RuleType.PHONE, RuleType.DOMAIN):
+        normal = for_type(rule_type, region)(raw)
+        if normal:
+            return rule_type, normal
+    return None

@@ -1,0 +1,225 @@
+"""Where rules live: one interface, an in-memory store and a Redis store.
+
+Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cluster slot):
+    denyproxy:{<tenant>}:<type>          SET of normalised values
+    denyproxy:{*}:<type>                 the global scope
+    denyproxy:{state}:<topic>:offsets    HASH partition -> next offset to apply
+    denyproxy:{state}:<topic>:ready      "1" once the consumer has caught up after a (re)build
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
+
+
+class StoreUnavailableError(Exception):
+    """The store did not answer (down, slow, or still rebuilding): callers fail closed."""
+
+
+class RuleStore(Protocol):
+    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+        """Which of `query` are denied for `tenant` or globally: one round trip.
+
+        Raises StoreUnavailableError when the answer cannot be trusted.
+        """
+
+    async def apply(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+    ) -> None:
+        """Apply changes in order, and record the consumer offsets they bring us to."""
+
+    async def offsets(self) -> dict[int, int]:
+        """The next offset to apply per partition; empty means rebuild from the start."""
+
+    async def set_ready(self, ready: bool) -> None:
+        """The consumer marks the rule set complete (or not) for lookups."""
+
+    async def ready(self) -> bool:
+        """True when lookups can be trusted."""
+
+    async def aclose(self) -> None: ...
+
+
+def rule_key(tenant: str, rule_type: RuleType) -> str:
+    """The one place that names a rule set."""
+    return f"denyproxy:{{{tenant}}}:{rule_type.value}"
+
+
+def state_key(topic: str, what: str) -> str:
+    return f"denyproxy:{{state}}:{topic}:{what}"
+
+
+class MemoryStore:
+    """The embedded default: rules in this process only, lost on restart.
+
+    With a Kafka consumer feeding it, it starts not ready and the consumer marks it ready
+    once it has replayed the topic.
+    """
+
+    def __init__(self, *, ready: bool = True) -> None:
+        self._sets: dict[tuple[str, RuleType], set[str]] = defaultdict(set)
+        self._offsets: dict[int, int] = {}
+        self._ready = ready
+
+    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+        if not self._ready:
+            raise StoreUnavailableError("suppression store is still loading rules")
+        denied: dict[RuleType, set[str]] = {}
+        for rule_type, values in query.items():
+            own, shared = self._sets.get((tenant, rule_type)), self._sets.get((GLOBAL, rule_type))
+            hits = {v for v in values if (own and v in own) or (shared and v in shared)}
+            if hits:
+                denied[rule_type] = hits
+        return denied
+
+    async def apply(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+    ) -> None:
+        for change in changes:
+            target = self._sets[(change.tenant, change.type)]
+            if change.op == "add":
+                target.update(change.values)
+            else:
+                target.difference_update(change.values)
+        self._offsets.update(offsets or {})
+
+    async def offsets(self) -> dict[int, int]:
+        return dict(self._offsets)
+
+    async def set_ready(self, ready: bool) -> None:
+        self._ready = ready
+
+    async def ready(self) -> bool:
+        return self._ready
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisStore:
+    """Rules in Redis, shared by every proxy and written by the Kafka consumer.
+
+    `topic` set means the rules come from Kafka: lookups then also check, in the same
+    round trip, that the consumer has marked the store complete (a flushed or rebuilding
+    Redis answers 503 rather than filtering against half a rule set).
+    """
+
+    def __init__(self, client: aioredis.Redis, topic: str | None = None) -> None:
+        self.client = client
+        self.topic = topic
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, timeout: float, topic: str | None = None, cluster: bool = False
+    ) -> RedisStore:
+        return cls(connect(url, timeout=timeout, cluster=cluster), topic)
+
+    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+        asked = [(t, list(values)) for t, values in query.items() if values]
+        if not asked:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for rule_type, values in asked:
+            pipe.smismember(rule_key(tenant, rule_type), values)
+            pipe.smismember(rule_key(GLOBAL, rule_type), values)
+        if self.topic is not None:
+            pipe.get(state_key(self.topic, "ready"))
+        replies = await self._run(pipe)
+        if self.topic is not None and replies.pop() is None:
+            raise StoreUnavailableError("suppression store is still loading rules")
+        denied: dict[RuleType, set[str]] = {}
+        for i, (rule_type, values) in enumerate(asked):
+            own, shared = replies[2 * i], replies[2 * i + 1]
+            hits = {v for v, a, b in zip(values, own, shared) if a or b}
+            if hits:
+                denied[rule_type] = hits
+        return denied
+
+    async def apply(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+    ) -> None:
+        """One pipeline: the changes in order, then (for the consumer) the offsets they reach.
+
+        Replaying a batch gives the same state: SADD/SREM replayed in order are idempotent.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for change in changes:
+            key = rule_key(change.tenant, change.type)
+            for chunk in _chunks(change.values, 10_000):
+                (pipe.sadd if change.op == "add" else pipe.srem)(key, *chunk)
+        if offsets and self.topic is not None:
+            pipe.hset(state_key(self.topic, "offsets"), mapping={str(p): o for p, o in offsets.items()})
+        await self._run(pipe)
+
+    async def offsets(self) -> dict[int, int]:
+        """The mirrored next-offset per partition; empty after a flush or on a new Redis."""
+        assert self.topic is not None
+        raw = await self._call(self.client.hgetall(state_key(self.topic, "offsets")))
+        return {int(p): int(o) for p, o in raw.items()}
+
+    async def set_ready(self, ready: bool) -> None:
+        assert self.topic is not None
+        key = state_key(self.topic, "ready")
+        await self._call(self.client.set(key, "1") if ready else self.client.delete(key))
+
+    async def ready(self) -> bool:
+        try:
+            if self.topic is None:
+                return bool(await self._call(self.client.ping()))
+            return await self._call(self.client.get(state_key(self.topic, "ready"))) is not None
+        except StoreUnavailableError:
+            return False
+
+    async def count(self, tenant: str, rule_type: RuleType) -> int:
+        return int(await self._call(self.client.scard(rule_key(tenant, rule_type))))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _run(self, pipe: aioredis.client.Pipeline) -> list:
+        return await self._call(pipe.execute())
+
+    async def _call(self, awaitable):  # type: ignore[no-untyped-def]
+        try:
+            return await awaitable
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailableError(f"redis: {type(exc).__name__}") from exc
+
+
+def connect(
+    url: str, *, timeout: float, cluster: bool = False, max_connections: int = 64
+) -> aioredis.Redis:
+    """A bounded, blocking pool (the default pool is unbounded) with socket timeouts."""
+    if cluster:
+        return RedisCluster.from_url(  # type: ignore[return-value]
+            url,
+            max_connections=max_connections,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
+        )
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+__all__ = ["RULE_TYPES", "MemoryStore", "RedisStore", "RuleStore", "StoreUnavailableError"]

@@ -1,0 +1,57 @@
+"""Session fixtures: a real Redis and a real Kafka broker on free ports (see tests/services.py).
+
+Set REDIS_URL / KAFKA_BOOTSTRAP to use already-running services instead of starting them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import KafkaBroker, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Controllable redis-server (.url/.port/.stop()/.start()); skips if REDIS_URL is external."""
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL points at an external Redis; cannot stop/start it")
+    server = RedisServer(workdir=tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """URL of a Redis to test against: $REDIS_URL, else our private redis-server."""
+    if url := os.environ.get("REDIS_URL"):
+        return url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Private single-node KRaft broker; skips if KAFKA_BOOTSTRAP points at an external one."""
+    if os.environ.get("KAFKA_BOOTSTRAP"):
+        pytest.skip("KAFKA_BOOTSTRAP points at an external Kafka; cannot manage it")
+    broker = KafkaBroker(workdir=tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """bootstrap_servers for tests: $KAFKA_BOOTSTRAP, else our private broker."""
+    if bootstrap := os.environ.get("KAFKA_BOOTSTRAP"):
+        return bootstrap
+    broker: KafkaBroker = request.getfixturevalue("kafka_broker")
+    return broker.bootstrap

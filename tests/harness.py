@@ -1,0 +1,66 @@
+"""Running the real proxy and the fake upstream inside the test's event loop, on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from proxy import server
+from proxy.settings import Settings
+from tests.fake_openmart import FakeOpenmart
+from tests.services import free_ports
+
+
+@dataclass
+class Running:
+    url: str
+    admin: str
+    settings: Settings
+    stop: asyncio.Event
+
+
+@contextlib.asynccontextmanager
+async def fake_upstream(fake: FakeOpenmart | None = None) -> AsyncIterator[tuple[FakeOpenmart, str]]:
+    fake = fake or FakeOpenmart()
+    runner = web.AppRunner(fake.app(), access_log=None)
+    await runner.setup()
+    (port,) = free_ports(1)
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running_proxy(settings: Settings) -> AsyncIterator[Running]:
+    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals."""
+    port, admin_port = free_ports(2)
+    settings = settings.with_(listen=f"127.0.0.1:{port}", admin_listen=f"127.0.0.1:{admin_port}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.serve(settings, until=stop.wait))
+    running = Running(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", settings, stop)
+    try:
+        await _wait_listening(port, task)
+        yield running
+    finally:
+        stop.set()
+        await task
+
+
+async def _wait_listening(port: int, task: asyncio.Task) -> None:
+    for _ in range(200):
+        if task.done():
+            task.result()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            await asyncio.sleep(0.02)
+    raise TimeoutError(f"proxy did not listen on {port}")
