@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy import metrics
 from proxy.errors import ProxyError
-from proxy.forward import Forwarder, tenant
+from proxy.forward import REQUEST_ID, SUPPRESSED, Forwarder, tenant
 from proxy.logs import route_template
 from proxy.settings import Settings
 from proxy.upstream import Upstream, client_session
@@ -57,7 +57,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id", "")
     if not _REQUEST_ID.fullmatch(request_id):
         request_id = uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -68,8 +68,6 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("unhandled", extra={"fields": {"request_id": request_id}})
         response = error_response(500, "internal error")
-    if not response.prepared:
-        response.headers["X-Request-Id"] = request_id
     metrics.REQUESTS.labels(request.method, str(response.status)).inc()
     log.info(
         "request",
@@ -81,16 +79,22 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
                 "status": response.status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "tenant": tenant(request)[:8],
-                "suppressed": request.get("suppressed", 0),
+                "suppressed": request.get(SUPPRESSED, 0),
             }
         },
     )
     return response
 
 
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, streamed ones too, just before its headers go out."""
+    response.headers["X-Request-Id"] = request.get(REQUEST_ID, "")
+
+
 def create_app(settings: Settings, store: RuleStore) -> web.Application:
     """The proxy listener: everything not served here goes to the upstream."""
     app = web.Application(middlewares=[edge], client_max_size=settings.max_request_body)
+    app.on_response_prepare.append(add_request_id)
 
     async def forwarder(app: web.Application) -> AsyncIterator[None]:
         async with client_session(settings) as session:

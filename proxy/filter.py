@@ -125,25 +125,29 @@ def _identifiers(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier
 
 
 @dataclass(slots=True)
-class _Removed:
-    """A contact point that must go as a whole; `nulled` is what stays if it is the root."""
-
-    nulled: dict[str, Any]
-
-
-@dataclass(slots=True)
 class Redaction:
     denied: dict[Raw, RuleType]
     counts: dict[RuleType, int] = field(default_factory=dict)
 
+    def is_denied(self, value: Any) -> bool:
+        return (
+            isinstance(value, (str, int))
+            and not isinstance(value, bool)
+            and value in self.denied
+        )
+
     def hit(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
+        """Is `value` denied? Counts it if so."""
+        if not self.is_denied(value):
             return False
-        rule_type = self.denied.get(value)
-        if rule_type is None:
-            return False
+        rule_type = self.denied[value]
         self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
         return True
+
+    def contact_point(self, node: dict[str, Any]) -> bool:
+        """One denied value plus only describing keys: `{"email": x, "verified": true}`."""
+        denied = [key for key, value in node.items() if self.is_denied(value)]
+        return len(denied) == 1 and all(k in CONTACT_META_KEYS for k in node if k != denied[0])
 
 
 def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, dict[RuleType, int]]:
@@ -155,38 +159,41 @@ def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, 
             doc = _strip(doc, Redaction(denied))
     else:
         doc = _strip(doc, state)
-    return (doc.nulled if isinstance(doc, _Removed) else doc), state.counts
+    return doc, state.counts
 
 
 def _strip(node: Any, state: Redaction) -> Any:
     if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        removed: list[str] = []
-        for key, value in node.items():
-            if state.hit(value):
-                out[key] = None
-                removed.append(key)
-                continue
-            value = _strip(value, state)
-            out[key] = None if isinstance(value, _Removed) else value
-        if len(removed) == 1 and all(k in CONTACT_META_KEYS for k in out if k != removed[0]):
-            return _Removed(out)
-        return out
+        return {
+            key: None if state.hit(value) or _gone(value, state) else _strip(value, state)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        items = (_strip(v, state) for v in node if not state.hit(v))
-        return [v for v in items if not isinstance(v, _Removed)]
+        return [
+            _strip(value, state)
+            for value in node
+            if not state.hit(value) and not _gone(value, state)
+        ]
     return node
 
 
+def _gone(value: Any, state: Redaction) -> bool:
+    """A contact point goes as a whole (its one denied value counted once)."""
+    if isinstance(value, dict) and state.contact_point(value):
+        for item in value.values():
+            state.hit(item)
+        return True
+    return False
+
+
 def _drop(node: Any, state: Redaction) -> tuple[Any, bool]:
-    """Returns the node without denied records, and whether a denied value is still inside."""
+    """The node without denied records, and whether a denied value is still inside it."""
     if isinstance(node, dict):
         out, inside = {}, False
         for key, value in node.items():
-            if state.hit(value):
-                inside = True
-            value, hit = _drop(value, state)
-            out[key], inside = value, inside or hit
+            hit = state.hit(value)
+            value, nested = _drop(value, state)
+            out[key], inside = value, inside or hit or nested
         return out, inside
     if isinstance(node, list):
         kept, inside = [], False
@@ -196,6 +203,8 @@ def _drop(node: Any, state: Redaction) -> tuple[Any, bool]:
                 continue
             value, hit = _drop(value, state)
             if hit and isinstance(value, dict):
+                if state.contact_point(value):
+                    inside = True  # a contact point is not the record: its owner goes
                 continue  # the nearest record inside a list holding a denied value goes
             kept.append(value)
             inside = inside or hit

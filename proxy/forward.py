@@ -20,6 +20,9 @@ from rules.model import GLOBAL, tenant_of
 from rules.store import RuleStore, StoreUnavailableError
 
 SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
+SUPPRESSED = web.RequestKey("suppressed", int)
+REQUEST_ID = web.RequestKey("request_id", str)
+_BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 _JSON_TYPES = ("application/json", "text/json")
 
 
@@ -71,6 +74,7 @@ class Forwarder:
         out_headers = headers.upstream_request(
             request.headers, peer=request.remote, scheme=request.scheme, length=length
         )
+        out_headers["X-Request-Id"] = request[REQUEST_ID]
         started = time.perf_counter()
         with upstream_errors(self.settings.upstream_timeout):
             try:
@@ -80,7 +84,7 @@ class Forwarder:
                         allow_redirects=False,
                     )
             except aiohttp.ClientError as exc:
-                if isinstance(exc.__cause__, PayloadTooLargeError) or body_too_large(request):
+                if request.get(_BODY_TOO_LARGE):
                     raise PayloadTooLargeError(
                         f"request body is larger than {self.settings.max_request_body} bytes"
                     ) from exc
@@ -116,9 +120,9 @@ class Forwarder:
         doc, counts = redact(doc, denied, self.settings.policy)
         for rule_type, count in counts.items():
             metrics.SUPPRESSED.labels(rule_type.value).inc(count)
-        request["suppressed"] = sum(counts.values())
+        request[SUPPRESSED] = sum(counts.values())
         out_headers = headers.client_response(response.headers, rewritten=True)
-        out_headers[SUPPRESSED_HEADER] = str(request["suppressed"])
+        out_headers[SUPPRESSED_HEADER] = str(request[SUPPRESSED])
         return web.Response(status=response.status, body=orjson.dumps(doc), headers=out_headers)
 
     async def lookup(self, scope: str, found) -> dict:  # type: ignore[no-untyped-def]
@@ -163,16 +167,12 @@ async def stream(request: web.Request, response: aiohttp.ClientResponse) -> web.
     return out
 
 
-def body_too_large(request: web.Request) -> bool:
-    return bool(request.get("body_too_large"))
-
-
 async def _limited(request: web.Request, limit: int) -> AsyncIterator[bytes]:
     """The request body as it arrives, cut off past the limit (chunked uploads)."""
     seen = 0
     async for chunk in request.content.iter_chunked(CHUNK):
         seen += len(chunk)
         if seen > limit:
-            request["body_too_large"] = True
+            request[_BODY_TOO_LARGE] = True
             raise PayloadTooLargeError(f"request body is larger than {limit} bytes")
         yield chunk

@@ -7,7 +7,7 @@ Pure functions, no I/O: the same input always compares equal on both sides.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
@@ -153,3 +153,19 @@ def detect(raw: str, region: str = "US") -> tuple[RuleType, str] | None:
         if normal:
             return rule_type, normal
     return None
+
+
+def normalize_all(
+    rule_type: RuleType, raw_values: Iterable[str], region: str = "US"
+) -> tuple[tuple[str, ...], list[str]]:
+    """Normal forms of a rule's values (deduplicated, in order) and the raw ones that failed."""
+    normal = for_type(rule_type, region)
+    good: dict[str, None] = {}
+    bad: list[str] = []
+    for raw in raw_values:
+        value = normal(raw) if isinstance(raw, str) else None
+        if value is None:
+            bad.append(raw)
+        else:
+            good[value] = None
+    return tuple(good), bad

@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,8 +20,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_LIBS = Path(os.environ.get("DENYPROXY_KAFKA_LIBS", REPO_ROOT / ".cache" / "kafka" / "libs"))
 KAFKA_LOG4J2 = REPO_ROOT / "scripts" / "kafka-log4j2.properties"
-
-_PR_SET_PDEATHSIG = 1
 
 
 class ServiceError(RuntimeError):
@@ -55,24 +51,26 @@ def tail(path: Path, lines: int = 60) -> str:
         return ""
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: SIGKILL the child if pytest dies, so no broker/redis outlives a crashed run."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """Prefix argv so the child gets SIGKILL if pytest dies (no orphan brokers after a crash).
+
+    Uses util-linux `setpriv --pdeathsig` (essential on Debian) rather than a preexec_fn, which is
+    unsafe once the asyncio loop has started threads. The signal fires when the *thread* that
+    spawned the child exits, so call start() from a long-lived thread (the main one in pytest).
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 def _spawn(argv: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
     """Start a daemon-style child with stdout+stderr appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            argv,
+            _die_with_parent(argv),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
         )
 
 
@@ -153,8 +151,21 @@ class RedisServer:
             raise ServiceError(f"{self.binary} not found on PATH; run scripts/test to install it")
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [
-            exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
         ]
         self.proc = _spawn(argv, self.log_path, self.workdir)
         deadline = time.monotonic() + self.start_timeout
@@ -176,7 +187,7 @@ class RedisServer:
 
 
 def kafka_cluster_id() -> str:
-    """A random KRaft cluster id: 16 bytes, URL-safe base64 without padding (Kafka's Uuid format)."""
+    """Random KRaft cluster id: 16 bytes as unpadded URL-safe base64 (Kafka's Uuid format)."""
     while True:
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cid.startswith("-"):  # Kafka avoids ids that look like CLI flags
@@ -185,7 +196,8 @@ def kafka_cluster_id() -> str:
 
 async def _kafka_metadata_ready(bootstrap: str) -> bool:
     """True once the broker answers metadata with at least one live broker (i.e. unfenced)."""
-    from aiokafka.admin import AIOKafkaAdminClient  # lazy: keeps this module importable without aiokafka
+    # Lazy import: keeps this module importable (e.g. for Redis-only use) without aiokafka.
+    from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
@@ -280,15 +292,25 @@ class KafkaBroker:
         body = "".join(f"{k}={v}\n" for k, v in self.server_properties().items())
         self.config_path.write_text(body)
 
-    def _java_argv(self, main: str, *args: str, heap: tuple[str, str] = ("64m", "256m")) -> list[str]:
+    def _java_argv(
+        self, main: str, *args: str, heap: tuple[str, str] = ("64m", "256m")
+    ) -> list[str]:
         """java command line for a Kafka main class on the fetched class path."""
         return [
-            self.java, f"-Xms{heap[0]}", f"-Xmx{heap[1]}",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true", "-Djava.net.preferIPv4Stack=true",
+            self.java,
+            f"-Xms{heap[0]}",
+            f"-Xmx{heap[1]}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            "-Djava.net.preferIPv4Stack=true",
             f"-Dlog4j2.configurationFile={KAFKA_LOG4J2}",
             f"-Dkafka.logs.dir={self.log_path.parent}",
-            "-cp", f"{self.libs}/*", main, *args,
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
         ]
 
     def _check_libs(self) -> None:
@@ -300,12 +322,15 @@ class KafkaBroker:
 
     def _format_storage(self) -> None:
         """Format log.dirs for KRaft with a fresh cluster id (required before first start)."""
-        argv = self._java_argv(
-            "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(self.config_path)
+        cluster_id, config = kafka_cluster_id(), str(self.config_path)
+        argv = self._java_argv("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config)
+        res = subprocess.run(
+            argv, check=False, cwd=self.workdir, capture_output=True, text=True, timeout=60
         )
-        res = subprocess.run(argv, cwd=self.workdir, capture_output=True, text=True, timeout=60)
         if res.returncode != 0:
-            raise ServiceError(f"kafka storage format failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+            raise ServiceError(
+                f"kafka storage format failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+            )
 
     def start(self) -> None:
         """Format storage (first time only), launch the broker and wait until it serves metadata."""

@@ -1,0 +1,178 @@
+"""Transport: the proxy forwards faithfully, streams what it does not inspect, and stays put."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import aiohttp
+import pytest
+
+from proxy.settings import Settings
+from tests.harness import fake_upstream, running_proxy
+from tests.services import free_ports
+
+KEY = {"X-API-Key": "test-key-forward"}
+
+
+@pytest.fixture
+async def setup():
+    async with fake_upstream() as (fake, upstream):
+        async with running_proxy(Settings(upstream=upstream, upstream_timeout=2.0)) as proxy:
+            async with aiohttp.ClientSession(auto_decompress=False) as client:
+                yield fake, proxy, client
+
+
+async def test_get_with_json_body_reaches_upstream_unchanged(setup):
+    fake, proxy, client = setup
+    body = b'["om_123", "om_456"]'
+    url = f"{proxy.url}/api/v1/business_records/list/openmart_id?limit=5&x=%20y"
+    async with client.get(url, data=body, headers={**KEY, "Content-Type": "application/json"}) as r:
+        rows = await r.json()
+    assert r.status == 200
+    assert [row["openmart_id"] for row in rows] == ["om_123", "om_456"]
+    seen = fake.last()
+    assert (seen.method, seen.path_qs, seen.body) == ("GET", "/api/v1/business_records/list/openmart_id?limit=5&x=%20y", body)
+
+
+async def test_delete_with_body_is_forwarded(setup):
+    fake, proxy, client = setup
+    body = b'{"type": "email", "values": ["a@b.co"]}'
+    async with client.delete(f"{proxy.url}/echo/deny", data=body, headers=KEY) as r:
+        assert r.status == 200
+    assert (fake.last().method, fake.last().body) == ("DELETE", body)
+
+
+async def test_post_of_10_mb_arrives_byte_for_byte(setup):
+    fake, proxy, client = setup
+    body = os.urandom(10 * 1024 * 1024)
+    async with client.post(f"{proxy.url}/echo/upload?q=1", data=body, headers=KEY) as r:
+        assert r.status == 200
+    seen = fake.last()
+    assert seen.path_qs == "/echo/upload?q=1"
+    assert hashlib.sha256(seen.body).digest() == hashlib.sha256(body).digest()
+
+
+async def test_headers_hop_by_hop_removed_auth_kept_forwarded_added(setup):
+    fake, proxy, client = setup
+    sent = {
+        "Authorization": "Bearer secret-token",
+        "X-API-Key": "k",
+        "Connection": "keep-alive, X-Private-Hop",
+        "X-Private-Hop": "drop me",
+        "Keep-Alive": "timeout=5",
+        "TE": "trailers",
+        "Proxy-Authorization": "Basic eA==",
+        "X-Custom": "kept",
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    async with client.get(f"{proxy.url}/echo/h", headers=sent) as r:
+        assert r.status == 200
+        assert r.headers["X-Request-Id"]
+    seen = {k.lower(): v for k, v in fake.last().headers.items()}
+    assert seen["authorization"] == "Bearer secret-token"
+    assert seen["x-api-key"] == "k"
+    assert seen["x-custom"] == "kept"
+    for gone in ("x-private-hop", "keep-alive", "te", "proxy-authorization"):
+        assert gone not in seen
+    assert seen["host"] == proxy.settings.upstream.split("//")[1]
+    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+
+
+async def test_request_body_over_limit_is_413_json():
+    async with fake_upstream() as (fake, upstream):
+        settings = Settings(upstream=upstream, max_request_body=1024)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            async with client.post(f"{proxy.url}/echo/big", data=b"x" * 2048, headers=KEY) as r:
+                assert r.status == 413
+                assert "detail" in await r.json()
+
+            async def chunked():
+                for _ in range(4):
+                    yield b"y" * 1000
+
+            async with client.post(f"{proxy.url}/echo/big", data=chunked(), headers=KEY) as r:
+                assert r.status == 413
+                assert "larger than 1024" in (await r.json())["detail"]
+        assert all(len(seen.body) <= 1024 for seen in fake.requests)
+
+
+async def test_upstream_down_is_502_json():
+    (dead,) = free_ports(1)
+    async with running_proxy(Settings(upstream=f"http://127.0.0.1:{dead}")) as proxy:
+        async with aiohttp.ClientSession() as client, client.get(f"{proxy.url}/x") as r:
+            assert r.status == 502
+            assert (await r.json())["detail"] == "upstream unreachable"
+
+
+async def test_upstream_slower_than_timeout_is_504_json(setup):
+    fake, proxy, client = setup
+    async with client.get(f"{proxy.url}/slow/5", headers=KEY) as r:
+        assert r.status == 504
+        assert "within 2 s" in (await r.json())["detail"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://evil.example/api/v1/task/1",
+        "//evil.example/api/v1/task/1",
+        "/echo/../../evil",
+        "/echo/%2e%2e/evil",
+        "/echo/%252e%252e/evil",
+        "/echo/.%2E/evil",
+        "/echo\\..\\evil",
+    ],
+)
+async def test_request_target_never_leaves_the_upstream(setup, target):
+    fake, proxy, _ = setup
+    before = len(fake.requests)
+    host, port = proxy.url.rsplit("/", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    status_line = (await reader.readline()).decode()
+    writer.close()
+    if int(status_line.split()[1]) == 400:
+        assert len(fake.requests) == before
+    else:  # forwarded: then only to our upstream (the only server here), as a plain path
+        assert len(fake.requests) == before + 1
+        seen = fake.last()
+        assert seen.headers["Host"] == proxy.settings.upstream.split("//")[1]
+        assert seen.path_qs.startswith("/") and ".." not in seen.path_qs
+        assert seen.path_qs.endswith("/api/v1/task/1")
+
+
+async def test_large_download_streams_without_buffering(setup):
+    fake, proxy, client = setup
+    size = 64 * 1024 * 1024
+    received = 0
+    async with client.get(f"{proxy.url}/download/{size}", headers=KEY) as r:
+        assert r.headers["Content-Length"] == str(size)
+        async for chunk in r.content.iter_chunked(1 << 20):
+            received += len(chunk)
+    assert received == size
+
+
+async def test_gzip_body_of_unfiltered_type_passes_encoded(setup):
+    fake, proxy, client = setup
+    async with client.get(f"{proxy.url}/text", headers={**KEY, "Accept-Encoding": "identity"}) as r:
+        assert await r.text() == "contact jane.doe@acme.com"  # not JSON: not inspected
+
+
+async def test_admin_endpoints(setup):
+    fake, proxy, client = setup
+    async with client.get(f"{proxy.url}/echo/x", headers=KEY):
+        pass
+    async with client.get(f"{proxy.admin}/healthz") as r:
+        assert r.status == 200
+    async with client.get(f"{proxy.admin}/readyz") as r:
+        assert r.status == 200
+    async with client.get(f"{proxy.admin}/metrics") as r:
+        text = await r.text()
+    assert 'denyproxy_http_requests_total{method="GET",status="200"}' in text
+    assert "denyproxy_upstream_latency_seconds_bucket" in text
+    async with client.get(f"{proxy.url}/healthz", headers=KEY) as r:
+        assert r.status == 404  # the proxy listener forwards it: admin never shadows upstream
