@@ -7,15 +7,19 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from proxy import metrics
 from proxy.errors import ProxyError
 from proxy.forward import REQUEST_ID, SUPPRESSED, Forwarder, tenant
 from proxy.logs import route_template
+from proxy.rules_api import ROUTES as RULES_ROUTES
+from proxy.rules_api import RULES_API, RulesApi
 from proxy.settings import Settings
 from proxy.upstream import Upstream, client_session
 from rules.store import RuleStore
@@ -96,23 +100,41 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
     app = web.Application(middlewares=[edge], client_max_size=settings.max_request_body)
     app.on_response_prepare.append(add_request_id)
 
-    async def forwarder(app: web.Application) -> AsyncIterator[None]:
-        async with client_session(settings) as session:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            session = await stack.enter_async_context(client_session(settings))
             app[FORWARDER] = Forwarder(settings, Upstream.parse(settings.upstream), session, store)
+            publisher = await start_publisher(settings, stack) if settings.kafka else None
+            app[RULES_API] = RulesApi(app[FORWARDER], publisher)
             yield
 
     async def forward(request: web.Request) -> web.StreamResponse:
         return await request.app[FORWARDER](request)
 
-    app.cleanup_ctx.append(forwarder)
+    app.cleanup_ctx.append(resources)
+    app.router.add_routes(RULES_ROUTES)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
 
 
-def create_admin_app(health: Health) -> web.Application:
+async def start_publisher(settings: Settings, stack: AsyncExitStack):  # type: ignore[no-untyped-def]
+    from rules.kafka import options_from
+    from rules.publisher import RulePublisher
+
+    publisher = RulePublisher(options_from(settings), settings.topic)
+    await publisher.start()
+    stack.push_async_callback(publisher.stop)
+    return publisher
+
+
+def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Application:
     """The admin listener, on its own port so it never shadows an upstream path."""
     app = web.Application()
     app[HEALTH] = health
+    registry = REGISTRY
+    if multiprocess:  # every worker's samples, summed from prometheus-client's files
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -122,7 +144,9 @@ def create_admin_app(health: Health) -> web.Application:
         return web.json_response({"status": why}, status=200 if ok else 503)
 
     async def metrics_(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -41,5 +41,11 @@ class StoreError(ProxyError):
     status = 503
 
 
+class PublishError(ProxyError):
+    """Kafka did not take a rule change: nothing was accepted."""
+
+    status = 503
+
+
 class UpstreamTimeoutError(ProxyError):
     status = 504

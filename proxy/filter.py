@@ -7,7 +7,7 @@ every candidate; the caller asks the store; `redact` removes what the store deni
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,28 +53,32 @@ class Found:
     by_raw: dict[Raw, tuple[Identifier, ...]] = field(default_factory=dict)
 
     def query(self) -> dict[RuleType, set[str]]:
-        """What to ask the store: emails also ask for their domain and its parents."""
-        query: dict[RuleType, set[str]] = {}
-        for identifiers in self.by_raw.values():
-            for rule_type, normal in identifiers:
-                query.setdefault(rule_type, set()).add(normal)
-                if rule_type is RuleType.EMAIL:
-                    domains = query.setdefault(RuleType.DOMAIN, set())
-                    domains.update(normalize.parent_domains(normal.rpartition("@")[2]))
-        return query
+        return query_for(i for ids in self.by_raw.values() for i in ids)
 
     def denied(self, answer: Lookup) -> dict[Raw, RuleType]:
         """The raw values to remove, with the type that denied each (for metrics)."""
         out: dict[Raw, RuleType] = {}
         for raw, identifiers in self.by_raw.items():
             for rule_type, normal in identifiers:
-                if _is_denied(rule_type, normal, answer):
+                if is_denied(rule_type, normal, answer):
                     out[raw] = rule_type
                     break
         return out
 
 
-def _is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
+def query_for(identifiers: Iterable[Identifier]) -> dict[RuleType, set[str]]:
+    """What to ask the store: emails also ask for their domain and its parents."""
+    query: dict[RuleType, set[str]] = {}
+    for rule_type, normal in identifiers:
+        query.setdefault(rule_type, set()).add(normal)
+        if rule_type is RuleType.EMAIL:
+            domains = query.setdefault(RuleType.DOMAIN, set())
+            domains.update(normalize.parent_domains(normal.rpartition("@")[2]))
+    return query
+
+
+def is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
+    """A value is denied by its own rule; an email also by a rule on its domain or a parent."""
     if normal in answer.get(rule_type, ()):
         return True
     if rule_type is RuleType.EMAIL and RuleType.DOMAIN in answer:

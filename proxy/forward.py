@@ -63,14 +63,20 @@ class Forwarder:
         finally:
             response.release()
 
-    async def send(self, request: web.Request, url: object) -> aiohttp.ClientResponse:
-        """Forward once (never retried: a batch POST may already have cost credits)."""
+    async def send(
+        self, request: web.Request, url: object, body: bytes | None = None
+    ) -> aiohttp.ClientResponse:
+        """Forward once (never retried: a batch POST may already have cost credits).
+
+        The body streams from the client unless the caller has already read it.
+        """
         length = request.content_length
         if length is not None and length > self.settings.max_request_body:
             raise PayloadTooLargeError(
                 f"request body is larger than {self.settings.max_request_body} bytes"
             )
-        body = _limited(request, self.settings.max_request_body) if request.body_exists else None
+        if body is None and request.body_exists:
+            body = _limited(request, self.settings.max_request_body)
         out_headers = headers.upstream_request(
             request.headers, peer=request.remote, scheme=request.scheme, length=length
         )

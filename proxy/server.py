@@ -51,27 +51,48 @@ async def wait_for_signal() -> None:
     await stop.wait()
 
 
+async def start_control(
+    settings: Settings, stack: AsyncExitStack, *, multiprocess: bool = False
+) -> Health:
+    """The store, the consumer (with --kafka) and the admin listener: one per instance."""
+    run_consumer = bool(settings.kafka) and settings.consumer
+    store = make_store(settings, fed_by_kafka=run_consumer)
+    stack.push_async_callback(store.aclose)
+    health = Health(store)
+    if run_consumer:
+        consumer = await start_consumer(settings, store)
+        health.checks.append(lambda: consumer.healthy)
+        stack.push_async_callback(consumer.stop)
+    admin_app = create_admin_app(health, multiprocess=multiprocess)
+    admin = await start_site(admin_app, settings.admin_listen, settings)
+    stack.push_async_callback(admin.cleanup)
+    health.store = store
+    return health
+
+
 async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
     """Proxy + admin (+ consumer). On stop: readiness fails, the listener closes, in-flight
     requests finish (bounded by shutdown_timeout), then the consumer and the store close."""
-    run_consumer = bool(settings.kafka) and settings.consumer
-    store = make_store(settings, fed_by_kafka=run_consumer)
-    health = Health(store)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(store.aclose)
-        if run_consumer:
-            consumer = await start_consumer(settings, store)
-            health.checks.append(lambda: consumer.healthy)
-            stack.push_async_callback(consumer.stop)
-        admin = await start_site(create_admin_app(health), settings.admin_listen, settings)
-        stack.push_async_callback(admin.cleanup)
-        proxy = await start_site(create_app(settings, store), settings.listen, settings)
+        health = await start_control(settings, stack)
+        proxy = await start_site(create_app(settings, health.store), settings.listen, settings)
         log.info("listening", extra={"fields": {"listen": settings.listen,
                                                  "admin": settings.admin_listen}})
         await until()
         health.draining = True
         log.info("draining", extra={"fields": {"timeout_s": settings.shutdown_timeout}})
         await proxy.cleanup()
+
+
+async def serve_proxy(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
+    """A worker of `serve --workers N`: the proxy listener with its own pools, nothing else."""
+    store = make_store(settings, fed_by_kafka=False)
+    try:
+        proxy = await start_site(create_app(settings, store), settings.listen, settings)
+        await until()
+        await proxy.cleanup()
+    finally:
+        await store.aclose()
 
 
 async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[no-untyped-def]
@@ -87,13 +108,6 @@ async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[
 
 async def consume(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
     """The consumer alone, with an admin listener: one per deployment writes the shared Redis."""
-    store = make_store(settings, fed_by_kafka=True)
-    health = Health(store)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(store.aclose)
-        consumer = await start_consumer(settings, store)
-        health.checks.append(lambda: consumer.healthy)
-        stack.push_async_callback(consumer.stop)
-        admin = await start_site(create_admin_app(health), settings.admin_listen, settings)
-        stack.push_async_callback(admin.cleanup)
+        await start_control(settings.with_(consumer=True), stack)
         await until()

@@ -73,6 +73,8 @@ class FakeOpenmart:
     )
     search_rows: list[dict] = field(default_factory=list)
     submit_delay: float = 0.0
+    deny_rules_status: int = 200
+    valid_keys: set[str] | None = None  # None: any key is accepted
     requests: list[Seen] = field(default_factory=list)
     batches: dict[str, dict] = field(default_factory=dict)
     tasks: dict[str, dict] = field(default_factory=dict)
@@ -167,11 +169,15 @@ class FakeOpenmart:
         return web.json_response(rows)
 
     async def credit_balance(self, request: web.Request) -> web.Response:
+        if self.valid_keys is not None and request.headers.get("X-API-Key") not in self.valid_keys:
+            return web.json_response({"detail": "Invalid API Key"}, status=401)
         return web.json_response(
             {"period_start": "2026-11-01", "period_end": "2026-11-30", "balance": 1000}
         )
 
     async def deny_rules(self, request: web.Request) -> web.Response:
+        if self.deny_rules_status != 200:
+            return web.json_response({"detail": "persistence failure"}, status=self.deny_rules_status)
         return web.json_response({"status": "success"})
 
     async def download(self, request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,185 @@
+"""Openmart's deny-rules endpoints, served by the proxy itself (seed 003), per API key.
+
+Writes go through Kafka when it is configured (every proxy of the deployment then enforces
+them) and are answered only once this proxy's store shows them applied: after a 200, the next
+enrichment response through any proxy sharing the store is filtered by the new rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.errors import (
+    BadRequestError,
+    PublishError,
+    StoreError,
+    UnauthorizedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from proxy.filter import is_denied, query_for
+from proxy.forward import Forwarder, api_key
+from rules.model import RULE_TYPES, RuleChange, RuleType, tenant_of
+from rules.normalize import for_type
+from rules.store import StoreUnavailableError
+
+MAX_VALUES = 10_000
+PATH = "/api/v2/deny-rules"
+_TYPE_ERROR = f"Type must be one of [{' '.join(t.value for t in RULE_TYPES)}]"
+_FORWARDED_TYPES = (RuleType.EMAIL, RuleType.PHONE)  # the types Openmart itself knows
+_KEY_CACHE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRequest:
+    tenant: str
+    type: RuleType
+    raw: list[str]
+    normal: list[str]  # aligned with raw
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.normal))
+
+
+@dataclass(slots=True)
+class RulesApi:
+    forwarder: Forwarder
+    publisher: Any | None = None  # rules.publisher.RulePublisher when Kafka is configured
+    _keys: dict[str, float] = field(default_factory=dict)
+
+    async def create(self, request: web.Request) -> web.Response:
+        return await self._change(request, "add")
+
+    async def delete(self, request: web.Request) -> web.Response:
+        return await self._change(request, "remove")
+
+    async def check(self, request: web.Request) -> web.Response:
+        rule = await self._parse(request)
+        query = query_for((rule.type, v) for v in rule.values)
+        try:
+            answer = await self.forwarder.store.lookup(rule.tenant, query)
+        except StoreUnavailableError as exc:
+            raise StoreError("suppression store unavailable") from exc
+        denied = {raw: is_denied(rule.type, n, answer) for raw, n in zip(rule.raw, rule.normal)}
+        return web.json_response({"denied": denied})
+
+    async def _change(self, request: web.Request, op: str) -> web.Response:
+        rule = await self._parse(request)
+        change = RuleChange(op, rule.tenant, rule.type, rule.values)  # type: ignore[arg-type]
+        if self.publisher is None:
+            await self._apply(change)
+        else:
+            await self._publish_and_wait(change)
+        if self.forwarder.settings.forward_deny_rules and rule.type in _FORWARDED_TYPES:
+            await self._forward(request)
+        return web.json_response({"status": "success"})
+
+    async def _parse(self, request: web.Request) -> RuleRequest:
+        key = api_key(request)
+        if not key:
+            raise UnauthorizedError("Invalid API Key")
+        if self.forwarder.settings.validate_keys:
+            await self._validate(request, key)
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            raise BadRequestError("body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequestError("body must be a JSON object with type and values")
+        if body.get("type") not in RULE_TYPES:
+            raise BadRequestError(_TYPE_ERROR)
+        raw = body.get("values")
+        if not isinstance(raw, list) or not raw:
+            raise BadRequestError("values must be a non-empty array of strings")
+        if len(raw) > MAX_VALUES:
+            raise BadRequestError(f"values has {len(raw)} entries; at most {MAX_VALUES} per call")
+        rule_type = RuleType(body["type"])
+        normal = for_type(rule_type, self.forwarder.settings.phone_region)
+        normals = [normal(v) if isinstance(v, str) else None for v in raw]
+        bad = [v for v, n in zip(raw, normals) if n is None]
+        if bad:
+            shown = orjson.dumps(bad[:20]).decode() + (" …" if len(bad) > 20 else "")
+            raise BadRequestError(f"{len(bad)} values are not a valid {rule_type.value}: {shown}")
+        return RuleRequest(tenant_of(key), rule_type, raw, normals)  # type: ignore[arg-type]
+
+    async def _apply(self, change: RuleChange) -> None:
+        try:
+            await self.forwarder.store.apply([change])
+        except StoreUnavailableError as exc:
+            raise StoreError("suppression store unavailable; nothing was changed") from exc
+
+    async def _publish_and_wait(self, change: RuleChange) -> None:
+        """Publish, then wait until the store's mirrored offset passes the event's offset."""
+        settings = self.forwarder.settings
+        try:
+            meta = await asyncio.wait_for(
+                self.publisher.publish(change.op, change.tenant, change.type, list(change.values),
+                                       source="deny-rules-api"),
+                timeout=settings.rule_wait_timeout,
+            )
+        except Exception as exc:  # publishing failed: nothing was accepted
+            raise PublishError("could not publish the rule change; nothing was changed") from exc
+        deadline = time.monotonic() + settings.rule_wait_timeout
+        while time.monotonic() < deadline:
+            try:
+                if (await self.forwarder.store.offsets()).get(meta.partition, -1) > meta.offset:
+                    return
+            except StoreUnavailableError:
+                pass
+            await asyncio.sleep(0.01)
+        raise UpstreamTimeoutError(
+            f"rule change accepted but not yet enforced after {settings.rule_wait_timeout:g} s;"
+            " it will be applied when the rule consumer catches up"
+        )
+
+    async def _forward(self, request: web.Request) -> None:
+        """Openmart enforces the rule too; its errors are reported, never hidden."""
+        url = self.forwarder.upstream.url_for(request.raw_path)
+        response = await self.forwarder.send(request, url, body=await request.read())
+        async with response:
+            if response.status >= 300:
+                detail = (await response.read())[:500].decode(errors="replace")
+                raise UpstreamUnavailableError(
+                    f"applied by denyproxy, but the upstream answered {response.status}: {detail}"
+                )
+
+    async def _validate(self, request: web.Request, key: str) -> None:
+        """The key must open the upstream's credit balance; answers are cached briefly."""
+        digest = tenant_of(key)
+        if self._keys.get(digest, 0.0) > time.monotonic():
+            return
+        url = self.forwarder.upstream.url_for("/api/v2/credit-balance")
+        try:
+            async with self.forwarder.session.get(url, headers={"X-API-Key": key}) as response:
+                ok = response.status == 200
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailableError("cannot validate the API key upstream") from exc
+        if not ok:
+            raise UnauthorizedError("Invalid API Key")
+        self._keys[digest] = time.monotonic() + _KEY_CACHE_SECONDS
+
+
+RULES_API = web.AppKey("rules_api", RulesApi)
+
+
+async def _create(request: web.Request) -> web.Response:
+    return await request.app[RULES_API].create(request)
+
+
+async def _delete(request: web.Request) -> web.Response:
+    return await request.app[RULES_API].delete(request)
+
+
+async def _check(request: web.Request) -> web.Response:
+    return await request.app[RULES_API].check(request)
+
+
+ROUTES = [web.post(PATH, _create), web.delete(PATH, _delete), web.post(f"{PATH}/check", _check)]

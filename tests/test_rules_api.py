@@ -1,0 +1,233 @@
+"""The Openmart-compatible deny-rules API served by the proxy (real Redis; Kafka at the end)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+
+import aiohttp
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from proxy.settings import Settings
+from rules.model import RuleType, tenant_of
+from rules.store import rule_key
+from tests.harness import fake_upstream, running_proxy
+from tests.test_suppression import emails, task_result
+
+PATH = "/api/v2/deny-rules"
+
+
+def key() -> str:
+    return f"om_{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def two_proxies(redis_url):
+    """Two proxy instances sharing one Redis, like two replicas of a deployment."""
+    async with fake_upstream() as (fake, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url)
+        async with running_proxy(settings) as a, running_proxy(settings) as b:
+            async with aiohttp.ClientSession() as client:
+                yield fake, a, b, client
+
+
+async def call(client, method: str, url: str, api_key: str | None, body) -> tuple[int, dict]:
+    headers = {"X-API-Key": api_key} if api_key else {}
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    async with client.request(method, url, data=data, headers={**headers,
+                              "Content-Type": "application/json"}) as r:
+        return r.status, await r.json()
+
+
+async def test_create_is_enforced_by_the_other_instance_and_delete_restores(two_proxies):
+    fake, a, b, client = two_proxies
+    api_key = key()
+    _, before = await task_result(client, b.url, api_key)
+    assert emails(before)[0] == "jane.doe@acme.com"
+    status, body = await call(client, "POST", a.url + PATH, api_key,
+                              {"type": "email", "values": ["Jane.Doe@ACME.com"]})
+    assert (status, body) == (200, {"status": "success"})
+    _, after = await task_result(client, b.url, api_key)  # the very next response, other proxy
+    assert emails(after)[0] is None
+    status, body = await call(client, "DELETE", a.url + PATH, api_key,
+                              {"type": "email", "values": ["jane.doe@acme.com", "never@added.io"]})
+    assert (status, body) == (200, {"status": "success"})
+    _, again = await task_result(client, b.url, api_key)
+    assert emails(again)[0] == "jane.doe@acme.com"
+
+
+async def test_check_answers_with_the_values_as_sent(two_proxies):
+    fake, a, b, client = two_proxies
+    api_key = key()
+    await call(client, "POST", a.url + PATH, api_key, {"type": "phone", "values": ["+15125551000"]})
+    await call(client, "POST", a.url + PATH, api_key, {"type": "domain", "values": ["globex.com"]})
+    status, body = await call(client, "POST", b.url + PATH + "/check", api_key,
+                              {"type": "phone", "values": ["(512) 555-1000", "+1 512 555 1001"]})
+    assert (status, body) == (200, {"denied": {"(512) 555-1000": True, "+1 512 555 1001": False}})
+    status, body = await call(client, "POST", b.url + PATH + "/check", api_key,
+                              {"type": "email", "values": ["Boss@Sales.Globex.com", "a@acme.com"]})
+    assert body == {"denied": {"Boss@Sales.Globex.com": True, "a@acme.com": False}}
+
+
+async def test_tenants_never_see_or_change_each_others_rules(two_proxies, redis_url):
+    fake, a, b, client = two_proxies
+    key_a, key_b = key(), key()
+    await call(client, "POST", a.url + PATH, key_a, {"type": "email", "values": ["x@acme.com"]})
+    _, body = await call(client, "POST", a.url + PATH + "/check", key_b,
+                         {"type": "email", "values": ["x@acme.com"]})
+    assert body == {"denied": {"x@acme.com": False}}
+    await call(client, "DELETE", a.url + PATH, key_b, {"type": "email", "values": ["x@acme.com"]})
+    _, body = await call(client, "POST", a.url + PATH + "/check", key_a,
+                         {"type": "email", "values": ["x@acme.com"]})
+    assert body == {"denied": {"x@acme.com": True}}
+    # Bearer is the same tenant as X-API-Key
+    async with client.post(a.url + PATH + "/check", json={"type": "email", "values": ["x@acme.com"]},
+                           headers={"Authorization": f"Bearer {key_a}"}) as r:
+        assert await r.json() == {"denied": {"x@acme.com": True}}
+
+
+async def test_replay_is_idempotent_and_10000_values_fit_in_one_call(two_proxies, redis_url):
+    fake, a, b, client = two_proxies
+    api_key = key()
+    values = [f"user{i}@bulk.example" for i in range(10_000)]
+    for _ in range(2):
+        status, body = await call(client, "POST", a.url + PATH, api_key,
+                                  {"type": "email", "values": values})
+        assert (status, body) == (200, {"status": "success"})
+    redis = aioredis.from_url(redis_url)
+    try:
+        assert await redis.scard(rule_key(tenant_of(api_key), RuleType.EMAIL)) == 10_000
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({"type": "fax", "values": ["1"]}, 400, "Type must be one of [email phone domain linkedin]"),
+        ({"values": ["a@b.co"]}, 400, "Type must be one of [email phone domain linkedin]"),
+        ({"type": "email"}, 400, "values must be a non-empty array of strings"),
+        ({"type": "email", "values": []}, 400, "values must be a non-empty array of strings"),
+        ({"type": "email", "values": "a@b.co"}, 400, "values must be a non-empty array of strings"),
+        ({"type": "email", "values": ["a@b.co"] * 10_001}, 400,
+         "values has 10001 entries; at most 10000 per call"),
+        ({"type": "email", "values": ["ok@acme.com", "not-an-email", 7]}, 400,
+         '2 values are not a valid email: ["not-an-email",7]'),
+        ({"type": "phone", "values": ["12"]}, 400, '1 values are not a valid phone: ["12"]'),
+        (b'{"type": "email", "values": [', 400, "body is not valid JSON"),
+        (b'["email"]', 400, "body must be a JSON object with type and values"),
+    ],
+)
+async def test_bad_requests_are_400_and_change_nothing(two_proxies, redis_url, body, status, detail):
+    fake, a, b, client = two_proxies
+    api_key = key()
+    for method, path in (("POST", PATH), ("DELETE", PATH), ("POST", PATH + "/check")):
+        got = await call(client, method, a.url + path, api_key, body)
+        assert got == (status, {"detail": detail})
+    redis = aioredis.from_url(redis_url)
+    try:
+        assert not await redis.keys(f"denyproxy:{{{tenant_of(api_key)}}}:*")
+    finally:
+        await redis.aclose()
+
+
+async def test_no_key_is_401(two_proxies):
+    fake, a, b, client = two_proxies
+    got = await call(client, "POST", a.url + PATH, None, {"type": "email", "values": ["a@b.co"]})
+    assert got == (401, {"detail": "Invalid API Key"})
+
+
+async def test_seed_curl_calls_work_with_only_the_base_url_changed(two_proxies):
+    """The calls of Openmart's own documentation (seed 003), run with curl."""
+    fake, a, b, client = two_proxies
+    api_key = key()
+
+    def curl(*args: str) -> dict:
+        out = subprocess.run(["curl", "-sS", *args], check=True, capture_output=True, text=True)
+        return orjson.loads(out.stdout)
+
+    created = await asyncio.to_thread(
+        curl, "--request", "POST", "--url", f"{a.url}/api/v2/deny-rules",
+        "--header", "Accept: application/json", "--header", f"X-API-Key: {api_key}",
+        "--header", "Content-Type: application/json",
+        "--data", '{\n    "type": "email",\n    "values": ["blocked@example.com", "spam@example.com"]\n  }',
+    )
+    assert created == {"status": "success"}
+    checked = await asyncio.to_thread(
+        curl, "-X", "POST", f"{a.url}/api/v2/deny-rules/check", "-H", "Accept: application/json",
+        "-H", f"Authorization: Bearer {api_key}", "-H", "Content-Type: application/json",
+        "-d", '{"type": "email", "values": ["blocked@example.com", "ok@example.com"]}',
+    )
+    assert checked == {"denied": {"blocked@example.com": True, "ok@example.com": False}}
+
+
+async def test_forward_deny_rules_sends_the_call_upstream_and_reports_its_errors(redis_url):
+    async with fake_upstream() as (fake, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, forward_deny_rules=True)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            api_key = key()
+            body = {"type": "email", "values": ["fwd@acme.com"]}
+            assert await call(client, "POST", proxy.url + PATH, api_key, body) == (
+                200, {"status": "success"})
+            seen = fake.last()
+            assert (seen.method, seen.path_qs, orjson.loads(seen.body)) == ("POST", PATH, body)
+            assert seen.headers["X-API-Key"] == api_key
+            fake.deny_rules_status = 500
+            status, got = await call(client, "DELETE", proxy.url + PATH, api_key, body)
+            assert status == 502 and "upstream answered 500" in got["detail"]
+
+
+async def test_validate_keys_checks_the_key_upstream(redis_url):
+    async with fake_upstream() as (fake, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, validate_keys=True)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            fake.valid_keys = {"good-key"}
+            body = {"type": "email", "values": ["v@acme.com"]}
+            assert (await call(client, "POST", proxy.url + PATH, "good-key", body))[0] == 200
+            assert await call(client, "POST", proxy.url + PATH, "bad-key", body) == (
+                401, {"detail": "Invalid API Key"})
+            balance_calls = [r for r in fake.requests if r.path_qs == "/api/v2/credit-balance"]
+            await call(client, "POST", proxy.url + PATH, "good-key", body)
+            again = [r for r in fake.requests if r.path_qs == "/api/v2/credit-balance"]
+            assert len(again) == len(balance_calls)  # cached
+
+
+async def test_with_kafka_a_200_means_every_proxy_already_enforces_it(redis_url, kafka_bootstrap):
+    topic = f"rules-{uuid.uuid4().hex[:8]}"
+    async with fake_upstream() as (fake, upstream):
+        base = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap, topic=topic,
+                        group=f"g-{topic}")
+        async with running_proxy(base) as a, running_proxy(base.with_(consumer=False)) as b:
+            async with aiohttp.ClientSession() as client:
+                for _ in range(200):  # the consumer replays the (empty) topic, then is ready
+                    async with client.get(f"{a.admin}/readyz") as r:
+                        if r.status == 200:
+                            break
+                    await asyncio.sleep(0.05)
+                api_key = key()
+                for value in ("jane.doe@acme.com", "karl.marx@acme.com", "ada.lovelace@acme.com"):
+                    status, body = await call(client, "POST", b.url + PATH, api_key,
+                                              {"type": "email", "values": [value]})
+                    assert (status, body) == (200, {"status": "success"})
+                    _, doc = await task_result(client, b.url, api_key)
+                    assert value not in emails(doc)
+                status, _ = await call(client, "DELETE", a.url + PATH, api_key,
+                                       {"type": "email", "values": ["jane.doe@acme.com"]})
+                _, doc = await task_result(client, b.url, api_key)
+                assert status == 200 and emails(doc)[0] == "jane.doe@acme.com"
+
+
+async def test_with_kafka_but_no_consumer_anywhere_the_api_says_not_yet_enforced(
+    redis_url, kafka_bootstrap
+):
+    topic = f"rules-{uuid.uuid4().hex[:8]}"
+    async with fake_upstream() as (fake, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap, topic=topic,
+                            consumer=False, rule_wait_timeout=1.0)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            status, body = await call(client, "POST", proxy.url + PATH, key(),
+                                      {"type": "email", "values": ["late@acme.com"]})
+    assert status == 504 and "accepted but not yet enforced" in body["detail"]
