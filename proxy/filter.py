@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from rules import normalize
@@ -41,6 +42,7 @@ CONTACT_META_KEYS = frozenset(
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"'/]+@[^\s@<>()\[\],;:\"'/]+")
 
 
+@lru_cache(maxsize=4096)
 def is_phone_key(key: str) -> bool:
     key = key.lower()
     return key in PHONE_KEYS or key.endswith(("_phone", "_phones", "_phone_number"))
@@ -90,26 +92,42 @@ def is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
 
 def collect(doc: Any, region: str) -> Found:
     found = Found()
-    _collect(doc, False, found.by_raw, region)
+    _Walk(found.by_raw, set(), region).node(doc, False)
     return found
 
 
-def _collect(node: Any, phone_ctx: bool, out: dict[Raw, tuple[Identifier, ...]], region: str) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _collect(value, phone_ctx or is_phone_key(key), out, region)
-    elif isinstance(node, list):
-        for value in node:
-            _collect(value, phone_ctx, out, region)
-    elif isinstance(node, str):
-        if node not in out:
-            identifiers = tuple(_identifiers(node, phone_ctx, region))
-            if identifiers:
-                out[node] = identifiers
-    elif phone_ctx and isinstance(node, int) and not isinstance(node, bool) and node not in out:
-        normal = normalize.phone_candidate(node, region)
-        if normal:
-            out[node] = ((RuleType.PHONE, normal),)
+@dataclass(slots=True)
+class _Walk:
+    """One pass over the document; each distinct string is examined once."""
+
+    out: dict[Raw, tuple[Identifier, ...]]
+    examined: set[tuple[Raw, bool]]
+    region: str
+
+    def node(self, node: Any, phone_ctx: bool) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                self.value(value, phone_ctx or is_phone_key(key))
+        else:
+            for value in node:
+                self.value(value, phone_ctx)
+
+    def value(self, value: Any, phone_ctx: bool) -> None:
+        if isinstance(value, str):
+            if phone_ctx or "@" in value or "linkedin.com/" in value.lower():
+                self.scalar(value, phone_ctx)
+        elif isinstance(value, (dict, list)):
+            self.node(value, phone_ctx)
+        elif phone_ctx and type(value) is int:
+            self.scalar(value, phone_ctx)
+
+    def scalar(self, value: Raw, phone_ctx: bool) -> None:
+        if (value, phone_ctx) in self.examined:
+            return
+        self.examined.add((value, phone_ctx))
+        identifiers = tuple(_identifiers(str(value), phone_ctx, self.region))
+        if identifiers:
+            self.out[value] = self.out.get(value, ()) + identifiers
 
 
 def _identifiers(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:

@@ -21,6 +21,10 @@ _TEL_PREFIX = re.compile(r"^tel:", re.IGNORECASE)
 _MIN_PHONE_DIGITS = 7
 
 
+_CACHE = 65_536  # responses repeat the same contacts: normalise each raw value once
+
+
+@lru_cache(maxsize=_CACHE)
 def email(raw: str) -> str | None:
     """Trimmed and lowercased, domain in punycode; literal otherwise (no +tag/dot folding)."""
     value = raw.strip().lower()
@@ -75,6 +79,7 @@ def parent_domains(host: str) -> Iterator[str]:
         yield ".".join(labels[i:])
 
 
+@lru_cache(maxsize=_CACHE)
 def phone(raw: str | int, region: str = "US") -> str | None:
     """E.164 via phonenumbers; None if it is not a possible number.
 
@@ -97,6 +102,7 @@ def phone(raw: str | int, region: str = "US") -> str | None:
     return None
 
 
+@lru_cache(maxsize=_CACHE)
 def phone_candidate(raw: str | int, region: str = "US") -> str | None:
     """Response side: a value under a phone key that does not parse is compared by its digits.
 
@@ -110,6 +116,7 @@ def phone_candidate(raw: str | int, region: str = "US") -> str | None:
     return "+" + digits if len(digits) >= _MIN_PHONE_DIGITS else None
 
 
+@lru_cache(maxsize=_CACHE)
 def linkedin(raw: str) -> str | None:
     """`https://uk.linkedin.com/in/Jane%20Doe/?trk=x` → `linkedin.com/in/jane doe`."""
     value = raw.strip()
