@@ -17,10 +17,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from proxy import metrics
 from proxy.errors import ProxyError
 from proxy.forward import REQUEST_ID, SUPPRESSED, Forwarder, tenant
-from proxy.logs import route_template
+from proxy.logs import route_template, scrub
 from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
-from proxy.settings import Settings
+from proxy.settings import Settings, kafka_options
 from proxy.upstream import Upstream, client_session
 from rules.store import RuleStore
 
@@ -59,7 +59,7 @@ def error_response(status: int, detail: str) -> web.Response:
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, errors mapped to JSON once, one access line, request metrics."""
     request_id = request.headers.get("X-Request-Id", "")
-    if not _REQUEST_ID.fullmatch(request_id):
+    if not _REQUEST_ID.fullmatch(request_id) or scrub(request_id) != request_id:
         request_id = uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
@@ -118,10 +118,9 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
 
 
 async def start_publisher(settings: Settings, stack: AsyncExitStack):  # type: ignore[no-untyped-def]
-    from rules.kafka import options_from
     from rules.publisher import RulePublisher
 
-    publisher = RulePublisher(options_from(settings), settings.topic)
+    publisher = RulePublisher(kafka_options(settings), settings.topic)
     await publisher.start()
     stack.push_async_callback(publisher.stop)
     return publisher

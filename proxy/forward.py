@@ -134,8 +134,9 @@ class Forwarder:
     async def lookup(self, scope: str, found) -> dict:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         try:
-            answer = await self.store.lookup(scope, found.query())
-        except StoreUnavailableError as exc:
+            async with asyncio.timeout(self.settings.store_timeout):  # retries included
+                answer = await self.store.lookup(scope, found.query())
+        except (StoreUnavailableError, TimeoutError) as exc:
             metrics.STORE_ERRORS.inc()
             raise StoreError("suppression store unavailable") from exc
         metrics.STORE_LATENCY.observe(time.perf_counter() - started)

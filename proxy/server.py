@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from proxy.app import Health, create_admin_app, create_app
-from proxy.settings import Settings
+from proxy.settings import Settings, kafka_options
 from rules.store import MemoryStore, RedisStore, RuleStore
 
 log = logging.getLogger("denyproxy")
@@ -84,12 +84,13 @@ async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_
         await proxy.cleanup()
 
 
-async def serve_proxy(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
+async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> None:
     """A worker of `serve --workers N`: the proxy listener with its own pools, nothing else."""
     store = make_store(settings, fed_by_kafka=False)
     try:
         proxy = await start_site(create_app(settings, store), settings.listen, settings)
-        await until()
+        on_listening()
+        await wait_for_signal()
         await proxy.cleanup()
     finally:
         await store.aclose()
@@ -97,10 +98,9 @@ async def serve_proxy(settings: Settings, until: Callable[[], Awaitable[None]] =
 
 async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[no-untyped-def]
     from rules.consumer import RuleConsumer
-    from rules.kafka import options_from
 
     consumer = RuleConsumer(
-        options_from(settings), settings.topic, settings.group, store, settings.phone_region
+        kafka_options(settings), settings.topic, settings.group, store, settings.phone_region
     )
     await consumer.start()
     return consumer

@@ -10,8 +10,11 @@ import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from rules.kafka import KafkaOptions
 
 MiB = 1024 * 1024
 
@@ -195,3 +198,37 @@ def check(settings: Settings) -> Settings:
     if settings.kafka_security_protocol.startswith("SASL") and not settings.kafka_sasl_mechanism:
         raise SettingsError("--kafka-sasl-mechanism is required with a SASL protocol")
     return settings
+
+
+KAFKA_SETTINGS = (
+    "kafka",
+    "topic",
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_ssl_cafile",
+)
+"""The settings every Kafka-speaking command takes (`add_arguments(parser, names=...)`)."""
+
+
+def kafka_options(settings: Settings) -> KafkaOptions:
+    """The Kafka client options of these settings; SettingsError when they are incomplete."""
+    from rules.kafka import KafkaOptions
+
+    if not settings.kafka:
+        raise SettingsError("--kafka (or DENYPROXY_KAFKA) is required")
+    if settings.kafka_security_protocol.startswith("SASL") and not (
+        settings.kafka_sasl_username and settings.kafka_sasl_password
+    ):
+        raise SettingsError(
+            "--kafka-sasl-username and --kafka-sasl-password are required with a SASL protocol"
+        )
+    return KafkaOptions(
+        bootstrap=settings.kafka,
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_username=settings.kafka_sasl_username,
+        sasl_password=settings.kafka_sasl_password,
+        ssl_cafile=settings.kafka_ssl_cafile,
+    )

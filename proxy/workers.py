@@ -17,6 +17,8 @@ import signal
 import sys
 import tempfile
 from contextlib import AsyncExitStack
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 
 from proxy import logs
 from proxy.settings import Settings
@@ -36,12 +38,12 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def _worker(settings: Settings) -> None:
-    """One worker process: the proxy listener only."""
+def _worker(settings: Settings, listening: EventType) -> None:
+    """One worker process: the proxy listener only; `listening` is set once it accepts."""
     from proxy import server
 
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(server.serve_proxy(settings))
+    asyncio.run(server.serve_proxy(settings, on_listening=listening.set))
 
 
 async def supervise(settings: Settings) -> None:
@@ -49,25 +51,26 @@ async def supervise(settings: Settings) -> None:
     from proxy import server
 
     context = multiprocessing.get_context("spawn")
-    procs: list[multiprocessing.process.BaseProcess] = []
+    procs: list[tuple[BaseProcess, EventType]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    def spawn() -> multiprocessing.process.BaseProcess:
-        proc = context.Process(target=_worker, args=(settings,), daemon=False)
+    def spawn() -> tuple[BaseProcess, EventType]:
+        listening = context.Event()
+        proc = context.Process(target=_worker, args=(settings, listening))
         proc.start()
-        return proc
+        return proc, listening
 
     async with AsyncExitStack() as stack:
         health = await server.start_control(settings, stack, multiprocess=True)
-        health.checks.append(lambda: all(p.is_alive() for p in procs))
+        health.checks.append(lambda: all(p.is_alive() and up.is_set() for p, up in procs))
         procs.extend(spawn() for _ in range(settings.workers))
         log.info("workers", extra={"fields": {"count": settings.workers,
                                               "listen": settings.listen}})
         while not stop.is_set():
-            for i, proc in enumerate(procs):
+            for i, (proc, _) in enumerate(procs):
                 if not proc.is_alive():
                     log.error("worker died", extra={"fields": {"exitcode": proc.exitcode}})
                     procs[i] = spawn()
@@ -76,8 +79,8 @@ async def supervise(settings: Settings) -> None:
             except TimeoutError:
                 pass
         health.draining = True
-        for proc in procs:
+        for proc, _ in procs:
             if proc.pid:
                 os.kill(proc.pid, signal.SIGTERM)
-        for proc in procs:
+        for proc, _ in procs:
             await asyncio.to_thread(proc.join, settings.shutdown_timeout + 5)

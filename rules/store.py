@@ -15,7 +15,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
 
@@ -35,6 +35,15 @@ class RuleStore(Protocol):
         self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
     ) -> None:
         """Apply changes in order, and record the consumer offsets they bring us to."""
+
+    async def apply_and_check(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+    ) -> bool:
+        """apply(), and whether the ready marker was there both before and after the writes.
+
+        False tells a consumer that believed the store complete that it was flushed (or a
+        rebuild began) around this write: the offsets it just mirrored cannot be trusted.
+        """
 
     async def offsets(self) -> dict[int, int]:
         """The next offset to apply per partition; empty means rebuild from the start."""
@@ -90,6 +99,12 @@ class MemoryStore:
             else:
                 target.difference_update(change.values)
         self._offsets.update(offsets or {})
+
+    async def apply_and_check(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+    ) -> bool:
+        await self.apply(changes, offsets)
+        return self._ready
 
     async def offsets(self) -> dict[int, int]:
         return dict(self._offsets)
@@ -151,13 +166,34 @@ class RedisStore:
         Replaying a batch gives the same state: SADD/SREM replayed in order are idempotent.
         """
         pipe = self.client.pipeline(transaction=False)
+        self._queue_apply(pipe, changes, offsets)
+        await self._run(pipe)
+
+    async def apply_and_check(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+    ) -> bool:
+        """apply() between two reads of the ready marker, all in the same pipeline."""
+        assert self.topic is not None
+        ready = state_key(self.topic, "ready")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(ready)
+        self._queue_apply(pipe, changes, offsets)
+        pipe.exists(ready)
+        replies = await self._run(pipe)
+        return bool(replies[0]) and bool(replies[-1])
+
+    def _queue_apply(
+        self,
+        pipe: aioredis.client.Pipeline,
+        changes: Sequence[RuleChange],
+        offsets: Mapping[int, int] | None,
+    ) -> None:
         for change in changes:
             key = rule_key(change.tenant, change.type)
             for chunk in _chunks(change.values, 10_000):
                 (pipe.sadd if change.op == "add" else pipe.srem)(key, *chunk)
         if offsets and self.topic is not None:
             pipe.hset(state_key(self.topic, "offsets"), mapping={str(p): o for p, o in offsets.items()})
-        await self._run(pipe)
 
     async def offsets(self) -> dict[int, int]:
         """The mirrored next-offset per partition; empty after a flush or on a new Redis."""
@@ -190,7 +226,9 @@ class RedisStore:
     async def _call(self, awaitable):  # type: ignore[no-untyped-def]
         try:
             return await awaitable
-        except (RedisError, OSError, TimeoutError) as exc:
+        # RedisClusterException is no RedisError: a cluster that cannot be reached or mapped
+        # (no node answers, a slot not covered) must fail closed (503) like any Redis error.
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             raise StoreUnavailableError(f"redis: {type(exc).__name__}") from exc
 
 

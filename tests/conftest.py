@@ -1,6 +1,7 @@
 """Session fixtures: a real Redis and a real Kafka broker on free ports (see tests/services.py).
 
-Set REDIS_URL / KAFKA_BOOTSTRAP to use already-running services instead of starting them.
+Set REDIS_URL / REDIS_CLUSTER_URL / KAFKA_BOOTSTRAP to use already-running services instead
+of starting them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import KafkaBroker, RedisServer
+from tests.services import KafkaBroker, RedisCluster, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,26 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
         return bootstrap
     broker: KafkaBroker = request.getfixturevalue("kafka_broker")
     return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A private 3-node Redis Cluster (.url/.ports/.stop_node()/.start_node()); skips if
+    REDIS_CLUSTER_URL points at an external one."""
+    if os.environ.get("REDIS_CLUSTER_URL"):
+        pytest.skip("REDIS_CLUSTER_URL points at an external Redis Cluster; cannot manage it")
+    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(request: pytest.FixtureRequest) -> str:
+    """URL of one node of a Redis Cluster: $REDIS_CLUSTER_URL, else our private 3-node one."""
+    if url := os.environ.get("REDIS_CLUSTER_URL"):
+        return url
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    return cluster.url

@@ -183,6 +183,136 @@ class RedisServer:
         self.proc = None
 
 
+def redis_command(port: int, command: bytes, timeout: float = 0.5) -> str | None:
+    """A bulk-string reply (INFO, CLUSTER INFO) of an inline command, or None on any failure."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(command + b"\r\n")
+            reply = s.makefile("rb")
+            header = reply.readline()
+            if not header.startswith(b"$"):
+                return None
+            return reply.read(int(header[1:]) + 2).decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+
+
+def redis_cluster_state(port: int) -> str | None:
+    """`cluster_state` (ok / fail) of the node on 127.0.0.1:port; None if it does not say."""
+    for line in (redis_command(port, b"CLUSTER INFO") or "").splitlines():
+        if line.startswith("cluster_state:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+@dataclass
+class RedisCluster:
+    """A private Redis Cluster: `size` primaries, no replicas, all slots assigned.
+
+    Each node gets its own dir (nodes-P.conf lives there, so stop_node()/start_node() bring a
+    node back with its slots) and an explicit cluster bus port, so no port is guessed as P+10000.
+    """
+
+    workdir: Path
+    size: int = 3
+    binary: str = "redis-server"
+    cli: str = "redis-cli"
+    start_timeout: float = 20.0
+    ports: list[int] = field(default_factory=list)
+    bus_ports: list[int] = field(default_factory=list)
+    procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.ports:
+            picked = free_ports(2 * self.size)
+            self.ports, self.bus_ports = picked[: self.size], picked[self.size :]
+
+    @property
+    def url(self) -> str:
+        """redis-py URL of the first node; a cluster client discovers the others from it."""
+        return f"redis://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def nodes(self) -> list[str]:
+        return [f"127.0.0.1:{port}" for port in self.ports]
+
+    def node_dir(self, port: int) -> Path:
+        return self.workdir / f"node-{port}"
+
+    def log_path(self, port: int) -> Path:
+        return self.node_dir(port) / "redis.log"
+
+    def start(self) -> None:
+        """Start every node, join them into one cluster (first start only), wait for state ok."""
+        exe = shutil.which(self.binary)
+        cli = shutil.which(self.cli)
+        if exe is None or cli is None:
+            raise ServiceError(f"{self.binary}/{self.cli} not found on PATH")
+        fresh = not any(self.node_dir(p).joinpath(f"nodes-{p}.conf").exists() for p in self.ports)
+        for port in self.ports:
+            self.start_node(port)
+        if fresh:
+            res = subprocess.run(
+                [cli, "--cluster", "create", *self.nodes, "--cluster-replicas", "0",
+                 "--cluster-yes"],
+                check=False, capture_output=True, text=True, timeout=60,
+            )
+            if res.returncode != 0:
+                self.stop()
+                raise ServiceError(
+                    f"redis-cli --cluster create failed ({res.returncode}):\n"
+                    f"{res.stdout}\n{res.stderr}"
+                )
+        self.wait_ok()
+
+    def start_node(self, port: int) -> None:
+        """Start (or restart) one node on its port; it rejoins with its saved cluster config."""
+        proc = self.procs.get(port)
+        if proc is not None and proc.poll() is None:
+            return
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise ServiceError(f"{self.binary} not found on PATH")
+        workdir = self.node_dir(port)
+        workdir.mkdir(parents=True, exist_ok=True)
+        bus_port = self.bus_ports[self.ports.index(port)]
+        argv = [
+            exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+            "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+            "--cluster-port", str(bus_port), "--cluster-node-timeout", "2000",
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+        ]
+        proc = self.procs[port] = _spawn(argv, self.log_path(port), workdir)
+        deadline = time.monotonic() + self.start_timeout
+        while redis_process_id(port) != proc.pid:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(
+                    f"cluster node on port {port} did not start:\n{tail(self.log_path(port))}"
+                )
+            time.sleep(0.02)
+
+    def wait_ok(self) -> None:
+        """Until every node says cluster_state:ok (slots covered, nodes agree)."""
+        deadline = time.monotonic() + self.start_timeout
+        while not all(redis_cluster_state(port) == "ok" for port in self.ports):
+            if time.monotonic() > deadline:
+                states = {port: redis_cluster_state(port) for port in self.ports}
+                logs = "\n".join(f"--- {p} ---\n{tail(self.log_path(p), 20)}" for p in self.ports)
+                self.stop()
+                raise ServiceError(f"Redis Cluster not ok after {self.start_timeout:.0f}s: "
+                                   f"{states}\n{logs}")
+            time.sleep(0.05)
+
+    def stop_node(self, port: int) -> None:
+        _terminate(self.procs.pop(port, None), timeout=5.0)
+
+    def stop(self) -> None:
+        """Stop every node (SIGTERM, no save)."""
+        for port in list(self.procs):
+            self.stop_node(port)
+
+
 # --------------------------------------------------------------------------------------- Kafka
 
 

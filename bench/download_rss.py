@@ -1,0 +1,75 @@
+"""Peak RSS of `denyproxy serve` while a 500 MB unfiltered download streams through it.
+
+    .venv/bin/python bench/download_rss.py [--mb 500]
+
+The upstream is the test suite's fake Openmart (its /download route) in this process; the
+proxy is a real `denyproxy serve` process; its peak RSS is the kernel's VmHWM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.harness import fake_upstream  # noqa: E402
+from tests.services import free_ports  # noqa: E402
+
+
+def vm(pid: int, field: str) -> int:
+    """A /proc/<pid>/status figure in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+async def main(megabytes: int) -> None:
+    port, admin = free_ports(2)
+    async with fake_upstream() as (_, upstream):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy.cli", "serve", "--upstream", upstream,
+             "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}",
+             "--log-level", "warning"],
+        )
+        try:
+            async with aiohttp.ClientSession() as client:
+                for _ in range(100):
+                    try:
+                        async with client.get(f"http://127.0.0.1:{admin}/healthz"):
+                            break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.1)
+                idle = vm(proc.pid, "VmRSS")
+                size, received, started = megabytes * 1024 * 1024, 0, time.perf_counter()
+                async with client.get(f"http://127.0.0.1:{port}/download/{size}",
+                                      headers={"X-API-Key": "bench"}) as r:
+                    async for chunk in r.content.iter_chunked(1 << 20):
+                        received += len(chunk)
+                elapsed = time.perf_counter() - started
+            peak = vm(proc.pid, "VmHWM")
+        finally:
+            proc.terminate()
+            proc.wait()
+    assert received == size, (received, size)
+    print(f"# 500 MB download through denyproxy — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}")
+    print(f"| body | time | throughput | proxy RSS idle | proxy peak RSS |\n|---|---|---|---|---|")
+    print(f"| {megabytes} MB | {elapsed:.2f} s | {megabytes / elapsed:.0f} MB/s "
+          f"| {idle / 1024:.1f} MB | {peak / 1024:.1f} MB |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=500)
+    asyncio.run(main(parser.parse_args().mb))

@@ -1,0 +1,201 @@
+"""Rule ingest benchmark: Kafka → RuleConsumer → Redis, next to redis-benchmark's SADD.
+
+    python bench/kafka_bench.py --kafka 127.0.0.1:9092 --redis redis://127.0.0.1:6379/0 \
+        --allow-flushall
+
+(1) publishes 1,000,000 values as 100 events of 10,000, then times a RuleConsumer from its
+first poll to all applied (values/s), and runs `redis-benchmark -q -P 100 -t sadd -n 1000000`
+against the same Redis; (2) FLUSHALLs that Redis and times the rebuild of the 1 M rules.
+Prints a Markdown table with the machine and the date. It FLUSHALLs the Redis it is given:
+point it at a scratch instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiokafka
+import redis.asyncio as aioredis
+
+from rules.consumer import ConsumerTuning, RuleConsumer
+from rules.kafka import KafkaOptions, ensure_topic
+from rules.model import RuleType, tenant_of
+from rules.publisher import RulePublisher
+from rules.store import RedisStore, rule_key
+
+TUNING = ConsumerTuning(poll_timeout=0.1, check_interval=0.1)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kafka", required=True, help="bootstrap HOST:PORT")
+    parser.add_argument("--redis", required=True, help="redis://HOST:PORT/DB (it is FLUSHALLed)")
+    parser.add_argument("--values", type=int, default=1_000_000)
+    parser.add_argument("--per-event", type=int, default=10_000)
+    parser.add_argument("--redis-benchmark", default="redis-benchmark")
+    parser.add_argument("--allow-flushall", action="store_true", help="required: (2) flushes Redis")
+    return parser.parse_args()
+
+
+async def publish(options: KafkaOptions, topic: str, tenant: str, total: int, per: int) -> float:
+    """Publish `total` distinct emails in events of `per`; seconds until all acknowledged."""
+    await ensure_topic(options, topic)
+    started = time.perf_counter()
+    async with RulePublisher(options, topic, linger_ms=20) as publisher:
+        futures = []
+        for start in range(0, total, per):
+            values = [f"u{i}@bench{i % 1000}.example.com" for i in range(start, start + per)]
+            futures.append(await publisher.send_normalised("add", tenant, RuleType.EMAIL, values))
+        await asyncio.gather(*futures)
+    return time.perf_counter() - started
+
+
+async def until_caught_up(consumer: RuleConsumer, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not consumer.caught_up:
+        if time.monotonic() > deadline or (consumer.task and consumer.task.done()):
+            raise RuntimeError("the consumer did not catch up")
+        await asyncio.sleep(0.01)
+
+
+async def ingest_and_rebuild(args: argparse.Namespace) -> dict[str, float]:
+    options = KafkaOptions(args.kafka)
+    topic = f"bench-{uuid.uuid4().hex[:10]}"
+    tenant = tenant_of(f"bench-{topic}")
+    published = await publish(options, topic, tenant, args.values, args.per_event)
+    store = RedisStore.from_url(args.redis, timeout=30.0, topic=topic)
+    client = aioredis.from_url(args.redis, decode_responses=True)
+    consumer = RuleConsumer(options, topic, None, store, tuning=TUNING)  # no group-join wait
+    try:
+        await consumer.start()
+        started = time.perf_counter()
+        await until_caught_up(consumer)
+        ingest = time.perf_counter() - started
+        stored = await client.scard(rule_key(tenant, RuleType.EMAIL))
+        assert stored == args.values, f"{stored} of {args.values} values in Redis"
+
+        applied = consumer.applied_events
+        await client.flushall()
+        started = time.perf_counter()
+        while consumer.applied_events < 2 * applied:
+            await asyncio.sleep(0.01)
+        await until_caught_up(consumer)
+        rebuild = time.perf_counter() - started
+        assert await client.scard(rule_key(tenant, RuleType.EMAIL)) == args.values
+    finally:
+        await consumer.stop()
+        await store.aclose()
+        await client.aclose()
+    return {"publish": published, "ingest": ingest, "rebuild": rebuild}
+
+
+def redis_benchmark(binary: str, url: str, requests: int) -> float:
+    """requests/s of pipelined SADD (-P 100) from redis-benchmark, same Redis."""
+    parts = urlsplit(url)
+    argv = [
+        binary,
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 6379),
+        "-q",
+        "-P",
+        "100",
+        "-t",
+        "sadd",
+        "-n",
+        str(requests),
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300).stdout
+    match = re.search(r"SADD: ([\d.]+) requests per second", out.replace("\r", "\n"))
+    if not match:
+        raise RuntimeError(f"unexpected redis-benchmark output: {out!r}")
+    return float(match.group(1))
+
+
+async def redis_version(url: str) -> str:
+    client = aioredis.from_url(url)
+    try:
+        return str((await client.info("server"))["redis_version"])
+    finally:
+        await client.aclose()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def table(args: argparse.Namespace, times: dict[str, float], sadd: float, version: str) -> str:
+    n = args.values
+    rows = [
+        (
+            "publish 1 M values (100 events, acks=all, gzip)",
+            f"{times['publish']:.2f} s",
+            f"{n / times['publish']:,.0f} values/s",
+        ),
+        (
+            "ingest: RuleConsumer, first poll → all applied",
+            f"{times['ingest']:.2f} s",
+            f"{n / times['ingest']:,.0f} values/s",
+        ),
+        (
+            "redis-benchmark -q -P 100 -t sadd -n 1000000",
+            f"{n / sadd:.2f} s",
+            f"{sadd:,.0f} SADD/s",
+        ),
+        (
+            "rebuild 1 M rules after FLUSHALL (detect + replay)",
+            f"{times['rebuild']:.2f} s",
+            f"{n / times['rebuild']:,.0f} values/s",
+        ),
+    ]
+    machine = (
+        f"Machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}; Python "
+        f"{platform.python_version()}, aiokafka {aiokafka.__version__}, Redis {version}; "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    lines = [
+        machine,
+        "",
+        "| Measurement | Time | Rate |",
+        "|---|---:|---:|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    args = parse_args()
+    if not args.allow_flushall:
+        print(
+            "kafka_bench: pass --allow-flushall: step (2) flushes the Redis at --redis",
+            file=sys.stderr,
+        )
+        return 2
+    times = asyncio.run(ingest_and_rebuild(args))
+    sadd = redis_benchmark(args.redis_benchmark, args.redis, args.values)
+    print(table(args, times, sadd, asyncio.run(redis_version(args.redis))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Rule event schema v1: the only module that knows the wire format (see rules/EVENTS.md).
+
+A record's key is the tenant id (or `*`), its value a JSON object:
+    {"v": 1, "op": "add", "tenant": "<64 hex or *>", "type": "email",
+     "values": ["jane@acme.com"], "id": "<uuid4>", "ts": "2026-11-25T10:00:00Z", "source": "crm"}
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from rules.model import Op, RuleChange, RuleType, is_tenant
+from rules.normalize import for_type
+
+VERSION = 1
+MAX_VALUES = 10_000
+_NAMED_BAD_VALUES = 10
+
+REASONS = ("json", "schema", "version", "too_many_values", "values", "key")
+"""Reason codes: a bounded set, so they can label a metric (details go in the DLQ header)."""
+
+_OPS: frozenset[str] = frozenset(("add", "remove"))
+_TYPES: dict[str, RuleType] = {t.value: t for t in RuleType}
+
+
+class InvalidEventError(ValueError):
+    """A record that is not a valid v1 event; `code` is one of REASONS, `reason` says why.
+
+    Never retriable: the same bytes fail the same way, so the record is dead-lettered.
+    The reason names bad values by position, never by content (they may be emails or phones).
+    """
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A decoded event: the normalised change plus what the metrics and logs need."""
+
+    change: RuleChange
+    id: str
+    ts: float
+    source: str | None
+
+
+def key_of(tenant: str) -> bytes:
+    """The record key: the tenant id, so one tenant's events stay in order in one partition."""
+    return tenant.encode("ascii")
+
+
+def encode(
+    op: Op,
+    tenant: str,
+    rule_type: RuleType | str,
+    values: Sequence[str],
+    *,
+    source: str | None = None,
+    event_id: str | None = None,
+    ts: datetime | None = None,
+) -> bytes:
+    """The JSON value of one event; raises InvalidEventError for what decode would reject."""
+    _check_op(op)
+    _check_tenant(tenant)
+    kind = _rule_type(rule_type)
+    _check_values(values)
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidEventError("schema", "values must be strings")
+    body: dict[str, Any] = {
+        "v": VERSION,
+        "op": op,
+        "tenant": tenant,
+        "type": kind.value,
+        "values": list(values),
+        "id": event_id or str(uuid.uuid4()),
+        "ts": _format_ts(ts or datetime.now(UTC)),
+    }
+    if source is not None:
+        body["source"] = source
+    return orjson.dumps(body)
+
+
+def decode(value: bytes | None, region: str = "US") -> RuleChange:
+    """The normalised change carried by a record value, or InvalidEventError."""
+    return decode_event(value, region).change
+
+
+def decode_event(value: bytes | None, region: str = "US") -> Event:
+    """Validate and normalise one record value; unknown fields are ignored (forward compat)."""
+    body = _parse(value)
+    _check_version(body.get("v"))
+    op = _field(body, "op", str)
+    _check_op(op)
+    tenant = _field(body, "tenant", str)
+    _check_tenant(tenant)
+    kind = _rule_type(_field(body, "type", str))
+    raw = _field(body, "values", list)
+    _check_values(raw)
+    event_id = _event_id(_field(body, "id", str))
+    ts = _parse_ts(_field(body, "ts", str))
+    source = body.get("source")
+    if source is not None and not isinstance(source, str):
+        raise InvalidEventError("schema", "source must be a string")
+    values = normalise(raw, kind, region)
+    return Event(RuleChange(op, tenant, kind, values), event_id, ts, source)
+
+
+def check_key(key: bytes | None, tenant: str) -> None:
+    """A record whose key is not its tenant would break per-tenant ordering: reject it."""
+    if key != key_of(tenant):
+        reason = "record key is missing" if key is None else "record key does not match tenant"
+        raise InvalidEventError("key", reason)
+
+
+def normalise(raw: Sequence[str], rule_type: RuleType, region: str = "US") -> tuple[str, ...]:
+    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad."""
+    normal: Callable[[str], str | None] = for_type(rule_type, region)
+    out: list[str] = []
+    bad: list[int] = []
+    for i, item in enumerate(raw):
+        value = normal(item) if isinstance(item, str) else None
+        if value is None:
+            bad.append(i)
+        else:
+            out.append(value)
+    if bad:
+        raise InvalidEventError("values", _bad_values_reason(bad, len(raw), rule_type))
+    return tuple(dict.fromkeys(out))
+
+
+def chunks(values: Sequence[str], size: int = MAX_VALUES) -> Iterable[Sequence[str]]:
+    """Split a long list into event-sized pieces, order kept."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _parse(value: bytes | None) -> dict[str, Any]:
+    if value is None:
+        raise InvalidEventError("json", "record has no value")
+    try:
+        body = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEventError("json", f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidEventError("json", "not a JSON object")
+    return body
+
+
+def _check_version(v: Any) -> None:
+    if v is None:
+        raise InvalidEventError("schema", "missing field v")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InvalidEventError("schema", "v must be an integer")
+    if v > VERSION:
+        raise InvalidEventError(
+            "version", f"unsupported version {v} (this consumer reads {VERSION})"
+        )
+    if v != VERSION:
+        raise InvalidEventError("schema", f"unknown version {v}")
+
+
+def _field(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is None:
+        raise InvalidEventError("schema", f"missing field {name}")
+    if not isinstance(value, kind):
+        raise InvalidEventError("schema", f"{name} must be a {_KIND_NAMES[kind]}")
+    return value
+
+
+_KIND_NAMES: dict[type, str] = {str: "string", list: "list"}
+
+
+def _check_op(op: str) -> None:
+    if op not in _OPS:
+        raise InvalidEventError("schema", "op must be add or remove")
+
+
+def _check_tenant(tenant: str) -> None:
+    if not isinstance(tenant, str) or not is_tenant(tenant):
+        raise InvalidEventError("schema", "tenant must be 64 lowercase hex digits or *")
+
+
+def _rule_type(name: RuleType | str) -> RuleType:
+    kind = _TYPES.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise InvalidEventError("schema", f"type must be one of {', '.join(_TYPES)}")
+    return kind
+
+
+def _check_values(values: Sequence[Any]) -> None:
+    if not values:
+        raise InvalidEventError("schema", "values must not be empty")
+    if len(values) > MAX_VALUES:
+        raise InvalidEventError(
+            "too_many_values", f"{len(values)} values (at most {MAX_VALUES} per event)"
+        )
+    if isinstance(values, (str, bytes)):
+        raise InvalidEventError("schema", "values must be a list of strings")
+
+
+def _event_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidEventError("schema", "id must be a UUID") from None
+
+
+def _parse_ts(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEventError("schema", "ts must be an RFC 3339 timestamp") from None
+    if moment.tzinfo is None:
+        raise InvalidEventError("schema", "ts must carry a time zone (use Z for UTC)")
+    return moment.timestamp()
+
+
+def _format_ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _bad_values_reason(bad: list[int], total: int, rule_type: RuleType) -> str:
+    named = ", ".join(f"values[{i}]" for i in bad[:_NAMED_BAD_VALUES])
+    more = f" and {len(bad) - _NAMED_BAD_VALUES} more" if len(bad) > _NAMED_BAD_VALUES else ""
+    return f"{len(bad)} of {total} values are not a valid {rule_type.value}: {named}{more}"

@@ -1,0 +1,141 @@
+"""Kafka connection options and topic set-up, shared by the publisher and the consumer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.helpers import create_ssl_context
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+"""Room for a full event of 10,000 long values even uncompressed (the broker default is 1 MB)."""
+
+TOPIC_CONFIG = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "max.message.bytes": str(MAX_MESSAGE_BYTES),
+}
+"""The topic is the source of truth: a store is rebuilt by replaying it from offset 0."""
+
+
+class TopicSetupError(RuntimeError):
+    """The rule topic is missing and could not be created (permissions, broker error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaOptions:
+    """How to reach the brokers; the same for producer, consumer and admin clients."""
+
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments every aiokafka client takes."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        if self.security_protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
+        return kwargs
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where records the consumer cannot read go, next to the topic they came from."""
+    return f"{topic}.dlq"
+
+
+async def ensure_topic(options: KafkaOptions, topic: str, partitions: int = 4) -> list[str]:
+    """Create `topic` and its dead-letter topic if missing, with unlimited retention.
+
+    Returns the names it created. An existing topic is left alone, with a warning if its
+    retention is limited (a rebuild after a Redis flush would then miss expired events).
+    """
+    admin = AIOKafkaAdminClient(client_id="denyproxy-admin", **options.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in (topic, dead_letter_topic(topic)) if t not in existing]
+        if missing:
+            await _create(admin, missing, partitions)
+        if topic in existing:
+            await _warn_on_retention(admin, topic)
+        return missing
+    finally:
+        await admin.close()
+
+
+async def partition_ids(options: KafkaOptions, topic: str) -> list[int]:
+    """The partitions of a topic, from fresh metadata (a consumer only knows what it reads)."""
+    admin = AIOKafkaAdminClient(client_id="denyproxy-admin", **options.client_kwargs())
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"]:
+        raise for_code(described["error_code"])(f"cannot describe Kafka topic {topic}")
+    return sorted(p["partition"] for p in described["partitions"])
+
+
+async def _create(admin: AIOKafkaAdminClient, names: list[str], partitions: int) -> None:
+    brokers = len((await admin.describe_cluster())["brokers"])
+    replicas = min(3, max(brokers, 1))
+    config = dict(TOPIC_CONFIG)
+    if replicas >= 3:
+        config["min.insync.replicas"] = "2"
+    response = await admin.create_topics(
+        [NewTopic(n, partitions, replicas, topic_configs=config) for n in names]
+    )
+    for name, code, *message in response.topic_errors:
+        if code and for_code(code) is not TopicAlreadyExistsError:
+            detail = message[0] if message and message[0] else for_code(code).__name__
+            raise TopicSetupError(f"cannot create Kafka topic {name}: {detail}")
+        if not code:
+            log.info(
+                "created Kafka topic %s (%d partitions, retention unlimited)", name, partitions
+            )
+
+
+async def _warn_on_retention(admin: AIOKafkaAdminClient, topic: str) -> None:
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": None})]
+        )
+        entries = responses[0].resources[0][4]
+        retention = next((e[1] for e in entries if e[0] == "retention.ms"), "-1")
+    except Exception as exc:  # noqa: BLE001 - a courtesy check; never blocks start-up
+        log.debug("could not read retention of %s: %s", topic, exc)
+        return
+    if retention != "-1":
+        log.warning(
+            "Kafka topic %s has retention.ms=%s: a rebuild after a Redis flush misses expired "
+            "events; set retention.ms=-1",
+            topic,
+            retention,
+        )
+
+
+def options_from(settings: Settings) -> KafkaOptions:
+    """The Kafka options of the proxy's settings; SettingsError when they are incomplete."""
+    from proxy.settings import kafka_options
+
+    return kafka_options(settings)

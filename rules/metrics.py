@@ -1,0 +1,28 @@
+"""Prometheus metrics of the rule consumer (default registry, served by the admin listener)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_APPLIED = Counter(
+    "denyproxy_rule_events_applied_total",
+    "Rule events written to the store.",
+)
+
+EVENTS_REJECTED = Counter(
+    "denyproxy_rule_events_rejected_total",
+    "Rule events that could not be read (sent to the dead-letter topic), by reason.",
+    ["reason"],
+)
+
+CONSUMER_LAG = Gauge(
+    "denyproxy_consumer_lag",
+    "Records on the rule topic not yet applied to the store, per assigned partition.",
+    ["partition"],
+)
+
+PUBLISH_TO_APPLIED = Histogram(
+    "denyproxy_rule_publish_to_applied_seconds",
+    "From an event's ts to its write to the store (live events only, not rebuilds).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)

@@ -1,0 +1,426 @@
+"""`denyproxy rules add|remove|import` against the real broker, then the consumer into Redis."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import ssl
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from proxy import cli_rules
+from proxy.settings import Settings, SettingsError, kafka_options
+from rules.consumer import ConsumerTuning, RuleConsumer
+from rules.kafka import KafkaOptions
+from rules.model import GLOBAL, RuleType, tenant_of
+from rules.store import RedisStore, rule_key
+
+API_KEY = "sk-live-very-secret-key"
+
+
+def cli(*argv: str) -> int:
+    """The `rules` subcommands as proxy/cli.py wires them: register, parse, run."""
+    top = argparse.ArgumentParser(prog="denyproxy")
+    cli_rules.register(top.add_subparsers(dest="command", required=True))
+    args = top.parse_args(["rules", *argv])
+    return int(args.run(args))
+
+
+async def run_cli(*argv: str) -> int:
+    """In a worker thread: the command runs its own event loop, like the real CLI."""
+    return await asyncio.to_thread(cli, *argv)
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"import-{uuid.uuid4().hex[:12]}"
+
+
+async def read_events(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, dict]]:
+    """(key, JSON value) of the first `count` records of a topic, all partitions."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await reader.start()
+    try:
+        reader.assign([TopicPartition(topic, p) for p in range(4)])
+        found: list[tuple[bytes, dict]] = []
+        deadline = time.monotonic() + 20
+        while len(found) < count and time.monotonic() < deadline:
+            for records in (await reader.getmany(timeout_ms=200)).values():
+                found += [(r.key, orjson.loads(r.value)) for r in records]
+        return found
+    finally:
+        await reader.stop()
+
+
+async def test_add_publishes_normalised_values_under_the_key_hash(
+    kafka_bootstrap: str, topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run_cli(
+        "add",
+        "--kafka",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--api-key",
+        API_KEY,
+        "--type",
+        "email",
+        " Jane@ACME.com ",
+        "bob@acme.com",
+    )
+    assert code == 0
+    out = capsys.readouterr()
+    assert "partition" in out.out and "offset 0" in out.out
+    assert API_KEY not in out.out + out.err and "jane" not in (out.out + out.err).lower()
+    [(key, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert key == tenant_of(API_KEY).encode()
+    assert event["tenant"] == tenant_of(API_KEY)
+    assert event["op"] == "add" and event["type"] == "email" and event["v"] == 1
+    assert event["values"] == ["jane@acme.com", "bob@acme.com"]
+    assert event["source"] == "denyproxy-cli"
+
+
+async def test_remove_global_with_auto_type_groups_values_by_type(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    code = await run_cli(
+        "remove",
+        "--kafka",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--global",
+        "--type",
+        "auto",
+        "+44 20 7946 0958",
+        "acme.com",
+        "x@acme.com",
+    )
+    assert code == 0
+    events = {e["type"]: e for _, e in await read_events(kafka_bootstrap, topic, 3)}
+    assert {t: e["values"] for t, e in events.items()} == {
+        "phone": ["+442079460958"],
+        "domain": ["acme.com"],
+        "email": ["x@acme.com"],
+    }
+    assert all(e["tenant"] == GLOBAL and e["op"] == "remove" for e in events.values())
+
+
+async def test_settings_come_from_env_vars_too(
+    kafka_bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DENYPROXY_KAFKA", kafka_bootstrap)
+    monkeypatch.setenv("DENYPROXY_TOPIC", topic)
+    tenant = tenant_of("env")
+    assert await run_cli("add", "--tenant", tenant.upper(), "--type", "domain", "acme.com") == 0
+    [(key, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert key == tenant.encode() and event["values"] == ["acme.com"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["add", "--global", "--type", "email", "a@b.co"], "--kafka"),
+        (["add", "--kafka", "k:9092", "--tenant", "abc", "--type", "email", "a@b.co"], "--tenant"),
+        (
+            [
+                "add",
+                "--kafka",
+                "k:9092",
+                "--global",
+                "--type",
+                "email",
+                "a@b.co",
+                "secret-not-email",
+            ],
+            "positions 2",
+        ),
+        (
+            [
+                "add",
+                "--kafka",
+                "k:9092",
+                "--global",
+                "--type",
+                "phone",
+                "--phone-region",
+                "XX",
+                "1",
+            ],
+            "--phone-region",
+        ),
+        (
+            [
+                "add",
+                "--kafka",
+                "k:9092",
+                "--global",
+                "--type",
+                "email",
+                "--kafka-security-protocol",
+                "SASL_SSL",
+                "a@b.co",
+            ],
+            "--kafka-sasl-mechanism",
+        ),
+        (["import", "--kafka", "k:9092", "--global", "/no/such/file.csv"], "no such file"),
+    ],
+)
+async def test_bad_usage_exits_2_with_one_line_naming_the_setting(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DENYPROXY_KAFKA", raising=False)
+    assert await run_cli(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert "secret-not-email" not in err
+
+
+async def test_unreachable_kafka_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        await run_cli("add", "--kafka", "127.0.0.1:1", "--global", "--type", "domain", "acme.com")
+        == 1
+    )
+    assert "failed" in capsys.readouterr().err
+
+
+def test_kafka_security_settings_become_client_options() -> None:
+    paths = ssl.get_default_verify_paths()
+    cafile = next(
+        (f for f in (paths.cafile, paths.openssl_cafile) if f and Path(f).is_file()), None
+    )
+    settings = Settings(
+        kafka="b:9093",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="u",
+        kafka_sasl_password="hunter2",
+        kafka_ssl_cafile=cafile,
+    )
+    options = kafka_options(settings)
+    assert "hunter2" not in repr(options)
+    kwargs = options.client_kwargs()
+    assert kwargs["security_protocol"] == "SASL_SSL"
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("u", "hunter2")
+    assert isinstance(kwargs["ssl_context"], ssl.SSLContext)
+    assert KafkaOptions("b:9092").client_kwargs() == {
+        "bootstrap_servers": "b:9092",
+        "security_protocol": "PLAINTEXT",
+    }
+    with pytest.raises(SettingsError, match="--kafka-sasl-username"):
+        kafka_options(
+            Settings(
+                kafka="b:9093",
+                kafka_security_protocol="SASL_PLAINTEXT",
+                kafka_sasl_mechanism="PLAIN",
+            )
+        )
+
+
+async def test_import_small_file_with_header_column_and_rejects(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "contacts.csv"
+    source.write_text(
+        "name,Email,notes\n"
+        "Jane,Jane@Acme.com,x\n"
+        "Bob,not-an-email,\n"
+        'Eve,"eve@acme.com",\n'
+        "Short\n"
+        "Ann,,\n"
+        "Joe,joe@acme.com,y\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+    code = await run_cli(
+        "import",
+        str(source),
+        "--kafka",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--tenant",
+        tenant_of("t"),
+        "--column",
+        "email",
+        "--type",
+        "email",
+        "--rejected",
+        str(rejects),
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "6 rows" in out and "header row skipped" in out
+    assert "published: 3 values in 1 add events (email 3)" in out
+    assert "rejected:  3 rows" in out and "jane" not in out.lower() and "not-an-email" not in out
+    assert list(csv.reader(rejects.open())) == [
+        ["line", "reason"],
+        ["3", "not a valid email"],
+        ["5", "missing column"],
+        ["6", "empty"],
+    ]
+    [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["values"] == ["jane@acme.com", "eve@acme.com", "joe@acme.com"]
+
+
+async def test_import_writes_rejected_values_only_when_asked(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "plain.csv"
+    source.write_text("acme.com\nnope\nhttps://linkedin.com/in/jane\n")
+    code = await run_cli(
+        "import",
+        str(source),
+        "--kafka",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--global",
+        "--remove",
+        "--rejected-values",
+        "--no-progress",
+    )
+    assert code == 0
+    rows = list(csv.reader((tmp_path / "plain.csv.rejected.csv").open()))
+    assert rows == [
+        ["line", "reason", "value"],
+        ["2", "not an email, phone, domain or LinkedIn URL", "nope"],
+    ]
+    events = {e["type"]: e for _, e in await read_events(kafka_bootstrap, topic, 2)}
+    assert events["domain"]["values"] == ["acme.com"] and events["domain"]["op"] == "remove"
+    assert events["linkedin"]["values"] == ["linkedin.com/in/jane"]
+
+
+# ----------------------------------------------------------------------- 1,000,000 rows
+
+EMAILS, EMAIL_DUPES = 350_000, 50_000
+PHONES, PHONE_DUPES = 180_000, 20_000
+DOMAINS, LINKEDINS, GARBAGE = 200_000, 100_000, 100_000
+GARBAGE_SAMPLES = ('""', "N/A", "not a value", "12 34", "@@", "foo@", "x", "-")
+
+
+def letters(n: int) -> str:
+    """A digit-free name per number, so no domain or profile looks like a phone."""
+    out = []
+    while True:
+        n, r = divmod(n, 26)
+        out.append(chr(97 + r))
+        if n == 0:
+            return "".join(out)
+
+
+def write_million(path: Path) -> set[int]:
+    """1,000,000 mixed rows (plus a header); returns the line numbers of the garbage rows."""
+    counters = dict.fromkeys(("email", "phone", "domain", "linkedin", "garbage"), 0)
+    kinds = ["email"] * 4 + ["phone"] * 2 + ["domain"] * 2 + ["linkedin", "garbage"]
+    garbage_lines: set[int] = set()
+    with path.open("w") as out:
+        out.write("value\n")
+        for i in range(1_000_000):
+            kind = kinds[i % 10]
+            j = counters[kind]
+            counters[kind] += 1
+            if kind == "email":
+                out.write(
+                    f"{letters(j)}.{j}@corp{j % 50}.example.com\n"
+                    if j < EMAILS
+                    else f" {letters(j - EMAILS).upper()}.{j - EMAILS}@CORP{(j - EMAILS) % 50}.example.com\n"
+                )
+            elif kind == "phone":
+                k = j if j < PHONES else j - PHONES
+                area, line = 200 + k // 10_000, k % 10_000
+                out.write(
+                    f"+1 {area} 555 {line:04d}\n" if j < PHONES else f"({area}) 555-{line:04d}\n"
+                )
+            elif kind == "domain":
+                out.write(
+                    f"www.{letters(j)}.example.org\n"
+                    if j % 2
+                    else f"https://{letters(j)}.example.org/about\n"
+                )
+            elif kind == "linkedin":
+                out.write(f"https://www.linkedin.com/in/{letters(j)}-x/\n")
+            else:
+                out.write(GARBAGE_SAMPLES[j % len(GARBAGE_SAMPLES)] + "\n")
+                garbage_lines.add(i + 2)
+    return garbage_lines
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def test_import_a_million_mixed_rows_then_consume_into_redis(
+    kafka_bootstrap: str,
+    redis_url: str,
+    redis: aioredis.Redis,
+    topic: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    source = tmp_path / "million.csv"
+    garbage_lines = write_million(source)
+    tenant = tenant_of(f"million-{uuid.uuid4()}")
+
+    assert (
+        await run_cli(
+            "import", str(source), "--kafka", kafka_bootstrap, "--topic", topic, "--tenant", tenant
+        )
+        == 0
+    )
+    captured = capfd.readouterr()
+    assert "rows/s" in captured.err and "100.0%" in captured.err, "progress bar"
+    summary = captured.out
+    assert "1,000,000 rows" in summary and "header row skipped" in summary
+    assert (
+        "published: 900,000 values in 90 add events (email 400,000, phone 200,000, "
+        "domain 200,000, linkedin 100,000)"
+    ) in summary
+    assert "rejected:  100,000 rows" in summary
+    with (tmp_path / "million.csv.rejected.csv").open() as rejected:
+        rows = list(csv.reader(rejected))
+    assert rows[0] == ["line", "reason"] and len(rows) == GARBAGE + 1
+    assert {int(line) for line, _ in rows[1:]} == garbage_lines
+
+    store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
+    consumer = RuleConsumer(
+        KafkaOptions(kafka_bootstrap),
+        topic,
+        f"{topic}-g",
+        store,
+        tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
+    )
+    try:
+        await consumer.start()
+        deadline = time.monotonic() + 90
+        while not consumer.caught_up:
+            assert time.monotonic() < deadline, "consumer did not catch up"
+            await asyncio.sleep(0.1)
+        assert consumer.applied_events == 90 and consumer.rejected_events == 0
+    finally:
+        await consumer.stop()
+        await store.aclose()
+    counts = {t: await redis.scard(rule_key(tenant, t)) for t in RuleType}
+    assert counts == {
+        RuleType.EMAIL: EMAILS,
+        RuleType.PHONE: PHONES,
+        RuleType.DOMAIN: DOMAINS,
+        RuleType.LINKEDIN: LINKEDINS,
+    }
+    assert await redis.sismember(rule_key(tenant, RuleType.PHONE), "+12005550000")
+    assert await redis.sismember(rule_key(tenant, RuleType.EMAIL), "a.0@corp0.example.com")
+    assert await redis.sismember(rule_key(tenant, RuleType.LINKEDIN), "linkedin.com/in/a-x")
