@@ -709,19 +709,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="worker_processes of the upstream NGINX (1)")
     p.add_argument("--quiet-budget", type=float, default=None,
                    help="seconds the whole run may wait for outside load to drop before a "
-                        "cell (120; --quick 0)")
+                        "cell (60; --quick 0)")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     p.add_argument("--no-kafka", action="store_true", help="skip bench/kafka_bench.py")
     p.add_argument("--mitmdump", default=str(BENCH / ".venv-mitm" / "bin" / "mitmdump"))
     p.add_argument("--results", default=str(BENCH / "results"))
     args = p.parse_args(argv)
-    args.duration = args.duration or (2.0 if args.quick else 10.0)
+    args.duration = args.duration or (1.0 if args.quick else 10.0)
     args.concurrency = [int(c) for c in (args.concurrency or ("1,16" if args.quick else
                                                               "1,16,64")).split(",")]
     args.only = sorted({int(c) for c in args.only.split(",")}) if args.only else list(NAMES)
     args.workers = sorted({int(w) for w in args.workers.split(",")})
     if args.quiet_budget is None:
-        args.quiet_budget = 0.0 if args.quick else 120.0
+        args.quiet_budget = 0.0 if args.quick else 60.0
     args.warmup = 1.0 if args.quick else 2.0
     args.profile_s = 3 if args.quick else 10
     return args
@@ -928,7 +928,10 @@ def run_kafka(ctx: Ctx) -> None:
         ctx.kafka = "" if ctx.args.no_kafka else \
             "bench/kafka_bench.py does not exist yet: no Kafka figures in this run."
         return
+    import logging
+
     from tests.services import KafkaBroker, ServiceError
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # connect retries while it boots
     broker = redis = None
     try:
         log("Kafka: starting a broker and a Redis for bench/kafka_bench.py")
@@ -937,13 +940,17 @@ def run_kafka(ctx: Ctx) -> None:
         redis = RedisServer(ctx.work / "redis-kafka")
         redis.start()
         argv = [sys.executable, str(script), "--kafka", broker.bootstrap, "--redis", redis.url]
-        if ctx.args.quick:
+        helptext = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=60).stdout
+        if "--allow-flushall" in helptext:  # the Redis here is a private scratch instance
+            argv.append("--allow-flushall")
+        if ctx.args.quick and "--quick" in helptext:
             argv.append("--quick")
+        elif ctx.args.quick and "--values" in helptext:
+            argv += ["--values", "100000"]
+        log("Kafka: " + " ".join(argv[1:]))
         timeout = 120 if ctx.args.quick else 300
         res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-        if res.returncode != 0 and ctx.args.quick and "--quick" in res.stderr:
-            res = subprocess.run(argv[:-1], cwd=ROOT, capture_output=True, text=True,
-                                 timeout=timeout)
         ctx.kafka = res.stdout.strip() or "(no output)"
         if res.returncode != 0:
             ctx.kafka += f"\n\nkafka_bench.py exited {res.returncode}:\n" + res.stderr[-2000:]
@@ -1045,6 +1052,45 @@ def ratio(x: float, base: float | None) -> str:
     return f"{x / base:.2f}×" if base else "–"
 
 
+def shown_argv() -> list[str]:
+    out, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--mitmdump":
+            skip = True
+        elif not arg.startswith("--mitmdump="):
+            out.append(arg)
+    return out
+
+
+def summary(ctx: Ctx) -> list[str]:
+    """CPU per request at the mid concurrency, 1 worker: the figure least moved by other load."""
+    conns = 16 if 16 in ctx.args.concurrency else max(ctx.args.concurrency)
+    by = {(r.contender, r.payload): r for r in ctx.runs if r.workers == 1 and
+          (r.conns == conns or r.payload in ("large", "unique"))}
+    present = sorted({c for c, _ in by})
+    if not present:
+        return []
+    out = ["", "## Summary: CPU cost per request (1 worker)", "",
+           f"CPU time of the contender's processes per request at {conns} connections, and the "
+           "request rate one core would sustain at that cost (1e6 / µs). Unlike req/s, this "
+           "barely moves when other processes share the machine. #1's figure is the upstream "
+           "NGINX's own cost.", "",
+           "| # | contender | 8-contact µs/req | req/s per core | 200-contact µs/req | "
+           "req/s per core | distinct 8-contact µs/req | req/s per core | filters? |",
+           "|---|---|--:|--:|--:|--:|--:|--:|---|"]
+    for n in present:
+        cells = []
+        for payload in ("small", "large", "unique"):
+            r = by.get((n, payload))
+            cells += ([f"{r.cpu_us_req:,.0f}", fmt(1e6 / r.cpu_us_req) if r.cpu_us_req else "–"]
+                      if r else ["", ""])
+        out.append(f"| {n} | {NAMES[n]} | " + " | ".join(cells) +
+                   f" | {ctx.checks.get((n, 1), '?')} |")
+    return out
+
+
 def render(ctx: Ctx, mach: dict[str, str], now: dt.datetime, elapsed: float) -> str:
     a, data = ctx.args, ctx.data
     by = {(r.contender, r.workers, r.payload, r.conns): r for r in ctx.runs}
@@ -1054,7 +1100,7 @@ def render(ctx: Ctx, mach: dict[str, str], now: dt.datetime, elapsed: float) -> 
                f"{mach['nginx']}, {mach['wrk']}, {mach['redis']}.")
     out.append("")
     out.append(
-        f"Command: `bench/run {' '.join(sys.argv[1:])}` — wrk for {a.duration:g} s per cell "
+        f"Command: `bench/run {' '.join(shown_argv())}` — wrk for {a.duration:g} s per cell "
         f"(after a {a.warmup:g} s warm-up per server), X-API-Key rotating over {len(KEYS)} "
         f"keys, GET over {len(data.small)} task results of 8 contacts ({data.small_bytes:,} "
         f"bytes each) at `/api/v1/task/<id>`, served as static files by NGINX "
@@ -1080,6 +1126,7 @@ def render(ctx: Ctx, mach: dict[str, str], now: dt.datetime, elapsed: float) -> 
                 f"of a core (max {max(others):.0f} %) during the measurements"
                 + (" — this machine was not quiet; compare ratios within a row block rather "
                    "than absolute figures." if mean_other > 10 else ".")]
+    out += summary(ctx)
     for workers in a.workers:
         rows = [r for r in ctx.runs if r.workers == workers and r.payload == "small"]
         if not rows:
@@ -1206,7 +1253,8 @@ def plot(ctx: Ctx, path: Path) -> Path | None:
                            and r.payload == "small"), key=lambda r: r.conns)
             if rows:
                 ax.plot([r.conns for r in rows], [r.rps for r in rows], marker="o",
-                        label=f"{n} {NAMES[n]}", linestyle="--" if n in (1, 2, 3) else "-")
+                        color=f"C{n - 1}", label=f"{n} {NAMES[n]}",
+                        linestyle="--" if n in (1, 2, 3) else "-")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(ctx.args.concurrency, [str(c) for c in ctx.args.concurrency])
@@ -1214,7 +1262,7 @@ def plot(ctx: Ctx, path: Path) -> Path | None:
         ax.set_ylabel("req/s (log)")
         ax.set_title(f"8-contact task result, {workers} worker(s)")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="best")
+        ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"denyproxy bench {ctx.stamp} ({os.cpu_count()} cores)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -36,6 +37,7 @@ class Health:
     store: RuleStore
     draining: bool = False
     checks: list[Callable[[], bool]] = field(default_factory=list)
+    consumer: Any = None  # rules.consumer.RuleConsumer when this process runs one
 
     async def ready(self) -> tuple[bool, str]:
         if self.draining:
@@ -120,7 +122,7 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
 async def start_publisher(settings: Settings, stack: AsyncExitStack):  # type: ignore[no-untyped-def]
     from rules.publisher import RulePublisher
 
-    publisher = RulePublisher(kafka_options(settings), settings.topic)
+    publisher = RulePublisher(kafka_options(settings), settings.topic, region=settings.phone_region)
     await publisher.start()
     stack.push_async_callback(publisher.stop)
     return publisher

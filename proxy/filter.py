@@ -19,17 +19,16 @@ Policy = Literal["strip", "drop"]
 Raw = str | int
 Identifier = tuple[RuleType, str]
 
-# The one list of keys whose values (and everything under them) are read as phone numbers.
+# The one list of keys whose values (and everything under them) are read as phone numbers,
+# compared without case, `_` or `-` (`phone_number`, `phoneNumber`, `Phone-Number`).
 PHONE_KEYS = frozenset(
     {
-        "phone", "phones", "phone_number", "phone_numbers", "phonenumber", "phonenumbers",
-        "mobile", "mobile_phone", "mobile_number", "mobiles", "cell", "cell_phone",
-        "tel", "telephone", "telephones", "fax", "direct_dial", "direct_phone", "work_phone",
-        "home_phone", "office_phone", "business_phone", "business_phones", "store_phone",
-        "store_phones", "company_phone", "personal_phone", "contact_number", "sms",
-        "whatsapp",
+        "phone", "phones", "phonenumber", "phonenumbers", "mobile", "mobiles", "mobilenumber",
+        "cell", "cellphone", "tel", "telephone", "telephones", "fax", "directdial", "sms",
+        "whatsapp", "contactnumber", "businessphones", "storephones",
     }
 )
+_PHONE_KEY_ENDINGS = (("phone",), ("phones",), ("phone", "number"), ("phone", "numbers"))
 # Keys that only describe a contact point: an object made of one denied value and these
 # (`{"email": ..., "verified": true}`) is the contact point itself, removed as a whole.
 CONTACT_META_KEYS = frozenset(
@@ -39,13 +38,16 @@ CONTACT_META_KEYS = frozenset(
         "first_seen", "last_seen", "validation", "deliverability", "catch_all",
     }
 )
-_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"'/]+@[^\s@<>()\[\],;:\"'/]+")
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]+@[^\s@<>()\[\],;:\"'/]+")
+_AROUND_EMAIL = "'`.!?"  # quotes and sentence punctuation that may touch an address in text
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 @lru_cache(maxsize=4096)
 def is_phone_key(key: str) -> bool:
-    key = key.lower()
-    return key in PHONE_KEYS or key.endswith(("_phone", "_phones", "_phone_number"))
+    """`phones`, `business_phones`, `mobilePhone`, `Office-Phone-Number`; not `headphones`."""
+    words = tuple(w.lower() for w in _WORD.findall(key))
+    return "".join(words) in PHONE_KEYS or any(words[-len(e):] == e for e in _PHONE_KEY_ENDINGS)
 
 
 @dataclass(slots=True)
@@ -92,7 +94,7 @@ def is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
 
 def collect(doc: Any, region: str) -> Found:
     found = Found()
-    _Walk(found.by_raw, set(), region).node(doc, False)
+    _Walk(found.by_raw, set(), region).value(doc, False)
     return found
 
 
@@ -125,7 +127,7 @@ class _Walk:
         if (value, phone_ctx) in self.examined:
             return
         self.examined.add((value, phone_ctx))
-        identifiers = tuple(_identifiers(str(value), phone_ctx, self.region))
+        identifiers = tuple(dict.fromkeys(_identifiers(str(value), phone_ctx, self.region)))
         if identifiers:
             self.out[value] = self.out.get(value, ()) + identifiers
 
@@ -133,16 +135,17 @@ class _Walk:
 def _identifiers(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
     if "@" in text:
         for match in _EMAIL_IN_TEXT.finditer(text):
-            normal = normalize.email(match.group())
-            if normal:
-                yield RuleType.EMAIL, normal
+            raw = match.group()
+            for variant in {raw, raw.strip(_AROUND_EMAIL)}:  # o'brien@… and 'jane@…'
+                normal = normalize.email(variant)
+                if normal:
+                    yield RuleType.EMAIL, normal
     if "linkedin.com/" in text.lower():
         normal = normalize.linkedin(text)
         if normal:
             yield RuleType.LINKEDIN, normal
     if phone_ctx:
-        normal = normalize.phone_candidate(text, region)
-        if normal:
+        for normal in normalize.phone_candidates(text, region):
             yield RuleType.PHONE, normal
 
 
@@ -175,6 +178,8 @@ class Redaction:
 def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, dict[RuleType, int]]:
     """A copy of `doc` without the denied values; the counts say what went, by type."""
     state = Redaction(denied)
+    if state.hit(doc):  # the whole body is one denied value
+        return None, state.counts
     if policy == "drop":
         doc, stray = _drop(doc, state)
         if stray:  # a denied value outside any record in a list: strip it in place

@@ -61,7 +61,8 @@ async def start_control(
     health = Health(store)
     if run_consumer:
         consumer = await start_consumer(settings, store)
-        health.checks.append(lambda: consumer.healthy)
+        health.checks.append(lambda: consumer.healthy and consumer.caught_up)
+        health.consumer = consumer
         stack.push_async_callback(consumer.stop)
     admin_app = create_admin_app(health, multiprocess=multiprocess)
     admin = await start_site(admin_app, settings.admin_listen, settings)
@@ -109,5 +110,11 @@ async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[
 async def consume(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
     """The consumer alone, with an admin listener: one per deployment writes the shared Redis."""
     async with AsyncExitStack() as stack:
-        await start_control(settings.with_(consumer=True), stack)
-        await until()
+        health = await start_control(settings.with_(consumer=True), stack)
+        crashed = asyncio.ensure_future(health.consumer.wait())
+        stopped = asyncio.ensure_future(until())
+        await asyncio.wait((crashed, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if crashed.done():
+            crashed.result()  # a crashed consumer exits the process non-zero
+        crashed.cancel()

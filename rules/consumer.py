@@ -98,6 +98,8 @@ class RuleConsumer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._assigned_once = False
+        self._positioned = False
+        self._settled = False
         self._pending: set[TopicPartition] = set()
         self._rebuild_due: str | None = None
         self._applied: dict[int, int] = {}
@@ -129,12 +131,16 @@ class RuleConsumer:
         )
         if self.group is not None:
             self._consumer.subscribe([self.topic], listener=_Rebalance(self))
-        await self._consumer.start()
-        if self.group is None:
-            await self._assign_all()
-        if self._dead_letter:
-            self._producer = _dlq_producer(kwargs)
-            await self._producer.start()
+        try:
+            await self._consumer.start()
+            if self.group is None:
+                await self._assign_all()
+            if self._dead_letter:
+                self._producer = _dlq_producer(kwargs)
+                await self._producer.start()
+        except BaseException:
+            await self.stop()
+            raise
         self.last_poll = self._last_activity = time.monotonic()
         self._task = asyncio.create_task(self.run(), name=f"denyproxy-consumer:{self.topic}")
 
@@ -143,10 +149,16 @@ class RuleConsumer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._producer is not None:
-            await self._producer.stop()
+        consumer, producer, self._consumer, self._producer = (
+            self._consumer,
+            self._producer,
+            None,
+            None,
+        )
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()
 
     async def wait(self) -> None:
         """Until the loop ends: re-raises its crash (for `denyproxy consume`)."""
@@ -161,8 +173,11 @@ class RuleConsumer:
 
     @property
     def caught_up(self) -> bool:
-        """Reached the end offsets seen at start (or rebuild), and the store is marked complete."""
-        return self._store_ready and self._locally_caught_up()
+        """Reached the end offsets seen at start (or rebuild), and the store is marked complete.
+
+        Stays true through later rebalances; a rebuild (store flushed) makes it false again.
+        """
+        return self._store_ready and (self._settled or self._locally_caught_up())
 
     @property
     def healthy(self) -> bool:
@@ -203,7 +218,7 @@ class RuleConsumer:
     async def _step(self) -> None:
         if self._rebuild_due is not None:
             await self._rebuild(self._rebuild_due)
-        if self._pending:
+        if self._assigned_once and not self._positioned:
             await self._position()
         consumer = self._kafka()
         generation = self._generation
@@ -215,6 +230,7 @@ class RuleConsumer:
         if records:
             await self._process(records, generation)
         await self._check_store(bool(records))
+        self._settled = self._settled or (self._store_ready and self._locally_caught_up())
         self._update_lag()
 
     async def _process(self, records: list[ConsumerRecord], generation: int) -> None:
@@ -266,8 +282,11 @@ class RuleConsumer:
         consumer = self._kafka()
         assigned = consumer.assignment()
         tps = {TopicPartition(self.topic, p): o for p, o in offsets.items()}
+        mine = {tp: o for tp, o in tps.items() if tp in assigned}
+        if not mine:
+            return
         try:
-            await consumer.commit({tp: o for tp, o in tps.items() if tp in assigned})
+            await consumer.commit(mine)
         except (CommitFailedError, IllegalStateError) as exc:
             log.info("commit skipped after a rebalance: %s", _describe(exc))
         except KafkaError as exc:
@@ -324,6 +343,7 @@ class RuleConsumer:
     def _assigned(self, assigned: set[TopicPartition]) -> None:
         """Rebalance listener, after assignment: pause until the loop seeks from the store."""
         self._assigned_once = True
+        self._positioned = False
         self._generation += 1
         self._pending = set(assigned)
         if assigned:
@@ -371,28 +391,39 @@ class RuleConsumer:
             self._applied[p], self._targets[p] = start, end[p]
         if replay:
             log.info("loading partitions %s of %s from the beginning", replay, self.topic)
-        self._store_ready = ready
+        self._set_store_ready(ready)
         consumer.resume(*(tps & consumer.assignment()))
         self._pending -= tps
+        self._positioned = True
 
     def _schedule_rebuild(self, why: str) -> None:
         self._generation += 1
         self._rebuild_due = why
+        self._set_store_ready(False)
 
     async def _rebuild(self, why: str) -> None:
-        """Replay every assigned partition from the beginning (the store lost its state)."""
+        """Replay every assigned partition from the beginning (the store lost its state).
+
+        The offsets of those partitions are reset in the store too: a write that raced the
+        flush may have mirrored offsets whose rules are gone.
+        """
         log.warning("rebuilding the rule store from the beginning of %s: %s", self.topic, why)
-        self._store_ready = False
+        generation = self._generation
         await self.store.set_ready(False)
-        consumer = self._kafka()
         begin, end = await self._bounds()
-        tps = consumer.assignment() - self._pending
+        tps = self._kafka().assignment() - self._pending
         await self.store.apply([], {tp.partition: begin[tp.partition] for tp in tps})
-        for tp in tps:
-            consumer.seek(tp, begin[tp.partition])
-            self._applied[tp.partition] = begin[tp.partition]
-            self._targets[tp.partition] = end[tp.partition]
+        if generation == self._generation:  # else a rebalance re-positions from the store
+            for tp in tps:
+                self._kafka().seek(tp, begin[tp.partition])
+                self._applied[tp.partition] = begin[tp.partition]
+                self._targets[tp.partition] = end[tp.partition]
         self._rebuild_due = None
+
+    def _set_store_ready(self, ready: bool) -> None:
+        self._store_ready = ready
+        if not ready:
+            self._settled = False
 
     async def _bounds(self) -> tuple[dict[int, int], dict[int, int]]:
         """Beginning and end offsets of every partition of the topic; also kept for readiness."""
@@ -423,7 +454,7 @@ class RuleConsumer:
     # ------------------------------------------------------------------ readiness
 
     def _locally_caught_up(self) -> bool:
-        if not self._assigned_once or self._pending or self._rebuild_due is not None:
+        if not self._positioned or self._rebuild_due is not None:
             return False
         return all(self._applied.get(p, -1) >= end for p, end in self._targets.items())
 

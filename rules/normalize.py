@@ -11,16 +11,17 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
+import idna
 import phonenumbers
 
 from rules.model import RuleType
 
-_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+")
+_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\]{1,64}")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TEL_PREFIX = re.compile(r"^tel:", re.IGNORECASE)
+# A phone rule is digits and separators, optionally an extension: letters mean it is not one.
+_PHONE_SHAPE = re.compile(r"\+?[\d\s().\-/]+(?:(?:ext\.?|extension|x|#)\s*\d+)?", re.IGNORECASE)
 _MIN_PHONE_DIGITS = 7
-
-
 _CACHE = 65_536  # responses repeat the same contacts: normalise each raw value once
 
 
@@ -31,41 +32,37 @@ def email(raw: str) -> str | None:
     if value.startswith("mailto:"):
         value = value[7:]
     local, at, host = value.rpartition("@")
-    if not at or not local or len(value) > 320:
+    if not at or not _LOCAL.fullmatch(local) or local[0] == "." or local[-1] == ".":
         return None
-    normal_host = domain(host)
-    if normal_host is None:
-        return None
-    value = f"{local}@{normal_host}"
-    return value if _EMAIL.fullmatch(value) else None
+    normal_host = _host(host.rstrip("."))
+    return f"{local}@{normal_host}" if normal_host else None
 
 
+@lru_cache(maxsize=_CACHE)
 def domain(raw: str) -> str | None:
     """`https://user@www.Acme.com:443/about?x#y` and `@acme.com.` both become `acme.com`."""
-    value = raw.strip().lower()
+    value = raw.strip().lower().removeprefix("@")
     if not value:
         return None
-    if value.startswith("@"):
-        value = value[1:]
     if "//" not in value:
         value = "//" + value
     try:
-        host = urlsplit(value).hostname or ""
+        host = (urlsplit(value).hostname or "").rstrip(".")
     except ValueError:
         return None
-    host = host.rstrip(".")
-    if host.startswith("www."):
+    while host.startswith("www."):
         host = host[4:]
-    return _ascii_host(host)
+    return _host(host)
 
 
 @lru_cache(maxsize=4096)
-def _ascii_host(host: str) -> str | None:
-    """IDN labels to punycode; None unless every label is a valid hostname label."""
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        return None
+def _host(host: str) -> str | None:
+    """IDN labels to punycode (IDNA 2008, UTS 46); None unless a valid, dotted host name."""
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
     labels = host.split(".")
     if len(labels) < 2 or len(host) > 253 or not all(_LABEL.fullmatch(x) for x in labels):
         return None
@@ -81,44 +78,72 @@ def parent_domains(host: str) -> Iterator[str]:
 
 @lru_cache(maxsize=_CACHE)
 def phone(raw: str | int, region: str = "US") -> str | None:
-    """E.164 via phonenumbers; None if it is not a possible number.
+    """E.164 via phonenumbers; None unless it is a complete, possible number.
 
-    Numbers without a country code take `region`. `00` is read as `+` only when the
-    region's own reading fails, so `0044 20 7946 0958` still matches `+442079460958`.
+    Numbers without a country code take `region`; a local-only number (no area code) is not
+    one. `00` is read as `+` only when the region's own reading fails, so
+    `0044 20 7946 0958` still matches `+442079460958`.
     """
     text = _TEL_PREFIX.sub("", str(raw).strip())
-    if sum(c.isdigit() for c in text) < _MIN_PHONE_DIGITS:
+    if not _PHONE_SHAPE.fullmatch(text) or sum(c.isdigit() for c in text) < _MIN_PHONE_DIGITS:
         return None
-    attempts = [text]
-    if text.startswith("00"):
-        attempts.append("+" + text[2:])
+    attempts = [text, "+" + text[2:]] if text.startswith("00") else [text]
     for attempt in attempts:
         try:
             number = phonenumbers.parse(attempt, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_possible_number(number):
+        if phonenumbers.is_possible_number_with_reason(number) == _POSSIBLE:
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None
 
 
-@lru_cache(maxsize=_CACHE)
-def phone_candidate(raw: str | int, region: str = "US") -> str | None:
-    """Response side: a value under a phone key that does not parse is compared by its digits.
+_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
-    Over-matching is the safe failure of a suppression filter, so an odd format is still
-    looked up (as `+<digits>`) rather than let through unexamined.
+
+@lru_cache(maxsize=_CACHE)
+def phone_candidates(raw: str | int, region: str = "US") -> tuple[str, ...]:
+    """Response side: every number in a value under a phone key.
+
+    `512-555-0100 (Main)` and `Main: 512-555-0100 Fax: 512-555-0199` yield each number; a
+    value with no recognisable number is compared by its digits (`+<digits>`): over-matching
+    is the safe failure of a suppression filter, so an odd format is still looked up.
     """
     normal = phone(raw, region)
     if normal is not None:
-        return normal
-    digits = "".join(c for c in str(raw) if c.isdigit())
-    return "+" + digits if len(digits) >= _MIN_PHONE_DIGITS else None
+        return (normal,)
+    text = str(raw)
+    found = {
+        phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164): None
+        for m in phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
+    }
+    if found:
+        return tuple(found)
+    digits = "".join(c for c in text if c.isdigit())
+    return ("+" + digits,) if len(digits) >= _MIN_PHONE_DIGITS else ()
 
 
 @lru_cache(maxsize=_CACHE)
 def linkedin(raw: str) -> str | None:
-    """`https://uk.linkedin.com/in/Jane%20Doe/?trk=x` → `linkedin.com/in/jane doe`."""
+    """`https://uk.linkedin.com/in/Jane%20Doe/?trk=x` → `linkedin.com/in/jane doe`.
+
+    The slug is percent-decoded, except the characters that would change the path
+    (`/ ? # %`), which stay encoded so the normal form normalises to itself.
+    """
+    parts = _linkedin_url(raw)
+    if parts is None:
+        return None
+    segments = [s for s in parts.split("/") if s]
+    if len(segments) < 2 or segments[0].lower() != "in":
+        return None
+    slug = unquote(segments[1]).strip().lower()
+    for char, code in (("%", "%25"), ("/", "%2F"), ("?", "%3F"), ("#", "%23")):
+        slug = slug.replace(char, code)
+    return f"linkedin.com/in/{slug}" if slug else None
+
+
+def _linkedin_url(raw: str) -> str | None:
+    """The path of a URL on linkedin.com or one of its subdomains, else None."""
     value = raw.strip()
     if "//" not in value:
         value = "//" + value
@@ -129,11 +154,7 @@ def linkedin(raw: str) -> str | None:
         return None
     if host != "linkedin.com" and not host.endswith(".linkedin.com"):
         return None
-    segments = [s for s in parts.path.split("/") if s]
-    if len(segments) < 2 or segments[0].lower() != "in":
-        return None
-    slug = unquote(segments[1]).strip().lower()
-    return f"linkedin.com/in/{slug}" if slug else None
+    return parts.path
 
 
 def for_type(rule_type: RuleType, region: str = "US") -> Callable[[str], str | None]:
@@ -151,11 +172,18 @@ _BY_TYPE: dict[RuleType, Callable[[str], str | None]] = {
 
 
 def detect(raw: str, region: str = "US") -> tuple[RuleType, str] | None:
-    """Guess a raw value's type for bulk import: email, LinkedIn, phone, then domain."""
-    if "@" in raw:
+    """Guess a raw value's type for bulk import: email, LinkedIn, phone, then domain.
+
+    `@acme.com` is Openmart's way of writing a domain; other LinkedIn pages (companies,
+    posts) are rejected rather than read as a rule on the domain linkedin.com.
+    """
+    if "@" in raw.strip().removeprefix("@"):
         normal = email(raw)
         return (RuleType.EMAIL, normal) if normal else None
-    for rule_type in (RuleType.LINKEDIN, RuleType.PHONE, RuleType.DOMAIN):
+    if _linkedin_url(raw) is not None:
+        normal = linkedin(raw)
+        return (RuleType.LINKEDIN, normal) if normal else None
+    for rule_type in (RuleType.PHONE, RuleType.DOMAIN):
         normal = for_type(rule_type, region)(raw)
         if normal:
             return rule_type, normal

@@ -172,9 +172,21 @@ class RedisStore:
     async def apply_and_check(
         self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
     ) -> bool:
-        """apply() between two reads of the ready marker, all in the same pipeline."""
+        """apply() between two reads of the ready marker, all in the same pipeline.
+
+        A cluster pipeline runs per node, concurrently: there the rules go first and the
+        offsets after them, in a second round trip, so offsets never get ahead of rules.
+        """
         assert self.topic is not None
         ready = state_key(self.topic, "ready")
+        if isinstance(self.client, RedisCluster):
+            before = await self._call(self.client.exists(ready))
+            await self.apply(changes)
+            pipe = self.client.pipeline(transaction=False)
+            self._queue_apply(pipe, (), offsets)
+            pipe.exists(ready)
+            after = (await self._run(pipe))[-1]
+            return bool(before) and bool(after)
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(ready)
         self._queue_apply(pipe, changes, offsets)

@@ -11,6 +11,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import RecordMetadata
 from prometheus_client import REGISTRY
 
@@ -44,6 +46,20 @@ class CrashAfterWrite(RuleConsumer):
         else:
             await super().write(changes, offsets)
         raise Crash("killed between the Redis write and the commit")
+
+
+class SlowWriter(RuleConsumer):
+    """Takes 100 ms per write until `fast` is set, so a rebalance lands in the middle of a load.
+
+    (It must not block on the event: a rebalance waits for the write in progress.)
+    """
+
+    fast = asyncio.Event()
+
+    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+        if not self.fast.is_set():
+            await asyncio.sleep(0.1)
+        return await super().write(changes, offsets)
 
 
 @pytest.fixture
@@ -228,7 +244,9 @@ async def test_crash_between_redis_write_and_commit_restarts_to_the_same_state(
         ("remove", ["a@x.io", "d@x.io"]),
         ("add", ["a@x.io"]),
     ]
-    metas = [await publisher.publish(op, tenant, "email", values) for op, values in steps]
+    # sent together, so they share one record batch and the first fetch returns all of them
+    sent = [await publisher.send(op, tenant, "email", values) for op, values in steps]
+    metas = await asyncio.gather(*sent)
     partition = TopicPartition(topic, metas[0].partition)
 
     CrashAfterWrite.partial = partial
@@ -478,3 +496,99 @@ async def test_in_memory_stores_each_read_every_partition(
         assert await s.ready()
         for t in tenants:
             assert await s.lookup(t, {RuleType.LINKEDIN: ["linkedin.com/in/jane"]})
+
+
+async def test_a_member_joining_mid_load_keeps_every_tenants_order(
+    options: KafkaOptions,
+    topic: str,
+    store: RedisStore,
+    publisher: RulePublisher,
+    redis: aioredis.Redis,
+    running: list[RuleConsumer],
+) -> None:
+    tenants = [tenant_of(f"order-{i}-{uuid.uuid4()}") for i in range(8)]
+    futures = []
+    for round_ in range(60):  # ends with an add for even tenants, a remove for odd ones
+        for i, t in enumerate(tenants):
+            op = "add" if (round_ + i) % 2 else "remove"
+            futures.append(
+                await publisher.send(op, t, "email", ["flip@acme.com", f"r{round_}@x.io"])
+            )
+    metas = list(await asyncio.gather(*futures))
+    slow = ConsumerTuning(max_records=5, poll_timeout=0.1, check_interval=0.1)
+    SlowWriter.fast.clear()
+    first = await start(running, options, topic, store, tuning=slow, kind=SlowWriter)
+    await wait_for(lambda: first.applied_events >= 40, "the first member to be mid-load")
+    second = await start(running, options, topic, store, tuning=slow, kind=SlowWriter)
+    await wait_for(lambda: bool(second._kafka().assignment()), "the rebalance", timeout=40)
+    assert first.applied_events < len(metas), "the rebalance came in the middle of the load"
+    SlowWriter.fast.set()
+    await wait_applied(store, metas)
+    await wait_for(lambda: first.caught_up and second.caught_up, "both caught up")
+
+    assert second.applied_events > 0, "the second member took partitions over"
+    for i, t in enumerate(tenants):
+        assert await redis.sismember(rule_key(t, RuleType.EMAIL), "flip@acme.com") == (i % 2 == 0)
+
+
+async def test_after_a_flush_the_group_marks_ready_only_when_every_partition_is_back(
+    options: KafkaOptions,
+    topic: str,
+    store: RedisStore,
+    publisher: RulePublisher,
+    redis: aioredis.Redis,
+    running: list[RuleConsumer],
+) -> None:
+    tenants = [tenant_of(f"group-flush-{i}-{uuid.uuid4()}") for i in range(16)]
+    for t in tenants:
+        for chunk in range(4):
+            values = [f"u{chunk}-{i}@g.example" for i in range(1_000)]
+            await publisher.publish("add", t, "email", values)
+    tuning = ConsumerTuning(max_records=2, poll_timeout=0.1, check_interval=0.05)
+    first = await start(running, options, topic, store, tuning=tuning)
+    second = await start(running, options, topic, store, tuning=tuning)
+    await wait_for(
+        lambda: bool(first._kafka().assignment()) and bool(second._kafka().assignment()),
+        "both members to get partitions",
+        timeout=40,
+    )
+    await wait_for(lambda: first.caught_up and second.caught_up, "first load")
+
+    async def total() -> int:
+        return sum([await redis.scard(rule_key(t, RuleType.EMAIL)) for t in tenants])
+
+    assert await total() == 4_000 * len(tenants)
+    before = first.applied_events + second.applied_events
+    await redis.flushall()
+    deadline = time.monotonic() + 60
+    while first.applied_events + second.applied_events < 2 * before or not (
+        first.caught_up and second.caught_up
+    ):
+        assert time.monotonic() < deadline, "the group did not rebuild"
+        if await store.ready():
+            assert await total() == 4_000 * len(tenants), "marked ready while half loaded"
+        await asyncio.sleep(0.01)
+    assert await total() == 4_000 * len(tenants)
+    assert await store.ready()
+
+
+async def test_topics_are_created_with_unlimited_retention(
+    options: KafkaOptions, topic: str
+) -> None:
+    assert await ensure_topic(options, topic) == [topic, dead_letter_topic(topic)]
+    assert await ensure_topic(options, topic) == [], "existing topics are left alone"
+    admin = AIOKafkaAdminClient(bootstrap_servers=options.bootstrap)
+    await admin.start()
+    try:
+        for name in (topic, dead_letter_topic(topic)):
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name)]
+            )
+            config = {entry[0]: entry[1] for entry in response.resources[0][4]}
+            assert config["retention.ms"] == "-1" and config["retention.bytes"] == "-1"
+            assert config["cleanup.policy"] == "delete"
+            assert config["max.message.bytes"] == str(8 * 1024 * 1024)
+        [described] = await admin.describe_topics([topic])
+        assert len(described["partitions"]) == 4
+    finally:
+        await admin.close()
