@@ -155,11 +155,8 @@ class Redaction:
     counts: dict[RuleType, int] = field(default_factory=dict)
 
     def is_denied(self, value: Any) -> bool:
-        return (
-            isinstance(value, (str, int))
-            and not isinstance(value, bool)
-            and value in self.denied
-        )
+        kind = type(value)  # exact types: orjson gives str and int, and a bool is not an int here
+        return (kind is str or kind is int) and value in self.denied
 
     def hit(self, value: Any) -> bool:
         """Is `value` denied? Counts it if so."""
@@ -171,69 +168,69 @@ class Redaction:
 
     def contact_point(self, node: dict[str, Any]) -> bool:
         """One denied value plus only describing keys: `{"email": x, "verified": true}`."""
-        denied = [key for key, value in node.items() if self.is_denied(value)]
-        return len(denied) == 1 and all(k in CONTACT_META_KEYS for k in node if k != denied[0])
+        outside = node.keys() - CONTACT_META_KEYS
+        return len(outside) == 1 and self.is_denied(node[next(iter(outside))])
+
+    def gone(self, value: Any) -> bool:
+        """A denied value, or a contact point wrapping one: it goes (and is counted)."""
+        if type(value) is dict and self.contact_point(value):
+            return any([self.hit(item) for item in value.values()])
+        return self.hit(value)
 
 
 def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, dict[RuleType, int]]:
-    """A copy of `doc` without the denied values; the counts say what went, by type."""
+    """`doc` without the denied values, changed in place (it is ours: parsed for this response).
+
+    The counts say what went, by type.
+    """
     state = Redaction(denied)
     if state.hit(doc):  # the whole body is one denied value
         return None, state.counts
-    if policy == "drop":
-        doc, stray = _drop(doc, state)
-        if stray:  # a denied value outside any record in a list: strip it in place
-            doc = _strip(doc, Redaction(denied))
-    else:
-        doc = _strip(doc, state)
+    if type(doc) is not dict and type(doc) is not list:
+        return doc, state.counts
+    if policy == "strip":
+        _strip(doc, state)
+    elif _drop(doc, state):  # a denied value outside any record in a list: strip it there
+        _strip(doc, Redaction(denied))
     return doc, state.counts
 
 
-def _strip(node: Any, state: Redaction) -> Any:
-    if isinstance(node, dict):
-        return {
-            key: None if state.hit(value) or _gone(value, state) else _strip(value, state)
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [
-            _strip(value, state)
-            for value in node
-            if not state.hit(value) and not _gone(value, state)
-        ]
-    return node
-
-
-def _gone(value: Any, state: Redaction) -> bool:
-    """A contact point goes as a whole (its one denied value counted once)."""
-    if isinstance(value, dict) and state.contact_point(value):
-        for item in value.values():
-            state.hit(item)
-        return True
-    return False
-
-
-def _drop(node: Any, state: Redaction) -> tuple[Any, bool]:
-    """The node without denied records, and whether a denied value is still inside it."""
-    if isinstance(node, dict):
-        out, inside = {}, False
+def _strip(node: Any, state: Redaction) -> None:
+    if type(node) is dict:
         for key, value in node.items():
-            hit = state.hit(value)
-            value, nested = _drop(value, state)
-            out[key], inside = value, inside or hit or nested
-        return out, inside
-    if isinstance(node, list):
-        kept, inside = [], False
+            if state.gone(value):
+                node[key] = None
+            elif type(value) is dict or type(value) is list:
+                _strip(value, state)
+    else:
+        if any(state.is_denied(v) or (type(v) is dict and state.contact_point(v)) for v in node):
+            node[:] = [value for value in node if not state.gone(value)]
         for value in node:
+            if type(value) is dict or type(value) is list:
+                _strip(value, state)
+
+
+def _drop(node: Any, state: Redaction) -> bool:
+    """Removes the records holding denied values; True if a denied value is still inside."""
+    inside = False
+    if type(node) is dict:
+        for value in node.values():
             if state.hit(value):
                 inside = True
+            elif (type(value) is dict or type(value) is list) and _drop(value, state):
+                inside = True
+        return inside
+    kept: list[Any] = []
+    for value in node:
+        if state.hit(value):
+            inside = True
+            continue
+        if (type(value) is dict or type(value) is list) and _drop(value, state):
+            if type(value) is dict:  # the nearest record inside a list holding a denied value
+                inside = inside or state.contact_point(value)  # a contact point's owner goes
                 continue
-            value, hit = _drop(value, state)
-            if hit and isinstance(value, dict):
-                if state.contact_point(value):
-                    inside = True  # a contact point is not the record: its owner goes
-                continue  # the nearest record inside a list holding a denied value goes
-            kept.append(value)
-            inside = inside or hit
-        return kept, inside
-    return node, False
+            inside = True
+        kept.append(value)
+    if len(kept) != len(node):
+        node[:] = kept
+    return inside

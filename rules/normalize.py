@@ -20,7 +20,9 @@ _LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\]{1,64}")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TEL_PREFIX = re.compile(r"^tel:", re.IGNORECASE)
 # A phone rule is digits and separators, optionally an extension: letters mean it is not one.
-_PHONE_SHAPE = re.compile(r"\+?[\d\s().\-/]+(?:(?:ext\.?|extension|x|#)\s*\d+)?", re.IGNORECASE)
+_PHONE_SHAPE = re.compile(
+    r"\+?[\d\s().\-/]+(?:(?:;ext=|ext\.?|extension|x|#)\s*\d+)?", re.IGNORECASE
+)
 _MIN_PHONE_DIGITS = 7
 _CACHE = 65_536  # responses repeat the same contacts: normalise each raw value once
 
@@ -93,12 +95,23 @@ def phone(raw: str | int, region: str = "US") -> str | None:
             number = phonenumbers.parse(attempt, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_possible_number_with_reason(number) == _POSSIBLE:
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        normal = _e164(number)
+        if normal:
+            return normal
     return None
 
 
+def _e164(number: phonenumbers.PhoneNumber) -> str | None:
+    """E.164 of a complete, possible number that reads back as itself, else None."""
+    if phonenumbers.is_possible_number_with_reason(number) != _POSSIBLE:
+        return None
+    normal = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    again = phonenumbers.parse(normal)
+    return normal if phonenumbers.format_number(again, _E164) == normal else None
+
+
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
+_E164 = phonenumbers.PhoneNumberFormat.E164
 
 
 @lru_cache(maxsize=_CACHE)
@@ -113,12 +126,10 @@ def phone_candidates(raw: str | int, region: str = "US") -> tuple[str, ...]:
     if normal is not None:
         return (normal,)
     text = str(raw)
-    found = {
-        phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164): None
-        for m in phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
-    }
+    matches = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
+    found = tuple(dict.fromkeys(n for m in matches if (n := _e164(m.number))))
     if found:
-        return tuple(found)
+        return found
     digits = "".join(c for c in text if c.isdigit())
     return ("+" + digits,) if len(digits) >= _MIN_PHONE_DIGITS else ()
 
@@ -180,7 +191,7 @@ def detect(raw: str, region: str = "US") -> tuple[RuleType, str] | None:
     if "@" in raw.strip().removeprefix("@"):
         normal = email(raw)
         return (RuleType.EMAIL, normal) if normal else None
-    if _linkedin_url(raw) is not None:
+    if (_linkedin_url(raw) or "/").strip("/"):
         normal = linkedin(raw)
         return (RuleType.LINKEDIN, normal) if normal else None
     for rule_type in (RuleType.PHONE, RuleType.DOMAIN):
