@@ -62,6 +62,10 @@ async def test_kafka_create_produce_consume_commit(kafka_bootstrap: str) -> None
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        for _ in range(50):  # metadata reaches the broker's cache shortly after creation
+            if topic in await admin.list_topics():
+                break
+            await asyncio.sleep(0.1)
         assert topic in await admin.list_topics()
     finally:
         await admin.close()
