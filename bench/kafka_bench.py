@@ -5,7 +5,9 @@
 
 (1) publishes 1,000,000 values as 100 events of 10,000, then times a RuleConsumer from its
 first poll to all applied (values/s), and runs `redis-benchmark -q -P 100 -t sadd -n 1000000`
-against the same Redis; (2) FLUSHALLs that Redis and times the rebuild of the 1 M rules.
+against the same Redis; (2) FLUSHALLs that Redis and times the rebuild of the 1 M rules;
+(3) measures publish→enforced latency (p50/p99) of single-value adds through a real
+`denyproxy serve --kafka --redis` process.
 Prints a Markdown table with the machine and the date. It FLUSHALLs the Redis it is given:
 point it at a scratch instance.
 """
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiohttp
 import aiokafka
 import redis.asyncio as aioredis
 
@@ -47,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--per-event", type=int, default=10_000)
     parser.add_argument("--redis-benchmark", default="redis-benchmark")
     parser.add_argument("--allow-flushall", action="store_true", help="required: (2) flushes Redis")
+    parser.add_argument("--latency-samples", type=int, default=200)
     return parser.parse_args()
 
 
@@ -102,6 +106,68 @@ async def ingest_and_rebuild(args: argparse.Namespace) -> dict[str, float]:
     return {"publish": published, "ingest": ingest, "rebuild": rebuild}
 
 
+async def enforce_latency(args: argparse.Namespace) -> list[float]:
+    """Publish→enforced, through a real `denyproxy serve --kafka --redis` process.
+
+    Each sample: the fake upstream starts returning a new contact; a single-value add is
+    published; the proxy is polled until the contact's email is gone from its answer.
+    """
+    from tests.fake_openmart import person
+    from tests.harness import fake_upstream
+    from tests.services import free_ports
+
+    options = KafkaOptions(args.kafka)
+    topic = f"bench-latency-{uuid.uuid4().hex[:10]}"
+    await ensure_topic(options, topic)
+    api_key = f"bench-{uuid.uuid4().hex}"
+    port, admin = free_ports(2)
+    samples: list[float] = []
+    async with fake_upstream() as (fake, upstream):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy.cli", "serve", "--upstream", upstream,
+             "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}",
+             "--kafka", args.kafka, "--redis", args.redis, "--topic", topic,
+             "--group", topic, "--log-level", "warning"],
+        )
+        try:
+            async with aiohttp.ClientSession() as client, RulePublisher(
+                options, topic, linger_ms=0
+            ) as publisher:
+                await _until_ready(client, f"http://127.0.0.1:{admin}/readyz")
+                url = f"http://127.0.0.1:{port}/slow/0"
+                for i in range(args.latency_samples):
+                    fake.people = [person("Late", f"Comer{i}", "latency.example", ["+15125550100"])]
+                    email = fake.people[0]["email"]["email"]
+                    started = time.perf_counter()
+                    await publisher.publish("add", tenant_of(api_key), RuleType.EMAIL, [email])
+                    while True:
+                        async with client.get(url, headers={"X-API-Key": api_key}) as r:
+                            if r.status == 200 and (await r.json())["data"][0]["email"] is None:
+                                break
+                    samples.append(time.perf_counter() - started)
+        finally:
+            proc.terminate()
+            proc.wait()
+    return samples
+
+
+async def _until_ready(client: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(600):
+        try:
+            async with client.get(url) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the proxy did not become ready")
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def redis_benchmark(binary: str, url: str, requests: int) -> float:
     """requests/s of pipelined SADD (-P 100) from redis-benchmark, same Redis."""
     parts = urlsplit(url)
@@ -144,7 +210,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def table(args: argparse.Namespace, times: dict[str, float], sadd: float, version: str) -> str:
+def table(
+    args: argparse.Namespace,
+    times: dict[str, float],
+    sadd: float,
+    version: str,
+    latency: list[float],
+) -> str:
     n = args.values
     rows = [
         (
@@ -166,6 +238,11 @@ def table(args: argparse.Namespace, times: dict[str, float], sadd: float, versio
             "rebuild 1 M rules after FLUSHALL (detect + replay)",
             f"{times['rebuild']:.2f} s",
             f"{n / times['rebuild']:,.0f} values/s",
+        ),
+        (
+            f"publish → enforced through the proxy, single-value adds ({len(latency)} samples)",
+            f"p50 {percentile(latency, 0.5) * 1000:.1f} ms",
+            f"p99 {percentile(latency, 0.99) * 1000:.1f} ms",
         ),
     ]
     machine = (
@@ -193,7 +270,8 @@ def main() -> int:
         return 2
     times = asyncio.run(ingest_and_rebuild(args))
     sadd = redis_benchmark(args.redis_benchmark, args.redis, args.values)
-    print(table(args, times, sadd, asyncio.run(redis_version(args.redis))))
+    latency = asyncio.run(enforce_latency(args))
+    print(table(args, times, sadd, asyncio.run(redis_version(args.redis)), latency))
     return 0
 
 
