@@ -105,7 +105,9 @@ def _e164(number: phonenumbers.PhoneNumber) -> str | None:
     """E.164 of a complete, possible number that reads back as itself, else None."""
     if phonenumbers.is_possible_number_with_reason(number) != _POSSIBLE:
         return None
-    normal = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    normal = phonenumbers.format_number(number, _E164)
+    if len(normal) <= _MIN_PHONE_DIGITS:  # `+98 00000` → `+980000`: too short to be a rule
+        return None
     again = phonenumbers.parse(normal)
     return normal if phonenumbers.format_number(again, _E164) == normal else None
 
