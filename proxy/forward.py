@@ -22,6 +22,7 @@ from rules.store import RuleStore, StoreUnavailableError
 SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
 SUPPRESSED = web.RequestKey("suppressed", int)
 REQUEST_ID = web.RequestKey("request_id", str)
+TENANT = web.RequestKey("tenant", str)
 _BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 _JSON_TYPES = ("application/json", "text/json")
 
@@ -36,9 +37,12 @@ def api_key(request: web.Request) -> str | None:
 
 
 def tenant(request: web.Request) -> str:
-    """A request without a key is checked against the global rules only."""
-    key = api_key(request)
-    return tenant_of(key) if key else GLOBAL
+    """A request without a key is checked against the global rules only (hashed once)."""
+    scope = request.get(TENANT)
+    if scope is None:
+        key = api_key(request)
+        request[TENANT] = scope = tenant_of(key) if key else GLOBAL
+    return scope
 
 
 def claims_json(response: aiohttp.ClientResponse) -> bool:
@@ -160,12 +164,17 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
 
 
 async def stream(request: web.Request, response: aiohttp.ClientResponse) -> web.StreamResponse:
-    """Bytes as they come, encoding untouched: a 1 GB download never sits in memory."""
-    out = web.StreamResponse(
-        status=response.status,
-        reason=response.reason,
-        headers=headers.client_response(response.headers, rewritten=False),
-    )
+    """Bytes as they come, encoding untouched: a 1 GB download never sits in memory.
+
+    A small body of known length goes out in one write instead.
+    """
+    out_headers = headers.client_response(response.headers, rewritten=False)
+    length = response.content_length
+    if request.method != "HEAD" and length is not None and length <= CHUNK:
+        body = await response.read()
+        return web.Response(status=response.status, reason=response.reason, body=body,
+                            headers=out_headers)
+    out = web.StreamResponse(status=response.status, reason=response.reason, headers=out_headers)
     await out.prepare(request)
     if request.method != "HEAD":
         async for chunk in response.content.iter_chunked(CHUNK):

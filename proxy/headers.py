@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from multidict import CIMultiDict, CIMultiDictProxy
 
 HOP_BY_HOP = frozenset(
@@ -25,23 +23,20 @@ _REQUEST_OWN = frozenset({"host", "content-length", "x-forwarded-for", "x-forwar
 _REWRITTEN_BODY = frozenset({"content-length", "content-encoding", "etag", "content-md5"})
 
 
-def _dropped(headers: CIMultiDictProxy[str]) -> set[str]:
+def _dropped(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     """Hop-by-hop headers plus every header that Connection names."""
-    named = {
-        token.strip().lower()
-        for value in headers.getall("Connection", ())
-        for token in value.split(",")
-        if token.strip()
-    }
-    return named | HOP_BY_HOP
+    values = headers.getall("Connection", ())
+    if not values:
+        return HOP_BY_HOP
+    named = {token.strip().lower() for value in values for token in value.split(",")}
+    return HOP_BY_HOP.union(named - {""})
 
 
-def _copy(headers: CIMultiDictProxy[str], skip: Iterable[str]) -> CIMultiDict[str]:
-    skipped = set(skip)
+def _copy(headers: CIMultiDictProxy[str], skip: frozenset[str]) -> CIMultiDict[str]:
     return CIMultiDict(
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in skipped and not name.lower().startswith("proxy-")
+        if (lower := name.lower()) not in skip and not lower.startswith("proxy-")
     )
 
 
