@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from proxy import metrics
 from proxy.errors import ProxyError
-from proxy.forward import REQUEST_ID, SUPPRESSED, Forwarder, tenant
+from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, tenant
 from proxy.logs import route_template, scrub
 from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
@@ -27,6 +28,8 @@ from rules.store import RuleStore
 
 log = logging.getLogger("denyproxy.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ID_PREFIX = os.urandom(6).hex()  # generated ids: unique per process, then a counter
+_ids = itertools.count(1)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -57,24 +60,34 @@ def error_response(status: int, detail: str) -> web.Response:
     return web.json_response({"detail": detail}, status=status)
 
 
+def _error_of(exc: Exception, request_id: str) -> web.Response:
+    if isinstance(exc, ProxyError):
+        return error_response(exc.status, exc.detail)
+    if isinstance(exc, web.HTTPException):
+        return error_response(exc.status, exc.reason)
+    log.exception("unhandled", extra={"fields": {"request_id": request_id}})
+    return error_response(500, "internal error")
+
+
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, errors mapped to JSON once, one access line, request metrics."""
     request_id = request.headers.get("X-Request-Id", "")
-    if not _REQUEST_ID.fullmatch(request_id) or scrub(request_id) != request_id:
-        request_id = uuid.uuid4().hex
+    if not request_id or not _REQUEST_ID.fullmatch(request_id) or scrub(request_id) != request_id:
+        request_id = f"{_ID_PREFIX}{next(_ids):x}"
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     try:
         response = await handler(request)
-    except ProxyError as exc:
-        response = error_response(exc.status, exc.detail)
-    except web.HTTPException as exc:
-        response = error_response(exc.status, exc.reason)
-    except Exception:
-        log.exception("unhandled", extra={"fields": {"request_id": request_id}})
-        response = error_response(500, "internal error")
+    except Exception as exc:
+        if request.get(STREAMING):
+            raise  # the status line is out: aiohttp can only close the connection mid-body
+        response = _error_of(exc, request_id)
+    if not response.prepared:  # a streamed response got it before its headers went out
+        response.headers["X-Request-Id"] = request_id
     metrics.REQUESTS.labels(request.method, str(response.status)).inc()
+    if not log.isEnabledFor(logging.INFO):
+        return response
     log.info(
         "request",
         extra={
@@ -92,15 +105,9 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """On every response, streamed ones too, just before its headers go out."""
-    response.headers["X-Request-Id"] = request.get(REQUEST_ID, "")
-
-
 def create_app(settings: Settings, store: RuleStore) -> web.Application:
     """The proxy listener: everything not served here goes to the upstream."""
     app = web.Application(middlewares=[edge], client_max_size=settings.max_request_body)
-    app.on_response_prepare.append(add_request_id)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:

@@ -23,6 +23,7 @@ SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
 SUPPRESSED = web.RequestKey("suppressed", int)
 REQUEST_ID = web.RequestKey("request_id", str)
 TENANT = web.RequestKey("tenant", str)
+STREAMING = web.RequestKey("streaming", bool)  # headers sent: an error now can only abort
 _BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 _JSON_TYPES = ("application/json", "text/json")
 
@@ -62,7 +63,7 @@ class Forwarder:
         response = await self.send(request, url)
         try:
             if self._streams(request, response):
-                return await stream(request, response)
+                return await stream(request, response, self.settings.upstream_timeout)
             return await self.filtered(request, response)
         finally:
             response.release()
@@ -163,7 +164,9 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
     return b"".join(chunks)
 
 
-async def stream(request: web.Request, response: aiohttp.ClientResponse) -> web.StreamResponse:
+async def stream(
+    request: web.Request, response: aiohttp.ClientResponse, idle_timeout: float
+) -> web.StreamResponse:
     """Bytes as they come, encoding untouched: a 1 GB download never sits in memory.
 
     A small body of known length goes out in one write instead.
@@ -171,14 +174,21 @@ async def stream(request: web.Request, response: aiohttp.ClientResponse) -> web.
     out_headers = headers.client_response(response.headers, rewritten=False)
     length = response.content_length
     if request.method != "HEAD" and length is not None and length <= CHUNK:
-        body = await response.read()
+        with upstream_errors(idle_timeout):
+            async with asyncio.timeout(idle_timeout):
+                body = await response.read()
         return web.Response(status=response.status, reason=response.reason, body=body,
                             headers=out_headers)
+    out_headers["X-Request-Id"] = request[REQUEST_ID]
     out = web.StreamResponse(status=response.status, reason=response.reason, headers=out_headers)
     await out.prepare(request)
-    if request.method != "HEAD":
-        async for chunk in response.content.iter_chunked(CHUNK):
-            await out.write(chunk)
+    request[STREAMING] = True
+    while request.method != "HEAD":
+        async with asyncio.timeout(idle_timeout):  # idle, not total: a long download is fine
+            chunk = await response.content.readany()
+        if not chunk:
+            break
+        await out.write(chunk)
     await out.write_eof()
     return out
 

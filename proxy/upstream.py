@@ -68,14 +68,17 @@ def _decoded_segments(path: str) -> list[str]:
 
 
 def client_session(settings: Settings) -> aiohttp.ClientSession:
-    """One pool for the process; bodies stay encoded so untouched ones stream byte for byte."""
+    """One pool for the process; bodies stay encoded so untouched ones stream byte for byte.
+
+    Read timeouts are set per step by the caller (a timer per read would cost every request).
+    """
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
         timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout, sock_read=settings.upstream_timeout
+            total=None, sock_connect=settings.connect_timeout, sock_read=None
         ),
     )
 
