@@ -40,6 +40,7 @@ CONTACT_META_KEYS = frozenset(
 )
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]+@[^\s@<>()\[\],;:\"'/]+")
 _AROUND_EMAIL = "'`.!?"  # quotes and sentence punctuation that may touch an address in text
+_LINKEDIN_HINT = re.compile(r"linkedin\.com/", re.IGNORECASE).search
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
@@ -94,20 +95,19 @@ def is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
 
 def collect(doc: Any, region: str) -> Found:
     found = Found()
-    _Walk(found.by_raw, set(), region).value(doc, False)
+    _Walk(found.by_raw, region).value(doc, False)
     return found
 
 
 @dataclass(slots=True)
 class _Walk:
-    """One pass over the document; each distinct string is examined once."""
+    """One pass over the document."""
 
     out: dict[Raw, tuple[Identifier, ...]]
-    examined: set[tuple[Raw, bool]]
     region: str
 
-    def node(self, node: Any, phone_ctx: bool) -> None:
-        if isinstance(node, dict):
+    def node(self, node: dict[str, Any] | list[Any], phone_ctx: bool) -> None:
+        if type(node) is dict:
             for key, value in node.items():
                 self.value(value, phone_ctx or is_phone_key(key))
         else:
@@ -115,24 +115,31 @@ class _Walk:
                 self.value(value, phone_ctx)
 
     def value(self, value: Any, phone_ctx: bool) -> None:
-        if isinstance(value, str):
-            if phone_ctx or "@" in value or "linkedin.com/" in value.lower():
+        kind = type(value)
+        if kind is str:
+            if phone_ctx or "@" in value or _LINKEDIN_HINT(value):
                 self.scalar(value, phone_ctx)
-        elif isinstance(value, (dict, list)):
+        elif kind is dict or kind is list:
             self.node(value, phone_ctx)
-        elif phone_ctx and type(value) is int:
+        elif phone_ctx and kind is int:
             self.scalar(value, phone_ctx)
 
     def scalar(self, value: Raw, phone_ctx: bool) -> None:
-        if (value, phone_ctx) in self.examined:
-            return
-        self.examined.add((value, phone_ctx))
-        identifiers = tuple(dict.fromkeys(_identifiers(str(value), phone_ctx, self.region)))
+        identifiers = _identifiers(value, phone_ctx, self.region)
         if identifiers:
-            self.out[value] = self.out.get(value, ()) + identifiers
+            known = self.out.get(value)
+            self.out[value] = identifiers if known is None else tuple(
+                dict.fromkeys(known + identifiers)
+            )
 
 
-def _identifiers(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
+@lru_cache(maxsize=65_536)
+def _identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifier, ...]:
+    """The identifiers in one string or number (cached: responses repeat their contacts)."""
+    return tuple(dict.fromkeys(_find(str(value), phone_ctx, region)))
+
+
+def _find(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
     if "@" in text:
         for match in _EMAIL_IN_TEXT.finditer(text):
             raw = match.group()
@@ -140,7 +147,7 @@ def _identifiers(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier
                 normal = normalize.email(variant)
                 if normal:
                     yield RuleType.EMAIL, normal
-    if "linkedin.com/" in text.lower():
+    if _LINKEDIN_HINT(text):
         normal = normalize.linkedin(text)
         if normal:
             yield RuleType.LINKEDIN, normal

@@ -7,7 +7,7 @@ Pure functions, no I/O: the same input always compares equal on both sides.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
@@ -71,11 +71,11 @@ def _host(host: str) -> str | None:
     return None if labels[-1].isdigit() else host
 
 
-def parent_domains(host: str) -> Iterator[str]:
+@lru_cache(maxsize=4096)
+def parent_domains(host: str) -> tuple[str, ...]:
     """`a.b.acme.com` → itself, `b.acme.com`, `acme.com`: a rule on any of them matches."""
     labels = host.split(".")
-    for i in range(len(labels) - 1):
-        yield ".".join(labels[i:])
+    return tuple(".".join(labels[i:]) for i in range(len(labels) - 1))
 
 
 @lru_cache(maxsize=_CACHE)
