@@ -117,7 +117,7 @@ class Forwarder:
         encoding = response.headers.get("Content-Encoding", "")
         body = decode(raw, encoding, self.settings.max_filter_body)
         out_headers = headers.client_response(response.headers, rewritten=False)
-        if not body.strip():
+        if not body or body.isspace():
             return web.Response(status=response.status, body=raw, headers=out_headers)
         try:
             doc = orjson.loads(body)
@@ -151,15 +151,18 @@ class Forwarder:
 async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> bytes:
     """The whole (still encoded) body, within the filter limit and the upstream timeout."""
     limit = settings.max_filter_body
+    too_large = UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes")
     if (response.content_length or 0) > limit:
-        raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes")
-    chunks, size = [], 0
+        raise too_large
     with upstream_errors(settings.upstream_timeout):
         async with asyncio.timeout(settings.upstream_timeout):
+            if response.content_length is not None:
+                return await response.read()
+            chunks, size = [], 0
             async for chunk in response.content.iter_chunked(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes")
+                    raise too_large
                 chunks.append(chunk)
     return b"".join(chunks)
 
