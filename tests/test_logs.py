@@ -27,11 +27,10 @@ import phonenumbers
 import pytest
 
 from proxy import logs
-from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
-from rules.normalize import normalize_all
-from rules.store import RedisStore
+from rules.model import GLOBAL, RuleType, tenant_of
 from tests.fake_openmart import FakeOpenmart
 from tests.harness import fake_upstream
+from tests.test_suppression import add
 from tests.services import REPO_ROOT, free_ports
 
 ACCESS_FIELDS = {"request_id", "route", "status", "duration_ms", "tenant", "suppressed"}
@@ -98,16 +97,6 @@ async def _wait_ready(running: Proc) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError(f"denyproxy not ready:\n{running.stderr.read_text()}")
-
-
-async def add(redis_url: str, scope: str, rule_type: RuleType, *values: str) -> None:
-    store = RedisStore.from_url(redis_url, timeout=2.0)
-    try:
-        normal, bad = normalize_all(rule_type, values)
-        assert not bad
-        await store.apply([RuleChange("add", scope, rule_type, normal)])
-    finally:
-        await store.aclose()
 
 
 def strings(doc: object) -> Iterator[str]:
