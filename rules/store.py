@@ -5,18 +5,23 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{*}:<type>                 the global scope
     denyproxy:{state}:<topic>:offsets    HASH partition -> next offset to apply
     denyproxy:{state}:<topic>:ready      "1" once the consumer has caught up after a (re)build
+    denyproxy:{<tag>}:<topic>:ready      Cluster only: that marker again in every slot (slot_marker)
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import string
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.utils import HIREDIS_AVAILABLE
 from redis.connection import HiredisRespSerializer
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import RedisClusterException, RedisError
 
 from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
@@ -66,6 +71,36 @@ def rule_key(tenant: str, rule_type: RuleType) -> str:
 
 def state_key(topic: str, what: str) -> str:
     return f"denyproxy:{{state}}:{topic}:{what}"
+
+
+def slot_marker(topic: str, slot: int) -> str:
+    """The ready marker kept in Cluster slot `slot`: it goes wherever that slot's rules go.
+
+    A node that comes back empty (no persistence, replaced, failover that lost writes) loses
+    its slots' markers along with their rules, so lookups there fail closed.
+    """
+    return f"denyproxy:{{{_slot_tags()[slot]}}}:{topic}:ready"
+
+
+def _slot(key: str) -> int:
+    return key_slot(key.encode())
+
+
+@functools.cache
+def _slot_tags() -> tuple[str, ...]:
+    """A short hash tag per Cluster slot; searched once per process (~15 ms), on first use."""
+    tags: list[str | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+    left = REDIS_CLUSTER_HASH_SLOTS
+    alphabet = (string.ascii_lowercase + string.digits).encode()
+    for size in range(1, 5):  # 36**4 candidates: every slot is hit well before that
+        for chars in itertools.product(alphabet, repeat=size):
+            tag = bytes(chars)
+            slot = key_slot(tag)
+            if tags[slot] is None:
+                tags[slot], left = tag.decode(), left - 1
+                if not left:
+                    return cast(tuple[str, ...], tuple(tags))
+    raise AssertionError("some Cluster slot has no tag of up to 4 characters")
 
 
 class MemoryStore:
@@ -126,12 +161,14 @@ class RedisStore:
 
     `topic` set means the rules come from Kafka: lookups then also check, in the same
     round trip, that the consumer has marked the store complete (a flushed or rebuilding
-    Redis answers 503 rather than filtering against half a rule set).
+    Redis answers 503 rather than filtering against half a rule set). On a Cluster the
+    marker is kept once per slot, and a lookup checks those of the slots it reads.
     """
 
     def __init__(self, client: aioredis.Redis, topic: str | None = None) -> None:
         self.client = client
         self.topic = topic
+        self._cluster = isinstance(client, RedisCluster)
 
     @classmethod
     def from_url(
@@ -147,10 +184,11 @@ class RedisStore:
         for rule_type, values in asked:
             pipe.smismember(rule_key(tenant, rule_type), values)
             pipe.smismember(rule_key(GLOBAL, rule_type), values)
-        if self.topic is not None:
-            pipe.get(state_key(self.topic, "ready"))
+        markers = [] if self.topic is None else self._lookup_markers(tenant, asked[0][0])
+        for marker in markers:
+            pipe.get(marker)
         replies = await self._run(pipe)
-        if self.topic is not None and replies.pop() is None:
+        if markers and any(replies.pop() is None for _ in markers):
             raise StoreUnavailableError("suppression store is still loading rules")
         denied: dict[RuleType, set[str]] = {}
         for i, (rule_type, values) in enumerate(asked):
@@ -177,18 +215,21 @@ class RedisStore:
         """apply() between two reads of the ready marker, all in the same pipeline.
 
         A cluster pipeline runs per node, concurrently: there the rules go first and the
-        offsets after them, in a second round trip, so offsets never get ahead of rules.
+        offsets after them, in a second round trip, so offsets never get ahead of rules; the
+        reads cover a marker on every node, so a busy consumer also notices a node back empty.
         """
         assert self.topic is not None
         ready = state_key(self.topic, "ready")
-        if isinstance(self.client, RedisCluster):
-            before = await self._call(self.client.exists(ready))
+        if self._cluster:
+            markers = await self._health_markers()
+            before = await self._all_exist(markers)
             await self.apply(changes)
             pipe = self.client.pipeline(transaction=False)
             self._queue_apply(pipe, (), offsets)
-            pipe.exists(ready)
-            after = (await self._run(pipe))[-1]
-            return bool(before) and bool(after)
+            for marker in markers:
+                pipe.exists(marker)
+            after = all((await self._run(pipe))[-len(markers) :])
+            return before and after
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(ready)
         self._queue_apply(pipe, changes, offsets)
@@ -216,17 +257,58 @@ class RedisStore:
         return {int(p): int(o) for p, o in raw.items()}
 
     async def set_ready(self, ready: bool) -> None:
+        """On a Cluster: the {state} marker and every slot's, in one pipeline (only at rebuilds)."""
         assert self.topic is not None
         key = state_key(self.topic, "ready")
-        await self._call(self.client.set(key, "1") if ready else self.client.delete(key))
+        if not self._cluster:
+            await self._call(self.client.set(key, "1") if ready else self.client.delete(key))
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for marker in [key, *(slot_marker(self.topic, s) for s in range(REDIS_CLUSTER_HASH_SLOTS))]:
+            if ready:
+                pipe.set(marker, "1")
+            else:
+                pipe.delete(marker)
+        await self._run(pipe)
 
     async def ready(self) -> bool:
         try:
             if self.topic is None:
                 return bool(await self._call(self.client.ping()))
+            if self._cluster:
+                return await self._all_exist(await self._health_markers())
             return await self._call(self.client.get(state_key(self.topic, "ready"))) is not None
         except StoreUnavailableError:
             return False
+
+    def _lookup_markers(self, tenant: str, rule_type: RuleType) -> list[str]:
+        """The marker(s) a lookup must see: on a Cluster those of the two slots it reads."""
+        assert self.topic is not None
+        if not self._cluster:
+            return [state_key(self.topic, "ready")]
+        slots = {_slot(rule_key(tenant, rule_type)), _slot(rule_key(GLOBAL, rule_type))}
+        return [slot_marker(self.topic, s) for s in slots]
+
+    async def _health_markers(self) -> list[str]:
+        """{state}'s marker and, per primary, that of the first slot of each range it serves.
+
+        Reading every slot's marker costs ~0.2 s; a node that came back empty has lost all of
+        its markers, so this is enough for the consumer to notice it and rebuild.
+        """
+        assert self.topic is not None
+        cluster = cast(RedisCluster, self.client)
+        await self._call(cluster.initialize())  # the slot map; a no-op once connected
+        cache = cluster.nodes_manager.slots_cache
+        owners = [n[0].name if (n := cache.get(s)) else None for s in range(len(_slot_tags()))]
+        starts = [s for s, owner in enumerate(owners) if s == 0 or owner != owners[s - 1]]
+        return [state_key(self.topic, "ready"), *(slot_marker(self.topic, s) for s in starts)]
+
+    async def _all_exist(self, keys: Sequence[str]) -> bool:
+        """One pipeline: on a Cluster it reaches every node those keys live on at once."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return all(await self._run(pipe))
 
     async def count(self, tenant: str, rule_type: RuleType) -> int:
         return int(await self._call(self.client.scard(rule_key(tenant, rule_type))))

@@ -3,8 +3,9 @@
 Rule sets are hash-tagged per tenant, so one tenant's sets share a slot, but tenants and the
 global scope `{*}` land on different nodes: one lookup pipeline spans nodes. Covered here:
 filtering, the consumer's writes (apply/offsets/ready), a flushed cluster failing closed until
-the rules are rebuilt, a node or the whole cluster down (503, never 500), and the Kafka rule
-consumer writing the cluster.
+the rules are rebuilt, a node or the whole cluster down (503, never 500), a node back empty (its
+slots' ready markers gone with its rules: fail closed), and the Kafka rule consumer writing the
+cluster.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from redis.asyncio.cluster import RedisCluster as ClusterClient
+from redis.crc import key_slot
 
 from proxy.app import Health, create_admin_app, create_app
 from proxy.server import start_site
 from proxy.settings import Settings
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
-from rules.store import RedisStore, StoreUnavailableError, rule_key, state_key
+from rules.store import RedisStore, StoreUnavailableError, rule_key, slot_marker, state_key
 from tests.fake_openmart import FakeOpenmart, person
 from tests.harness import Running, fake_upstream, running_proxy
 from tests.services import RedisCluster, free_port, free_ports
@@ -324,22 +326,34 @@ async def test_a_node_down_fails_closed_and_recovers_without_restart(
             assert status == 200 and emails(doc)[0] is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the ready marker lives in the {state} slot only; a node that comes back empty "
-    "(no persistence, replaced, failover that lost writes) takes its tenants' rules with it "
-    "while the marker on another node still says complete: lookups fail open"))
+def test_every_slot_has_its_own_ready_marker():
+    """The per-slot markers (computed once per process) hash to their slots, and are short."""
+    markers = [slot_marker("rules", slot) for slot in range(16384)]
+    assert [key_slot(m.encode()) for m in markers] == list(range(16384))
+    assert max(map(len, markers)) <= len("denyproxy:{abcd}:rules:ready")
+
+
 async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisCluster):
+    """A node back empty (restart without persistence, replaced, failover that lost writes)
+    took its slots' ready markers with its rules: its tenants' lookups fail closed, and the
+    store says incomplete (the consumer rebuilds); tenants on the other nodes still filter."""
     url = redis_cluster.url
     topic = f"rules-{uuid.uuid4().hex[:8]}"
     async with cluster_client(url) as client:
         state_node = client.get_node_from_key(state_key(topic, "ready")).port
+        global_node = client.get_node_from_key(rule_key(GLOBAL, RuleType.EMAIL)).port
         while True:
             tenant = tenant_of(f"om_{uuid.uuid4().hex}")
             node = client.get_node_from_key(rule_key(tenant, RuleType.EMAIL)).port
-            if node != state_node:
+            if node not in (state_node, global_node):
+                break
+        while True:
+            other = tenant_of(f"om_{uuid.uuid4().hex}")
+            if client.get_node_from_key(rule_key(other, RuleType.EMAIL)).port != node:
                 break
     async with cluster_store(url, topic) as store:
-        await store.apply([change("add", tenant, RuleType.EMAIL, "jane@acme.com")], {0: 1})
+        await store.apply([change("add", tenant, RuleType.EMAIL, "jane@acme.com"),
+                           change("add", other, RuleType.EMAIL, "joe@acme.com")], {0: 2})
         await store.set_ready(True)
         assert await store.lookup(tenant, {RuleType.EMAIL: ["jane@acme.com"]})
         redis_cluster.stop_node(node)
@@ -356,10 +370,26 @@ async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisClus
             except Exception:  # noqa: BLE001
                 await asyncio.sleep(0.1)
         ready = await store.ready()
+        # Either the lookup fails closed or the store says it is not complete (so the consumer
+        # rebuilds): anything but "complete, and nothing denied".
+        assert answer is None or not ready, f"answer={answer} ready={ready}"
+
+        # Both, in fact, once the client is connected again: the marker is gone, not the node.
+        assert await store.lookup(other, {RuleType.EMAIL: ["joe@acme.com"]}) == {
+            RuleType.EMAIL: {"joe@acme.com"}}  # on a node that kept its data: still filtered
+        with pytest.raises(StoreUnavailableError, match="loading"):
+            await store.lookup(tenant, {RuleType.EMAIL: ["jane@acme.com"]})
+        assert not ready and not await store.ready()
+        assert not await store.apply_and_check([], {0: 2})  # what a busy consumer sees
+
+        # the consumer's rebuild: marker off, rules replayed, marker on
         await store.set_ready(False)
-    # Either the lookup fails closed or the store says it is not complete (so the consumer
-    # rebuilds): anything but "complete, and nothing denied".
-    assert answer is None or not ready, f"answer={answer} ready={ready}"
+        await store.apply([change("add", tenant, RuleType.EMAIL, "jane@acme.com")], {0: 2})
+        await store.set_ready(True)
+        assert await store.ready()
+        assert await store.lookup(tenant, {RuleType.EMAIL: ["jane@acme.com"]}) == {
+            RuleType.EMAIL: {"jane@acme.com"}}
+        await store.set_ready(False)
 
 
 # ------------------------------------------------------------------- Kafka consumer → cluster
@@ -433,3 +463,51 @@ async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
             assert sum((await store.offsets()).values()) == 5  # every event replayed
         async with http.get(f"{proxy.admin}/readyz") as r:
             assert r.status == 200
+
+
+async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
+    redis_cluster: RedisCluster, kafka_bootstrap: str
+):
+    """A node back empty while the consumer runs: its tenants get 503s, never unfiltered
+    answers, until the consumer notices the missing markers and replays the topic."""
+    from rules.kafka import KafkaOptions
+    from rules.publisher import RulePublisher
+
+    url = redis_cluster.url
+    topic = f"denyproxy.rules.{uuid.uuid4().hex[:8]}"
+    fake = FakeOpenmart(people=people(f"{uuid.uuid4().hex[:10]}.com"))
+    async with cluster_client(url) as client:
+        state_node = client.get_node_from_key(state_key(topic, "ready")).port
+        global_node = client.get_node_from_key(rule_key(GLOBAL, RuleType.EMAIL)).port
+        while True:
+            key = f"om_{uuid.uuid4().hex}"
+            node = client.get_node_from_key(rule_key(tenant_of(key), RuleType.EMAIL)).port
+            if node not in (state_node, global_node):
+                break
+    settings = Settings(upstream="http://127.0.0.1:1", redis=url, redis_cluster=True,
+                        kafka=kafka_bootstrap, topic=topic, group=f"g-{topic}")
+    async with fake_upstream(fake) as (_, upstream), \
+            running_proxy(settings.with_(upstream=upstream)) as proxy, \
+            aiohttp.ClientSession() as http:
+        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic) as publisher:
+            await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
+                                    [fake.people[0]["email"]["email"]])
+
+        async def filtered_after(timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while True:  # 503 or filtered, never an unfiltered answer
+                status, doc = await task_result(http, proxy.url, key)
+                assert status in (200, 503)
+                if status == 200:
+                    assert emails(doc)[0] is None
+                    return
+                assert time.monotonic() < deadline, "not filtered in time"
+                await asyncio.sleep(0.1)
+
+        await filtered_after(30)
+        redis_cluster.stop_node(node)
+        redis_cluster.start_node(node)  # back with its slots, without its keys
+        await asyncio.to_thread(redis_cluster.wait_ok)
+        await filtered_after(30)  # the consumer noticed and replayed the topic
+        async with cluster_store(url, topic) as store:
+            assert await store.ready()
