@@ -16,7 +16,7 @@ from proxy.errors import PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.filter import collect, redact
 from proxy.settings import Settings
 from proxy.upstream import CHUNK, Upstream, decode, upstream_errors
-from rules.model import GLOBAL, tenant_of
+from rules.model import GLOBAL, Lookup, RuleType, tenant_of
 from rules.store import RuleStore, StoreUnavailableError
 
 SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
@@ -77,9 +77,7 @@ class Forwarder:
         """
         length = request.content_length
         if length is not None and length > self.settings.max_request_body:
-            raise PayloadTooLargeError(
-                f"request body is larger than {self.settings.max_request_body} bytes"
-            )
+            raise _too_large(self.settings.max_request_body)
         if body is None and request.body_exists:
             body = _limited(request, self.settings.max_request_body)
         out_headers = headers.upstream_request(
@@ -96,9 +94,7 @@ class Forwarder:
                     )
             except aiohttp.ClientError as exc:
                 if request.get(_BODY_TOO_LARGE):
-                    raise PayloadTooLargeError(
-                        f"request body is larger than {self.settings.max_request_body} bytes"
-                    ) from exc
+                    raise _too_large(self.settings.max_request_body) from exc
                 raise
         metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - started)
         return response
@@ -106,9 +102,8 @@ class Forwarder:
     def _streams(self, request: web.Request, response: aiohttp.ClientResponse) -> bool:
         if request.method == "HEAD" or response.status in (204, 304):
             return True
-        if request.path.startswith(self.settings.exempt_paths or ("\0",)):
-            return True
-        return not claims_json(response)
+        exempt = self.settings.exempt_paths
+        return bool(exempt and request.path.startswith(exempt)) or not claims_json(response)
 
     async def filtered(
         self, request: web.Request, response: aiohttp.ClientResponse
@@ -116,18 +111,18 @@ class Forwarder:
         raw = await read_body(response, self.settings)
         encoding = response.headers.get("Content-Encoding", "")
         body = decode(raw, encoding, self.settings.max_filter_body)
-        out_headers = headers.client_response(response.headers, rewritten=False)
         if not body or body.isspace():
-            return web.Response(status=response.status, body=raw, headers=out_headers)
+            return _unchanged(response, raw)
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise UpstreamBodyError("upstream sent a JSON body that does not parse") from exc
         found = collect(doc, self.settings.phone_region)
-        denied = found.denied(await self.lookup(tenant(request), found)) if found.by_raw else {}
+        denied = {}
+        if found.by_raw:
+            denied = found.denied(await self.lookup(tenant(request), found.query()))
         if not denied:
-            out_headers[SUPPRESSED_HEADER] = "0"
-            return web.Response(status=response.status, body=raw, headers=out_headers)
+            return _unchanged(response, raw, suppressed="0")
         doc, counts = redact(doc, denied, self.settings.policy)
         for rule_type, count in counts.items():
             metrics.SUPPRESSED.labels(rule_type.value).inc(count)
@@ -136,11 +131,12 @@ class Forwarder:
         out_headers[SUPPRESSED_HEADER] = str(request[SUPPRESSED])
         return web.Response(status=response.status, body=orjson.dumps(doc), headers=out_headers)
 
-    async def lookup(self, scope: str, found) -> dict:  # type: ignore[no-untyped-def]
+    async def lookup(self, scope: str, query: Lookup) -> dict[RuleType, set[str]]:
+        """The one store round trip, bounded (retries included); failures answer 503."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.store_timeout):  # retries included
-                answer = await self.store.lookup(scope, found.query())
+            async with asyncio.timeout(self.settings.store_timeout):
+                answer = await self.store.lookup(scope, query)
         except (StoreUnavailableError, TimeoutError) as exc:
             metrics.STORE_ERRORS.inc()
             raise StoreError("suppression store unavailable") from exc
@@ -151,9 +147,9 @@ class Forwarder:
 async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> bytes:
     """The whole (still encoded) body, within the filter limit and the upstream timeout."""
     limit = settings.max_filter_body
-    too_large = UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes")
+    too_large = f"upstream JSON body is larger than {limit} bytes"
     if (response.content_length or 0) > limit:
-        raise too_large
+        raise UpstreamBodyError(too_large)
     with upstream_errors(settings.upstream_timeout):
         async with asyncio.timeout(settings.upstream_timeout):
             if response.content_length is not None:
@@ -162,7 +158,7 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
             async for chunk in response.content.iter_chunked(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise too_large
+                    raise UpstreamBodyError(too_large)
                 chunks.append(chunk)
     return b"".join(chunks)
 
@@ -196,6 +192,20 @@ async def stream(
     return out
 
 
+def _unchanged(
+    response: aiohttp.ClientResponse, raw: bytes, suppressed: str | None = None
+) -> web.Response:
+    """The upstream's own bytes and headers (encoding included): nothing was denied."""
+    out_headers = headers.client_response(response.headers, rewritten=False)
+    if suppressed is not None:
+        out_headers[SUPPRESSED_HEADER] = suppressed
+    return web.Response(status=response.status, body=raw, headers=out_headers)
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"request body is larger than {limit} bytes")
+
+
 async def _limited(request: web.Request, limit: int) -> AsyncIterator[bytes]:
     """The request body as it arrives, cut off past the limit (chunked uploads)."""
     seen = 0
@@ -203,5 +213,5 @@ async def _limited(request: web.Request, limit: int) -> AsyncIterator[bytes]:
         seen += len(chunk)
         if seen > limit:
             request[_BODY_TOO_LARGE] = True
-            raise PayloadTooLargeError(f"request body is larger than {limit} bytes")
+            raise _too_large(limit)
         yield chunk

@@ -64,10 +64,7 @@ class RulesApi:
     async def check(self, request: web.Request) -> web.Response:
         rule = await self._parse(request)
         query = query_for((rule.type, v) for v in rule.values)
-        try:
-            answer = await self.forwarder.store.lookup(rule.tenant, query)
-        except StoreUnavailableError as exc:
-            raise StoreError("suppression store unavailable") from exc
+        answer = await self.forwarder.lookup(rule.tenant, query)
         denied = {raw: is_denied(rule.type, n, answer) for raw, n in zip(rule.raw, rule.normal)}
         return web.json_response({"denied": denied})
 
