@@ -55,7 +55,7 @@ class RuleConsumer:
         dead_letter: bool | None = None,
         create_topic: bool = True,
         partitions: int = 4,
-        tuning: ConsumerTuning = ConsumerTuning(),
+        tuning: ConsumerTuning = ConsumerTuning(),  # noqa: B008  (frozen: safe to share)
     ) -> None:
         if not store.mirrors(topic):
             raise ValueError("the store must mirror offsets for the consumer's topic")

@@ -7,16 +7,17 @@ its record poison, so it goes to the dead-letter step with the undecodable ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 
 from rules.events import Event, InvalidEventError, check_key, decode_event
 from rules.model import RuleChange
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 """A record of the rule topic (key and value may be None on the wire; decoding rejects that)."""
 
-Decoded = Event | InvalidEventError
+Decoded: TypeAlias = Event | InvalidEventError
 """One record after decoding: the event, or why it is poison."""
 
 

@@ -8,16 +8,17 @@ tests/test_redis_connection.py fails when the installed redis-py leaves that ran
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.cluster import RedisCluster
 from redis.connection import HiredisRespSerializer
+from redis.typing import EncodableT
 from redis.utils import HIREDIS_AVAILABLE
 
 PATCHED_FOR = ((8, 0), (9, 0))
 """redis-py versions [from, to) whose asyncio Connection.pack_command this replaces."""
-
-EncodableT = bytes | memoryview | str | int | float
-
 
 class _HiredisPacking:
     """pack_command of redis-py's sync hiredis path, for the asyncio connections."""
@@ -25,8 +26,7 @@ class _HiredisPacking:
     _serializer = HiredisRespSerializer()  # used only when HIREDIS_AVAILABLE (see connect)
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
-        packed: list[bytes] = self._serializer.pack(*args)
-        return packed
+        return cast(list[bytes], self._serializer.pack(*cast(Any, args)))  # pack's hint is wrong
 
 
 class _Connection(_HiredisPacking, aioredis.Connection):
@@ -37,7 +37,7 @@ class _SSLConnection(_HiredisPacking, aioredis.SSLConnection):
     pass
 
 
-FAST_PACKING: dict[type[aioredis.Connection], type[aioredis.Connection]] = {
+FAST_PACKING: dict[type[AbstractConnection], type[AbstractConnection]] = {
     aioredis.Connection: _Connection,
     aioredis.SSLConnection: _SSLConnection,
 }
