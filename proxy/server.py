@@ -12,7 +12,7 @@ from aiohttp import web
 
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, kafka_options
-from rules.store import MemoryStore, RedisStore, RuleStore
+from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter
 
 log = logging.getLogger("denyproxy")
 
@@ -99,6 +99,9 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
 
 async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[no-untyped-def]
     from rules.consumer import RuleConsumer
+
+    if not isinstance(store, RuleWriter):
+        raise TypeError(f"{type(store).__name__} keeps no consumer offsets")
 
     consumer = RuleConsumer(
         kafka_options(settings), settings.topic, settings.group, store, settings.phone_region

@@ -1,0 +1,299 @@
+"""Apply rule events from Kafka to a store, as a chain of steps in arroyo's manner:
+
+    fetch → decode (and normalise) → dead-letter → cut into writes → apply → commit last
+
+Positions come from the store (see positions.py); the Kafka commit after each write is for
+lag tooling only. The store's ready marker says "complete" to every proxy: a consumer clears
+it when it starts a rebuild and sets it once the mirrored offsets of *every* partition of the
+topic (also those other group members own) have reached the end offsets it saw when the
+(re)build began. Readiness is one state (readiness.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+from rules import metrics
+from rules.consumer.assignment import Assignment, Assignments, Rebalance
+from rules.consumer.commit import commit
+from rules.consumer.dead_letter import DeadLetters
+from rules.consumer.errors import describe, transient
+from rules.consumer.positions import Positions
+from rules.consumer.readiness import Readiness, ReadinessState, Signal
+from rules.consumer.steps import Record, Slice, decode_all, rejects, slices
+from rules.consumer.tuning import ConsumerTuning
+from rules.kafka import KafkaOptions, ensure_topic
+from rules.model import RuleChange
+from rules.store import RuleWriter, StoreUnavailableError
+
+log = logging.getLogger("rules.consumer")
+
+
+class RuleConsumer:
+    """Keeps a rule store in step with the topic (see the module docstring).
+
+    `group=None` (and any store private to this process) reads every partition; otherwise
+    the group splits them. Dead-lettering defaults to on with a group, off without (N
+    proxies would each DLQ it).
+    """
+
+    def __init__(
+        self,
+        options: KafkaOptions,
+        topic: str,
+        group: str | None,
+        store: RuleWriter,
+        region: str = "US",
+        *,
+        dead_letter: bool | None = None,
+        create_topic: bool = True,
+        partitions: int = 4,
+        tuning: ConsumerTuning = ConsumerTuning(),  # noqa: B008  (frozen: safe to share)
+    ) -> None:
+        if not store.mirrors(topic):
+            raise ValueError("the store must mirror offsets for the consumer's topic")
+        if not store.shared and group is not None:
+            log.info("store private to this process: reading every partition (no group)")
+            group = None
+        self.options, self.topic, self.group = options, topic, group
+        self.store, self.region, self.tuning = store, region, tuning
+        self._dead_letter = group is not None if dead_letter is None else dead_letter
+        self._create_topic, self._partitions = create_topic, partitions
+        self.readiness = ReadinessState()
+        self.dead_letters = DeadLetters(topic)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._positions: Positions | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_check = 0.0
+        self.last_poll = self._last_activity = time.monotonic()
+        self.applied_events = 0
+
+    async def start(self) -> None:
+        """Create the topic if needed, join the group (or assign all partitions), run the loop."""
+        if self._create_topic:
+            await ensure_topic(self.options, self.topic, self._partitions)
+        kwargs = self.options.client_kwargs()
+        consumer = self._consumer = AIOKafkaConsumer(
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.tuning.max_records,
+            client_id="denyproxy-consumer",
+            **kwargs,
+        )
+        assignments = Assignments(consumer)
+        self._positions = Positions(consumer, self.options, self.topic, self.store, assignments)
+        if self.group is not None:
+            consumer.subscribe([self.topic], listener=Rebalance(assignments))
+        try:
+            await self._join(consumer, kwargs)
+        except BaseException:
+            await self.stop()
+            raise
+        self.last_poll = self._last_activity = time.monotonic()
+        self._task = asyncio.create_task(self.run(), name=f"denyproxy-consumer:{self.topic}")
+
+    async def _join(self, consumer: AIOKafkaConsumer, kwargs: dict[str, object]) -> None:
+        await consumer.start()
+        if self.group is None:
+            ids = await self._parts().partition_ids()
+            tps = {TopicPartition(self.topic, p) for p in ids}
+            consumer.assign(tps)
+            self._slots().assign(tps)
+        if self._dead_letter:
+            await self.dead_letters.start(kwargs)
+
+    async def stop(self) -> None:
+        """Cancel the loop and leave the group; a crash of the loop is not re-raised here."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.readiness.advance(Signal.STOPPED)
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+        await self.dead_letters.stop()
+
+    async def wait(self) -> None:
+        """Until the loop ends: re-raises its crash (for `denyproxy consume`)."""
+        if self._task is None:
+            raise RuntimeError("start() first")
+        await self._task
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    @property
+    def caught_up(self) -> bool:
+        """Reached the end offsets seen at start (or rebuild), and the store is marked complete.
+
+        Stays true through later rebalances; a rebuild (store flushed) makes it false again.
+        """
+        state = self.readiness.state
+        return state is Readiness.READY or (
+            state is Readiness.CATCHING_UP and self._locally_caught_up()
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """The loop is alive and polled (or retried the store) within `stall_after` seconds."""
+        alive = self._task is not None and not self._task.done()
+        alive = alive and self.readiness.state is not Readiness.CRASHED
+        recent = time.monotonic() - max(self.last_poll, self._last_activity)
+        return alive and recent < self.tuning.stall_after
+
+    @property
+    def rejected_events(self) -> int:
+        return self.dead_letters.rejected
+
+    async def run(self) -> None:
+        """The background loop; transient Kafka/store errors back off, anything else crashes."""
+        delay = self.tuning.backoff[0]
+        try:
+            while True:
+                try:
+                    await self._step()
+                    delay = self.tuning.backoff[0]
+                except (StoreUnavailableError, KafkaError) as exc:
+                    if not transient(exc):
+                        raise
+                    log.warning("rule consumer: %s; retrying in %.1fs", describe(exc), delay)
+                    await self._back_off(delay)
+                    delay = min(delay * 2, self.tuning.backoff[1])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.readiness.advance(Signal.CRASHED)
+            log.exception("rule consumer crashed")
+            raise
+
+    async def _back_off(self, delay: float) -> None:
+        self._parts().rewind()
+        self._last_activity = time.monotonic()
+        await asyncio.sleep(delay)
+
+    async def _step(self) -> None:
+        """One turn: rebuild or position if due, fetch, process, then check readiness."""
+        if self.readiness.rebuild_due:
+            await self._parts().rebuild(self.readiness.rebuild_reason)
+            self.readiness.advance(Signal.REBUILT)
+        current = self._slots().current
+        if current is not None and not current.positioned:
+            await self._parts().position(current, self.readiness)
+        assignment = self._slots().current
+        batch = await self._kafka().getmany(
+            timeout_ms=int(self.tuning.poll_timeout * 1000), max_records=self.tuning.max_records
+        )
+        self.last_poll = time.monotonic()
+        records: list[Record] = [r for rs in batch.values() for r in rs]
+        if records and assignment is not None:
+            await self._process(records, assignment)
+        await self._check_store(bool(records))
+        if self._locally_caught_up():
+            self.readiness.advance(Signal.CAUGHT_UP)
+        if (current := self._slots().current) is not None:
+            current.report_lag(self._kafka(), self.topic)
+
+    async def _process(self, records: list[Record], assignment: Assignment) -> None:
+        """decode → dead-letter → cut into writes → apply each → commit what was applied."""
+        decoded = await asyncio.to_thread(decode_all, records, self.region)
+        if not self._slots().is_current(assignment):
+            return  # a rebalance took the batch
+        await self.dead_letters.send(rejects(records, decoded))
+        live = self.caught_up
+        written: dict[int, int] = {}
+        for part in slices(records, decoded, self.tuning.max_values_per_write):
+            fresh = await self._write_retrying(part, assignment)
+            if fresh is None:
+                return
+            if not fresh and self.readiness.store_complete:
+                self.readiness.store_lost("the store lost its ready marker during a write")
+                return
+            assignment.applied.update(part.offsets)
+            written.update(part.offsets)
+            self._account(part, live)
+        if self.group is not None and self._slots().is_current(assignment):
+            await commit(self._kafka(), self.topic, written)
+
+    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+        """One store write: the changes and the offsets they reach, in one pipeline.
+
+        The single place where the store is written; the crash tests override it.
+        """
+        return await self.store.apply_and_check(changes, offsets)
+
+    async def _write_retrying(self, part: Slice, assignment: Assignment) -> bool | None:
+        """Retry a transient store error with back-off; None when a rebalance took the batch."""
+        delay = self.tuning.backoff[0]
+        while self._slots().is_current(assignment):
+            assignment.idle.clear()
+            try:
+                return await self.write(part.changes, part.offsets)
+            except StoreUnavailableError as exc:
+                log.warning("store unavailable (%s); retry in %.1fs, nothing committed", exc, delay)
+            finally:
+                assignment.idle.set()
+            self._last_activity = time.monotonic()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.tuning.backoff[1])
+        return None
+
+    def _account(self, part: Slice, live: bool) -> None:
+        """Counters after a write; latency only for live events (a rebuild replays old ones)."""
+        self._last_activity = time.monotonic()
+        self.applied_events += len(part.events)
+        metrics.EVENTS_APPLIED.inc(len(part.events))
+        if live:
+            wall = time.time()
+            for event in part.events:
+                metrics.PUBLISH_TO_APPLIED.observe(max(wall - event.ts, 0.0))
+
+    def _locally_caught_up(self) -> bool:
+        current = self._positions.assignments.current if self._positions else None
+        return current is not None and not self.readiness.rebuild_due and current.caught_up()
+
+    async def _check_store(self, wrote: bool) -> None:
+        """Idle: is the marker still there? Caught up: can we declare the store complete?"""
+        now = time.monotonic()
+        if not wrote and now - self._last_check < self.tuning.check_interval:
+            return
+        self._last_check = now
+        if self.readiness.store_complete and not wrote and not await self.store.ready():
+            await self.store.offsets()  # StoreUnavailableError if Redis is down: back off
+            if not await self.store.ready():
+                self.readiness.store_lost(
+                    "the ready marker disappeared (Redis flushed or restarted)"
+                )
+        elif self.readiness.state is Readiness.LOADING and self._locally_caught_up():
+            await self._maybe_mark_ready()
+
+    async def _maybe_mark_ready(self) -> None:
+        """Set the marker once every partition's mirrored offset reached its target."""
+        behind = self._parts().bounds.behind(await self.store.offsets())
+        if behind:
+            log.debug("caught up; partitions %s still being loaded by the group", behind)
+            return
+        await self.store.set_ready(True)
+        self.readiness.advance(Signal.MARKED_COMPLETE)
+        log.info("rule store of %s is complete (caught up with the topic)", self.topic)
+
+    def _kafka(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("start() first")
+        return self._consumer
+
+    def _slots(self) -> Assignments:
+        return self._parts().assignments
+
+    def _parts(self) -> Positions:
+        if self._positions is None:
+            raise RuntimeError("start() first")
+        return self._positions

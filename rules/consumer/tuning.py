@@ -1,0 +1,17 @@
+"""The consumer's knobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerTuning:
+    """Knobs with safe defaults; tests and the benchmark shorten the timings."""
+
+    max_records: int = 500
+    max_values_per_write: int = 100_000
+    poll_timeout: float = 0.5
+    check_interval: float = 1.0
+    stall_after: float = 60.0
+    backoff: tuple[float, float] = (0.1, 5.0)

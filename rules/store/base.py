@@ -1,0 +1,78 @@
+"""What the two sides of a rule store promise: a reader for the proxy, a writer for the consumer.
+
+The proxy only looks rules up (and, for the rules API, writes one change or waits for an
+offset); the Kafka consumer writes changes together with the offsets they bring the store to,
+and says when the rule set is complete. A store fed by no consumer is only a `RuleStore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from rules.model import Lookup, RuleChange, RuleType
+
+
+class StoreUnavailableError(Exception):
+    """The store did not answer (down, slow, or still rebuilding): callers fail closed."""
+
+
+class RuleReader(Protocol):
+    """The lookup side: one round trip per response, and whether its answers can be trusted."""
+
+    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+        """Which of `query` are denied for `tenant` or globally: one round trip.
+
+        Raises StoreUnavailableError when the answer cannot be trusted.
+        """
+
+    async def ready(self) -> bool:
+        """True when lookups can be trusted."""
+
+    async def aclose(self) -> None: ...
+
+
+class RuleStore(RuleReader, Protocol):
+    """What a proxy holds: lookups, plus the rules API's direct write and offset wait."""
+
+    async def apply(self, changes: Sequence[RuleChange]) -> None:
+        """Apply changes in order (the rules API without Kafka)."""
+
+    async def offsets(self) -> dict[int, int]:
+        """The next offset to apply per partition; empty when nothing is mirrored."""
+
+
+@runtime_checkable
+class RuleWriter(Protocol):
+    """The consumer's side: writes with the offsets they reach, and the completeness marker."""
+
+    @property
+    def shared(self) -> bool:
+        """Other processes read what this writer writes, so a consumer group may split the
+        topic; False for a store private to this process (it must read every partition)."""
+
+    def mirrors(self, topic: str) -> bool:
+        """Whether this writer may keep the offsets of `topic`."""
+
+    async def apply(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+    ) -> None:
+        """Apply changes in order, and record the consumer offsets they bring us to."""
+
+    async def apply_and_check(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+    ) -> bool:
+        """apply(), and whether the ready marker was there both before and after the writes.
+
+        False tells a consumer that believed the store complete that it was flushed (or a
+        rebuild began) around this write: the offsets it just mirrored cannot be trusted.
+        """
+
+    async def offsets(self) -> dict[int, int]:
+        """The next offset to apply per partition; empty means rebuild from the start."""
+
+    async def set_ready(self, ready: bool) -> None:
+        """The consumer marks the rule set complete (or not) for lookups."""
+
+    async def ready(self) -> bool:
+        """True when the store holds a complete rule set."""

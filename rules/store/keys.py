@@ -1,0 +1,71 @@
+"""The one place that names Redis keys.
+
+Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cluster slot):
+    denyproxy:{<tenant>}:<type>          SET of normalised values
+    denyproxy:{*}:<type>                 the global scope
+    denyproxy:{state}:<topic>:offsets    HASH partition -> next offset to apply
+    denyproxy:{state}:<topic>:ready      "1" once the consumer has caught up after a (re)build
+    denyproxy:{<tag>}:<topic>:ready      Cluster only: that marker again in every slot (slot_marker)
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import string
+from typing import cast
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from rules.model import RuleType
+
+SLOTS = REDIS_CLUSTER_HASH_SLOTS
+
+
+def rule_key(tenant: str, rule_type: RuleType) -> str:
+    """The one place that names a rule set."""
+    return f"denyproxy:{{{tenant}}}:{rule_type.value}"
+
+
+def state_key(topic: str, what: str) -> str:
+    return f"denyproxy:{{state}}:{topic}:{what}"
+
+
+def ready_key(topic: str) -> str:
+    """The marker that says the rule set of `topic` is complete."""
+    return state_key(topic, "ready")
+
+
+def offsets_key(topic: str) -> str:
+    """The hash of mirrored next-offsets per partition of `topic`."""
+    return state_key(topic, "offsets")
+
+
+def slot_marker(topic: str, slot: int) -> str:
+    """The ready marker kept in Cluster slot `slot`: it goes wherever that slot's rules go.
+
+    A node that comes back empty (no persistence, replaced, failover that lost writes) loses
+    its slots' markers along with their rules, so lookups there fail closed.
+    """
+    return f"denyproxy:{{{slot_tags()[slot]}}}:{topic}:ready"
+
+
+def slot_of(key: str) -> int:
+    return key_slot(key.encode())
+
+
+@functools.cache
+def slot_tags() -> tuple[str, ...]:
+    """A short hash tag per Cluster slot; searched once per process (~15 ms), on first use."""
+    tags: list[str | None] = [None] * SLOTS
+    left = SLOTS
+    alphabet = (string.ascii_lowercase + string.digits).encode()
+    for size in range(1, 5):  # 36**4 candidates: every slot is hit well before that
+        for chars in itertools.product(alphabet, repeat=size):
+            tag = bytes(chars)
+            slot = key_slot(tag)
+            if tags[slot] is None:
+                tags[slot], left = tag.decode(), left - 1
+                if not left:
+                    return cast(tuple[str, ...], tuple(tags))
+    raise AssertionError("some Cluster slot has no tag of up to 4 characters")
