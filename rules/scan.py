@@ -186,15 +186,20 @@ def _url_start(text: str, host: int) -> int:
 
 
 def _path_ends(text: str, slash: int) -> list[int]:
-    """The end of the path as written, and the end without trailing punctuation."""
+    """The end of the path as written, without trailing punctuation, and before each mark."""
     end = slash
     limit = min(len(text), slash + _MAX_PATH)
     while end < limit and _is_path(text[end]):
         end += 1
+    ends = [end]
     trimmed = end
     while trimmed > slash + 1 and text[trimmed - 1] in _TRAILING:
         trimmed -= 1
-    return [end] if trimmed == end else [end, trimmed]
+    ends.append(trimmed)
+    for k in range(slash + 1, end):  # `/in/jane-doe.smith`, `/in/jane-doe,x`: each cut
+        if not (text[k].isalnum() or text[k] in "-_%/") and len(ends) < _MAX_SPLITS:
+            ends.append(k)
+    return list(dict.fromkeys(ends))
 
 
 def _is_path(char: str) -> bool:
