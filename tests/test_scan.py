@@ -249,3 +249,124 @@ def test_work_grows_linearly(unit: str, monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("text", ["@" + "a" * 1_000_000, "a" * 1_000_000 + "@", "@a" * 500_000])
 def test_one_megabyte_adversarial_input_completes(text: str) -> None:
     assert all(c.kind is RuleType.EMAIL for c in scan(text, "US"))
+
+
+# ----------------------------------------------------------------------- properties
+
+# Written independently of the scanner's character classes: what people and tools put
+# between an identifier and the text around it.
+SEPARATORS = [
+    " ", "\n", "\t", "|", ";", "/", "<", ">", '"', "'", ",", "(", ")", "“", "”", "‘", "’",
+    "«", "»", "。", "、", "，", "：", "！", "\u200b ", " \u200d", "&lt;", "&gt;", "&quot;",
+    "%20", "\\n", '\\"', "<br/>", "\u00a0", "\r\n",
+]
+DENIED_EMAILS = ["jane@acme.com", "o'brien@example.org", "sales+eu@shop.co.uk"]
+ALLOWED_EMAILS = ["bob@other.net", "jane@acme.co", "ane@acme.com"]
+DENIED_PHONES = ["+15125550100", "+442079460958"]
+ALLOWED_PHONES = ["+15125550199"]
+DENIED_PROFILES = ["linkedin.com/in/jane-doe"]
+ALLOWED_PROFILES = ["linkedin.com/in/jane-doe-2"]
+
+
+def _email_spellings(address: str) -> st.SearchStrategy[str]:
+    local, _, domain = address.partition("@")
+    return st.sampled_from([
+        address, address.upper(), f"{local}&#64;{domain}", f"{local}&#x40;{domain}",
+        f"{local}%40{domain}", f"{local}\\u0040{domain}", f"mailto:{address}?subject=Hi",
+        f"{local[:2]}\u200b{local[2:]}@{domain}", f"&lt;{address}&gt;", f"{local}＠{domain}",
+    ])
+
+
+def _phone_spellings(e164: str) -> st.SearchStrategy[str]:
+    digits = e164[1:]
+    cc = 1 if digits.startswith("1") else 2
+    rest = digits[cc:]
+    return st.sampled_from([
+        e164, f"+{digits[:cc]} {rest[:3]} {rest[3:6]} {rest[6:]}",
+        f"+{digits[:cc]} ({rest[:3]}) {rest[3:6]}-{rest[6:]}", f"00{digits}",
+        f"tel:+{digits[:cc]}-{rest[:3]}-{rest[3:]}", f"{digits}.0",
+        f"{digits[0]}.{digits[1:]}e{len(digits) - 1}",
+    ])
+
+
+def _profile_spellings(profile: str) -> st.SearchStrategy[str]:
+    slug = profile.rsplit("/", 1)[1]
+    return st.sampled_from([
+        f"https://www.{profile}", f"https://uk.linkedin.com/in/{slug}/?trk=x",
+        f"http://linkedin.com:443/in/{slug.upper()}", f"https:\\/\\/www.linkedin.com\\/in\\/{slug}",
+        f'<a href="https://www.{profile}">', f"https%3A%2F%2Fwww.{profile.replace('/', '%2F')}",
+    ])
+
+
+def _spelled(kind: str, value: str) -> st.SearchStrategy[str]:
+    by_kind = {"email": _email_spellings, "phone": _phone_spellings}
+    return by_kind.get(kind, _profile_spellings)(value)
+
+
+def _planted(pool: list[tuple[str, str]]) -> st.SearchStrategy[list[tuple[str, str, str]]]:
+    one = st.sampled_from(pool).flatmap(
+        lambda kv: _spelled(*kv).map(lambda spelling: (kv[0], kv[1], spelling))
+    )
+    return st.lists(one, min_size=1, max_size=4)
+
+
+_DENIED = [("email", e) for e in DENIED_EMAILS] + [("phone", p) for p in DENIED_PHONES] + [
+    ("linkedin", li) for li in DENIED_PROFILES
+]
+_ALLOWED = [("email", e) for e in ALLOWED_EMAILS] + [("phone", p) for p in ALLOWED_PHONES] + [
+    ("linkedin", li) for li in ALLOWED_PROFILES
+]
+_FILLER = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> tuple[str, list[tuple[str, str, str]]]:
+    """Random text with identifiers planted, each between two separators."""
+    planted = draw(_planted(_DENIED))
+    if draw(st.booleans()):
+        planted += draw(_planted(_ALLOWED))
+    planted = draw(st.permutations(planted))
+    parts = [draw(_FILLER)]
+    for _, _, spelling in planted:
+        left, right = draw(st.sampled_from(SEPARATORS)), draw(st.sampled_from(SEPARATORS))
+        parts += [left, spelling, right, draw(_FILLER)]
+    return "".join(parts), planted
+
+
+def _leaked(text: str, values: list[tuple[str, str]]) -> list[str]:
+    return leak_detector.leaks(
+        text,
+        emails=[v for k, v in values if k == "email"],
+        phones=[v for k, v in values if k == "phone"],
+        linkedins=[v for k, v in values if k == "linkedin"],
+    )
+
+
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(documents())
+def test_whatever_the_detector_reads_the_scanner_found(
+    doc: tuple[str, list[tuple[str, str, str]]],
+) -> None:
+    text, planted = doc
+    values = [(kind, value) for kind, value, _ in planted]
+    visible = _leaked(text, values)
+    assume(visible)  # random filler may glue onto a planted value and change what it reads
+    found = {n for c in scan(text, "US") for n in c.normal}
+    assert set(visible) <= found
+
+
+@PROPERTY
+@given(documents())
+def test_redaction_leaves_no_denied_and_keeps_allowed(
+    doc: tuple[str, list[tuple[str, str, str]]],
+) -> None:
+    text, planted = doc
+    denied = {value for kind, value, _ in planted if (kind, value) in _DENIED}
+    allowed = [(kind, value) for kind, value, _ in planted if (kind, value) in _ALLOWED]
+    visible_allowed = _leaked(text, allowed)
+    out = redact_text(text, spans_of(text, denied))
+    assert _leaked(out, list(_DENIED)) == []
+    assert _leaked(out, allowed) == visible_allowed
