@@ -27,9 +27,7 @@ from rules.model import RuleType
 from rules.phonescan import number_digits, phone_windows
 from rules.textview import View, decoded
 
-__all__ = [
-    "Candidate", "scan", "scan_bytes", "redact_text", "drop_lines", "number_digits",
-]
+__all__ = ["Candidate", "drop_lines", "number_digits", "redact_text", "scan", "scan_bytes"]
 
 _MAX_LOCAL = 64
 _MAX_DOMAIN = 253
@@ -145,9 +143,9 @@ def _domain_ends(text: str, at: int) -> list[int]:
     ends: list[int] = []
     while end < limit and _is_domain(text[end]):
         char = text[end]
-        if char == "." or (not char.isascii() and text[end - 1].isascii()):
-            if len(ends) < _MAX_SPLITS:
-                ends.append(end)
+        split = char == "." or (not char.isascii() and text[end - 1].isascii())
+        if split and len(ends) < _MAX_SPLITS:
+            ends.append(end)
         end += 1
     while end > at + 1 and text[end - 1] in ".-":
         end -= 1

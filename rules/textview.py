@@ -39,9 +39,9 @@ def decode_token(token: str) -> str:
         return unquote(token, errors="replace")
     if first == "\\":
         if token[1] == "u":
-            return chr(int(token[2:], 16))
+            return chr(int(token[-4:], 16))  # `\\u0040`: the last four are hex digits
         return _JSON_ESCAPES.get(token[1], token[1])
-    if first in "\uff61":  # halfwidth ideographic full stop
+    if first == "\uff61":  # halfwidth ideographic full stop
         return "."
     if "\uff01" <= first <= "\uff5e":
         return chr(ord(first) - 0xFEE0)

@@ -53,7 +53,11 @@ def _unquote(text: str) -> str:
 
 
 _DECODERS: tuple[Callable[[str], str], ...] = (
-    _no_invisible, _json_unescape, html.unescape, _unquote, _nfkc,
+    _no_invisible,
+    _json_unescape,
+    html.unescape,
+    _unquote,
+    _nfkc,
 )
 
 
@@ -120,7 +124,7 @@ def _phone_spellings(e164: str, region: str) -> set[str]:
     spellings = {international, "00" + international, "011" + international}
     number = phonenumbers.parse(e164)
     if phonenumbers.region_code_for_number(number) == region or (
-        region in phonenumbers.region_codes_for_country_code(number.country_code)
+        region in phonenumbers.region_codes_for_country_code(number.country_code or 0)
     ):
         national = str(number.national_number)
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -148,7 +152,8 @@ def linkedin_leaks(text: str, profile: str) -> bool:
     """Whether `linkedin.com/in/<slug>` appears with that exact slug in any reading."""
     slug = profile.removeprefix("linkedin.com/in/")
     pattern = re.compile(
-        r"(?<![\w-])(?:[\w-]+\.)*linkedin\.com(?::\d+)?/in/" + re.escape(slug.casefold())
+        r"(?<![\w-])(?:[\w-]+\.)*linkedin\.com(?::\d+)?/in/"
+        + re.escape(slug.casefold())
         + r"(?![\w%-])"
     )
     return any(pattern.search(reading) for reading in readings(text))

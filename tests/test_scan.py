@@ -256,9 +256,41 @@ def test_one_megabyte_adversarial_input_completes(text: str) -> None:
 # Written independently of the scanner's character classes: what people and tools put
 # between an identifier and the text around it.
 SEPARATORS = [
-    " ", "\n", "\t", "|", ";", "/", "<", ">", '"', "'", ",", "(", ")", "“", "”", "‘", "’",
-    "«", "»", "。", "、", "，", "：", "！", "\u200b ", " \u200d", "&lt;", "&gt;", "&quot;",
-    "%20", "\\n", '\\"', "<br/>", "\u00a0", "\r\n",
+    " ",
+    "\n",
+    "\t",
+    "|",
+    ";",
+    "/",
+    "<",
+    ">",
+    '"',
+    "'",
+    ",",
+    "(",
+    ")",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "«",
+    "»",
+    "。",
+    "、",
+    "，",
+    "：",
+    "！",
+    "\u200b ",
+    " \u200d",
+    "&lt;",
+    "&gt;",
+    "&quot;",
+    "%20",
+    "\\n",
+    '\\"',
+    "<br/>",
+    "\u00a0",
+    "\r\n",
 ]
 DENIED_EMAILS = ["jane@acme.com", "o'brien@example.org", "sales+eu@shop.co.uk"]
 ALLOWED_EMAILS = ["bob@other.net", "jane@acme.co", "ane@acme.com"]
@@ -270,32 +302,51 @@ ALLOWED_PROFILES = ["linkedin.com/in/jane-doe-2"]
 
 def _email_spellings(address: str) -> st.SearchStrategy[str]:
     local, _, domain = address.partition("@")
-    return st.sampled_from([
-        address, address.upper(), f"{local}&#64;{domain}", f"{local}&#x40;{domain}",
-        f"{local}%40{domain}", f"{local}\\u0040{domain}", f"mailto:{address}?subject=Hi",
-        f"{local[:2]}\u200b{local[2:]}@{domain}", f"&lt;{address}&gt;", f"{local}＠{domain}",
-    ])
+    return st.sampled_from(
+        [
+            address,
+            address.upper(),
+            f"{local}&#64;{domain}",
+            f"{local}&#x40;{domain}",
+            f"{local}%40{domain}",
+            f"{local}\\u0040{domain}",
+            f"mailto:{address}?subject=Hi",
+            f"{local[:2]}\u200b{local[2:]}@{domain}",
+            f"&lt;{address}&gt;",
+            f"{local}＠{domain}",
+        ]
+    )
 
 
 def _phone_spellings(e164: str) -> st.SearchStrategy[str]:
     digits = e164[1:]
     cc = 1 if digits.startswith("1") else 2
     rest = digits[cc:]
-    return st.sampled_from([
-        e164, f"+{digits[:cc]} {rest[:3]} {rest[3:6]} {rest[6:]}",
-        f"+{digits[:cc]} ({rest[:3]}) {rest[3:6]}-{rest[6:]}", f"00{digits}",
-        f"tel:+{digits[:cc]}-{rest[:3]}-{rest[3:]}", f"{digits}.0",
-        f"{digits[0]}.{digits[1:]}e{len(digits) - 1}",
-    ])
+    return st.sampled_from(
+        [
+            e164,
+            f"+{digits[:cc]} {rest[:3]} {rest[3:6]} {rest[6:]}",
+            f"+{digits[:cc]} ({rest[:3]}) {rest[3:6]}-{rest[6:]}",
+            f"00{digits}",
+            f"tel:+{digits[:cc]}-{rest[:3]}-{rest[3:]}",
+            f"{digits}.0",
+            f"{digits[0]}.{digits[1:]}e{len(digits) - 1}",
+        ]
+    )
 
 
 def _profile_spellings(profile: str) -> st.SearchStrategy[str]:
     slug = profile.rsplit("/", 1)[1]
-    return st.sampled_from([
-        f"https://www.{profile}", f"https://uk.linkedin.com/in/{slug}/?trk=x",
-        f"http://linkedin.com:443/in/{slug.upper()}", f"https:\\/\\/www.linkedin.com\\/in\\/{slug}",
-        f'<a href="https://www.{profile}">', f"https%3A%2F%2Fwww.{profile.replace('/', '%2F')}",
-    ])
+    return st.sampled_from(
+        [
+            f"https://www.{profile}",
+            f"https://uk.linkedin.com/in/{slug}/?trk=x",
+            f"http://linkedin.com:443/in/{slug.upper()}",
+            f"https:\\/\\/www.linkedin.com\\/in\\/{slug}",
+            f'<a href="https://www.{profile}">',
+            f"https%3A%2F%2Fwww.{profile.replace('/', '%2F')}",
+        ]
+    )
 
 
 def _spelled(kind: str, value: str) -> st.SearchStrategy[str]:
@@ -310,12 +361,16 @@ def _planted(pool: list[tuple[str, str]]) -> st.SearchStrategy[list[tuple[str, s
     return st.lists(one, min_size=1, max_size=4)
 
 
-_DENIED = [("email", e) for e in DENIED_EMAILS] + [("phone", p) for p in DENIED_PHONES] + [
-    ("linkedin", li) for li in DENIED_PROFILES
-]
-_ALLOWED = [("email", e) for e in ALLOWED_EMAILS] + [("phone", p) for p in ALLOWED_PHONES] + [
-    ("linkedin", li) for li in ALLOWED_PROFILES
-]
+_DENIED = (
+    [("email", e) for e in DENIED_EMAILS]
+    + [("phone", p) for p in DENIED_PHONES]
+    + [("linkedin", li) for li in DENIED_PROFILES]
+)
+_ALLOWED = (
+    [("email", e) for e in ALLOWED_EMAILS]
+    + [("phone", p) for p in ALLOWED_PHONES]
+    + [("linkedin", li) for li in ALLOWED_PROFILES]
+)
 _FILLER = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
