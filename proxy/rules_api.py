@@ -24,8 +24,8 @@ from proxy.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from proxy.filter import is_denied, query_for
 from proxy.forward import Forwarder, api_key
+from rules.match import is_denied, query_for
 from rules.model import RULE_TYPES, RuleChange, RuleType, tenant_of
 from rules.normalize import for_type
 from rules.store import StoreUnavailableError
