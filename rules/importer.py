@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from rules.events import MAX_VALUES
-from rules.model import Op, RuleType
+from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
 from rules.normalize import detect, for_type
 
 
@@ -212,7 +211,7 @@ class _Run:
                 continue
             buffer = self.buffers[outcome[0]]
             buffer.append(outcome[1])
-            if len(buffer) >= MAX_VALUES:
+            if len(buffer) >= MAX_VALUES_PER_CHANGE:
                 await self.send(outcome[0], buffer, self.window)
         if progress is not None:
             progress.update(summary.rows, block.position, summary.rejected)
