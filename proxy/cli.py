@@ -28,9 +28,10 @@ from proxy.settings import (
 )
 from rules import commands
 from rules.events import InvalidEventError
-from rules.importer import ImportFileError, ImportSpec, ImportSummary, Progress
+from rules.importer import ImportFileError, ImportSpec, ImportSummary
 from rules.kafka import TopicSetupError
 from rules.model import GLOBAL, RuleType
+from rules.progress import Progress
 
 CONSUME_SETTINGS = (
     "admin_listen", "redis", "redis_cluster", "kafka", "topic", "group", "phone_region",

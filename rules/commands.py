@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from rules.events import chunks
-from rules.importer import ImportSpec, ImportSummary, Progress, import_csv
+from rules.importer import ImportSpec, ImportSummary, import_csv
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.model import GLOBAL, Op, RuleType, is_tenant, tenant_of
 from rules.normalize import detect, for_type
+from rules.progress import Progress
 from rules.publisher import RulePublisher
 
 SOURCE = "denyproxy-cli"

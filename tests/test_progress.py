@@ -1,10 +1,10 @@
-"""rules/importer.py: the progress bar as a log or a pipe sees it (not a terminal)."""
+"""rules/progress.py: the import progress bar as a log or a pipe sees it (not a terminal)."""
 
 from __future__ import annotations
 
 import io
 
-from rules.importer import Progress
+from rules.progress import Progress
 
 
 def test_off_a_terminal_the_bar_is_one_plain_line_with_percent_rows_per_second_and_rejects():
