@@ -24,13 +24,12 @@ from proxy.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from proxy.filter import is_denied, query_for
 from proxy.forward import Forwarder, api_key
-from rules.model import RULE_TYPES, RuleChange, RuleType, tenant_of
+from rules.match import is_denied, query_for
+from rules.model import MAX_VALUES_PER_CHANGE, RULE_TYPES, RuleChange, RuleType, tenant_of
 from rules.normalize import for_type
 from rules.store import StoreUnavailableError
 
-MAX_VALUES = 10_000
 PATH = "/api/v2/deny-rules"
 _TYPE_ERROR = f"Type must be one of [{' '.join(t.value for t in RULE_TYPES)}]"
 _FORWARDED_TYPES = (RuleType.EMAIL, RuleType.PHONE)  # the types Openmart itself knows
@@ -96,8 +95,10 @@ class RulesApi:
         raw = body.get("values")
         if not isinstance(raw, list) or not raw:
             raise BadRequestError("values must be a non-empty array of strings")
-        if len(raw) > MAX_VALUES:
-            raise BadRequestError(f"values has {len(raw)} entries; at most {MAX_VALUES} per call")
+        if len(raw) > MAX_VALUES_PER_CHANGE:
+            raise BadRequestError(
+                f"values has {len(raw)} entries; at most {MAX_VALUES_PER_CHANGE} per call"
+            )
         rule_type = RuleType(body["type"])
         normal = for_type(rule_type, self.forwarder.settings.phone_region)
         normals = [normal(v) if isinstance(v, str) else None for v in raw]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -91,11 +91,33 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda value: parse(value) if value else None
 
 
-def _setting(default: Any, parse: Callable[[str], Any], help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"parse": parse, "help": help, **extra})
+def _setting(
+    default: Any, parse: Callable[[str], Any], help: str, *, secret: bool = False
+) -> Any:
+    """A field with its parser and help; a `secret` one is never shown by repr (issue #10)."""
+    return field(default=default, repr=not secret, metadata={"parse": parse, "help": help})
 
 
-@dataclass(frozen=True, slots=True)
+def _shown(f: Field[Any], value: Any) -> Any:
+    """A setting as repr shows it: secrets masked, the password of a URL too."""
+    if value is None or not isinstance(value, str):
+        return value
+    return _without_password(value) if f.repr else "***"
+
+
+def _without_password(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:  # not a URL we can read: show nothing of it rather than a secret
+        return "***"
+    if password is None:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     upstream: str = _setting("https://api.openmart.ai", _upstream, "upstream base URL")
     listen: str = _setting("127.0.0.1:8080", _address, "proxy listener HOST:PORT")
@@ -145,6 +167,10 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        shown = (f"{f.name}={_shown(f, getattr(self, f.name))!r}" for f in fields(self))
+        return f"Settings({', '.join(shown)})"
 
 
 def flag(name: str) -> str:

@@ -15,11 +15,10 @@ from typing import Any
 
 import orjson
 
-from rules.model import Op, RuleChange, RuleType, is_tenant
+from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType, is_tenant
 from rules.normalize import for_type
 
 VERSION = 1
-MAX_VALUES = 10_000
 _NAMED_BAD_VALUES = 10
 
 REASONS = ("json", "schema", "version", "too_many_values", "values", "key")
@@ -136,7 +135,7 @@ def normalise(raw: Sequence[str], rule_type: RuleType, region: str = "US") -> tu
     return tuple(dict.fromkeys(out))
 
 
-def chunks(values: Sequence[str], size: int = MAX_VALUES) -> Iterable[Sequence[str]]:
+def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterable[Sequence[str]]:
     """Split a long list into event-sized pieces, order kept."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -199,9 +198,9 @@ def _rule_type(name: RuleType | str) -> RuleType:
 def _check_values(values: Sequence[Any]) -> None:
     if not values:
         raise InvalidEventError("schema", "values must not be empty")
-    if len(values) > MAX_VALUES:
+    if len(values) > MAX_VALUES_PER_CHANGE:
         raise InvalidEventError(
-            "too_many_values", f"{len(values)} values (at most {MAX_VALUES} per event)"
+            "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE} per event)"
         )
     if isinstance(values, (str, bytes)):
         raise InvalidEventError("schema", "values must be a list of strings")

@@ -11,7 +11,6 @@ import asyncio
 import csv
 import io
 import multiprocessing
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -21,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from rules.events import MAX_VALUES
-from rules.model import Op, RuleType
+from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
 from rules.normalize import detect, for_type
+from rules.progress import Progress
 
 
 class ImportFileError(ValueError):
@@ -212,7 +211,7 @@ class _Run:
                 continue
             buffer = self.buffers[outcome[0]]
             buffer.append(outcome[1])
-            if len(buffer) >= MAX_VALUES:
+            if len(buffer) >= MAX_VALUES_PER_CHANGE:
                 await self.send(outcome[0], buffer, self.window)
         if progress is not None:
             progress.update(summary.rows, block.position, summary.rejected)
@@ -326,33 +325,3 @@ class _Rejects:
         writer = csv.writer(out)
         writer.writerow(["line", "reason", "value"] if self._include_values else ["line", "reason"])
         return writer
-
-
-class Progress:
-    """A one-line progress bar with rows/s on a terminal; a line every few seconds otherwise."""
-
-    def __init__(self, total_bytes: int, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.total = max(total_bytes, 1)
-        self.tty = self.stream.isatty()
-        self.interval = 0.2 if self.tty else 2.0
-        self.started = self._last = time.monotonic()
-
-    def update(self, rows: int, position: int, rejected: int) -> None:
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            self._last = now
-            self._draw(rows, position, rejected, end="\r" if self.tty else "\n")
-
-    def finish(self, rows: int, position: int, rejected: int) -> None:
-        self._draw(rows, position, rejected, end="\n")
-
-    def _draw(self, rows: int, position: int, rejected: int, end: str) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        done = min(position / self.total, 1.0)
-        bar = "#" * int(done * 30)
-        self.stream.write(
-            f"[{bar:<30}] {done:6.1%}  {rows:,} rows  {rows / elapsed:,.0f} rows/s  "
-            f"{rejected:,} rejected{end}"
-        )
-        self.stream.flush()

@@ -23,6 +23,9 @@ GLOBAL = "*"
 
 Op = Literal["add", "remove"]
 
+MAX_VALUES_PER_CHANGE = 10_000
+"""Values in one event, one API call or one Redis command (the schema's `maxItems` too)."""
+
 Lookup = Mapping[RuleType, Collection[str]]
 """Normalised identifiers by type: what a store is asked, and what it answers as denied."""
 

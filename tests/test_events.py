@@ -14,7 +14,7 @@ import pytest
 
 from rules import events
 from rules.events import InvalidEventError, check_key, decode, decode_event, encode, key_of
-from rules.model import GLOBAL, RuleType, tenant_of
+from rules.model import GLOBAL, MAX_VALUES_PER_CHANGE, RuleType, tenant_of
 
 TENANT = tenant_of("key-1")
 SCHEMA = json.loads((Path(events.__file__).with_name("event.schema.json")).read_text())
@@ -212,7 +212,7 @@ def test_json_schema_agrees_with_the_decoder() -> None:
     assert props["v"]["const"] == events.VERSION
     assert set(props["op"]["enum"]) == {"add", "remove"}
     assert props["type"]["enum"] == [t.value for t in RuleType]
-    assert props["values"]["maxItems"] == events.MAX_VALUES
+    assert props["values"]["maxItems"] == MAX_VALUES_PER_CHANGE
     assert SCHEMA["additionalProperties"] is True
     pattern = re.compile(props["tenant"]["pattern"])
     for tenant in (TENANT, GLOBAL):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import ssl
@@ -16,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from proxy import cli_rules
+from proxy.cli import parser
 from proxy.settings import Settings, SettingsError, kafka_options
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.kafka import KafkaOptions
@@ -27,10 +26,8 @@ API_KEY = "sk-live-very-secret-key"
 
 
 def cli(*argv: str) -> int:
-    """The `rules` subcommands as proxy/cli.py wires them: register, parse, run."""
-    top = argparse.ArgumentParser(prog="denyproxy")
-    cli_rules.register(top.add_subparsers(dest="command", required=True))
-    args = top.parse_args(["rules", *argv])
+    """The `rules` subcommands as proxy/cli.py wires them: parse, run."""
+    args = parser().parse_args(["rules", *argv])
     return int(args.run(args))
 
 

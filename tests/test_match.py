@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy import filter as flt
+from rules import match as flt
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import MemoryStore
 
