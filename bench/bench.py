@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
-from rules.model import RuleChange, RuleType, tenant_of  # noqa: E402
+from rules.model import DEFAULT_REGION, RuleChange, RuleType, tenant_of  # noqa: E402
 from rules.normalize import normalize_all  # noqa: E402
 from tests.fake_openmart import person  # noqa: E402
 from tests.services import RedisServer, free_ports  # noqa: E402
@@ -179,7 +179,7 @@ def make_data(work: Path, filler: int, unique_docs: int) -> Data:
                          for n in range(n_phone)],
         RuleType.LINKEDIN: [f"https://linkedin.com/in/filler-{n}" for n in range(n_link)],
     }
-    filler_normal = {t: normalize_all(t, v)[0] for t, v in filler_raw.items()}
+    filler_normal = {t: normalize_all(t, v, DEFAULT_REGION).values for t, v in filler_raw.items()}
     changes: list[RuleChange] = []
     rules_jsonl = work / "rules.jsonl"
     raw_deny = work / "deny.tsv"
@@ -188,7 +188,8 @@ def make_data(work: Path, filler: int, unique_docs: int) -> Data:
         for key in KEYS:
             tenant = tenant_of(key)
             for rule_type in (RuleType.EMAIL, RuleType.PHONE, RuleType.LINKEDIN):
-                own, bad = normalize_all(rule_type, by_type_raw[key][rule_type])
+                result = normalize_all(rule_type, by_type_raw[key][rule_type], DEFAULT_REGION)
+                own, bad = result.values, result.rejected
                 assert not bad, bad
                 values = tuple(own) + tuple(filler_normal[rule_type])
                 changes.append(RuleChange("add", tenant, rule_type, values))
