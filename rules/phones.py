@@ -114,15 +114,26 @@ def phone_candidates(raw: str | int, region: str) -> tuple[str, ...]:
 
 
 def _by_digits(text: str, region: str) -> tuple[str, ...]:
-    """`+<digits>` for an international spelling; else the region's reading and `+<digits>`."""
+    """`+<digits>` for an international spelling (`+`, `00`); else the region's reading of the
+    digits and `+<digits>` (an int like 442079460958 is often a full number without its +)."""
     digits = _digits(text)
     if len(digits) < MIN_DIGITS:
         return ()
     if text.startswith("+"):
-        return ("+" + digits,)
-    if text.startswith("00") and len(digits) - 2 >= MIN_DIGITS:
-        return ("+" + digits[2:], "+" + digits)
-    return tuple(dict.fromkeys((_in_region(digits, region), "+" + digits)))
+        found = ["+" + digits]
+    elif text.startswith("00") and len(digits) - 2 >= MIN_DIGITS:
+        found = ["+" + digits[2:]]
+    else:
+        found = [_in_region(digits, region), "+" + digits]
+    return tuple(dict.fromkeys(_mexican_mobile(n) for n in found))
+
+
+def _mexican_mobile(e164: str) -> str:
+    """`+5215512345678` → `+525512345678`; any other form unchanged."""
+    if not e164.startswith("+521") or len(e164) != 14:
+        return e164
+    number = phonenumbers.parse(e164)
+    return phonenumbers.format_number(_without_mexican_mobile_one(number), _E164)
 
 
 def _in_region(digits: str, region: str) -> str:

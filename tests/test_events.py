@@ -138,7 +138,7 @@ def test_reason_lists_at_most_ten_positions() -> None:
     [
         ("email", [" Jane.Doe@ACME.com ", "mailto:jane.doe@acme.com"], ("jane.doe@acme.com",)),
         ("phone", ["+1 (415) 555-0100", "tel:+14155550100", "415.555.0100"], ("+14155550100",)),
-        ("domain", ["https://www.Acme.com/about", "@acme.com."], ("acme.com",)),
+        ("domain", ["https://www.Acme.com/", "@acme.com."], ("acme.com",)),
         ("linkedin", ["https://uk.linkedin.com/in/Jane-Doe/?trk=x"], ("linkedin.com/in/jane-doe",)),
     ],
 )
