@@ -7,6 +7,9 @@ normal forms are fixed points and that every format of one identifier meets in o
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import re
 import unicodedata
 from urllib.parse import quote
 
@@ -14,8 +17,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rules import normalize
-from rules.model import RuleType
+from rules import events, importer, normalize, publisher
+from rules import phones as phones_module
+from rules.model import RuleType, tenant_of
 
 # --------------------------------------------------------------------------------------
 # phone
@@ -824,3 +828,101 @@ def test_every_normal_form_is_a_fixed_point(raw: str) -> None:
 def test_detect_types_generated_values(case: tuple[RuleType, str, str]) -> None:
     rule_type, raw, expected = case
     assert normalize.detect(raw, "US") == (rule_type, expected)
+
+
+# --------------------------------------------------------------------------------------
+# one normal form on both sides: clean text, the email pattern, keys, regions
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fn", "nfc", "nfd"),
+    [
+        (normalize.email, "J\u00e9r\u00f4me@acme.com", "Je\u0301ro\u0302me@acme.com"),
+        (normalize.linkedin, "linkedin.com/in/j\u00e9r\u00f4me", "linkedin.com/in/je\u0301ro\u0302me"),
+        (normalize.linkedin, "linkedin.com/in/j%C3%A9r%C3%B4me", "linkedin.com/in/je%CC%81ro%CC%82me"),
+    ],
+)
+def test_nfc_and_nfd_spellings_are_one_identifier(fn, nfc: str, nfd: str) -> None:
+    assert fn(nfc) is not None
+    assert fn(nfc) == fn(nfd)
+
+
+@pytest.mark.parametrize("mark", ["\ufeff", "\u200b", "\u200c", "\u200d", "\u2060", "\u200e",
+                                  "\u200f", "\u202a", "\u202e", "\u2066", "\u2069", "\u00ad"])
+def test_format_characters_are_removed_on_every_input(mark: str) -> None:
+    assert normalize.email(f"{mark}jane@ac{mark}me.com") == "jane@acme.com"
+    assert normalize.emails_in_text(f"mail ja{mark}ne@acme.com{mark} now") == ("jane@acme.com",)
+    assert normalize.domain(f"{mark}acme{mark}.com") == "acme.com"
+    assert normalize.linkedin(f"linkedin.com/in/jane{mark}-doe") == "linkedin.com/in/jane-doe"
+    assert normalize.phone(f"{mark}+1 512{mark} 555 0100", "US") == US
+    assert normalize.phone_candidates(f"512 555 0100{mark}", "US") == (US,)
+
+
+def test_a_slash_in_the_local_part_means_the_same_on_both_sides() -> None:
+    """Responses read `jane/doe@acme.com` as `doe@acme.com`; a rule on the whole would never
+    match anything, so it is rejected (see the module docstring)."""
+    assert normalize.email("jane/doe@acme.com") is None
+    assert normalize.detect("jane/doe@acme.com", "US") is None
+    assert normalize.emails_in_text("jane/doe@acme.com") == ("doe@acme.com",)
+    assert normalize.email("doe@acme.com") == "doe@acme.com"
+
+
+def _repeats(tree, nested: bool = False):
+    """(min, max, nested) of every repeat in a parsed regular expression."""
+    for op, arg in tree:
+        if op in (re._constants.MAX_REPEAT, re._constants.MIN_REPEAT):
+            low, high, body = arg
+            yield low, high, nested
+            yield from _repeats(body, True)
+        elif op is re._constants.SUBPATTERN:
+            yield from _repeats(arg[-1], nested)
+        elif op is re._constants.BRANCH:
+            for branch in arg[1]:
+                yield from _repeats(branch, nested)
+
+
+def test_email_pattern_is_linear_time() -> None:
+    """Every quantifier is bounded and none is nested, so a scan does at most
+    (longest match) steps per start position: work is linear in the text's length."""
+    tree = re._parser.parse(normalize.EMAIL_IN_TEXT.pattern)
+    repeats = list(_repeats(tree))
+    assert repeats and all(high <= 253 and not nested for _, high, nested in repeats)
+    longest = tree.getwidth()[1]
+    assert longest == 64 + 1 + 253
+    hostile = "@" + "a" * 40_000
+    assert len(hostile) * longest < 13_000_000  # the bound on steps for the 40 KB string
+    assert normalize.EMAIL_IN_TEXT.findall(hostile) == []
+    assert normalize.emails_in_text("a" * 40_000 + "@") == ()
+
+
+def test_tenant_of_trims_the_key_and_rejects_an_empty_one() -> None:
+    assert tenant_of("key-123\n") == tenant_of("  key-123 ") == tenant_of("key-123")
+    assert tenant_of("key-123") == hashlib.sha256(b"key-123").hexdigest()
+    for empty in ("", " ", "\n"):
+        with pytest.raises(ValueError):
+            tenant_of(empty)
+
+
+@pytest.mark.parametrize("module", [normalize, phones_module, events, importer, publisher])
+def test_no_function_defaults_the_region(module) -> None:
+    """A forgotten region must be an error, never a silent `US`."""
+    checked = 0
+    for name, obj in vars(module).items():
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue
+        target = getattr(obj, "__wrapped__", obj)
+        if inspect.isclass(target):
+            target = target.__init__
+        if not inspect.isfunction(target):
+            continue
+        region = inspect.signature(target).parameters.get("region")
+        assert region is None or region.default is inspect.Parameter.empty, name
+        checked += region is not None
+    assert checked  # each module has functions taking a region
+
+
+def test_a_value_with_a_replacement_character_is_no_rule() -> None:
+    assert normalize.classify("ja\ufffdne@acme.com", None, "US") == (
+        "contains U+FFFD: the text was not valid UTF-8"
+    )
