@@ -320,7 +320,8 @@ def letters(n: int) -> str:
             return "".join(out)
 
 
-_AREA_CODES = (201, 202, 203, 205, 206, 207, 208, 209, 212, 213)
+_AREA_CODES = (201, 202, 203, 205, 206, 207, 208, 209, 212, 213, 214, 215, 216, 217, 218, 219,
+               224, 225)
 """Assigned US area codes: a phone rule must be a valid number."""
 
 
