@@ -496,7 +496,8 @@ def test_for_type(rule_type: RuleType, raw: str, region: str, expected: str | No
     ("rule_type", "raws", "region", "normal", "bad"),
     [
         (RuleType.EMAIL, ["Jane@ACME.com", "jane@acme.com ", "bob@beta.io", "not-an-email", "a@b"],
-         "US", ("jane@acme.com", "bob@beta.io"), [(3, "not a valid email"), (4, "not a valid email")]),
+         "US", ("jane@acme.com", "bob@beta.io"),
+         [(3, "not a valid email"), (4, "not a valid email")]),
         (RuleType.PHONE, ["+1 (512) 555-0100", "512.555.0100", "020 7946 0958", "12"], "GB",
          ("+15125550100", UK), [(1, "not a valid phone"), (3, "not a valid phone")]),
         (RuleType.PHONE, ["+1 (512) 555-0100", "512.555.0100", 5125550100], "US",
@@ -616,7 +617,8 @@ def emails(draw) -> tuple[str, str]:
     written = random_case(draw, f"{local}@{host}")
     written = draw(st.sampled_from(["", "mailto:", "MAILTO:"])) + written
     written += draw(st.sampled_from(["", "."]))
-    written = draw(st.sampled_from(["", " ", "\t"])) + written + draw(st.sampled_from(["", " ", "\n"]))
+    lead, trail = draw(st.sampled_from(["", " ", "\t"])), draw(st.sampled_from(["", " ", "\n"]))
+    written = lead + written + trail
     return garble(draw, written), f"{local}@{normal_host}"
 
 
@@ -687,7 +689,8 @@ def phones(draw) -> tuple[str | int, str, str]:
     else:
         raw, read_in = draw(st.sampled_from(national)), region
     if isinstance(raw, str):
-        raw = garble(draw, draw(st.sampled_from(["", " "])) + raw + draw(st.sampled_from(["", " "])))
+        pad = draw(st.sampled_from(["", " "]))
+        raw = garble(draw, pad + raw + draw(st.sampled_from(["", " "])))
     return raw, read_in, e164
 
 
@@ -839,8 +842,10 @@ def test_detect_types_generated_values(case: tuple[RuleType, str, str]) -> None:
     ("fn", "nfc", "nfd"),
     [
         (normalize.email, "J\u00e9r\u00f4me@acme.com", "Je\u0301ro\u0302me@acme.com"),
-        (normalize.linkedin, "linkedin.com/in/j\u00e9r\u00f4me", "linkedin.com/in/je\u0301ro\u0302me"),
-        (normalize.linkedin, "linkedin.com/in/j%C3%A9r%C3%B4me", "linkedin.com/in/je%CC%81ro%CC%82me"),
+        (normalize.linkedin, "linkedin.com/in/j\u00e9r\u00f4me",
+         "linkedin.com/in/je\u0301ro\u0302me"),
+        (normalize.linkedin, "linkedin.com/in/j%C3%A9r%C3%B4me",
+         "linkedin.com/in/je%CC%81ro%CC%82me"),
     ],
 )
 def test_nfc_and_nfd_spellings_are_one_identifier(fn, nfc: str, nfd: str) -> None:

@@ -98,7 +98,7 @@ async def test_domain_rule_blocks_every_address_at_it_and_subdomains(env, redis_
         {"email": "sales@eu.acme.com", "status": "valid"},
         {"email": "hello@other.io", "status": "valid"},
     ]
-    await add(redis_url, tenant_of(api_key), RuleType.DOMAIN, "https://www.ACME.com/about")
+    await add(redis_url, tenant_of(api_key), RuleType.DOMAIN, "https://www.ACME.com/")
     r, doc = await task_result(client, proxy.url, api_key, "lookup_business_email")
     assert doc["data"] == [{"email": "hello@other.io", "status": "valid"}]
 
