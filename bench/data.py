@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from rules.model import RuleChange, RuleType, tenant_of
+from rules.model import DEFAULT_REGION, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
 from tests.fake_openmart import person
 
@@ -126,12 +126,16 @@ def payload_denials(docs: dict[str, Doc]) -> tuple[dict[str, set[str]], RawRules
     return denied, by_type
 
 
+_AREAS = (212, 213, 312, 415, 512, 617, 646, 702, 713, 718, 202, 303, 305, 404, 503, 602, 206)
+"""Assigned US area codes: filler phones must be valid numbers, or the normaliser drops them."""
+
+
 def filler_rules(filler: int) -> dict[RuleType, list[str]]:
     """Synthetic rules that never match (70% emails, 20% phones, 10% LinkedIn URLs)."""
     n_email, n_phone = int(filler * 0.7), int(filler * 0.2)
     return {
         RuleType.EMAIL: [f"filler.{n}@example{n % 997}.com" for n in range(n_email)],
-        RuleType.PHONE: [f"+1{212 + n % 700:03d}{200 + n // 10000 % 800:03d}{n % 10000:04d}"
+        RuleType.PHONE: [f"+1{_AREAS[n % len(_AREAS)]}{200 + n // 10000 % 700:03d}{n % 10000:04d}"
                          for n in range(n_phone)],
         RuleType.LINKEDIN: [f"https://linkedin.com/in/filler-{n}"
                             for n in range(filler - n_email - n_phone)],
@@ -141,13 +145,14 @@ def filler_rules(filler: int) -> dict[RuleType, list[str]]:
 def write_rules(work: Path, by_type: RawRules, filler: int) -> tuple[list[RuleChange], int]:
     """rules.jsonl (normalised) and deny.tsv (raw) in work; the changes and the rule count."""
     filler_raw = filler_rules(filler)
-    filler_normal = {t: normalize_all(t, v)[0] for t, v in filler_raw.items()}
+    filler_normal = {t: normalize_all(t, v, DEFAULT_REGION).values for t, v in filler_raw.items()}
     changes: list[RuleChange] = []
     count = 0
     with (work / "rules.jsonl").open("w") as rj, (work / "deny.tsv").open("w") as rd:
         for key in KEYS:
             for rule_type in RULE_TYPES:
-                own, bad = normalize_all(rule_type, by_type[key][rule_type])
+                result = normalize_all(rule_type, by_type[key][rule_type], DEFAULT_REGION)
+                own, bad = result.values, result.rejected
                 assert not bad, bad
                 values = tuple(own) + tuple(filler_normal[rule_type])
                 changes.append(RuleChange("add", tenant_of(key), rule_type, values))

@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 from bench.table import table
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.kafka import KafkaOptions, ensure_topic
-from rules.model import RuleType, tenant_of
+from rules.model import DEFAULT_REGION, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import RedisStore, rule_key
 
@@ -59,7 +59,7 @@ async def publish(options: KafkaOptions, topic: str, tenant: str, total: int, pe
     """Publish `total` distinct emails in events of `per`; seconds until all acknowledged."""
     await ensure_topic(options, topic)
     started = time.perf_counter()
-    async with RulePublisher(options, topic, linger_ms=20) as publisher:
+    async with RulePublisher(options, topic, region=DEFAULT_REGION, linger_ms=20) as publisher:
         futures = []
         for start in range(0, total, per):
             values = [f"u{i}@bench{i % 1000}.example.com" for i in range(start, start + per)]
@@ -132,7 +132,7 @@ async def enforce_latency(args: argparse.Namespace) -> list[float]:
         )
         try:
             async with aiohttp.ClientSession() as client, RulePublisher(
-                options, topic, linger_ms=0
+                options, topic, region=DEFAULT_REGION, linger_ms=0
             ) as publisher:
                 await _until_ready(client, f"http://127.0.0.1:{admin}/readyz")
                 url = f"http://127.0.0.1:{port}/slow/0"

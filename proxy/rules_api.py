@@ -27,7 +27,7 @@ from proxy.errors import (
 from proxy.forward import Forwarder, api_key
 from rules.match import is_denied, query_for
 from rules.model import MAX_VALUES_PER_CHANGE, RULE_TYPES, RuleChange, RuleType, tenant_of
-from rules.normalize import for_type
+from rules.normalize import normalize_all
 from rules.store import StoreUnavailableError
 
 PATH = "/api/v2/deny-rules"
@@ -100,13 +100,13 @@ class RulesApi:
                 f"values has {len(raw)} entries; at most {MAX_VALUES_PER_CHANGE} per call"
             )
         rule_type = RuleType(body["type"])
-        normal = for_type(rule_type, self.forwarder.settings.phone_region)
-        normals = [normal(v) if isinstance(v, str) else None for v in raw]
-        bad = [v for v, n in zip(raw, normals) if n is None]
+        result = normalize_all(rule_type, raw, self.forwarder.settings.phone_region)
+        normals = [n for n in result.normal if n is not None]
+        bad = [r.value for r in result.rejected]
         if bad:
             shown = orjson.dumps(bad[:20]).decode() + (" …" if len(bad) > 20 else "")
             raise BadRequestError(f"{len(bad)} values are not a valid {rule_type.value}: {shown}")
-        return RuleRequest(tenant_of(key), rule_type, raw, normals)  # type: ignore[arg-type]
+        return RuleRequest(tenant_of(key), rule_type, raw, normals)
 
     async def _apply(self, change: RuleChange) -> None:
         try:

@@ -13,6 +13,8 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from rules.model import DEFAULT_REGION
+
 if TYPE_CHECKING:
     from rules.kafka import KafkaOptions
 
@@ -131,7 +133,9 @@ class Settings:
     group: str = _setting("denyproxy", str, "Kafka consumer group")
     consumer: bool = _setting(True, _bool, "serve: run the rule consumer in-process with --kafka")
     policy: str = _setting("strip", _choice("strip", "drop"), "strip values or drop records")
-    phone_region: str = _setting("US", _region, "region for phones without a country code")
+    phone_region: str = _setting(
+        DEFAULT_REGION, _region, "region for phones without a country code"
+    )
     workers: int = _setting(1, _workers, "worker processes (a number or auto)")
     connect_timeout: float = _setting(10.0, _positive(float), "upstream connect timeout, s")
     upstream_timeout: float = _setting(120.0, _positive(float), "upstream total timeout, s")

@@ -8,7 +8,7 @@ A record's key is the tenant id (or `*`), its value a JSON object:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType, is_tenant
-from rules.normalize import for_type
+from rules.normalize import normalize_all
 
 VERSION = 1
 _NAMED_BAD_VALUES = 10
@@ -87,12 +87,12 @@ def encode(
     return orjson.dumps(body)
 
 
-def decode(value: bytes | None, region: str = "US") -> RuleChange:
+def decode(value: bytes | None, region: str) -> RuleChange:
     """The normalised change carried by a record value, or InvalidEventError."""
     return decode_event(value, region).change
 
 
-def decode_event(value: bytes | None, region: str = "US") -> Event:
+def decode_event(value: bytes | None, region: str) -> Event:
     """Validate and normalise one record value; unknown fields are ignored (forward compat)."""
     body = _parse(value)
     _check_version(body.get("v"))
@@ -119,20 +119,13 @@ def check_key(key: bytes | None, tenant: str) -> None:
         raise InvalidEventError("key", reason)
 
 
-def normalise(raw: Sequence[str], rule_type: RuleType, region: str = "US") -> tuple[str, ...]:
+def normalise(raw: Sequence[str], rule_type: RuleType, region: str) -> tuple[str, ...]:
     """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad."""
-    normal: Callable[[str], str | None] = for_type(rule_type, region)
-    out: list[str] = []
-    bad: list[int] = []
-    for i, item in enumerate(raw):
-        value = normal(item) if isinstance(item, str) else None
-        if value is None:
-            bad.append(i)
-        else:
-            out.append(value)
-    if bad:
+    result = normalize_all(rule_type, raw, region)
+    if result.rejected:
+        bad = [r.index for r in result.rejected]
         raise InvalidEventError("values", _bad_values_reason(bad, len(raw), rule_type))
-    return tuple(dict.fromkeys(out))
+    return result.values
 
 
 def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterable[Sequence[str]]:

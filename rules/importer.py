@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
-from rules.normalize import detect, for_type
+from rules.normalize import Classified, classify
 from rules.progress import Progress
 
 
@@ -41,10 +42,11 @@ class ImportSpec:
 
     path: Path
     tenant: str
+    region: str
     op: Op = "add"
     rule_type: RuleType | None = None
     column: str | None = None
-    region: str = "US"
+    allow_freemail: bool = False
     rejected_path: Path | None = None
     include_values: bool = False
 
@@ -72,29 +74,12 @@ class ImportSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-Classified = tuple[RuleType, str] | str
-"""A row's outcome: its type and normalised value, or the reason it is rejected."""
-
 Classifier = Callable[[str], Classified]
 
 
-def classifier(rule_type: RuleType | None, region: str) -> Classifier:
+def classifier(rule_type: RuleType | None, region: str, allow_freemail: bool) -> Classifier:
     """A row value → (type, normalised value), or the reason it is rejected."""
-    if rule_type is None:
-
-        def auto(cell: str) -> tuple[RuleType, str] | str:
-            found = detect(cell, region)
-            return found if found else "not an email, phone, domain or LinkedIn URL"
-
-        return auto
-    normal = for_type(rule_type, region)
-    reason = f"not a valid {rule_type.value}"
-
-    def typed(cell: str) -> tuple[RuleType, str] | str:
-        value = normal(cell)
-        return (rule_type, value) if value else reason
-
-    return typed
+    return partial(classify, rule_type=rule_type, region=region, allow_freemail=allow_freemail)
 
 
 BLOCK_ROWS = 20_000
@@ -118,8 +103,8 @@ async def import_csv(
     with ExitStack() as stack:
         raw, reader = _open(spec.path, stack)
         run.rejects = _Rejects(spec.rejects_to, spec.include_values, stack)
-        classify = classifier(spec.rule_type, spec.region)
-        column, first = _first_row(reader, spec.column, classify, run.summary)
+        classify_cell = classifier(spec.rule_type, spec.region, spec.allow_freemail)
+        column, first = _first_row(reader, spec.column, classify_cell, run.summary)
         pool = _pool(jobs, stack)
         pending: deque[tuple[_Block, asyncio.Future[list[Classified]]]] = deque()
         for block in _blocks(_rows(reader, first), column, raw):
@@ -143,10 +128,12 @@ class _Block:
     position: int = 0
 
 
-def classify_block(cells: list[str], rule_type: RuleType | None, region: str) -> list[Classified]:
+def classify_block(
+    cells: list[str], rule_type: RuleType | None, region: str, allow_freemail: bool
+) -> list[Classified]:
     """Worker-process entry point (module level so it pickles)."""
-    classify = classifier(rule_type, region)
-    return [classify(cell) if cell else "empty" for cell in cells]
+    classify_cell = classifier(rule_type, region, allow_freemail)
+    return [classify_cell(cell) if cell else "empty" for cell in cells]
 
 
 def _pool(jobs: int, stack: ExitStack) -> ProcessPoolExecutor | None:
@@ -162,9 +149,13 @@ def _classify(
     loop = asyncio.get_running_loop()
     if pool is None:
         done: asyncio.Future[list[Classified]] = loop.create_future()
-        done.set_result(classify_block(block.cells, spec.rule_type, spec.region))
+        done.set_result(
+            classify_block(block.cells, spec.rule_type, spec.region, spec.allow_freemail)
+        )
         return done
-    return loop.run_in_executor(pool, classify_block, block.cells, spec.rule_type, spec.region)
+    return loop.run_in_executor(
+        pool, classify_block, block.cells, spec.rule_type, spec.region, spec.allow_freemail
+    )
 
 
 def _blocks(

@@ -30,7 +30,7 @@ class RulePublisher:
         options: KafkaOptions,
         topic: str,
         *,
-        region: str = "US",
+        region: str,
         source: str | None = None,
         linger_ms: int = 5,
     ) -> None:

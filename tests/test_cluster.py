@@ -24,7 +24,7 @@ from redis.crc import key_slot
 from proxy.app import Health, create_admin_app, create_app
 from proxy.server import start_site
 from proxy.settings import Settings
-from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
+from rules.model import DEFAULT_REGION, GLOBAL, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
 from rules.store import RedisStore, StoreUnavailableError, rule_key, slot_marker, state_key
 from tests.fake_openmart import FakeOpenmart, person
@@ -33,9 +33,9 @@ from tests.services import RedisCluster, free_port, free_ports
 
 
 def change(op: str, scope: str, rule_type: RuleType, *values: str) -> RuleChange:
-    normal, bad = normalize_all(rule_type, values)
-    assert not bad
-    return RuleChange(op, scope, rule_type, normal)  # type: ignore[arg-type]
+    result = normalize_all(rule_type, values, DEFAULT_REGION)
+    assert not result.rejected
+    return RuleChange(op, scope, rule_type, result.values)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
@@ -415,7 +415,7 @@ async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
     async with fake_upstream(fake) as (_, upstream), \
             running_proxy(settings.with_(upstream=upstream)) as proxy, \
             aiohttp.ClientSession() as http:
-        async with RulePublisher(options, topic) as publisher:
+        async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
             for i, key in enumerate(keys):
                 await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
                                         [fake.people[i]["email"]["email"]])
@@ -489,7 +489,7 @@ async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
     async with fake_upstream(fake) as (_, upstream), \
             running_proxy(settings.with_(upstream=upstream)) as proxy, \
             aiohttp.ClientSession() as http:
-        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic) as publisher:
+        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic, region=DEFAULT_REGION) as publisher:
             await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
                                     [fake.people[0]["email"]["email"]])
 

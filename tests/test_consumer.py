@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.events import key_of
 from rules.kafka import KafkaOptions, dead_letter_topic, ensure_topic
-from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
+from rules.model import DEFAULT_REGION, GLOBAL, RuleChange, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import MemoryStore, RedisStore, StoreUnavailableError, rule_key
 from tests.services import RedisServer
@@ -89,7 +89,7 @@ async def store(redis_url: str, topic: str) -> AsyncIterator[RedisStore]:
 @pytest.fixture
 async def publisher(options: KafkaOptions, topic: str) -> AsyncIterator[RulePublisher]:
     await ensure_topic(options, topic)
-    async with RulePublisher(options, topic) as publisher:
+    async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
         yield publisher
 
 

@@ -317,6 +317,11 @@ def letters(n: int) -> str:
             return "".join(out)
 
 
+_AREA_CODES = (201, 202, 203, 205, 206, 207, 208, 209, 212, 213, 214, 215, 216, 217, 218, 219,
+               224, 225)
+"""Assigned US area codes: a phone rule must be a valid number."""
+
+
 def write_million(path: Path) -> set[int]:
     """1,000,000 mixed rows (plus a header); returns the line numbers of the garbage rows."""
     counters = dict.fromkeys(("email", "phone", "domain", "linkedin", "garbage"), 0)
@@ -336,7 +341,7 @@ def write_million(path: Path) -> set[int]:
                 )
             elif kind == "phone":
                 k = j if j < PHONES else j - PHONES
-                area, line = 200 + k // 10_000, k % 10_000
+                area, line = _AREA_CODES[k // 10_000], k % 10_000
                 out.write(
                     f"+1 {area} 555 {line:04d}\n" if j < PHONES else f"({area}) 555-{line:04d}\n"
                 )
@@ -344,7 +349,7 @@ def write_million(path: Path) -> set[int]:
                 out.write(
                     f"www.{letters(j)}.example.org\n"
                     if j % 2
-                    else f"https://{letters(j)}.example.org/about\n"
+                    else f"https://{letters(j)}.example.org/\n"
                 )
             elif kind == "linkedin":
                 out.write(f"https://www.linkedin.com/in/{letters(j)}-x/\n")
@@ -418,6 +423,6 @@ async def test_import_a_million_mixed_rows_then_consume_into_redis(
         RuleType.DOMAIN: DOMAINS,
         RuleType.LINKEDIN: LINKEDINS,
     }
-    assert await redis.sismember(rule_key(tenant, RuleType.PHONE), "+12005550000")
+    assert await redis.sismember(rule_key(tenant, RuleType.PHONE), "+12015550000")
     assert await redis.sismember(rule_key(tenant, RuleType.EMAIL), "a.0@corp0.example.com")
     assert await redis.sismember(rule_key(tenant, RuleType.LINKEDIN), "linkedin.com/in/a-x")

@@ -246,13 +246,17 @@ def test_numbers_count_only_under_phone_keys() -> None:
 def test_collect_reads_national_numbers_with_the_given_region() -> None:
     doc = {"phone": "020 7946 0958"}
     assert flt.collect(doc, "GB").by_raw == {"020 7946 0958": ((P, "+442079460958"),)}
-    # read as a US number it does not parse: looked up by its digits, never as +44
-    assert flt.collect(doc, "US").by_raw == {"020 7946 0958": ((P, "+02079460958"),)}
+    # no valid US number: looked up by its digits read in the region and as written, never +44
+    assert flt.collect(doc, "US").by_raw == {
+        "020 7946 0958": ((P, "+102079460958"), (P, "+02079460958"))
+    }
 
 
 def test_unparseable_value_under_phone_key_is_looked_up_by_digits() -> None:
     doc = {"phone": "12345678901234567890", "tel": "n/a"}
-    assert flt.collect(doc, "US").by_raw == {"12345678901234567890": ((P, "+12345678901234567890"),)}
+    assert flt.collect(doc, "US").by_raw == {
+        "12345678901234567890": ((P, "+112345678901234567890"), (P, "+12345678901234567890"))
+    }
 
 
 @pytest.mark.parametrize(
