@@ -416,6 +416,7 @@ async def test_store_is_not_ready_until_the_start_up_load_is_complete(
 
 
 async def test_flushed_redis_is_rebuilt_and_answers_unavailable_meanwhile(
+    flushable_redis_url: str,
     options: KafkaOptions,
     topic: str,
     store: RedisStore,
@@ -534,6 +535,7 @@ async def test_a_member_joining_mid_load_keeps_every_tenants_order(
 
 
 async def test_after_a_flush_the_group_marks_ready_only_when_every_partition_is_back(
+    flushable_redis_url: str,
     options: KafkaOptions,
     topic: str,
     store: RedisStore,
