@@ -76,8 +76,9 @@ class FakeOpenmart:
     deny_rules_status: int = 200
     valid_keys: set[str] | None = None  # None: any key is accepted
     requests: list[Seen] = field(default_factory=list)
-    release: asyncio.Event = field(default_factory=asyncio.Event)  # lets /held/ finish
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # lets /held* finish
     held_sent_first: asyncio.Event = field(default_factory=asyncio.Event)
+    held_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     batches: dict[str, dict] = field(default_factory=dict)
     tasks: dict[str, dict] = field(default_factory=dict)
 
@@ -97,6 +98,7 @@ class FakeOpenmart:
         r.add_route("*", "/api/v2/deny-rules{tail:.*}", self.deny_rules)
         r.add_get("/download/{size}", self.download)
         r.add_get("/held/{size}", self.held)
+        r.add_get("/held-json", self.held_json)
         r.add_get("/gzip-text", self.gzip_text)
         r.add_get("/slow/{seconds}", self.slow)
         r.add_get("/gzip-json", self.gzip_json)
@@ -209,6 +211,12 @@ class FakeOpenmart:
         await response.write(b"b" * (size - len(first)))
         await response.write_eof()
         return response
+
+    async def held_json(self, request: web.Request) -> web.Response:
+        """Says it arrived, then answers people only once the test sets `release`."""
+        self.held_arrived.set()
+        await self.release.wait()
+        return web.json_response({"data": self.people})
 
     def gzip_json_body(self) -> bytes:
         """The exact bytes /gzip-json sends (mtime=0 keeps gzip output deterministic)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -450,6 +451,7 @@ async def test_flushed_redis_is_rebuilt_and_answers_unavailable_meanwhile(
 
 
 async def test_redis_restarted_empty_is_retried_then_rebuilt(
+    caplog: pytest.LogCaptureFixture,
     options: KafkaOptions,
     topic: str,
     publisher: RulePublisher,
@@ -466,12 +468,20 @@ async def test_redis_restarted_empty_is_retried_then_rebuilt(
 
         redis_server.stop()
         meta = await publisher.publish("remove", tenant, "phone", ["+14155550111"])
-        await asyncio.sleep(1.0)
+        caplog.set_level(logging.WARNING, logger="rules.consumer")
+        await wait_for(
+            lambda: any("retry in" in r.getMessage() for r in caplog.records),
+            "the consumer to retry the store",
+        )
         assert consumer.healthy, "a Redis outage is retried, not a crash"
         redis_server.start()
 
         await wait_applied(store, [meta])
-        await wait_for(lambda: consumer.caught_up, "the rebuild after the restart")
+
+        async def rebuilt() -> bool:  # the empty Redis has no ready marker until the replay ends
+            return consumer.caught_up and await store.ready()
+
+        await wait_for(rebuilt, "the rebuild after the restart")
         assert await client.smembers(rule_key(tenant, RuleType.PHONE)) == {"+14155550100"}
     finally:
         redis_server.start()
