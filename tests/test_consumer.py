@@ -12,8 +12,6 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import RecordMetadata
 from prometheus_client import REGISTRY
 
@@ -584,25 +582,3 @@ async def test_after_a_flush_the_group_marks_ready_only_when_every_partition_is_
         await asyncio.sleep(0.01)
     assert await total() == 4_000 * len(tenants)
     assert await store.ready()
-
-
-async def test_topics_are_created_with_unlimited_retention(
-    options: KafkaOptions, topic: str
-) -> None:
-    assert await ensure_topic(options, topic) == [topic, dead_letter_topic(topic)]
-    assert await ensure_topic(options, topic) == [], "existing topics are left alone"
-    admin = AIOKafkaAdminClient(bootstrap_servers=options.bootstrap)
-    await admin.start()
-    try:
-        for name in (topic, dead_letter_topic(topic)):
-            [response] = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, name)]
-            )
-            config = {entry[0]: entry[1] for entry in response.resources[0][4]}
-            assert config["retention.ms"] == "-1" and config["retention.bytes"] == "-1"
-            assert config["cleanup.policy"] == "delete"
-            assert config["max.message.bytes"] == str(8 * 1024 * 1024)
-        [described] = await admin.describe_topics([topic])
-        assert len(described["partitions"]) == 4
-    finally:
-        await admin.close()
