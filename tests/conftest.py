@@ -41,7 +41,8 @@ settings.load_profile(HYPOTHESIS_PROFILE)
 def pytest_report_header(config: pytest.Config) -> str:
     """Name the Hypothesis profile (and its seed policy) so a failing run can be replayed."""
     seed = "derandomized" if settings().derandomize else "random (see --hypothesis-seed)"
-    return f"hypothesis profile: {HYPOTHESIS_PROFILE} (max_examples={settings().max_examples}, seed {seed})"
+    examples = settings().max_examples
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} (max_examples={examples}, seed {seed})"
 
 
 @pytest.fixture(scope="session")

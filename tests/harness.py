@@ -25,7 +25,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def fake_upstream(fake: FakeOpenmart | None = None) -> AsyncIterator[tuple[FakeOpenmart, str]]:
+async def fake_upstream(
+    fake: FakeOpenmart | None = None,
+) -> AsyncIterator[tuple[FakeOpenmart, str]]:
     fake = fake or FakeOpenmart()
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
@@ -68,7 +70,7 @@ async def _wait_listening(port: int, task: asyncio.Task) -> None:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0  # noqa: ASYNC109
 ) -> None:
     """Poll `check` until it is true; fail naming `what` after `timeout` s (a bound, not a
     measurement: on a loaded box only the failure message waits that long)."""

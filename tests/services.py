@@ -334,7 +334,7 @@ async def _kafka_metadata_ready(bootstrap: str) -> bool:
         await admin.start()
         cluster = await admin.describe_cluster()
         return bool(cluster.get("brokers"))
-    except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
+    except Exception:
         return False
     finally:
         await admin.close()

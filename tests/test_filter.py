@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy import filter as flt
+from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
+from rules.store import MemoryStore
 from tests.identifiers import (
     CONTACT_WRAPPER_META,
     CONTACT_WRAPPER_VALUE,
     PHONE_KEY_NAMES,
     TYPED_PHONE_WRAPPERS,
 )
-from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
-from rules.store import MemoryStore
 
 E, P, D, L = RuleType.EMAIL, RuleType.PHONE, RuleType.DOMAIN, RuleType.LINKEDIN
 Rules = dict[RuleType, set[str]]

@@ -176,7 +176,8 @@ async def test_download_streams_without_buffering(setup):
 
 async def test_gzip_body_of_unfiltered_type_passes_encoded(setup):
     fake, proxy, client = setup
-    async with client.get(f"{proxy.url}/gzip-text", headers={**KEY, "Accept-Encoding": "gzip"}) as r:
+    headers = {**KEY, "Accept-Encoding": "gzip"}
+    async with client.get(f"{proxy.url}/gzip-text", headers=headers) as r:
         assert r.status == 200
         assert r.headers["Content-Encoding"] == "gzip"
         assert "X-Denyproxy-Suppressed" not in r.headers  # not JSON: not inspected

@@ -13,7 +13,7 @@ from proxy.settings import Settings
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
 from rules.store import RedisStore, rule_key
-from tests.fake_openmart import FakeOpenmart, person
+from tests.fake_openmart import person
 from tests.harness import fake_upstream, running_proxy
 
 

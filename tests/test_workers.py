@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -46,6 +47,6 @@ async def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(redis_url:
                     assert r.status == 200
             workers = workers_of(proxy.proc.pid)
             assert proxy.stop() == 0
-            assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+            assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # noqa: ASYNC240
         finally:
             proxy.stop()
