@@ -7,6 +7,7 @@ wins over the variable, the variable over the default. Nothing else reads the en
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
@@ -53,6 +54,8 @@ def _bool(value: str) -> bool:
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         number = kind(value)
+        if not math.isfinite(number):  # float("nan") <= 0 is False: nan/inf would slip through
+            raise ValueError("must be a finite number")
         if number <= 0:
             raise ValueError("must be positive")
         return number

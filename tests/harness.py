@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,7 +25,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def fake_upstream(fake: FakeOpenmart | None = None) -> AsyncIterator[tuple[FakeOpenmart, str]]:
+async def fake_upstream(
+    fake: FakeOpenmart | None = None,
+) -> AsyncIterator[tuple[FakeOpenmart, str]]:
     fake = fake or FakeOpenmart()
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
@@ -64,3 +67,18 @@ async def _wait_listening(port: int, task: asyncio.Task) -> None:
         except OSError:
             await asyncio.sleep(0.02)
     raise TimeoutError(f"proxy did not listen on {port}")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0  # noqa: ASYNC109
+) -> None:
+    """Poll `check` until it is true; fail naming `what` after `timeout` s (a bound, not a
+    measurement: on a loaded box only the failure message waits that long)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if await result if isinstance(result, Awaitable) else result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -15,7 +15,7 @@ import pytest
 
 from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
-from tests.harness import fake_upstream
+from tests.harness import eventually, fake_upstream
 from tests.services import free_ports
 
 DENYPROXY = [sys.executable, "-m", "proxy.cli"]
@@ -79,24 +79,36 @@ class Proxy:
         return self.proc.wait(timeout=30)
 
 
+async def refuses(url: str) -> bool:
+    """True once nothing accepts connections on the proxy's port any more."""
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        _, writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False
+
+
 async def test_sigterm_drains_in_flight_requests_then_exits():
     async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
         proxy = Proxy("--upstream", upstream, "--shutdown-timeout", "10")
         try:
             await proxy.ready(client)
-            in_flight = asyncio.create_task(client.get(f"{proxy.url}/slow/1.5",
+            in_flight = asyncio.create_task(client.get(f"{proxy.url}/held-json",
                                                        headers={"X-API-Key": "k"}))
-            await asyncio.sleep(0.5)
+            await asyncio.wait_for(fake.held_arrived.wait(), 30)  # the request is upstream
             proxy.proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            with pytest.raises(aiohttp.ClientConnectionError):  # no new connections
-                async with aiohttp.ClientSession() as fresh:
-                    await fresh.get(f"{proxy.url}/echo/x")
+            await eventually(lambda: refuses(proxy.url), "the listener to close")
+            assert not in_flight.done()  # still held by the upstream
+            fake.release.set()
             response = await in_flight
             assert response.status == 200 and len((await response.json())["data"]) == 8
             response.release()
             assert await asyncio.to_thread(proxy.proc.wait, 15) == 0
         finally:
+            fake.release.set()
             proxy.stop()
 
 

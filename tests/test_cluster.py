@@ -367,7 +367,7 @@ async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisClus
             except StoreUnavailableError:
                 answer = None  # failing closed: what we want
                 break
-            except Exception:  # noqa: BLE001
+            except Exception:
                 await asyncio.sleep(0.1)
         ready = await store.ready()
         # Either the lookup fails closed or the store says it is not complete (so the consumer

@@ -168,12 +168,14 @@ def test_normalised_values_are_stable_under_renormalisation() -> None:
 
 
 def test_encode_round_trips() -> None:
+    before = time.time()
     value = encode("remove", TENANT, RuleType.PHONE, ["+14155550100"], source="test")
+    after = time.time()
     event = decode_event(value, "US")
     assert event.change.op == "remove" and event.change.values == ("+14155550100",)
     assert event.source == "test"
     assert uuid.UUID(event.id).version == 4
-    assert abs(event.ts - time.time()) < 5
+    assert before - 0.001 <= event.ts <= after + 0.001  # stamped at encode (ms precision)
     assert orjson.loads(value)["ts"].endswith("Z")
 
 
@@ -221,8 +223,7 @@ def test_json_schema_agrees_with_the_decoder() -> None:
         assert not pattern.fullmatch(tenant)
 
 
-def test_decoding_a_full_event_is_fast() -> None:
+def test_decoding_a_full_event_keeps_every_value() -> None:
+    """10,000 values (the limit) decode and normalise; speed is bench/'s job, not an assert."""
     value = raw(values=[f"User{i}@Example{i % 97}.com" for i in range(10_000)])
-    started = time.perf_counter()
-    assert len(decode(value, "US").values) == 10_000
-    assert time.perf_counter() - started < 1.0
+    assert decode(value, "US").values == tuple(f"user{i}@example{i % 97}.com" for i in range(10_000))

@@ -366,6 +366,8 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # a million rows on a shared 2-core box
 async def test_import_a_million_mixed_rows_then_consume_into_redis(
     kafka_bootstrap: str,
     redis_url: str,

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from proxy.settings import Settings
 from rules.model import RuleType, tenant_of
 from rules.store import rule_key
-from tests.harness import fake_upstream, running_proxy
+from tests.harness import eventually, fake_upstream, running_proxy
 from tests.test_suppression import emails, task_result
 
 PATH = "/api/v2/deny-rules"
@@ -202,11 +202,11 @@ async def test_with_kafka_a_200_means_every_proxy_already_enforces_it(redis_url,
                         group=f"g-{topic}")
         async with running_proxy(base) as a, running_proxy(base.with_(consumer=False)) as b:
             async with aiohttp.ClientSession() as client:
-                for _ in range(200):  # the consumer replays the (empty) topic, then is ready
+                async def ready() -> bool:  # the consumer replays the (empty) topic
                     async with client.get(f"{a.admin}/readyz") as r:
-                        if r.status == 200:
-                            break
-                    await asyncio.sleep(0.05)
+                        return r.status == 200
+
+                await eventually(ready, "the consumer to be ready")
                 api_key = key()
                 for value in ("jane.doe@acme.com", "karl.marx@acme.com", "ada.lovelace@acme.com"):
                     status, body = await call(client, "POST", b.url + PATH, api_key,
