@@ -200,6 +200,12 @@ def test_drop_removes_the_record_and_strips_outside_records() -> None:
     assert json.loads(out) == {"data": [{"id": 2, "x": "k@a.com"}], "owner": None}
 
 
+def test_drop_goes_through_contact_points_to_the_person() -> None:
+    body = b'[{"id": 1, "phones": [{"phone": "1", "valid": true}, {"phone": "2"}]}, {"id": 2}]'
+    assert run(body, values({"1"}), "drop") == b'[{"id": 2}]'
+    assert run(body, values({"1"}), "strip") == body.replace(b'{"phone": "1", "valid": true}, ', b"")
+
+
 def test_nested_edits_are_made_once() -> None:
     edit = [Edit(1, 10, Action.CUT), Edit(2, 5, Action.NULL), Edit(1, 10, Action.NULL)]
     assert apply(b'["abcdefg", 1]', edit) == b"[1]"
@@ -335,12 +341,36 @@ def json_object(draw: Any, kids: Any, unique: bool) -> tuple[str, Obj]:
     return "{" + ",".join(parts) + draw(_WS) + "}", Obj([(k, v) for (_, k), (_, v) in members])
 
 
+@st.composite
+def json_contact(draw: Any) -> tuple[str, Obj]:
+    """A contact point: one value key plus meta keys (`{"email": …, "verified": true}`)."""
+    value_key = draw(json_string(["email", "value", "phone_number"]))
+    metas = draw(st.lists(json_string(sorted(META)), max_size=2, unique_by=lambda k: k[1]))
+    members = [(value_key, draw(_scalars))] + [(k, draw(_scalars)) for k in metas]
+    order = draw(st.permutations(members))
+    text = ",".join(draw(_WS) + k + ":" + draw(_WS) + v for (k, _), (v, _) in order)
+    return "{" + text + "}", Obj([(k, v) for (_, k), (_, v) in order])
+
+
+@st.composite
+def json_record(draw: Any, kids: Any) -> tuple[str, Obj]:
+    """A person: an object whose members include a list of contact points."""
+    points = draw(json_array(json_contact()))
+    text, obj = draw(json_object(kids, unique=True))
+    key = draw(json_string(["emails", "phones"]))
+    if obj.members and key[1] not in {k for k, _ in obj.members}:
+        return text[:-1] + "," + key[0] + ":" + points[0] + "}", Obj([*obj.members, (key[1], points[1])])
+    return "{" + key[0] + ":" + points[0] + "}", Obj([(key[1], points[1])])
+
+
 def documents(unique: bool) -> Any:
     tree = st.recursive(
         _scalars,
-        lambda kids: st.one_of(json_array(kids), json_object(kids, unique)),
+        lambda kids: st.one_of(json_array(kids), json_object(kids, unique), json_contact(),
+                               json_record(kids)),
         max_leaves=20,
     )
+    tree = st.one_of(tree, json_array(json_record(tree)))  # half of them: a list of people
     return st.tuples(_WS, tree, _WS).map(lambda t: ((t[0] + t[1][0] + t[2]).encode(), t[1][1]))
 
 
