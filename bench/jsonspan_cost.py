@@ -19,39 +19,41 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import orjson  # noqa: E402
-from bench import contacts, task_doc  # noqa: E402
+import orjson
 
-from proxy import filter as flt  # noqa: E402
-from rules.jsonspan import scan  # noqa: E402
-from rules.splice import splice  # noqa: E402
+from bench import contacts, task_doc
+from proxy import filter as flt
+from rules.jsonspan import scan
+from rules.splice import splice
 
 
 def best_us(fn: Callable[[], object], repeat: int) -> float:
     return min(timeit.repeat(fn, number=repeat, repeat=5)) / repeat * 1e6
 
 
+def row(name: str, count: int, repeat: int) -> str:
+    meta = flt.CONTACT_META_KEYS
+    body = orjson.dumps(task_doc("t1", contacts(1, count, "acme.com")))
+    found = scan(body, meta)
+    flt.collect(orjson.loads(body), "US")  # warm the normaliser caches
+    emails = [t for t in found.tokens if t.key == "email"]
+    denied = emails[::8]  # one person in eight: strip their email contact point
+    parse = best_us(lambda: orjson.loads(body), repeat)
+    walk = best_us(lambda: flt.collect(orjson.loads(body), "US"), repeat)
+    tokens = best_us(lambda: scan(body, meta), repeat)
+    out = best_us(lambda: splice(body, found, denied, "strip"), repeat)
+    return (f"{name:<12}{len(body):>8}{len(found.tokens):>8}{parse:>10.1f}{walk:>10.1f}"
+            f"{tokens:>10.1f}{out:>10.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=500, help="bodies per round (8-contact)")
     args = parser.parse_args()
-    meta = flt.CONTACT_META_KEYS
     print(f"{'payload':<12}{'bytes':>8}{'tokens':>8}{'orjson':>10}{'+collect':>10}{'scan':>10}"
           f"{'splice':>10}")
     for name, count in (("8-contact", 8), ("200-contact", 200)):
-        body = orjson.dumps(task_doc("t1", contacts(1, count, "acme.com")))
-        found = scan(body, meta)
-        doc = orjson.loads(body)
-        flt.collect(doc, "US")  # warm the normaliser caches
-        emails = [t for t in found.tokens if t.key == "email"]
-        denied = emails[::8]  # one person in eight: strip their email contact point
-        repeat = max(1, args.repeat * 8 // count)
-        parse = best_us(lambda: orjson.loads(body), repeat)
-        walk = best_us(lambda: flt.collect(orjson.loads(body), "US"), repeat)
-        tokens = best_us(lambda: scan(body, meta), repeat)
-        out = best_us(lambda: splice(body, found, denied, "strip"), repeat)
-        print(f"{name:<12}{len(body):>8}{len(found.tokens):>8}{parse:>10.1f}{walk:>10.1f}"
-              f"{tokens:>10.1f}{out:>10.1f}")
+        print(row(name, count, max(1, args.repeat * 8 // count)))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ are indexes into `Scan.nodes` (-1: none), so a compiled core can hand back flat 
 from __future__ import annotations
 
 import enum
+import json
 import re
 from dataclasses import dataclass
-from json.decoder import scanstring
+from typing import NamedTuple
 
 Span = tuple[int, int]
 Path = tuple[str | int, ...]
@@ -51,9 +52,11 @@ class Kind(enum.Enum):
     NUMBER = "number"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A string value, object key or number, with the context the filter decides by."""
+class Token(NamedTuple):
+    """A string value, object key or number, with the context the filter decides by.
+
+    Immutable records are NamedTuples, not frozen dataclasses: the scan makes one per token,
+    and a frozen dataclass's `__init__` costs four times as much."""
 
     kind: Kind
     start: int  # the token's own bytes: quotes included for strings and keys
@@ -66,8 +69,7 @@ class Token:
     record: int  # nearest object inside a list at or above `parent` (`--policy drop`); -1: none
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """An object or array."""
 
     is_object: bool
@@ -167,7 +169,7 @@ class _Scanner:
         try:
             if b"\\" not in raw:
                 return raw[1:-1].decode()
-            value: str = scanstring(raw.decode(), 1)[0]
+            value: str = json.loads(raw.decode())  # the regex let only a string through
             if b"\\u" in raw:
                 value.encode()  # a lone surrogate (`"\ud800"`) cannot be encoded: refuse it
             return value
@@ -184,7 +186,7 @@ class _Scanner:
         frame.member_start = start
         return frame.path + (frame.count,), None, start
 
-    def scalar(self, kind: Kind | None, start: int, end: int, value: str | int | float | None) -> None:
+    def scalar(self, kind: Kind | None, start: int, end: int, value: str | float | None) -> None:
         path, key, slot_start = self.place(start)
         if kind is not None and value is not None:
             parent, record = (self.stack[-1].node, self.stack[-1].record) if self.stack else (-1, -1)

@@ -462,7 +462,7 @@ def reference(tree: Any, denied: set[int], policy: Policy) -> Any:
     return plain(ref_strip(out, denied) if inside else out)
 
 
-_SETTINGS = settings(max_examples=300, deadline=None,
+_SETTINGS = settings(max_examples=200, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
