@@ -17,12 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
 import orjson
 
-from bench import contacts, task_doc
-from proxy import filter as flt
+from bench.data import contacts, task_doc
+from rules import match as flt
 from rules.jsonspan import scan
 from rules.splice import splice
 

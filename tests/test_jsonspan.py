@@ -19,14 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-try:  # the tree filter (the reference semantics) is moving from proxy/filter.py to rules/match.py
-    from rules import match as flt  # type: ignore[attr-defined,unused-ignore]  # until it has
-except ImportError:
-    from proxy import filter as flt  # type: ignore[no-redef,unused-ignore]  # once it moved
+from rules import match as flt
 from rules.jsonspan import JsonBodyError, Kind, Scan, Token, scan
 from rules.model import RuleType
 from rules.splice import Action, Edit, Policy, apply, splice
-from tests import test_filter as payloads
+from tests import test_match as payloads
 
 META = flt.CONTACT_META_KEYS
 
@@ -212,7 +209,7 @@ def test_nested_edits_are_made_once() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# today's filter semantics on the provider payloads of tests/test_filter.py
+# today's filter semantics on the provider payloads of tests/test_match.py
 # --------------------------------------------------------------------------------------
 
 E, P, D, L = RuleType.EMAIL, RuleType.PHONE, RuleType.DOMAIN, RuleType.LINKEDIN
