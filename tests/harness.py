@@ -37,8 +37,18 @@ async def fake_upstream(fake: FakeOpenmart | None = None) -> AsyncIterator[tuple
 
 
 @contextlib.asynccontextmanager
-async def running_proxy(settings: Settings) -> AsyncIterator[Running]:
-    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals."""
+async def running_proxy(settings: Settings, *, init_store: bool = True) -> AsyncIterator[Running]:
+    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals.
+
+    With Redis and no Kafka the store is first marked initialised, as an operator's
+    `denyproxy store init` would (`init_store=False` leaves that to the test).
+    """
+    if init_store and settings.redis and not settings.kafka:
+        store = server.redis_store(settings)
+        try:
+            await store.mark_initialised()
+        finally:
+            await store.aclose()
     port, admin_port = free_ports(2)
     settings = settings.with_(listen=f"127.0.0.1:{port}", admin_listen=f"127.0.0.1:{admin_port}")
     stop = asyncio.Event()

@@ -28,6 +28,7 @@ async def add(redis_url: str, scope: str, rule_type: RuleType, *values: str) -> 
         normal, bad = normalize_all(rule_type, values)
         assert not bad
         await store.apply([RuleChange("add", scope, rule_type, normal)])
+        await store.mark_initialised()  # the operator's `denyproxy store init`
     finally:
         await store.aclose()
 
