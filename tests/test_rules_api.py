@@ -241,7 +241,7 @@ async def readyz(client, proxy) -> int:
 
 
 async def test_without_kafka_a_flushed_redis_fails_closed_until_an_operator_initialises(redis_url):
-    async with fake_upstream() as (fake, upstream):
+    async with fake_upstream() as (_, upstream):
         settings = Settings(upstream=upstream, redis=redis_url)
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
             api_key = key()
@@ -266,7 +266,7 @@ async def test_without_kafka_a_flushed_redis_fails_closed_until_an_operator_init
 
 async def test_init_store_at_start_marks_only_a_brand_new_redis(redis_url, capsys):
     redis = aioredis.from_url(redis_url)
-    async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
+    async with fake_upstream() as (_, upstream), aiohttp.ClientSession() as client:
         settings = Settings(upstream=upstream, redis=redis_url, init_store=True)
         try:
             await redis.flushall()
@@ -289,7 +289,7 @@ async def test_init_store_at_start_marks_only_a_brand_new_redis(redis_url, capsy
 
 
 async def test_per_key_limits_answer_413_and_429_with_retry_after(redis_url):
-    async with fake_upstream() as (fake, upstream):
+    async with fake_upstream() as (_, upstream):
         settings = Settings(upstream=upstream, redis=redis_url, max_rules_per_key=3,
                             rule_writes_per_minute=3)
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
@@ -332,7 +332,7 @@ async def test_a_write_that_timed_out_says_its_outcome_is_unknown(redis_url):
     redis-py drops the connection, so it was not applied; it could have been), and the retry
     is safe."""
     api_key = key()
-    async with fake_upstream() as (fake, upstream):
+    async with fake_upstream() as (_, upstream):
         settings = Settings(upstream=upstream, redis=redis_url, store_timeout=0.3)
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
             redis = aioredis.from_url(redis_url)
