@@ -269,3 +269,17 @@ async def test_initialise_reports_what_is_there_and_refuses_what_it_must(
         await store.client.delete(offsets_key(store.feeder_topic))
         await store.mark_initialised()
         await store.aclose()
+
+
+async def test_limited_writes_and_init_work_on_a_cluster(redis_cluster_url: str, tenant: str) -> None:
+    """The script's keys share the tenant's slot; init marks every slot."""
+    store = RedisStore.from_url(redis_cluster_url, timeout=2.0, cluster=True)
+    try:
+        assert (await initialise(store)).initialised
+        await store.write(add(tenant, "a@x.io"), Limits(max_rules=1))
+        with pytest.raises(TooManyRulesError):
+            await store.write(add(tenant, "b@x.io"), Limits(max_rules=1))
+        assert await store.lookup(tenant, {E: ["a@x.io", "b@x.io"]}) == {E: {"a@x.io"}}
+        assert await store.ready()
+    finally:
+        await store.aclose()
