@@ -53,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(consume, CONSUME_SETTINGS)
     consume.set_defaults(run=run_consume)
     _add_rules(sub)
+    _add_store(sub)
     return top
 
 
@@ -78,6 +79,26 @@ def run_consume(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     asyncio.run(server.consume(settings))
     return 0
+
+
+def _add_store(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`store init`: what an operator runs after a Redis without Kafka lost its rules."""
+    store = subparsers.add_parser("store", help="operate the Redis rule store")
+    cmds = store.add_subparsers(dest="store_command", required=True)
+    init = cmds.add_parser(
+        "init", help="report what a Redis rule store holds, then mark it initialised"
+    )
+    add_arguments(init, ("redis", "redis_cluster", "topic", "store_timeout", "log_level",
+                         "log_format"))
+    init.set_defaults(run=run_store_init)
+
+
+def run_store_init(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    if not settings.redis:
+        raise SettingsError("store init needs --redis")
+    logs.configure(settings.log_level, settings.log_format)
+    return asyncio.run(server.store_init(settings))
 
 
 def _add_rules(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

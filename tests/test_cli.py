@@ -116,6 +116,7 @@ async def test_workers_share_the_port_and_redis_and_metrics_add_up(redis_url):
     api_key = f"om_{uuid.uuid4().hex}"
     store = RedisStore.from_url(redis_url, timeout=2)
     await store.apply([RuleChange("add", tenant_of(api_key), RuleType.EMAIL, ("jane.doe@acme.com",))])
+    await store.mark_initialised()  # the operator's `denyproxy store init`
     await store.aclose()
     async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
         proxy = Proxy("--upstream", upstream, "--redis", redis_url, "--workers", "2")
