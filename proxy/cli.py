@@ -148,9 +148,10 @@ def _scope_and_kafka(parser: argparse.ArgumentParser) -> None:
 def tenant_of_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
     """The scope flags (or DENYPROXY_API_KEY) → tenant id; the key itself is never printed."""
     if args.api_key is not None:
+        tenant = commands.scope_of(args.api_key, None)
         _warn(f"--api-key on the command line is visible to other users; use --api-key-file "
               f"or {API_KEY_ENV}")
-        return commands.scope_of(args.api_key, None)
+        return tenant
     if args.api_key_file is not None:
         return commands.scope_of(commands.read_api_key(args.api_key_file), None)
     if args.tenant is not None or args.global_scope:
