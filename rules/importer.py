@@ -25,7 +25,7 @@ from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
 from rules.normalize import Classified, classify
 from rules.progress import Progress
 
-__all__ = ["ImportFileError", "ImportSpec", "ImportSummary", "import_csv", "classify_block"]
+__all__ = ["ImportFileError", "ImportSpec", "ImportSummary", "classify_block", "import_csv"]
 
 
 class Sender(Protocol):
