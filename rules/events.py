@@ -108,7 +108,7 @@ def decode_event(value: bytes | None, region: str) -> Event:
     source = body.get("source")
     if source is not None and not isinstance(source, str):
         raise InvalidEventError("schema", "source must be a string")
-    values = normalise(raw, kind, region)
+    values = normalise(raw, kind, region, allow_freemail=True)  # a publisher-side choice
     return Event(RuleChange(op, tenant, kind, values), event_id, ts, source)
 
 
@@ -119,9 +119,15 @@ def check_key(key: bytes | None, tenant: str) -> None:
         raise InvalidEventError("key", reason)
 
 
-def normalise(raw: Sequence[str], rule_type: RuleType, region: str) -> tuple[str, ...]:
-    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad."""
-    result = normalize_all(rule_type, raw, region)
+def normalise(
+    raw: Sequence[str], rule_type: RuleType, region: str, *, allow_freemail: bool = False
+) -> tuple[str, ...]:
+    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad.
+
+    Free-mail domains are refused unless allowed: the publisher decides (`rules add
+    --allow-freemail-domains`), so the consumer accepts what reaches the topic.
+    """
+    result = normalize_all(rule_type, raw, region, allow_freemail=allow_freemail)
     if result.rejected:
         bad = [r.index for r in result.rejected]
         raise InvalidEventError("values", _bad_values_reason(bad, len(raw), rule_type))

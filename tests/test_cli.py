@@ -36,6 +36,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["serve", "--upstream", "ftp://x"], {}, "--upstream"),
         (["serve", "--workers", "2"], {}, "--workers"),
         (["consume"], {}, "--kafka"),
+        (["rules", "add", "--kafka", "k:9092", "--api-key", " \n", "--type", "domain", "acme.com"],
+         {}, "--api-key must not be empty"),
+        (["rules", "add", "--kafka", "k:9092", "--type", "domain", "acme.com"],
+         {"DENYPROXY_API_KEY": ""}, "DENYPROXY_API_KEY must not be empty"),
     ],
 )
 def test_bad_configuration_is_one_line_naming_the_setting_exit_2(args, env, names):
