@@ -150,9 +150,7 @@ class Forwarder:
         in_headers = HeaderIds.of(out_headers, self.settings.phone_region)
         doc, found, duplicates = None, Found(), False
         if body and not body.isspace():
-            doc = _parse(body)
-            found = _collect(doc, self.settings.phone_region)
-            duplicates = has_duplicate_keys(body, doc)
+            doc, found, duplicates = _inspect(body, self.settings.phone_region)
         query = _query(found, in_headers.identifiers())
         answer = await self.lookup(request[TENANT], query) if query else {}
         in_headers.strip(out_headers, answer)
@@ -240,17 +238,15 @@ async def stream(
     return out
 
 
-def _parse(body: bytes) -> Any:
+def _inspect(body: bytes, region: str) -> tuple[Any, Found, bool]:
+    """Parsed, its candidates, and whether it hid members; 502 for what cannot be read."""
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise UpstreamBodyError("upstream sent a JSON body that does not parse") from exc
-
-
-def _collect(doc: Any, region: str) -> Found:
     try:
-        return collect(doc, region)
-    except RecursionError as exc:
+        return doc, collect(doc, region), has_duplicate_keys(body, doc)
+    except (RecursionError, orjson.JSONEncodeError) as exc:
         raise UpstreamBodyError("upstream JSON is nested too deeply to filter") from exc
 
 

@@ -30,6 +30,7 @@ _AUTH = frozenset({"x-api-key", "authorization"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, space and tab
 # Numbers and dates only: never scanned for identifiers.
+_URL_PARTS = re.compile(r"[?&=#<>;]")
 _STRUCTURAL = frozenset({"content-length", "date", "last-modified", "expires", "age"})
 # Recomputed when the body is rewritten.
 REWRITTEN_BODY = frozenset({"content-length", "content-encoding", "etag", "content-md5"})
@@ -123,11 +124,8 @@ def header_texts(name: str, value: str) -> list[str]:
     """The texts of one response header that may carry an identifier (name, value, decoded)."""
     if name.lower() in _STRUCTURAL:
         return []
-    texts = [name, value]
-    decoded = unquote(value)
-    if decoded != value:
-        texts.append(decoded)  # `mailto:jane%40acme.com`
-    return texts
+    decoded = unquote(value)  # `mailto:jane%40acme.com`
+    return [name, value, _URL_PARTS.sub(" ", decoded)]  # `mailto:a@b.co?subject=…`
 
 
 def response_header_texts(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> list[str]:
