@@ -164,7 +164,8 @@ async def test_a_206_of_a_filterable_or_unknown_type_is_502(env, content_type):
 
 async def test_a_206_of_a_binary_type_passes(env):
     fake, proxy, client = env
-    fake.canned["img"] = (206, {"Content-Type": "image/png", "Content-Range": "bytes 0-3/9"}, b"\x89PNG")
+    headers = {"Content-Type": "image/png", "Content-Range": "bytes 0-3/9"}
+    fake.canned["img"] = (206, headers, b"\x89PNG")
     async with client.get(f"{proxy.url}/edge/img", headers={"X-API-Key": key()}) as r:
         assert r.status == 206 and await r.read() == b"\x89PNG"
 
@@ -317,11 +318,12 @@ async def test_headers_of_another_key_are_kept(env, redis_url):
 async def test_no_api_key_in_any_log_line(tmp_path, redis_url):
     planted = f"planted-{uuid.uuid4().hex}"
     heads = [  # every one closes the connection after its answer
-        f"GET /x HTTP/1.1\r\nHost: a\r\nX-API-Key: {planted}\x01x\r\n\r\n",  # aiohttp's parser
-        f"GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {planted}\r\nBad Name: y\r\n\r\n",
-        f"GET /x HTTP/1.1\r\nHost: a\r\nX-API-Key: {planted}\r\nX-API-Key: 2\r\nConnection: close\r\n\r\n",
-        f"GET /edge/people HTTP/1.1\r\nHost: a\r\nX-API-Key: {planted}\r\nConnection: close\r\n\r\n",
+        f"X-API-Key: {planted}\x01x",  # refused by aiohttp's parser, which logs the line
+        f"Authorization: Bearer {planted}\r\nBad Name: y",
+        f"X-API-Key: {planted}\r\nX-API-Key: 2\r\nConnection: close",
+        f"X-API-Key: {planted}\r\nConnection: close",
     ]
+    heads = [f"GET /edge/people HTTP/1.1\r\nHost: a\r\n{lines}\r\n\r\n" for lines in heads]
     fake = EdgeFake()
     fake.canned["people"] = json_answer({"emails": [ALLOWED]})
     async with fake_upstream(fake) as (_, upstream), denyproxy_serve(
