@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-
 from multidict import CIMultiDict
 
 from proxy import headers, metrics, paths
