@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from proxy import metrics
 from proxy.errors import ProxyError
-from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, tenant
+from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, logged_tenant
 from proxy.logs import route_template, scrub
 from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
@@ -97,7 +97,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
                 "route": route_template(request.path),
                 "status": response.status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "tenant": tenant(request)[:8],
+                "tenant": logged_tenant(request)[:8],
                 "suppressed": request.get(SUPPRESSED, 0),
             }
         },
