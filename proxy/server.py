@@ -13,6 +13,7 @@ from aiohttp import web
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, kafka_options
 from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter
+from rules.store.staleness import HeartbeatStore, StalenessGuard
 
 log = logging.getLogger("denyproxy")
 
@@ -67,8 +68,15 @@ async def start_control(
     admin_app = create_admin_app(health, multiprocess=multiprocess)
     admin = await start_site(admin_app, settings.admin_listen, settings)
     stack.push_async_callback(admin.cleanup)
-    health.store = store
+    health.store = guarded(settings, store)
     return health
+
+
+def guarded(settings: Settings, store: RuleStore) -> RuleStore:
+    """With --max-rule-staleness, lookups fail closed once the consumer's heartbeat is too old."""
+    if settings.max_rule_staleness is None or not isinstance(store, HeartbeatStore):
+        return store
+    return StalenessGuard(store, settings.max_rule_staleness)
 
 
 async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
@@ -89,7 +97,8 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
     """A worker of `serve --workers N`: the proxy listener with its own pools, nothing else."""
     store = make_store(settings, fed_by_kafka=False)
     try:
-        proxy = await start_site(create_app(settings, store), settings.listen, settings)
+        app = create_app(settings, guarded(settings, store))
+        proxy = await start_site(app, settings.listen, settings)
         on_listening()
         await wait_for_signal()
         await proxy.cleanup()

@@ -202,8 +202,13 @@ def test_record_key_must_be_the_tenant() -> None:
         assert info.value.code == "key"
 
 
-def test_every_reason_code_is_declared() -> None:
-    assert {"json", "schema", "version", "too_many_values", "values", "key"} == set(events.REASONS)
+def test_every_reason_code_is_declared_and_documented() -> None:
+    doc = (Path(events.__file__).parent / "EVENTS.md").read_text()
+    documented = set(re.findall(r"^  \| `([a-z_]+)` \| ", doc, flags=re.MULTILINE))
+    assert documented == set(events.REASONS) == {
+        "json", "schema", "version", "too_many_values", "too_large", "values", "key",
+        "partition", "error",
+    }
 
 
 def test_json_schema_agrees_with_the_decoder() -> None:

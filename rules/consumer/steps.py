@@ -11,6 +11,7 @@ from typing import TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 
+from rules.consumer.tuning import ConsumerTuning
 from rules.events import (
     MAX_EVENT_BYTES,
     MAX_VALUES,
@@ -20,7 +21,6 @@ from rules.events import (
     check_partition,
     parse_event,
 )
-from rules.consumer.tuning import ConsumerTuning
 from rules.model import RuleChange
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rules.model import Lookup, RuleChange, RuleType
 from rules.store.base import RuleStore, StoreUnavailableError
 
 
+@runtime_checkable
 class HeartbeatStore(RuleStore, Protocol):
     async def heartbeat(self) -> dict[int, float]: ...
 
@@ -36,7 +37,7 @@ class StalenessGuard:
         self._oldest: float | None = None
         self._read_at = float("-inf")
 
-    async def staleness(self) -> str | None:
+    async def stale(self) -> str | None:
         """Why lookups cannot be trusted (the consumer stalled beyond the bound), or None."""
         now = self._clock()
         if now - self._read_at >= self._refresh:
@@ -46,18 +47,19 @@ class StalenessGuard:
             return "no rule consumer heartbeat in the store"
         age = now - self._oldest
         if age > self.max_age:
-            return f"rules stale: consumer stalled {age:.0f} s (max-rule-staleness {self.max_age:g} s)"
+            bound = f"max-rule-staleness {self.max_age:g} s"
+            return f"rules stale: the rule consumer has not advanced for {age:.0f} s ({bound})"
         return None
 
     async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
-        why = await self.staleness()
+        why = await self.stale()
         if why is not None:
             raise StoreUnavailableError(why)
         return await self.store.lookup(tenant, query)
 
     async def ready(self) -> bool:
         try:
-            return await self.staleness() is None and await self.store.ready()
+            return await self.stale() is None and await self.store.ready()
         except StoreUnavailableError:
             return False
 
