@@ -3,6 +3,7 @@ contract (partitioner, size) and a store that refuses writes cannot stop or reor
 
 from __future__ import annotations
 
+import os
 import uuid
 import zlib
 
@@ -217,3 +218,36 @@ def test_the_alert_rules_watch_the_consumers_metrics() -> None:
         rules["DenyproxyRuleEventMisrouted"]
     )
     assert "denyproxy_consumer_stalled_seconds" in rules["DenyproxyConsumerStalled"]
+
+
+async def test_a_dead_letter_topic_refusing_the_size_gets_a_reference(
+    options: KafkaOptions,
+    topic: str,
+    store: RedisStore,
+    redis: aioredis.Redis,
+    running: list[RuleConsumer],
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=options.bootstrap)
+    await admin.start()
+    try:  # the broker, not the client, refuses a 20 kB dead letter
+        await admin.create_topics([NewTopic(dead_letter_topic(topic), 4, 1, topic_configs={
+            "max.message.bytes": "4096", "retention.ms": "-1"})])
+    finally:
+        await admin.close()
+    bad_tenant, good_tenant = tenant_of(str(uuid.uuid4())), tenant_of(str(uuid.uuid4()))
+    async with RulePublisher(options, topic) as publisher:
+        producer = AIOKafkaProducer(bootstrap_servers=options.bootstrap)
+        await producer.start()
+        try:  # 20 kB that no compression shrinks below 4 kB, and not valid JSON
+            poison = b"{" + os.urandom(20_000)
+            bad = await producer.send_and_wait(topic, poison, key=key_of(bad_tenant))
+        finally:
+            await producer.stop()
+        good = await publisher.publish("add", good_tenant, "email", ["ok@acme.com"])
+    consumer = await start(running, options, topic, store)
+    await wait_applied(store, [good])
+    assert await members(redis, good_tenant, RuleType.EMAIL) == {"ok@acme.com"}
+    [(headers, ref)] = await read_dead(options.bootstrap, dead_letter_topic(topic), 1)
+    assert headers["reason-code"] == "json" and headers["payload"] == "omitted"
+    assert orjson.loads(ref)["offset"] == bad.offset
+    assert consumer.healthy
