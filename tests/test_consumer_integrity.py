@@ -4,10 +4,12 @@ contract (partitioner, size) and a store that refuses writes cannot stop or reor
 from __future__ import annotations
 
 import os
+import time
 import uuid
 import zlib
 
 import orjson
+import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,7 +20,7 @@ from rules.events import encode, key_of, partition_of
 from rules.kafka import KafkaOptions, dead_letter_topic
 from rules.model import RuleType, tenant_of
 from rules.publisher import RulePublisher
-from rules.store import MirroredRedisStore, RedisStore, StoreUnavailableError
+from rules.store import MemoryStore, MirroredRedisStore, RedisStore, StoreUnavailableError
 from rules.store.staleness import StalenessGuard
 from tests import test_consumer as base
 from tests.test_consumer import members, sample, start, wait_applied, wait_for
@@ -251,3 +253,25 @@ async def test_a_dead_letter_topic_refusing_the_size_gets_a_reference(
     assert headers["reason-code"] == "json" and headers["payload"] == "omitted"
     assert orjson.loads(ref)["offset"] == bad.offset
     assert consumer.healthy
+
+
+async def test_max_rule_staleness_is_off_by_default_and_guards_lookups_when_set() -> None:
+    from proxy.server import guarded
+    from proxy.settings import SettingsError, from_sources
+
+    assert from_sources({}, {}).max_rule_staleness is None
+    env = {"DENYPROXY_MAX_RULE_STALENESS": "30"}
+    assert from_sources({}, env).max_rule_staleness == 30.0
+    assert from_sources({"max_rule_staleness": "5"}, env).max_rule_staleness == 5.0
+    with pytest.raises(SettingsError, match="--max-rule-staleness"):
+        from_sources({"max_rule_staleness": "-1"}, {})
+
+    memory = MemoryStore()
+    assert guarded(from_sources({}, {}), memory) is memory
+    guard = guarded(from_sources({}, env), memory)
+    assert isinstance(guard, StalenessGuard) and guard.max_age == 30.0
+    with pytest.raises(StoreUnavailableError, match="no rule consumer heartbeat"):
+        await guard.lookup(tenant_of("k"), {RuleType.EMAIL: ["a@x.io"]})
+    await memory.set_heartbeat({0: time.time()})
+    fresh = guarded(from_sources({}, env), memory)
+    assert await fresh.lookup(tenant_of("k"), {RuleType.EMAIL: ["a@x.io"]}) == {}
