@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proxy import cli, server  # noqa: E402
-from rules.model import RuleChange, RuleType  # noqa: E402
-from rules.store import MemoryStore  # noqa: E402
+from proxy import cli, server
+from rules.model import RuleChange, RuleType
+from rules.store import MemoryStore
 
 
 def load(path: str) -> MemoryStore:
@@ -37,7 +37,7 @@ def load(path: str) -> MemoryStore:
 
 def main() -> int:
     store = load(sys.argv[1])
-    server.make_store = lambda settings, *, fed_by_kafka: store  # type: ignore[assignment]
+    server.make_store = lambda settings, *, fed_by_kafka: store
     return cli.main(["serve", *sys.argv[2:]])
 
 

@@ -22,8 +22,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.harness import fake_upstream  # noqa: E402
-from tests.services import free_ports  # noqa: E402
+from tests.harness import fake_upstream
+from tests.services import free_ports
 
 
 def vm(pid: int, field: str) -> int:
@@ -37,7 +37,7 @@ def vm(pid: int, field: str) -> int:
 async def main(megabytes: int) -> None:
     port, admin = free_ports(2)
     async with fake_upstream() as (_, upstream):
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; no waiting here
             [sys.executable, "-m", "proxy.cli", "serve", "--upstream", upstream,
              "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}",
              "--log-level", "warning"],
@@ -64,7 +64,7 @@ async def main(megabytes: int) -> None:
     assert received == size, (received, size)
     print(f"# 500 MB download through denyproxy — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}")
-    print(f"| body | time | throughput | proxy RSS idle | proxy peak RSS |\n|---|---|---|---|---|")
+    print("| body | time | throughput | proxy RSS idle | proxy peak RSS |\n|---|---|---|---|---|")
     print(f"| {megabytes} MB | {elapsed:.2f} s | {megabytes / elapsed:.0f} MB/s "
           f"| {idle / 1024:.1f} MB | {peak / 1024:.1f} MB |")
 

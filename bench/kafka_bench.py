@@ -30,12 +30,13 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
-import aiokafka
+import aiokafka  # type: ignore[import-untyped, unused-ignore]  # no py.typed in aiokafka
 import redis.asyncio as aioredis
 
+from bench.table import table
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.kafka import KafkaOptions, ensure_topic
-from rules.model import RuleType, tenant_of
+from rules.model import DEFAULT_REGION, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import RedisStore, rule_key
 
@@ -58,7 +59,7 @@ async def publish(options: KafkaOptions, topic: str, tenant: str, total: int, pe
     """Publish `total` distinct emails in events of `per`; seconds until all acknowledged."""
     await ensure_topic(options, topic)
     started = time.perf_counter()
-    async with RulePublisher(options, topic, linger_ms=20) as publisher:
+    async with RulePublisher(options, topic, region=DEFAULT_REGION, linger_ms=20) as publisher:
         futures = []
         for start in range(0, total, per):
             values = [f"u{i}@bench{i % 1000}.example.com" for i in range(start, start + per)]
@@ -123,7 +124,7 @@ async def enforce_latency(args: argparse.Namespace) -> list[float]:
     port, admin = free_ports(2)
     samples: list[float] = []
     async with fake_upstream() as (fake, upstream):
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; no waiting here
             [sys.executable, "-m", "proxy.cli", "serve", "--upstream", upstream,
              "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}",
              "--kafka", args.kafka, "--redis", args.redis, "--topic", topic,
@@ -131,24 +132,29 @@ async def enforce_latency(args: argparse.Namespace) -> list[float]:
         )
         try:
             async with aiohttp.ClientSession() as client, RulePublisher(
-                options, topic, linger_ms=0
+                options, topic, region=DEFAULT_REGION, linger_ms=0
             ) as publisher:
                 await _until_ready(client, f"http://127.0.0.1:{admin}/readyz")
                 url = f"http://127.0.0.1:{port}/slow/0"
                 for i in range(args.latency_samples):
                     fake.people = [person("Late", f"Comer{i}", "latency.example", ["+15125550100"])]
                     email = fake.people[0]["email"]["email"]
-                    started = time.perf_counter()
-                    await publisher.publish("add", tenant_of(api_key), RuleType.EMAIL, [email])
-                    while True:
-                        async with client.get(url, headers={"X-API-Key": api_key}) as r:
-                            if r.status == 200 and (await r.json())["data"][0]["email"] is None:
-                                break
-                    samples.append(time.perf_counter() - started)
+                    samples.append(await _one_add(client, publisher, url, api_key, email))
         finally:
             proc.terminate()
             proc.wait()
     return samples
+
+
+async def _one_add(client: aiohttp.ClientSession, publisher: RulePublisher, url: str,
+                   api_key: str, email: str) -> float:
+    """Seconds from publishing one denied email until the proxy strips it."""
+    started = time.perf_counter()
+    await publisher.publish("add", tenant_of(api_key), RuleType.EMAIL, [email])
+    while True:
+        async with client.get(url, headers={"X-API-Key": api_key}) as r:
+            if r.status == 200 and (await r.json())["data"][0]["email"] is None:
+                return time.perf_counter() - started
 
 
 async def _until_ready(client: aiohttp.ClientSession, url: str) -> None:
@@ -210,54 +216,34 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def table(
-    args: argparse.Namespace,
-    times: dict[str, float],
-    sadd: float,
-    version: str,
-    latency: list[float],
-) -> str:
-    n = args.values
-    rows = [
-        (
-            "publish 1 M values (100 events, acks=all, gzip)",
-            f"{times['publish']:.2f} s",
-            f"{n / times['publish']:,.0f} values/s",
-        ),
-        (
-            "ingest: RuleConsumer, first poll → all applied",
-            f"{times['ingest']:.2f} s",
-            f"{n / times['ingest']:,.0f} values/s",
-        ),
-        (
-            "redis-benchmark -q -P 100 -t sadd -n 1000000",
-            f"{n / sadd:.2f} s",
-            f"{sadd:,.0f} SADD/s",
-        ),
-        (
-            "rebuild 1 M rules after FLUSHALL (detect + replay)",
-            f"{times['rebuild']:.2f} s",
-            f"{n / times['rebuild']:,.0f} values/s",
-        ),
-        (
-            f"publish → enforced through the proxy, single-value adds ({len(latency)} samples)",
-            f"p50 {percentile(latency, 0.5) * 1000:.1f} ms",
-            f"p99 {percentile(latency, 0.99) * 1000:.1f} ms",
-        ),
+def rows(n: int, times: dict[str, float], sadd: float, latency: list[float]) -> list[list[str]]:
+    def rate(seconds: float) -> str:
+        return f"{n / seconds:,.0f} values/s"
+
+    return [
+        ["publish 1 M values (100 events, acks=all, gzip)", f"{times['publish']:.2f} s",
+         rate(times["publish"])],
+        ["ingest: RuleConsumer, first poll → all applied", f"{times['ingest']:.2f} s",
+         rate(times["ingest"])],
+        ["redis-benchmark -q -P 100 -t sadd -n 1000000", f"{n / sadd:.2f} s",
+         f"{sadd:,.0f} SADD/s"],
+        ["rebuild 1 M rules after FLUSHALL (detect + replay)", f"{times['rebuild']:.2f} s",
+         rate(times["rebuild"])],
+        [f"publish → enforced through the proxy, single-value adds ({len(latency)} samples)",
+         f"p50 {percentile(latency, 0.5) * 1000:.1f} ms",
+         f"p99 {percentile(latency, 0.99) * 1000:.1f} ms"],
     ]
+
+
+def report(args: argparse.Namespace, times: dict[str, float], sadd: float, version: str,
+           latency: list[float]) -> str:
     machine = (
         f"Machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}; Python "
         f"{platform.python_version()}, aiokafka {aiokafka.__version__}, Redis {version}; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
-    lines = [
-        machine,
-        "",
-        "| Measurement | Time | Rate |",
-        "|---|---:|---:|",
-        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
-    ]
-    return "\n".join(lines)
+    body = table(["Measurement", "Time", "Rate"], "lrr", rows(args.values, times, sadd, latency))
+    return "\n".join([machine, "", *body])
 
 
 def main() -> int:
@@ -271,7 +257,7 @@ def main() -> int:
     times = asyncio.run(ingest_and_rebuild(args))
     sadd = redis_benchmark(args.redis_benchmark, args.redis, args.values)
     latency = asyncio.run(enforce_latency(args))
-    print(table(args, times, sadd, asyncio.run(redis_version(args.redis)), latency))
+    print(report(args, times, sadd, asyncio.run(redis_version(args.redis)), latency))
     return 0
 
 

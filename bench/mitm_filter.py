@@ -14,7 +14,7 @@ import json
 import os
 from collections import defaultdict
 
-from mitmproxy import http
+from mitmproxy import http  # type: ignore[import-not-found]  # only in bench/.venv-mitm
 
 META = frozenset({
     "verified", "valid", "line_type", "type", "label", "status", "primary", "is_primary",
@@ -34,7 +34,7 @@ def _load(path: str) -> dict[str, set[str]]:
 DENY = _load(os.environ["BENCH_DENY_FILE"])
 
 
-def _point(node: dict, denied: set[str]) -> bool:
+def _point(node: dict[str, object], denied: set[str]) -> bool:
     hits = [k for k, v in node.items() if isinstance(v, str) and v in denied]
     return len(hits) == 1 and all(k in META for k in node if k != hits[0])
 

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from proxy import headers, metrics
 from proxy.errors import PayloadTooLargeError, StoreError, UpstreamBodyError
-from proxy.filter import collect, redact
 from proxy.settings import Settings
 from proxy.upstream import CHUNK, Upstream, decode, upstream_errors
+from rules.match import collect, redact
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
 from rules.store import RuleStore, StoreUnavailableError
 

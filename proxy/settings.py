@@ -7,11 +7,14 @@ wins over the variable, the variable over the default. Nothing else reads the en
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from rules.model import DEFAULT_REGION
 
 if TYPE_CHECKING:
     from rules.kafka import KafkaOptions
@@ -51,6 +54,8 @@ def _bool(value: str) -> bool:
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         number = kind(value)
+        if not math.isfinite(number):  # float("nan") <= 0 is False: nan/inf would slip through
+            raise ValueError("must be a finite number")
         if number <= 0:
             raise ValueError("must be positive")
         return number
@@ -91,11 +96,33 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda value: parse(value) if value else None
 
 
-def _setting(default: Any, parse: Callable[[str], Any], help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"parse": parse, "help": help, **extra})
+def _setting(
+    default: Any, parse: Callable[[str], Any], help: str, *, secret: bool = False
+) -> Any:
+    """A field with its parser and help; a `secret` one is never shown by repr (issue #10)."""
+    return field(default=default, repr=not secret, metadata={"parse": parse, "help": help})
 
 
-@dataclass(frozen=True, slots=True)
+def _shown(f: Field[Any], value: Any) -> Any:
+    """A setting as repr shows it: secrets masked, the password of a URL too."""
+    if value is None or not isinstance(value, str):
+        return value
+    return _without_password(value) if f.repr else "***"
+
+
+def _without_password(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:  # not a URL we can read: show nothing of it rather than a secret
+        return "***"
+    if password is None:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     upstream: str = _setting("https://api.openmart.ai", _upstream, "upstream base URL")
     listen: str = _setting("127.0.0.1:8080", _address, "proxy listener HOST:PORT")
@@ -109,7 +136,9 @@ class Settings:
     group: str = _setting("denyproxy", str, "Kafka consumer group")
     consumer: bool = _setting(True, _bool, "serve: run the rule consumer in-process with --kafka")
     policy: str = _setting("strip", _choice("strip", "drop"), "strip values or drop records")
-    phone_region: str = _setting("US", _region, "region for phones without a country code")
+    phone_region: str = _setting(
+        DEFAULT_REGION, _region, "region for phones without a country code"
+    )
     workers: int = _setting(1, _workers, "worker processes (a number or auto)")
     connect_timeout: float = _setting(10.0, _positive(float), "upstream connect timeout, s")
     upstream_timeout: float = _setting(120.0, _positive(float), "upstream total timeout, s")
@@ -126,6 +155,13 @@ class Settings:
     rule_wait_timeout: float = _setting(5.0, _positive(float), "deny-rules API wait, s")
     forward_deny_rules: bool = _setting(False, _bool, "also send deny-rule calls upstream")
     validate_keys: bool = _setting(False, _bool, "check API keys upstream before rule calls")
+    init_store: bool = _setting(
+        False, _bool, "serve --redis without Kafka: mark a brand-new, empty Redis initialised"
+    )
+    max_rules_per_key: int = _setting(1_000_000, _positive(int), "rules one API key may hold")
+    rule_writes_per_minute: int = _setting(
+        100, _positive(int), "deny-rules API writes per API key per minute"
+    )
     kafka_security_protocol: str = _setting(
         "PLAINTEXT",
         _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
@@ -148,6 +184,10 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        shown = (f"{f.name}={_shown(f, getattr(self, f.name))!r}" for f in fields(self))
+        return f"Settings({', '.join(shown)})"
 
 
 def flag(name: str) -> str:
@@ -197,6 +237,10 @@ def check(settings: Settings) -> Settings:
     if settings.workers > 1 and settings.redis is None:
         raise SettingsError(
             "--workers > 1 needs --redis: each worker's in-memory store would hold its own rules"
+        )
+    if settings.kafka and not settings.consumer and settings.redis is None:
+        raise SettingsError(
+            "--no-consumer needs --redis: nothing would ever feed this proxy's in-memory rules"
         )
     if settings.kafka_security_protocol.startswith("SASL") and not settings.kafka_sasl_mechanism:
         raise SettingsError("--kafka-sasl-mechanism is required with a SASL protocol")

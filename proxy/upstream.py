@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
+import brotli
 from yarl import URL
 
 from proxy.errors import (
@@ -19,11 +20,6 @@ from proxy.errors import (
     UpstreamUnavailableError,
 )
 from proxy.settings import Settings
-
-try:  # brotli is optional: without it a br-encoded JSON body fails closed (502)
-    import brotli
-except ImportError:  # pragma: no cover - brotli is a dependency
-    brotli = None
 
 CHUNK = 64 * 1024
 
@@ -108,7 +104,7 @@ def decode(body: bytes, encoding: str, limit: int) -> bytes:
             out = inflater.decompress(body, limit + 1)
         except zlib.error as exc:
             raise UpstreamBodyError(f"upstream {encoding} body does not decode") from exc
-    elif encoding == "br" and brotli is not None:
+    elif encoding == "br":
         try:
             out = _brotli(body, limit)
         except brotli.error as exc:

@@ -8,7 +8,7 @@ A record's key is the tenant id (or `*`), its value a JSON object:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from rules.model import Op, RuleChange, RuleType, is_tenant
-from rules.normalize import for_type
+from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType, is_tenant
+from rules.normalize import normalize_all
 
 VERSION = 1
-MAX_VALUES = 10_000
+MAX_VALUES = MAX_VALUES_PER_CHANGE
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """The topic's max.message.bytes: a larger value is rejected before it is even parsed."""
 _NAMED_BAD_VALUES = 10
@@ -116,7 +116,7 @@ def encode(
     return orjson.dumps(body)
 
 
-def decode(value: bytes | None, region: str = "US") -> RuleChange:
+def decode(value: bytes | None, region: str) -> RuleChange:
     """The normalised change carried by a record value, or InvalidEventError."""
     return decode_event(value, region).change
 
@@ -133,13 +133,13 @@ class ParsedEvent:
     ts: float
     source: str | None
 
-    def normalised(self, region: str = "US") -> Event:
-        values = normalise(self.raw, self.kind, region)
+    def normalised(self, region: str) -> Event:
+        values = normalise(self.raw, self.kind, region, allow_freemail=True)  # publisher's call
         change = RuleChange(self.op, self.tenant, self.kind, values)
         return Event(change, self.id, self.ts, self.source)
 
 
-def decode_event(value: bytes | None, region: str = "US") -> Event:
+def decode_event(value: bytes | None, region: str) -> Event:
     """Validate and normalise one record value; unknown fields are ignored (forward compat)."""
     return parse_event(value).normalised(region)
 
@@ -173,23 +173,22 @@ def check_key(key: bytes | None, tenant: str) -> None:
         raise InvalidEventError("key", reason)
 
 
-def normalise(raw: Sequence[str], rule_type: RuleType, region: str = "US") -> tuple[str, ...]:
-    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad."""
-    normal: Callable[[str], str | None] = for_type(rule_type, region)
-    out: list[str] = []
-    bad: list[int] = []
-    for i, item in enumerate(raw):
-        value = normal(item) if isinstance(item, str) else None
-        if value is None:
-            bad.append(i)
-        else:
-            out.append(value)
-    if bad:
+def normalise(
+    raw: Sequence[str], rule_type: RuleType, region: str, *, allow_freemail: bool = False
+) -> tuple[str, ...]:
+    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad.
+
+    Free-mail domains are refused unless allowed: the publisher decides (`rules add
+    --allow-freemail-domains`), so the consumer accepts what reaches the topic.
+    """
+    result = normalize_all(rule_type, raw, region, allow_freemail=allow_freemail)
+    if result.rejected:
+        bad = [r.index for r in result.rejected]
         raise InvalidEventError("values", _bad_values_reason(bad, len(raw), rule_type))
-    return tuple(dict.fromkeys(out))
+    return result.values
 
 
-def chunks(values: Sequence[str], size: int = MAX_VALUES) -> Iterable[Sequence[str]]:
+def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterable[Sequence[str]]:
     """Split a long list into event-sized pieces, order kept."""
     for start in range(0, len(values), size):
         yield values[start : start + size]

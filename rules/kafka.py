@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 
-if TYPE_CHECKING:
-    from proxy.settings import Settings
-
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-"""Room for a full event of 10,000 long values even uncompressed (the broker default is 1 MB)."""
+"""Room for a full event (MAX_VALUES_PER_CHANGE long values) uncompressed; broker default 1 MB."""
 
 TOPIC_CONFIG = {
     "cleanup.policy": "delete",
@@ -56,6 +54,20 @@ class KafkaOptions:
             kwargs["sasl_plain_username"] = self.sasl_username
             kwargs["sasl_plain_password"] = self.sasl_password
         return kwargs
+
+
+def make_producer(options: KafkaOptions, client_id: str, *, linger_ms: int = 0) -> AIOKafkaProducer:
+    """The one producer configuration (publisher and dead-letter queue): acks=all and
+    idempotent, so a retry never duplicates or reorders an event; room for a full event."""
+    return AIOKafkaProducer(
+        acks="all",
+        enable_idempotence=True,
+        compression_type="gzip",
+        linger_ms=linger_ms,
+        max_request_size=MAX_MESSAGE_BYTES,
+        client_id=client_id,
+        **options.client_kwargs(),
+    )
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -132,10 +144,3 @@ async def _warn_on_retention(admin: AIOKafkaAdminClient, topic: str) -> None:
             topic,
             retention,
         )
-
-
-def options_from(settings: Settings) -> KafkaOptions:
-    """The Kafka options of the proxy's settings; SettingsError when they are incomplete."""
-    from proxy.settings import kafka_options
-
-    return kafka_options(settings)

@@ -18,18 +18,31 @@ class RuleType(StrEnum):
 
 RULE_TYPES: tuple[RuleType, ...] = tuple(RuleType)
 
+DEFAULT_REGION = "US"
+"""The one default phone region (settings only): every function takes the region explicitly."""
+
 GLOBAL = "*"
 """The scope whose rules apply to every API key."""
 
 Op = Literal["add", "remove"]
+
+MAX_VALUES_PER_CHANGE = 10_000
+"""Values in one event, one API call or one Redis command (the schema's `maxItems` too)."""
 
 Lookup = Mapping[RuleType, Collection[str]]
 """Normalised identifiers by type: what a store is asked, and what it answers as denied."""
 
 
 def tenant_of(api_key: str) -> str:
-    """The scope of an API key: we keep its SHA-256, never the key itself."""
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+    """The scope of an API key: we keep its SHA-256, never the key itself.
+
+    Surrounding white space is not part of a key (a key read from a file ends in a newline);
+    an empty key is a ValueError, never the scope of the empty string.
+    """
+    key = api_key.strip()
+    if not key:
+        raise ValueError("an API key must not be empty")
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def is_tenant(scope: str) -> bool:

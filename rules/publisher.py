@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from rules import events
-from rules.kafka import MAX_MESSAGE_BYTES, KafkaOptions
-from rules.model import Op, RuleType
+from rules.kafka import KafkaOptions, make_producer
+from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
 
 
 class RulePublisher:
@@ -31,22 +30,14 @@ class RulePublisher:
         options: KafkaOptions,
         topic: str,
         *,
-        region: str = "US",
+        region: str,
         source: str | None = None,
         linger_ms: int = 5,
     ) -> None:
         self.topic = topic
         self.region = region
         self.source = source
-        self._producer = AIOKafkaProducer(
-            acks="all",
-            enable_idempotence=True,
-            compression_type="gzip",
-            linger_ms=linger_ms,
-            max_request_size=MAX_MESSAGE_BYTES,
-            client_id="denyproxy-publisher",
-            **options.client_kwargs(),
-        )
+        self._producer = make_producer(options, "denyproxy-publisher", linger_ms=linger_ms)
 
     async def start(self) -> None:
         await self._producer.start()
@@ -75,7 +66,7 @@ class RulePublisher:
         values: Sequence[str],
         source: str | None = None,
     ) -> RecordMetadata:
-        """Send one event (1–10,000 values) and wait for the broker: partition and offset."""
+        """Send one event (1 to MAX_VALUES_PER_CHANGE values); wait for its partition and offset."""
         return await (await self.send(op, tenant, rule_type, values, source))
 
     async def send(
@@ -91,9 +82,9 @@ class RulePublisher:
         Raises InvalidEventError (nothing sent) when a value does not normalise.
         """
         kind = RuleType(rule_type)
-        if len(values) > events.MAX_VALUES:
+        if len(values) > MAX_VALUES_PER_CHANGE:
             raise events.InvalidEventError(
-                "too_many_values", f"{len(values)} values (at most 10000)"
+                "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE})"
             )
         normal = events.normalise(values, kind, self.region) if values else ()
         body = events.encode(op, tenant, kind, list(normal), source=source or self.source)
@@ -111,6 +102,3 @@ class RulePublisher:
             self.topic, body, key=events.key_of(tenant)
         )
         return future
-
-    async def flush(self) -> None:
-        await self._producer.flush()

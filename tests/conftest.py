@@ -1,7 +1,11 @@
 """Session fixtures: a real Redis and a real Kafka broker on free ports (see tests/services.py).
 
 Set REDIS_URL / REDIS_CLUSTER_URL / KAFKA_BOOTSTRAP to use already-running services instead
-of starting them.
+of starting them. Tests never FLUSHALL an external Redis: the ones that must wipe a server ask
+for `flushable_redis_url` and are skipped, saying why, when REDIS_URL is set.
+
+Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default `dev`; scripts/test picks `ci` under
+CI): `ci` is derandomised and bounded, `dev` random, `deep` many examples for fuzzing.
 """
 
 from __future__ import annotations
@@ -10,8 +14,44 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.services import KafkaBroker, RedisCluster, RedisServer
+
+settings.register_profile(
+    "ci",
+    derandomize=True,  # same examples every run: a red CI run replays exactly
+    deadline=None,  # a shared 2-core box: timing says nothing about correctness
+    max_examples=200,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=100, print_blob=True)
+settings.register_profile(
+    "deep",
+    deadline=None,
+    max_examples=20_000,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Name the Hypothesis profile (and its seed policy) so a failing run can be replayed."""
+    seed = "derandomized" if settings().derandomize else "random (see --hypothesis-seed)"
+    examples = settings().max_examples
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} (max_examples={examples}, seed {seed})"
+
+
+@pytest.fixture(scope="session")
+def flushable_redis_url(request: pytest.FixtureRequest) -> str:
+    """URL of a Redis this suite may FLUSHALL: only our private redis-server, never $REDIS_URL."""
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("this test wipes Redis (FLUSHALL); refusing to run it against REDIS_URL")
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
 
 
 @pytest.fixture(scope="session")

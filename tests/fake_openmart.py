@@ -76,6 +76,9 @@ class FakeOpenmart:
     deny_rules_status: int = 200
     valid_keys: set[str] | None = None  # None: any key is accepted
     requests: list[Seen] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # lets /held* finish
+    held_sent_first: asyncio.Event = field(default_factory=asyncio.Event)
+    held_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     batches: dict[str, dict] = field(default_factory=dict)
     tasks: dict[str, dict] = field(default_factory=dict)
 
@@ -94,6 +97,9 @@ class FakeOpenmart:
         r.add_get("/api/v2/credit-balance", self.credit_balance)
         r.add_route("*", "/api/v2/deny-rules{tail:.*}", self.deny_rules)
         r.add_get("/download/{size}", self.download)
+        r.add_get("/held/{size}", self.held)
+        r.add_get("/held-json", self.held_json)
+        r.add_get("/gzip-text", self.gzip_text)
         r.add_get("/slow/{seconds}", self.slow)
         r.add_get("/gzip-json", self.gzip_json)
         r.add_get("/bad-json", self.bad_json)
@@ -192,14 +198,46 @@ class FakeOpenmart:
         await response.write_eof()
         return response
 
+    async def held(self, request: web.Request) -> web.StreamResponse:
+        """First chunk of `size` bytes at once; the rest only after `release` is set."""
+        size = int(request.match_info["size"])
+        first = b"a" * 1024
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = size
+        await response.prepare(request)
+        await response.write(first)
+        self.held_sent_first.set()
+        await self.release.wait()
+        await response.write(b"b" * (size - len(first)))
+        await response.write_eof()
+        return response
+
+    async def held_json(self, request: web.Request) -> web.Response:
+        """Says it arrived, then answers people only once the test sets `release`."""
+        self.held_arrived.set()
+        await self.release.wait()
+        return web.json_response({"data": self.people})
+
+    def gzip_json_body(self) -> bytes:
+        """The exact bytes /gzip-json sends (mtime=0 keeps gzip output deterministic)."""
+        return gzip.compress(orjson.dumps({"data": self.people}), mtime=0)
+
+    def gzip_text_body(self) -> bytes:
+        return gzip.compress(b"contact jane.doe@acme.com", mtime=0)
+
+    async def gzip_text(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.gzip_text_body(),
+            headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+        )
+
     async def slow(self, request: web.Request) -> web.Response:
         await asyncio.sleep(float(request.match_info["seconds"]))
         return web.json_response({"data": self.people})
 
     async def gzip_json(self, request: web.Request) -> web.Response:
-        body = gzip.compress(orjson.dumps({"data": self.people}))
         return web.Response(
-            body=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            body=self.gzip_json_body(), headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
         )
 
     async def bad_json(self, request: web.Request) -> web.Response:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from proxy import server
 from proxy.settings import Settings
+from rules.store import StoreUnavailableError
 from tests.fake_openmart import FakeOpenmart
 from tests.services import free_ports
 
@@ -24,7 +26,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def fake_upstream(fake: FakeOpenmart | None = None) -> AsyncIterator[tuple[FakeOpenmart, str]]:
+async def fake_upstream(
+    fake: FakeOpenmart | None = None,
+) -> AsyncIterator[tuple[FakeOpenmart, str]]:
     fake = fake or FakeOpenmart()
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
@@ -37,8 +41,20 @@ async def fake_upstream(fake: FakeOpenmart | None = None) -> AsyncIterator[tuple
 
 
 @contextlib.asynccontextmanager
-async def running_proxy(settings: Settings) -> AsyncIterator[Running]:
-    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals."""
+async def running_proxy(settings: Settings, *, init_store: bool = True) -> AsyncIterator[Running]:
+    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals.
+
+    With Redis and no Kafka the store is first marked initialised, as an operator's
+    `denyproxy store init` would (`init_store=False` leaves that to the test).
+    """
+    if init_store and settings.redis and not settings.kafka:
+        store = server.redis_store(settings)
+        try:
+            await store.mark_initialised()
+        except StoreUnavailableError:
+            pass  # a test of an unreachable store: the proxy will find it so too
+        finally:
+            await store.aclose()
     port, admin_port = free_ports(2)
     settings = settings.with_(listen=f"127.0.0.1:{port}", admin_listen=f"127.0.0.1:{admin_port}")
     stop = asyncio.Event()
@@ -64,3 +80,18 @@ async def _wait_listening(port: int, task: asyncio.Task) -> None:
         except OSError:
             await asyncio.sleep(0.02)
     raise TimeoutError(f"proxy did not listen on {port}")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0  # noqa: ASYNC109
+) -> None:
+    """Poll `check` until it is true; fail naming `what` after `timeout` s (a bound, not a
+    measurement: on a loaded box only the failure message waits that long)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if await result if isinstance(result, Awaitable) else result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -334,7 +334,7 @@ async def _kafka_metadata_ready(bootstrap: str) -> bool:
         await admin.start()
         cluster = await admin.describe_cluster()
         return bool(cluster.get("brokers"))
-    except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
+    except Exception:
         return False
     finally:
         await admin.close()
@@ -492,6 +492,16 @@ class KafkaBroker:
                     f"Kafka broker not ready after {self.start_timeout:.0f}s:\n{self._logs()}"
                 )
             time.sleep(0.25)
+
+    def dump_log(self, topic: str, partition: int) -> str:
+        """Kafka's own DumpLogSegments over one partition's log: batch headers as the broker
+        stored them (producerId, sequence, compresscodec), to check what a producer sent."""
+        segments = sorted((self.workdir / "data" / f"{topic}-{partition}").glob("*.log"))
+        argv = self._java_argv("kafka.tools.DumpLogSegments", "--files",
+                               ",".join(map(str, segments)))
+        res = subprocess.run(argv, check=True, cwd=self.workdir, capture_output=True, text=True,
+                             timeout=60)
+        return res.stdout
 
     def _logs(self) -> str:
         """Tails of the log4j file and JVM stdout, for failure messages."""

@@ -15,7 +15,7 @@ import pytest
 
 from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
-from tests.harness import fake_upstream
+from tests.harness import eventually, fake_upstream
 from tests.services import free_ports
 
 DENYPROXY = [sys.executable, "-m", "proxy.cli"]
@@ -36,6 +36,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["serve", "--upstream", "ftp://x"], {}, "--upstream"),
         (["serve", "--workers", "2"], {}, "--workers"),
         (["consume"], {}, "--kafka"),
+        (["rules", "add", "--kafka", "k:9092", "--api-key", " \n", "--type", "domain", "acme.com"],
+         {}, "--api-key must not be empty"),
+        (["rules", "add", "--kafka", "k:9092", "--type", "domain", "acme.com"],
+         {"DENYPROXY_API_KEY": ""}, "DENYPROXY_API_KEY must not be empty"),
     ],
 )
 def test_bad_configuration_is_one_line_naming_the_setting_exit_2(args, env, names):
@@ -79,24 +83,36 @@ class Proxy:
         return self.proc.wait(timeout=30)
 
 
+async def refuses(url: str) -> bool:
+    """True once nothing accepts connections on the proxy's port any more."""
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        _, writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False
+
+
 async def test_sigterm_drains_in_flight_requests_then_exits():
     async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
         proxy = Proxy("--upstream", upstream, "--shutdown-timeout", "10")
         try:
             await proxy.ready(client)
-            in_flight = asyncio.create_task(client.get(f"{proxy.url}/slow/1.5",
+            in_flight = asyncio.create_task(client.get(f"{proxy.url}/held-json",
                                                        headers={"X-API-Key": "k"}))
-            await asyncio.sleep(0.5)
+            await asyncio.wait_for(fake.held_arrived.wait(), 30)  # the request is upstream
             proxy.proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            with pytest.raises(aiohttp.ClientConnectionError):  # no new connections
-                async with aiohttp.ClientSession() as fresh:
-                    await fresh.get(f"{proxy.url}/echo/x")
+            await eventually(lambda: refuses(proxy.url), "the listener to close")
+            assert not in_flight.done()  # still held by the upstream
+            fake.release.set()
             response = await in_flight
             assert response.status == 200 and len((await response.json())["data"]) == 8
             response.release()
             assert await asyncio.to_thread(proxy.proc.wait, 15) == 0
         finally:
+            fake.release.set()
             proxy.stop()
 
 
@@ -104,6 +120,7 @@ async def test_workers_share_the_port_and_redis_and_metrics_add_up(redis_url):
     api_key = f"om_{uuid.uuid4().hex}"
     store = RedisStore.from_url(redis_url, timeout=2)
     await store.apply([RuleChange("add", tenant_of(api_key), RuleType.EMAIL, ("jane.doe@acme.com",))])
+    await store.mark_initialised()  # the operator's `denyproxy store init`
     await store.aclose()
     async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
         proxy = Proxy("--upstream", upstream, "--redis", redis_url, "--workers", "2")

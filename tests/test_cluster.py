@@ -24,18 +24,19 @@ from redis.crc import key_slot
 from proxy.app import Health, create_admin_app, create_app
 from proxy.server import start_site
 from proxy.settings import Settings
-from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
+from rules.model import DEFAULT_REGION, GLOBAL, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
 from rules.store import RedisStore, StoreUnavailableError, rule_key, slot_marker, state_key
+from rules.store.init import initialise
 from tests.fake_openmart import FakeOpenmart, person
 from tests.harness import Running, fake_upstream, running_proxy
 from tests.services import RedisCluster, free_port, free_ports
 
 
 def change(op: str, scope: str, rule_type: RuleType, *values: str) -> RuleChange:
-    normal, bad = normalize_all(rule_type, values)
-    assert not bad
-    return RuleChange(op, scope, rule_type, normal)  # type: ignore[arg-type]
+    result = normalize_all(rule_type, values, DEFAULT_REGION)
+    assert not result.rejected
+    return RuleChange(op, scope, rule_type, result.values)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
@@ -315,8 +316,12 @@ async def test_a_node_down_fails_closed_and_recovers_without_restart(
             finally:
                 redis_cluster.start_node(down)  # empty: no persistence in the test cluster
                 await asyncio.to_thread(redis_cluster.wait_ok)
+            status, doc = await task_result(http, proxy.url, api_key)
+            assert status == 503, "the node came back empty: its slots' markers are gone too"
             async with cluster_store(url) as writer:
                 await writer.apply([rule])
+                report = await initialise(writer)  # the operator's `denyproxy store init`
+                assert report.initialised
             deadline = time.monotonic() + 20
             while True:
                 status, doc = await task_result(http, proxy.url, api_key)
@@ -367,7 +372,7 @@ async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisClus
             except StoreUnavailableError:
                 answer = None  # failing closed: what we want
                 break
-            except Exception:  # noqa: BLE001
+            except Exception:
                 await asyncio.sleep(0.1)
         ready = await store.ready()
         # Either the lookup fails closed or the store says it is not complete (so the consumer
@@ -415,7 +420,7 @@ async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
     async with fake_upstream(fake) as (_, upstream), \
             running_proxy(settings.with_(upstream=upstream)) as proxy, \
             aiohttp.ClientSession() as http:
-        async with RulePublisher(options, topic) as publisher:
+        async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
             for i, key in enumerate(keys):
                 await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
                                         [fake.people[i]["email"]["email"]])
@@ -489,7 +494,7 @@ async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
     async with fake_upstream(fake) as (_, upstream), \
             running_proxy(settings.with_(upstream=upstream)) as proxy, \
             aiohttp.ClientSession() as http:
-        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic) as publisher:
+        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic, region=DEFAULT_REGION) as publisher:
             await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
                                     [fake.people[0]["email"]["email"]])
 

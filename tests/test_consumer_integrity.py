@@ -18,7 +18,7 @@ from proxy.app import Health
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.events import encode, key_of, partition_of
 from rules.kafka import KafkaOptions, dead_letter_topic
-from rules.model import RuleType, tenant_of
+from rules.model import DEFAULT_REGION, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import MemoryStore, MirroredRedisStore, RedisStore, StoreUnavailableError
 from rules.store.staleness import StalenessGuard
@@ -138,7 +138,7 @@ async def test_an_11_mb_event_cannot_stop_other_tenants_rules(
     finally:
         await producer.stop()
     others = [tenant_of(str(uuid.uuid4())) for _ in range(6)]
-    async with RulePublisher(options, topic) as publisher:
+    async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
         metas = [await publisher.publish("add", t, "email", ["ok@acme.com"]) for t in others]
 
     await start(running, options, topic, store)
@@ -237,7 +237,7 @@ async def test_a_dead_letter_topic_refusing_the_size_gets_a_reference(
     finally:
         await admin.close()
     bad_tenant, good_tenant = tenant_of(str(uuid.uuid4())), tenant_of(str(uuid.uuid4()))
-    async with RulePublisher(options, topic) as publisher:
+    async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
         producer = AIOKafkaProducer(bootstrap_servers=options.bootstrap)
         await producer.start()
         try:  # 20 kB that no compression shrinks below 4 kB, and not valid JSON

@@ -145,21 +145,44 @@ async def test_request_target_never_leaves_the_upstream(setup, target):
         assert seen.path_qs.endswith("/api/v1/task/1")
 
 
-async def test_large_download_streams_without_buffering(setup):
+async def test_large_download_streams_through(setup):
     fake, proxy, client = setup
     size = 64 * 1024 * 1024
-    received = 0
+    digest = hashlib.sha256()
     async with client.get(f"{proxy.url}/download/{size}", headers=KEY) as r:
         assert r.headers["Content-Length"] == str(size)
         async for chunk in r.content.iter_chunked(1 << 20):
-            received += len(chunk)
-    assert received == size
+            digest.update(chunk)
+    assert digest.digest() == hashlib.sha256(b"x" * size).digest()
+
+
+async def test_download_streams_without_buffering(setup):
+    """The client gets the first bytes while the upstream still holds the rest back."""
+    fake, proxy, client = setup
+    size = 4 * 1024 * 1024
+    try:
+        async with client.get(f"{proxy.url}/held/{size}", headers=KEY) as r:
+            assert r.status == 200 and r.headers["Content-Length"] == str(size)
+            # Only the test sets `release`: a buffering proxy would block here until the timeout.
+            first = await asyncio.wait_for(r.content.readexactly(1024), timeout=30)
+            assert first == b"a" * 1024
+            assert fake.held_sent_first.is_set() and not fake.release.is_set()
+            fake.release.set()
+            rest = await r.content.read()
+    finally:
+        fake.release.set()  # never leave the fake's handler waiting
+    assert rest == b"b" * (size - 1024)
 
 
 async def test_gzip_body_of_unfiltered_type_passes_encoded(setup):
     fake, proxy, client = setup
-    async with client.get(f"{proxy.url}/text", headers={**KEY, "Accept-Encoding": "identity"}) as r:
-        assert await r.text() == "contact jane.doe@acme.com"  # not JSON: not inspected
+    headers = {**KEY, "Accept-Encoding": "gzip"}
+    async with client.get(f"{proxy.url}/gzip-text", headers=headers) as r:
+        assert r.status == 200
+        assert r.headers["Content-Encoding"] == "gzip"
+        assert "X-Denyproxy-Suppressed" not in r.headers  # not JSON: not inspected
+        body = await r.read()
+    assert body == fake.gzip_text_body()
 
 
 async def test_admin_endpoints(setup):

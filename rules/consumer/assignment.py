@@ -8,6 +8,7 @@ from the store when the new assignment is positioned).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -97,7 +98,5 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
 
 
 def forget_lag(partition: int) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         metrics.CONSUMER_LAG.remove(str(partition))
-    except KeyError:
-        pass

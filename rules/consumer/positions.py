@@ -65,7 +65,7 @@ class Positions:
         replay = [self._seek(tp, mirrored.get(tp.partition), bounds, ready, assignment)
                   for tp in mine]
         if any(replay):
-            loading = sorted(tp.partition for tp, r in zip(mine, replay) if r)
+            loading = sorted(tp.partition for tp, r in zip(mine, replay, strict=True) if r)
             log.info("loading partitions %s of %s from the beginning", loading, self._topic)
         readiness.advance(Signal.POSITIONED_COMPLETE if ready else Signal.POSITIONED_INCOMPLETE)
         self._kafka.resume(*mine)

@@ -68,7 +68,7 @@ def decode_one(record: Record, checks: Checks) -> Decoded:
         return parsed.normalised(checks.region)
     except InvalidEventError as exc:
         return exc
-    except Exception as exc:  # noqa: BLE001  (a bug on one record is that record's dead letter)
+    except Exception as exc:  # a bug on one record is that record's dead letter
         return InvalidEventError("error", f"unexpected {type(exc).__name__} while decoding")
 
 
@@ -81,7 +81,8 @@ def rejects(
     records: list[Record], decoded: list[Decoded]
 ) -> list[tuple[Record, InvalidEventError]]:
     """The poison records of a batch, each with why."""
-    return [(r, d) for r, d in zip(records, decoded) if isinstance(d, InvalidEventError)]
+    pairs = zip(records, decoded, strict=True)
+    return [(r, d) for r, d in pairs if isinstance(d, InvalidEventError)]
 
 
 def slices(records: list[Record], decoded: list[Decoded], max_values: int) -> list[Slice]:
@@ -90,7 +91,7 @@ def slices(records: list[Record], decoded: list[Decoded], max_values: int) -> li
     A poison record adds no change but still moves its partition's offset on.
     """
     parts = [Slice()]
-    for record, item in zip(records, decoded):
+    for record, item in zip(records, decoded, strict=True):
         part = parts[-1]
         if isinstance(item, Event):
             if part.values and part.values + len(item.change.values) > max_values:

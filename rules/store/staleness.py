@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from rules.model import Lookup, RuleChange, RuleType
-from rules.store.base import RuleStore, StoreUnavailableError
+from rules.store.base import Limits, RuleStore, StoreUnavailableError
 
 
 @runtime_checkable
@@ -51,11 +51,13 @@ class StalenessGuard:
             return f"rules stale: the rule consumer has not advanced for {age:.0f} s ({bound})"
         return None
 
-    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+    async def lookup(
+        self, tenant: str, query: Lookup, *, include_global: bool = True
+    ) -> dict[RuleType, set[str]]:
         why = await self.stale()
         if why is not None:
             raise StoreUnavailableError(why)
-        return await self.store.lookup(tenant, query)
+        return await self.store.lookup(tenant, query, include_global=include_global)
 
     async def ready(self) -> bool:
         try:
@@ -65,6 +67,12 @@ class StalenessGuard:
 
     async def apply(self, changes: Sequence[RuleChange]) -> None:
         await self.store.apply(changes)
+
+    async def write(self, change: RuleChange, limits: Limits) -> None:
+        await self.store.write(change, limits)
+
+    async def admit(self, change: RuleChange, limits: Limits) -> None:
+        await self.store.admit(change, limits)
 
     async def offsets(self) -> dict[int, int]:
         return await self.store.offsets()

@@ -21,9 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy import filter as flt
+from rules import match as flt
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import MemoryStore
+from tests.identifiers import (
+    CONTACT_WRAPPER_META,
+    CONTACT_WRAPPER_VALUE,
+    PHONE_KEY_NAMES,
+    TYPED_PHONE_WRAPPERS,
+)
 
 E, P, D, L = RuleType.EMAIL, RuleType.PHONE, RuleType.DOMAIN, RuleType.LINKEDIN
 Rules = dict[RuleType, set[str]]
@@ -246,13 +252,17 @@ def test_numbers_count_only_under_phone_keys() -> None:
 def test_collect_reads_national_numbers_with_the_given_region() -> None:
     doc = {"phone": "020 7946 0958"}
     assert flt.collect(doc, "GB").by_raw == {"020 7946 0958": ((P, "+442079460958"),)}
-    # read as a US number it does not parse: looked up by its digits, never as +44
-    assert flt.collect(doc, "US").by_raw == {"020 7946 0958": ((P, "+02079460958"),)}
+    # no valid US number: looked up by its digits read in the region and as written, never +44
+    assert flt.collect(doc, "US").by_raw == {
+        "020 7946 0958": ((P, "+102079460958"), (P, "+02079460958"))
+    }
 
 
 def test_unparseable_value_under_phone_key_is_looked_up_by_digits() -> None:
     doc = {"phone": "12345678901234567890", "tel": "n/a"}
-    assert flt.collect(doc, "US").by_raw == {"12345678901234567890": ((P, "+12345678901234567890"),)}
+    assert flt.collect(doc, "US").by_raw == {
+        "12345678901234567890": ((P, "+112345678901234567890"), (P, "+12345678901234567890"))
+    }
 
 
 @pytest.mark.parametrize(
@@ -604,6 +614,64 @@ def test_labelled_number_is_matched(value: str) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# key names real APIs use (tests/identifiers.py, independent of the product's tables)
+# --------------------------------------------------------------------------------------
+
+# Found by the independent lists; issue #10 closes them. strict: a fix turns these red, so
+# the entry is removed here and the key joins the property test's pool.
+PHONE_KEY_GAPS = frozenset({
+    "landline", "sanitized_number", "raw_number", "fax_number", "telephone_number",
+    "whatsapp_number", "msisdn", "phone_no", "phone_num",
+})
+WRAPPER_META_GAPS = frozenset({
+    "is_verified", "is_valid", "do_not_call", "dnc", "is_mobile", "extension", "email_status",
+    "verified_at", "last_verified", "opt_out",
+})
+_PHONE_RULES: Rules = {P: {"+15125550100"}}
+
+
+def _gap(name: str, gaps: frozenset[str], what: str) -> Any:
+    if name not in gaps:
+        return name
+    return pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason=f"issue #10: {what} {name!r} not recognised"))
+
+
+@pytest.mark.parametrize("key", [_gap(k, PHONE_KEY_GAPS, "phone key") for k in PHONE_KEY_NAMES])
+def test_phone_under_a_real_world_phone_key_is_stripped(key: str) -> None:
+    out, counts, _ = run({key: "+1 512-555-0100", "other": 1}, _PHONE_RULES, "strip")
+    assert out == {key: None, "other": 1} and counts == {P: 1}
+    out, _, _ = run({key: ["(512) 555-0100", "+1 512 555 0199"]}, _PHONE_RULES, "strip")
+    assert out == {key: ["+1 512 555 0199"]}
+
+
+@pytest.mark.parametrize(
+    "meta", [_gap(m, WRAPPER_META_GAPS, "contact meta key") for m in CONTACT_WRAPPER_META]
+)
+def test_contact_wrapper_with_a_real_world_meta_key_goes_as_a_whole(meta: str) -> None:
+    doc = {"emails": [{"email": "jane@acme.com", meta: True}, {"email": "bob@beta.io", meta: 1}]}
+    out, _, _ = run(doc, {E: {"jane@acme.com"}}, "strip")
+    assert out == {"emails": [{"email": "bob@beta.io", meta: 1}]}
+
+
+@pytest.mark.parametrize("value_key", CONTACT_WRAPPER_VALUE)
+def test_phone_wrapper_with_any_value_key_goes_as_a_whole(value_key: str) -> None:
+    doc = {"phones": [{value_key: "+15125550100", "type": "mobile"}]}
+    out, _, _ = run(doc, _PHONE_RULES, "strip")
+    assert out == {"phones": []}
+
+
+@pytest.mark.xfail(strict=True, reason="issue #10: typed contact points ({'type': 'phone', "
+                   "'value': ...}) under a non-phone key are not read as phones")
+@pytest.mark.parametrize("wrapper", TYPED_PHONE_WRAPPERS, ids=lambda w: "-".join(w))
+def test_typed_phone_contact_point_is_stripped(wrapper: dict[str, str]) -> None:
+    point = {k: v.format("+1 512 555 0100") for k, v in wrapper.items()}
+    out, _, _ = run({"contacts": [point, {"type": "note", "value": "hello"}]}, _PHONE_RULES,
+                    "strip")
+    assert out == {"contacts": [{"type": "note", "value": "hello"}]}
+
+
+# --------------------------------------------------------------------------------------
 # property test: random documents, planted identifiers, both policies
 # --------------------------------------------------------------------------------------
 
@@ -613,13 +681,12 @@ _IDN = {"bücher": "xn--bcher-kva", "münchen": "xn--mnchen-3ya", "café": "xn--
 _FILLER_KEYS = ["name", "title", "company", "city", "notes", "tags", "score", "rank", "info",
                 "details", "extra", "source", "type", "status", "label", "verified", "kind",
                 "first_seen", "industry", "size"]
-_PHONE_KEYS = ["phone", "phones", "mobile_phone", "phone_numbers", "store_phones",
-               "business_phones", "work_phone", "direct_dial", "fax", "telephone", "hq_phone",
-               "sanitized_phone_number", "mobile", "cell", "whatsapp", "phoneNumber"]
+# Independent lists (tests/identifiers.py), minus the gaps documented as xfail below.
+_PHONE_KEYS = [k for k in PHONE_KEY_NAMES if k not in PHONE_KEY_GAPS]
 _ANY_KEYS = ["email", "emails", "business_emails", "work_email", "contact", "linkedin_url",
              "linkedin", "profile", "notes", "bio", "about", "links", "value", "misc"]
-_VALUE_KEYS = ["value", "email", "address", "phone_number", "number", "url", "raw"]
-_META = sorted(flt.CONTACT_META_KEYS)
+_VALUE_KEYS = list(CONTACT_WRAPPER_VALUE)
+_META = [m for m in CONTACT_WRAPPER_META if m not in WRAPPER_META_GAPS]
 
 _text = st.text(alphabet=string.ascii_letters + " -_", max_size=12)
 _filler_scalar = st.one_of(
@@ -894,8 +961,7 @@ def plain_scan(out: Any, identities: list[tuple[Identity, bool]]) -> list[str]:
     return leaks
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario(), st.sampled_from(["strip", "drop"]))
 async def test_random_documents_lose_every_denied_and_keep_every_allowed_identifier(case, policy) -> None:
     doc, identities, tenant, scopes = case
