@@ -25,6 +25,7 @@ from proxy.rules_api import RULES_API, RulesApi
 from proxy.settings import Settings, kafka_options
 from proxy.upstream import Upstream, client_session
 from rules.store import RuleStore
+from rules.store.staleness import StalenessGuard
 
 log = logging.getLogger("denyproxy.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -45,11 +46,14 @@ class Health:
     async def ready(self) -> tuple[bool, str]:
         if self.draining:
             return False, "draining"
+        stall = self.consumer.stall() if self.consumer is not None else None
         if not all(check() for check in self.checks):
-            return False, "rule consumer not running"
+            return False, stall or "rule consumer not running"
+        if isinstance(self.store, StalenessGuard) and (stale := await self.store.stale()):
+            return False, stale
         if not await self.store.ready():
             return False, "suppression store unavailable or still loading rules"
-        return True, "ready"
+        return True, f"ready; {stall}" if stall else "ready"
 
 
 FORWARDER = web.AppKey("forwarder", Forwarder)

@@ -15,6 +15,7 @@ from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, kafka_options
 from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUnavailableError
 from rules.store.init import InitReport, initialise
+from rules.store.staleness import HeartbeatStore, StalenessGuard
 
 log = logging.getLogger("denyproxy")
 
@@ -108,8 +109,15 @@ async def start_control(
     admin_app = create_admin_app(health, multiprocess=multiprocess)
     admin = await start_site(admin_app, settings.admin_listen, settings)
     stack.push_async_callback(admin.cleanup)
-    health.store = store
+    health.store = guarded(settings, store)
     return health
+
+
+def guarded(settings: Settings, store: RuleStore) -> RuleStore:
+    """With --max-rule-staleness, lookups fail closed once the consumer's heartbeat is too old."""
+    if settings.max_rule_staleness is None or not isinstance(store, HeartbeatStore):
+        return store
+    return StalenessGuard(store, settings.max_rule_staleness)
 
 
 async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
@@ -130,7 +138,8 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
     """A worker of `serve --workers N`: the proxy listener with its own pools, nothing else."""
     store = make_store(settings, fed_by_kafka=False)
     try:
-        proxy = await start_site(create_app(settings, store), settings.listen, settings)
+        app = create_app(settings, guarded(settings, store))
+        proxy = await start_site(app, settings.listen, settings)
         on_listening()
         await wait_for_signal()
         await proxy.cleanup()

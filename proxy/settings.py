@@ -149,6 +149,9 @@ class Settings:
         (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
     )
     shutdown_timeout: float = _setting(30.0, _positive(float), "drain time on SIGTERM, s")
+    max_rule_staleness: float | None = _setting(
+        None, _optional(_positive(float)), "fail closed once the rule consumer stalled this long, s"
+    )
     rule_wait_timeout: float = _setting(5.0, _positive(float), "deny-rules API wait, s")
     forward_deny_rules: bool = _setting(False, _bool, "also send deny-rule calls upstream")
     validate_keys: bool = _setting(False, _bool, "check API keys upstream before rule calls")

@@ -131,6 +131,12 @@ class RuleWriter(Protocol):
     async def offsets(self) -> dict[int, int]:
         """The next offset to apply per partition; empty means rebuild from the start."""
 
+    async def set_heartbeat(self, fresh: Mapping[int, float]) -> None:
+        """Per partition, the wall time it was last fresh (see rules/consumer/stall.py)."""
+
+    async def heartbeat(self) -> dict[int, float]:
+        """What set_heartbeat wrote; proxies bound rule staleness with it."""
+
     async def set_ready(self, ready: bool) -> None:
         """The consumer marks the rule set complete (or not) for lookups."""
 

@@ -4,6 +4,7 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:<type>          SET of normalised values
     denyproxy:{*}:<type>                 the global scope
     denyproxy:{state}:<topic>:offsets    HASH partition -> next offset to apply
+    denyproxy:{state}:<topic>:heartbeat  HASH partition -> wall time the consumer was last fresh
     denyproxy:{state}:<topic>:ready      "1" once the consumer has caught up after a (re)build
     denyproxy:{<tag>}:<topic>:ready      Cluster only: that marker again in every slot (slot_marker)
     denyproxy:{state}:initialised        rules written without Kafka: an operator initialised them
@@ -45,6 +46,11 @@ def ready_key(topic: str) -> str:
 def offsets_key(topic: str) -> str:
     """The hash of mirrored next-offsets per partition of `topic`."""
     return state_key(topic, "offsets")
+
+
+def heartbeat_key(topic: str) -> str:
+    """When each partition was last fresh (applied to its end, or advancing): staleness."""
+    return state_key(topic, "heartbeat")
 
 
 def slot_marker(topic: str, slot: int) -> str:

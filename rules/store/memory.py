@@ -26,6 +26,7 @@ class MemoryStore:
         self._offsets: dict[int, int] = {}
         self._ready = ready
         self._writes: dict[str, tuple[float, int]] = {}  # tenant -> (window end, writes)
+        self._heartbeat: dict[int, float] = {}
 
     @property
     def shared(self) -> bool:
@@ -92,6 +93,12 @@ class MemoryStore:
 
     async def offsets(self) -> dict[int, int]:
         return dict(self._offsets)
+
+    async def set_heartbeat(self, fresh: Mapping[int, float]) -> None:
+        self._heartbeat.update(fresh)
+
+    async def heartbeat(self) -> dict[int, float]:
+        return dict(self._heartbeat)
 
     async def set_ready(self, ready: bool) -> None:
         self._ready = ready

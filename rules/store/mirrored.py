@@ -16,6 +16,7 @@ from redis.asyncio.client import Pipeline
 from rules.model import RuleChange
 from rules.store.keys import (
     SLOTS,
+    heartbeat_key,
     initialised_key,
     offsets_key,
     ready_key,
@@ -94,6 +95,15 @@ class MirroredRedisStore(RedisStore):
         """The mirrored next-offset per partition; empty after a flush or on a new Redis."""
         raw = await self._call(self.client.hgetall(offsets_key(self.topic)))
         return {int(p): int(o) for p, o in raw.items()}
+
+    async def set_heartbeat(self, fresh: Mapping[int, float]) -> None:
+        if fresh:
+            key = heartbeat_key(self.topic)
+            await self._call(self.client.hset(key, mapping={str(p): t for p, t in fresh.items()}))
+
+    async def heartbeat(self) -> dict[int, float]:
+        raw = await self._call(self.client.hgetall(heartbeat_key(self.topic)))
+        return {int(p): float(t) for p, t in raw.items()}
 
     async def set_ready(self, ready: bool) -> None:
         """On a Cluster: the {state} marker and every slot's, in one pipeline (only at rebuilds).
