@@ -153,6 +153,7 @@ def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Appli
 
     async def readyz(request: web.Request) -> web.Response:
         ok, why = await request.app[HEALTH].ready()
+        metrics.READINESS.observe(ok)
         return web.json_response({"status": why}, status=200 if ok else 503)
 
     async def metrics_(request: web.Request) -> web.Response:

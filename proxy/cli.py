@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     consume = sub.add_parser("consume", help="run the Kafka → Redis rule consumer alone")
     add_arguments(consume, CONSUME_SETTINGS)
     consume.set_defaults(run=run_consume)
+    doctor = sub.add_parser("doctor", help="check the upstream, Redis, Kafka and the clock")
+    add_arguments(doctor)  # the same settings as serve
+    doctor.set_defaults(run=run_doctor)
     _add_rules(sub)
     _add_store(sub)
     return top
@@ -70,6 +73,12 @@ def run_serve(args: argparse.Namespace) -> int:
         return workers.run(settings)
     asyncio.run(server.serve(settings))
     return 0
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from proxy import doctor
+
+    return doctor.main(settings_of(args))
 
 
 def run_consume(args: argparse.Namespace) -> int:

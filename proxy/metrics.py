@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -17,3 +17,27 @@ STORE_LATENCY = Histogram(
     "denyproxy_store_latency_seconds", "One rule lookup round trip", buckets=_FAST
 )
 STORE_ERRORS = Counter("denyproxy_store_errors_total", "Rule lookups that failed (answered 503)")
+READY = Gauge(
+    "denyproxy_ready",
+    "1 when the last /readyz answered 200, else 0 (set by the probe)",
+    multiprocess_mode="livemax",  # only the parent (admin listener) sets it
+)
+READINESS_CHANGES = Counter(
+    "denyproxy_readiness_changes_total",
+    "Times /readyz changed its answer; a fast-rising count is a flapping instance",
+)
+
+
+class ReadinessMetric:
+    """The last readiness answer, so a change (not every probe) is counted."""
+
+    last: bool | None = None
+
+    def observe(self, ready: bool) -> None:
+        READY.set(1 if ready else 0)
+        if self.last is not None and ready != self.last:
+            READINESS_CHANGES.inc()
+        self.last = ready
+
+
+READINESS = ReadinessMetric()

@@ -14,6 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from proxy.tls import readable_ca_file
 from rules.model import DEFAULT_REGION
 
 if TYPE_CHECKING:
@@ -125,6 +126,11 @@ def _without_password(value: str) -> str:
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     upstream: str = _setting("https://api.openmart.ai", _upstream, "upstream base URL")
+    upstream_ca_file: str | None = _setting(
+        None,
+        _optional(readable_ca_file),
+        "CA bundle (PEM) trusted for an https upstream instead of the system's (always verified)",
+    )
     listen: str = _setting("127.0.0.1:8080", _address, "proxy listener HOST:PORT")
     admin_listen: str = _setting(
         "127.0.0.1:9901", _address, "admin listener (/healthz /readyz /metrics)"

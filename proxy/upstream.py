@@ -21,6 +21,7 @@ from proxy.errors import (
     UpstreamUnavailableError,
 )
 from proxy.settings import Settings
+from proxy.tls import tls_problem, upstream_ssl_context
 
 CHUNK = 64 * 1024
 
@@ -63,7 +64,10 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
 
     Read timeouts are set per step by the caller (a timer per read would cost every request).
     """
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, ttl_dns_cache=300,
+        ssl=upstream_ssl_context(settings.upstream_ca_file),
+    )
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
@@ -81,6 +85,8 @@ def upstream_errors(timeout: float) -> AsyncIterator[None]:  # type: ignore[misc
         yield
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise UpstreamTimeoutError(f"upstream did not answer within {timeout:g} s") from exc
+    except aiohttp.ClientSSLError as exc:  # before ClientConnectorError: it is one
+        raise UpstreamUnavailableError(tls_problem(exc)) from exc
     except aiohttp.ClientConnectorError as exc:
         raise UpstreamUnavailableError("upstream unreachable") from exc
     except aiohttp.ClientError as exc:

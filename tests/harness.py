@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -27,15 +28,17 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def fake_upstream(
-    fake: FakeOpenmart | None = None,
+    fake: FakeOpenmart | None = None, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncIterator[tuple[FakeOpenmart, str]]:
+    """The fake Openmart on a free port; over TLS (an https URL) with `ssl_context`."""
     fake = fake or FakeOpenmart()
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
     (port,) = free_ports(1)
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context).start()
+    scheme = "https" if ssl_context else "http"
     try:
-        yield fake, f"http://127.0.0.1:{port}"
+        yield fake, f"{scheme}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 

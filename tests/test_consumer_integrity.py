@@ -214,7 +214,7 @@ def test_the_alert_rules_watch_the_consumers_metrics() -> None:
 
     from tests.services import REPO_ROOT
 
-    doc = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "alerts.yaml").read_text())
+    doc = yaml.safe_load((REPO_ROOT / "deploy" / "observability" / "alerts.yaml").read_text())
     rules = {r["alert"]: r["expr"] for g in doc["groups"] for r in g["rules"]}
     assert 'denyproxy_rule_events_rejected_total{reason="partition"}' in (
         rules["DenyproxyRuleEventMisrouted"]

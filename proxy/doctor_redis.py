@@ -1,0 +1,122 @@
+"""`denyproxy doctor`, Redis: version, what this role's ACL allows, the completeness marker.
+
+The ACL is checked by trying each command the role sends on scratch keys under `denyproxy:`
+(the pattern the documented ACL users are limited to), not with ACL DRYRUN: a
+least-privilege user may not run ACL commands at all, and DRYRUN needs Redis 7.
+A reading role only ever reads; a writing role's scratch keys are deleted again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoPermissionError, RedisClusterException, RedisError
+
+from proxy.doctor import Finding
+from proxy.settings import Settings
+from rules.store.keys import ready_key
+from rules.store.redis_connection import connect
+
+MIN_VERSION = (6, 2)
+"""SMISMEMBER, the one-round-trip lookup, arrived in Redis 6.2."""
+
+Probe = Callable[[aioredis.Redis, str], Awaitable[Any]]
+
+
+def role(settings: Settings) -> str:
+    """What this process does to Redis: `consumer` writes rules, `proxy` only reads them
+    (with Kafka); without Kafka the deny-rules API writes to Redis itself."""
+    if settings.kafka:
+        return "consumer" if settings.consumer else "proxy"
+    return "proxy+rules-api"
+
+
+def probes(who: str) -> dict[str, Probe]:
+    """The commands `who` sends, each tried on scratch keys (k is a `denyproxy:{…}:` prefix)."""
+    reads: dict[str, Probe] = {
+        "SMISMEMBER": lambda r, k: r.smismember(k + "set", ["x"]),
+        "GET": lambda r, k: r.get(k + "ready"),
+        "HGETALL": lambda r, k: r.hgetall(k + "offsets"),
+    }
+    if who == "proxy":
+        return reads
+    writes: dict[str, Probe] = {
+        "SADD": lambda r, k: r.sadd(k + "set", "x"),
+        "SREM": lambda r, k: r.srem(k + "set", "x"),
+    }
+    if who == "consumer":
+        writes |= {
+            "HSET": lambda r, k: r.hset(k + "offsets", "0", "0"),
+            "SET": lambda r, k: r.set(k + "ready", "1"),
+            "EXISTS": lambda r, k: r.exists(k + "ready"),
+            "DEL": lambda r, k: r.delete(k + "set", k + "offsets", k + "ready"),
+        }
+    return reads | writes
+
+
+async def redis_findings(settings: Settings) -> AsyncIterator[Finding]:
+    if not settings.redis:
+        yield Finding("skip", "redis", "not configured: rules live in memory")
+        return
+    client = connect(settings.redis, timeout=max(settings.store_timeout, 2.0),
+                     cluster=settings.redis_cluster)
+    try:
+        yield await _version(client)
+        yield await _acl(client, role(settings))
+        if settings.kafka:
+            yield await _marker(client, settings)
+    finally:
+        await client.aclose()
+
+
+async def _version(client: aioredis.Redis) -> Finding:
+    """HELLO, not INFO: every authenticated user may run it, even one limited to lookups."""
+    try:
+        hello = await client.execute_command("HELLO")  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+        return Finding("FAIL", "redis", f"unreachable ({_why(exc)})")
+    version = str(hello["version"])
+    if _parse(version) < MIN_VERSION:
+        need = ".".join(map(str, MIN_VERSION))
+        return Finding("FAIL", "redis", f"version {version} is too old: SMISMEMBER needs {need}+")
+    return Finding("ok", "redis", f"reachable, version {version}")
+
+
+async def _acl(client: aioredis.Redis, who: str) -> Finding:
+    prefix = f"denyproxy:{{doctor-{secrets.token_hex(4)}}}:"
+    for command, probe in probes(who).items():
+        try:
+            await probe(client, prefix)
+        except NoPermissionError:
+            return Finding("FAIL", "redis ACL", f"this user may not run {command} on denyproxy:* "
+                           f"keys, which the {who} role needs (see docs/redis.md)")
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+            return Finding("FAIL", "redis ACL", f"{command} failed ({_why(exc)})")
+    return Finding("ok", "redis ACL", f"allows the {who} role: {', '.join(probes(who))}")
+
+
+async def _marker(client: aioredis.Redis, settings: Settings) -> Finding:
+    key = ready_key(settings.topic)
+    try:
+        present = await client.get(key) is not None
+    except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+        return Finding("FAIL", "rule set", f"cannot read {key} ({_why(exc)})")
+    if present:
+        return Finding("ok", "rule set", f"marked complete ({key})")
+    detail = f"not marked complete ({key} missing): filtered routes answer 503 until the "
+    if settings.consumer:
+        return Finding("warn", "rule set", detail + "in-process consumer has (re)built it")
+    return Finding("FAIL", "rule set", detail + "`denyproxy consume` for this topic has")
+
+
+def _parse(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+
+
+def _why(exc: BaseException) -> str:
+    """Redis errors name host and port, never the password; the class says the rest."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
