@@ -23,9 +23,11 @@ from proxy.settings import Settings, SettingsError, check
 def test_a_configuration_that_never_applies_rules_is_one_line_naming_the_fix(
     settings: Settings, command: str, fix: str
 ) -> None:
+    def start() -> None:
+        server.refuse_at_start(check(settings), command)
+
     with pytest.raises(SettingsError) as refused:
-        check(settings)
-        server.refuse_at_start(settings, command)
+        start()
     assert str(refused.value).startswith(fix) and "\n" not in str(refused.value)
 
 
@@ -55,4 +57,6 @@ async def test_serve_refuses_before_it_opens_anything() -> None:
 def test_the_cli_prints_it_on_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["serve", "--redis-cluster", "--log-level", "error"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == ["denyproxy: --redis-cluster needs --redis: the rules would stay in this process"]
+    assert lines == [
+        "denyproxy: --redis-cluster needs --redis: the rules would stay in this process"
+    ]
