@@ -97,7 +97,7 @@ def encode(
     rule_type: RuleType | str,
     values: Sequence[str],
     *,
-    region: str | None = None,
+    region: str | None,
     allow_freemail: bool = False,
     source: str | None = None,
     event_id: str | None = None,
@@ -105,7 +105,8 @@ def encode(
 ) -> bytes:
     """The JSON value of one event; raises InvalidEventError for what decode would reject.
 
-    `region`: where the values were read (the publisher's phone region); publishers set it.
+    `region`: where the values were read (the publisher's phone region). Required: None
+    (no field, read in each consumer's region) must be asked for, never a forgotten default.
     `allow_freemail`: the publisher's explicit word that free-mail domains are meant.
     """
     check_op(op)
@@ -143,7 +144,7 @@ class ParsedEvent:
     id: str
     ts: float
     source: str | None
-    region: str | None = None
+    region: str | None
     """Where the publisher read the values; None for events from before this field."""
     allow_freemail: bool = False
     """The publisher allowed free-mail domains (`gmail.com`) in this event."""

@@ -53,6 +53,7 @@ class Stack:
 
     async def publish(self, rule_type: str, values: list[str], **fields: Any) -> RecordMetadata:
         """A raw event, as any publisher of the contract may send it (no normalising here)."""
+        fields.setdefault("region", None)
         value = encode("add", self.tenant, rule_type, values, **fields)
         return await self.producer.send_and_wait(self.topic, value, key=key_of(self.tenant))
 
