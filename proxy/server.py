@@ -12,9 +12,10 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from proxy.app import Health, create_admin_app, create_app
-from proxy.settings import Settings, kafka_options
+from proxy.settings import Settings, SettingsError, kafka_options
 from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUnavailableError
 from rules.store.init import InitReport, initialise
+from rules.store.region import RegionMismatchError, check_region, recorder
 from rules.store.staleness import HeartbeatStore, StalenessGuard
 
 log = logging.getLogger("denyproxy")
@@ -37,6 +38,42 @@ def redis_store(settings: Settings) -> RedisStore:
         settings.redis, timeout=settings.store_timeout, cluster=settings.redis_cluster,
         topic=settings.topic if settings.kafka else None, feeder_topic=settings.topic,
     )
+
+
+def refuse_at_start(settings: Settings, command: str) -> None:
+    """Configurations that could never apply rules: one line naming the fix (SettingsError).
+
+    proxy/settings.py:check refuses `--workers > 1` and `--kafka --no-consumer` without
+    --redis, and SASL without a mechanism; these depend on the command being run.
+    """
+    if command == "consume" and not (settings.kafka and settings.redis):
+        raise SettingsError(
+            "consume needs --kafka and --redis: its rules must land in a store proxies read"
+        )
+    fed = bool(settings.kafka) or bool(settings.redis)
+    if settings.max_rule_staleness is not None and not fed:
+        raise SettingsError(
+            "--max-rule-staleness needs --kafka (or a --redis kept by `denyproxy consume`):"
+            " no rule consumer would ever write a heartbeat, so every lookup would fail closed"
+        )
+    if settings.redis_cluster and not settings.redis:
+        raise SettingsError("--redis-cluster needs --redis: the rules would stay in this process")
+
+
+async def check_store_region(settings: Settings, store: RuleStore, command: str) -> None:
+    """Record the phone region on a new Redis store; refuse to run against another region.
+
+    A store that cannot be reached now is not checked (its lookups fail closed anyway).
+    """
+    if not isinstance(store, RedisStore):
+        return
+    try:
+        await check_region(store, settings.phone_region, recorder(command))
+    except RegionMismatchError as exc:
+        raise SettingsError(str(exc)) from None
+    except StoreUnavailableError as exc:
+        log.warning("phone region not checked: store unavailable",
+                    extra={"fields": {"error": str(exc)}})
 
 
 async def init_at_start(settings: Settings, store: RuleStore) -> None:
@@ -93,12 +130,15 @@ async def wait_for_signal() -> None:
 
 
 async def start_control(
-    settings: Settings, stack: AsyncExitStack, *, multiprocess: bool = False
+    settings: Settings, stack: AsyncExitStack, *, multiprocess: bool = False,
+    command: str = "serve",
 ) -> Health:
     """The store, the consumer (with --kafka) and the admin listener: one per instance."""
+    refuse_at_start(settings, command)
     run_consumer = bool(settings.kafka) and settings.consumer
     store = make_store(settings, fed_by_kafka=run_consumer)
     stack.push_async_callback(store.aclose)
+    await check_store_region(settings, store, command)
     await init_at_start(settings, store)
     health = Health(store)
     if run_consumer:
@@ -163,7 +203,7 @@ async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[
 async def consume(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
     """The consumer alone, with an admin listener: one per deployment writes the shared Redis."""
     async with AsyncExitStack() as stack:
-        health = await start_control(settings.with_(consumer=True), stack)
+        health = await start_control(settings.with_(consumer=True), stack, command="consume")
         crashed = asyncio.ensure_future(health.consumer.wait())
         stopped = asyncio.ensure_future(until())
         await asyncio.wait((crashed, stopped), return_when=asyncio.FIRST_COMPLETED)

@@ -130,9 +130,8 @@ def _publisher(
 ) -> RulePublisher:
     """The one place the CLI makes its publisher: the region it normalised with goes along.
 
-    Issue #17.3 (region travels with the data): rules/events.py has no `region` field yet.
-    When it has, the publisher's region (`region=` below, from --phone-region /
-    DENYPROXY_PHONE_REGION) is the value to put in every event; nothing else here changes.
+    The publisher puts `region` (from --phone-region / DENYPROXY_PHONE_REGION) in every event
+    it sends, so every consumer reads the values as they were read here (issue #17.3).
     """
     return RulePublisher(options, topic, region=region, source=source, linger_ms=linger_ms)
 

@@ -1,8 +1,9 @@
 """Rule event schema v1: the only module that knows the wire format (see rules/EVENTS.md).
 
 A record's key is the tenant id (or `*`), its value a JSON object:
-    {"v": 1, "op": "add", "tenant": "<64 hex or *>", "type": "email",
-     "values": ["jane@acme.com"], "id": "<uuid4>", "ts": "2026-11-25T10:00:00Z", "source": "crm"}
+    {"v": 1, "op": "add", "tenant": "<64 hex or *>", "type": "phone", "region": "FR",
+     "values": ["01 23 45 67 89"], "id": "<uuid4>", "ts": "2026-11-25T10:00:00Z", "source": "crm"}
+Field checks live in rules/event_fields.py.
 """
 
 from __future__ import annotations
@@ -16,36 +17,41 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType, is_tenant
+from rules.event_fields import (
+    MAX_VALUES,
+    VERSION,
+    InvalidEventError,
+    bad_values_reason,
+    check_flag,
+    check_op,
+    check_region,
+    check_tenant,
+    check_values,
+    check_version,
+    event_id,
+    field,
+    format_ts,
+    parse_body,
+    parse_ts,
+    rule_type_of,
+)
+from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType
 from rules.normalize import normalize_all
 
-VERSION = 1
-MAX_VALUES = MAX_VALUES_PER_CHANGE
+__all__ = [
+    "MAX_EVENT_BYTES", "MAX_VALUES", "REASONS", "VERSION", "Event", "InvalidEventError",
+    "ParsedEvent", "check_key", "check_partition", "check_size", "chunks", "decode",
+    "decode_event", "encode", "key_of", "normalise", "parse_event", "partition_of",
+]
+
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """The topic's max.message.bytes: a larger value is rejected before it is even parsed."""
-_NAMED_BAD_VALUES = 10
 
 REASONS = (
     "json", "schema", "version", "too_many_values", "too_large", "values", "key", "partition",
     "error",
 )
 """Reason codes: a bounded set, so they can label a metric (details go in the DLQ header)."""
-
-_OPS: frozenset[str] = frozenset(("add", "remove"))
-_TYPES: dict[str, RuleType] = {t.value: t for t in RuleType}
-
-
-class InvalidEventError(ValueError):
-    """A record that is not a valid v1 event; `code` is one of REASONS, `reason` says why.
-
-    Never retriable: the same bytes fail the same way, so the record is dead-lettered.
-    The reason names bad values by position, never by content (they may be emails or phones).
-    """
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,26 +97,32 @@ def encode(
     rule_type: RuleType | str,
     values: Sequence[str],
     *,
+    region: str | None,
+    allow_freemail: bool = False,
     source: str | None = None,
     event_id: str | None = None,
     ts: datetime | None = None,
 ) -> bytes:
-    """The JSON value of one event; raises InvalidEventError for what decode would reject."""
-    _check_op(op)
-    _check_tenant(tenant)
-    kind = _rule_type(rule_type)
-    _check_values(values)
+    """The JSON value of one event; raises InvalidEventError for what decode would reject.
+
+    `region`: where the values were read (the publisher's phone region). Required: None
+    (no field, read in each consumer's region) must be asked for, never a forgotten default.
+    `allow_freemail`: the publisher's explicit word that free-mail domains are meant.
+    """
+    check_op(op)
+    check_tenant(tenant)
+    kind = rule_type_of(rule_type)
+    check_values(values)
     if not all(isinstance(v, str) for v in values):
         raise InvalidEventError("schema", "values must be strings")
     body: dict[str, Any] = {
-        "v": VERSION,
-        "op": op,
-        "tenant": tenant,
-        "type": kind.value,
-        "values": list(values),
-        "id": event_id or str(uuid.uuid4()),
-        "ts": _format_ts(ts or datetime.now(UTC)),
+        "v": VERSION, "op": op, "tenant": tenant, "type": kind.value, "values": list(values),
+        "id": event_id or str(uuid.uuid4()), "ts": format_ts(ts or datetime.now(UTC)),
     }
+    if check_region(region) is not None:
+        body["region"] = region
+    if allow_freemail:
+        body["allow_freemail"] = True
     if source is not None:
         body["source"] = source
     return orjson.dumps(body)
@@ -132,15 +144,27 @@ class ParsedEvent:
     id: str
     ts: float
     source: str | None
+    region: str | None
+    """Where the publisher read the values; None for events from before this field."""
+    allow_freemail: bool = False
+    """The publisher allowed free-mail domains (`gmail.com`) in this event."""
 
-    def normalised(self, region: str) -> Event:
-        values = normalise(self.raw, self.kind, region, allow_freemail=True)  # publisher's call
+    def normalised(self, default_region: str) -> Event:
+        """Values read in the event's region: every consumer stores the same E.164.
+
+        `default_region` (the consumer's own) only reads events that carry no region.
+        """
+        region = self.region or default_region
+        values = normalise(self.raw, self.kind, region, allow_freemail=self.allow_freemail)
         change = RuleChange(self.op, self.tenant, self.kind, values)
         return Event(change, self.id, self.ts, self.source)
 
 
 def decode_event(value: bytes | None, region: str) -> Event:
-    """Validate and normalise one record value; unknown fields are ignored (forward compat)."""
+    """Validate and normalise one record value; unknown fields are ignored (forward compat).
+
+    `region` reads events that carry none; an event's own region always wins.
+    """
     return parse_event(value).normalised(region)
 
 
@@ -149,21 +173,23 @@ def parse_event(
 ) -> ParsedEvent:
     """Check size, JSON and schema, cheapest first; values are normalised later."""
     check_size(value, max_bytes)
-    body = _parse(value)
-    _check_version(body.get("v"))
-    op = _field(body, "op", str)
-    _check_op(op)
-    tenant = _field(body, "tenant", str)
-    _check_tenant(tenant)
-    kind = _rule_type(_field(body, "type", str))
-    raw = _field(body, "values", list)
-    _check_values(raw, max_values)
-    event_id = _event_id(_field(body, "id", str))
-    ts = _parse_ts(_field(body, "ts", str))
+    body = parse_body(value)
+    check_version(body.get("v"))
+    op = field(body, "op", str)
+    check_op(op)
+    tenant = field(body, "tenant", str)
+    check_tenant(tenant)
+    kind = rule_type_of(field(body, "type", str))
+    raw = field(body, "values", list)
+    check_values(raw, max_values)
+    ident = event_id(field(body, "id", str))
+    ts = parse_ts(field(body, "ts", str))
     source = body.get("source")
     if source is not None and not isinstance(source, str):
         raise InvalidEventError("schema", "source must be a string")
-    return ParsedEvent(op, tenant, kind, raw, event_id, ts, source)
+    region = check_region(body.get("region"))
+    freemail = check_flag(body, "allow_freemail")
+    return ParsedEvent(op, tenant, kind, raw, ident, ts, source, region, freemail)
 
 
 def check_key(key: bytes | None, tenant: str) -> None:
@@ -179,12 +205,12 @@ def normalise(
     """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad.
 
     Free-mail domains are refused unless allowed: the publisher decides (`rules add
-    --allow-freemail-domains`), so the consumer accepts what reaches the topic.
+    --allow-freemail-domains`), and its choice travels in the event (`allow_freemail`).
     """
     result = normalize_all(rule_type, raw, region, allow_freemail=allow_freemail)
     if result.rejected:
         bad = [r.index for r in result.rejected]
-        raise InvalidEventError("values", _bad_values_reason(bad, len(raw), rule_type))
+        raise InvalidEventError("values", bad_values_reason(bad, len(raw), rule_type))
     return result.values
 
 
@@ -192,95 +218,3 @@ def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterable
     """Split a long list into event-sized pieces, order kept."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _parse(value: bytes | None) -> dict[str, Any]:
-    if value is None:
-        raise InvalidEventError("json", "record has no value")
-    try:
-        body = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEventError("json", f"not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidEventError("json", "not a JSON object")
-    return body
-
-
-def _check_version(v: Any) -> None:
-    if v is None:
-        raise InvalidEventError("schema", "missing field v")
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InvalidEventError("schema", "v must be an integer")
-    if v > VERSION:
-        raise InvalidEventError(
-            "version", f"unsupported version {v} (this consumer reads {VERSION})"
-        )
-    if v != VERSION:
-        raise InvalidEventError("schema", f"unknown version {v}")
-
-
-def _field(body: dict[str, Any], name: str, kind: type) -> Any:
-    value = body.get(name)
-    if value is None:
-        raise InvalidEventError("schema", f"missing field {name}")
-    if not isinstance(value, kind):
-        raise InvalidEventError("schema", f"{name} must be a {_KIND_NAMES[kind]}")
-    return value
-
-
-_KIND_NAMES: dict[type, str] = {str: "string", list: "list"}
-
-
-def _check_op(op: str) -> None:
-    if op not in _OPS:
-        raise InvalidEventError("schema", "op must be add or remove")
-
-
-def _check_tenant(tenant: str) -> None:
-    if not isinstance(tenant, str) or not is_tenant(tenant):
-        raise InvalidEventError("schema", "tenant must be 64 lowercase hex digits or *")
-
-
-def _rule_type(name: RuleType | str) -> RuleType:
-    kind = _TYPES.get(name) if isinstance(name, str) else None
-    if kind is None:
-        raise InvalidEventError("schema", f"type must be one of {', '.join(_TYPES)}")
-    return kind
-
-
-def _check_values(values: Sequence[Any], max_values: int = MAX_VALUES) -> None:
-    if not values:
-        raise InvalidEventError("schema", "values must not be empty")
-    if len(values) > max_values:
-        raise InvalidEventError(
-            "too_many_values", f"{len(values)} values (at most {max_values} per event)"
-        )
-    if isinstance(values, (str, bytes)):
-        raise InvalidEventError("schema", "values must be a list of strings")
-
-
-def _event_id(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidEventError("schema", "id must be a UUID") from None
-
-
-def _parse_ts(value: str) -> float:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidEventError("schema", "ts must be an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise InvalidEventError("schema", "ts must carry a time zone (use Z for UTC)")
-    return moment.timestamp()
-
-
-def _format_ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _bad_values_reason(bad: list[int], total: int, rule_type: RuleType) -> str:
-    named = ", ".join(f"values[{i}]" for i in bad[:_NAMED_BAD_VALUES])
-    more = f" and {len(bad) - _NAMED_BAD_VALUES} more" if len(bad) > _NAMED_BAD_VALUES else ""
-    return f"{len(bad)} of {total} values are not a valid {rule_type.value}: {named}{more}"

@@ -16,6 +16,7 @@ from aiokafka.structs import RecordMetadata
 from rules import events
 from rules.kafka import KafkaOptions, make_producer
 from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
+from rules.psl import is_freemail
 
 
 class RulePublisher:
@@ -23,6 +24,8 @@ class RulePublisher:
 
     Values are normalised before sending (with `region` for phones without a country code),
     so a bad value fails here, at the caller, instead of dead-lettering the whole event.
+    Every event carries `region` too: what it holds is data read in that region, and every
+    consumer reads it so, whatever its own `--phone-region`.
     """
 
     def __init__(
@@ -65,9 +68,12 @@ class RulePublisher:
         rule_type: RuleType | str,
         values: Sequence[str],
         source: str | None = None,
+        *,
+        allow_freemail: bool = False,
     ) -> RecordMetadata:
         """Send one event (1 to MAX_VALUES_PER_CHANGE values); wait for its partition and offset."""
-        return await (await self.send(op, tenant, rule_type, values, source))
+        sent = await self.send(op, tenant, rule_type, values, source, allow_freemail=allow_freemail)
+        return await sent
 
     async def send(
         self,
@@ -76,25 +82,39 @@ class RulePublisher:
         rule_type: RuleType | str,
         values: Sequence[str],
         source: str | None = None,
+        *,
+        allow_freemail: bool = False,
     ) -> asyncio.Future[RecordMetadata]:
         """Buffer one event and return at once with a future of its metadata (bulk import).
 
-        Raises InvalidEventError (nothing sent) when a value does not normalise.
+        Raises InvalidEventError (nothing sent) when a value does not normalise; free-mail
+        domains (`gmail.com`) only with `allow_freemail`, which the event then carries.
         """
         kind = RuleType(rule_type)
         if len(values) > MAX_VALUES_PER_CHANGE:
             raise events.InvalidEventError(
                 "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE})"
             )
-        normal = events.normalise(values, kind, self.region) if values else ()
-        body = events.encode(op, tenant, kind, list(normal), source=source or self.source)
+        normal = events.normalise(values, kind, self.region, allow_freemail=allow_freemail)
+        body = events.encode(
+            op, tenant, kind, list(normal), region=self.region, allow_freemail=allow_freemail,
+            source=source or self.source,
+        )
         return await self._send(tenant, body)
 
     async def send_normalised(
         self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str]
     ) -> asyncio.Future[RecordMetadata]:
-        """`send` for values the caller has already normalised (the CSV importer)."""
-        body = events.encode(op, tenant, rule_type, values, source=self.source)
+        """`send` for values the caller has already normalised (the CLI and the CSV importer).
+
+        The caller normalised them with its own free-mail choice, so a free-mail domain here
+        was allowed: the event says so, or the consumer would dead-letter it.
+        """
+        freemail = rule_type is RuleType.DOMAIN and any(is_freemail(v) for v in values)
+        body = events.encode(
+            op, tenant, rule_type, values, region=self.region, allow_freemail=freemail,
+            source=self.source,
+        )
         return await self._send(tenant, body)
 
     async def _send(self, tenant: str, body: bytes) -> asyncio.Future[RecordMetadata]:

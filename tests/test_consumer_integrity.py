@@ -85,7 +85,7 @@ async def test_a_crc32_publisher_is_dead_lettered_and_live_equals_rebuild(
             # add → remove → add from two publishers: the first keeps the contract (aiokafka's
             # default partitioner is murmur2), the second places records by CRC32
             for i, op in enumerate(("add", "remove", "add")):
-                value = encode(op, tenant, "email", ["x@acme.com"])  # type: ignore[arg-type]
+                value = encode(op, tenant, "email", ["x@acme.com"], region=None)  # type: ignore[arg-type]
                 partition = crc32_partition(key) if i % 2 else None
                 metas.append(await producers[i % 2].send_and_wait(
                     topic, value, key=key, partition=partition))
@@ -126,7 +126,7 @@ async def test_an_11_mb_event_cannot_stop_other_tenants_rules(
         await admin.close()
     big_tenant = tenant_of(str(uuid.uuid4()))
     values = [f"someone.with.a.long.name.{i:06d}@example-enterprise.com" for i in range(200_000)]
-    big = encode("add", big_tenant, "email", values[:1])  # a valid event, then 200,000 values
+    big = encode("add", big_tenant, "email", values[:1], region=None)  # valid, then 200,000 values
     body = orjson.loads(big)
     body["values"] = values
     value = orjson.dumps(body)

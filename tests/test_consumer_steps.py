@@ -35,7 +35,7 @@ def record(value: bytes | None, *, offset: int = 0, partition: int = 0,
 
 
 def event(op: str, values: list[str], rule_type: str = "email") -> bytes:
-    return encode(op, TENANT, rule_type, values)  # type: ignore[arg-type]  # op is a literal
+    return encode(op, TENANT, rule_type, values, region="US")  # type: ignore[arg-type]  # op is a literal
 
 
 def test_decode_normalises_the_values() -> None:

@@ -169,7 +169,8 @@ def test_normalised_values_are_stable_under_renormalisation() -> None:
 
 def test_encode_round_trips() -> None:
     before = time.time()
-    value = encode("remove", TENANT, RuleType.PHONE, ["+14155550100"], source="test")
+    value = encode("remove", TENANT, RuleType.PHONE, ["+14155550100"], region="US",
+                   source="test")
     after = time.time()
     event = decode_event(value, "US")
     assert event.change.op == "remove" and event.change.values == ("+14155550100",)
@@ -191,7 +192,7 @@ def test_encode_round_trips() -> None:
 )
 def test_encode_refuses_what_decode_would_reject(args: tuple[Any, ...], code: str) -> None:
     with pytest.raises(InvalidEventError) as info:
-        encode(*args)
+        encode(*args, region="US")
     assert info.value.code == code
 
 
@@ -233,3 +234,58 @@ def test_decoding_a_full_event_keeps_every_value() -> None:
     value = raw(values=[f"User{i}@Example{i % 97}.com" for i in range(10_000)])
     expected = tuple(f"user{i}@example{i % 97}.com" for i in range(10_000))
     assert decode(value, "US").values == expected
+
+
+def test_an_event_is_read_in_its_own_region_whatever_the_consumers() -> None:
+    """A French national number published with region FR is the same E.164 everywhere."""
+    value = raw(type="phone", region="FR", values=["01 42 68 53 00"])
+    for consumer_region in ("US", "FR", "GB"):
+        assert decode(value, consumer_region).values == ("+33142685300",)
+
+
+def test_an_event_without_region_is_read_in_the_consumers_region() -> None:
+    value = raw(type="phone", values=["020 7946 0958"])
+    assert decode(value, "GB").values == ("+442079460958",)
+    assert rejected_in(value, "US").code == "values"  # not a valid US number: never stored
+
+
+def rejected_in(value: bytes, region: str) -> InvalidEventError:
+    with pytest.raises(InvalidEventError) as info:
+        decode(value, region)
+    return info.value
+
+
+@pytest.mark.parametrize("region", ["fr", "XX", "USA", "", 1, True, ["US"]])
+def test_a_bad_region_is_a_schema_error(region: Any) -> None:
+    assert rejected(raw(type="phone", region=region, values=["+33142685300"])).code == "schema"
+
+
+def test_encode_carries_the_region_and_refuses_a_bad_one() -> None:
+    value = encode("add", TENANT, "phone", ["+33142685300"], region="FR")
+    assert orjson.loads(value)["region"] == "FR"
+    assert "region" not in orjson.loads(encode("add", TENANT, "phone", ["+1 415 555 0100"],
+                                              region=None))
+    with pytest.raises(InvalidEventError) as info:
+        encode("add", TENANT, "phone", ["+33142685300"], region="fr")
+    assert info.value.code == "schema"
+
+
+def test_free_mail_domains_need_the_publishers_allowance_in_the_event() -> None:
+    assert rejected(raw(type="domain", values=["gmail.com"])).code == "values"
+    allowed = raw(type="domain", values=["gmail.com"], allow_freemail=True)
+    assert decode(allowed, "US").values == ("gmail.com",)
+    assert rejected(raw(type="domain", values=["gmail.com"], allow_freemail="yes")).code == (
+        "schema"
+    )
+    assert orjson.loads(encode("add", TENANT, "domain", ["gmail.com"], region=None,
+                                 allow_freemail=True))[
+        "allow_freemail"
+    ] is True
+
+
+def test_json_schema_describes_region_and_the_free_mail_allowance() -> None:
+    props = SCHEMA["properties"]
+    pattern = re.compile(props["region"]["pattern"])
+    assert pattern.fullmatch("FR") and not pattern.fullmatch("fr")
+    assert "region" not in SCHEMA["required"] and "allow_freemail" not in SCHEMA["required"]
+    assert props["allow_freemail"]["type"] == ["boolean", "null"]

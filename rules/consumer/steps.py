@@ -21,7 +21,7 @@ from rules.events import (
     check_partition,
     parse_event,
 )
-from rules.model import RuleChange
+from rules.model import DEFAULT_REGION, RuleChange
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 """A record of the rule topic (key and value may be None on the wire; decoding rejects that)."""
@@ -44,7 +44,8 @@ class Slice:
 class Checks:
     """What every record is held to before it may touch the store."""
 
-    region: str = "US"
+    region: str = DEFAULT_REGION
+    """The consumer's --phone-region: reads only events that carry no `region` of their own."""
     partitions: int = 0
     """The topic's partition count; 0 skips the partition check (not yet known)."""
     max_values: int = MAX_VALUES
@@ -58,7 +59,8 @@ class Checks:
 def decode_one(record: Record, checks: Checks) -> Decoded:
     """The event a record carries (normalised), or the reason it is poison.
 
-    Cheap checks first (size, schema, key, partition), normalisation last. Any other
+    Cheap checks first (size, schema, key, partition), normalisation last, in the event's
+    region (the publisher's), else the consumer's. Any other
     exception is poison too (reason `error`): one record must never stop the pipeline.
     """
     try:

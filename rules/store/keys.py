@@ -10,8 +10,9 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{state}:initialised        rules written without Kafka: an operator initialised them
     denyproxy:{<tag>}:initialised        Cluster only: that marker again in every slot
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
+    denyproxy:{state}:region             the phone region of the rule set, and who recorded it
 
-"initialised" and "writes" can never be a topic's or a rule type's name: a topic's keys have one
+"initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's keys have one
 more `:` part, and rule types are email, phone, domain and linkedin.
 """
 
@@ -70,6 +71,11 @@ def initialised_key() -> str:
 def slot_initialised(slot: int) -> str:
     """initialised_key() again in Cluster slot `slot`, like slot_marker()."""
     return f"denyproxy:{{{slot_tags()[slot]}}}:initialised"
+
+
+def region_key() -> str:
+    """The phone region the rule set was recorded in (rules/store/region.py)."""
+    return "denyproxy:{state}:region"
 
 
 def writes_key(tenant: str) -> str:

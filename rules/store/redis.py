@@ -31,6 +31,7 @@ from rules.store.keys import (
     SLOTS,
     initialised_key,
     ready_key,
+    region_key,
     rule_key,
     slot_initialised,
     slot_marker,
@@ -172,6 +173,17 @@ class RedisStore:
         for key in keys:
             pipe.set(key, "1")
         await self._run(pipe)
+
+    async def claim_region(self, record: str) -> str:
+        """Record `record` as the rule set's region unless one is recorded; the one recorded.
+
+        One key, written once (SET NX): the first process to start on a store records it.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(region_key(), record, nx=True)
+        pipe.get(region_key())
+        recorded = (await self._run(pipe))[-1]
+        return recorded.decode() if isinstance(recorded, bytes) else str(recorded)
 
     async def count(self, tenant: str, rule_type: RuleType) -> int:
         return int(await self._call(self.client.scard(rule_key(tenant, rule_type))))
