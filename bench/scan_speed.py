@@ -11,7 +11,7 @@ import random
 import time
 
 from rules import normalize
-from rules.phonescan import _readings
+from rules.readings import normals, phone_readings
 from rules.scan import scan
 
 
@@ -49,7 +49,7 @@ def rate(text: str, cold: bool) -> float:
     best = float("inf")
     for _ in range(5):
         if cold:
-            for cached in (normalize.email, normalize.phone, normalize.linkedin, _readings):
+            for cached in (normalize.email, normalize.phone, normalize.linkedin, phone_readings, normals):
                 cached.cache_clear()
         start = time.perf_counter()
         scan(text, "US")
