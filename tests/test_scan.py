@@ -425,3 +425,10 @@ def test_redaction_leaves_no_denied_and_keeps_allowed(
     out = redact_text(text, spans_of(text, denied))
     assert _leaked(out, list(_DENIED)) == []
     assert _leaked(out, allowed) == visible_allowed
+
+
+@pytest.mark.parametrize("text", ["1" * 1_000_000, "1x" * 500_000, "-" + "9" * 999_999])
+def test_reference_reads_a_megabyte_of_digits_and_finds_no_phone(text: str) -> None:
+    # Completes at all only because the exponent scan skips a digit run it cannot start in:
+    # `_EXPONENT.finditer` alone retries every position of the run (quadratic: hours here).
+    assert scan_module.find_text(text) == []
