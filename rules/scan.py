@@ -48,20 +48,18 @@ def scan_bytes(body: bytes, region: str) -> list[Candidate]:
 
 def _candidates(found: list[Raw], region: str) -> list[Candidate]:
     """Each raw candidate normalised (cached per string); readings of one span merged."""
-    merged: dict[tuple[RuleType, int, int], dict[str, None]] = {}
+    merged: dict[tuple[int, int, RuleType], tuple[str, ...]] = {}
     for kind, start, end, raw in found:
         forms = normals(kind, raw, region)
         if forms:
-            merged.setdefault((RULE_TYPE[kind], start, end), {}).update(dict.fromkeys(forms))
-    return [
-        Candidate(kind, start, end, tuple(forms))
-        for (kind, start, end), forms in sorted(merged.items(), key=_order)
-    ]
+            key = (start, end, RULE_TYPE[kind])  # sorts by span, then type (a str enum)
+            known = merged.get(key)
+            merged[key] = forms if known is None else _union(known, forms)
+    return [Candidate(kind, start, end, forms) for (start, end, kind), forms in sorted(merged.items())]
 
 
-def _order(item: tuple[tuple[RuleType, int, int], dict[str, None]]) -> tuple[int, int, str]:
-    (kind, start, end), _ = item
-    return start, end, kind.value
+def _union(known: tuple[str, ...], forms: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(known + forms))
 
 
 def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
