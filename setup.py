@@ -4,8 +4,8 @@ Everything else lives in pyproject.toml. The extension is optional: without a Ru
 `pip install .` still succeeds and rules/finder.py falls back to the pure-Python reference.
 """
 
-from setuptools import setup
-from setuptools_rust import Binding, RustExtension
+from setuptools import setup  # type: ignore[import-untyped]  # no stubs in the build env
+from setuptools_rust import Binding, RustExtension  # type: ignore[import-not-found]  # build-time only
 
 setup(
     rust_extensions=[

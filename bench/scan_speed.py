@@ -8,6 +8,7 @@ machine is shared, so read them as orders of magnitude.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -30,13 +31,22 @@ def openmart_json(contacts: int = 200) -> str:
     rng = random.Random(1)
     people = [
         {
-            "id": f"p_{i:06d}", "name": f"Person {i}", "title": "Head of Sales",
-            "email": f"person{i}@company{i % 37}.com", "verified": True,
+            "id": f"p_{i:06d}",
+            "name": f"Person {i}",
+            "title": "Head of Sales",
+            "email": f"person{i}@company{i % 37}.com",
+            "verified": True,
             "phones": [{"phone_number": f"+1 512 555 {i:04d}", "line_type": "mobile"}],
             "linkedin_url": f"https://www.linkedin.com/in/person-{i}",
-            "company": {"name": f"Company {i % 37}", "domain": f"company{i % 37}.com",
-                        "employees": rng.randint(10, 5000), "revenue": rng.randint(10**5, 10**9),
-                        "lat": 30.2672, "lng": -97.7431, "founded": 2001},
+            "company": {
+                "name": f"Company {i % 37}",
+                "domain": f"company{i % 37}.com",
+                "employees": rng.randint(10, 5000),
+                "revenue": rng.randint(10**5, 10**9),
+                "lat": 30.2672,
+                "lng": -97.7431,
+                "founded": 2001,
+            },
             "bio": f"Reach me at person{i}@company{i % 37}.com or (512) 555-{i:04d}.",
         }
         for i in range(contacts)
@@ -45,7 +55,28 @@ def openmart_json(contacts: int = 200) -> str:
 
 
 def prose(size: int = 1_000_000) -> str:
-    words = ["the", "of", "and", "to", "a", "in", "is", "it", "you", "that", "he", "was", "for", "on", "are", "with", "as", "I", "his", "they"]
+    words = [
+        "the",
+        "of",
+        "and",
+        "to",
+        "a",
+        "in",
+        "is",
+        "it",
+        "you",
+        "that",
+        "he",
+        "was",
+        "for",
+        "on",
+        "are",
+        "with",
+        "as",
+        "I",
+        "his",
+        "they",
+    ]
     rng = random.Random(2)
     out: list[str] = []
     length = 0
@@ -71,7 +102,7 @@ def report(name: str, body: bytes) -> None:
     for backend, (find_text, find_bytes) in backends().items():
         finder.find_text, finder.find_bytes = find_text, find_bytes
         mb = len(body) / 1e6
-        find = mb / best_seconds(lambda: find_bytes(body), cold=False)
+        find = mb / best_seconds(functools.partial(find_bytes, body), cold=False)
         warm = mb / best_seconds(lambda: scan_bytes(body, "US"), cold=False)
         cold = mb / best_seconds(lambda: scan_bytes(body, "US"), cold=True)
         print(f"| {name} | {backend} | {find:8.2f} | {warm:8.2f} | {cold:8.2f} |")
@@ -79,8 +110,10 @@ def report(name: str, body: bytes) -> None:
 
 if __name__ == "__main__":
     doc, text = openmart_json().encode(), prose().encode()
-    print(f"JSON {len(doc) / 1000:.0f} kB, {len(scan_bytes(doc, 'US'))} candidates; backend in use: "
-          f"{finder.BACKEND}")
+    print(
+        f"JSON {len(doc) / 1000:.0f} kB, {len(scan_bytes(doc, 'US'))} candidates; backend in use: "
+        f"{finder.BACKEND}"
+    )
     print("| body | finder | find MB/s | scan warm MB/s | scan cold MB/s |")
     print("|---|---|--:|--:|--:|")
     for name, body in (("JSON 200 contacts", doc), ("prose 1 MB", text)):

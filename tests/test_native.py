@@ -25,21 +25,64 @@ except ImportError:  # pragma: no cover - only without a Rust toolchain
     native = None
 
 needs_native = pytest.mark.skipif(native is None, reason="rules._native is not built")
-SETTINGS = settings(
-    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 PLANTED = [
-    "jane@acme.com", "JANE@ACME.COM", "jane&#64;acme.com", "jane&#x40;acme.com", "jane%40acme.com",
-    "jane\\u0040acme.com", "jane＠acme.com", "jane﹫acme.com", "ｊａｎｅ＠ａｃｍｅ．ｃｏｍ",
-    "ja\u200bne@acme.com", "mailto:jane@acme.com?subject=Hi", "o'brien@example.org",
-    "sales+eu@shop.co.uk", "&lt;jane@acme.com&gt;", "jane&commat;acme.com", "请联系jane@acme.com。",
-    "https://www.linkedin.com/in/jane-doe/", "LinkedIn.com/in/jane-doe,", "linkedin.com:443/in/x",
-    "http://uk.linkedin.com/in/jane-doe.smith?trk=1", "\u212a", "\u0130", "ſ",
-    "+1 512 555 0100", "(512) 555-0100", "+44 20 7946 0958", "0015125550100", "1.5125550100e10",
-    "15125550100.0", "-1.5e10", "512.555.0100", "( 512) 555 0100", "٥١٢٥٥٥٠١٠٠", "+1\u00a0512",
-    "&amp;", "&notit;", "&#128;", "&#x110000;", "&#0;", "%e2%82%ac", "%ff", "\\ud800", "\\/",
-    "\u00ad", "\ufeff", "\U000e0041", "@@@", "@", ".", "-", "|", "\n", "\t", " ", "\\n",
+    "jane@acme.com",
+    "JANE@ACME.COM",
+    "jane&#64;acme.com",
+    "jane&#x40;acme.com",
+    "jane%40acme.com",
+    "jane\\u0040acme.com",
+    "jane＠acme.com",
+    "jane﹫acme.com",
+    "ｊａｎｅ＠ａｃｍｅ．ｃｏｍ",
+    "ja\u200bne@acme.com",
+    "mailto:jane@acme.com?subject=Hi",
+    "o'brien@example.org",
+    "sales+eu@shop.co.uk",
+    "&lt;jane@acme.com&gt;",
+    "jane&commat;acme.com",
+    "请联系jane@acme.com。",
+    "https://www.linkedin.com/in/jane-doe/",
+    "LinkedIn.com/in/jane-doe,",
+    "linkedin.com:443/in/x",
+    "http://uk.linkedin.com/in/jane-doe.smith?trk=1",
+    "\u212a",
+    "\u0130",
+    "ſ",
+    "+1 512 555 0100",
+    "(512) 555-0100",
+    "+44 20 7946 0958",
+    "0015125550100",
+    "1.5125550100e10",
+    "15125550100.0",
+    "-1.5e10",
+    "512.555.0100",
+    "( 512) 555 0100",
+    "٥١٢٥٥٥٠١٠٠",
+    "+1\u00a0512",
+    "&amp;",
+    "&notit;",
+    "&#128;",
+    "&#x110000;",
+    "&#0;",
+    "%e2%82%ac",
+    "%ff",
+    "\\ud800",
+    "\\/",
+    "\u00ad",
+    "\ufeff",
+    "\U000e0041",
+    "@@@",
+    "@",
+    ".",
+    "-",
+    "|",
+    "\n",
+    "\t",
+    " ",
+    "\\n",
 ]
 pieces = st.one_of(
     st.sampled_from(PLANTED),
@@ -134,7 +177,7 @@ def _selected() -> ModuleType | None:
 def test_compiled_core_is_built_and_selected() -> None:
     assert native is not None, "rules._native is not built"
     assert _selected() is native
-    assert finder.find_bytes("jane@acme.com".encode()) == [(0, 0, 13, "jane@acme.com")]
+    assert finder.find_bytes(b"jane@acme.com") == [(0, 0, 13, "jane@acme.com")]
 
 
 def test_backend_name_matches_what_is_importable() -> None:
