@@ -15,7 +15,10 @@ fn folds_to(c: u32, p: u8) -> bool {
     if c < 0x80 {
         return (c as u8).to_ascii_lowercase() == p;
     }
-    matches!((p, c), (b'i', 0x130) | (b'i', 0x131) | (b'k', 0x212A) | (b's', 0x17F))
+    matches!(
+        (p, c),
+        (b'i', 0x130) | (b'i', 0x131) | (b'k', 0x212A) | (b's', 0x17F)
+    )
 }
 
 fn matches_at(t: &[u32], p: usize, pattern: &[u8]) -> bool {

@@ -109,7 +109,7 @@ fn run_windows(
 }
 
 fn with_prefix(t: &[u32], first: usize, previous_end: usize) -> usize {
-    if first >= previous_end + 1 && is(t[first - 1], b'(') {
+    if first > previous_end && is(t[first - 1], b'(') {
         first - 1
     } else {
         first
