@@ -88,5 +88,7 @@ fn domain_ends(t: &[u32], at: usize, ends: &mut Vec<usize>) {
     while end > at + 1 && (is(t[end - 1], b'.') || is(t[end - 1], b'-')) {
         end -= 1;
     }
-    ends.push(end);
+    if !ends.contains(&end) {
+        ends.push(end); // the reference lists it twice; its candidates are listed once
+    }
 }

@@ -77,37 +77,56 @@ impl Found<'_> {
 }
 
 /// Every raw candidate of `t` (spans in characters), read as written and decoded.
+///
+/// The reading as written repeats no candidate (email ends are listed once), so only the
+/// decoded reading needs the check against what is already listed.
 fn find_chars(t: &[u32], decoded: Option<&view::View>) -> Vec<Raw> {
-    let empty: &[u32] = &[];
+    let original = find_all(t).into_iter().map(|(kind, start, end)| Raw {
+        kind,
+        start,
+        end,
+        reading: 0,
+        from: start,
+        to: end,
+    });
+    let Some(v) = decoded else {
+        return original.collect();
+    };
     let mut found = Found {
-        readings: [t, decoded.map_or(empty, |v| &v.text)],
+        readings: [t, &v.text],
         raws: Vec::new(),
         seen: HashMap::new(),
     };
-    for (kind, start, end) in find_all(t) {
+    original.for_each(|raw| found.add(raw));
+    for (kind, from, to) in find_all(&v.text) {
+        let (start, end) = v.span(from, to);
         found.add(Raw {
             kind,
             start,
             end,
-            reading: 0,
-            from: start,
-            to: end,
+            reading: 1,
+            from,
+            to,
         });
     }
-    if let Some(v) = decoded {
-        for (kind, from, to) in find_all(&v.text) {
-            let (start, end) = v.span(from, to);
-            found.add(Raw {
-                kind,
-                start,
-                end,
-                reading: 1,
-                from,
-                to,
-            });
+    found.raws
+}
+
+/// A candidate's text as a Python str: straight from the body when it was read as written.
+fn candidate_text<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    decoded: &text::Decoded,
+    reading: &[u32],
+    raw: &Raw,
+) -> Bound<'py, PyString> {
+    if raw.reading == 0 {
+        let bytes = &data[decoded.byte(raw.start)..decoded.byte(raw.end)];
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return PyString::new(py, text);
         }
     }
-    found.raws
+    PyString::new(py, &text::to_string(&reading[raw.from..raw.to]))
 }
 
 /// Every raw candidate of a UTF-8 body: `(kind, start, end, text)`, spans in bytes, or in
@@ -118,28 +137,23 @@ fn find<'py>(
     data: &Bound<'py, PyBytes>,
     char_spans: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    let decoded = text::decode(data.as_bytes());
+    let data = data.as_bytes();
+    let decoded = text::decode(data);
     let t = &decoded.chars;
     let v = view::decoded(t);
     let raws = find_chars(t, v.as_ref());
     let readings: [&[u32]; 2] = [t, v.as_ref().map_or(&[][..], |v| &v.text)];
-    let offset = |i: usize| if char_spans { i } else { decoded.offsets[i] };
+    let offset = |i: usize| if char_spans { i } else { decoded.byte(i) };
     let mut items = Vec::with_capacity(raws.len());
     for raw in &raws {
-        let text = text::to_string(&readings[raw.reading as usize][raw.from..raw.to]);
-        let item = (
-            raw.kind,
-            offset(raw.start),
-            offset(raw.end),
-            PyString::new(py, &text),
-        );
+        let text = candidate_text(py, data, &decoded, readings[raw.reading as usize], raw);
         items.push(PyTuple::new(
             py,
             [
-                item.0.into_pyobject(py)?.into_any(),
-                item.1.into_pyobject(py)?.into_any(),
-                item.2.into_pyobject(py)?.into_any(),
-                item.3.into_any(),
+                raw.kind.into_pyobject(py)?.into_any(),
+                offset(raw.start).into_pyobject(py)?.into_any(),
+                offset(raw.end).into_pyobject(py)?.into_any(),
+                text.into_any(),
             ],
         )?);
     }

@@ -28,7 +28,7 @@ fn matches_at(t: &[u32], p: usize, pattern: &[u8]) -> bool {
 pub fn linkedins(t: &[u32], out: &mut Vec<(usize, usize)>) {
     let mut p = 0;
     while p + HOST.len() <= t.len() {
-        if !matches_at(t, p, HOST) {
+        if t[p] | 0x20 != b'l' as u32 || !matches_at(t, p, HOST) {
             p += 1;
             continue;
         }

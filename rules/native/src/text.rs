@@ -3,11 +3,26 @@
 
 pub struct Decoded {
     pub chars: Vec<u32>,
-    /// Byte offset of each character, plus the total length at the end.
-    pub offsets: Vec<usize>,
+    /// Byte offset of each character, plus the total length at the end (None: ASCII, where
+    /// character and byte offsets are the same).
+    offsets: Option<Vec<usize>>,
+}
+
+impl Decoded {
+    /// The byte offset of character `i`.
+    pub fn byte(&self, i: usize) -> usize {
+        self.offsets.as_ref().map_or(i, |o| o[i])
+    }
 }
 
 pub fn decode(data: &[u8]) -> Decoded {
+    if data.is_ascii() {
+        let chars = data.iter().map(|&b| b as u32).collect();
+        return Decoded {
+            chars,
+            offsets: None,
+        };
+    }
     let mut chars = Vec::with_capacity(data.len());
     let mut offsets = Vec::with_capacity(data.len() + 1);
     let mut pos = 0;
@@ -34,7 +49,10 @@ pub fn decode(data: &[u8]) -> Decoded {
         pos += bad;
     }
     offsets.push(data.len());
-    Decoded { chars, offsets }
+    Decoded {
+        chars,
+        offsets: Some(offsets),
+    }
 }
 
 /// A candidate's text: never holds a surrogate (no finder expands over one), so lossless.

@@ -49,6 +49,11 @@ pub fn decoded(t: &[u32]) -> Option<View> {
     let mut p = 0;
     let mut piece = Vec::new();
     while p < t.len() {
+        let c = t[p];
+        if c < 0x80 && c != 0x25 && c != 0x26 && c != 0x5C {
+            p += 1; // the common case: no token starts at a plain ASCII character
+            continue;
+        }
         let end = token_end(t, p);
         if end == 0 {
             p += 1;
