@@ -3,7 +3,8 @@
 Both implement one contract (rules/textfind.py): `find_text(text)` with spans in characters,
 `find_bytes(body)` with spans in bytes. The compiled core (`rules._native`, built from
 rules/native by `pip install .` when a Rust toolchain is present) is the same finding, ~50×
-faster; without it the proxy still works, slower, and says so once at start-up.
+faster; without it the proxy still works, slower, and says so once at start-up
+(`announce()`).
 `DENYPROXY_REQUIRE_NATIVE=1` turns the fallback into an import error (CI proves the core).
 """
 
@@ -17,7 +18,7 @@ from types import ModuleType
 from rules import textfind
 from rules.textfind import Raw
 
-__all__ = ["BACKEND", "Raw", "find_bytes", "find_text"]
+__all__ = ["BACKEND", "Raw", "announce", "find_bytes", "find_text"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,17 @@ else:
     if os.environ.get("DENYPROXY_REQUIRE_NATIVE") == "1":
         raise ImportError("DENYPROXY_REQUIRE_NATIVE=1 but rules._native is not built")
     find_text, find_bytes = textfind.find_text, textfind.find_bytes
-    log.warning(
-        "compiled scanning core rules._native is not built: using the pure-Python finder "
-        "(slower; install a Rust toolchain and reinstall denyproxy to build it)"
-    )
+
+_announced = False
+
+
+def announce() -> str:
+    """The backend's name; the first call (the proxy's start-up) warns if it is the fallback."""
+    global _announced
+    if BACKEND != "native" and not _announced:
+        log.warning(
+            "compiled scanning core rules._native is not built: using the pure-Python finder "
+            "(slower; install a Rust toolchain and reinstall denyproxy to build it)"
+        )
+    _announced = True
+    return BACKEND

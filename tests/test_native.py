@@ -10,6 +10,7 @@ scripts/test sets it), and scanning gives the same result through either backend
 from __future__ import annotations
 
 import json
+import logging
 import os
 from types import ModuleType
 
@@ -185,3 +186,24 @@ def test_compiled_core_is_built_and_selected() -> None:
 
 def test_backend_name_matches_what_is_importable() -> None:
     assert finder.BACKEND == ("native" if native is not None else "python")
+
+
+def test_fallback_warns_once_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(finder, "BACKEND", "python")
+    monkeypatch.setattr(finder, "_announced", False)
+    with caplog.at_level(logging.WARNING, logger="rules.finder"):
+        assert [finder.announce(), finder.announce()] == ["python", "python"]
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "rules._native is not built" in caplog.records[0].message
+
+
+def test_compiled_core_does_not_warn(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(finder, "BACKEND", "native")
+    monkeypatch.setattr(finder, "_announced", False)
+    with caplog.at_level(logging.WARNING, logger="rules.finder"):
+        assert finder.announce() == "native"
+    assert caplog.records == []
