@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, SettingsError, kafka_options
+from rules import finder
 from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUnavailableError
 from rules.store.init import InitReport, initialise
 from rules.store.region import RegionMismatchError, check_region, recorder
@@ -167,7 +168,8 @@ async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_
         health = await start_control(settings, stack)
         proxy = await start_site(create_app(settings, health.store), settings.listen, settings)
         log.info("listening", extra={"fields": {"listen": settings.listen,
-                                                 "admin": settings.admin_listen}})
+                                                 "admin": settings.admin_listen,
+                                                 "scanner": finder.announce()}})
         await until()
         health.draining = True
         log.info("draining", extra={"fields": {"timeout_s": settings.shutdown_timeout}})

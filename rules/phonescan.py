@@ -1,4 +1,5 @@
-"""Phone numbers anywhere in a text: digit runs with the separators phones are written with.
+"""Finding phone numbers anywhere in a text: digit runs with the separators phones are written
+with, and JSON numbers in exponent form. Finding only: rules/readings.py normalises.
 
 A run is digit groups joined by one to three separators (space, no-break space, `.`, `-`,
 `/`, brackets), optionally after `+` or `(`. Every window of consecutive groups holding 7 to
@@ -12,34 +13,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 
-from rules import normalize
+from rules.readings import MAX_DIGITS, MIN_DIGITS
 
-MIN_DIGITS = 7
-MAX_DIGITS = 18
 _SEP = " \u00a0.\\-/()"
 _RUN = re.compile(rf"(?:\+|\(\s?)?\d++(?:[{_SEP}]{{1,3}}+\d++)*+")
 _GROUP = re.compile(r"\d++")
 _EXPONENT = re.compile(r"-?\d++(?:\.\d++)?[eE][+-]?\d{1,3}+")
+_NUMBER_START = re.compile(r"-?\d")
 
-Window = tuple[int, int, tuple[str, ...]]
+Span = tuple[int, int]
 
 
-def phone_windows(text: str, region: str) -> Iterator[Window]:
-    """(start, end, normal forms) of every phone-like window of every run in `text`."""
+def phone_windows(text: str) -> Iterator[Span]:
+    """(start, end) of every window of 7 to 18 digits of every digit run in `text`."""
     for run in _RUN.finditer(text):
-        yield from _run_windows(text, run.start(), run.end(), region)
-    for token in _EXPONENT.finditer(text):
-        digits = number_digits(token.group())
-        if digits is not None:
-            normals = _readings(digits, region)
-            if normals:
-                yield token.start(), token.end(), normals
+        yield from _run_windows(text, run.start(), run.end())
 
 
-def _run_windows(text: str, start: int, end: int, region: str) -> Iterator[Window]:
+def number_tokens(text: str) -> Iterator[Span]:
+    """(start, end) of every number written with an exponent (`1.5125550100e10`): what
+    `_EXPONENT.finditer` finds, in linear time. Where no token starts at a digit run, none
+    starts inside it either (the rest of the match is the same), so the run is skipped."""
+    position = 0
+    while (start := _NUMBER_START.search(text, position)) is not None:
+        token = _EXPONENT.match(text, start.start())
+        if token is not None:
+            yield token.start(), token.end()
+            position = token.end()
+        else:
+            run = _GROUP.match(text, start.end() - 1)
+            position = run.end() if run is not None else start.end()
+
+
+def _run_windows(text: str, start: int, end: int) -> Iterator[Span]:
     groups = [(g.start(), g.end()) for g in _GROUP.finditer(text, start, end)]
     if sum(b - a for a, b in groups) < MIN_DIGITS:
         return
@@ -51,9 +58,7 @@ def _run_windows(text: str, start: int, end: int, region: str) -> Iterator[Windo
             if digits > MAX_DIGITS:
                 break
             if digits >= MIN_DIGITS:
-                normals = _readings(text[window_start:group_end], region)
-                if normals:
-                    yield window_start, group_end, normals
+                yield window_start, group_end
 
 
 def _with_prefix(text: str, first: int, previous_end: int) -> int:
@@ -61,36 +66,3 @@ def _with_prefix(text: str, first: int, previous_end: int) -> int:
     if first - 1 >= previous_end and text[first - 1] == "(":
         return first - 1
     return first
-
-
-@lru_cache(maxsize=65_536)
-def _readings(window: str, region: str) -> tuple[str, ...]:
-    """The window read in the region, and read as an international number."""
-    normals: dict[str, None] = {}
-    local = normalize.phone(window, region)
-    if local is not None:
-        normals[local] = None
-    if not window.startswith("+"):
-        digits = "".join(c for c in window if c.isdigit())
-        international = normalize.phone("+" + digits, region)
-        if international is not None:
-            normals[international] = None
-    return tuple(normals)
-
-
-def number_digits(token: str) -> str | None:
-    """The digits of a JSON number that is a whole number of phone length, else None.
-
-    `15125550100.0`, `1.5125550100e10` and `15125550100` all give `15125550100`: a phone
-    written as a float still reaches the lookup. Exponents are bounded (no `1e999999`).
-    """
-    try:
-        value = Decimal(token)
-    except InvalidOperation:
-        return None
-    if not value.is_finite() or value.adjusted() >= MAX_DIGITS:
-        return None
-    if value != value.to_integral_value():
-        return None
-    digits = str(abs(int(value)))
-    return digits if MIN_DIGITS <= len(digits) <= MAX_DIGITS else None

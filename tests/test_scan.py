@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rules import scan as scan_module
+from rules import textfind as scan_module
 from rules.model import RuleType
 from rules.scan import Candidate, drop_lines, number_digits, redact_text, scan, scan_bytes
 from tests import leak_detector
@@ -222,7 +222,7 @@ def test_candidates_are_frozen() -> None:
 
 
 def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Characters the scanner's expansions examined, plus normaliser calls."""
+    """Characters the reference finder's expansions examined."""
     count = [0]
     for name in ("_is_local", "_is_domain", "_is_path"):
         original = getattr(scan_module, name)
@@ -232,7 +232,7 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
             return bool(_original(char))
 
         monkeypatch.setattr(scan_module, name, counted)
-    scan(text, "US")
+    scan_module.find_text(text)  # the reference: the compiled core's work is not countable
     return count[0]
 
 
@@ -425,3 +425,10 @@ def test_redaction_leaves_no_denied_and_keeps_allowed(
     out = redact_text(text, spans_of(text, denied))
     assert _leaked(out, list(_DENIED)) == []
     assert _leaked(out, allowed) == visible_allowed
+
+
+@pytest.mark.parametrize("text", ["1" * 1_000_000, "1x" * 500_000, "-" + "9" * 999_999])
+def test_reference_reads_a_megabyte_of_digits_and_finds_no_phone(text: str) -> None:
+    # Completes at all only because the exponent scan skips a digit run it cannot start in:
+    # `_EXPONENT.finditer` alone retries every position of the run (quadratic: hours here).
+    assert scan_module.find_text(text) == []

@@ -1,0 +1,209 @@
+"""The compiled finding core (rules._native) against its reference (rules/textfind.py).
+
+A hypothesis differential test: random documents and texts (identifiers planted in random
+surroundings, random unicode, adversarial `@@@`, long digit runs, invalid UTF-8) must give
+exactly the same raw candidates, spans, texts and order from both. Plus: the backend that
+rules/finder.py selected is the compiled one whenever DENYPROXY_REQUIRE_NATIVE=1 (as
+scripts/test sets it), and scanning gives the same result through either backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules import finder, scan, textfind
+
+try:
+    from rules import _native as native  # type: ignore[attr-defined]  # optional extension
+except ImportError:  # pragma: no cover - only without a Rust toolchain
+    native = None
+
+needs_native = pytest.mark.skipif(native is None, reason="rules._native is not built")
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+PLANTED = [
+    "jane@acme.com",
+    "JANE@ACME.COM",
+    "jane&#64;acme.com",
+    "jane&#x40;acme.com",
+    "jane%40acme.com",
+    "jane\\u0040acme.com",
+    "jane＠acme.com",
+    "jane﹫acme.com",
+    "ｊａｎｅ＠ａｃｍｅ．ｃｏｍ",
+    "ja\u200bne@acme.com",
+    "mailto:jane@acme.com?subject=Hi",
+    "o'brien@example.org",
+    "sales+eu@shop.co.uk",
+    "&lt;jane@acme.com&gt;",
+    "jane&commat;acme.com",
+    "请联系jane@acme.com。",
+    "https://www.linkedin.com/in/jane-doe/",
+    "LinkedIn.com/in/jane-doe,",
+    "linkedin.com:443/in/x",
+    "http://uk.linkedin.com/in/jane-doe.smith?trk=1",
+    "\u212a",
+    "\u0130",
+    "ſ",
+    "+1 512 555 0100",
+    "(512) 555-0100",
+    "+44 20 7946 0958",
+    "0015125550100",
+    "1.5125550100e10",
+    "15125550100.0",
+    "-1.5e10",
+    "512.555.0100",
+    "( 512) 555 0100",
+    "٥١٢٥٥٥٠١٠٠",
+    "+1\u00a0512",
+    "&amp;",
+    "&notit;",
+    "&#128;",
+    "&#x110000;",
+    "&#0;",
+    "%e2%82%ac",
+    "%ff",
+    "\\ud800",
+    "\\/",
+    "\u00ad",
+    "\ufeff",
+    "\U000e0041",
+    "@@@",
+    "@",
+    ".",
+    "-",
+    "|",
+    "\n",
+    "\t",
+    " ",
+    "\\n",
+]
+pieces = st.one_of(
+    st.sampled_from(PLANTED),
+    st.text(max_size=8),
+    st.text(alphabet="0123456789 .-()/+", max_size=30),
+    st.text(alphabet="@.a-_!|", max_size=20),
+)
+texts = st.lists(pieces, max_size=24).map("".join)
+
+
+def _assert_same_bytes(body: bytes) -> None:
+    assert native is not None
+    assert native.find(body, False) == textfind.find_bytes(body)
+
+
+@needs_native
+@SETTINGS
+@given(texts)
+def test_same_candidates_on_random_text(text: str) -> None:
+    assert native.find(text.encode(), True) == textfind.find_text(text)
+    _assert_same_bytes(text.encode())
+
+
+@needs_native
+@SETTINGS
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_same_candidates_on_random_unicode(text: str) -> None:
+    assert native.find(text.encode(), True) == textfind.find_text(text)
+
+
+@needs_native
+@SETTINGS
+@given(st.lists(st.one_of(st.binary(max_size=6), texts.map(str.encode)), max_size=12))
+def test_same_candidates_on_invalid_utf8(chunks: list[bytes]) -> None:
+    _assert_same_bytes(b"".join(chunks))
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), texts),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@needs_native
+@SETTINGS
+@given(json_values, st.booleans())
+def test_same_candidates_on_json_documents(value: object, ascii_only: bool) -> None:
+    _assert_same_bytes(json.dumps(value, ensure_ascii=ascii_only).encode())
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@" * 20_000,
+        "a@" * 10_000,
+        "!a" * 40 + "@" + "b." * 200,
+        "1" * 50_000,
+        "1 " * 20_000,
+        "-1" * 10_000 + "e5",
+        "1.2.3.4." * 5_000,
+        "linkedin.com/" * 3_000,
+        "&#64;" * 10_000,
+        "%40" * 20_000,
+        "\u200b" * 20_000,
+        "x." * 40 + "\nlinkedin.com/in/a",
+        "https:/\nlinkedin.com/in/a",
+    ],
+)
+def test_same_candidates_on_adversarial_input(text: str) -> None:
+    assert native.find(text.encode(), True) == textfind.find_text(text)
+
+
+@needs_native
+@SETTINGS
+@given(texts)
+def test_scan_is_the_same_through_either_backend(text: str) -> None:
+    through_native = scan.scan(text, "US")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(finder, "find_text", textfind.find_text)
+        assert scan.scan(text, "US") == through_native
+
+
+def _selected() -> ModuleType | None:
+    return native if finder.BACKEND == "native" else None
+
+
+@pytest.mark.skipif(
+    os.environ.get("DENYPROXY_REQUIRE_NATIVE") != "1", reason="DENYPROXY_REQUIRE_NATIVE is not 1"
+)
+def test_compiled_core_is_built_and_selected() -> None:
+    assert native is not None, "rules._native is not built"
+    assert _selected() is native
+    assert finder.find_bytes(b"jane@acme.com") == [
+        (0, 0, 9, "jane@acme"),
+        (0, 0, 13, "jane@acme.com"),
+    ]
+
+
+def test_backend_name_matches_what_is_importable() -> None:
+    assert finder.BACKEND == ("native" if native is not None else "python")
+
+
+def test_fallback_warns_once_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(finder, "BACKEND", "python")
+    monkeypatch.setattr(finder, "_announced", False)
+    with caplog.at_level(logging.WARNING, logger="rules.finder"):
+        assert [finder.announce(), finder.announce()] == ["python", "python"]
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "rules._native is not built" in caplog.records[0].message
+
+
+def test_compiled_core_does_not_warn(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(finder, "BACKEND", "native")
+    monkeypatch.setattr(finder, "_announced", False)
+    with caplog.at_level(logging.WARNING, logger="rules.finder"):
+        assert finder.announce() == "native"
+    assert caplog.records == []
