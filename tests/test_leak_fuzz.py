@@ -141,7 +141,9 @@ def judged(out: bytes) -> list[str]:
                  linkedins=[DENIED_LI])
 
 
-_FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Ten times the profile's examples (`ci`: 2,000 documents per policy draw; `deep`: 200,000).
+_FUZZ = settings(max_examples=settings.default.max_examples * 10,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @_FUZZ
