@@ -48,7 +48,7 @@ def before(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
     from rules import pipeline
 
-    inspection = pipeline.inspect(body, REGION, "json")
+    inspection = pipeline.inspect(body, REGION)
     answer = stub(inspection.query(), rules)
     result = pipeline.filtered(inspection, answer, "strip")
     pipeline.verify(result.body, REGION, answer, inspection.query())

@@ -7,10 +7,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from proxy import headers, metrics, paths, respond
 from proxy.body import REQUEST_ID, STREAMING, read_body, stream
@@ -20,7 +22,7 @@ from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
 from rules import pipeline
-from rules.match import query_for
+from rules.match import Policy, query_for
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
 from rules.scan import Candidate
 from rules.store import RuleStore, StoreUnavailableError
@@ -47,7 +49,8 @@ def api_key(request: web.Request) -> str | None:
 
 def logged_tenant(request: web.Request) -> str:
     """For the access line: the scope if one was derived (a refused request has none)."""
-    return request.get(TENANT, "-")
+    tenant: str = request.get(TENANT, "-")
+    return tenant
 
 
 def media_type(response: aiohttp.ClientResponse) -> str:
@@ -84,7 +87,8 @@ class Forwarder:
             response.release()
 
     async def send(
-        self, request: web.Request, url: object, body: bytes | None = None, filtered: bool = True
+        self, request: web.Request, url: URL, body: bytes | AsyncIterator[bytes] | None = None,
+        filtered: bool = True,
     ) -> aiohttp.ClientResponse:
         """Forward once (never retried: a batch POST may already have cost credits).
 
@@ -150,7 +154,7 @@ class Forwarder:
         query = merged(plan.query(), query_for(in_headers.identifiers()))
         answer = await self.lookup(request[TENANT], query) if query else {}
         in_headers.strip(out_headers, answer)
-        result = plan.filtered(answer, settings.policy)
+        result = plan.filtered(answer, cast(Policy, settings.policy))
         unchanged = not result.counts
         out = raw if unchanged else result.body
         await self.verified(request, result.body, out_headers, answer, query,

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.errors import UpstreamBodyError
-from rules import pipeline, scan
+from rules import pipeline
 from rules.jsonspan import JsonBodyError
 from rules.match import Policy
 from rules.model import Lookup, RuleType
+from rules.scan import Candidate
 
 JSON = "json"
 MAX_DEPTH = 256  # nesting a filter reads; deeper is a 502 (no real API nests this deep)
@@ -29,7 +30,7 @@ class Plan(Protocol):
 
     def filtered(self, answer: Lookup, policy: Policy) -> pipeline.Filtered: ...
 
-    def known(self) -> Sequence[scan.Candidate]: ...
+    def known(self) -> Sequence[Candidate]: ...
 
 
 BodyFilter = Callable[[bytes, str], Plan]
@@ -54,7 +55,7 @@ class JsonPlan:
             return pipeline.Filtered(b"")
         return pipeline.filtered(self.inspection, answer, policy)
 
-    def known(self) -> Sequence[scan.Candidate]:
+    def known(self) -> Sequence[Candidate]:
         return self.inspection.text if self.inspection else ()
 
 
@@ -65,7 +66,8 @@ def json_filter(body: bytes, region: str) -> JsonPlan:
     try:
         return JsonPlan(pipeline.inspect(body, region, MAX_DEPTH))
     except JsonBodyError as exc:
-        raise UpstreamBodyError(f"upstream sent a JSON body that cannot be filtered: {exc}") from exc
+        detail = f"upstream sent a JSON body that cannot be filtered: {exc}"
+        raise UpstreamBodyError(detail) from exc
 
 
 FILTERS: dict[str, BodyFilter] = {JSON: json_filter}

@@ -93,9 +93,17 @@ def describes(key: str, value: object) -> bool:
     kind = type(value)
     if value is None or kind is bool:
         return True
-    if kind is int or kind is float:
-        return abs(value) < _SMALL  # type: ignore[operator]  # int or float, checked above
+    if isinstance(value, int | float):
+        return abs(value) < _SMALL
     return kind is not dict and kind is not list and is_meta_key(key)
+
+
+def typed_phone(node: dict[str, object]) -> bool:
+    """`{"type": "phone", "value": …}`, `{"channel": "whatsapp", …}`: a typed phone point."""
+    return any(
+        type(value) is str and is_phone_type(value)
+        for key, value in node.items() if key in TYPE_KEYS
+    )
 
 
 @lru_cache(maxsize=4096)

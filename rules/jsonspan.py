@@ -204,7 +204,7 @@ class _Scanner:
     def member(self, start: int, end: int) -> None:
         frame = self.stack[-1]
         frame.member_start, frame.key_span = start, (start, end)
-        frame.key = key = self.text(start, end)
+        frame.key = self.text(start, end)
         frame.key_token = len(self.tokens)
         self.tokens.append(None)  # filled when the member ends: its slot needs the value's end
         self.expect = _VALUE

@@ -16,10 +16,9 @@ from rules import normalize, scan
 from rules.contact import (
     CONTACT_META_KEYS,
     PHONE_KEYS,
-    TYPE_KEYS,
     describes,
     is_phone_key,
-    is_phone_type,
+    typed_phone,
 )
 from rules.model import Lookup, RuleType
 
@@ -139,14 +138,6 @@ class _Walk:
 _PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 
 
-def typed_phone(node: dict[str, Any]) -> bool:
-    """`{"type": "phone", "value": …}`, `{"channel": "whatsapp", …}`: a typed phone point."""
-    return any(
-        type(value) is str and is_phone_type(value)
-        for key, value in node.items() if key in TYPE_KEYS
-    )
-
-
 def candidate(text: str) -> bool:
     """Cheap pre-filter: could `text` hold an identifier at all?"""
     return (
@@ -164,7 +155,7 @@ def identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifier, .
     text scanner reads through the decoding; under a phone key also the value's digits.
     Numbers: phone-length whole numbers, floats included (`1.5125550100e10`).
     """
-    if type(value) is not str:
+    if not isinstance(value, str):
         return _number(value, phone_ctx, region)
     found = list(_find(value, phone_ctx, region))
     encoded = _ENCODED.search(value) is not None

@@ -20,10 +20,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from rules import jsonspan, scan, splice
+from rules import jsonspan, splice
 from rules.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
 from rules.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
 from rules.model import Lookup, RuleType
+from rules.scan import Candidate, scan_bytes
 
 _PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 Site = tuple[int, tuple[Identifier, ...]]  # token index, its identifiers
@@ -36,7 +37,7 @@ class Inspection:
     body: bytes
     scan: jsonspan.Scan
     sites: tuple[Site, ...]  # structural: token → identifiers
-    text: tuple[scan.Candidate, ...]  # text scanner: byte spans → normal forms
+    text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
 
     def identifiers(self) -> set[Identifier]:
         found = {i for _, ids in self.sites for i in ids}
@@ -58,7 +59,7 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
     found = jsonspan.scan(body, CONTACT_META_KEYS, max_depth)
     sites = tuple(structural(found, region))
-    return Inspection(body, found, sites, tuple(scan.scan_bytes(body, region)))
+    return Inspection(body, found, sites, tuple(scan_bytes(body, region)))
 
 
 def structural(found: jsonspan.Scan, region: str) -> Iterator[Site]:
@@ -67,7 +68,7 @@ def structural(found: jsonspan.Scan, region: str) -> Iterator[Site]:
     for index, token in enumerate(found.tokens):
         ctx = token.kind is not jsonspan.Kind.KEY and (token.parent in typed or _phone_path(token))
         value = token.value
-        if type(value) is str:
+        if isinstance(value, str):
             if not (ctx or candidate(value)):
                 continue
         elif not (ctx or abs(value) >= _PHONE_SIZE):
@@ -147,14 +148,14 @@ class Verdict:
 
 def verify(
     out: bytes, region: str, answer: Lookup, asked: Lookup,
-    known: Iterable[scan.Candidate] | None = None,
+    known: Iterable[Candidate] | None = None,
 ) -> Verdict:
     """Reads `out` again: denied leftovers, and candidates `asked` did not hold.
 
     `known`: the candidates of `out` when they were found already (the body went out
     unchanged), so an unchanged body is not scanned twice.
     """
-    found = scan.scan_bytes(out, region) if known is None else known
+    found = scan_bytes(out, region) if known is None else known
     ids = {(c.kind, n) for c in found for n in c.normal}
     return verdict(ids, answer, asked)
 
@@ -164,7 +165,7 @@ def verdict(ids: Iterable[Identifier], answer: Lookup, asked: Lookup) -> Verdict
     leaked = any(is_denied(kind, normal, answer) for kind, normal in ids)
     unasked: dict[RuleType, set[str]] = {}
     for rule_type, values in query_for(ids).items():
-        missing = values - asked.get(rule_type, set())
+        missing = values - set(asked.get(rule_type, ()))
         if missing:
             unasked[rule_type] = missing
     return Verdict(leaked, unasked)
