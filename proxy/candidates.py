@@ -1,7 +1,8 @@
-"""Identifiers in free text (response headers, a body's raw text) until rules/scan.py lands.
+"""Identifiers in response headers: the structured filter's finders and the text scanner.
 
-Built from the structured filter's own finders, so both read an address the same way.
-Over-matching is the safe failure: a candidate only costs a place in the one lookup.
+Both read every header text, so an address behind an entity, a percent escape or an
+invisible character is found too. Over-matching is the safe failure: a candidate only costs
+a place in the one lookup.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from multidict import CIMultiDict
 
 from rules.match import _AROUND_EMAIL, _EMAIL_IN_TEXT, Identifier, is_denied
 from proxy.headers import header_texts
-from rules import normalize
+from rules import normalize, scan
 from rules.model import Lookup, RuleType
 
 _LINKEDIN_URL = re.compile(r"(?:[\w.-]*\.)?linkedin\.com/in/[^\s\"'<>\\,;]+", re.IGNORECASE)
@@ -41,6 +42,9 @@ def _find(text: str, region: str) -> Iterator[Identifier]:
     for match in _LINKEDIN_URL.finditer(text):
         if normal := normalize.linkedin(match.group()):
             yield RuleType.LINKEDIN, normal
+    for found in scan.scan(text, region):
+        for normal in found.normal:
+            yield found.kind, normal
     for match in _PHONE_RUN.finditer(text):
         run = match.group()
         if sum(c.isdigit() for c in run) >= _MIN_DIGITS:

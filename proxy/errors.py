@@ -49,3 +49,9 @@ class PublishError(ProxyError):
 
 class UpstreamTimeoutError(ProxyError):
     status = 504
+
+
+class OutputRefusedError(ProxyError):
+    """The verified output still holds a denied identifier: never sent."""
+
+    status = 502

@@ -17,6 +17,15 @@ STORE_LATENCY = Histogram(
     "denyproxy_store_latency_seconds", "One rule lookup round trip", buckets=_FAST
 )
 STORE_ERRORS = Counter("denyproxy_store_errors_total", "Rule lookups that failed (answered 503)")
+OUTPUT_REFUSALS = Counter(
+    "denyproxy_output_refusals_total",
+    "Responses withheld (502): the final bytes or headers still held a denied identifier",
+)
+SECOND_LOOKUPS = Counter(
+    "denyproxy_second_lookups_total",
+    "Extra store round trips for candidates first seen in the final bytes (text joined across "
+    "a removed span)",
+)
 READY = Gauge(
     "denyproxy_ready",
     "1 when the last /readyz answered 200, else 0 (set by the probe)",

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from rules.contact import describes
+
 Span = tuple[int, int]
 Path = tuple[str | int, ...]
 
@@ -40,6 +42,8 @@ _TOKEN = re.compile(
 )
 _STR, _KEY, _NUM, _OPEN, _CLOSE, _LITERAL, _BAD = 2, 3, 4, 7, 8, 9, 10
 _VALUE, _MEMBER, _NEXT, _END = range(4)  # what the grammar expects next
+_LITERALS: dict[bytes, bool | None] = {b"true": True, b"false": False, b"null": None}
+_CONTAINER: list[object] = []  # the value `describes` sees for an object or array member
 
 
 class JsonBodyError(ValueError):
@@ -79,7 +83,7 @@ class Node(NamedTuple):
     parent: int
     in_list: bool  # an element of an array (an object in a list is a record)
     record: int  # nearest record strictly above; -1: none
-    sole_key: str | None  # objects: the one distinct key outside the meta keys, if just one
+    sole_key: str | None  # objects: the one distinct key of content (not describing), if one
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,8 @@ class Scan:
     def wrapper(self, token: Token) -> int:
         """The contact point `token` is the value of (`{"email": token, "verified": …}`), or -1.
 
-        An object is a contact point when all its keys but the meta keys are one key: its value
+        An object is a contact point when all its members but the describing ones (meta keys,
+        booleans, null, small numbers: `rules.contact.describes`) are one key: its value
         *is* the contact point, removed with it."""
         if token.kind is Kind.KEY or token.parent < 0:
             return -1
@@ -154,7 +159,7 @@ class _Scanner:
         elif group == _OPEN:
             self.open(m.start(_OPEN))
         else:
-            self.scalar(None, m.start(_LITERAL), m.end(_LITERAL), None)
+            self.scalar(None, m.start(_LITERAL), m.end(_LITERAL), _LITERALS[m.group(_LITERAL)])
 
     def ready(self, comma: bool, is_key: bool) -> bool:
         """Does the grammar allow a key (or value) here, after a comma or not?"""
@@ -186,27 +191,29 @@ class _Scanner:
         frame.member_start = start
         return frame.path + (frame.count,), None, start
 
-    def scalar(self, kind: Kind | None, start: int, end: int, value: str | float | None) -> None:
+    def scalar(
+        self, kind: Kind | None, start: int, end: int, value: str | float | bool | None
+    ) -> None:
         path, key, slot_start = self.place(start)
-        if kind is not None and value is not None:
+        if kind is not None and value is not None and type(value) is not bool:
             parent, record = (self.stack[-1].node, self.stack[-1].record) if self.stack else (-1, -1)
             token = Token(kind, start, end, value, key, path, (slot_start, end), parent, record)
             self.tokens.append(token)
-        self.done(end)
+        self.done(end, value)
 
     def member(self, start: int, end: int) -> None:
         frame = self.stack[-1]
         frame.member_start, frame.key_span = start, (start, end)
-        frame.key = key = self.text(start, end)
+        frame.key = self.text(start, end)
         frame.key_token = len(self.tokens)
         self.tokens.append(None)  # filled when the member ends: its slot needs the value's end
-        if key not in self.meta and key != frame.sole:
-            frame.many = frame.many or frame.sole is not None
-            frame.sole = key
         self.expect = _VALUE
 
-    def done(self, end: int) -> None:
-        """A value ended at `end`: close its member (objects) and expect what follows."""
+    def done(self, end: int, value: object) -> None:
+        """A value ended at `end`: close its member (objects) and expect what follows.
+
+        A member that does not only describe (`rules.contact.describes`) is content: an
+        object whose content is one key is a contact point (`Scan.wrapper`)."""
         if not self.stack:
             self.expect = _END
             return
@@ -214,6 +221,10 @@ class _Scanner:
         frame.count += 1
         self.expect = _NEXT
         if frame.is_object:
+            key = frame.key
+            if key != frame.sole and key not in self.meta and not describes(key, value):
+                frame.many = frame.many or frame.sole is not None
+                frame.sole = key
             start, stop = frame.key_span
             self.tokens[frame.key_token] = Token(
                 Kind.KEY, start, stop, frame.key, None, frame.path,
@@ -249,7 +260,7 @@ class _Scanner:
             parent.node if parent else -1, parent is not None and not parent.is_object,
             parent.record if parent else -1, None if frame.many else frame.sole,
         )
-        self.done(end)
+        self.done(end, _CONTAINER)
 
     def finish(self) -> Scan:
         if self.expect != _END:

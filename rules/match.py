@@ -10,45 +10,33 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from rules import normalize
+from rules import normalize, scan
+from rules.contact import (
+    CONTACT_META_KEYS,
+    PHONE_KEYS,
+    describes,
+    is_phone_key,
+    typed_phone,
+)
 from rules.model import Lookup, RuleType
 
-Policy = Literal["strip", "drop"]
-Raw = str | int
-Identifier = tuple[RuleType, str]
+__all__ = ["CONTACT_META_KEYS", "PHONE_KEYS", "Found", "collect", "is_phone_key", "redact"]
 
-# The one list of keys whose values (and everything under them) are read as phone numbers,
-# compared without case, `_` or `-` (`phone_number`, `phoneNumber`, `Phone-Number`).
-PHONE_KEYS = frozenset(
-    {
-        "phone", "phones", "phonenumber", "phonenumbers", "mobile", "mobiles", "mobilenumber",
-        "cell", "cellphone", "tel", "telephone", "telephones", "fax", "directdial", "sms",
-        "whatsapp", "contactnumber", "businessphones", "storephones",
-    }
-)
-_PHONE_KEY_ENDINGS = (("phone",), ("phones",), ("phone", "number"), ("phone", "numbers"))
-# Keys that only describe a contact point: an object made of one denied value and these
-# (`{"email": ..., "verified": true}`) is the contact point itself, removed as a whole.
-CONTACT_META_KEYS = frozenset(
-    {
-        "verified", "valid", "line_type", "type", "label", "status", "primary", "is_primary",
-        "confidence", "score", "source", "sources", "carrier", "country_code", "kind",
-        "first_seen", "last_seen", "validation", "deliverability", "catch_all",
-    }
-)
+Policy = Literal["strip", "drop"]
+Raw = str | int | float
+Identifier = tuple[RuleType, str]
+K = TypeVar("K", str, str | int | float)
+
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]+@[^\s@<>()\[\],;:\"'/]+")
 _AROUND_EMAIL = "'`.!?"  # quotes and sentence punctuation that may touch an address in text
 _LINKEDIN_HINT = re.compile(r"linkedin\.com/", re.IGNORECASE).search
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-
-
-@lru_cache(maxsize=4096)
-def is_phone_key(key: str) -> bool:
-    """`phones`, `business_phones`, `mobilePhone`, `Office-Phone-Number`; not `headphones`."""
-    words = tuple(w.lower() for w in _WORD.findall(key))
-    return "".join(words) in PHONE_KEYS or any(words[-len(e):] == e for e in _PHONE_KEY_ENDINGS)
+# Could hold a phone anywhere (phones are found in any string, not only under phone keys):
+# seven digits, whatever separates them. Possessive: no backtracking.
+_SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
+# Could hold an identifier only a decoding shows (`jane&#64;acme.com`, `jane%40acme.com`).
+_ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -56,19 +44,29 @@ class Found:
     """Every candidate string (or number) in a document and the identifiers it carries."""
 
     by_raw: dict[Raw, tuple[Identifier, ...]] = field(default_factory=dict)
+    keys: dict[str, tuple[Identifier, ...]] = field(default_factory=dict)  # object keys
 
     def query(self) -> dict[RuleType, set[str]]:
-        return query_for(i for ids in self.by_raw.values() for i in ids)
+        found = [*self.by_raw.values(), *self.keys.values()]
+        return query_for(i for ids in found for i in ids)
+
+    def denied_keys(self, answer: Lookup) -> dict[str, RuleType]:
+        """Object keys that hold a denied identifier (their members go), with its type."""
+        return _denied(self.keys, answer)
 
     def denied(self, answer: Lookup) -> dict[Raw, RuleType]:
         """The raw values to remove, with the type that denied each (for metrics)."""
-        out: dict[Raw, RuleType] = {}
-        for raw, identifiers in self.by_raw.items():
-            for rule_type, normal in identifiers:
-                if is_denied(rule_type, normal, answer):
-                    out[raw] = rule_type
-                    break
-        return out
+        return _denied(self.by_raw, answer)
+
+
+def _denied(found: dict[K, tuple[Identifier, ...]], answer: Lookup) -> dict[K, RuleType]:
+    out: dict[K, RuleType] = {}
+    for raw, identifiers in found.items():
+        for rule_type, normal in identifiers:
+            if is_denied(rule_type, normal, answer):
+                out[raw] = rule_type
+                break
+    return out
 
 
 def query_for(identifiers: Iterable[Identifier]) -> dict[RuleType, set[str]]:
@@ -95,21 +93,27 @@ def is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:
 
 def collect(doc: Any, region: str) -> Found:
     found = Found()
-    _Walk(found.by_raw, region).value(doc, False)
+    _Walk(found.by_raw, found.keys, region).value(doc, False)
     return found
 
 
 @dataclass(slots=True)
 class _Walk:
-    """One pass over the document."""
+    """One pass over the document: values, numbers and object keys."""
 
     out: dict[Raw, tuple[Identifier, ...]]
+    keys: dict[str, tuple[Identifier, ...]]
     region: str
 
     def node(self, node: dict[str, Any] | list[Any], phone_ctx: bool) -> None:
         if type(node) is dict:
+            typed = phone_ctx or typed_phone(node)
             for key, value in node.items():
-                self.value(value, phone_ctx or is_phone_key(key))
+                if candidate(key):
+                    ids = identifiers(key, False, self.region)
+                    if ids:
+                        self.keys[key] = ids
+                self.value(value, typed or is_phone_key(key))
         else:
             for value in node:
                 self.value(value, phone_ctx)
@@ -117,26 +121,61 @@ class _Walk:
     def value(self, value: Any, phone_ctx: bool) -> None:
         kind = type(value)
         if kind is str:
-            if phone_ctx or "@" in value or _LINKEDIN_HINT(value):
+            if phone_ctx or candidate(value):
                 self.scalar(value, phone_ctx)
         elif kind is dict or kind is list:
             self.node(value, phone_ctx)
-        elif phone_ctx and kind is int:
+        elif (kind is int or kind is float) and (phone_ctx or abs(value) >= _PHONE_SIZE):
             self.scalar(value, phone_ctx)
 
     def scalar(self, value: Raw, phone_ctx: bool) -> None:
-        identifiers = _identifiers(value, phone_ctx, self.region)
-        if identifiers:
+        found = identifiers(value, phone_ctx, self.region)
+        if found:
             known = self.out.get(value)
-            self.out[value] = identifiers if known is None else tuple(
-                dict.fromkeys(known + identifiers)
-            )
+            self.out[value] = found if known is None else tuple(dict.fromkeys(known + found))
+
+
+_PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
+
+
+def candidate(text: str) -> bool:
+    """Cheap pre-filter: could `text` hold an identifier at all?"""
+    return (
+        "@" in text or _LINKEDIN_HINT(text) is not None or _SEVEN_DIGITS.search(text) is not None
+        or _ENCODED.search(text) is not None
+    )
 
 
 @lru_cache(maxsize=65_536)
-def _identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifier, ...]:
-    """The identifiers in one string or number (cached: responses repeat their contacts)."""
-    return tuple(dict.fromkeys(_find(str(value), phone_ctx, region)))
+def identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifier, ...]:
+    """The identifiers in one string or number (cached: responses repeat their contacts).
+
+    Strings: emails, LinkedIn profiles, phones anywhere (the text scanner's phone windows),
+    and, where something is encoded (entities, percent, `\\u` escapes), every candidate the
+    text scanner reads through the decoding; under a phone key also the value's digits.
+    Numbers: phone-length whole numbers, floats included (`1.5125550100e10`).
+    """
+    if not isinstance(value, str):
+        return _number(value, phone_ctx, region)
+    found = list(_find(value, phone_ctx, region))
+    encoded = _ENCODED.search(value) is not None
+    if encoded or _SEVEN_DIGITS.search(value):
+        found += [
+            (c.kind, n) for c in scan.scan(value, region)
+            if encoded or c.kind is RuleType.PHONE for n in c.normal
+        ]
+    return tuple(dict.fromkeys(found))
+
+
+def _number(value: int | float, phone_ctx: bool, region: str) -> tuple[Identifier, ...]:
+    text = repr(value) if type(value) is float else str(value)
+    digits = scan.number_digits(text) if type(value) is float else str(abs(int(value)))
+    if digits is None:
+        return ()
+    found = [(c.kind, n) for c in scan.scan(digits, region) for n in c.normal]
+    if phone_ctx:
+        found += [(RuleType.PHONE, n) for n in normalize.phone_candidates(digits, region)]
+    return tuple(dict.fromkeys(found))
 
 
 def _find(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
@@ -159,11 +198,18 @@ def _find(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
 @dataclass(slots=True)
 class Redaction:
     denied: dict[Raw, RuleType]
+    keys: dict[str, RuleType] = field(default_factory=dict)  # denied keys: their members go
     counts: dict[RuleType, int] = field(default_factory=dict)
 
     def is_denied(self, value: Any) -> bool:
-        kind = type(value)  # exact types: orjson gives str and int, and a bool is not an int here
-        return (kind is str or kind is int) and value in self.denied
+        kind = type(value)  # exact types: orjson gives str, int, float; a bool is not an int
+        return (kind is str or kind is int or kind is float) and value in self.denied
+
+    def cut_keys(self, node: dict[str, Any]) -> None:
+        for key in [k for k in node if k in self.keys]:
+            del node[key]
+            rule_type = self.keys[key]
+            self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
 
     def hit(self, value: Any) -> bool:
         """Is `value` denied? Counts it if so."""
@@ -174,9 +220,9 @@ class Redaction:
         return True
 
     def contact_point(self, node: dict[str, Any]) -> bool:
-        """One denied value plus only describing keys: `{"email": x, "verified": true}`."""
-        outside = node.keys() - CONTACT_META_KEYS
-        return len(outside) == 1 and self.is_denied(node[next(iter(outside))])
+        """One denied value plus only describing members: `{"email": x, "is_verified": true}`."""
+        outside = [k for k, v in node.items() if k not in CONTACT_META_KEYS and not describes(k, v)]
+        return len(outside) == 1 and self.is_denied(node[outside[0]])
 
     def gone(self, value: Any) -> bool:
         """A denied value, or a contact point wrapping one: it goes (and is counted)."""
@@ -185,12 +231,14 @@ class Redaction:
         return self.hit(value)
 
 
-def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, dict[RuleType, int]]:
-    """`doc` without the denied values, changed in place (it is ours: parsed for this response).
-
-    The counts say what went, by type.
+def redact(
+    doc: Any, denied: dict[Raw, RuleType], policy: Policy, keys: dict[str, RuleType] | None = None
+) -> tuple[Any, dict[RuleType, int]]:
+    """`doc` without the denied values (and members under denied `keys`), changed in place
+    (it is ours: parsed for this response). The counts say what went, by type.
     """
-    state = Redaction(denied)
+    keys = keys or {}
+    state = Redaction(denied, keys)
     if state.hit(doc):  # the whole body is one denied value
         return None, state.counts
     if type(doc) is not dict and type(doc) is not list:
@@ -198,12 +246,13 @@ def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, 
     if policy == "strip":
         _strip(doc, state)
     elif _drop(doc, state):  # a denied value outside any record in a list: strip it there
-        _strip(doc, Redaction(denied))
+        _strip(doc, Redaction(denied, keys))
     return doc, state.counts
 
 
 def _strip(node: Any, state: Redaction) -> None:
     if type(node) is dict:
+        state.cut_keys(node)
         for key, value in node.items():
             if state.gone(value):
                 node[key] = None
@@ -221,6 +270,9 @@ def _drop(node: Any, state: Redaction) -> bool:
     """Removes the records holding denied values; True if a denied value is still inside."""
     inside = False
     if type(node) is dict:
+        if state.keys and any(k in state.keys for k in node):
+            state.cut_keys(node)
+            inside = True
         for value in node.values():
             if state.hit(value):
                 inside = True

@@ -83,12 +83,17 @@ async def flush_cluster(url: str) -> None:
 
 
 async def task_result(client: aiohttp.ClientSession, base: str, api_key: str) -> tuple[int, dict]:
-    """The documented flow: submit → task ids → result."""
+    """The documented flow: submit → task ids → result. A step that is not 200 ends it: a
+    batch or task id can read as a phone (phones anywhere, #10), so it may meet the store."""
     auth = {"X-API-Key": api_key}
     async with client.post(f"{base}/api/v1/task/batch/find_people",
                            json=[{"domain": "acme.com"}], headers=auth) as r:
+        if r.status != 200:
+            return r.status, await r.json()
         batch = (await r.json())["batch_id"]
     async with client.get(f"{base}/api/v1/task/batch/{batch}/task_ids", headers=auth) as r:
+        if r.status != 200:
+            return r.status, await r.json()
         (task_id,) = await r.json()
     async with client.get(f"{base}/api/v1/task/{task_id}", headers=auth) as r:
         return r.status, await r.json()

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules import match as flt
+from rules.contact import describes
 from rules.jsonspan import JsonBodyError, Kind, Scan, Token, scan
 from rules.model import RuleType
 from rules.splice import Action, Edit, Policy, apply, splice
@@ -409,10 +410,17 @@ def is_denied(node: Any, denied: set[int]) -> bool:
     return isinstance(node, Leaf) and node.n in denied
 
 
+def _content(key: str, value: Any) -> bool:
+    """A member that does not only describe (a container, or not `describes`)."""
+    if isinstance(value, Obj | Arr):
+        return True
+    return key not in META and not describes(key, value.value if isinstance(value, Leaf) else value)
+
+
 def contact_point(node: Any, denied: set[int]) -> bool:
     if not isinstance(node, Obj):
         return False
-    outside = {k.value for k, _ in node.members} - META
+    outside = {k.value for k, v in node.members if _content(k.value, v)}
     return len(outside) == 1 and any(
         is_denied(v, denied) for k, v in node.members if k.value in outside)
 

@@ -1,0 +1,64 @@
+"""Upstream bodies: read whole (within limits) for filtering, or streamed as they come."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy.errors import UpstreamBodyError
+from proxy.settings import Settings
+from proxy.upstream import CHUNK, upstream_errors
+
+REQUEST_ID = web.RequestKey("request_id", str)
+STREAMING = web.RequestKey("streaming", bool)  # headers sent: an error now can only abort
+
+
+async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> bytes:
+    """The whole (still encoded) body, within the filter limit and the upstream timeout."""
+    limit = settings.max_filter_body
+    too_large = f"upstream body is larger than {limit} bytes"
+    if (response.content_length or 0) > limit:
+        raise UpstreamBodyError(too_large)
+    with upstream_errors(settings.upstream_timeout):
+        async with asyncio.timeout(settings.upstream_timeout):
+            if response.content_length is not None:
+                return await response.read()
+            chunks, size = [], 0
+            async for chunk in response.content.iter_chunked(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamBodyError(too_large)
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def stream(
+    request: web.Request, response: aiohttp.ClientResponse, out_headers: CIMultiDict[str],
+    idle_timeout: float,
+) -> web.StreamResponse:
+    """Bytes as they come, encoding untouched: a 1 GB download never sits in memory.
+
+    A small body of known length goes out in one write instead.
+    """
+    length = response.content_length
+    if request.method != "HEAD" and length is not None and length <= CHUNK:
+        with upstream_errors(idle_timeout):
+            async with asyncio.timeout(idle_timeout):
+                body = await response.read()
+        return web.Response(status=response.status, reason=response.reason, body=body,
+                            headers=out_headers)
+    out_headers["X-Request-Id"] = request[REQUEST_ID]
+    out = web.StreamResponse(status=response.status, reason=response.reason, headers=out_headers)
+    await out.prepare(request)
+    request[STREAMING] = True
+    while request.method != "HEAD":
+        async with asyncio.timeout(idle_timeout):  # idle, not total: a long download is fine
+            chunk = await response.content.readany()
+        if not chunk:
+            break
+        await out.write(chunk)
+    await out.write_eof()
+    return out
