@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from rules.events import chunks
 from rules.importer import ImportSpec, ImportSummary, import_csv
-from rules.kafka import KafkaOptions, ensure_topic
+from rules.kafka import KafkaOptions
+from rules.kafka_access import Need, explained, prepare_publishing
 from rules.model import GLOBAL, Op, RuleType, is_tenant, tenant_of
 from rules.normalize import detect, for_type
 from rules.progress import Progress
@@ -102,12 +103,13 @@ async def publish_change(
     source: str = SOURCE,
 ) -> AsyncIterator[Published]:
     """Create the topic if needed, then send each type's values in event-sized chunks."""
-    await ensure_topic(options, topic)
-    async with RulePublisher(options, topic, region=region, source=source) as publisher:
-        for rule_type, values in groups.items():
-            for chunk in chunks(values):
-                meta = await publisher.publish(op, tenant, rule_type, chunk)
-                yield Published(op, tenant, rule_type, len(chunk), meta.partition, meta.offset)
+    await prepare_publishing(options, topic)
+    with explained(options, Need("WRITE", "topic", topic)):
+        async with RulePublisher(options, topic, region=region, source=source) as publisher:
+            for rule_type, values in groups.items():
+                for chunk in chunks(values):
+                    meta = await publisher.publish(op, tenant, rule_type, chunk)
+                    yield Published(op, tenant, rule_type, len(chunk), meta.partition, meta.offset)
 
 
 def jobs_for(size: int, jobs: int | None) -> int:
@@ -127,9 +129,10 @@ async def import_file(
     jobs: int | None = None,
 ) -> ImportSummary:
     """Create the topic if needed, then stream the CSV into events (see rules/importer.py)."""
-    await ensure_topic(options, topic)
+    await prepare_publishing(options, topic)
     workers = jobs_for(spec.path.stat().st_size, jobs)
-    async with RulePublisher(
-        options, topic, region=spec.region, source=source, linger_ms=20
-    ) as publisher:
-        return await import_csv(spec, publisher, progress, jobs=workers)
+    with explained(options, Need("WRITE", "topic", topic)):
+        async with RulePublisher(
+            options, topic, region=spec.region, source=source, linger_ms=20
+        ) as publisher:
+            return await import_csv(spec, publisher, progress, jobs=workers)
