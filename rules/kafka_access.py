@@ -118,6 +118,8 @@ async def _check(admin: AIOKafkaAdminClient, options: KafkaOptions, need: Need) 
             await admin.find_coordinator(need.name)
         except GroupAuthorizationFailedError:
             raise denied(options, need) from None
+        except KafkaError:  # e.g. no coordinator yet on a new cluster: the consumer retries
+            pass
         return
     (described,) = await admin.describe_topics([need.name])
     if described["error_code"] == TopicAuthorizationFailedError.errno:
