@@ -35,7 +35,7 @@ AUTHORIZATION_ERRORS = (
 )
 
 
-class KafkaAccessError(KafkaError):
+class KafkaAccessError(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
     """Credentials rejected or an ACL missing: the message is the whole story, on one line."""
 
     retriable = False

@@ -18,7 +18,7 @@ import pytest
 from proxy.settings import Settings
 from rules.model import tenant_of
 from tests.harness import eventually, fake_upstream, running_proxy
-from tests.secure_fixtures import GROUP, RULE_TOPIC, SecureRedis
+from tests.secure_fixtures import RULE_TOPIC, SecureRedis
 from tests.secure_services import SCRAM, SecureKafkaBroker
 from tests.services import free_port
 from tests.test_suppression import emails, task_result
@@ -96,11 +96,11 @@ async def test_secured_deployment_publish_consume_serve(
         kafka_sasl_username="publisher", kafka_sasl_password=secure_kafka.users["publisher"],
         kafka_ssl_cafile=str(secure_kafka.options("publisher").ssl_cafile),
     )
-    async with consuming(secure_kafka, secure_redis), fake_upstream() as (_, upstream):
-        async with running_proxy(settings.with_(upstream=upstream)) as proxy, \
-                aiohttp.ClientSession() as client:
-            await eventually(lambda: filtered(client, proxy.url, api_key),
-                             "rules published over SASL_SSL enforced by the proxy")
+    async with consuming(secure_kafka, secure_redis), fake_upstream() as (_, upstream), \
+            running_proxy(settings.with_(upstream=upstream)) as proxy, \
+            aiohttp.ClientSession() as client:
+        await eventually(lambda: filtered(client, proxy.url, api_key),
+                         "rules published over SASL_SSL enforced by the proxy")
 
 
 async def test_serve_runs_its_consumer_over_sasl_ssl(

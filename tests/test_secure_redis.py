@@ -57,8 +57,8 @@ async def test_deny_rules_api_with_the_proxy_user_answers_503(secure_redis: Secu
     api_key = f"om_{uuid.uuid4().hex}"
     async with fake_upstream() as (_, upstream):
         settings = Settings(upstream=upstream, redis=secure_redis.url("proxy"))
-        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
-            async with client.post(f"{proxy.url}/api/v2/deny-rules", headers={"X-API-Key": api_key},
-                                   json={"type": "email", "values": ["x@acme.com"]}) as r:
-                assert r.status == 503
-                assert "nothing was changed" in (await r.json())["detail"]
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client, \
+                client.post(f"{proxy.url}/api/v2/deny-rules", headers={"X-API-Key": api_key},
+                            json={"type": "email", "values": ["x@acme.com"]}) as r:
+            assert r.status == 503
+            assert "nothing was changed" in (await r.json())["detail"]
