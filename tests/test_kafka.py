@@ -18,6 +18,7 @@ from rules.kafka import (
     ensure_topic,
     partition_ids,
 )
+from tests.harness import eventually
 
 
 @pytest.fixture
@@ -57,6 +58,11 @@ async def test_existing_topic_with_limited_retention_is_kept_and_warned_about(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"retention.ms": "60000"})])
+
+    async def listed() -> bool:  # creation returns before every broker's metadata shows it
+        return topic in await admin.list_topics()
+
+    await eventually(listed, f"topic {topic} to be listed")
     caplog.set_level(logging.WARNING, logger="rules.kafka")
     created = await ensure_topic(KafkaOptions(kafka_bootstrap), topic)
     assert created == [dead_letter_topic(topic)]
