@@ -81,7 +81,7 @@ async def test_secured_deployment_publish_consume_serve(
     api_key = f"om_{uuid.uuid4().hex}"
     publisher_env = cli_env(secure_kafka.users["publisher"])
     code, err, out = await denyproxy(
-        "rules", "add", *kafka_args(secure_kafka, "publisher"), "--api-key", api_key,
+        "rules", "add", *kafka_args(secure_kafka, "publisher"), "--tenant", tenant_of(api_key),
         "--type", "email", "jane.doe@acme.com", env=publisher_env)
     assert (code, err) == (0, []) and "published add of 1 email" in out
     csv = tmp_path / "optouts.csv"
@@ -119,7 +119,8 @@ async def test_serve_runs_its_consumer_over_sasl_ssl(
             aiohttp.ClientSession() as client:
         for value in ("jane.doe@acme.com", "alan.turing@acme.com"):
             code, err, _ = await denyproxy(
-                "rules", "add", *kafka_args(secure_kafka, "publisher"), "--api-key", api_key,
+                "rules", "add", *kafka_args(secure_kafka, "publisher"),
+                "--tenant", tenant_of(api_key),
                 "--type", "email", value, env=cli_env(secure_kafka.users["publisher"]))
             assert code == 0, err
         await eventually(lambda: filtered(client, proxy.url, api_key),
