@@ -30,6 +30,7 @@ from rules import commands
 from rules.events import InvalidEventError
 from rules.importer import ImportFileError, ImportSpec, ImportSummary
 from rules.kafka import TopicSetupError
+from rules.kafka_access import KafkaAccessError
 from rules.model import GLOBAL, RuleType
 from rules.progress import Progress
 
@@ -318,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"denyproxy: {exc}", file=sys.stderr)
         return 2
+    except KafkaAccessError as exc:  # serve/consume: credentials or an ACL; one line, exit 1
+        print(f"denyproxy: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rules.events import chunks
 from rules.importer import ImportSpec, ImportSummary, import_csv
-from rules.kafka import KafkaOptions, ensure_topic
+from rules.kafka import KafkaOptions
+from rules.kafka_access import Need, explained, prepare_publishing
 from rules.model import GLOBAL, Op, RuleType, is_tenant, tenant_of
 from rules.normalize import classify
 from rules.progress import Progress
@@ -116,13 +117,14 @@ async def publish_change(
     source: str = SOURCE,
 ) -> AsyncIterator[Published]:
     """Create the topic if needed, then send each type's values in event-sized chunks."""
-    await ensure_topic(options, topic)
-    async with _publisher(options, topic, region, source, linger_ms=5) as publisher:
-        for rule_type, values in groups.items():
-            for chunk in chunks(values):  # normalised by normalise_all, with its free-mail choice
-                sent = await publisher.send_normalised(op, tenant, rule_type, list(chunk))
-                meta = await sent
-                yield Published(op, tenant, rule_type, len(chunk), meta.partition, meta.offset)
+    await prepare_publishing(options, topic)
+    with explained(options, Need("WRITE", "topic", topic)):
+        async with _publisher(options, topic, region, source, linger_ms=5) as publisher:
+            for rule_type, values in groups.items():
+                for chunk in chunks(values):  # normalised by normalise_all (free-mail choice)
+                    sent = await publisher.send_normalised(op, tenant, rule_type, list(chunk))
+                    meta = await sent
+                    yield Published(op, tenant, rule_type, len(chunk), meta.partition, meta.offset)
 
 
 def _publisher(
@@ -153,7 +155,8 @@ async def import_file(
     jobs: int | None = None,
 ) -> ImportSummary:
     """Create the topic if needed, then stream the CSV into events (see rules/importer.py)."""
-    await ensure_topic(options, topic)
+    await prepare_publishing(options, topic)
     workers = jobs_for(spec.path.stat().st_size, jobs)
-    async with _publisher(options, topic, spec.region, source, linger_ms=20) as publisher:
-        return await import_csv(spec, publisher, progress, jobs=workers)
+    with explained(options, Need("WRITE", "topic", topic)):
+        async with _publisher(options, topic, spec.region, source, linger_ms=20) as publisher:
+            return await import_csv(spec, publisher, progress, jobs=workers)

@@ -75,8 +75,11 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-async def ensure_topic(options: KafkaOptions, topic: str, partitions: int = 4) -> list[str]:
-    """Create `topic` and its dead-letter topic if missing, with unlimited retention.
+async def ensure_topic(
+    options: KafkaOptions, topic: str, partitions: int = 4, *, dead_letters: bool = True
+) -> list[str]:
+    """Create `topic` and (unless `dead_letters` is false: a publisher's) its dead-letter topic
+    if missing, with unlimited retention.
 
     Returns the names it created. An existing topic is left alone, with a warning if its
     retention is limited (a rebuild after a Redis flush would then miss expired events).
@@ -85,7 +88,8 @@ async def ensure_topic(options: KafkaOptions, topic: str, partitions: int = 4) -
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in (topic, dead_letter_topic(topic)) if t not in existing]
+        wanted = (topic, dead_letter_topic(topic)) if dead_letters else (topic,)
+        missing = [t for t in wanted if t not in existing]
         if missing:
             await _create(admin, missing, partitions)
         if topic in existing:

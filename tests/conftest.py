@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, settings
 
 from tests.services import KafkaBroker, RedisCluster, RedisServer
 
+pytest_plugins = ["tests.secure_fixtures"]  # TLS/SASL/ACL variants, started only when asked for
+
 settings.register_profile(
     "ci",
     derandomize=True,  # same examples every run: a red CI run replays exactly

@@ -453,7 +453,10 @@ class KafkaBroker:
     def _format_storage(self) -> None:
         """Format log.dirs for KRaft with a fresh cluster id (required before first start)."""
         cluster_id, config = kafka_cluster_id(), str(self.config_path)
-        argv = self._java_argv("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config)
+        argv = self._java_argv(
+            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config,
+            *self.format_args(),
+        )
         res = subprocess.run(
             argv, check=False, cwd=self.workdir, capture_output=True, text=True, timeout=60
         )
@@ -461,6 +464,14 @@ class KafkaBroker:
             raise ServiceError(
                 f"kafka storage format failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
             )
+
+    def format_args(self) -> list[str]:
+        """Extra `kafka-storage format` arguments (a secured variant adds SCRAM users here)."""
+        return []
+
+    def probe(self) -> bool:
+        """One readiness probe; a secured variant connects with its own credentials."""
+        return kafka_ready(self.bootstrap)
 
     def start(self) -> None:
         """Format storage (first time only), launch the broker and wait until it serves metadata."""
@@ -484,7 +495,7 @@ class KafkaBroker:
                 code = None if self.proc is None else self.proc.returncode
                 self.stop()
                 raise ServiceError(f"Kafka broker exited early (code {code}):\n{self._logs()}")
-            if kafka_ready(self.bootstrap):
+            if self.probe():
                 return
             if time.monotonic() > deadline:
                 self.stop()

@@ -32,6 +32,7 @@ from rules.consumer.stall import Progress
 from rules.consumer.steps import Checks, Record, Slice, decode_all, rejects, slices
 from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
+from rules.kafka_access import check_access, consumer_needs
 from rules.model import RuleChange
 from rules.store import RuleWriter, StoreUnavailableError
 
@@ -80,6 +81,9 @@ class RuleConsumer:
 
     async def start(self) -> None:
         """Create the topic if needed, join the group (or assign all partitions), run the loop."""
+        await check_access(
+            self.options, consumer_needs(self.topic, self.group, dead_letters=self._dead_letter)
+        )
         if self._create_topic:
             await ensure_topic(self.options, self.topic, self._partitions)
         kwargs = self.options.client_kwargs()
