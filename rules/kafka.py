@@ -134,7 +134,7 @@ async def _warn_on_retention(admin: AIOKafkaAdminClient, topic: str) -> None:
         )
         entries = responses[0].resources[0][4]
         retention = next((e[1] for e in entries if e[0] == "retention.ms"), "-1")
-    except Exception as exc:  # noqa: BLE001 - a courtesy check; never blocks start-up
+    except Exception as exc:  # a courtesy check; never blocks start-up
         log.debug("could not read retention of %s: %s", topic, exc)
         return
     if retention != "-1":

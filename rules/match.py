@@ -181,11 +181,14 @@ class Redaction:
     def gone(self, value: Any) -> bool:
         """A denied value, or a contact point wrapping one: it goes (and is counted)."""
         if type(value) is dict and self.contact_point(value):
-            return any([self.hit(item) for item in value.values()])
+            # A list, not a generator: every item is hit (and counted), not just the first.
+            return any([self.hit(item) for item in value.values()])  # noqa: C419
         return self.hit(value)
 
 
-def redact(doc: Any, denied: dict[Raw, RuleType], policy: Policy) -> tuple[Any, dict[RuleType, int]]:
+def redact(
+    doc: Any, denied: dict[Raw, RuleType], policy: Policy
+) -> tuple[Any, dict[RuleType, int]]:
     """`doc` without the denied values, changed in place (it is ours: parsed for this response).
 
     The counts say what went, by type.
@@ -222,9 +225,9 @@ def _drop(node: Any, state: Redaction) -> bool:
     inside = False
     if type(node) is dict:
         for value in node.values():
-            if state.hit(value):
-                inside = True
-            elif (type(value) is dict or type(value) is list) and _drop(value, state):
+            if state.hit(value) or (
+                (type(value) is dict or type(value) is list) and _drop(value, state)
+            ):
                 inside = True
         return inside
     kept: list[Any] = []
