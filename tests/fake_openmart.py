@@ -183,7 +183,9 @@ class FakeOpenmart:
 
     async def deny_rules(self, request: web.Request) -> web.Response:
         if self.deny_rules_status != 200:
-            return web.json_response({"detail": "persistence failure"}, status=self.deny_rules_status)
+            return web.json_response(
+                {"detail": "persistence failure"}, status=self.deny_rules_status
+            )
         return web.json_response({"status": "success"})
 
     async def download(self, request: web.Request) -> web.StreamResponse:
@@ -237,11 +239,14 @@ class FakeOpenmart:
 
     async def gzip_json(self, request: web.Request) -> web.Response:
         return web.Response(
-            body=self.gzip_json_body(), headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            body=self.gzip_json_body(),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
         )
 
     async def bad_json(self, request: web.Request) -> web.Response:
-        return web.Response(body=b'{"data": [{"email": "jane.doe@acme.com"', content_type="application/json")
+        return web.Response(
+            body=b'{"data": [{"email": "jane.doe@acme.com"', content_type="application/json"
+        )
 
     async def text(self, request: web.Request) -> web.Response:
         return web.Response(text="contact jane.doe@acme.com", content_type="text/plain")

@@ -489,7 +489,9 @@ async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
     async with fake_upstream(fake) as (_, upstream), \
             running_proxy(settings.with_(upstream=upstream)) as proxy, \
             aiohttp.ClientSession() as http:
-        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic, region=DEFAULT_REGION) as publisher:
+        async with RulePublisher(
+            KafkaOptions(kafka_bootstrap), topic, region=DEFAULT_REGION
+        ) as publisher:
             await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
                                     [fake.people[0]["email"]["email"]])
 

@@ -155,7 +155,8 @@ def assert_probes_on_admin_port(container: dict[str, Any], argv: list[str]) -> N
 def assert_env_sources_exist(docs: list[dict[str, Any]], container: dict[str, Any]) -> None:
     """Every ConfigMap/Secret the container reads is defined in the same file."""
     names = {
-        kind: {d["metadata"]["name"] for d in by_kind(docs, kind)} for kind in ("ConfigMap", "Secret")
+        kind: {d["metadata"]["name"] for d in by_kind(docs, kind)}
+        for kind in ("ConfigMap", "Secret")
     }
     for src in container.get("envFrom") or []:
         if "configMapRef" in src:
@@ -262,7 +263,9 @@ def test_shared_service_wiring(shared_docs):
     found = denyproxy_containers(shared_docs)
     serves = [(d, c) for d, c, sub in found if sub == "serve"]
     consumes = [(d, c) for d, c, sub in found if sub == "consume"]
-    assert len(serves) == 1 and len(consumes) == 1, [(d["metadata"]["name"], s) for d, _, s in found]
+    assert len(serves) == 1 and len(consumes) == 1, [
+        (d["metadata"]["name"], s) for d, _, s in found
+    ]
     (serve_dep, serve_c), (consume_dep, consume_c) = serves[0], consumes[0]
     assert serve_dep is not consume_dep
 
@@ -305,7 +308,11 @@ def test_shared_service_wiring(shared_docs):
     # The Secret carries the Kafka SASL credentials and the Redis URL (with its password).
     (secret,) = by_kind(shared_docs, "Secret")
     keys = set(secret.get("stringData") or {}) | set(secret.get("data") or {})
-    for key in ("DENYPROXY_KAFKA_SASL_USERNAME", "DENYPROXY_KAFKA_SASL_PASSWORD", "DENYPROXY_REDIS"):
+    for key in (
+        "DENYPROXY_KAFKA_SASL_USERNAME",
+        "DENYPROXY_KAFKA_SASL_PASSWORD",
+        "DENYPROXY_REDIS",
+    ):
         assert key in keys, f"Secret lacks {key}"
     (config,) = by_kind(shared_docs, "ConfigMap")
     assert not {k for k in config["data"] if "PASSWORD" in k}, "a password sits in the ConfigMap"
@@ -377,10 +384,12 @@ def test_dockerfile_structure() -> None:
 
     final = stages[-1]
     instrs = [i for i, _ in final]
-    args = {i: a for i, a in final}  # last one of each kind wins, as in Docker
+    args = dict(final)  # last one of each kind wins, as in Docker
 
     # The final stage copies the built venv/wheel and builds nothing itself.
-    assert any(i == "COPY" and "--from=" in a for i, a in final), "final stage copies no build output"
+    assert any(i == "COPY" and "--from=" in a for i, a in final), (
+        "final stage copies no build output"
+    )
     runs = " ".join(a for i, a in final if i == "RUN")
     for tool in ("pip install", "apt-get install", "gcc", "build-essential"):
         assert tool not in runs, f"final stage runs {tool!r}"
@@ -481,7 +490,7 @@ def test_compose_services(compose):
         _, admin = host_port(flag_value(argv, "--admin-listen") or "")
         ports = published(services[name])
         assert listen in ports and admin in ports, (name, ports)
-        for container_port, host in ports.items():
+        for host in ports.values():
             assert host not in host_ports, f"host port {host} used by {host_ports[host]} and {name}"
             host_ports[host] = name
     assert {8080, 8081, 9901, 9902} <= set(host_ports), sorted(host_ports)
@@ -513,7 +522,9 @@ def test_compose_build_and_dependencies(compose):
             cond = spec.get("condition", "service_started")
             assert cond in allowed, (name, dep, cond)
             if cond == "service_healthy":
-                assert "healthcheck" in services[dep], f"{name} waits for {dep}, which has no healthcheck"
+                assert "healthcheck" in services[dep], (
+                    f"{name} waits for {dep}, which has no healthcheck"
+                )
 
     # Long-running services all have health checks and start in order.
     for name, svc in services.items():

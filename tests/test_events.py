@@ -226,4 +226,6 @@ def test_json_schema_agrees_with_the_decoder() -> None:
 def test_decoding_a_full_event_keeps_every_value() -> None:
     """10,000 values (the limit) decode and normalise; speed is bench/'s job, not an assert."""
     value = raw(values=[f"User{i}@Example{i % 97}.com" for i in range(10_000)])
-    assert decode(value, "US").values == tuple(f"user{i}@example{i % 97}.com" for i in range(10_000))
+    assert decode(value, "US").values == tuple(
+        f"user{i}@example{i % 97}.com" for i in range(10_000)
+    )

@@ -188,7 +188,9 @@ def fullcontact_person() -> dict:
                 {"label": "mobile", "value": "+1 (512) 555-0100"},
                 {"label": "work", "value": "+1 512 555 0177"},
             ],
-            "profiles": {"linkedin": {"url": "https://www.linkedin.com/in/jane-doe", "username": "jane-doe"}},
+            "profiles": {
+                "linkedin": {"url": "https://www.linkedin.com/in/jane-doe", "username": "jane-doe"}
+            },
         },
     }
 
@@ -292,7 +294,9 @@ def test_linkedin_only_as_a_profile_url() -> None:
         "c": "notlinkedin.com/in/jane-doe",
         "d": "https://linkedin.com.evil.io/in/jane-doe",
     }
-    assert flt.collect(doc, "US").by_raw == {"https://www.linkedin.com/in/jane-doe": ((L, "linkedin.com/in/jane-doe"),)}
+    assert flt.collect(doc, "US").by_raw == {
+        "https://www.linkedin.com/in/jane-doe": ((L, "linkedin.com/in/jane-doe"),)
+    }
 
 
 def test_emails_inside_text_are_found() -> None:
@@ -325,7 +329,14 @@ def test_subdomain_rule_does_not_deny_the_parent_domain() -> None:
 
 
 def test_email_rule_is_literal() -> None:
-    doc = {"emails": ["Jane.Doe@Acme.com", "janedoe@acme.com", "jane.doe+x@acme.com", "JANE.DOE@ACME.COM"]}
+    doc = {
+        "emails": [
+            "Jane.Doe@Acme.com",
+            "janedoe@acme.com",
+            "jane.doe+x@acme.com",
+            "JANE.DOE@ACME.COM",
+        ]
+    }
     found = flt.collect(doc, "US")
     denied = found.denied(answer_for(found, {E: {"jane.doe@acme.com"}}))
     assert denied == {"Jane.Doe@Acme.com": E, "JANE.DOE@ACME.COM": E}
@@ -403,7 +414,11 @@ def test_strip_linkedin_field_becomes_null() -> None:
 
 def test_strip_everything_about_jane_keeps_the_record_shape() -> None:
     task = openmart_task()
-    rules = {D: {"acme.com"}, P: {"+15125550100", "+15125550199"}, L: {"linkedin.com/in/jane-doe-4b2a1c"}}
+    rules = {
+        D: {"acme.com"},
+        P: {"+15125550100", "+15125550199"},
+        L: {"linkedin.com/in/jane-doe-4b2a1c"},
+    }
     out, counts, _ = run(task, rules, "strip")
     expected = copy.deepcopy(task)
     expected["data"][0].update(email=None, phones=[], linkedin_url=None)
@@ -441,7 +456,9 @@ def test_strip_pdl_email_entry_goes_other_entries_stay() -> None:
 
 def test_strip_crustdata() -> None:
     doc = crustdata_people()
-    out, _, _ = run(doc, {D: {"acme.com"}, P: {"+15125550100"}, L: {"linkedin.com/in/bob-roe"}}, "strip")
+    out, _, _ = run(
+        doc, {D: {"acme.com"}, P: {"+15125550100"}, L: {"linkedin.com/in/bob-roe"}}, "strip"
+    )
     expected = copy.deepcopy(doc)
     expected[0].update(business_emails=[], phone_numbers=[])
     expected[1]["linkedin_profile_url"] = None
@@ -472,7 +489,11 @@ def test_strip_text_with_a_denied_email_goes_as_a_whole() -> None:
 
 
 def test_strip_a_denied_value_repeated_everywhere() -> None:
-    doc = {"phone": 5125550100, "phones": [5125550100, "512-555-0100"], "alt": {"mobile": 5125550100}}
+    doc = {
+        "phone": 5125550100,
+        "phones": [5125550100, "512-555-0100"],
+        "alt": {"mobile": 5125550100},
+    }
     out, counts, _ = run(doc, {P: {"+15125550100"}}, "strip")
     assert out == {"phone": None, "phones": [], "alt": None}
     assert counts == {P: 4}
@@ -491,7 +512,13 @@ def test_strip_object_with_two_identifiers_is_not_a_contact_point() -> None:
 
 
 def test_nothing_denied_returns_an_equal_document() -> None:
-    for doc in (openmart_task(), search_rows(), pdl_search(), crustdata_people(), fullcontact_person()):
+    for doc in (
+        openmart_task(),
+        search_rows(),
+        pdl_search(),
+        crustdata_people(),
+        fullcontact_person(),
+    ):
         for policy in ("strip", "drop"):
             out, counts, denied = run(doc, {E: {"nobody@nowhere.org"}, P: {"+19995550100"}}, policy)
             assert (out, counts, denied) == (doc, {}, {})
@@ -557,7 +584,9 @@ def test_drop_denied_scalar_in_a_top_level_list() -> None:
          {P: {"+15125550100"}}, lambda d: d["people"]),
     ],
 )
-def test_drop_removes_the_person_however_the_identifier_is_wrapped(name, make, rules, records) -> None:
+def test_drop_removes_the_person_however_the_identifier_is_wrapped(
+    name, make, rules, records
+) -> None:
     """`drop` exists to remove the suppressed person: a contact-point wrapper such as
     `{"address": x, "type": "professional"}` inside the person's `emails[]` is the value, not
     the record, so the person goes, the same as when the value is a plain string."""
@@ -607,7 +636,9 @@ def test_every_number_of_a_multi_number_string_is_checked(value: str) -> None:
     assert out == {"content": {"store_phones": []}}
 
 
-@pytest.mark.parametrize("value", ["512-555-0100 (Main)", "(512) 555-0100 (cell)", "512-555-0100 - office"])
+@pytest.mark.parametrize(
+    "value", ["512-555-0100 (Main)", "(512) 555-0100 (cell)", "512-555-0100 - office"]
+)
 def test_labelled_number_is_matched(value: str) -> None:
     out, _, _ = run({"business_phones": [value]}, {P: {"+15125550100"}}, "strip")
     assert out == {"business_phones": []}
@@ -895,7 +926,7 @@ def scenario(draw):
                     "extra_denied": build(denied_records[-1], "xd"),
                     "extra_allowed": build(allowed_records[-1], "xa")}
     else:  # a top-level list (Crustdata); the outside containers become records too
-        doc = records + [build(denied_records[-1], "xd"), build(allowed_records[-1], "xa")]
+        doc = [*records, build(denied_records[-1], "xd"), build(allowed_records[-1], "xa")]
 
     tenant = tenant_of("om_live_key")
     scopes = [draw(st.sampled_from([tenant, GLOBAL])) for _ in identities]
@@ -951,7 +982,9 @@ def plain_scan(out: Any, identities: list[tuple[Identity, bool]]) -> list[str]:
         for token in _SCAN_EMAIL.findall(leaf):
             local, _, host = token.lower().partition("@")
             host = _ascii(host.rstrip("."))
-            if f"{local}@{host}" in emails or any(host == d or host.endswith("." + d) for d in domains):
+            if f"{local}@{host}" in emails or any(
+                host == d or host.endswith("." + d) for d in domains
+            ):
                 leaks.append(leaf)
         if "".join(c for c in _SCAN_EXT.sub("", leaf) if c.isdigit()) in signatures:
             leaks.append(leaf)
@@ -963,7 +996,9 @@ def plain_scan(out: Any, identities: list[tuple[Identity, bool]]) -> list[str]:
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario(), st.sampled_from(["strip", "drop"]))
-async def test_random_documents_lose_every_denied_and_keep_every_allowed_identifier(case, policy) -> None:
+async def test_random_documents_lose_every_denied_and_keep_every_allowed_identifier(
+    case, policy
+) -> None:
     doc, identities, tenant, scopes = case
     store = MemoryStore()
     rules: Rules = {}

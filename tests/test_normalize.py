@@ -479,7 +479,12 @@ def test_detect_uses_the_region_for_national_numbers() -> None:
     [
         (RuleType.EMAIL, "Jane@ACME.com", "US", "jane@acme.com"),
         (RuleType.DOMAIN, "https://www.Acme.com/", "US", "acme.com"),
-        (RuleType.LINKEDIN, "https://www.linkedin.com/in/Jane-Doe/", "US", "linkedin.com/in/jane-doe"),
+        (
+            RuleType.LINKEDIN,
+            "https://www.linkedin.com/in/Jane-Doe/",
+            "US",
+            "linkedin.com/in/jane-doe",
+        ),
         (RuleType.PHONE, "512.555.0100", "US", US),
         (RuleType.PHONE, "020 7946 0958", "GB", UK),
         (RuleType.PHONE, "512.555.0100", "GB", None),
@@ -895,7 +900,7 @@ def test_tenant_of_trims_the_key_and_rejects_an_empty_one() -> None:
     assert tenant_of("key-123\n") == tenant_of("  key-123 ") == tenant_of("key-123")
     assert tenant_of("key-123") == hashlib.sha256(b"key-123").hexdigest()
     for empty in ("", " ", "\n"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must not be empty"):
             tenant_of(empty)
 
 

@@ -7,7 +7,9 @@ import io
 from rules.progress import Progress
 
 
-def test_off_a_terminal_the_bar_is_one_plain_line_with_percent_rows_per_second_and_rejects() -> None:
+def test_off_a_terminal_the_bar_is_one_plain_line_with_percent_rows_per_second_and_rejects() -> (
+    None
+):
     out = io.StringIO()
     progress = Progress(total_bytes=1000, stream=out)
 
