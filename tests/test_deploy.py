@@ -92,16 +92,20 @@ def resolve_port(container: dict[str, Any], port: int | str) -> int:
 
 
 def pod_spec(deployment: dict[str, Any]) -> dict[str, Any]:
-    return deployment["spec"]["template"]["spec"]
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d.get("kind") == kind]
 
 
-def denyproxy_containers(docs: list[dict[str, Any]]) -> list[tuple[dict, dict, str]]:
+Found = list[tuple[dict[str, Any], dict[str, Any], str]]
+
+
+def denyproxy_containers(docs: list[dict[str, Any]]) -> Found:
     """(deployment, container, subcommand) for every denyproxy container in docs."""
-    found = []
+    found: Found = []
     for dep in by_kind(docs, "Deployment"):
         for c in pod_spec(dep)["containers"]:
             sub = subcommand(container_argv(c))
@@ -184,8 +188,8 @@ def test_k8s_manifest_files_present() -> None:
 
 
 @pytest.mark.parametrize("path", K8S_FILES, ids=lambda p: p.name)
-def test_k8s_manifest_validates_against_schema(path: Path):
-    import kubernetes_validate
+def test_k8s_manifest_validates_against_schema(path: Path) -> None:
+    import kubernetes_validate  # type: ignore[import-untyped]  # ships no type hints
 
     docs = load_docs(path)
     assert docs, f"{path.name} holds no manifests"
@@ -213,7 +217,7 @@ def shared_docs() -> list[dict[str, Any]]:
     return load_docs(K8S / "shared.yaml")
 
 
-def test_sidecar_wiring(sidecar_docs):
+def test_sidecar_wiring(sidecar_docs: list[dict[str, Any]]) -> None:
     deployments = by_kind(sidecar_docs, "Deployment")
     assert len(deployments) == 1
     dep = deployments[0]
@@ -255,7 +259,7 @@ def test_sidecar_wiring(sidecar_docs):
     assert mounts.get("/tmp") in volumes, "no writable /tmp volume for the read-only container"
 
 
-def test_shared_service_wiring(shared_docs):
+def test_shared_service_wiring(shared_docs: list[dict[str, Any]]) -> None:
     kinds = [d["kind"] for d in shared_docs]
     for kind in ("ConfigMap", "Secret", "Service", "PodDisruptionBudget"):
         assert kind in kinds, f"shared.yaml has no {kind}"
@@ -400,9 +404,10 @@ def test_dockerfile_structure() -> None:
     assert json.loads(args["ENTRYPOINT"]) == ["denyproxy"]
     cmd = json.loads(args["CMD"])
     assert cmd[0] == "serve"
-    _, listen_port = host_port(flag_value(cmd, "--listen") or "")
+    listen = flag_value(cmd, "--listen") or ""
+    _, listen_port = host_port(listen)
     admin_host, admin_port = host_port(flag_value(cmd, "--admin-listen") or "")
-    assert flag_value(cmd, "--listen").startswith("0.0.0.0:")
+    assert listen.startswith("0.0.0.0:")
     assert admin_host == "0.0.0.0"
 
     exposed = {int(p.split("/")[0]) for p in args.get("EXPOSE", "").split()}
@@ -444,7 +449,7 @@ def compose() -> dict[str, Any]:
 
 def published(service: dict[str, Any]) -> dict[int, int]:
     """container port -> host port for a compose service's short-syntax ports."""
-    out = {}
+    out: dict[int, int] = {}
     for spec in service.get("ports") or []:
         parts = str(spec).split("/")[0].split(":")
         assert len(parts) >= 2, f"port {spec} is not published on a fixed host port"
@@ -452,7 +457,7 @@ def published(service: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def test_compose_services(compose):
+def test_compose_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert "kafka" in services and "redis" in services
 
@@ -496,7 +501,7 @@ def test_compose_services(compose):
     assert {8080, 8081, 9901, 9902} <= set(host_ports), sorted(host_ports)
 
 
-def test_compose_build_and_dependencies(compose):
+def test_compose_build_and_dependencies(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name, svc in services.items():
         if subcommand(argv_of(svc.get("command"))) is None:
