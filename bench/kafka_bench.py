@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
-import aiokafka  # type: ignore[import-untyped, unused-ignore]  # no py.typed in aiokafka
+import aiokafka
 import redis.asyncio as aioredis
 
 from bench.table import table
