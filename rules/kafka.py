@@ -1,4 +1,8 @@
-"""Kafka connection options and topic set-up, shared by the publisher and the consumer."""
+"""Kafka connection options and topic set-up, shared by the publisher and the consumer.
+
+aiokafka ships no type hints, so its objects arrive as `Any`; the Protocols below say what we
+use of them (tests/test_kafka.py holds them to aiokafka's real classes).
+"""
 
 from __future__ import annotations
 
@@ -120,6 +124,8 @@ class CreateTopicsResponse(Protocol):
 
 
 class DescribeConfigsResponse(Protocol):
+    """One broker's answer to describe-configs."""
+
     @property
     def resources(self) -> Sequence[ConfigResult]: ...
 
