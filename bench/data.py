@@ -47,7 +47,7 @@ def denied_for(key: str, value: str) -> bool:
 
 def _phones(file_no: int, i: int, unique: bool) -> list[str]:
     if unique:  # never repeated across files: every value misses the normalise caches
-        area, exchange = 300 + file_no % 600, 200 + file_no // 600
+        area, exchange = _AREAS[file_no % len(_AREAS)], 200 + file_no // len(_AREAS) % 700
         return [f"+1{area}{exchange}{1000 + 2 * i:04d}", f"+1{area}{exchange}{1001 + 2 * i:04d}"]
     return [f"+1512{200 + file_no:03d}{1000 + 2 * i:04d}",
             f"+1737{200 + file_no:03d}{1001 + 2 * i:04d}"]

@@ -18,13 +18,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from proxy import metrics
 from proxy.errors import ProxyError
-from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, tenant
+from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, logged_tenant
 from proxy.logs import route_template, scrub
 from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
 from proxy.settings import Settings, kafka_options
 from proxy.upstream import Upstream, client_session
 from rules.store import RuleStore
+from rules.store.staleness import StalenessGuard
 
 log = logging.getLogger("denyproxy.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -45,11 +46,14 @@ class Health:
     async def ready(self) -> tuple[bool, str]:
         if self.draining:
             return False, "draining"
+        stall = self.consumer.stall() if self.consumer is not None else None
         if not all(check() for check in self.checks):
-            return False, "rule consumer not running"
+            return False, stall or "rule consumer not running"
+        if isinstance(self.store, StalenessGuard) and (stale := await self.store.stale()):
+            return False, stale
         if not await self.store.ready():
             return False, "suppression store unavailable or still loading rules"
-        return True, "ready"
+        return True, f"ready; {stall}" if stall else "ready"
 
 
 FORWARDER = web.AppKey("forwarder", Forwarder)
@@ -97,7 +101,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
                 "route": route_template(request.path),
                 "status": response.status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "tenant": tenant(request)[:8],
+                "tenant": logged_tenant(request)[:8],
                 "suppressed": request.get(SUPPRESSED, 0),
             }
         },

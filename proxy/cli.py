@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(consume, CONSUME_SETTINGS)
     consume.set_defaults(run=run_consume)
     _add_rules(sub)
+    _add_store(sub)
     return top
 
 
@@ -78,6 +79,26 @@ def run_consume(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     asyncio.run(server.consume(settings))
     return 0
+
+
+def _add_store(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`store init`: what an operator runs after a Redis without Kafka lost its rules."""
+    store = subparsers.add_parser("store", help="operate the Redis rule store")
+    cmds = store.add_subparsers(dest="store_command", required=True)
+    init = cmds.add_parser(
+        "init", help="report what a Redis rule store holds, then mark it initialised"
+    )
+    add_arguments(init, ("redis", "redis_cluster", "topic", "store_timeout", "log_level",
+                         "log_format"))
+    init.set_defaults(run=run_store_init)
+
+
+def run_store_init(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    if not settings.redis:
+        raise SettingsError("store init needs --redis")
+    logs.configure(settings.log_level, settings.log_format)
+    return asyncio.run(server.store_init(settings))
 
 
 def _add_rules(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -114,13 +135,53 @@ def _add_import(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run_import)
 
 
+API_KEY_ENV = "DENYPROXY_API_KEY"
+"""The API key whose rules these are, when no scope flag is given (keeps it out of argv)."""
+
+
 def _scope_and_kafka(parser: argparse.ArgumentParser) -> None:
-    scope = parser.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--api-key", help="the rules apply to this API key (only its hash is sent)")
+    """Whose rules (one of the scope flags, else DENYPROXY_API_KEY), Kafka and the region."""
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--api-key-file",
+        type=Path,
+        metavar="PATH",
+        help=f"the rules apply to the API key in this file (or set {API_KEY_ENV}); "
+        "trimmed, only its hash is sent",
+    )
+    scope.add_argument(
+        "--api-key",
+        help="the API key itself: visible to other users in the process list, prefer "
+        f"--api-key-file or {API_KEY_ENV}",
+    )
     scope.add_argument("--tenant", help="the rules apply to this tenant id (sha256 hex of the key)")
     scope.add_argument("--global", dest="global_scope", action="store_true", help="every key")
     parser.add_argument("--source", default=commands.SOURCE, help="source field of the events")
+    parser.add_argument(
+        "--allow-freemail-domains",
+        dest="allow_freemail",
+        action="store_true",
+        help="accept domain rules on free-mail providers (gmail.com: every person using it)",
+    )
     add_arguments(parser, names=[*KAFKA_SETTINGS, "phone_region"])
+
+
+def tenant_of_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """The scope flags (or DENYPROXY_API_KEY) → tenant id; the key itself is never printed."""
+    if args.api_key is not None:
+        tenant = commands.scope_of(args.api_key, None)
+        _warn(f"--api-key on the command line is visible to other users; use --api-key-file "
+              f"or {API_KEY_ENV}")
+        return tenant
+    if args.api_key_file is not None:
+        return commands.scope_of(commands.read_api_key(args.api_key_file), None)
+    if args.tenant is not None or args.global_scope:
+        return commands.scope_of(None, args.tenant)
+    if API_KEY_ENV in environ:
+        return commands.scope_of(environ[API_KEY_ENV], None, key_from=API_KEY_ENV)
+    raise commands.InvalidInputError(
+        f"whose rules? give --api-key-file, {API_KEY_ENV}, --tenant or --global"
+    )
 
 
 def _rule_type(name: str) -> RuleType | None:
@@ -132,9 +193,12 @@ def run_change(args: argparse.Namespace) -> int:
     try:
         settings = settings_of(args)
         options = kafka_options(settings)
-        tenant = commands.scope_of(args.api_key, args.tenant)
+        tenant = tenant_of_args(args, os.environ)
         groups = commands.normalise_all(
-            args.values, _rule_type(args.rule_type), settings.phone_region
+            args.values,
+            _rule_type(args.rule_type),
+            settings.phone_region,
+            allow_freemail=args.allow_freemail,
         )
     except (SettingsError, commands.InvalidInputError) as exc:
         return _fail(exc, 2)
@@ -181,7 +245,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import_spec(args: argparse.Namespace, settings: Settings) -> ImportSpec:
-    tenant = commands.scope_of(args.api_key, args.tenant)
+    tenant = tenant_of_args(args, os.environ)
     if not args.file.is_file():
         raise commands.InvalidInputError(f"{args.file}: no such file")
     return ImportSpec(
@@ -191,6 +255,7 @@ def _import_spec(args: argparse.Namespace, settings: Settings) -> ImportSpec:
         rule_type=_rule_type(args.rule_type),
         column=args.column,
         region=settings.phone_region,
+        allow_freemail=args.allow_freemail,
         rejected_path=args.rejected,
         include_values=args.rejected_values,
     )
@@ -225,6 +290,10 @@ def _run(work: Coroutine[Any, Any, int]) -> int:
         return _fail(exc, 2)
     except (KafkaError, TopicSetupError, OSError) as exc:
         return _fail(exc, 1)
+
+
+def _warn(message: str) -> None:
+    print(f"denyproxy rules: warning: {message}", file=sys.stderr)
 
 
 def _fail(exc: BaseException, code: int) -> int:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.errors import BadRequestError
 
 HOP_BY_HOP = frozenset(
     {
@@ -19,8 +24,16 @@ HOP_BY_HOP = frozenset(
 )
 # Set by the proxy itself on the way in; never taken from the client.
 _REQUEST_OWN = frozenset({"host", "content-length", "x-forwarded-for", "x-forwarded-proto"})
+# Never forwarded on a filtered route: a slice of a body cannot be filtered.
+_RANGE = frozenset({"range", "if-range"})
+_AUTH = frozenset({"x-api-key", "authorization"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, space and tab
+# Numbers and dates only: never scanned for identifiers.
+_URL_PARTS = re.compile(r"[?&=#<>;]")
+_STRUCTURAL = frozenset({"content-length", "date", "last-modified", "expires", "age"})
 # Recomputed when the body is rewritten.
-_REWRITTEN_BODY = frozenset({"content-length", "content-encoding", "etag", "content-md5"})
+REWRITTEN_BODY = frozenset({"content-length", "content-encoding", "etag", "content-md5"})
 
 
 def _dropped(headers: CIMultiDictProxy[str]) -> frozenset[str]:
@@ -32,6 +45,19 @@ def _dropped(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     return HOP_BY_HOP.union(named - {""})
 
 
+def check_request(headers: CIMultiDictProxy[str]) -> None:
+    """400 before anything goes upstream: bad names or values, or auth named hop-by-hop.
+
+    Choice: a request whose Connection names X-API-Key or Authorization is refused rather
+    than half-honoured; dropping the auth header would change whose rules apply.
+    """
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+            raise BadRequestError("request header names and values must be printable ASCII")
+    if _dropped(headers) & _AUTH:
+        raise BadRequestError("Connection must not name X-API-Key or Authorization")
+
+
 def _copy(headers: CIMultiDictProxy[str], skip: frozenset[str]) -> CIMultiDict[str]:
     return CIMultiDict(
         (name, value)
@@ -41,10 +67,20 @@ def _copy(headers: CIMultiDictProxy[str], skip: frozenset[str]) -> CIMultiDict[s
 
 
 def upstream_request(
-    headers: CIMultiDictProxy[str], *, peer: str | None, scheme: str, length: int | None
+    headers: CIMultiDictProxy[str],
+    *,
+    peer: str | None,
+    scheme: str,
+    length: int | None,
+    filtered: bool = True,
 ) -> CIMultiDict[str]:
-    """Client headers for the upstream: hop-by-hop removed, Forwarded-* added, auth kept."""
-    out = _copy(headers, _dropped(headers) | _REQUEST_OWN)
+    """Client headers for the upstream: hop-by-hop removed, Forwarded-* added, auth kept.
+
+    On a filtered route Range and If-Range are dropped: the proxy filters whole bodies only.
+    """
+    check_request(headers)
+    skip = _dropped(headers) | _REQUEST_OWN
+    out = _copy(headers, skip | _RANGE if filtered else skip)
     forwarded_for = headers.get("X-Forwarded-For")
     if peer:
         forwarded_for = f"{forwarded_for}, {peer}" if forwarded_for else peer
@@ -60,5 +96,38 @@ def client_response(headers: CIMultiDictProxy[str], *, rewritten: bool) -> CIMul
     """Upstream headers for the client; length and encoding dropped when we rewrote the body."""
     skip = _dropped(headers)
     if rewritten:
-        skip |= _REWRITTEN_BODY
+        skip |= REWRITTEN_BODY
     return _copy(headers, skip)
+
+
+def private(headers: CIMultiDict[str]) -> None:
+    """A filtered body depends on the key: never stored by a shared cache, varies by key."""
+    directives = [
+        d.strip() for value in headers.getall("Cache-Control", []) for d in value.split(",")
+    ]
+    kept = [d for d in directives if d and d.split("=")[0].strip().lower() not in _SHARED]
+    headers["Cache-Control"] = ", ".join(["private", *kept])
+    vary = [v.strip() for value in headers.getall("Vary", []) for v in value.split(",")]
+    if "*" not in vary:
+        missing = [h for h in ("X-API-Key", "Authorization") if h.lower() not in _lower(vary)]
+        headers["Vary"] = ", ".join([v for v in vary if v] + missing)
+
+
+_SHARED = frozenset({"public", "private", "s-maxage", "proxy-revalidate"})
+
+
+def _lower(values: list[str]) -> set[str]:
+    return {v.lower() for v in values}
+
+
+def header_texts(name: str, value: str) -> list[str]:
+    """The texts of one response header that may carry an identifier (name, value, decoded)."""
+    if name.lower() in _STRUCTURAL:
+        return []
+    decoded = unquote(value)  # `mailto:jane%40acme.com`
+    return [name, value, _URL_PARTS.sub(" ", decoded)]  # `mailto:a@b.co?subject=…`
+
+
+def response_header_texts(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> list[str]:
+    """Every header text the identifier finders must read before a response goes out."""
+    return [text for name, value in headers.items() for text in header_texts(name, value)]

@@ -18,15 +18,23 @@ _ID_SEGMENT = re.compile(r"[A-Za-z_-]{1,32}|v\d{1,2}")  # words and API versions
 _EMAIL = re.compile(r"[^\s\"'<>()\[\],;:@]+@[^\s\"'<>()\[\],;:@]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s().-]{5,}\d(?![\w])")
 _IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+# A credential after its label, to the end of the line or quote: aiohttp's parse errors quote
+# the offending header line (`b'X-API-Key: <key>\\x01'`), key included.
+_CREDENTIAL = re.compile(
+    r"(x-api-key|authorization|api[_-]?key|bearer)(['\"]?[ \t]*[:= ][ \t]*['\"]?)[^\r\n'\"]+",
+    re.IGNORECASE,
+)
 REDACTED = "<redacted>"
 _OURS = ("denyproxy", "proxy", "rules")  # top-level logger names of this project
 
 
 def scrub(text: str) -> str:
-    """Emails and phone-like runs (7+ digits, not an IPv4 address) out of free text.
+    """Credentials, emails and phone-like runs (7+ digits, not an IPv4 address) out of text.
 
-    For text we do not control: exception messages and tracebacks, other libraries' messages.
+    For text we do not control: exception messages and tracebacks, other libraries' messages
+    (aiohttp's own "Error handling request" lines among them).
     """
+    text = _CREDENTIAL.sub(rf"\1\2{REDACTED}", text)
     text = _EMAIL.sub(REDACTED, text)
     return _PHONE.sub(_phone_or_not, text)
 

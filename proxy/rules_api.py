@@ -3,6 +3,9 @@
 Writes go through Kafka when it is configured (every proxy of the deployment then enforces
 them) and are answered only once this proxy's store shows them applied: after a 200, the next
 enrichment response through any proxy sharing the store is filtered by the new rule.
+Each key's writes are limited (rules held, writes per minute), checked atomically in the store.
+A write whose outcome is unknown (a timeout) says so; `/check` reads the global rules only for
+a key validated upstream (--validate-keys), else only the key's own rules.
 """
 
 from __future__ import annotations
@@ -18,22 +21,37 @@ from aiohttp import web
 
 from proxy.errors import (
     BadRequestError,
+    ProxyError,
     PublishError,
     StoreError,
     UnauthorizedError,
-    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 from proxy.forward import Forwarder, api_key
 from rules.match import is_denied, query_for
-from rules.model import MAX_VALUES_PER_CHANGE, RULE_TYPES, RuleChange, RuleType, tenant_of
+from rules.model import MAX_VALUES_PER_CHANGE, RULE_TYPES, Lookup, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
-from rules.store import StoreUnavailableError
+from rules.store import (
+    LimitError,
+    Limits,
+    StoreFedByKafkaError,
+    StoreNotInitialisedError,
+    StoreTimeoutError,
+    StoreUnavailableError,
+    TooManyWritesError,
+)
 
 PATH = "/api/v2/deny-rules"
 _TYPE_ERROR = f"Type must be one of [{' '.join(t.value for t in RULE_TYPES)}]"
 _FORWARDED_TYPES = (RuleType.EMAIL, RuleType.PHONE)  # the types Openmart itself knows
 _KEY_CACHE_SECONDS = 60.0
+UNKNOWN = "outcome unknown; retry is safe: adds and removes are idempotent"
+
+
+class OutcomeUnknownError(ProxyError):
+    """A write timed out: it may or may not have been applied."""
+
+    status = 504
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +79,39 @@ class RulesApi:
         return await self._change(request, "remove")
 
     async def check(self, request: web.Request) -> web.Response:
+        """Global rules only for a key validated upstream: a made-up key must not read them."""
         rule = await self._parse(request)
         query = query_for((rule.type, v) for v in rule.values)
-        answer = await self.forwarder.lookup(rule.tenant, query)
+        if self.forwarder.settings.validate_keys:  # _parse validated the key
+            answer = await self.forwarder.lookup(rule.tenant, query)
+        else:
+            answer = await self._own_rules(rule.tenant, query)
         denied = {raw: is_denied(rule.type, n, answer) for raw, n in zip(rule.raw, rule.normal)}
         return web.json_response({"denied": denied})
+
+    async def _own_rules(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+        try:
+            async with asyncio.timeout(self.forwarder.settings.store_timeout):
+                return await self.forwarder.store.lookup(tenant, query, include_global=False)
+        except (StoreUnavailableError, TimeoutError) as exc:
+            raise StoreError("suppression store unavailable") from exc
+
+    @property
+    def limits(self) -> Limits:
+        settings = self.forwarder.settings
+        return Limits(settings.max_rules_per_key, settings.rule_writes_per_minute)
 
     async def _change(self, request: web.Request, op: str) -> web.Response:
         rule = await self._parse(request)
         change = RuleChange(op, rule.tenant, rule.type, rule.values)  # type: ignore[arg-type]
-        if self.publisher is None:
-            await self._apply(change)
-        else:
-            await self._publish_and_wait(change)
+        try:
+            if self.publisher is None:
+                await self._write(change)
+            else:
+                await self._admit(change)
+                await self._publish_and_wait(self.publisher, change)
+        except LimitError as exc:
+            return _limit_response(exc)
         if self.forwarder.settings.forward_deny_rules and rule.type in _FORWARDED_TYPES:
             await self._forward(request)
         return web.json_response({"status": "success"})
@@ -108,23 +146,39 @@ class RulesApi:
             raise BadRequestError(f"{len(bad)} values are not a valid {rule_type.value}: {shown}")
         return RuleRequest(tenant_of(key), rule_type, raw, normals)
 
-    async def _apply(self, change: RuleChange) -> None:
+    async def _write(self, change: RuleChange) -> None:
+        """Straight into the store; a failure other than a refusal leaves the outcome unknown."""
         try:
-            await self.forwarder.store.apply([change])
+            async with asyncio.timeout(self.forwarder.settings.store_timeout):
+                await self.forwarder.store.write(change, self.limits)
+        except (StoreNotInitialisedError, StoreFedByKafkaError) as exc:
+            raise StoreError(str(exc)) from exc
+        except (StoreTimeoutError, TimeoutError) as exc:
+            raise OutcomeUnknownError(f"suppression store timed out; {UNKNOWN}") from exc
         except StoreUnavailableError as exc:
-            raise StoreError("suppression store unavailable; nothing was changed") from exc
+            raise StoreError(f"suppression store unavailable; {UNKNOWN}") from exc
 
-    async def _publish_and_wait(self, change: RuleChange) -> None:
+    async def _admit(self, change: RuleChange) -> None:
+        """Count the write against the key's limits before anything is published."""
+        try:
+            async with asyncio.timeout(self.forwarder.settings.store_timeout):
+                await self.forwarder.store.admit(change, self.limits)
+        except (StoreUnavailableError, TimeoutError) as exc:
+            raise StoreError("suppression store unavailable; nothing was published") from exc
+
+    async def _publish_and_wait(self, publisher: Any, change: RuleChange) -> None:
         """Publish, then wait until the store's mirrored offset passes the event's offset."""
         settings = self.forwarder.settings
         try:
             meta = await asyncio.wait_for(
-                self.publisher.publish(change.op, change.tenant, change.type, list(change.values),
+                publisher.publish(change.op, change.tenant, change.type, list(change.values),
                                        source="deny-rules-api"),
                 timeout=settings.rule_wait_timeout,
             )
-        except Exception as exc:  # publishing failed: nothing was accepted
-            raise PublishError("could not publish the rule change; nothing was changed") from exc
+        except TimeoutError as exc:  # the broker may have taken it
+            raise OutcomeUnknownError(f"publishing the rule change timed out; {UNKNOWN}") from exc
+        except Exception as exc:  # a send can fail after the broker took it
+            raise PublishError(f"could not publish the rule change; {UNKNOWN}") from exc
         deadline = time.monotonic() + settings.rule_wait_timeout
         while time.monotonic() < deadline:
             try:
@@ -133,9 +187,9 @@ class RulesApi:
             except StoreUnavailableError:
                 pass
             await asyncio.sleep(0.01)
-        raise UpstreamTimeoutError(
-            f"rule change accepted but not yet enforced after {settings.rule_wait_timeout:g} s;"
-            " it will be applied when the rule consumer catches up"
+        raise OutcomeUnknownError(
+            f"rule change published but not yet enforced after {settings.rule_wait_timeout:g} s"
+            f" (it will be once the rule consumer catches up); {UNKNOWN}"
         )
 
     async def _forward(self, request: web.Request) -> None:
@@ -163,6 +217,14 @@ class RulesApi:
         if not ok:
             raise UnauthorizedError("Invalid API Key")
         self._keys[digest] = time.monotonic() + _KEY_CACHE_SECONDS
+
+
+def _limit_response(exc: LimitError) -> web.Response:
+    """413 for the rules-per-key cap, 429 with Retry-After for the write rate."""
+    if isinstance(exc, TooManyWritesError):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return web.json_response({"detail": str(exc)}, status=429, headers=headers)
+    return web.json_response({"detail": str(exc)}, status=413)
 
 
 RULES_API = web.AppKey("rules_api", RulesApi)

@@ -9,23 +9,64 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, kafka_options
-from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter
+from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUnavailableError
+from rules.store.init import InitReport, initialise
+from rules.store.staleness import HeartbeatStore, StalenessGuard
 
 log = logging.getLogger("denyproxy")
 
 
 def make_store(settings: Settings, *, fed_by_kafka: bool) -> RuleStore:
-    """Redis when configured, else the embedded store; Kafka-fed stores gate on readiness."""
-    topic = settings.topic if settings.kafka else None
+    """Redis when configured, else the embedded store; every store gates on a marker.
+
+    Without --kafka the Redis store trusts either an operator's `initialised` marker or the
+    ready marker of --topic (a `denyproxy consume` elsewhere keeps the Redis).
+    """
     if settings.redis:
-        return RedisStore.from_url(
-            settings.redis, timeout=settings.store_timeout, topic=topic,
-            cluster=settings.redis_cluster,
-        )
+        return redis_store(settings)
     return MemoryStore(ready=not fed_by_kafka)
+
+
+def redis_store(settings: Settings) -> RedisStore:
+    assert settings.redis is not None
+    return RedisStore.from_url(
+        settings.redis, timeout=settings.store_timeout, cluster=settings.redis_cluster,
+        topic=settings.topic if settings.kafka else None, feeder_topic=settings.topic,
+    )
+
+
+async def init_at_start(settings: Settings, store: RuleStore) -> None:
+    """`serve --init-store`: mark a brand-new Redis initialised, never one that holds rules.
+
+    Only at start-up: once running, a lost marker stays lost until `denyproxy store init`.
+    """
+    if not settings.init_store or settings.kafka or not isinstance(store, RedisStore):
+        return
+    try:
+        report = await initialise(store, only_if_empty=True)
+    except (StoreUnavailableError, OSError, RedisError) as exc:
+        log.error("store init failed", extra={"fields": {"error": type(exc).__name__}})
+        return
+    level = logging.WARNING if report.refused or report.initialised else logging.INFO
+    log.log(level, "store init", extra={"fields": {"report": str(report)}})
+
+
+async def store_init(settings: Settings) -> int:
+    """`denyproxy store init --redis URL`: report what is there, then mark it initialised.
+
+    Exit code 0 when the marker is (now) there, 1 when initialising was refused.
+    """
+    store = redis_store(settings.with_(kafka=None))
+    try:
+        report: InitReport = await initialise(store)
+    finally:
+        await store.aclose()
+    print(f"denyproxy store init: {report}")
+    return 1 if report.refused else 0
 
 
 def split(address: str) -> tuple[str, int]:
@@ -58,6 +99,7 @@ async def start_control(
     run_consumer = bool(settings.kafka) and settings.consumer
     store = make_store(settings, fed_by_kafka=run_consumer)
     stack.push_async_callback(store.aclose)
+    await init_at_start(settings, store)
     health = Health(store)
     if run_consumer:
         consumer = await start_consumer(settings, store)
@@ -67,8 +109,15 @@ async def start_control(
     admin_app = create_admin_app(health, multiprocess=multiprocess)
     admin = await start_site(admin_app, settings.admin_listen, settings)
     stack.push_async_callback(admin.cleanup)
-    health.store = store
+    health.store = guarded(settings, store)
     return health
+
+
+def guarded(settings: Settings, store: RuleStore) -> RuleStore:
+    """With --max-rule-staleness, lookups fail closed once the consumer's heartbeat is too old."""
+    if settings.max_rule_staleness is None or not isinstance(store, HeartbeatStore):
+        return store
+    return StalenessGuard(store, settings.max_rule_staleness)
 
 
 async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
@@ -89,7 +138,8 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
     """A worker of `serve --workers N`: the proxy listener with its own pools, nothing else."""
     store = make_store(settings, fed_by_kafka=False)
     try:
-        proxy = await start_site(create_app(settings, store), settings.listen, settings)
+        app = create_app(settings, guarded(settings, store))
+        proxy = await start_site(app, settings.listen, settings)
         on_listening()
         await wait_for_signal()
         await proxy.cleanup()

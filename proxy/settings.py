@@ -149,9 +149,19 @@ class Settings:
         (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
     )
     shutdown_timeout: float = _setting(30.0, _positive(float), "drain time on SIGTERM, s")
+    max_rule_staleness: float | None = _setting(
+        None, _optional(_positive(float)), "fail closed once the rule consumer stalled this long, s"
+    )
     rule_wait_timeout: float = _setting(5.0, _positive(float), "deny-rules API wait, s")
     forward_deny_rules: bool = _setting(False, _bool, "also send deny-rule calls upstream")
     validate_keys: bool = _setting(False, _bool, "check API keys upstream before rule calls")
+    init_store: bool = _setting(
+        False, _bool, "serve --redis without Kafka: mark a brand-new, empty Redis initialised"
+    )
+    max_rules_per_key: int = _setting(1_000_000, _positive(int), "rules one API key may hold")
+    rule_writes_per_minute: int = _setting(
+        100, _positive(int), "deny-rules API writes per API key per minute"
+    )
     kafka_security_protocol: str = _setting(
         "PLAINTEXT",
         _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
@@ -227,6 +237,10 @@ def check(settings: Settings) -> Settings:
     if settings.workers > 1 and settings.redis is None:
         raise SettingsError(
             "--workers > 1 needs --redis: each worker's in-memory store would hold its own rules"
+        )
+    if settings.kafka and not settings.consumer and settings.redis is None:
+        raise SettingsError(
+            "--no-consumer needs --redis: nothing would ever feed this proxy's in-memory rules"
         )
     if settings.kafka_security_protocol.startswith("SASL") and not settings.kafka_sasl_mechanism:
         raise SettingsError("--kafka-sasl-mechanism is required with a SASL protocol")

@@ -7,12 +7,13 @@ import contextlib
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import brotli
 from yarl import URL
 
+from proxy import paths
 from proxy.errors import (
     BadRequestError,
     UpstreamBodyError,
@@ -35,32 +36,26 @@ class Upstream:
         return cls(URL(url.rstrip("/"), encoded=True))
 
     def url_for(self, target: str) -> URL:
-        """The upstream URL for a request target; 400 for anything that could leave it.
-
-        Absolute-form targets keep only their path and query; dot segments (plain or
-        percent-encoded) are refused, since the upstream's base path must stay a prefix.
-        """
-        if not target.startswith("/"):
-            parts = urlsplit(target)
-            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-                raise BadRequestError("request target must be a path")
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        path, _, _ = target.partition("?")
-        if any(seg in (".", "..") for seg in _decoded_segments(path)):
-            raise BadRequestError("dot segments are not allowed in the path")
-        url = URL(f"{self.base}{target}", encoded=True)
+        """The upstream URL for a request target (see `request_target`)."""
+        url = URL(f"{self.base}{request_target(target)}", encoded=True)
         if (url.scheme, url.host, url.port) != (self.base.scheme, self.base.host, self.base.port):
             raise BadRequestError("request target must stay on the upstream")
         return url
 
 
-def _decoded_segments(path: str) -> list[str]:
-    decoded = path
-    for _ in range(3):  # %252e%252e decodes twice; stop once decoding changes nothing
-        decoded, before = unquote(decoded), decoded
-        if decoded == before:
-            break
-    return decoded.replace("\\", "/").split("/")
+def request_target(target: str) -> str:
+    """The path and query the upstream gets; 400 for anything that could leave it.
+
+    Absolute-form targets keep only their path and query; dot segments (plain or
+    percent-encoded) are refused, since the upstream's base path must stay a prefix.
+    """
+    if not target.startswith("/"):
+        parts = urlsplit(target)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise BadRequestError("request target must be a path")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    paths.check(target.partition("?")[0])
+    return target
 
 
 def client_session(settings: Settings) -> aiohttp.ClientSession:
@@ -98,10 +93,8 @@ def decode(body: bytes, encoding: str, limit: int) -> bytes:
     if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip", "deflate"):
-        wbits = 47 if encoding != "deflate" else 15  # 47: gzip or zlib header, auto-detected
-        inflater = zlib.decompressobj(wbits)
         try:
-            out = inflater.decompress(body, limit + 1)
+            out = _inflate(body, encoding, limit)
         except zlib.error as exc:
             raise UpstreamBodyError(f"upstream {encoding} body does not decode") from exc
     elif encoding == "br":
@@ -114,6 +107,26 @@ def decode(body: bytes, encoding: str, limit: int) -> bytes:
     if len(out) > limit:
         raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes decoded")
     return out
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """Every gzip member, as clients decode them (a second member must not escape the filter).
+
+    A truncated stream, or bytes after a deflate stream, is an error: fail closed.
+    """
+    wbits = 15 if encoding == "deflate" else 47  # 47: gzip or zlib header, auto-detected
+    out, rest = bytearray(), body
+    while rest and len(out) <= limit:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(rest, limit + 1 - len(out))
+        if not inflater.eof and len(out) <= limit:
+            raise zlib.error("truncated stream")
+        rest = inflater.unused_data
+        if wbits == 15 and rest:
+            raise zlib.error("data after the deflate stream")
+        if not rest.strip(b"\0"):  # trailing zero padding, as gzip(1) allows
+            break
+    return bytes(out)
 
 
 def _brotli(body: bytes, limit: int) -> bytes:

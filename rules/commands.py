@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rules.events import chunks
 from rules.importer import ImportSpec, ImportSummary, import_csv
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.model import GLOBAL, Op, RuleType, is_tenant, tenant_of
-from rules.normalize import detect, for_type
+from rules.normalize import classify
 from rules.progress import Progress
 from rules.publisher import RulePublisher
 
@@ -44,12 +45,16 @@ class Published:
     offset: int
 
 
-def scope_of(api_key: str | None, tenant: str | None) -> str:
-    """The tenant id of `--api-key` or `--tenant`; the global scope when neither is given."""
+def scope_of(api_key: str | None, tenant: str | None, *, key_from: str = "--api-key") -> str:
+    """The tenant id of an API key or `--tenant`; the global scope when neither is given.
+
+    The key is trimmed (one read from a file ends in a newline; the proxy sees header values
+    without surrounding white space), so it names the tenant its requests have.
+    """
     if api_key is not None:
-        if not api_key:
-            raise InvalidInputError("--api-key must not be empty")
-        return tenant_of(api_key)
+        if not api_key.strip():
+            raise InvalidInputError(f"{key_from} must not be empty")
+        return tenant_of(api_key.strip())
     if tenant is None:
         return GLOBAL
     scope = tenant.strip().lower()
@@ -58,16 +63,32 @@ def scope_of(api_key: str | None, tenant: str | None) -> str:
     return scope
 
 
+def read_api_key(path: Path) -> str:
+    """The key in a file (`--api-key-file`), trimmed; the message never holds the file's text."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InvalidInputError(f"--api-key-file {path}: {why}") from None
+    if not key:
+        raise InvalidInputError(f"--api-key-file {path} is empty")
+    return key
+
+
 def normalise_all(
-    values: Sequence[str], rule_type: RuleType | None, region: str
+    values: Sequence[str],
+    rule_type: RuleType | None,
+    region: str,
+    *,
+    allow_freemail: bool = False,
 ) -> dict[RuleType, list[str]]:
     """Values by type (None: detect each one), normalised and deduplicated, order kept."""
     groups: dict[RuleType, list[str]] = {}
-    bad: list[int] = []
+    bad: dict[int, str] = {}
     for i, raw in enumerate(values, start=1):
-        found = _normalise_one(raw, rule_type, region)
-        if found is None:
-            bad.append(i)
+        found = classify(raw, rule_type, region, allow_freemail=allow_freemail)
+        if isinstance(found, str):
+            bad[i] = found
         else:
             groups.setdefault(found[0], []).append(found[1])
     if bad:
@@ -75,20 +96,13 @@ def normalise_all(
     return {t: list(dict.fromkeys(v)) for t, v in groups.items()}
 
 
-def _normalise_one(
-    raw: str, rule_type: RuleType | None, region: str
-) -> tuple[RuleType, str] | None:
-    if rule_type is None:
-        return detect(raw, region)
-    value = for_type(rule_type, region)(raw)
-    return (rule_type, value) if value else None
-
-
-def _bad_values(bad: list[int], total: int, rule_type: RuleType | None) -> str:
-    named = ", ".join(str(i) for i in bad[:_NAMED_POSITIONS])
+def _bad_values(bad: dict[int, str], total: int, rule_type: RuleType | None) -> str:
+    """How many are bad, their positions, and the reasons (never the values: PII)."""
+    named = ", ".join(str(i) for i in list(bad)[:_NAMED_POSITIONS])
     more = " …" if len(bad) > _NAMED_POSITIONS else ""
     what = "recognisable values" if rule_type is None else f"valid {rule_type.value} values"
-    return f"{len(bad)} of {total} are not {what} (positions {named}{more})"
+    reasons = "; ".join(dict.fromkeys(bad.values()))
+    return f"{len(bad)} of {total} are not {what} (positions {named}{more}): {reasons}"
 
 
 async def publish_change(
@@ -103,11 +117,24 @@ async def publish_change(
 ) -> AsyncIterator[Published]:
     """Create the topic if needed, then send each type's values in event-sized chunks."""
     await ensure_topic(options, topic)
-    async with RulePublisher(options, topic, region=region, source=source) as publisher:
+    async with _publisher(options, topic, region, source, linger_ms=5) as publisher:
         for rule_type, values in groups.items():
-            for chunk in chunks(values):
-                meta = await publisher.publish(op, tenant, rule_type, chunk)
+            for chunk in chunks(values):  # normalised by normalise_all, with its free-mail choice
+                sent = await publisher.send_normalised(op, tenant, rule_type, list(chunk))
+                meta = await sent
                 yield Published(op, tenant, rule_type, len(chunk), meta.partition, meta.offset)
+
+
+def _publisher(
+    options: KafkaOptions, topic: str, region: str, source: str, *, linger_ms: int
+) -> RulePublisher:
+    """The one place the CLI makes its publisher: the region it normalised with goes along.
+
+    Issue #17.3 (region travels with the data): rules/events.py has no `region` field yet.
+    When it has, the publisher's region (`region=` below, from --phone-region /
+    DENYPROXY_PHONE_REGION) is the value to put in every event; nothing else here changes.
+    """
+    return RulePublisher(options, topic, region=region, source=source, linger_ms=linger_ms)
 
 
 def jobs_for(size: int, jobs: int | None) -> int:
@@ -129,7 +156,5 @@ async def import_file(
     """Create the topic if needed, then stream the CSV into events (see rules/importer.py)."""
     await ensure_topic(options, topic)
     workers = jobs_for(spec.path.stat().st_size, jobs)
-    async with RulePublisher(
-        options, topic, region=spec.region, source=source, linger_ms=20
-    ) as publisher:
+    async with _publisher(options, topic, spec.region, source, linger_ms=20) as publisher:
         return await import_csv(spec, publisher, progress, jobs=workers)

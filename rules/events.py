@@ -14,14 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType, is_tenant
 from rules.normalize import normalize_all
 
 VERSION = 1
+MAX_VALUES = MAX_VALUES_PER_CHANGE
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+"""The topic's max.message.bytes: a larger value is rejected before it is even parsed."""
 _NAMED_BAD_VALUES = 10
 
-REASONS = ("json", "schema", "version", "too_many_values", "values", "key")
+REASONS = (
+    "json", "schema", "version", "too_many_values", "too_large", "values", "key", "partition",
+    "error",
+)
 """Reason codes: a bounded set, so they can label a metric (details go in the DLQ header)."""
 
 _OPS: frozenset[str] = frozenset(("add", "remove"))
@@ -54,6 +61,28 @@ class Event:
 def key_of(tenant: str) -> bytes:
     """The record key: the tenant id, so one tenant's events stay in order in one partition."""
     return tenant.encode("ascii")
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """Kafka's documented default (the Java client's): positive murmur2 of the key bytes,
+    modulo the partition count. Every publisher must place a record here (rules/EVENTS.md)."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+def check_partition(key: bytes | None, partition: int, partitions: int) -> None:
+    """A record outside its key's partition may overtake or trail its tenant's other events."""
+    if key is not None and partitions > 0 and partition != partition_of(key, partitions):
+        expected = partition_of(key, partitions)
+        raise InvalidEventError(
+            "partition", f"record in partition {partition}, its key maps to {expected} (murmur2)"
+        )
+
+
+def check_size(value: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> None:
+    """Refuse an oversized value before parsing it (parsing 11 MB of JSON costs more)."""
+    if value is not None and len(value) > max_bytes:
+        raise InvalidEventError("too_large", f"{len(value)} bytes (at most {max_bytes})")
 
 
 def encode(
@@ -92,8 +121,34 @@ def decode(value: bytes | None, region: str) -> RuleChange:
     return decode_event(value, region).change
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """An event checked against the schema, its values not yet normalised (the costly part)."""
+
+    op: Op
+    tenant: str
+    kind: RuleType
+    raw: list[Any]
+    id: str
+    ts: float
+    source: str | None
+
+    def normalised(self, region: str) -> Event:
+        values = normalise(self.raw, self.kind, region, allow_freemail=True)  # publisher's call
+        change = RuleChange(self.op, self.tenant, self.kind, values)
+        return Event(change, self.id, self.ts, self.source)
+
+
 def decode_event(value: bytes | None, region: str) -> Event:
     """Validate and normalise one record value; unknown fields are ignored (forward compat)."""
+    return parse_event(value).normalised(region)
+
+
+def parse_event(
+    value: bytes | None, max_values: int = MAX_VALUES, max_bytes: int = MAX_EVENT_BYTES
+) -> ParsedEvent:
+    """Check size, JSON and schema, cheapest first; values are normalised later."""
+    check_size(value, max_bytes)
     body = _parse(value)
     _check_version(body.get("v"))
     op = _field(body, "op", str)
@@ -102,14 +157,13 @@ def decode_event(value: bytes | None, region: str) -> Event:
     _check_tenant(tenant)
     kind = _rule_type(_field(body, "type", str))
     raw = _field(body, "values", list)
-    _check_values(raw)
+    _check_values(raw, max_values)
     event_id = _event_id(_field(body, "id", str))
     ts = _parse_ts(_field(body, "ts", str))
     source = body.get("source")
     if source is not None and not isinstance(source, str):
         raise InvalidEventError("schema", "source must be a string")
-    values = normalise(raw, kind, region)
-    return Event(RuleChange(op, tenant, kind, values), event_id, ts, source)
+    return ParsedEvent(op, tenant, kind, raw, event_id, ts, source)
 
 
 def check_key(key: bytes | None, tenant: str) -> None:
@@ -119,9 +173,15 @@ def check_key(key: bytes | None, tenant: str) -> None:
         raise InvalidEventError("key", reason)
 
 
-def normalise(raw: Sequence[str], rule_type: RuleType, region: str) -> tuple[str, ...]:
-    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad."""
-    result = normalize_all(rule_type, raw, region)
+def normalise(
+    raw: Sequence[str], rule_type: RuleType, region: str, *, allow_freemail: bool = False
+) -> tuple[str, ...]:
+    """All values in canonical form, duplicates dropped, or InvalidEventError naming the bad.
+
+    Free-mail domains are refused unless allowed: the publisher decides (`rules add
+    --allow-freemail-domains`), so the consumer accepts what reaches the topic.
+    """
+    result = normalize_all(rule_type, raw, region, allow_freemail=allow_freemail)
     if result.rejected:
         bad = [r.index for r in result.rejected]
         raise InvalidEventError("values", _bad_values_reason(bad, len(raw), rule_type))
@@ -188,12 +248,12 @@ def _rule_type(name: RuleType | str) -> RuleType:
     return kind
 
 
-def _check_values(values: Sequence[Any]) -> None:
+def _check_values(values: Sequence[Any], max_values: int = MAX_VALUES) -> None:
     if not values:
         raise InvalidEventError("schema", "values must not be empty")
-    if len(values) > MAX_VALUES_PER_CHANGE:
+    if len(values) > max_values:
         raise InvalidEventError(
-            "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE} per event)"
+            "too_many_values", f"{len(values)} values (at most {max_values} per event)"
         )
     if isinstance(values, (str, bytes)):
         raise InvalidEventError("schema", "values must be a list of strings")

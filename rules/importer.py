@@ -1,33 +1,31 @@
 """Streaming CSV import: rows → normalised values → events of ≤ 10,000 values per type.
 
-The file is read row by row (a 1 GB file never sits in memory); at most `window` events are
-in flight to Kafka at once. Rejected rows are written to a CSV of line numbers and reasons;
-the values themselves only with `include_values` (they are emails and phones).
+The file is read row by row by rules/csvrows.py (a 1 GB file never sits in memory; bytes that
+are not UTF-8 reject their row); at most `window` events are in flight to Kafka at once.
+Rejected rows are written to a CSV of line numbers and reasons; the values themselves only
+with `include_values` (they are emails and phones).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
+from rules.csvrows import Block, ImportFileError, Rejects, blocks, first_row, open_csv, rows
 from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
 from rules.normalize import Classified, classify
 from rules.progress import Progress
 
-
-class ImportFileError(ValueError):
-    """The file cannot be imported as asked (missing, unreadable, no such column)."""
+__all__ = ["ImportFileError", "ImportSpec", "ImportSummary", "classify_block", "import_csv"]
 
 
 class Sender(Protocol):
@@ -82,10 +80,6 @@ def classifier(rule_type: RuleType | None, region: str, allow_freemail: bool) ->
     return partial(classify, rule_type=rule_type, region=region, allow_freemail=allow_freemail)
 
 
-BLOCK_ROWS = 20_000
-"""Rows classified together (in a worker process when jobs > 1)."""
-
-
 async def import_csv(
     spec: ImportSpec,
     sender: Sender,
@@ -101,13 +95,12 @@ async def import_csv(
     """
     run = _Run(spec, sender, window)
     with ExitStack() as stack:
-        raw, reader = _open(spec.path, stack)
-        run.rejects = _Rejects(spec.rejects_to, spec.include_values, stack)
-        classify_cell = classifier(spec.rule_type, spec.region, spec.allow_freemail)
-        column, first = _first_row(reader, spec.column, classify_cell, run.summary)
+        raw, reader = open_csv(spec.path, stack)
+        run.rejects = Rejects(spec.rejects_to, spec.include_values, stack)
+        column, first, run.summary.header = first_row(reader, spec.column)
         pool = _pool(jobs, stack)
-        pending: deque[tuple[_Block, asyncio.Future[list[Classified]]]] = deque()
-        for block in _blocks(_rows(reader, first), column, raw):
+        pending: deque[tuple[Block, asyncio.Future[list[Classified]]]] = deque()
+        for block in blocks(rows(reader, first), column, raw):
             pending.append((block, _classify(pool, block, spec)))
             while len(pending) > max(jobs, 1) * 2:
                 await run.take(*pending.popleft(), progress)
@@ -116,16 +109,6 @@ async def import_csv(
         await run.finish(progress, raw.tell())
     run.summary.seconds = time.monotonic() - run.started
     return run.summary
-
-
-@dataclass(slots=True)
-class _Block:
-    """Consecutive rows: line numbers, the cell to classify, or why there is none."""
-
-    lines: list[int] = field(default_factory=list)
-    cells: list[str] = field(default_factory=list)
-    early: list[str | None] = field(default_factory=list)
-    position: int = 0
 
 
 def classify_block(
@@ -144,36 +127,17 @@ def _pool(jobs: int, stack: ExitStack) -> ProcessPoolExecutor | None:
 
 
 def _classify(
-    pool: ProcessPoolExecutor | None, block: _Block, spec: ImportSpec
+    pool: ProcessPoolExecutor | None, block: Block, spec: ImportSpec
 ) -> asyncio.Future[list[Classified]]:
     loop = asyncio.get_running_loop()
+    cells = block.to_classify()
     if pool is None:
         done: asyncio.Future[list[Classified]] = loop.create_future()
-        done.set_result(
-            classify_block(block.cells, spec.rule_type, spec.region, spec.allow_freemail)
-        )
+        done.set_result(classify_block(cells, spec.rule_type, spec.region, spec.allow_freemail))
         return done
     return loop.run_in_executor(
-        pool, classify_block, block.cells, spec.rule_type, spec.region, spec.allow_freemail
+        pool, classify_block, cells, spec.rule_type, spec.region, spec.allow_freemail
     )
-
-
-def _blocks(
-    rows: Iterator[tuple[int, list[str] | None]], column: int, raw: IO[bytes]
-) -> Iterator[_Block]:
-    block = _Block()
-    for line, row in rows:
-        cell = row[column].strip() if row is not None and column < len(row) else None
-        block.lines.append(line)
-        block.cells.append(cell or "")
-        block.early.append(None if cell else _no_value(row, cell))
-        if len(block.lines) >= BLOCK_ROWS:
-            block.position = raw.tell()
-            yield block
-            block = _Block()
-    if block.lines:
-        block.position = raw.tell()
-        yield block
 
 
 class _Run:
@@ -185,10 +149,10 @@ class _Run:
         self.started = time.monotonic()
         self.buffers: dict[RuleType, list[str]] = {t: [] for t in RuleType}
         self.in_flight: deque[asyncio.Future[object]] = deque()
-        self.rejects: _Rejects
+        self.rejects: Rejects
 
     async def take(
-        self, block: _Block, results: asyncio.Future[list[Classified]], progress: Progress | None
+        self, block: Block, results: asyncio.Future[list[Classified]], progress: Progress | None
     ) -> None:
         """Account for a classified block, in file order; send full buffers as events."""
         summary = self.summary
@@ -230,89 +194,3 @@ class _Run:
         self.summary.rejected_path = self.rejects.path if self.summary.rejected else None
         if progress is not None:
             progress.finish(self.summary.rows, position, self.summary.rejected)
-
-
-def _open(path: Path, stack: ExitStack) -> tuple[IO[bytes], Iterator[list[str]]]:
-    """Binary file (its position drives the progress bar) under a streaming CSV reader."""
-    try:
-        raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the ExitStack
-    except OSError as exc:
-        raise ImportFileError(f"cannot read {path}: {exc.strerror}") from None
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-    return raw, csv.reader(text)
-
-
-def _first_row(
-    reader: Iterator[list[str]], column: str | None, classify: Classifier, summary: ImportSummary
-) -> tuple[int, list[str] | None]:
-    """Column index, and the first row if it is data (None if it was a header row)."""
-    try:
-        first = next(reader)
-    except StopIteration:
-        return 0, None
-    except csv.Error as exc:
-        raise ImportFileError(f"the first row is not CSV: {exc}") from None
-    if column is not None:
-        names = [c.strip().lower() for c in first]
-        if column.strip().lower() not in names:
-            raise ImportFileError(f"--column {column!r} is not in the header row")
-        summary.header = True
-        return names.index(column.strip().lower()), None
-    cell = first[0].strip() if first else ""
-    if cell and isinstance(classify(cell), str):
-        summary.header = True
-        return 0, None
-    return 0, first
-
-
-def _no_value(row: list[str] | None, cell: str | None) -> str:
-    if row is None:
-        return "unreadable CSV row"
-    return "empty" if cell == "" else "missing column"
-
-
-def _rows(
-    reader: Iterator[list[str]], first: list[str] | None
-) -> Iterator[tuple[int, list[str] | None]]:
-    """(line number, row) pairs; an unparseable row comes as None, at its line."""
-    line_num: Callable[[], int] = lambda: reader.line_num  # type: ignore[attr-defined]
-    previous = line_num()
-    if first is not None:
-        yield 1, first
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            yield previous + 1, None
-        else:
-            yield previous + 1, row
-        previous = line_num()
-
-
-class _Rejects:
-    """The rejected-rows CSV, created on the first reject."""
-
-    def __init__(self, path: Path, include_values: bool, stack: ExitStack) -> None:
-        self.path, self._include_values, self._stack = path, include_values, stack
-        self._writer: csv._writer | None = None  # type: ignore[name-defined]
-
-    def add(self, line: int, reason: str, value: str | None) -> None:
-        if self._writer is None:
-            self._writer = self._open()
-        row: list[object] = [line, reason]
-        if self._include_values:
-            row.append(value or "")
-        self._writer.writerow(row)
-
-    def _open(self) -> csv._writer:  # type: ignore[name-defined]
-        try:
-            out = self._stack.enter_context(
-                open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - ExitStack
-            )
-        except OSError as exc:
-            raise ImportFileError(f"cannot write {self.path}: {exc.strerror}") from None
-        writer = csv.writer(out)
-        writer.writerow(["line", "reason", "value"] if self._include_values else ["line", "reason"])
-        return writer

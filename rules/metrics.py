@@ -11,7 +11,7 @@ EVENTS_APPLIED = Counter(
 
 EVENTS_REJECTED = Counter(
     "denyproxy_rule_events_rejected_total",
-    "Rule events that could not be read (sent to the dead-letter topic), by reason.",
+    "Rule events dead-lettered (unreadable, misrouted, too large, ...), by reason.",
     ["reason"],
 )
 
@@ -19,6 +19,11 @@ CONSUMER_LAG = Gauge(
     "denyproxy_consumer_lag",
     "Records on the rule topic not yet applied to the store, per assigned partition.",
     ["partition"],
+)
+
+CONSUMER_STALLED = Gauge(
+    "denyproxy_consumer_stalled_seconds",
+    "Seconds since the consumer last made progress while it had records to apply (0: none).",
 )
 
 PUBLISH_TO_APPLIED = Histogram(

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from proxy import server
 from proxy.settings import Settings
+from rules.store import StoreUnavailableError
 from tests.fake_openmart import FakeOpenmart
 from tests.services import free_ports
 
@@ -40,8 +41,20 @@ async def fake_upstream(
 
 
 @contextlib.asynccontextmanager
-async def running_proxy(settings: Settings) -> AsyncIterator[Running]:
-    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals."""
+async def running_proxy(settings: Settings, *, init_store: bool = True) -> AsyncIterator[Running]:
+    """`denyproxy serve` in this loop: the same code path as the CLI, minus argv and signals.
+
+    With Redis and no Kafka the store is first marked initialised, as an operator's
+    `denyproxy store init` would (`init_store=False` leaves that to the test).
+    """
+    if init_store and settings.redis and not settings.kafka:
+        store = server.redis_store(settings)
+        try:
+            await store.mark_initialised()
+        except StoreUnavailableError:
+            pass  # a test of an unreachable store: the proxy will find it so too
+        finally:
+            await store.aclose()
     port, admin_port = free_ports(2)
     settings = settings.with_(listen=f"127.0.0.1:{port}", admin_listen=f"127.0.0.1:{admin_port}")
     stop = asyncio.Event()

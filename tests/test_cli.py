@@ -36,6 +36,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["serve", "--upstream", "ftp://x"], {}, "--upstream"),
         (["serve", "--workers", "2"], {}, "--workers"),
         (["consume"], {}, "--kafka"),
+        (["rules", "add", "--kafka", "k:9092", "--api-key", " \n", "--type", "domain", "acme.com"],
+         {}, "--api-key must not be empty"),
+        (["rules", "add", "--kafka", "k:9092", "--type", "domain", "acme.com"],
+         {"DENYPROXY_API_KEY": ""}, "DENYPROXY_API_KEY must not be empty"),
     ],
 )
 def test_bad_configuration_is_one_line_naming_the_setting_exit_2(args, env, names):
@@ -116,6 +120,7 @@ async def test_workers_share_the_port_and_redis_and_metrics_add_up(redis_url):
     api_key = f"om_{uuid.uuid4().hex}"
     store = RedisStore.from_url(redis_url, timeout=2)
     await store.apply([RuleChange("add", tenant_of(api_key), RuleType.EMAIL, ("jane.doe@acme.com",))])
+    await store.mark_initialised()  # the operator's `denyproxy store init`
     await store.aclose()
     async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
         proxy = Proxy("--upstream", upstream, "--redis", redis_url, "--workers", "2")

@@ -35,6 +35,7 @@ from rules.store import (
     slot_marker,
     state_key,
 )
+from rules.store.init import initialise
 from tests.fake_openmart import FakeOpenmart, person
 from tests.harness import Running, eventually, fake_upstream, running_proxy
 from tests.services import RedisCluster, free_port, free_ports
@@ -351,8 +352,12 @@ async def test_a_node_down_fails_closed_and_recovers_without_restart(
             finally:
                 redis_cluster.start_node(down)  # empty: no persistence in the test cluster
                 await asyncio.to_thread(redis_cluster.wait_ok)
+            status, doc = await task_result(http, proxy.url, api_key)
+            assert status == 503, "the node came back empty: its slots' markers are gone too"
             async with cluster_store(url) as writer:
                 await writer.apply([rule])
+                report = await initialise(writer)  # the operator's `denyproxy store init`
+                assert report.initialised
             deadline = time.monotonic() + 20
             while True:
                 status, doc = await task_result(http, proxy.url, api_key)

@@ -204,8 +204,13 @@ def test_record_key_must_be_the_tenant() -> None:
         assert info.value.code == "key"
 
 
-def test_every_reason_code_is_declared() -> None:
-    assert {"json", "schema", "version", "too_many_values", "values", "key"} == set(events.REASONS)
+def test_every_reason_code_is_declared_and_documented() -> None:
+    doc = (Path(events.__file__).parent / "EVENTS.md").read_text()
+    documented = set(re.findall(r"^  \| `([a-z_]+)` \| ", doc, flags=re.MULTILINE))
+    assert documented == set(events.REASONS) == {
+        "json", "schema", "version", "too_many_values", "too_large", "values", "key",
+        "partition", "error",
+    }
 
 
 def test_json_schema_agrees_with_the_decoder() -> None:
@@ -226,6 +231,5 @@ def test_json_schema_agrees_with_the_decoder() -> None:
 def test_decoding_a_full_event_keeps_every_value() -> None:
     """10,000 values (the limit) decode and normalise; speed is bench/'s job, not an assert."""
     value = raw(values=[f"User{i}@Example{i % 97}.com" for i in range(10_000)])
-    assert decode(value, "US").values == tuple(
-        f"user{i}@example{i % 97}.com" for i in range(10_000)
-    )
+    expected = tuple(f"user{i}@example{i % 97}.com" for i in range(10_000))
+    assert decode(value, "US").values == expected

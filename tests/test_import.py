@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import ssl
 import time
 import uuid
@@ -18,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from proxy.cli import parser
 from proxy.settings import Settings, SettingsError, kafka_options
 from rules.consumer import ConsumerTuning, RuleConsumer
+from rules.csvrows import NOT_UTF8
 from rules.kafka import KafkaOptions
 from rules.model import GLOBAL, RuleType, tenant_of
 from rules.store import RedisStore, rule_key
@@ -297,6 +299,196 @@ async def test_import_writes_rejected_values_only_when_asked(
     events = {e["type"]: e for _, e in await read_events(kafka_bootstrap, topic, 2)}
     assert events["domain"]["values"] == ["acme.com"] and events["domain"]["op"] == "remove"
     assert events["linkedin"]["values"] == ["linkedin.com/in/jane"]
+
+
+async def consume_into_redis(
+    kafka_bootstrap: str, redis_url: str, topic: str, events: int
+) -> None:
+    """Run the real consumer on `topic` until caught up; every one of `events` is applied."""
+    store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
+    consumer = RuleConsumer(
+        KafkaOptions(kafka_bootstrap),
+        topic,
+        f"{topic}-g",
+        store,
+        tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
+    )
+    try:
+        await consumer.start()
+        deadline = time.monotonic() + 60
+        while not consumer.caught_up:
+            assert time.monotonic() < deadline, "consumer did not catch up"
+            await asyncio.sleep(0.1)
+        assert consumer.applied_events == events and consumer.rejected_events == 0
+    finally:
+        await consumer.stop()
+        await store.aclose()
+
+
+async def test_import_rejects_rows_that_are_not_utf8_and_publishes_values_clean(
+    kafka_bootstrap: str, redis_url: str, topic: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "mixed.csv"
+    source.write_bytes(
+        b"\xef\xbb\xbfJane@acme.com\n"  # a BOM at file start: accepted, first row is data
+        b"caf\xe9@acme.com\n"  # Latin-1, not UTF-8
+        b"bob\xe2\x80\x8b@acme.com\n"  # zero-width space inside the value
+        b"\xef\xbb\xbfann@acme.com\n"  # a BOM inside the file (Excel concatenations)
+        b"\xff\xfe\n"
+        b"joe@acme.com\n"
+    )
+    tenant = tenant_of(f"utf8-{uuid.uuid4()}")
+    code = await run_cli(
+        "import", str(source), "--kafka", kafka_bootstrap, "--topic", topic, "--tenant", tenant,
+        "--type", "email", "--rejected-values", "--no-progress",
+    )
+    assert code == 0
+    with (tmp_path / "mixed.csv.rejected.csv").open(encoding="utf-8") as rejected:
+        rows = list(csv.reader(rejected))
+    assert rows == [
+        ["line", "reason", "value"],
+        ["2", NOT_UTF8, "caf\\xe9@acme.com"],
+        ["5", NOT_UTF8, "\\xff\\xfe"],
+    ]
+    [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["values"] == ["jane@acme.com", "bob@acme.com", "ann@acme.com", "joe@acme.com"]
+    await consume_into_redis(kafka_bootstrap, redis_url, topic, 1)
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        stored = await client.smembers(rule_key(tenant, RuleType.EMAIL))
+    finally:
+        await client.aclose()
+    assert stored == {"jane@acme.com", "bob@acme.com", "ann@acme.com", "joe@acme.com"}
+
+
+async def test_api_key_from_a_file_is_trimmed_and_never_printed(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n")
+    code = await run_cli(
+        "add", "--kafka", kafka_bootstrap, "--topic", topic, "--api-key-file", str(key_file),
+        "--type", "domain", "acme.com",
+    )
+    assert code == 0
+    out = capsys.readouterr()
+    assert API_KEY not in out.out + out.err and "warning" not in out.err
+    [(key, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["tenant"] == tenant_of(API_KEY) == hashlib.sha256(API_KEY.encode()).hexdigest()
+    assert key == event["tenant"].encode()
+
+
+async def test_api_key_from_the_environment_needs_no_flag(
+    kafka_bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DENYPROXY_API_KEY", f" {API_KEY}\r\n")
+    code = await run_cli(
+        "add", "--kafka", kafka_bootstrap, "--topic", topic, "--type", "domain", "acme.com"
+    )
+    assert code == 0
+    out = capsys.readouterr()
+    assert API_KEY not in out.out + out.err and "warning" not in out.err
+    [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["tenant"] == hashlib.sha256(API_KEY.encode()).hexdigest()
+
+
+async def test_api_key_in_argv_still_works_with_a_one_line_warning(
+    kafka_bootstrap: str, topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run_cli(
+        "add", "--kafka", kafka_bootstrap, "--topic", topic, "--api-key", f"  {API_KEY}\n",
+        "--type", "domain", "acme.com",
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    [warning] = err.strip().splitlines()
+    assert "warning" in warning and "visible to other users" in warning and API_KEY not in err
+    [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["tenant"] == hashlib.sha256(API_KEY.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--api-key", " \n"], {}, "--api-key must not be empty"),
+        (["--api-key-file", "EMPTY"], {}, "is empty"),
+        (["--api-key-file", "/no/such/key"], {}, "--api-key-file /no/such/key"),
+        ([], {"DENYPROXY_API_KEY": "  "}, "DENYPROXY_API_KEY must not be empty"),
+        ([], {}, "whose rules?"),
+    ],
+)
+async def test_missing_or_empty_key_exits_2_with_one_line(
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DENYPROXY_API_KEY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "EMPTY").write_text("\n")
+    argv = [str(tmp_path / "EMPTY") if a == "EMPTY" else a for a in argv]
+    code = await run_cli("add", "--kafka", "k:9092", *argv, "--type", "domain", "acme.com")
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+async def test_freemail_domain_rule_needs_the_flag_then_reaches_the_store(
+    kafka_bootstrap: str, redis_url: str, topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = tenant_of(f"freemail-{uuid.uuid4()}")
+    base = ["add", "--kafka", kafka_bootstrap, "--topic", topic, "--tenant", tenant]
+    assert await run_cli(*base, "--type", "domain", "gmail.com") == 2
+    assert "free-mail" in capsys.readouterr().err
+    assert await run_cli(*base, "--type", "auto", "gmail.com") == 2
+    assert "free-mail" in capsys.readouterr().err
+    assert await run_cli(*base, "--type", "domain", "--allow-freemail-domains", "gmail.com") == 0
+    [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["type"] == "domain" and event["values"] == ["gmail.com"]
+    await consume_into_redis(kafka_bootstrap, redis_url, topic, 1)
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await client.smembers(rule_key(tenant, RuleType.DOMAIN)) == {"gmail.com"}
+    finally:
+        await client.aclose()
+
+
+async def test_import_rejects_freemail_domains_unless_allowed(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "domains.csv"
+    source.write_text("gmail.com\nacme.com\n")
+    base = ["import", str(source), "--kafka", kafka_bootstrap, "--topic", topic, "--global",
+            "--type", "domain", "--no-progress"]
+    assert await run_cli(*base) == 0
+    rows = list(csv.reader((tmp_path / "domains.csv.rejected.csv").open()))
+    assert [line for line, _ in rows[1:]] == ["1"] and "free-mail" in rows[1][1]
+    assert await run_cli(*base, "--allow-freemail-domains", "--rejected", str(tmp_path / "r2")) == 0
+    found = [e["values"] for _, e in await read_events(kafka_bootstrap, topic, 2)]
+    assert found == [["acme.com"], ["gmail.com", "acme.com"]]
+    assert not (tmp_path / "r2").exists()
+
+
+async def test_auto_type_never_turns_a_url_into_its_host(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "https://twitter.com/x"
+    code = await run_cli(
+        "add", "--kafka", kafka_bootstrap, "--topic", topic, "--global", "--type", "auto", url
+    )
+    assert code == 2 and "a URL with a path" in capsys.readouterr().err
+    source = tmp_path / "urls.csv"
+    source.write_text(f"{url}\nacme.com\n")
+    assert await run_cli("import", str(source), "--kafka", kafka_bootstrap, "--topic", topic,
+                         "--global", "--no-progress") == 0
+    rows = list(csv.reader((tmp_path / "urls.csv.rejected.csv").open()))
+    assert rows[1][0] == "1" and "a URL with a path" in rows[1][1]
+    [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
+    assert event["values"] == ["acme.com"]
 
 
 # ----------------------------------------------------------------------- 1,000,000 rows

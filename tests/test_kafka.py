@@ -68,10 +68,10 @@ async def test_existing_topic_with_limited_retention_is_kept_and_warned_about(
 ) -> None:
     await admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"retention.ms": "60000"})])
 
-    async def listed() -> bool:  # the broker's metadata catches up with the controller
+    async def listed() -> bool:  # creation returns before every broker's metadata shows it
         return topic in await admin.list_topics()
 
-    await eventually(listed, f"topic {topic} in the broker's metadata")
+    await eventually(listed, f"topic {topic} to be listed")
     caplog.set_level(logging.WARNING, logger="rules.kafka")
     created = await ensure_topic(KafkaOptions(kafka_bootstrap), topic)
     assert created == [dead_letter_topic(topic)]

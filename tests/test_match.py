@@ -1,4 +1,4 @@
-"""proxy/filter.py: collect → query → denied → redact on realistic provider payloads.
+"""rules/match.py: collect → query → denied → redact on realistic provider payloads.
 
 Rules are written out as normal forms by hand; the store answer is what a store returns
 (the queried normal forms that are in the rule set), built by `answer_for` below or by

@@ -11,9 +11,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from proxy import server
 from proxy.settings import Settings
-from rules.model import RuleType, tenant_of
-from rules.store import rule_key
+from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
+from rules.store import RedisStore, rule_key
 from tests.harness import eventually, fake_upstream, running_proxy
 from tests.test_suppression import emails, task_result
 
@@ -230,4 +231,123 @@ async def test_with_kafka_but_no_consumer_anywhere_the_api_says_not_yet_enforced
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
             status, body = await call(client, "POST", proxy.url + PATH, key(),
                                       {"type": "email", "values": ["late@acme.com"]})
-    assert status == 504 and "accepted but not yet enforced" in body["detail"]
+    assert status == 504 and "published but not yet enforced" in body["detail"]
+    assert "outcome unknown; retry is safe" in body["detail"]
+
+
+async def readyz(client, proxy) -> int:
+    async with client.get(f"{proxy.admin}/readyz") as r:
+        return r.status
+
+
+async def test_without_kafka_a_flushed_redis_fails_closed_until_an_operator_initialises(redis_url):
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            api_key = key()
+            body = {"type": "email", "values": ["jane.doe@acme.com"]}
+            assert (await call(client, "POST", proxy.url + PATH, api_key, body))[0] == 200
+            assert await readyz(client, proxy) == 200
+            redis = aioredis.from_url(redis_url)
+            await redis.flushall()
+            await redis.aclose()
+            response, doc = await task_result(client, proxy.url, api_key)
+            assert response.status == 503 and doc["detail"], "never the unfiltered body"
+            assert "jane.doe@acme.com" not in str(doc)
+            assert await readyz(client, proxy) == 503
+            status, got = await call(client, "POST", proxy.url + PATH, api_key, body)
+            assert status == 503 and "denyproxy store init" in got["detail"]
+            assert "nothing was changed" in got["detail"]
+            assert await server.store_init(settings) == 0  # `denyproxy store init --redis URL`
+            assert await readyz(client, proxy) == 200
+            _, doc = await task_result(client, proxy.url, api_key)
+            assert emails(doc)[0] == "jane.doe@acme.com", "the lost rule is gone: nothing rebuilds it"
+
+
+async def test_init_store_at_start_marks_only_a_brand_new_redis(redis_url, capsys):
+    redis = aioredis.from_url(redis_url)
+    async with fake_upstream() as (_, upstream), aiohttp.ClientSession() as client:
+        settings = Settings(upstream=upstream, redis=redis_url, init_store=True)
+        try:
+            await redis.flushall()
+            async with running_proxy(settings, init_store=False) as proxy:
+                assert await readyz(client, proxy) == 200, "empty Redis, --init-store: new"
+            store = RedisStore.from_url(redis_url, timeout=2.0)
+            await store.apply([RuleChange("add", tenant_of(key()), RuleType.EMAIL, ("a@b.co",))])
+            await store.aclose()
+            await redis.flushall()
+            await redis.sadd(rule_key(tenant_of(key()), RuleType.EMAIL), "left@over.io")
+            async with running_proxy(settings, init_store=False) as proxy:
+                assert await readyz(client, proxy) == 503, "rules without a marker: refused"
+            async with running_proxy(settings.with_(init_store=False), init_store=False) as proxy:
+                assert await readyz(client, proxy) == 503
+            assert await server.store_init(settings) == 0
+            assert "marker missing; 1 rule sets present; initialised" in capsys.readouterr().out
+        finally:
+            await server.store_init(settings)
+            await redis.aclose()
+
+
+async def test_per_key_limits_answer_413_and_429_with_retry_after(redis_url):
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, max_rules_per_key=3,
+                            rule_writes_per_minute=3)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            api_key = key()
+            two = {"type": "email", "values": ["a@acme.com", "b@acme.com"]}
+            assert (await call(client, "POST", proxy.url + PATH, api_key, two))[0] == 200
+            status, got = await call(client, "POST", proxy.url + PATH, api_key,
+                                     {"type": "phone", "values": ["+15125551000", "+15125551001"]})
+            assert status == 413 and "limit of 3 rules per key" in got["detail"]
+            assert (await call(client, "DELETE", proxy.url + PATH, api_key, two))[0] == 200
+            assert (await call(client, "POST", proxy.url + PATH, api_key, two))[0] == 200  # 3rd
+            async with client.post(proxy.url + PATH, json=two, headers={"X-API-Key": api_key}) as r:
+                assert r.status == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+                assert "3 rule writes per minute" in (await r.json())["detail"]
+            other = key()
+            assert (await call(client, "POST", proxy.url + PATH, other, two))[0] == 200
+
+
+async def test_check_reveals_global_rules_only_to_a_validated_key(redis_url):
+    secret = f"competitor-{uuid.uuid4().hex[:8]}@globex.com"
+    store = RedisStore.from_url(redis_url, timeout=2.0)
+    await store.apply([RuleChange("add", GLOBAL, RuleType.EMAIL, (secret,))])
+    await store.aclose()
+    body = {"type": "email", "values": [secret]}
+    async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
+        settings = Settings(upstream=upstream, redis=redis_url)
+        async with running_proxy(settings) as proxy:
+            got = await call(client, "POST", proxy.url + PATH + "/check", "made-up", body)
+            assert got == (200, {"denied": {secret: False}})
+        fake.valid_keys = {"good-key"}
+        async with running_proxy(settings.with_(validate_keys=True)) as proxy:
+            got = await call(client, "POST", proxy.url + PATH + "/check", "made-up", body)
+            assert got == (401, {"detail": "Invalid API Key"})
+            got = await call(client, "POST", proxy.url + PATH + "/check", "good-key", body)
+            assert got == (200, {"denied": {secret: True}})
+
+
+async def test_a_write_that_timed_out_says_its_outcome_is_unknown(redis_url):
+    """Redis holds the write (CLIENT PAUSE) past --store-timeout: 504 "outcome unknown" (here
+    redis-py drops the connection, so it was not applied; it could have been), and the retry
+    is safe."""
+    api_key = key()
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, store_timeout=0.3)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            redis = aioredis.from_url(redis_url)
+            try:
+                await redis.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+                status, got = await call(client, "POST", proxy.url + PATH, api_key,
+                                         {"type": "email", "values": ["late@acme.com"]})
+                assert status == 504 and "outcome unknown; retry is safe" in got["detail"]
+                assert "nothing was changed" not in got["detail"]
+                await redis.execute_command("CLIENT", "UNPAUSE")
+                for _ in range(2):  # the retry, and a replay of it: adds are idempotent
+                    got = await call(client, "POST", proxy.url + PATH, api_key,
+                                     {"type": "email", "values": ["late@acme.com"]})
+                    assert got == (200, {"status": "success"})
+                assert await redis.scard(rule_key(tenant_of(api_key), RuleType.EMAIL)) == 1
+            finally:
+                await redis.execute_command("CLIENT", "UNPAUSE")
+                await redis.aclose()

@@ -27,6 +27,7 @@ async def add(redis_url: str, scope: str, rule_type: RuleType, *values: str) -> 
         result = normalize_all(rule_type, values, DEFAULT_REGION)
         assert not result.rejected
         await store.apply([RuleChange("add", scope, rule_type, result.values)])
+        await store.mark_initialised()  # the operator's `denyproxy store init`
     finally:
         await store.aclose()
 

@@ -8,6 +8,7 @@ from the store when the new assignment is positioned).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -45,12 +46,15 @@ class Assignment:
     def start_at(self, partition: int, start: int, target: int) -> None:
         self.applied[partition], self.targets[partition] = start, target
 
-    def report_lag(self, kafka: AIOKafkaConsumer, topic: str) -> None:
+    def report_lag(self, kafka: AIOKafkaConsumer, topic: str) -> dict[int, int]:
         """Records not yet applied, per partition (the highwater once a fetch has seen it)."""
+        lags: dict[int, int] = {}
         for p, applied in self.applied.items():
             high = kafka.highwater(TopicPartition(topic, p))
             end = self.targets.get(p, applied) if high is None else high
-            metrics.CONSUMER_LAG.labels(str(p)).set(max(end - applied, 0))
+            lags[p] = max(end - applied, 0)
+            metrics.CONSUMER_LAG.labels(str(p)).set(lags[p])
+        return lags
 
 
 class Assignments:
@@ -94,7 +98,5 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
 
 
 def forget_lag(partition: int) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         metrics.CONSUMER_LAG.remove(str(partition))
-    except KeyError:
-        pass

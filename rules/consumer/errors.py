@@ -7,9 +7,13 @@ from aiokafka.errors import KafkaTimeoutError
 from rules.store import StoreUnavailableError
 
 
+class DeadLetterError(Exception):
+    """A reject could not be dead-lettered (broker down, no permission): retry the batch."""
+
+
 def transient(exc: Exception) -> bool:
-    """A store that did not answer, or a Kafka error the client marks retriable."""
-    if isinstance(exc, StoreUnavailableError):
+    """A store or dead-letter topic that did not take a write, or a retriable Kafka error."""
+    if isinstance(exc, (StoreUnavailableError, DeadLetterError)):
         return True
     return bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
 

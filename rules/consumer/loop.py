@@ -22,12 +22,14 @@ from aiokafka.structs import TopicPartition
 
 from rules import metrics
 from rules.consumer.assignment import Assignment, Assignments, Rebalance
+from rules.consumer.client import kafka_consumer
 from rules.consumer.commit import commit
 from rules.consumer.dead_letter import DeadLetters
-from rules.consumer.errors import describe, transient
+from rules.consumer.errors import DeadLetterError, describe, transient
 from rules.consumer.positions import Positions
 from rules.consumer.readiness import Readiness, ReadinessState, Signal
-from rules.consumer.steps import Record, Slice, decode_all, rejects, slices
+from rules.consumer.stall import Progress
+from rules.consumer.steps import Checks, Record, Slice, decode_all, rejects, slices
 from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.model import RuleChange
@@ -74,20 +76,14 @@ class RuleConsumer:
         self._last_check = 0.0
         self.last_poll = self._last_activity = time.monotonic()
         self.applied_events = 0
+        self.progress = Progress()
 
     async def start(self) -> None:
         """Create the topic if needed, join the group (or assign all partitions), run the loop."""
         if self._create_topic:
             await ensure_topic(self.options, self.topic, self._partitions)
         kwargs = self.options.client_kwargs()
-        consumer = self._consumer = AIOKafkaConsumer(
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.tuning.max_records,
-            client_id="denyproxy-consumer",
-            **kwargs,
-        )
+        consumer = self._consumer = kafka_consumer(kwargs, self.group, self.tuning)
         assignments = Assignments(consumer)
         self._positions = Positions(consumer, self.options, self.topic, self.store, assignments)
         if self.group is not None:
@@ -150,6 +146,10 @@ class RuleConsumer:
         recent = time.monotonic() - max(self.last_poll, self._last_activity)
         return alive and recent < self.tuning.stall_after
 
+    def stall(self) -> str | None:
+        """Why the consumer has not advanced for `stall_report` seconds while behind, or None."""
+        return self.progress.detail(self.tuning.stall_report)
+
     @property
     def rejected_events(self) -> int:
         return self.dead_letters.rejected
@@ -162,10 +162,11 @@ class RuleConsumer:
                 try:
                     await self._step()
                     delay = self.tuning.backoff[0]
-                except (StoreUnavailableError, KafkaError) as exc:
+                except (StoreUnavailableError, KafkaError, DeadLetterError) as exc:
                     if not transient(exc):
                         raise
                     log.warning("rule consumer: %s; retrying in %.1fs", describe(exc), delay)
+                    self.progress.problem = describe(exc)
                     await self._back_off(delay)
                     delay = min(delay * 2, self.tuning.backoff[1])
         except asyncio.CancelledError:
@@ -178,6 +179,7 @@ class RuleConsumer:
     async def _back_off(self, delay: float) -> None:
         self._parts().rewind()
         self._last_activity = time.monotonic()
+        self.progress.observe()
         await asyncio.sleep(delay)
 
     async def _step(self) -> None:
@@ -193,20 +195,24 @@ class RuleConsumer:
             timeout_ms=int(self.tuning.poll_timeout * 1000), max_records=self.tuning.max_records
         )
         self.last_poll = time.monotonic()
-        records: list[Record] = [r for rs in batch.values() for r in rs]
+        records = [r for rs in batch.values() for r in rs]
         if records and assignment is not None:
             await self._process(records, assignment)
         await self._check_store(bool(records))
         if self._locally_caught_up():
             self.readiness.advance(Signal.CAUGHT_UP)
         if (current := self._slots().current) is not None:
-            current.report_lag(self._kafka(), self.topic)
+            self.progress.track({tp.partition for tp in current.partitions})
+            self.progress.lagging(current.report_lag(self._kafka(), self.topic))
+        self.progress.observe()
 
     async def _process(self, records: list[Record], assignment: Assignment) -> None:
         """decode → dead-letter → cut into writes → apply each → commit what was applied."""
-        decoded = await asyncio.to_thread(decode_all, records, self.region)
+        checks = Checks.of(self.tuning, self.region, len(self._parts().bounds.end))
+        decoded = await asyncio.to_thread(decode_all, records, checks)
         if not self._slots().is_current(assignment):
             return  # a rebalance took the batch
+        self.progress.lagging(assignment.report_lag(self._kafka(), self.topic))
         await self.dead_letters.send(rejects(records, decoded))
         live = self.caught_up
         written: dict[int, int] = {}
@@ -218,6 +224,7 @@ class RuleConsumer:
                 self.readiness.store_lost("the store lost its ready marker during a write")
                 return
             assignment.applied.update(part.offsets)
+            self.progress.advanced(set(part.offsets))
             written.update(part.offsets)
             self._account(part, live)
         if self.group is not None and self._slots().is_current(assignment):
@@ -239,9 +246,11 @@ class RuleConsumer:
                 return await self.write(part.changes, part.offsets)
             except StoreUnavailableError as exc:
                 log.warning("store unavailable (%s); retry in %.1fs, nothing committed", exc, delay)
+                self.progress.problem = f"store unavailable ({exc})"
             finally:
                 assignment.idle.set()
             self._last_activity = time.monotonic()
+            self.progress.observe()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.tuning.backoff[1])
         return None
@@ -266,6 +275,7 @@ class RuleConsumer:
         if not wrote and now - self._last_check < self.tuning.check_interval:
             return
         self._last_check = now
+        await self.store.set_heartbeat(self.progress.heartbeat())
         if self.readiness.store_complete and not wrote and not await self.store.ready():
             await self.store.offsets()  # StoreUnavailableError if Redis is down: back off
             if not await self.store.ready():
@@ -273,17 +283,7 @@ class RuleConsumer:
                     "the ready marker disappeared (Redis flushed or restarted)"
                 )
         elif self.readiness.state is Readiness.LOADING and self._locally_caught_up():
-            await self._maybe_mark_ready()
-
-    async def _maybe_mark_ready(self) -> None:
-        """Set the marker once every partition's mirrored offset reached its target."""
-        behind = self._parts().bounds.behind(await self.store.offsets())
-        if behind:
-            log.debug("caught up; partitions %s still being loaded by the group", behind)
-            return
-        await self.store.set_ready(True)
-        self.readiness.advance(Signal.MARKED_COMPLETE)
-        log.info("rule store of %s is complete (caught up with the topic)", self.topic)
+            await self._parts().mark_complete(self.readiness)
 
     def _kafka(self) -> AIOKafkaConsumer:
         if self._consumer is None:

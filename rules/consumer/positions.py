@@ -65,7 +65,7 @@ class Positions:
         replay = [self._seek(tp, mirrored.get(tp.partition), bounds, ready, assignment)
                   for tp in mine]
         if any(replay):
-            loading = sorted(tp.partition for tp, r in zip(mine, replay) if r)
+            loading = sorted(tp.partition for tp, r in zip(mine, replay, strict=True) if r)
             log.info("loading partitions %s of %s from the beginning", loading, self._topic)
         readiness.advance(Signal.POSITIONED_COMPLETE if ready else Signal.POSITIONED_INCOMPLETE)
         self._kafka.resume(*mine)
@@ -106,6 +106,16 @@ class Positions:
         for tp in tps:
             self._kafka.seek(tp, bounds.begin[tp.partition])
             assignment.start_at(tp.partition, bounds.begin[tp.partition], bounds.end[tp.partition])
+
+    async def mark_complete(self, readiness: ReadinessState) -> None:
+        """Set the marker once every partition's mirrored offset reached its target."""
+        behind = self.bounds.behind(await self._store.offsets())
+        if behind:
+            log.debug("caught up; partitions %s still being loaded by the group", behind)
+            return
+        await self._store.set_ready(True)
+        readiness.advance(Signal.MARKED_COMPLETE)
+        log.info("rule store of %s is complete (caught up with the topic)", self._topic)
 
     def rewind(self) -> None:
         """After a failed step: fetch again from what the store has really applied."""

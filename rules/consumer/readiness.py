@@ -61,8 +61,8 @@ TRANSITIONS: dict[Signal, dict[Readiness, Readiness]] = {
         _R.REBUILDING: _R.REBUILDING,
     },
     Signal.REBUILT: {_R.REBUILDING: _R.LOADING},
-    Signal.STOPPED: {state: _R.STOPPED for state in _LIVE},
-    Signal.CRASHED: {state: _R.CRASHED for state in _LIVE},
+    Signal.STOPPED: dict.fromkeys(_LIVE, _R.STOPPED),
+    Signal.CRASHED: dict.fromkeys(_LIVE, _R.CRASHED),
 }
 """Every transition; a signal not listed for a state leaves that state as it is."""
 

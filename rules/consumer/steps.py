@@ -11,7 +11,16 @@ from typing import TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 
-from rules.events import Event, InvalidEventError, check_key, decode_event
+from rules.consumer.tuning import ConsumerTuning
+from rules.events import (
+    MAX_EVENT_BYTES,
+    MAX_VALUES,
+    Event,
+    InvalidEventError,
+    check_key,
+    check_partition,
+    parse_event,
+)
 from rules.model import RuleChange
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -31,26 +40,49 @@ class Slice:
     values: int = 0
 
 
-def decode_one(record: Record, region: str) -> Decoded:
-    """The event a record carries (normalised), or the reason it is poison."""
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """What every record is held to before it may touch the store."""
+
+    region: str = "US"
+    partitions: int = 0
+    """The topic's partition count; 0 skips the partition check (not yet known)."""
+    max_values: int = MAX_VALUES
+    max_bytes: int = MAX_EVENT_BYTES
+
+    @classmethod
+    def of(cls, tuning: ConsumerTuning, region: str, partitions: int) -> Checks:
+        return cls(region, partitions, tuning.max_event_values, tuning.max_event_bytes)
+
+
+def decode_one(record: Record, checks: Checks) -> Decoded:
+    """The event a record carries (normalised), or the reason it is poison.
+
+    Cheap checks first (size, schema, key, partition), normalisation last. Any other
+    exception is poison too (reason `error`): one record must never stop the pipeline.
+    """
     try:
-        event = decode_event(record.value, region)
-        check_key(record.key, event.change.tenant)
+        parsed = parse_event(record.value, checks.max_values, checks.max_bytes)
+        check_key(record.key, parsed.tenant)
+        check_partition(record.key, record.partition, checks.partitions)
+        return parsed.normalised(checks.region)
     except InvalidEventError as exc:
         return exc
-    return event
+    except Exception as exc:  # a bug on one record is that record's dead letter
+        return InvalidEventError("error", f"unexpected {type(exc).__name__} while decoding")
 
 
-def decode_all(records: list[Record], region: str) -> list[Decoded]:
+def decode_all(records: list[Record], checks: Checks) -> list[Decoded]:
     """Decode a batch (runs in a worker thread: normalising 10,000 phones takes a while)."""
-    return [decode_one(record, region) for record in records]
+    return [decode_one(record, checks) for record in records]
 
 
 def rejects(
     records: list[Record], decoded: list[Decoded]
 ) -> list[tuple[Record, InvalidEventError]]:
     """The poison records of a batch, each with why."""
-    return [(r, d) for r, d in zip(records, decoded) if isinstance(d, InvalidEventError)]
+    pairs = zip(records, decoded, strict=True)
+    return [(r, d) for r, d in pairs if isinstance(d, InvalidEventError)]
 
 
 def slices(records: list[Record], decoded: list[Decoded], max_values: int) -> list[Slice]:
@@ -59,7 +91,7 @@ def slices(records: list[Record], decoded: list[Decoded], max_values: int) -> li
     A poison record adds no change but still moves its partition's offset on.
     """
     parts = [Slice()]
-    for record, item in zip(records, decoded):
+    for record, item in zip(records, decoded, strict=True):
         part = parts[-1]
         if isinstance(item, Event):
             if part.values and part.values + len(item.change.values) > max_values:

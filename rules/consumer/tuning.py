@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rules.events import MAX_EVENT_BYTES, MAX_VALUES
+
 
 @dataclass(frozen=True, slots=True)
 class ConsumerTuning:
@@ -14,4 +16,8 @@ class ConsumerTuning:
     poll_timeout: float = 0.5
     check_interval: float = 1.0
     stall_after: float = 60.0
+    stall_report: float = 5.0
+    """Seconds without progress while behind before `/readyz` detail names the stall."""
+    max_event_values: int = MAX_VALUES
+    max_event_bytes: int = MAX_EVENT_BYTES
     backoff: tuple[float, float] = (0.1, 5.0)

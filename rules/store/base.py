@@ -8,6 +8,7 @@ and says when the rule set is complete. A store fed by no consumer is only a `Ru
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from rules.model import Lookup, RuleChange, RuleType
@@ -17,11 +18,62 @@ class StoreUnavailableError(Exception):
     """The store did not answer (down, slow, or still rebuilding): callers fail closed."""
 
 
+class StoreTimeoutError(StoreUnavailableError):
+    """The store did not answer in time: a write may or may not have been applied."""
+
+
+class StoreNotInitialisedError(StoreUnavailableError):
+    """The completeness marker is missing: the rule set may have been lost (flush, restart
+    empty) and nothing written without Kafka can rebuild it; an operator must initialise."""
+
+
+class StoreFedByKafkaError(StoreUnavailableError):
+    """A direct write into a rule set that a Kafka consumer keeps: a rebuild would drop it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Abuse limits of one API key's direct rule writes (global rules are not limited)."""
+
+    max_rules: int = 1_000_000
+    """Rules of all types one key may hold."""
+    writes_per_minute: int = 100
+    """Rule writes (adds and removes) one key may make per minute."""
+
+
+class LimitError(Exception):
+    """A rule write refused by a limit; nothing was changed."""
+
+
+@dataclass
+class TooManyRulesError(LimitError):
+    held: int
+    adding: int
+    limit: int
+
+    def __str__(self) -> str:
+        return (f"this key holds {self.held} rules; adding {self.adding} would exceed the"
+                f" limit of {self.limit} rules per key; nothing was changed")
+
+
+@dataclass
+class TooManyWritesError(LimitError):
+    retry_after: int
+    limit: int
+
+    def __str__(self) -> str:
+        return (f"more than {self.limit} rule writes per minute for this key; retry in"
+                f" {self.retry_after} s; nothing was changed")
+
+
 class RuleReader(Protocol):
     """The lookup side: one round trip per response, and whether its answers can be trusted."""
 
-    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
-        """Which of `query` are denied for `tenant` or globally: one round trip.
+    async def lookup(
+        self, tenant: str, query: Lookup, *, include_global: bool = True
+    ) -> dict[RuleType, set[str]]:
+        """Which of `query` are denied for `tenant` (and globally): one round trip, which
+        also reads the completeness marker.
 
         Raises StoreUnavailableError when the answer cannot be trusted.
         """
@@ -36,7 +88,15 @@ class RuleStore(RuleReader, Protocol):
     """What a proxy holds: lookups, plus the rules API's direct write and offset wait."""
 
     async def apply(self, changes: Sequence[RuleChange]) -> None:
-        """Apply changes in order (the rules API without Kafka)."""
+        """Apply changes in order, unchecked (tests and tools)."""
+
+    async def write(self, change: RuleChange, limits: Limits) -> None:
+        """The rules API without Kafka: apply one change if the rule set is initialised and
+        the key is within `limits`, atomically. Raises LimitError or StoreUnavailableError."""
+
+    async def admit(self, change: RuleChange, limits: Limits) -> None:
+        """The rules API with Kafka: count the write against `limits` (atomically) before it
+        is published, without applying it. Raises LimitError or StoreUnavailableError."""
 
     async def offsets(self) -> dict[int, int]:
         """The next offset to apply per partition; empty when nothing is mirrored."""
@@ -70,6 +130,12 @@ class RuleWriter(Protocol):
 
     async def offsets(self) -> dict[int, int]:
         """The next offset to apply per partition; empty means rebuild from the start."""
+
+    async def set_heartbeat(self, fresh: Mapping[int, float]) -> None:
+        """Per partition, the wall time it was last fresh (see rules/consumer/stall.py)."""
+
+    async def heartbeat(self) -> dict[int, float]:
+        """What set_heartbeat wrote; proxies bound rule staleness with it."""
 
     async def set_ready(self, ready: bool) -> None:
         """The consumer marks the rule set complete (or not) for lookups."""

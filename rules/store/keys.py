@@ -4,8 +4,15 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:<type>          SET of normalised values
     denyproxy:{*}:<type>                 the global scope
     denyproxy:{state}:<topic>:offsets    HASH partition -> next offset to apply
+    denyproxy:{state}:<topic>:heartbeat  HASH partition -> wall time the consumer was last fresh
     denyproxy:{state}:<topic>:ready      "1" once the consumer has caught up after a (re)build
     denyproxy:{<tag>}:<topic>:ready      Cluster only: that marker again in every slot (slot_marker)
+    denyproxy:{state}:initialised        rules written without Kafka: an operator initialised them
+    denyproxy:{<tag>}:initialised        Cluster only: that marker again in every slot
+    denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
+
+"initialised" and "writes" can never be a topic's or a rule type's name: a topic's keys have one
+more `:` part, and rule types are email, phone, domain and linkedin.
 """
 
 from __future__ import annotations
@@ -41,6 +48,11 @@ def offsets_key(topic: str) -> str:
     return state_key(topic, "offsets")
 
 
+def heartbeat_key(topic: str) -> str:
+    """When each partition was last fresh (applied to its end, or advancing): staleness."""
+    return state_key(topic, "heartbeat")
+
+
 def slot_marker(topic: str, slot: int) -> str:
     """The ready marker kept in Cluster slot `slot`: it goes wherever that slot's rules go.
 
@@ -48,6 +60,21 @@ def slot_marker(topic: str, slot: int) -> str:
     its slots' markers along with their rules, so lookups there fail closed.
     """
     return f"denyproxy:{{{slot_tags()[slot]}}}:{topic}:ready"
+
+
+def initialised_key() -> str:
+    """The marker that says an operator initialised a rule set written without Kafka."""
+    return "denyproxy:{state}:initialised"
+
+
+def slot_initialised(slot: int) -> str:
+    """initialised_key() again in Cluster slot `slot`, like slot_marker()."""
+    return f"denyproxy:{{{slot_tags()[slot]}}}:initialised"
+
+
+def writes_key(tenant: str) -> str:
+    """The tenant's rule-write counter of the current window: in the tenant's slot."""
+    return f"denyproxy:{{{tenant}}}:writes"
 
 
 def slot_of(key: str) -> int:

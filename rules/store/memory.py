@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rules.model import GLOBAL, Lookup, RuleChange, RuleType
-from rules.store.base import StoreUnavailableError
+from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
+from rules.store.base import Limits, StoreUnavailableError, TooManyRulesError, TooManyWritesError
+
+WINDOW_SECONDS = 60.0
 
 
 class MemoryStore:
     """Both reader and writer, private to this process.
 
-    With a Kafka consumer feeding it, it starts not ready and the consumer marks it ready
-    once it has replayed the topic.
+    Its completeness marker is `ready`: with a Kafka consumer feeding it, it starts not ready
+    and the consumer marks it ready once it has replayed the topic. Nothing outside this
+    process can flush it.
     """
 
     def __init__(self, *, ready: bool = True) -> None:
         self._sets: dict[tuple[str, RuleType], set[str]] = defaultdict(set)
         self._offsets: dict[int, int] = {}
         self._ready = ready
+        self._writes: dict[str, tuple[float, int]] = {}  # tenant -> (window end, writes)
+        self._heartbeat: dict[int, float] = {}
 
     @property
     def shared(self) -> bool:
@@ -28,13 +35,16 @@ class MemoryStore:
     def mirrors(self, topic: str) -> bool:
         return True
 
-    async def lookup(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
+    async def lookup(
+        self, tenant: str, query: Lookup, *, include_global: bool = True
+    ) -> dict[RuleType, set[str]]:
         if not self._ready:
             raise StoreUnavailableError("suppression store is still loading rules")
         denied: dict[RuleType, set[str]] = {}
         for rule_type, values in query.items():
-            own, shared = self._sets.get((tenant, rule_type)), self._sets.get((GLOBAL, rule_type))
-            hits = {v for v in values if (own and v in own) or (shared and v in shared)}
+            own = self._sets.get((tenant, rule_type)) or set()
+            shared = (self._sets.get((GLOBAL, rule_type)) if include_global else None) or set()
+            hits = {v for v in values if v in own or v in shared}
             if hits:
                 denied[rule_type] = hits
         return denied
@@ -50,6 +60,31 @@ class MemoryStore:
                 target.difference_update(change.values)
         self._offsets.update(offsets or {})
 
+    async def write(self, change: RuleChange, limits: Limits) -> None:
+        """Check and apply in one step: nothing else runs between them on the event loop."""
+        if not self._ready:
+            raise StoreUnavailableError("suppression store is still loading rules")
+        await self.admit(change, limits)
+        await self.apply([change])
+
+    async def admit(self, change: RuleChange, limits: Limits) -> None:
+        now = time.monotonic()
+        end, used = self._writes.get(change.tenant, (now + WINDOW_SECONDS, 0))
+        if end <= now:
+            end, used = now + WINDOW_SECONDS, 0
+        if used >= limits.writes_per_minute:
+            raise TooManyWritesError(max(1, math.ceil(end - now)), limits.writes_per_minute)
+        if change.op == "add":
+            self._check_size(change, limits)
+        self._writes[change.tenant] = (end, used + 1)
+
+    def _check_size(self, change: RuleChange, limits: Limits) -> None:
+        held = sum(len(self._sets.get((change.tenant, t)) or ()) for t in RULE_TYPES)
+        target = self._sets.get((change.tenant, change.type)) or set()
+        adding = sum(1 for v in set(change.values) if v not in target)
+        if held + adding > limits.max_rules:
+            raise TooManyRulesError(held, adding, limits.max_rules)
+
     async def apply_and_check(
         self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
     ) -> bool:
@@ -58,6 +93,12 @@ class MemoryStore:
 
     async def offsets(self) -> dict[int, int]:
         return dict(self._offsets)
+
+    async def set_heartbeat(self, fresh: Mapping[int, float]) -> None:
+        self._heartbeat.update(fresh)
+
+    async def heartbeat(self) -> dict[int, float]:
+        return dict(self._heartbeat)
 
     async def set_ready(self, ready: bool) -> None:
         self._ready = ready

@@ -1,0 +1,76 @@
+"""Identifiers in free text (response headers, a body's raw text) until rules/scan.py lands.
+
+Built from the structured filter's own finders, so both read an address the same way.
+Over-matching is the safe failure: a candidate only costs a place in the one lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from multidict import CIMultiDict
+
+from rules.match import _AROUND_EMAIL, _EMAIL_IN_TEXT, Identifier, is_denied
+from proxy.headers import header_texts
+from rules import normalize
+from rules.model import Lookup, RuleType
+
+_LINKEDIN_URL = re.compile(r"(?:[\w.-]*\.)?linkedin\.com/in/[^\s\"'<>\\,;]+", re.IGNORECASE)
+# Digit runs that could be a phone number: 7+ digits with the usual separators.
+_PHONE_RUN = re.compile(r"\+?\(?\d[\d\s().-]{5,30}\d")
+_MIN_DIGITS = 7
+
+
+def text_identifiers(text: str, region: str) -> tuple[Identifier, ...]:
+    """Every email, LinkedIn profile and phone-like run in `text`, normalised."""
+    return tuple(dict.fromkeys(_find(text, region)))
+
+
+def texts_identifiers(texts: Iterable[str], region: str) -> set[Identifier]:
+    return {found for text in texts for found in text_identifiers(text, region)}
+
+
+def _find(text: str, region: str) -> Iterator[Identifier]:
+    if "@" in text:
+        for match in _EMAIL_IN_TEXT.finditer(text):
+            for variant in {match.group(), match.group().strip(_AROUND_EMAIL)}:
+                if normal := normalize.email(variant):
+                    yield RuleType.EMAIL, normal
+    for match in _LINKEDIN_URL.finditer(text):
+        if normal := normalize.linkedin(match.group()):
+            yield RuleType.LINKEDIN, normal
+    for match in _PHONE_RUN.finditer(text):
+        run = match.group()
+        if sum(c.isdigit() for c in run) >= _MIN_DIGITS:
+            for normal in normalize.phone_candidates(run.strip(), region):
+                yield RuleType.PHONE, normal
+
+
+@dataclass(slots=True)
+class HeaderIds:
+    """Identifiers in response headers, kept by header so a denied one drops its header."""
+
+    by_header: list[tuple[str, str, tuple[Identifier, ...]]]
+
+    @classmethod
+    def of(cls, headers: CIMultiDict[str], region: str) -> HeaderIds:
+        found = []
+        for name, value in headers.items():
+            ids = texts_identifiers(header_texts(name, value), region)
+            if ids:
+                found.append((name, value, tuple(ids)))
+        return cls(found)
+
+    def identifiers(self) -> set[Identifier]:
+        return {i for _, _, ids in self.by_header for i in ids}
+
+    def strip(self, headers: CIMultiDict[str], answer: Lookup) -> int:
+        """Removes every header holding a denied identifier; returns how many went."""
+        bad = {(n, v) for n, v, ids in self.by_header if any(is_denied(*i, answer) for i in ids)}
+        if bad:
+            kept = [(n, v) for n, v in headers.items() if (n, v) not in bad]
+            headers.clear()
+            headers.extend(kept)
+        return len(bad)

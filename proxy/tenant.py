@@ -1,0 +1,54 @@
+"""Whose rules apply: the scope comes from exactly the auth headers the upstream receives.
+
+The caller computes the forwarded header set first (hop-by-hop handling done), then asks for
+the key here, so no header trick can make the proxy filter for one key while the upstream
+answers for another. Anything ambiguous is refused (400), never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.errors import BadRequestError
+from rules.model import GLOBAL, tenant_of
+
+AUTH_HEADERS = ("X-API-Key", "Authorization")
+# RFC 6750 §2.1: `Bearer` (any case), one or more spaces, a token68.
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+
+Headers = CIMultiDict[str] | CIMultiDictProxy[str]
+
+
+def forwarded_key(headers: Headers) -> str | None:
+    """The one API key these (forwarded) headers carry, or None; 400 when it is ambiguous.
+
+    Two X-API-Key or two Authorization headers, an X-API-Key that differs from the Bearer
+    token, an empty key, and any Authorization that is not `Bearer <token>` are refused: the
+    upstream might read any of them, so the proxy cannot know whose rules apply.
+    """
+    keys = headers.getall("X-API-Key", [])
+    auths = headers.getall("Authorization", [])
+    if len(keys) > 1 or len(auths) > 1:
+        raise BadRequestError("more than one X-API-Key or Authorization header")
+    if auths:
+        keys.append(_bearer_token(auths[0]))
+    if any(not key for key in keys):
+        raise BadRequestError("empty API key")
+    if len(set(keys)) > 1:
+        raise BadRequestError("X-API-Key and Authorization carry different keys")
+    return keys[0] if keys else None
+
+
+def scope_of(headers: Headers) -> str:
+    """The tenant of the forwarded headers; a request without a key gets the global rules."""
+    key = forwarded_key(headers)
+    return tenant_of(key) if key else GLOBAL
+
+
+def _bearer_token(value: str) -> str:
+    match = _BEARER.fullmatch(value)
+    if match is None:
+        raise BadRequestError("Authorization must be 'Bearer <API key>'")
+    return match.group(1)

@@ -1,0 +1,136 @@
+"""The output side of the JSON contract (see `rules/jsonspan.py`): denied tokens → bytes.
+
+`edits` turns the denied tokens into edits by the policy, with the semantics the tree filter
+had: `strip` drops a denied list element, turns a denied member value into `null`, and removes a
+contact point (`{"email": x, "verified": true}`) as a whole; `drop` removes the nearest record
+(object inside a list) that holds a denied token, a contact point counting as its value, and
+strips what no record holds. A denied object key removes its member. `apply` writes the body
+with the edits made, commas fixed, every other byte as it was.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from rules.jsonspan import Kind, Scan, Token
+
+Policy = Literal["strip", "drop"]
+_WHITESPACE = b" \t\n\r"
+_COMMA = ord(",")
+
+
+class Action(enum.Enum):
+    CUT = "cut"  # remove a list element or object member, with the comma that separates it
+    NULL = "null"  # replace a value by `null`
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    start: int
+    end: int
+    action: Action
+
+
+def splice(body: bytes, scan: Scan, denied: Iterable[Token], policy: Policy) -> bytes:
+    """`body` with the denied tokens removed by `policy`; `body` itself when nothing is denied."""
+    changes = edits(scan, denied, policy)
+    return apply(body, changes) if changes else body
+
+
+def edits(scan: Scan, denied: Iterable[Token], policy: Policy) -> list[Edit]:
+    tokens = list(denied)
+    if policy == "strip":
+        return [_strip(scan, token) for token in tokens]
+    points = {scan.wrapper(token) for token in tokens} - {-1}  # contact points of denied values
+    return [edit for token in tokens for edit in _drop(scan, token, points)]
+
+
+def _strip(scan: Scan, token: Token) -> Edit:
+    """A key: its member goes. A value: its element goes, or its contact point, or it is null."""
+    if token.kind is Kind.KEY or (token.parent >= 0 and not scan.nodes[token.parent].is_object):
+        return Edit(*token.slot, Action.CUT)
+    wrapper = scan.wrapper(token)
+    node = scan.nodes[wrapper] if wrapper >= 0 else None
+    if node is None or node.slot is None:  # no contact point, or it is the whole body: keep it
+        return Edit(token.start, token.end, Action.NULL)
+    if node.in_list:
+        return Edit(*node.slot, Action.CUT)
+    return Edit(node.start, node.end, Action.NULL)
+
+
+def _drop(scan: Scan, token: Token, points: set[int]) -> Iterator[Edit]:
+    """The nearest record that holds `token`; a contact point goes and its holder with it."""
+    record = token.record
+    while record in points:
+        yield _cut(scan, record)
+        record = scan.nodes[record].record
+    if record >= 0:
+        yield _cut(scan, record)
+    else:  # no record holds it: strip it where it is
+        yield _strip(scan, token)
+
+
+def _cut(scan: Scan, node: int) -> Edit:
+    slot = scan.nodes[node].slot
+    assert slot is not None  # a record is an element of a list
+    return Edit(*slot, Action.CUT)
+
+
+def apply(body: bytes, edits: Iterable[Edit]) -> bytes:
+    """The body with every edit made; an edit inside another is part of it."""
+    out: list[bytes] = []
+    pos = 0
+    last: tuple[Edit, bool] | None = None  # the previous edit, and whether it led its container
+    for edit in _outermost(edits):
+        start, end, leading = _region(body, edit, last)
+        out += (body[pos:start], b"null" if edit.action is Action.NULL else b"")
+        pos, last = end, (edit, leading)
+    out.append(body[pos:])
+    return b"".join(out)
+
+
+def _outermost(edits: Iterable[Edit]) -> Iterator[Edit]:
+    """Edits in order, each one inside an earlier one left out (that one removes it already)."""
+    end = -1
+    for edit in sorted(edits, key=lambda e: (e.start, -e.end, e.action is Action.NULL)):
+        if edit.end <= end:
+            continue
+        end = edit.end
+        yield edit
+
+
+def _region(body: bytes, edit: Edit, last: tuple[Edit, bool] | None) -> tuple[int, int, bool]:
+    """The bytes an edit replaces; a cut takes one comma along.
+
+    A cut that leads its container (no element before it is kept) takes the comma after it
+    (`[x, b]` → `[b]`); any other takes the comma before it (`[a, x]` → `[a]`). Returns the
+    region and whether the edit leads."""
+    if edit.action is Action.NULL:
+        return edit.start, edit.end, False
+    before = _back(body, edit.start)
+    if body[before] == _COMMA:  # there is an element before this one: was it cut, leading?
+        prev_end = _back(body, before) + 1
+        if last is None or last[0].action is Action.NULL or last[0].end != prev_end or not last[1]:
+            return prev_end, edit.end, False
+    after = _skip(body, edit.end)
+    if after < len(body) and body[after] == _COMMA:
+        return edit.start, _skip(body, after + 1), True
+    return edit.start, edit.end, True
+
+
+def _back(body: bytes, pos: int) -> int:
+    """Index of the last byte before `pos` that is not JSON whitespace."""
+    pos -= 1
+    while body[pos] in _WHITESPACE:
+        pos -= 1
+    return pos
+
+
+def _skip(body: bytes, pos: int) -> int:
+    """Index of the first byte at or after `pos` that is not JSON whitespace."""
+    while pos < len(body) and body[pos] in _WHITESPACE:
+        pos += 1
+    return pos

@@ -1,0 +1,126 @@
+"""The Redis store a Kafka consumer keeps: rules with the offsets they reach, and a marker.
+
+The consumer writes rules together with the offsets they reach, and lookups also check, in the
+same round trip, that the consumer marked the rule set complete (a flushed or rebuilding Redis
+answers 503 rather than filtering against half a rule set). On a Cluster the marker is kept
+once per slot, and a lookup checks those of the slots it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+
+from rules.model import RuleChange
+from rules.store.keys import (
+    SLOTS,
+    heartbeat_key,
+    initialised_key,
+    offsets_key,
+    ready_key,
+    slot_initialised,
+    slot_marker,
+)
+from rules.store.redis import MarkerGroup, RedisStore, queue_changes
+
+
+class MirroredRedisStore(RedisStore):
+    """The Redis store a consumer of `topic` writes: reader for proxies, writer for it."""
+
+    def __init__(self, client: aioredis.Redis, topic: str) -> None:
+        super().__init__(client, topic)
+        self.topic = topic
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    def mirrors(self, topic: str) -> bool:
+        return topic == self.topic
+
+    def marker_group(self, slot: int | None) -> MarkerGroup:
+        """Only the consumer's marker: an operator's `initialised` never stands in for it."""
+        return (ready_key(self.topic),) if slot is None else (slot_marker(self.topic, slot),)
+
+    def missing_marker_detail(self) -> str:
+        return "suppression store is still loading rules"
+
+    async def apply(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+    ) -> None:
+        """One pipeline: the changes in order, then the offsets they reach."""
+        pipe = self.client.pipeline(transaction=False)
+        queue_changes(pipe, changes)
+        self._queue_offsets(pipe, offsets or {})
+        await self._run(pipe)
+
+    async def apply_and_check(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+    ) -> bool:
+        """apply() between two reads of the ready marker, all in the same pipeline."""
+        if self.cluster:
+            return await self._apply_and_check_cluster(changes, offsets)
+        ready = ready_key(self.topic)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(ready)
+        queue_changes(pipe, changes)
+        self._queue_offsets(pipe, offsets)
+        pipe.exists(ready)
+        replies = await self._run(pipe)
+        return bool(replies[0]) and bool(replies[-1])
+
+    async def _apply_and_check_cluster(
+        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+    ) -> bool:
+        """A cluster pipeline runs per node, concurrently: the rules go first and the offsets
+        after them, in a second round trip, so offsets never get ahead of rules; the reads
+        cover a marker on every node, so a busy consumer also notices a node back empty."""
+        groups = await self.health_groups()
+        before = await self.all_present(groups)
+        await self.apply(changes)
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_offsets(pipe, offsets)
+        for group in groups:
+            pipe.exists(*group)
+        after = all((await self._run(pipe))[-len(groups) :])
+        return before and after
+
+    def _queue_offsets(self, pipe: Pipeline, offsets: Mapping[int, int]) -> None:
+        if offsets:
+            pipe.hset(offsets_key(self.topic), mapping={str(p): o for p, o in offsets.items()})
+
+    async def offsets(self) -> dict[int, int]:
+        """The mirrored next-offset per partition; empty after a flush or on a new Redis."""
+        raw = await self._call(self.client.hgetall(offsets_key(self.topic)))
+        return {int(p): int(o) for p, o in raw.items()}
+
+    async def set_heartbeat(self, fresh: Mapping[int, float]) -> None:
+        if fresh:
+            key = heartbeat_key(self.topic)
+            await self._call(self.client.hset(key, mapping={str(p): t for p, t in fresh.items()}))
+
+    async def heartbeat(self) -> dict[int, float]:
+        raw = await self._call(self.client.hgetall(heartbeat_key(self.topic)))
+        return {int(p): float(t) for p, t in raw.items()}
+
+    async def set_ready(self, ready: bool) -> None:
+        """On a Cluster: the {state} marker and every slot's, in one pipeline (only at rebuilds).
+
+        Not ready also removes any operator's `initialised` markers, so that a proxy without
+        Kafka reading this Redis never takes a rebuilding rule set for a complete one.
+        """
+        keys = [ready_key(self.topic)]
+        if self.cluster:
+            keys += [slot_marker(self.topic, s) for s in range(SLOTS)]
+        if not ready:
+            keys += [initialised_key()]
+            keys += [slot_initialised(s) for s in range(SLOTS)] if self.cluster else []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            if ready:
+                pipe.set(key, "1")
+            else:
+                pipe.delete(key)
+        await self._run(pipe)

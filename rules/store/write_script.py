@@ -1,0 +1,85 @@
+"""One rule write checked against the key's limits (and the store's marker) in one Lua script.
+
+Redis runs a script atomically, so two proxies cannot both pass a limit check and then both
+write. All keys a script touches share the tenant's Cluster slot: the tenant's four rule sets
+and write counter are tagged `{<tenant>}`, and the markers are the ones kept in that slot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rules.store.base import (
+    Limits,
+    StoreFedByKafkaError,
+    StoreNotInitialisedError,
+    TooManyRulesError,
+    TooManyWritesError,
+)
+
+WINDOW_MS = 60_000
+FIRST_VALUE = 6  # ARGV index of the first value (Lua counts from 1)
+
+SCRIPT = """
+-- KEYS: target set, the tenant's 4 sets, write counter[, marker that must exist,
+--       marker that must not exist]
+-- ARGV: op, max rules, writes per window, window ms, mode ('write'|'admit'), values...
+local op, max_rules = ARGV[1], tonumber(ARGV[2])
+local per_window, window_ms, mode = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+if mode == 'write' then
+  if redis.call('EXISTS', KEYS[8]) == 1 then return {3} end
+  if redis.call('EXISTS', KEYS[7]) == 0 then return {4} end
+end
+local used = tonumber(redis.call('GET', KEYS[6]) or '0')
+if used >= per_window then return {1, redis.call('PTTL', KEYS[6])} end
+if op == 'add' then
+  local held, adding = 0, 0
+  for i = 2, 5 do held = held + redis.call('SCARD', KEYS[i]) end
+  for i = 6, #ARGV, 1000 do
+    local seen = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+    for _, member in ipairs(seen) do adding = adding + 1 - member end
+  end
+  if held + adding > max_rules then return {2, held, adding} end
+end
+if redis.call('INCR', KEYS[6]) == 1 then redis.call('PEXPIRE', KEYS[6], window_ms) end
+if mode == 'write' then
+  local command = (op == 'add') and 'SADD' or 'SREM'
+  for i = 6, #ARGV, 1000 do
+    redis.call(command, KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+return {0}
+"""
+# unpack() in chunks of 1000: Redis's Lua refuses to unpack more than ~8000 values at once.
+
+
+def script_args(
+    op: str, values: Sequence[str], limits: Limits, *, apply: bool
+) -> list[str | int]:
+    mode = "write" if apply else "admit"
+    head: list[str | int] = [op, limits.max_rules, limits.writes_per_minute, WINDOW_MS, mode]
+    return [*head, *values]
+
+
+def raise_for(reply: Sequence[int], limits: Limits, feeder_topic: str) -> None:
+    """The script's answer as an error; nothing when the write was admitted (and applied)."""
+    code = int(reply[0])
+    if code == 1:
+        retry_after = max(1, math.ceil(int(reply[1]) / 1000))
+        raise TooManyWritesError(retry_after, limits.writes_per_minute)
+    if code == 2:
+        raise TooManyRulesError(int(reply[1]), int(reply[2]), limits.max_rules)
+    if code == 3:
+        raise StoreFedByKafkaError(
+            f"this rule store is kept by the Kafka consumer of topic {feeder_topic}: write rules"
+            " through Kafka (configure --kafka), or a rebuild would drop them; nothing was changed"
+        )
+    if code == 4:
+        raise StoreNotInitialisedError(NOT_INITIALISED + "; nothing was changed")
+
+
+NOT_INITIALISED = (
+    "suppression store not initialised: its rules may have been lost (flushed or restarted"
+    " empty); an operator must check and run `denyproxy store init`"
+)
