@@ -56,8 +56,8 @@ def compare(old: list[Row], new: list[Row]) -> list[str]:
     head = ["#", "workers", "payload", "conns", "old req/s", "new req/s", "req/s ×",
             "old µs/req", "new µs/req", "µs/req ×", "p99 ×"]
     unmatched = len({key(r) for r in old} ^ {key(r) for r in new})
-    return (field_report(old, new) + [""] + table(head, "rrlrrrrrrrr", ratio_rows(old, new))
-            + ["", f"{unmatched} cell(s) in only one of the files."])
+    return [*field_report(old, new), "", *table(head, "rrlrrrrrrrr", ratio_rows(old, new)),
+            "", f"{unmatched} cell(s) in only one of the files."]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ No filtering, no limits, no metrics, no logs: the floor of any aiohttp-based pro
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -19,7 +20,7 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host
 def make_app(upstream: str) -> web.Application:
     app = web.Application()
 
-    async def session_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), auto_decompress=False
         ) as session:

@@ -115,12 +115,12 @@ def summary(c: Context) -> list[str]:
         for r in (by.get((n, p)) for p in ("small", "large", "unique")):
             out += ([f"{r.cpu_us_req:,.0f}", fmt(1e6 / r.cpu_us_req) if r.cpu_us_req else "–"]
                     if r else ["", ""])
-        return out + [c.found.check(n, 1)]
+        return [*out, c.found.check(n, 1)]
 
     head = ["#", "contender", "8-contact µs/req", "req/s per core", "200-contact µs/req",
             "req/s per core", "distinct 8-contact µs/req", "req/s per core", "filters?"]
     return ["", "## Summary: CPU cost per request (1 worker)", "",
-            SUMMARY_INTRO.format(conns=conns), ""] + table(head, "llrrrrrrl", map(cells, present))
+            SUMMARY_INTRO.format(conns=conns), "", *table(head, "llrrrrrrl", map(cells, present))]
 
 
 def small_tables(c: Context) -> list[str]:
@@ -145,8 +145,8 @@ def payload_table(c: Context, payload: str, title: str, intro: list[str]) -> lis
     if not runs:
         return []
     anchor = c.run(2, 1, payload, runs[0].conns)
-    return (["", f"## {title}, 1 worker, {runs[0].conns} connections", ""] + intro
-            + run_table(PAYLOAD_COLS, sorted(runs, key=lambda r: r.contender), lambda r: anchor))
+    return ["", f"## {title}, 1 worker, {runs[0].conns} connections", "", *intro,
+            *run_table(PAYLOAD_COLS, sorted(runs, key=lambda r: r.contender), lambda r: anchor)]
 
 
 def half_row(c: Context, r: Run, direct: Anchor, direct_half: Anchor) -> list[str]:
@@ -168,9 +168,9 @@ def half_table(c: Context) -> list[str]:
     direct_half = next((r for r in half if r.contender == 1), None)
     head = ["#", "contender", "unloaded p50 ms", "added p50 vs #1 ms", "half-load target req/s",
             "N", "achieved", "p99 ms", "p99 − #1's half-load p99 ms"]
-    return (["", "## Added latency (1 worker, 8-contact result)", "",
-             HALF_INTRO.format(c_low=c_low), ""]
-            + table(head, "llrrrrrrr", (half_row(c, r, direct, direct_half) for r in half)))
+    return ["", "## Added latency (1 worker, 8-contact result)", "",
+            HALF_INTRO.format(c_low=c_low), "",
+            *table(head, "llrrrrrrr", (half_row(c, r, direct, direct_half) for r in half))]
 
 
 WHAT = {"small": "8-contact", "large": "200-contact", "unique": "distinct 8-contact (cold caches)"}
@@ -185,13 +185,13 @@ def profile_section(p: Profile) -> list[str]:
     intro = (f"py-spy record --nonblocking, {p.seconds} s at {p.rate} Hz: {active} samples of "
              f"the event-loop thread while not idle (≈{busy:.0f} % busy). Raw stacks: "
              f"`{p.raw.name}`{flame}.")
-    return (["", title, "", intro, "", "Top 15 by own time:", ""]
-            + table(["own %", "incl %", "function (file)"], "rrl",
-                    ([f"{100 * n / active:.1f}", f"{100 * t / active:.1f}", f"`{f}`"]
-                     for f, n, t in p.rows))
-            + ["", "Top 15 by inclusive time (proxy/, rules/, aiohttp, orjson, redis):", ""]
-            + table(["incl %", "function (file)"], "rl",
-                    ([f"{100 * t / active:.1f}", f"`{f}`"] for f, t in p.inclusive)))
+    own = ([f"{100 * n / active:.1f}", f"{100 * t / active:.1f}", f"`{f}`"]
+           for f, n, t in p.rows)
+    inclusive = ([f"{100 * t / active:.1f}", f"`{f}`"] for f, t in p.inclusive)
+    return ["", title, "", intro, "", "Top 15 by own time:", "",
+            *table(["own %", "incl %", "function (file)"], "rrl", own),
+            "", "Top 15 by inclusive time (proxy/, rules/, aiohttp, orjson, redis):", "",
+            *table(["incl %", "function (file)"], "rl", inclusive)]
 
 
 def render(c: Context) -> str:
@@ -206,4 +206,4 @@ def render(c: Context) -> str:
         out += ["", "## Kafka (bench/kafka_bench.py)", "", "```", c.found.kafka, "```"]
     if c.found.notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in c.found.notes]
-    return "\n".join(out + ["", FOOTER, ""])
+    return "\n".join([*out, "", FOOTER, ""])

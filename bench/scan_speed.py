@@ -55,28 +55,8 @@ def openmart_json(contacts: int = 200) -> str:
 
 
 def prose(size: int = 1_000_000) -> str:
-    words = [
-        "the",
-        "of",
-        "and",
-        "to",
-        "a",
-        "in",
-        "is",
-        "it",
-        "you",
-        "that",
-        "he",
-        "was",
-        "for",
-        "on",
-        "are",
-        "with",
-        "as",
-        "I",
-        "his",
-        "they",
-    ]
+    words = ["the", "of", "and", "to", "a", "in", "is", "it", "you", "that", "he", "was", "for",
+             "on", "are", "with", "as", "I", "his", "they"]
     rng = random.Random(2)
     out: list[str] = []
     length = 0

@@ -55,7 +55,7 @@ def bench_contender(s: Session, c: Contender, workers: int) -> None:
     server = started
     try:
         measure_contender(s, c, server, workers)
-    except Exception as exc:  # noqa: BLE001 - one contender failing must not sink the others
+    except Exception as exc:  # one contender failing must not sink the others
         log.info(f"contender {c.number} failed: {exc}")
         s.found.notes.append(f"Contender {c.number} ({c.name}) with {workers} worker(s) "
                              f"failed: {str(exc).splitlines()[0]}")

@@ -28,7 +28,7 @@ class SettingsError(ValueError):
 
 
 def _address(value: str) -> str:
-    host, sep, port = value.rpartition(":")
+    _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError("expected HOST:PORT")
     return value

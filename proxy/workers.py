@@ -16,7 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 
@@ -74,10 +74,8 @@ async def supervise(settings: Settings) -> None:
                 if not proc.is_alive():
                     log.error("worker died", extra={"fields": {"exitcode": proc.exitcode}})
                     procs[i] = spawn()
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
         health.draining = True
         for proc, _ in procs:
             if proc.pid:

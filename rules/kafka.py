@@ -1,10 +1,16 @@
-"""Kafka connection options and topic set-up, shared by the publisher and the consumer."""
+"""Kafka connection options and topic set-up, shared by the publisher and the consumer.
+
+aiokafka ships no type hints, so its objects arrive as `Any`; the Protocols below say what we
+use of them (tests/test_kafka.py holds them to aiokafka's real classes).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypedDict
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,6 +32,118 @@ TOPIC_CONFIG = {
 """The topic is the source of truth: a store is rebuilt by replaying it from offset 0."""
 
 
+Header = tuple[str, bytes]
+"""A Kafka record header as aiokafka passes it: name and raw value."""
+
+
+class Record(Protocol):
+    """The fields of aiokafka's ConsumerRecord we read (aiokafka ships no type hints).
+
+    Key and value are None when the wire record has none; decoding rejects that.
+    """
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[Header]: ...
+
+
+class RecordMetadata(Protocol):
+    """Where the broker put a sent record (aiokafka's RecordMetadata, a named tuple)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+class Producer(Protocol):
+    """The calls we make on an AIOKafkaProducer."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: Sequence[Header] | None = None,
+    ) -> asyncio.Future[RecordMetadata]: ...
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: Sequence[Header] | None = None,
+    ) -> RecordMetadata: ...
+
+
+class PartitionInfo(TypedDict):
+    """One partition in a describe-topics answer (fields we read)."""
+
+    partition: int
+
+
+class TopicInfo(TypedDict):
+    """One topic in a describe-topics answer (fields we read)."""
+
+    error_code: int
+    topic: str
+    partitions: list[PartitionInfo]
+
+
+class ClusterInfo(TypedDict):
+    """A describe-cluster answer (fields we read)."""
+
+    brokers: list[dict[str, object]]
+
+
+ConfigEntry = tuple[str, str | None, *tuple[object, ...]]
+"""(name, value, read_only, source, sensitive, ...) in a describe-configs answer."""
+ConfigResult = tuple[int, str | None, int, str, Sequence[ConfigEntry]]
+"""(error_code, error_message, resource_type, resource_name, entries) for one resource."""
+
+
+class CreateTopicsResponse(Protocol):
+    """(name, error_code[, error_message]) per topic, by protocol version."""
+
+    @property
+    def topic_errors(self) -> Sequence[tuple[str, int, *tuple[str | None, ...]]]: ...
+
+
+class DescribeConfigsResponse(Protocol):
+    """One broker's answer to describe-configs."""
+
+    @property
+    def resources(self) -> Sequence[ConfigResult]: ...
+
+
+class Admin(Protocol):
+    """The calls we make on an AIOKafkaAdminClient."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def list_topics(self) -> list[str]: ...
+    async def describe_topics(self, topics: list[str]) -> list[TopicInfo]: ...
+    async def describe_cluster(self) -> ClusterInfo: ...
+    async def create_topics(self, new_topics: list[NewTopic]) -> CreateTopicsResponse: ...
+    async def describe_configs(
+        self, config_resources: list[ConfigResource]
+    ) -> list[DescribeConfigsResponse]: ...
+
+
 class TopicSetupError(RuntimeError):
     """The rule topic is missing and could not be created (permissions, broker error)."""
 
@@ -41,9 +159,9 @@ class KafkaOptions:
     sasl_password: str | None = field(default=None, repr=False)
     ssl_cafile: str | None = None
 
-    def client_kwargs(self) -> dict[str, Any]:
+    def client_kwargs(self) -> dict[str, object]:
         """Keyword arguments every aiokafka client takes."""
-        kwargs: dict[str, Any] = {
+        kwargs: dict[str, object] = {
             "bootstrap_servers": self.bootstrap,
             "security_protocol": self.security_protocol,
         }
@@ -56,10 +174,10 @@ class KafkaOptions:
         return kwargs
 
 
-def make_producer(options: KafkaOptions, client_id: str, *, linger_ms: int = 0) -> AIOKafkaProducer:
+def make_producer(options: KafkaOptions, client_id: str, *, linger_ms: int = 0) -> Producer:
     """The one producer configuration (publisher and dead-letter queue): acks=all and
     idempotent, so a retry never duplicates or reorders an event; room for a full event."""
-    return AIOKafkaProducer(
+    producer: Producer = AIOKafkaProducer(
         acks="all",
         enable_idempotence=True,
         compression_type="gzip",
@@ -68,6 +186,13 @@ def make_producer(options: KafkaOptions, client_id: str, *, linger_ms: int = 0) 
         client_id=client_id,
         **options.client_kwargs(),
     )
+    return producer
+
+
+def make_admin(options: KafkaOptions) -> Admin:
+    """An admin client (not started) for topic set-up and metadata."""
+    admin: Admin = AIOKafkaAdminClient(client_id="denyproxy-admin", **options.client_kwargs())
+    return admin
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -84,7 +209,7 @@ async def ensure_topic(
     Returns the names it created. An existing topic is left alone, with a warning if its
     retention is limited (a rebuild after a Redis flush would then miss expired events).
     """
-    admin = AIOKafkaAdminClient(client_id="denyproxy-admin", **options.client_kwargs())
+    admin = make_admin(options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -101,7 +226,7 @@ async def ensure_topic(
 
 async def partition_ids(options: KafkaOptions, topic: str) -> list[int]:
     """The partitions of a topic, from fresh metadata (a consumer only knows what it reads)."""
-    admin = AIOKafkaAdminClient(client_id="denyproxy-admin", **options.client_kwargs())
+    admin = make_admin(options)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -112,7 +237,7 @@ async def partition_ids(options: KafkaOptions, topic: str) -> list[int]:
     return sorted(p["partition"] for p in described["partitions"])
 
 
-async def _create(admin: AIOKafkaAdminClient, names: list[str], partitions: int) -> None:
+async def _create(admin: Admin, names: list[str], partitions: int) -> None:
     brokers = len((await admin.describe_cluster())["brokers"])
     replicas = min(3, max(brokers, 1))
     config = dict(TOPIC_CONFIG)
@@ -131,14 +256,14 @@ async def _create(admin: AIOKafkaAdminClient, names: list[str], partitions: int)
             )
 
 
-async def _warn_on_retention(admin: AIOKafkaAdminClient, topic: str) -> None:
+async def _warn_on_retention(admin: Admin, topic: str) -> None:
     try:
         responses = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": None})]
         )
         entries = responses[0].resources[0][4]
         retention = next((e[1] for e in entries if e[0] == "retention.ms"), "-1")
-    except Exception as exc:  # noqa: BLE001 - a courtesy check; never blocks start-up
+    except Exception as exc:  # a courtesy check; never blocks start-up
         log.debug("could not read retention of %s: %s", topic, exc)
         return
     if retention != "-1":

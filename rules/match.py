@@ -227,7 +227,8 @@ class Redaction:
     def gone(self, value: Any) -> bool:
         """A denied value, or a contact point wrapping one: it goes (and is counted)."""
         if type(value) is dict and self.contact_point(value):
-            return any([self.hit(item) for item in value.values()])
+            # A list, not a generator: every item is hit (and counted), not just the first.
+            return any([self.hit(item) for item in value.values()])  # noqa: C419
         return self.hit(value)
 
 
@@ -274,9 +275,9 @@ def _drop(node: Any, state: Redaction) -> bool:
             state.cut_keys(node)
             inside = True
         for value in node.values():
-            if state.hit(value):
-                inside = True
-            elif (type(value) is dict or type(value) is list) and _drop(value, state):
+            if state.hit(value) or (
+                (type(value) is dict or type(value) is list) and _drop(value, state)
+            ):
                 inside = True
         return inside
     kept: list[Any] = []

@@ -33,9 +33,25 @@ from rules.phones import phone, phone_candidates
 from rules.text import REPLACEMENT_CHARACTER, clean, folded
 
 __all__ = [
-    "EMAIL_IN_TEXT", "LOCAL_CHAR", "DOMAIN_CHAR", "LOCAL_MAX", "DOMAIN_MAX", "AROUND_EMAIL",
-    "Normalised", "Rejected", "classify", "clean", "detect", "domain", "email",
-    "emails_in_text", "for_type", "linkedin", "normalize_all", "parent_domains", "phone",
+    "AROUND_EMAIL",
+    "DOMAIN_CHAR",
+    "DOMAIN_MAX",
+    "EMAIL_IN_TEXT",
+    "LOCAL_CHAR",
+    "LOCAL_MAX",
+    "Normalised",
+    "Rejected",
+    "classify",
+    "clean",
+    "detect",
+    "domain",
+    "email",
+    "emails_in_text",
+    "for_type",
+    "linkedin",
+    "normalize_all",
+    "parent_domains",
+    "phone",
     "phone_candidates",
 ]
 

@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from aiokafka.structs import RecordMetadata
-
 from rules import events
-from rules.kafka import KafkaOptions, make_producer
+from rules.kafka import KafkaOptions, RecordMetadata, make_producer
 from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
 from rules.psl import is_freemail
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 
 @dataclass
@@ -27,7 +28,9 @@ class Seen:
     body: bytes
 
 
-def person(first: str, last: str, domain: str, phones: list[str], slug: str | None = None) -> dict:
+def person(
+    first: str, last: str, domain: str, phones: list[str], slug: str | None = None
+) -> dict[str, Any]:
     """A find_people / lookup_people result row in Openmart's documented shape."""
     return {
         "first_name": first,
@@ -46,7 +49,7 @@ def person(first: str, last: str, domain: str, phones: list[str], slug: str | No
     }
 
 
-def default_people(domain: str = "acme.com", count: int = 8) -> list[dict]:
+def default_people(domain: str = "acme.com", count: int = 8) -> list[dict[str, Any]]:
     names = ["Jane Doe", "Karl Marx", "Ada Lovelace", "Alan Turing", "Grace Hopper",
              "Linus Torvalds", "Barbara Liskov", "Edsger Dijkstra"]
     rows = []
@@ -64,14 +67,14 @@ def default_people(domain: str = "acme.com", count: int = 8) -> list[dict]:
 class FakeOpenmart:
     """State of the fake; tests change `people`, `business_emails`, `search_rows` freely."""
 
-    people: list[dict] = field(default_factory=default_people)
-    business_emails: list[dict] = field(
+    people: list[dict[str, Any]] = field(default_factory=default_people)
+    business_emails: list[dict[str, Any]] = field(
         default_factory=lambda: [
             {"email": "info@acme.com", "status": "valid"},
             {"email": "sales@acme.com", "status": "valid"},
         ]
     )
-    search_rows: list[dict] = field(default_factory=list)
+    search_rows: list[dict[str, Any]] = field(default_factory=list)
     submit_delay: float = 0.0
     deny_rules_status: int = 200
     valid_keys: set[str] | None = None  # None: any key is accepted
@@ -79,8 +82,8 @@ class FakeOpenmart:
     release: asyncio.Event = field(default_factory=asyncio.Event)  # lets /held* finish
     held_sent_first: asyncio.Event = field(default_factory=asyncio.Event)
     held_arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    batches: dict[str, dict] = field(default_factory=dict)
-    tasks: dict[str, dict] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def last(self) -> Seen:
         return self.requests[-1]
@@ -108,7 +111,7 @@ class FakeOpenmart:
         return app
 
     @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(Seen(request.method, request.path_qs, dict(request.headers), body))
         if request.path.startswith("/api/") and not _has_key(request):
@@ -183,7 +186,9 @@ class FakeOpenmart:
 
     async def deny_rules(self, request: web.Request) -> web.Response:
         if self.deny_rules_status != 200:
-            return web.json_response({"detail": "persistence failure"}, status=self.deny_rules_status)
+            return web.json_response(
+                {"detail": "persistence failure"}, status=self.deny_rules_status
+            )
         return web.json_response({"status": "success"})
 
     async def download(self, request: web.Request) -> web.StreamResponse:
@@ -237,11 +242,14 @@ class FakeOpenmart:
 
     async def gzip_json(self, request: web.Request) -> web.Response:
         return web.Response(
-            body=self.gzip_json_body(), headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            body=self.gzip_json_body(),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
         )
 
     async def bad_json(self, request: web.Request) -> web.Response:
-        return web.Response(body=b'{"data": [{"email": "jane.doe@acme.com"', content_type="application/json")
+        return web.Response(
+            body=b'{"data": [{"email": "jane.doe@acme.com"', content_type="application/json"
+        )
 
     async def text(self, request: web.Request) -> web.Response:
         return web.Response(text="contact jane.doe@acme.com", content_type="text/plain")

@@ -61,7 +61,11 @@ async def running_proxy(settings: Settings, *, init_store: bool = True) -> Async
     port, admin_port = free_ports(2)
     settings = settings.with_(listen=f"127.0.0.1:{port}", admin_listen=f"127.0.0.1:{admin_port}")
     stop = asyncio.Event()
-    task = asyncio.create_task(server.serve(settings, until=stop.wait))
+
+    async def until_stopped() -> None:
+        await stop.wait()
+
+    task = asyncio.create_task(server.serve(settings, until=until_stopped))
     running = Running(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", settings, stop)
     try:
         await _wait_listening(port, task)
@@ -71,7 +75,7 @@ async def running_proxy(settings: Settings, *, init_store: bool = True) -> Async
         await task
 
 
-async def _wait_listening(port: int, task: asyncio.Task) -> None:
+async def _wait_listening(port: int, task: asyncio.Task[None]) -> None:
     for _ in range(200):
         if task.done():
             task.result()

@@ -35,9 +35,9 @@ def test_table_refuses_a_row_of_the_wrong_width() -> None:
 
 
 def test_table_refuses_an_alignment_that_does_not_fit() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not fit 2 columns"):
         table(["a", "b"], "l", [])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not fit 2 columns"):
         table(["a", "b"], "lc", [])
 
 
@@ -71,9 +71,9 @@ def test_every_table_of_a_report_has_rows_as_wide_as_its_header(tmp_path: Path) 
     half.target_rps = 800.0
     profile = Profile(5, "small", 16, tmp_path / "p.raw.txt", None, [("f (proxy/x.py)", 3, 9)],
                       10, 3, 250, [("g (rules/y.py)", 9)])
-    found = Findings(runs + [half], {(5, 1): "yes (3 removed)"}, ["a note"], [profile], "kafka")
-    text = report.render(report.Context(opts, found, data, {k: "?" for k in (
-        "nproc", "cpu", "memory", "kernel", "python", "aiohttp", "nginx", "wrk", "redis")},
+    found = Findings([*runs, half], {(5, 1): "yes (3 removed)"}, ["a note"], [profile], "kafka")
+    text = report.render(report.Context(opts, found, data, dict.fromkeys((
+        "nproc", "cpu", "memory", "kernel", "python", "aiohttp", "nginx", "wrk", "redis"), "?"),
         dt.datetime(2026, 12, 1, 12, 0), 60.0, ["--quick"]))
     blocks = table_blocks(text)
     assert len(blocks) == 8  # summary, small ×2 workers, large, unique, half, profile ×2

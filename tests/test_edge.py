@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -20,7 +22,7 @@ from yarl import URL
 from proxy.settings import Settings
 from rules.model import RuleType, tenant_of
 from tests.fake_openmart import FakeOpenmart
-from tests.harness import fake_upstream, running_proxy
+from tests.harness import Running, fake_upstream, running_proxy
 from tests.test_logs import denyproxy_serve
 from tests.test_suppression import add
 
@@ -52,8 +54,12 @@ def json_answer(doc: object, **headers: str) -> tuple[int, dict[str, str], bytes
     return 200, {"Content-Type": "application/json", **headers}, orjson.dumps(doc)
 
 
+Env = tuple[EdgeFake, Running, aiohttp.ClientSession]
+"""The fake upstream, the proxy in front of it, and a client that keeps bodies as sent."""
+
+
 @pytest.fixture
-async def env(redis_url):
+async def env(redis_url: str) -> AsyncIterator[Env]:
     fake = EdgeFake()
     async with fake_upstream(fake) as (_, upstream):
         settings = Settings(upstream=upstream, redis=redis_url,
@@ -85,7 +91,7 @@ async def denied_key(redis_url: str) -> str:
 # 1. The client cannot choose its scope
 
 
-async def test_key_named_in_connection_is_refused_not_swapped(env, redis_url):
+async def test_key_named_in_connection_is_refused_not_swapped(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     real = await denied_key(redis_url)
     before = len(fake.requests)
@@ -109,7 +115,9 @@ async def test_key_named_in_connection_is_refused_not_swapped(env, redis_url):
         [("X-API-Key", "")],
     ],
 )
-async def test_ambiguous_or_foreign_credentials_are_400_and_never_forwarded(env, headers):
+async def test_ambiguous_or_foreign_credentials_are_400_and_never_forwarded(
+    env: Env, headers: list[tuple[str, str]]
+) -> None:
     fake, proxy, _ = env
     before = len(fake.requests)
     lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
@@ -119,7 +127,7 @@ async def test_ambiguous_or_foreign_credentials_are_400_and_never_forwarded(env,
     assert len(fake.requests) == before
 
 
-async def test_same_key_in_both_headers_filters_for_that_key(env, redis_url):
+async def test_same_key_in_both_headers_filters_for_that_key(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     real = await denied_key(redis_url)
     fake.canned["people"] = json_answer({"emails": [DENIED, ALLOWED]})
@@ -131,7 +139,7 @@ async def test_same_key_in_both_headers_filters_for_that_key(env, redis_url):
 # 2. Range never yields an unfiltered slice
 
 
-async def test_range_is_not_forwarded_on_a_filtered_route(env, redis_url):
+async def test_range_is_not_forwarded_on_a_filtered_route(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     fake.canned["people"] = json_answer({"emails": [DENIED, ALLOWED]})
@@ -142,7 +150,7 @@ async def test_range_is_not_forwarded_on_a_filtered_route(env, redis_url):
     assert "range" not in seen and "if-range" not in seen
 
 
-async def test_range_is_forwarded_on_an_exempt_route(env):
+async def test_range_is_forwarded_on_an_exempt_route(env: Env) -> None:
     fake, proxy, client = env
     fake.canned["trusted/file"] = (200, {"Content-Type": "application/octet-stream"}, b"x")
     async with client.get(f"{proxy.url}/edge/trusted/file", headers={
@@ -152,7 +160,7 @@ async def test_range_is_forwarded_on_an_exempt_route(env):
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/x-new"])
-async def test_a_206_of_a_filterable_or_unknown_type_is_502(env, content_type):
+async def test_a_206_of_a_filterable_or_unknown_type_is_502(env: Env, content_type: str) -> None:
     fake, proxy, client = env
     headers = {"Content-Range": "bytes 0-19/100", "Content-Type": content_type}
     fake.canned["slice"] = (206, headers, b'{"email": "jane.doe@')
@@ -162,7 +170,7 @@ async def test_a_206_of_a_filterable_or_unknown_type_is_502(env, content_type):
     assert b"jane" not in body and orjson.loads(body)["detail"]
 
 
-async def test_a_206_of_a_binary_type_passes(env):
+async def test_a_206_of_a_binary_type_passes(env: Env) -> None:
     fake, proxy, client = env
     headers = {"Content-Type": "image/png", "Content-Range": "bytes 0-3/9"}
     fake.canned["img"] = (206, headers, b"\x89PNG")
@@ -183,7 +191,9 @@ async def test_a_206_of_a_binary_type_passes(env):
         ("/edge/%74rusted/rows", False),  # not under the prefix as sent
     ],
 )
-async def test_exempt_paths_match_whole_segments(env, redis_url, path, exempt):
+async def test_exempt_paths_match_whole_segments(
+    env: Env, redis_url: str, path: str, exempt: bool
+) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     answer = json_answer({"emails": [DENIED, ALLOWED]})
@@ -196,7 +206,7 @@ async def test_exempt_paths_match_whole_segments(env, redis_url, path, exempt):
     assert got == ([DENIED, ALLOWED] if exempt else [ALLOWED])
 
 
-async def test_dot_segments_under_an_exempt_prefix_are_400(env):
+async def test_dot_segments_under_an_exempt_prefix_are_400(env: Env) -> None:
     fake, proxy, _ = env
     before = len(fake.requests)
     head = b"GET /edge/trusted/%2e%2e/people HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -208,7 +218,7 @@ async def test_dot_segments_under_an_exempt_prefix_are_400(env):
 
 
 @pytest.mark.parametrize("line", ["X-Custom: caf\u00e9", "X-API-Key: k\u00e9y"])
-async def test_non_ascii_header_value_is_400_json_before_upstream(env, line):
+async def test_non_ascii_header_value_is_400_json_before_upstream(env: Env, line: str) -> None:
     fake, proxy, _ = env
     before = len(fake.requests)
     head = f"GET /edge/people HTTP/1.1\r\nHost: x\r\n{line}\r\nConnection: close\r\n\r\n"
@@ -220,7 +230,7 @@ async def test_non_ascii_header_value_is_400_json_before_upstream(env, line):
 # 5. Cache safety
 
 
-async def test_filtered_responses_are_private_and_vary_on_the_key(env, redis_url):
+async def test_filtered_responses_are_private_and_vary_on_the_key(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     cache = {"Cache-Control": "public, max-age=60, s-maxage=600", "Vary": "Accept-Encoding"}
@@ -246,7 +256,7 @@ async def test_filtered_responses_are_private_and_vary_on_the_key(env, redis_url
         b'{"\\ud800": "jane.doe@acme.com"}',  # a lone surrogate key
     ],
 )
-async def test_unreadable_json_is_502_json(env, redis_url, body):
+async def test_unreadable_json_is_502_json(env: Env, redis_url: str, body: bytes) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     fake.canned["odd"] = (200, {"Content-Type": "application/json"}, body)
@@ -256,7 +266,7 @@ async def test_unreadable_json_is_502_json(env, redis_url, body):
     assert DENIED.encode() not in out and orjson.loads(out)["detail"]
 
 
-async def test_every_gzip_member_is_filtered(env, redis_url):
+async def test_every_gzip_member_is_filtered(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     body = gzip.compress(b'{"emails": ["' + ALLOWED.encode() + b'", ') + gzip.compress(
@@ -268,7 +278,7 @@ async def test_every_gzip_member_is_filtered(env, redis_url):
         assert orjson.loads(await r.read()) == {"emails": [ALLOWED]}
 
 
-async def test_duplicate_keys_never_go_out_as_raw_bytes(env, redis_url):
+async def test_duplicate_keys_never_go_out_as_raw_bytes(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     body = (b'{"contact": {"name": "Jane", "email": "' + DENIED.encode() + b'", "email": null},'
@@ -284,7 +294,9 @@ async def test_duplicate_keys_never_go_out_as_raw_bytes(env, redis_url):
 # 8. Response headers
 
 
-async def test_response_headers_holding_denied_identifiers_are_removed(env, redis_url):
+async def test_response_headers_holding_denied_identifiers_are_removed(
+    env: Env, redis_url: str
+) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
     await add(redis_url, tenant_of(api_key), RuleType.LINKEDIN, "linkedin.com/in/adalovelace")
@@ -305,7 +317,7 @@ async def test_response_headers_holding_denied_identifiers_are_removed(env, redi
         assert got["x-other"] == f"mailto:{ALLOWED}"
 
 
-async def test_headers_of_another_key_are_kept(env, redis_url):
+async def test_headers_of_another_key_are_kept(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     await denied_key(redis_url)
     fake.canned["bin"] = (200, {"Content-Type": "application/octet-stream",
@@ -317,7 +329,7 @@ async def test_headers_of_another_key_are_kept(env, redis_url):
 # 7. No key in any log line, aiohttp's own included
 
 
-async def test_no_api_key_in_any_log_line(tmp_path, redis_url):
+async def test_no_api_key_in_any_log_line(tmp_path: Path, redis_url: str) -> None:
     planted = f"planted-{uuid.uuid4().hex}"
     heads = [  # every one closes the connection after its answer
         f"X-API-Key: {planted}\x01x",  # refused by aiohttp's parser, which logs the line

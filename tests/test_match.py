@@ -11,7 +11,7 @@ import copy
 import re
 import string
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
@@ -45,7 +45,11 @@ def answer_for(found: flt.Found, rules: Rules) -> dict[RuleType, set[str]]:
     return answer
 
 
-def run(doc: Any, rules: Rules, policy: flt.Policy, region: str = "US"):
+Run = tuple[Any, dict[RuleType, int], dict[flt.Raw, RuleType]]
+"""A redacted copy, the counts by type, and the denied raw values."""
+
+
+def run(doc: Any, rules: Rules, policy: flt.Policy, region: str = "US") -> Run:
     found = flt.collect(doc, region)
     denied = found.denied(answer_for(found, rules))
     out, counts = flt.redact(copy.deepcopy(doc), denied, policy)  # redact works in place
@@ -58,7 +62,7 @@ def run(doc: Any, rules: Rules, policy: flt.Policy, region: str = "US"):
 # --------------------------------------------------------------------------------------
 
 
-def openmart_task() -> dict:
+def openmart_task() -> dict[str, Any]:
     return {
         "task_id": "tsk_01HZX3K9",
         "status": "COMPLETED",
@@ -87,11 +91,11 @@ def openmart_task() -> dict:
     }
 
 
-def jane_removed_from_task(task: dict) -> dict:
+def jane_removed_from_task(task: dict[str, Any]) -> dict[str, Any]:
     return {**task, "data": [task["data"][1]]}
 
 
-def lookup_business_email() -> dict:
+def lookup_business_email() -> dict[str, Any]:
     return {
         "status": "ok",
         "records": [
@@ -103,7 +107,7 @@ def lookup_business_email() -> dict:
     }
 
 
-def search_rows() -> dict:
+def search_rows() -> dict[str, Any]:
     return {
         "cursor": "c_42",
         "data": [
@@ -133,7 +137,7 @@ def search_rows() -> dict:
     }
 
 
-def pdl_search() -> dict:
+def pdl_search() -> dict[str, Any]:
     return {
         "status": 200,
         "total": 2,
@@ -159,7 +163,7 @@ def pdl_search() -> dict:
     }
 
 
-def crustdata_people() -> list:
+def crustdata_people() -> list[dict[str, Any]]:
     return [
         {
             "name": "Jane Doe",
@@ -176,7 +180,7 @@ def crustdata_people() -> list:
     ]
 
 
-def fullcontact_person() -> dict:
+def fullcontact_person() -> dict[str, Any]:
     return {
         "fullName": "Jane Doe",
         "details": {
@@ -188,7 +192,9 @@ def fullcontact_person() -> dict:
                 {"label": "mobile", "value": "+1 (512) 555-0100"},
                 {"label": "work", "value": "+1 512 555 0177"},
             ],
-            "profiles": {"linkedin": {"url": "https://www.linkedin.com/in/jane-doe", "username": "jane-doe"}},
+            "profiles": {
+                "linkedin": {"url": "https://www.linkedin.com/in/jane-doe", "username": "jane-doe"}
+            },
         },
     }
 
@@ -299,7 +305,9 @@ def test_linkedin_only_as_a_profile_url() -> None:
         "c": "notlinkedin.com/in/jane-doe",
         "d": "https://linkedin.com.evil.io/in/jane-doe",
     }
-    assert flt.collect(doc, "US").by_raw == {"https://www.linkedin.com/in/jane-doe": ((L, "linkedin.com/in/jane-doe"),)}
+    assert flt.collect(doc, "US").by_raw == {
+        "https://www.linkedin.com/in/jane-doe": ((L, "linkedin.com/in/jane-doe"),)
+    }
 
 
 def test_emails_inside_text_are_found() -> None:
@@ -332,7 +340,14 @@ def test_subdomain_rule_does_not_deny_the_parent_domain() -> None:
 
 
 def test_email_rule_is_literal() -> None:
-    doc = {"emails": ["Jane.Doe@Acme.com", "janedoe@acme.com", "jane.doe+x@acme.com", "JANE.DOE@ACME.COM"]}
+    doc = {
+        "emails": [
+            "Jane.Doe@Acme.com",
+            "janedoe@acme.com",
+            "jane.doe+x@acme.com",
+            "JANE.DOE@ACME.COM",
+        ]
+    }
     found = flt.collect(doc, "US")
     denied = found.denied(answer_for(found, {E: {"jane.doe@acme.com"}}))
     assert denied == {"Jane.Doe@Acme.com": E, "JANE.DOE@ACME.COM": E}
@@ -366,7 +381,7 @@ def test_collect_accepts_any_json_root(doc: Any) -> None:
 
 
 @pytest.mark.parametrize("policy", ["strip", "drop"])
-def test_denied_email_as_the_whole_json_body(policy) -> None:
+def test_denied_email_as_the_whole_json_body(policy: flt.Policy) -> None:
     doc = "Contact Jane at jane@acme.com"
     found = flt.collect(doc, "US")
     assert found.by_raw == {doc: ((E, "jane@acme.com"),)}
@@ -410,7 +425,11 @@ def test_strip_linkedin_field_becomes_null() -> None:
 
 def test_strip_everything_about_jane_keeps_the_record_shape() -> None:
     task = openmart_task()
-    rules = {D: {"acme.com"}, P: {"+15125550100", "+15125550199"}, L: {"linkedin.com/in/jane-doe-4b2a1c"}}
+    rules = {
+        D: {"acme.com"},
+        P: {"+15125550100", "+15125550199"},
+        L: {"linkedin.com/in/jane-doe-4b2a1c"},
+    }
     out, counts, _ = run(task, rules, "strip")
     expected = copy.deepcopy(task)
     expected["data"][0].update(email=None, phones=[], linkedin_url=None)
@@ -448,7 +467,9 @@ def test_strip_pdl_email_entry_goes_other_entries_stay() -> None:
 
 def test_strip_crustdata() -> None:
     doc = crustdata_people()
-    out, _, _ = run(doc, {D: {"acme.com"}, P: {"+15125550100"}, L: {"linkedin.com/in/bob-roe"}}, "strip")
+    out, _, _ = run(
+        doc, {D: {"acme.com"}, P: {"+15125550100"}, L: {"linkedin.com/in/bob-roe"}}, "strip"
+    )
     expected = copy.deepcopy(doc)
     expected[0].update(business_emails=[], phone_numbers=[])
     expected[1]["linkedin_profile_url"] = None
@@ -479,7 +500,11 @@ def test_strip_text_with_a_denied_email_goes_as_a_whole() -> None:
 
 
 def test_strip_a_denied_value_repeated_everywhere() -> None:
-    doc = {"phone": 5125550100, "phones": [5125550100, "512-555-0100"], "alt": {"mobile": 5125550100}}
+    doc = {
+        "phone": 5125550100,
+        "phones": [5125550100, "512-555-0100"],
+        "alt": {"mobile": 5125550100},
+    }
     out, counts, _ = run(doc, {P: {"+15125550100"}}, "strip")
     assert out == {"phone": None, "phones": [], "alt": None}
     assert counts == {P: 4}
@@ -498,7 +523,13 @@ def test_strip_object_with_two_identifiers_is_not_a_contact_point() -> None:
 
 
 def test_nothing_denied_returns_an_equal_document() -> None:
-    for doc in (openmart_task(), search_rows(), pdl_search(), crustdata_people(), fullcontact_person()):
+    for doc in (
+        openmart_task(),
+        search_rows(),
+        pdl_search(),
+        crustdata_people(),
+        fullcontact_person(),
+    ):
         for policy in ("strip", "drop"):
             out, counts, denied = run(doc, {E: {"nobody@nowhere.org"}, P: {"+19995550100"}}, policy)
             assert (out, counts, denied) == (doc, {}, {})
@@ -564,7 +595,12 @@ def test_drop_denied_scalar_in_a_top_level_list() -> None:
          {P: {"+15125550100"}}, lambda d: d["people"]),
     ],
 )
-def test_drop_removes_the_person_however_the_identifier_is_wrapped(name, make, rules, records) -> None:
+def test_drop_removes_the_person_however_the_identifier_is_wrapped(
+    name: str,
+    make: Callable[[], Any],
+    rules: Rules,
+    records: Callable[[Any], list[dict[str, Any]]],
+) -> None:
     """`drop` exists to remove the suppressed person: a contact-point wrapper such as
     `{"address": x, "type": "professional"}` inside the person's `emails[]` is the value, not
     the record, so the person goes, the same as when the value is a plain string."""
@@ -582,7 +618,7 @@ def test_drop_removes_the_person_however_the_identifier_is_wrapped(name, make, r
 
 
 @pytest.mark.parametrize("policy", ["strip", "drop"])
-def test_email_with_apostrophe_is_matched_whole(policy) -> None:
+def test_email_with_apostrophe_is_matched_whole(policy: flt.Policy) -> None:
     doc = {"people": [{"name": "Sean O'Brien", "email": "sean.o'brien@acme.com"},
                       {"name": "Ann", "email": "brien@acme.com"}]}
     out, _, denied = run(doc, {E: {"sean.o'brien@acme.com"}}, policy)
@@ -614,7 +650,9 @@ def test_every_number_of_a_multi_number_string_is_checked(value: str) -> None:
     assert out == {"content": {"store_phones": []}}
 
 
-@pytest.mark.parametrize("value", ["512-555-0100 (Main)", "(512) 555-0100 (cell)", "512-555-0100 - office"])
+@pytest.mark.parametrize(
+    "value", ["512-555-0100 (Main)", "(512) 555-0100 (cell)", "512-555-0100 - office"]
+)
 def test_labelled_number_is_matched(value: str) -> None:
     out, _, _ = run({"business_phones": [value]}, {P: {"+15125550100"}}, "strip")
     assert out == {"business_phones": []}
@@ -712,7 +750,7 @@ class Identity:
     signatures: frozenset[str] = frozenset()
 
 
-def _random_case(draw, text: str) -> str:
+def _random_case(draw: st.DrawFn, text: str) -> str:
     mode = draw(st.sampled_from(["keep", "upper", "title", "random"]))
     if mode == "upper":
         return text.upper()
@@ -724,14 +762,14 @@ def _random_case(draw, text: str) -> str:
     return text
 
 
-def _email_raw(draw, ident: Identity, unicode_host: str) -> str:
+def _email_raw(draw: st.DrawFn, ident: Identity, unicode_host: str) -> str:
     host = draw(st.sampled_from([unicode_host, ident.host]))
     addr = _random_case(draw, f"{ident.local}@{host}")
     template = draw(st.sampled_from([
         "{}", " {} ", "mailto:{}", "{}.", "Contact {} for details", "Email: {}.", "<{}>",
         "({})", '"Jane Doe" <{}>', "{}, cc the team", "reach me at {}\nthanks",
     ]))
-    return template.format(addr)
+    return str(template.format(addr))
 
 
 def _phone_raws(cc: str, nsn: str, country: str, ext: int) -> list[str | int]:
@@ -757,7 +795,7 @@ _NSN_PREFIX = {"GB": "20", "DE": "30", "FR": "1", "AU": "2", "BR": "119", "JP": 
 
 
 @st.composite
-def phone_identity(draw) -> tuple[str, str, str]:
+def phone_identity(draw: st.DrawFn) -> tuple[str, str, str]:
     country = draw(st.sampled_from(sorted(_PLANS)))
     cc, length = _PLANS[country]
     if country == "US":
@@ -775,8 +813,12 @@ _slug = st.from_regex(r"[a-z]{2,8}(-[a-z]{2,8}){0,2}(-[0-9a-f]{4,6})?", fullmatc
 _unicode_slug = st.sampled_from(["jérôme", "zoë-adams", "müller", "søren-k", "łukasz"])
 
 
+Scenario = tuple[Any, list[tuple["Identity", bool]], str, list[str]]
+"""A document, its identities (each with whether it is denied), the tenant, each rule's scope."""
+
+
 @st.composite
-def scenario(draw):
+def scenario(draw: st.DrawFn) -> Scenario:
     # Identities: unique normal forms; denied and allowed emails live on disjoint domains.
     slds = draw(st.lists(st.one_of(_label, st.sampled_from(sorted(_IDN))), min_size=2,
                          max_size=8, unique=True))
@@ -845,7 +887,7 @@ def scenario(draw):
             bins[draw(st.integers(0, len(bins) - 1))].append((raw, ident.kind is P))
 
     def build(values: list[tuple[str | int, bool]], rid: str | None, depth: int = 0,
-              phone_ctx: bool = False) -> dict:
+              phone_ctx: bool = False) -> dict[str, Any]:
         node: dict[str, Any] = {"id": rid} if rid is not None else {}
         for key in draw(st.lists(st.sampled_from(_FILLER_KEYS), max_size=3, unique=True)):
             node[key] = draw(_filler)
@@ -853,11 +895,13 @@ def scenario(draw):
             place(node, raw, needs_phone, depth, phone_ctx)
         return node
 
-    def free_key(node: dict, pool: list[str]) -> str | None:
+    def free_key(node: dict[str, Any], pool: list[str]) -> str | None:
         free = [k for k in pool if k not in node]
         return draw(st.sampled_from(free)) if free else None
 
-    def place(node: dict, raw: str | int, needs_phone: bool, depth: int, phone_ctx: bool) -> None:
+    def place(
+        node: dict[str, Any], raw: str | int, needs_phone: bool, depth: int, phone_ctx: bool
+    ) -> None:
         modes = ["field", "list", "wrapper_in_list", "wrapper_field"]
         if depth < 2:
             modes += ["nested", "nested_list"]
@@ -878,7 +922,7 @@ def scenario(draw):
             items.insert(draw(st.integers(0, len(items))), raw)
             node[key] = items
         else:
-            wrapper = {draw(st.sampled_from(_VALUE_KEYS)): raw}
+            wrapper: dict[str, Any] = {draw(st.sampled_from(_VALUE_KEYS)): raw}
             for meta in draw(st.lists(st.sampled_from(_META), max_size=2, unique=True)):
                 wrapper[meta] = draw(_filler_scalar)
             node[key] = [wrapper] if mode == "wrapper_in_list" else wrapper
@@ -894,7 +938,7 @@ def scenario(draw):
                     "extra_denied": build(denied_records[-1], "xd"),
                     "extra_allowed": build(allowed_records[-1], "xa")}
     else:  # a top-level list (Crustdata); the outside containers become records too
-        doc = records + [build(denied_records[-1], "xd"), build(allowed_records[-1], "xa")]
+        doc = [*records, build(denied_records[-1], "xd"), build(allowed_records[-1], "xa")]
 
     tenant = tenant_of("om_live_key")
     scopes = [draw(st.sampled_from([tenant, GLOBAL])) for _ in identities]
@@ -937,8 +981,9 @@ def _ascii(host: str) -> str:
 def plain_scan(out: Any, identities: list[tuple[Identity, bool]]) -> list[str]:
     """Independent of the code under test: does any denied identifier still show?"""
     denied = [i for i, d in identities if d]
-    emails = {i.normal for i in denied if i.kind is E and i.rule[0] is E}
-    domains = {i.rule[1] for i in denied if i.kind is E and i.rule[0] is D}
+    rules = [(i, i.rule) for i in denied if i.rule is not None]  # every denied one has a rule
+    emails = {i.normal for i, rule in rules if i.kind is E and rule[0] is E}
+    domains = {rule[1] for i, rule in rules if i.kind is E and rule[0] is D}
     slugs = {i.normal.removeprefix("linkedin.com/in/") for i in denied if i.kind is L}
     signatures = set().union(*(i.signatures for i in denied if i.kind is P))
     leaks = []
@@ -950,7 +995,9 @@ def plain_scan(out: Any, identities: list[tuple[Identity, bool]]) -> list[str]:
         for token in _SCAN_EMAIL.findall(leaf):
             local, _, host = token.lower().partition("@")
             host = _ascii(host.rstrip("."))
-            if f"{local}@{host}" in emails or any(host == d or host.endswith("." + d) for d in domains):
+            if f"{local}@{host}" in emails or any(
+                host == d or host.endswith("." + d) for d in domains
+            ):
                 leaks.append(leaf)
         if "".join(c for c in _SCAN_EXT.sub("", leaf) if c.isdigit()) in signatures:
             leaks.append(leaf)
@@ -962,12 +1009,15 @@ def plain_scan(out: Any, identities: list[tuple[Identity, bool]]) -> list[str]:
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario(), st.sampled_from(["strip", "drop"]))
-async def test_random_documents_lose_every_denied_and_keep_every_allowed_identifier(case, policy) -> None:
+async def test_random_documents_lose_every_denied_and_keep_every_allowed_identifier(
+    case: Scenario, policy: flt.Policy
+) -> None:
     doc, identities, tenant, scopes = case
     store = MemoryStore()
     rules: Rules = {}
-    for (ident, denied), scope in zip(identities, scopes, strict=True):
-        if denied:
+    for (ident, is_denied), scope in zip(identities, scopes, strict=True):
+        if is_denied:
+            assert ident.rule is not None
             rule_type, value = ident.rule
             await store.apply([RuleChange("add", scope, rule_type, (value,))])
             rules.setdefault(rule_type, set()).add(value)

@@ -11,6 +11,9 @@ import hashlib
 import inspect
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +23,10 @@ from hypothesis import strategies as st
 from rules import events, importer, normalize, publisher
 from rules import phones as phones_module
 from rules.model import RuleType, tenant_of
+
+Normaliser = Callable[[str], str | None]
+"""One type's normaliser: the normal form, or None when the value is not one."""
+
 
 # --------------------------------------------------------------------------------------
 # phone
@@ -479,7 +486,12 @@ def test_detect_uses_the_region_for_national_numbers() -> None:
     [
         (RuleType.EMAIL, "Jane@ACME.com", "US", "jane@acme.com"),
         (RuleType.DOMAIN, "https://www.Acme.com/", "US", "acme.com"),
-        (RuleType.LINKEDIN, "https://www.linkedin.com/in/Jane-Doe/", "US", "linkedin.com/in/jane-doe"),
+        (
+            RuleType.LINKEDIN,
+            "https://www.linkedin.com/in/Jane-Doe/",
+            "US",
+            "linkedin.com/in/jane-doe",
+        ),
         (RuleType.PHONE, "512.555.0100", "US", US),
         (RuleType.PHONE, "020 7946 0958", "GB", UK),
         (RuleType.PHONE, "512.555.0100", "GB", None),
@@ -518,7 +530,13 @@ def test_for_type(rule_type: RuleType, raw: str, region: str, expected: str | No
         (RuleType.EMAIL, [], "US", (), []),
     ],
 )
-def test_normalize_all(rule_type, raws, region, normal, bad) -> None:
+def test_normalize_all(
+    rule_type: RuleType,
+    raws: list[object],
+    region: str,
+    normal: tuple[str, ...],
+    bad: list[tuple[int, str]],
+) -> None:
     result = normalize.normalize_all(rule_type, raws, region)
     assert result.values == normal
     assert [(r.index, r.reason) for r in result.rejected] == bad
@@ -551,7 +569,7 @@ def test_normalize_all_allows_freemail_domains_only_when_asked() -> None:
         (normalize.email, "MAILTO:Jane@Bücher.de."),
     ],
 )
-def test_normal_form_is_a_fixed_point(fn, raw: str) -> None:
+def test_normal_form_is_a_fixed_point(fn: Normaliser, raw: str) -> None:
     once = fn(raw)
     assert once is not None
     assert fn(once) == once
@@ -582,7 +600,7 @@ label_pair = st.one_of(own_label.map(lambda s: (s, s)), st.sampled_from(sorted(_
 
 
 @st.composite
-def hosts(draw) -> tuple[str, str]:
+def hosts(draw: st.DrawFn) -> tuple[str, str]:
     """(host as written, its normal form), possibly with subdomains and an IDN label."""
     subs = draw(st.lists(sub_label, max_size=2))
     unicode_label, ascii_form = draw(label_pair)
@@ -592,12 +610,12 @@ def hosts(draw) -> tuple[str, str]:
     return written, normal
 
 
-def random_case(draw, text: str) -> str:
+def random_case(draw: st.DrawFn, text: str) -> str:
     flips = draw(st.lists(st.booleans(), min_size=len(text), max_size=len(text)))
     return "".join(c.upper() if f else c for c, f in zip(text, flips, strict=True))
 
 
-def garble(draw, text: str) -> str:
+def garble(draw: st.DrawFn, text: str) -> str:
     """Decompose (NFD) or not, and sprinkle up to two invisible characters anywhere."""
     if draw(st.booleans()):
         text = unicodedata.normalize("NFD", text)
@@ -608,7 +626,7 @@ def garble(draw, text: str) -> str:
 
 
 @st.composite
-def emails(draw) -> tuple[str, str]:
+def emails(draw: st.DrawFn) -> tuple[str, str]:
     local = draw(st.one_of(
         st.from_regex(r"[a-z][a-z0-9]{0,7}([._+-][a-z0-9]{1,6}){0,2}", fullmatch=True),
         st.sampled_from(["jérôme", "zoë.adams", "müller", "søren", "josé-garcía", "o'brien"]),
@@ -623,7 +641,7 @@ def emails(draw) -> tuple[str, str]:
 
 
 @st.composite
-def domains(draw) -> tuple[str, str]:
+def domains(draw: st.DrawFn) -> tuple[str, str]:
     """A bare domain in the ways people write one: case, www., scheme, @, port, `/`."""
     host, normal = draw(hosts())
     host = draw(st.sampled_from(["", "www."])) + host + draw(st.sampled_from(["", "."]))
@@ -637,7 +655,7 @@ def domains(draw) -> tuple[str, str]:
 
 
 @st.composite
-def urls_with_more_than_a_host(draw) -> str:
+def urls_with_more_than_a_host(draw: st.DrawFn) -> str:
     host, _ = draw(hosts())
     scheme = draw(st.sampled_from(["", "http://", "https://www."]))
     rest = draw(st.sampled_from(["/about", "/x", "/a/b.html", "?q=1", "/#top", "/?utm_source=x"]))
@@ -661,7 +679,7 @@ _ANY_REGION = ["US", "GB", "DE", "FR", "AU", "IN", "BR", "MX", "JP"]
 
 
 @st.composite
-def phones(draw) -> tuple[str | int, str, str]:
+def phones(draw: st.DrawFn) -> tuple[str | int, str, str]:
     """(a valid number in one of its written forms, the region it is read in, its E.164)."""
     region, cc, prefix, leads, n = draw(st.sampled_from(_PHONE_PLANS))
     rest = "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=n, max_size=n)))
@@ -695,7 +713,7 @@ def phones(draw) -> tuple[str | int, str, str]:
 
 
 @st.composite
-def linkedins(draw) -> tuple[str, str]:
+def linkedins(draw: st.DrawFn) -> tuple[str, str]:
     names = st.one_of(
         st.from_regex(r"[a-z][a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,2}", fullmatch=True),
         st.sampled_from(["jérôme", "zoë-adams", "müller", "søren-k", "łukasz", "josé-garcía"]),
@@ -804,8 +822,10 @@ _ANY_TEXT = st.text(
                  phones().map(lambda c: str(c[0])), urls_with_more_than_a_host()))
 def test_every_normal_form_is_a_fixed_point(raw: str) -> None:
     """normalise(normalise(x)) == normalise(x) for every type, on any text at all."""
-    fns = [normalize.email, normalize.linkedin, lambda v: normalize.domain(v, allow_freemail=True),
-           lambda v: normalize.phone(v, "US"), lambda v: normalize.phone(v, "GB")]
+    fns: list[Normaliser] = [
+        normalize.email, normalize.linkedin, lambda v: normalize.domain(v, allow_freemail=True),
+        lambda v: normalize.phone(v, "US"), lambda v: normalize.phone(v, "GB"),
+    ]
     for fn in fns:
         once = fn(raw)
         if once is not None:
@@ -838,7 +858,7 @@ def test_detect_types_generated_values(case: tuple[RuleType, str, str]) -> None:
          "linkedin.com/in/je%CC%81ro%CC%82me"),
     ],
 )
-def test_nfc_and_nfd_spellings_are_one_identifier(fn, nfc: str, nfd: str) -> None:
+def test_nfc_and_nfd_spellings_are_one_identifier(fn: Normaliser, nfc: str, nfd: str) -> None:
     assert fn(nfc) is not None
     assert fn(nfc) == fn(nfd)
 
@@ -863,16 +883,22 @@ def test_a_slash_in_the_local_part_means_the_same_on_both_sides() -> None:
     assert normalize.email("doe@acme.com") == "doe@acme.com"
 
 
-def _repeats(tree, nested: bool = False):
+# The regex parser is private (re._parser, re._constants) and absent from typeshed; its public
+# aliases sre_parse/sre_constants warn as deprecated. Hence Any and the ignores below.
+_SRE: Any = re._constants  # type: ignore[attr-defined]  # private module, not in typeshed
+_PARSER: Any = re._parser  # type: ignore[attr-defined]  # private module, not in typeshed
+
+
+def _repeats(tree: Any, nested: bool = False) -> Iterator[tuple[int, int, bool]]:
     """(min, max, nested) of every repeat in a parsed regular expression."""
     for op, arg in tree:
-        if op in (re._constants.MAX_REPEAT, re._constants.MIN_REPEAT):
+        if op in (_SRE.MAX_REPEAT, _SRE.MIN_REPEAT):
             low, high, body = arg
             yield low, high, nested
             yield from _repeats(body, True)
-        elif op is re._constants.SUBPATTERN:
+        elif op is _SRE.SUBPATTERN:
             yield from _repeats(arg[-1], nested)
-        elif op is re._constants.BRANCH:
+        elif op is _SRE.BRANCH:
             for branch in arg[1]:
                 yield from _repeats(branch, nested)
 
@@ -880,7 +906,7 @@ def _repeats(tree, nested: bool = False):
 def test_email_pattern_is_linear_time() -> None:
     """Every quantifier is bounded and none is nested, so a scan does at most
     (longest match) steps per start position: work is linear in the text's length."""
-    tree = re._parser.parse(normalize.EMAIL_IN_TEXT.pattern)
+    tree = _PARSER.parse(normalize.EMAIL_IN_TEXT.pattern)
     repeats = list(_repeats(tree))
     assert repeats and all(high <= 253 and not nested for _, high, nested in repeats)
     longest = tree.getwidth()[1]
@@ -895,12 +921,12 @@ def test_tenant_of_trims_the_key_and_rejects_an_empty_one() -> None:
     assert tenant_of("key-123\n") == tenant_of("  key-123 ") == tenant_of("key-123")
     assert tenant_of("key-123") == hashlib.sha256(b"key-123").hexdigest()
     for empty in ("", " ", "\n"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must not be empty"):
             tenant_of(empty)
 
 
 @pytest.mark.parametrize("module", [normalize, phones_module, events, importer, publisher])
-def test_no_function_defaults_the_region(module) -> None:
+def test_no_function_defaults_the_region(module: ModuleType) -> None:
     """A forgotten region must be an error, never a silent `US`."""
     checked = 0
     for name, obj in vars(module).items():

@@ -7,7 +7,9 @@ import io
 from rules.progress import Progress
 
 
-def test_off_a_terminal_the_bar_is_one_plain_line_with_percent_rows_per_second_and_rejects():
+def test_off_a_terminal_the_bar_is_one_plain_line_with_percent_rows_per_second_and_rejects() -> (
+    None
+):
     out = io.StringIO()
     progress = Progress(total_bytes=1000, stream=out)
 
@@ -20,7 +22,7 @@ def test_off_a_terminal_the_bar_is_one_plain_line_with_percent_rows_per_second_a
     assert "2,500 rows" in line and "rows/s" in line and "7 rejected" in line
 
 
-def test_off_a_terminal_a_short_import_prints_no_zero_percent_line():
+def test_off_a_terminal_a_short_import_prints_no_zero_percent_line() -> None:
     out = io.StringIO()
     progress = Progress(total_bytes=1000, stream=out)
 
@@ -29,7 +31,7 @@ def test_off_a_terminal_a_short_import_prints_no_zero_percent_line():
     assert out.getvalue() == ""
 
 
-def test_the_last_line_shows_the_final_position_even_when_updates_were_rate_limited():
+def test_the_last_line_shows_the_final_position_even_when_updates_were_rate_limited() -> None:
     out = io.StringIO()
     progress = Progress(total_bytes=4000, stream=out)
     for block in range(1, 5):

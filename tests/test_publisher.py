@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from rules import events
 from rules.kafka import KafkaOptions, ensure_topic
-from rules.model import RuleType, tenant_of
+from rules.model import MAX_VALUES_PER_CHANGE, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from tests.services import KafkaBroker
 
@@ -71,7 +71,7 @@ async def test_bad_values_and_too_many_values_are_refused_before_sending(
         await publisher.publish("add", TENANT, "email", ["not an email"])
     assert info.value.code == "values"
     with pytest.raises(events.InvalidEventError) as info:
-        await publisher.publish("add", TENANT, "email", ["a@b.co"] * (events.MAX_VALUES + 1))
+        await publisher.publish("add", TENANT, "email", ["a@b.co"] * (MAX_VALUES_PER_CHANGE + 1))
     assert info.value.code == "too_many_values"
     first = await publisher.publish("add", TENANT, "email", ["a@b.co"])
     second = await publisher.publish("add", TENANT, "email", ["c@d.co"])

@@ -22,8 +22,12 @@ EXPECTED: dict[tuple[Readiness, Signal], Readiness] = {
     (R.READY, S.STORE_LOST): R.REBUILDING,
     (R.REBUILDING, S.STORE_LOST): R.REBUILDING,
     (R.REBUILDING, S.REBUILT): R.LOADING,
-    **{(state, S.STOPPED): R.STOPPED for state in (R.LOADING, R.CATCHING_UP, R.READY, R.REBUILDING)},
-    **{(state, S.CRASHED): R.CRASHED for state in (R.LOADING, R.CATCHING_UP, R.READY, R.REBUILDING)},
+    **{
+        (state, S.STOPPED): R.STOPPED for state in (R.LOADING, R.CATCHING_UP, R.READY, R.REBUILDING)
+    },
+    **{
+        (state, S.CRASHED): R.CRASHED for state in (R.LOADING, R.CATCHING_UP, R.READY, R.REBUILDING)
+    },
 }
 
 

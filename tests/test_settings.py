@@ -138,7 +138,7 @@ def test_kafka_options_need_kafka_and_sasl_credentials() -> None:
     assert (options.bootstrap, options.sasl_username, options.sasl_password) == ("k:9092", "u", "p")
 
 
-def test_repr_hides_the_kafka_sasl_password():
+def test_repr_hides_the_kafka_sasl_password() -> None:
     settings = Settings(kafka_sasl_username="svc", kafka_sasl_password="hunter2-sasl")
 
     shown = repr(settings)
@@ -148,7 +148,7 @@ def test_repr_hides_the_kafka_sasl_password():
     assert "kafka_sasl_username='svc'" in shown
 
 
-def test_repr_hides_the_password_of_the_redis_url_but_keeps_where_it_points():
+def test_repr_hides_the_password_of_the_redis_url_but_keeps_where_it_points() -> None:
     settings = Settings(redis="redis://default:s3cret-redis@redis.internal:6380/2")
 
     shown = repr(settings)
@@ -157,14 +157,14 @@ def test_repr_hides_the_password_of_the_redis_url_but_keeps_where_it_points():
     assert "redis='redis://default:***@redis.internal:6380/2'" in shown
 
 
-def test_repr_hides_a_password_only_redis_url():
+def test_repr_hides_a_password_only_redis_url() -> None:
     shown = repr(Settings(redis="rediss://:only-pw@cache:6379"))
 
     assert "only-pw" not in shown
     assert "redis='rediss://:***@cache:6379'" in shown
 
 
-def test_repr_shows_unset_secrets_as_none_and_urls_without_passwords_unchanged():
+def test_repr_shows_unset_secrets_as_none_and_urls_without_passwords_unchanged() -> None:
     shown = repr(Settings(redis="redis://cache:6379/0"))
 
     assert "kafka_sasl_password=None" in shown
@@ -172,7 +172,7 @@ def test_repr_shows_unset_secrets_as_none_and_urls_without_passwords_unchanged()
     assert shown.startswith("Settings(upstream='https://api.openmart.ai', ")
 
 
-def test_str_and_format_hide_secrets_too():
+def test_str_and_format_hide_secrets_too() -> None:
     settings = Settings(kafka_sasl_password="hunter2-sasl", redis="redis://:pw-in-url@r:1")
 
     for text in (str(settings), f"{settings}", f"{settings!r}", repr([settings])):

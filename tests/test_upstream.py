@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 
 import brotli
 import pytest
@@ -78,7 +79,9 @@ def test_decode_each_encoding(encoding: str, encoded: bytes) -> None:
     ("encoding", "compress"),
     [("gzip", gzip.compress), ("deflate", zlib.compress), ("br", brotli.compress)],
 )
-def test_decoded_size_is_capped_however_well_it_compresses(encoding: str, compress) -> None:  # type: ignore[no-untyped-def]
+def test_decoded_size_is_capped_however_well_it_compresses(
+    encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
     bomb = compress(b"\0" * (8 * 1024 * 1024))
     with pytest.raises(UpstreamBodyError, match="larger than 1000 bytes"):
         decode(bomb, encoding, limit=1000)
