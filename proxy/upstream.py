@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import zlib
 from collections.abc import AsyncIterator
@@ -83,7 +82,7 @@ def upstream_errors(timeout: float) -> AsyncIterator[None]:  # type: ignore[misc
     """aiohttp's failures become 502/504 values at this one boundary."""
     try:
         yield
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise UpstreamTimeoutError(f"upstream did not answer within {timeout:g} s") from exc
     except aiohttp.ClientSSLError as exc:  # before ClientConnectorError: it is one
         raise UpstreamUnavailableError(tls_problem(exc)) from exc

@@ -185,7 +185,7 @@ def test_compiled_core_is_built_and_selected() -> None:
 
 
 def test_backend_name_matches_what_is_importable() -> None:
-    assert finder.BACKEND == ("native" if native is not None else "python")
+    assert ("native" if native is not None else "python") == finder.BACKEND
 
 
 def test_fallback_warns_once_at_start_up(
