@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -78,8 +78,11 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
 
 
 @contextlib.contextmanager
-def upstream_errors(timeout: float) -> AsyncIterator[None]:  # type: ignore[misc]
-    """aiohttp's failures become 502/504 values at this one boundary."""
+def upstream_errors(timeout: float) -> Iterator[None]:
+    """aiohttp's failures become 502/504 values at this one boundary.
+
+    A plain (sync) context manager: it only catches, so it wraps awaits in async code too.
+    """
     try:
         yield
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
