@@ -139,4 +139,5 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 def _brotli(body: bytes, limit: int) -> bytes:
     """Brotli with its output bounded at each step (brotli >= 1.2)."""
-    return brotli.Decompressor().process(body, output_buffer_limit=limit + 1)
+    out: bytes = brotli.Decompressor().process(body, output_buffer_limit=limit + 1)  # brotli is untyped
+    return out
