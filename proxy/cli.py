@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import KafkaError
 
@@ -43,8 +43,8 @@ CONSUME_SETTINGS = (
 
 _TYPES = [t.value for t in RuleType]
 
-Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
-"""What `add_subparsers` returns (argparse names no public type for it)."""
+if TYPE_CHECKING:  # what `add_subparsers` returns; argparse has no public name for it
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -139,5 +139,6 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 def _brotli(body: bytes, limit: int) -> bytes:
     """Brotli with its output bounded at each step (brotli >= 1.2)."""
-    out: bytes = brotli.Decompressor().process(body, output_buffer_limit=limit + 1)  # brotli is untyped
+    decompressor = brotli.Decompressor()  # brotli ships no type hints: name what it returns
+    out: bytes = decompressor.process(body, output_buffer_limit=limit + 1)
     return out
