@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import KafkaError
 
@@ -42,6 +42,9 @@ CONSUME_SETTINGS = (
 
 
 _TYPES = [t.value for t in RuleType]
+
+if TYPE_CHECKING:  # what `add_subparsers` returns; argparse has no public name for it
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -91,7 +94,7 @@ def run_consume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_store(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_store(subparsers: Subcommands) -> None:
     """`store init`: what an operator runs after a Redis without Kafka lost its rules."""
     store = subparsers.add_parser("store", help="operate the Redis rule store")
     cmds = store.add_subparsers(dest="store_command", required=True)
@@ -111,7 +114,7 @@ def run_store_init(args: argparse.Namespace) -> int:
     return asyncio.run(server.store_init(settings))
 
 
-def _add_rules(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_rules(subparsers: Subcommands) -> None:
     """`rules` with its add, remove and import subcommands."""
     rules = subparsers.add_parser("rules", help="publish deny-rule events to Kafka")
     cmds = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)

@@ -529,7 +529,8 @@ def write_million(path: Path) -> set[int]:
                 out.write(
                     f"{letters(j)}.{j}@corp{j % 50}.example.com\n"
                     if j < EMAILS
-                    else f" {letters(j - EMAILS).upper()}.{j - EMAILS}@CORP{(j - EMAILS) % 50}.example.com\n"
+                    else f" {letters(j - EMAILS).upper()}.{j - EMAILS}"
+                    f"@CORP{(j - EMAILS) % 50}.example.com\n"
                 )
             elif kind == "phone":
                 k = j if j < PHONES else j - PHONES

@@ -241,7 +241,7 @@ def _denied(
     denied: dict[RuleType, set[str]] = {}
     for i, (rule_type, values) in enumerate(asked):
         per_scope = replies[scopes * i : scopes * (i + 1)]
-        hits = {v for v, *found in zip(values, *per_scope) if any(found)}
+        hits = {v for v, *found in zip(values, *per_scope, strict=True) if any(found)}
         if hits:
             denied[rule_type] = hits
     return denied
