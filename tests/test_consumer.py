@@ -112,7 +112,7 @@ async def start(
     kind: type[RuleConsumer] = RuleConsumer,
     tuning: ConsumerTuning = FAST,
 ) -> RuleConsumer:
-    consumer = kind(options, topic, group and f"{topic}-{group}", store, tuning=tuning)
+    consumer = kind(options, topic, group and f"{topic}-{group}", store, "US", tuning=tuning)
     consumers.append(consumer)
     await consumer.start()
     return consumer

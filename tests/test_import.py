@@ -311,6 +311,7 @@ async def consume_into_redis(
         topic,
         f"{topic}-g",
         store,
+        "US",
         tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
     )
     try:
@@ -599,6 +600,7 @@ async def test_import_a_million_mixed_rows_then_consume_into_redis(
         topic,
         f"{topic}-g",
         store,
+        "US",
         tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
     )
     try:
