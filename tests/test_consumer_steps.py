@@ -137,7 +137,8 @@ def test_a_record_outside_its_keys_partition_is_poison_with_reason_partition() -
     ok = decode_one(record(event("add", ["a@x.io"]), partition=home), Checks("US", partitions=4))
     assert isinstance(ok, Event)
     for wrong in set(range(4)) - {home}:
-        bad = decode_one(record(event("add", ["a@x.io"]), partition=wrong), Checks("US", partitions=4))
+        misrouted = record(event("add", ["a@x.io"]), partition=wrong)
+        bad = decode_one(misrouted, Checks("US", partitions=4))
         assert isinstance(bad, InvalidEventError) and bad.code == "partition"
         assert TENANT not in bad.reason
 
