@@ -23,7 +23,8 @@ from rules.publisher import RulePublisher
 from rules.store import MemoryStore, MirroredRedisStore, RedisStore, StoreUnavailableError
 from rules.store.staleness import StalenessGuard
 from tests import test_consumer as base
-from tests.test_consumer import members, sample, start, wait_applied, wait_for
+from tests.harness import eventually as wait_for
+from tests.test_consumer import members, sample, start, wait_applied
 
 # the fixtures of tests/test_consumer.py (real broker, real Redis), shared by name
 options, topic, store, redis = base.options, base.topic, base.store, base.redis
