@@ -36,13 +36,18 @@ async def task_result(
     client: aiohttp.ClientSession, base: str, api_key: str, kind: str = "find_people",
     *, bearer: bool = False,
 ) -> tuple[aiohttp.ClientResponse, dict]:
-    """The documented flow: submit → task ids → result."""
+    """The documented flow: submit → task ids → result. A step that is not 200 ends it: a
+    batch or task id can read as a phone (phones anywhere, #10), so it may meet the store."""
     auth = {"Authorization": f"Bearer {api_key}"} if bearer else {"X-API-Key": api_key}
     async with client.post(f"{base}/api/v1/task/batch/{kind}", json=[{"domain": "acme.com",
                            "company_name": "Acme"}], headers=auth) as r:
-        batch = (await r.json())["batch_id"]
-    ids = f"{base}/api/v1/task/batch/{batch}/task_ids?status=COMPLETED"
+        submitted = await r.json()
+        if r.status != 200:
+            return r, submitted
+    ids = f"{base}/api/v1/task/batch/{submitted['batch_id']}/task_ids?status=COMPLETED"
     async with client.get(ids, headers=auth) as r:
+        if r.status != 200:
+            return r, await r.json()
         (task_id,) = await r.json()
     async with client.get(f"{base}/api/v1/task/{task_id}", headers=auth) as r:
         return r, await r.json()

@@ -177,12 +177,15 @@ class RedisStore:
     async def claim_region(self, record: str) -> str:
         """Record `record` as the rule set's region unless one is recorded; the one recorded.
 
-        One key, written once (SET NX): the first process to start on a store records it.
+        One key, written once (SET NX): the first process to start on a store records it. A
+        region already recorded is only read, so a read-only ACL user (the proxy's) can check it.
         """
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(region_key(), record, nx=True)
-        pipe.get(region_key())
-        recorded = (await self._run(pipe))[-1]
+        recorded = await self._call(self.client.get(region_key()))
+        if recorded is None:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(region_key(), record, nx=True)
+            pipe.get(region_key())
+            recorded = (await self._run(pipe))[-1]
         return recorded.decode() if isinstance(recorded, bytes) else str(recorded)
 
     async def count(self, tenant: str, rule_type: RuleType) -> int:
