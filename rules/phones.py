@@ -108,9 +108,10 @@ def phone_candidates(raw: str | int, region: str) -> tuple[str, ...]:
     text = _text(raw)
     matches = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
     found = [_e164(_without_mexican_mobile_one(m.number)) for m in matches]
-    if any(found):
-        return tuple(dict.fromkeys(n for n in found if n))
-    return _by_digits(text, region)
+    if not any(found):
+        found = list(_by_digits(text, region))
+    # a form below the rule minimum (`0010000` read in GB is +10000) can never be a rule
+    return tuple(dict.fromkeys(n for n in found if n and len(n) > MIN_DIGITS))
 
 
 def _by_digits(text: str, region: str) -> tuple[str, ...]:

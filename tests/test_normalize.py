@@ -789,6 +789,7 @@ def test_phone_formats_meet_in_one_idempotent_form(case: tuple[str | int, str, s
 @example("+31000000000", "US")  # found by this test: `+31 0…` loses one more 0 on every pass
 @example("+9800000", "US")  # found by this test: read as +98 0…, leaves 6 digits that are no rule
 @example("+430000", "US")  # found by this test: 6 digits, below the 7-digit minimum
+@example("0010000", "GB")  # found by this test: the matcher read +10000, below the minimum
 def test_phone_rule_form_is_a_fixed_point_for_any_text(raw: str, region: str) -> None:
     """phone() makes the stored rules: its output must normalise to itself. The response
     side agrees with it whenever the value parses, and otherwise yields `+<digits>` forms."""
