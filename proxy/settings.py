@@ -14,6 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from proxy.media import DEFAULT_BINARY_TYPES, binary_types
 from rules.model import DEFAULT_REGION
 
 if TYPE_CHECKING:
@@ -147,6 +148,10 @@ class Settings:
     max_filter_body: int = _setting(32 * MiB, _positive(int), "filtered JSON body limit, bytes")
     exempt_paths: tuple[str, ...] = _setting(
         (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
+    )
+    binary_types: tuple[str, ...] = _setting(
+        DEFAULT_BINARY_TYPES, binary_types,
+        "comma-separated media types (type/sub or type/*) streamed unfiltered as binary",
     )
     shutdown_timeout: float = _setting(30.0, _positive(float), "drain time on SIGTERM, s")
     rule_wait_timeout: float = _setting(5.0, _positive(float), "deny-rules API wait, s")
