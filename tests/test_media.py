@@ -1,0 +1,235 @@
+"""Classification of a response body (proxy/media.py): every textual body gets a filter.
+
+Each row names Content-Type headers (none, one, two) and a decoded body; the expected kind is
+written out by hand. Then `--binary-types`, charsets, and the encoded bodies (gzip with several
+members, br, deflate) through the decoder the proxy uses, judged by tests/leak_detector.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+from multidict import CIMultiDict
+
+from proxy import media
+from proxy.errors import UpstreamBodyError
+from proxy.media import BodyKind, Label
+from proxy.settings import SettingsError, from_sources
+from proxy.upstream import decode
+from rules.match import query_for
+from rules.model import RuleType
+from rules.textbody import MARKER, denied_normals
+from tests import leak_detector
+
+JSON_DOC = b'{"email": "jane@acme.com"}'
+NDJSON = b'{"email": "jane@acme.com"}\n{"email": "bob@example.org"}\n'
+SSE = b"event: contact\ndata: jane@acme.com\n\n"
+CSV = b"name,email\nJane,jane@acme.com\n"
+LOG = b"[12:00] mailed jane@acme.com\n"
+
+
+def headers(*values: str) -> Label:
+    return Label.of(CIMultiDict(("Content-Type", v) for v in values))
+
+
+CASES = [
+    # labelled JSON, whatever the body
+    (["application/json"], JSON_DOC, BodyKind.JSON),
+    (["application/json; charset=utf-8"], b"not json", BodyKind.JSON),
+    (["Application/JSON"], JSON_DOC, BodyKind.JSON),
+    (["application/problem+json"], JSON_DOC, BodyKind.JSON),
+    (["application/vnd.api+json"], JSON_DOC, BodyKind.JSON),
+    (["text/json"], JSON_DOC, BodyKind.JSON),
+    # JSON by sniffing, whatever the (non-binary) label
+    (["text/plain"], JSON_DOC, BodyKind.JSON),
+    (["text/html"], b"  \r\n[1, 2]", BodyKind.JSON),
+    (["text/csv"], b"\xef\xbb\xbf" + JSON_DOC, BodyKind.JSON),
+    ([], JSON_DOC, BodyKind.JSON),
+    ([""], JSON_DOC, BodyKind.JSON),
+    (["application/x-ndjson"], JSON_DOC, BodyKind.JSON),
+    (["text/event-stream"], b'{"a": 1}', BodyKind.JSON),
+    # NDJSON by label or by sniffing
+    (["application/x-ndjson"], NDJSON, BodyKind.NDJSON),
+    (["application/jsonl"], NDJSON, BodyKind.NDJSON),
+    (["application/json-seq"], b"\x1e" + JSON_DOC, BodyKind.NDJSON),
+    (["application/x-ndjson"], b"plain line", BodyKind.NDJSON),
+    (["text/plain"], NDJSON, BodyKind.NDJSON),
+    ([], NDJSON, BodyKind.NDJSON),
+    (["text/plain"], b'{"a": 1}\n\n  {"b": 2}\r\n', BodyKind.NDJSON),
+    # SSE
+    (["text/event-stream"], SSE, BodyKind.SSE),
+    (["text/event-stream; charset=utf-8"], SSE, BodyKind.SSE),
+    # everything else textual or unknown: text
+    (["text/plain"], b"jane@acme.com", BodyKind.TEXT),
+    (["text/plain"], LOG, BodyKind.TEXT),
+    (["text/plain"], b'{"a": 1} trailing', BodyKind.TEXT),
+    (["text/csv"], CSV, BodyKind.TEXT),
+    (["text/html"], b"<a href='mailto:jane@acme.com'>x</a>", BodyKind.TEXT),
+    (["application/xml"], b"<e>jane@acme.com</e>", BodyKind.TEXT),
+    (["text/xml"], b"<e>jane@acme.com</e>", BodyKind.TEXT),
+    (["application/atom+xml"], b"<e>jane@acme.com</e>", BodyKind.TEXT),
+    (["image/svg+xml"], b"<svg>jane@acme.com</svg>", BodyKind.TEXT),
+    (["application/javascript"], b"var e = 'jane@acme.com';", BodyKind.TEXT),
+    (["application/x-www-form-urlencoded"], b"e=jane%40acme.com", BodyKind.TEXT),
+    (["application/vnd.unknown"], b"jane@acme.com", BodyKind.TEXT),
+    ([], b"jane@acme.com", BodyKind.TEXT),
+    ([""], b"", BodyKind.TEXT),
+    (["garbage"], b"jane@acme.com", BodyKind.TEXT),
+    # clearly binary: streamed, the label is the contract (no sniffing)
+    (["image/png"], b"\x89PNG", BodyKind.BINARY),
+    (["IMAGE/JPEG"], b"\xff\xd8", BodyKind.BINARY),
+    (["audio/mpeg"], b"ID3", BodyKind.BINARY),
+    (["video/mp4"], b"....ftyp", BodyKind.BINARY),
+    (["font/woff2"], b"wOF2", BodyKind.BINARY),
+    (["application/octet-stream"], b"jane@acme.com", BodyKind.BINARY),
+    (["application/octet-stream"], JSON_DOC, BodyKind.BINARY),
+    (["application/pdf"], b"%PDF-1.7", BodyKind.BINARY),
+    (["application/zip"], b"PK\x03\x04", BodyKind.BINARY),
+    (["application/gzip"], b"\x1f\x8b", BodyKind.BINARY),
+    (["application/x-tar"], b"", BodyKind.BINARY),
+    (["application/x-7z-compressed"], b"7z", BodyKind.BINARY),
+    # two Content-Type headers (or a comma list): the most dangerous reading
+    (["image/png", "text/plain"], b"jane@acme.com", BodyKind.TEXT),
+    (["image/png", "image/png"], b"jane@acme.com", BodyKind.TEXT),
+    (["application/octet-stream", "application/json"], b"jane", BodyKind.JSON),
+    (["text/plain", "application/json"], b"jane@acme.com", BodyKind.JSON),
+    (["text/event-stream", "application/x-ndjson"], SSE, BodyKind.NDJSON),
+    (["text/plain", "text/event-stream"], SSE, BodyKind.SSE),
+    (["image/png, text/html"], b"jane@acme.com", BodyKind.TEXT),
+    (["image/png", "text/plain"], JSON_DOC, BodyKind.JSON),
+]
+
+
+@pytest.mark.parametrize(("types", "body", "kind"), CASES)
+def test_classification(types: list[str], body: bytes, kind: BodyKind) -> None:
+    assert media.classify(headers(*types), body) is kind
+
+
+def test_no_content_type_header_at_all_is_text() -> None:
+    label = Label.of(CIMultiDict())
+    assert label.types == ()
+    assert media.label_kind(label) is BodyKind.TEXT
+
+
+def test_only_a_single_binary_label_streams_before_the_body_is_read() -> None:
+    assert media.label_kind(headers("image/png")) is BodyKind.BINARY
+    assert media.label_kind(headers("image/png", "image/gif")) is not BodyKind.BINARY
+    assert media.label_kind(headers("text/plain")) is BodyKind.TEXT
+
+
+def test_binary_types_are_configurable() -> None:
+    only_png = media.binary_types("image/png, application/x-custom")
+    assert only_png == ("image/png", "application/x-custom")
+    assert media.classify(headers("image/png"), b"x", only_png) is BodyKind.BINARY
+    assert media.classify(headers("image/gif"), b"jane@acme.com", only_png) is BodyKind.TEXT
+    assert media.classify(headers("application/x-custom"), b"x", only_png) is BodyKind.BINARY
+    assert media.classify(headers("application/pdf"), b"x", ()) is BodyKind.TEXT
+
+
+@pytest.mark.parametrize("bad", ["image", "*/*", "image/x*", "/png"])
+def test_binary_types_reject_what_is_not_a_media_type(bad: str) -> None:
+    with pytest.raises(ValueError, match="type/subtype"):
+        media.binary_types(bad)
+
+
+def test_binary_types_setting_from_flag_and_environment() -> None:
+    assert from_sources({}, {}).binary_types == media.DEFAULT_BINARY_TYPES
+    env = {"DENYPROXY_BINARY_TYPES": "video/*"}
+    assert from_sources({}, env).binary_types == ("video/*",)
+    assert from_sources({"binary_types": "font/*"}, env).binary_types == ("font/*",)
+    with pytest.raises(SettingsError, match="--binary-types"):
+        from_sources({"binary_types": "nonsense"}, {})
+
+
+def test_charset_is_read_once_and_only_when_known() -> None:
+    assert headers("text/plain; charset=ISO-8859-1").charset == "iso8859-1"
+    assert headers('text/plain; charset="utf-8"').charset == "utf-8"
+    assert headers("text/plain; charset=no-such-codec").charset is None
+    assert headers("text/plain; charset=utf-8", "text/plain; charset=latin-1").charset is None
+
+
+@pytest.mark.parametrize(
+    ("body", "charset"),
+    [
+        ("mail jane@acme.com, café".encode("latin-1"), "iso8859-1"),
+        ("mail jane@acme.com".encode("utf-16"), None),
+        (b"\xef\xbb\xbfmail jane@acme.com \xff", None),
+        ("mail jane@acme.com ☎".encode(), None),
+    ],
+)
+def test_text_decodes_and_writes_back_byte_identical(body: bytes, charset: str | None) -> None:
+    text = media.decode_text(body, charset)
+    assert "jane@acme.com" in text.value
+    assert text.encode(text.value) == body
+
+
+def test_filter_for_each_kind_that_is_not_one_json_document() -> None:
+    def same(raw: bytes) -> bytes:
+        return raw
+
+    assert type(media.filter_for(BodyKind.TEXT, "US", same)).__name__ == "TextFilter"
+    assert type(media.filter_for(BodyKind.NDJSON, "US", same)).__name__ == "NdjsonFilter"
+    assert type(media.filter_for(BodyKind.SSE, "US", same)).__name__ == "SseFilter"
+    for kind in (BodyKind.JSON, BodyKind.BINARY):
+        with pytest.raises(ValueError, match="not filtered as text"):
+            media.filter_for(kind, "US", same)
+
+
+# ---------------------------------------------------------------------------- encodings
+
+PLAIN = b"Jane <JANE@ACME.COM> +1 (512) 555-0100\nBob bob@example.org\n" * 3
+
+
+def gzip_members(body: bytes) -> bytes:
+    third = len(body) // 3
+    return b"".join(gzip.compress(body[i:i + third]) for i in range(0, len(body), third))
+
+
+ENCODINGS = [
+    ("gzip", gzip_members),
+    ("x-gzip", gzip.compress),
+    ("br", brotli.compress),
+    ("deflate", zlib.compress),
+]
+
+
+@pytest.mark.parametrize(("encoding", "encode"), ENCODINGS)
+def test_encoded_text_bodies_are_filtered_whole(encoding: str, encode: object) -> None:
+    raw = encode(PLAIN)  # type: ignore[operator]  # a compressor from the table
+    decoded = decode(raw, encoding, 1 << 20)
+    label = headers("text/plain")
+    assert media.classify(label, decoded) is BodyKind.TEXT
+    out = filter_text(label, decoded, {RuleType.EMAIL: {"jane@acme.com"}})
+    assert out is not None
+    text = out.decode()
+    assert not leak_detector.leaks(text, emails=["jane@acme.com"])
+    assert text.count(MARKER) == 3
+    assert leak_detector.leaks(text, emails=["bob@example.org"]) == ["bob@example.org"]
+
+
+@pytest.mark.parametrize(("encoding", "encode"), ENCODINGS)
+def test_nothing_denied_leaves_the_encoded_body_as_it_came(encoding: str, encode: object) -> None:
+    raw = encode(PLAIN)  # type: ignore[operator]  # a compressor from the table
+    decoded = decode(raw, encoding, 1 << 20)
+    assert filter_text(headers("text/csv"), decoded, {RuleType.EMAIL: {"x@y.org"}}) is None
+
+
+def test_truncated_gzip_text_fails_closed() -> None:
+    with pytest.raises(UpstreamBodyError):
+        decode(gzip.compress(PLAIN)[:-9], "gzip", 1 << 20)
+
+
+def filter_text(label: Label, decoded: bytes, answer: dict[RuleType, set[str]]) -> bytes | None:
+    """The dispatch for a TEXT body as forward.py wires it: candidates, the lookup (here an
+    answer given by the test, as the store would), redact; None: send the upstream's bytes."""
+    text = media.decode_text(decoded, label.charset)
+    body_filter = media.filter_for(BodyKind.TEXT, "US", lambda raw: raw)
+    found = body_filter.candidates(text.value)
+    asked = query_for((c.kind, n) for c in found for n in c.normal)
+    denied = denied_normals(found, {k: v & asked.get(k, set()) for k, v in answer.items()})
+    if not denied:
+        return None
+    return text.encode(body_filter.redact(text.value, denied, "strip"))
