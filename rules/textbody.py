@@ -30,7 +30,7 @@ from typing import Protocol
 import orjson
 
 from rules.match import Policy, is_denied
-from rules.model import Lookup
+from rules.model import Lookup, RuleType
 from rules.scan import Candidate, merge_spans, redact_text, scan
 
 __all__ = [
@@ -72,9 +72,17 @@ def is_json_document(text: str) -> bool:
 
 
 def _denied_spans(text: str, denied: set[str], region: str) -> list[tuple[int, int]]:
+    """The shortest denied reading from each start: a longer reading of the same identifier
+    (`linkedin.com/in/jane/;bob@x.org`) would take an allowed neighbour with it, and once the
+    shortest is replaced by the marker no reading of the rest can spell the identifier."""
     if not denied:
         return []
-    return [(c.start, c.end) for c in scan(text, region) if not denied.isdisjoint(c.normal)]
+    shortest: dict[tuple[RuleType, int], int] = {}
+    for c in scan(text, region):
+        if not denied.isdisjoint(c.normal):
+            key = (c.kind, c.start)
+            shortest[key] = min(c.end, shortest.get(key, c.end))
+    return [(start, end) for (_, start), end in shortest.items()]
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -121,8 +129,7 @@ def records(text: str) -> list[tuple[int, int]]:
     counts = _csv_line_counts(lines)
     if counts is not None:
         ends = [ends[n - 1] for n in counts if n > 0]
-    starts = [0, *ends[:-1]]
-    return list(zip(starts, ends, strict=True))
+    return list(zip([0, *ends[:-1]], ends)) if ends else []
 
 
 def _csv_line_counts(lines: list[str]) -> list[int] | None:

@@ -127,7 +127,8 @@ def test_candidates_are_the_scanners_over_the_whole_body(name: str) -> None:
         ("name,email\nJane,jane@acme.com\nBob,bob@other.net\n",
          f"name,email\nJane,{MARKER}\nBob,bob@other.net\n"),
         ("call +1 (512) 555-0100 today", f"call {MARKER} today"),
-        ("see https://www.linkedin.com/in/jane-doe/.", f"see {MARKER}."),
+        ("see https://www.linkedin.com/in/jane-doe/.", f"see {MARKER}."),  # shortest reading
+        ("https://www.linkedin.com/in/jane-doe/;bob@other.net", f"{MARKER};bob@other.net"),
     ],
 )
 def test_text_strip_replaces_the_identifier_by_the_marker(body: str, expected: str) -> None:
@@ -145,8 +146,9 @@ def test_text_drop_removes_physical_lines_of_text_that_is_not_csv() -> None:
 
 
 def test_records_are_csv_records_or_lines() -> None:
-    assert records('a,"b\nc"\nd\n') == [(0, 7), (7, 9)]
-    assert records('x "y\nz') == [(0, 5), (5, 7)]
+    assert records('a,"b\nc"\nd\n') == [(0, 8), (8, 10)]
+    assert records('x "y\nz') == [(0, 5), (5, 6)]
+    assert records('"x y\nz') == [(0, 5), (5, 6)]  # a quote never closed: not CSV, lines
     assert records("") == []
 
 
