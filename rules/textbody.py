@@ -43,7 +43,6 @@ JsonFilter = Callable[[bytes], bytes]
 """The JSON path for one document (its lookup answer and policy already bound): bytes in, out."""
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # one line and its terminator
-_CSV_DIALECT = {"strict": True}
 
 
 class BodyFilter(Protocol):
@@ -129,12 +128,12 @@ def records(text: str) -> list[tuple[int, int]]:
     counts = _csv_line_counts(lines)
     if counts is not None:
         ends = [ends[n - 1] for n in counts if n > 0]
-    return list(zip([0, *ends[:-1]], ends)) if ends else []
+    return list(zip([0, *ends[:-1]], ends, strict=True)) if ends else []
 
 
 def _csv_line_counts(lines: list[str]) -> list[int] | None:
     """Lines consumed after each CSV record, or None when the text is not CSV."""
-    reader = csv.reader(iter(lines), **_CSV_DIALECT)  # type: ignore[call-overload]  # dict kwargs
+    reader = csv.reader(iter(lines), strict=True)
     counts: list[int] = []
     try:
         for _ in reader:
