@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDictProxy, MultiMapping
 
+from proxy.settings import DEFAULT_BINARY_TYPES
+
 from rules.textbody import (
     BodyFilter,
     JsonFilter,
@@ -40,16 +42,10 @@ from rules.textbody import (
 )
 
 __all__ = [
-    "DEFAULT_BINARY_TYPES", "BodyKind", "Label", "Text", "binary_types", "classify",
-    "decode_text", "filter_for", "is_binary", "label_kind",
+    "BodyKind", "Label", "Text", "classify", "decode_text", "filter_for", "is_binary",
+    "label_kind",
 ]
 
-DEFAULT_BINARY_TYPES: tuple[str, ...] = (
-    "image/*", "audio/*", "video/*", "font/*", "application/octet-stream", "application/pdf",
-    "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
-    "application/x-7z-compressed", "application/x-bzip2", "application/x-xz", "application/zstd",
-    "application/vnd.rar", "application/x-rar-compressed",
-)
 _JSON = frozenset({"application/json", "text/json"})
 _NDJSON = frozenset({
     "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl",
@@ -69,16 +65,6 @@ class BodyKind(enum.Enum):
     SSE = "sse"
     TEXT = "text"
     BINARY = "binary"
-
-
-def binary_types(value: str) -> tuple[str, ...]:
-    """`--binary-types`: a comma list of `type/subtype` or `type/*` (the Settings parser)."""
-    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
-    for entry in entries:
-        top, slash, sub = entry.partition("/")
-        if not slash or not top or not sub or top == "*" or ("*" in sub and sub != "*"):
-            raise ValueError(f"{entry!r} is not type/subtype or type/*")
-    return entries
 
 
 @dataclass(frozen=True, slots=True)

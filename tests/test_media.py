@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from proxy import media
 from proxy.errors import UpstreamBodyError
 from proxy.media import BodyKind, Label
-from proxy.settings import SettingsError, from_sources
+from proxy.settings import DEFAULT_BINARY_TYPES, SettingsError, from_sources
 from proxy.upstream import decode
 from rules.match import query_for
 from rules.model import RuleType
@@ -121,7 +121,7 @@ def test_only_a_single_binary_label_streams_before_the_body_is_read() -> None:
 
 
 def test_binary_types_are_configurable() -> None:
-    only_png = media.binary_types("image/png, application/x-custom")
+    only_png = from_sources({"binary_types": "image/png, application/x-custom"}, {}).binary_types
     assert only_png == ("image/png", "application/x-custom")
     assert media.classify(headers("image/png"), b"x", only_png) is BodyKind.BINARY
     assert media.classify(headers("image/gif"), b"jane@acme.com", only_png) is BodyKind.TEXT
@@ -131,12 +131,12 @@ def test_binary_types_are_configurable() -> None:
 
 @pytest.mark.parametrize("bad", ["image", "*/*", "image/x*", "/png"])
 def test_binary_types_reject_what_is_not_a_media_type(bad: str) -> None:
-    with pytest.raises(ValueError, match="type/subtype"):
-        media.binary_types(bad)
+    with pytest.raises(SettingsError, match="type/subtype"):
+        from_sources({}, {"DENYPROXY_BINARY_TYPES": bad})
 
 
 def test_binary_types_setting_from_flag_and_environment() -> None:
-    assert from_sources({}, {}).binary_types == media.DEFAULT_BINARY_TYPES
+    assert from_sources({}, {}).binary_types == DEFAULT_BINARY_TYPES
     env = {"DENYPROXY_BINARY_TYPES": "video/*"}
     assert from_sources({}, env).binary_types == ("video/*",)
     assert from_sources({"binary_types": "font/*"}, env).binary_types == ("font/*",)
