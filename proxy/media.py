@@ -31,18 +31,22 @@ from dataclasses import dataclass
 from multidict import CIMultiDictProxy, MultiMapping
 
 from proxy.settings import DEFAULT_BINARY_TYPES
-
+from proxy.upstream import decode
+from rules.match import Policy
+from rules.model import Lookup
+from rules.scan import Candidate, scan
 from rules.textbody import (
     BodyFilter,
     JsonFilter,
     NdjsonFilter,
     SseFilter,
     TextFilter,
+    denied_normals,
     is_json_document,
 )
 
 __all__ = [
-    "BodyKind", "Label", "Text", "classify", "decode_text", "filter_for", "is_binary",
+    "BodyKind", "Label", "Text", "TextBody", "classify", "decode_text", "filter_for", "is_binary",
     "label_kind",
 ]
 
@@ -178,3 +182,32 @@ def filter_for(kind: BodyKind, region: str, json_filter: JsonFilter) -> BodyFilt
     if kind is BodyKind.TEXT:
         return TextFilter(region)
     raise ValueError(f"{kind.value} bodies are not filtered as text")
+
+
+@dataclass(frozen=True, slots=True)
+class TextBody:
+    """A body of kind NDJSON, SSE or TEXT on its way through the ONE lookup.
+
+    `read` decodes it (gzip with every member, deflate, br: the proxy's one decoder, capped at
+    the filter limit; 502 for what does not decode) and finds its candidates; `output` is
+    None when nothing was removed, so the upstream's bytes go out as they came (encoding and
+    length kept), else the rewritten body, identity-encoded, in the body's own charset.
+    """
+
+    kind: BodyKind
+    text: Text
+    candidates: list[Candidate]
+    region: str
+
+    @classmethod
+    def read(
+        cls, kind: BodyKind, raw: bytes, encoding: str, label: Label, limit: int, region: str
+    ) -> TextBody:
+        text = decode_text(decode(raw, encoding, limit), label.charset)
+        return cls(kind, text, scan(text.value, region), region)
+
+    def output(self, answer: Lookup, policy: Policy, json_filter: JsonFilter) -> bytes | None:
+        denied = denied_normals(self.candidates, answer)
+        body_filter = filter_for(self.kind, self.region, json_filter)
+        out = body_filter.redact(self.text.value, denied, policy)
+        return None if out == self.text.value else self.text.encode(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 
 import brotli
 import pytest
@@ -18,10 +19,8 @@ from proxy import media
 from proxy.errors import UpstreamBodyError
 from proxy.media import BodyKind, Label
 from proxy.settings import DEFAULT_BINARY_TYPES, SettingsError, from_sources
-from proxy.upstream import decode
-from rules.match import query_for
 from rules.model import RuleType
-from rules.textbody import MARKER, denied_normals
+from rules.textbody import MARKER
 from tests import leak_detector
 
 JSON_DOC = b'{"email": "jane@acme.com"}'
@@ -167,9 +166,6 @@ def test_text_decodes_and_writes_back_byte_identical(body: bytes, charset: str |
 
 
 def test_filter_for_each_kind_that_is_not_one_json_document() -> None:
-    def same(raw: bytes) -> bytes:
-        return raw
-
     assert type(media.filter_for(BodyKind.TEXT, "US", same)).__name__ == "TextFilter"
     assert type(media.filter_for(BodyKind.NDJSON, "US", same)).__name__ == "NdjsonFilter"
     assert type(media.filter_for(BodyKind.SSE, "US", same)).__name__ == "SseFilter"
@@ -188,7 +184,8 @@ def gzip_members(body: bytes) -> bytes:
     return b"".join(gzip.compress(body[i:i + third]) for i in range(0, len(body), third))
 
 
-ENCODINGS = [
+Compress = Callable[[bytes], bytes]
+ENCODINGS: list[tuple[str, Compress]] = [
     ("gzip", gzip_members),
     ("x-gzip", gzip.compress),
     ("br", brotli.compress),
@@ -196,40 +193,64 @@ ENCODINGS = [
 ]
 
 
+ANSWER = {RuleType.EMAIL: {"jane@acme.com"}}
+
+
+def same(raw: bytes) -> bytes:
+    return raw
+
+
 @pytest.mark.parametrize(("encoding", "encode"), ENCODINGS)
-def test_encoded_text_bodies_are_filtered_whole(encoding: str, encode: object) -> None:
-    raw = encode(PLAIN)  # type: ignore[operator]  # a compressor from the table
-    decoded = decode(raw, encoding, 1 << 20)
-    label = headers("text/plain")
-    assert media.classify(label, decoded) is BodyKind.TEXT
-    out = filter_text(label, decoded, {RuleType.EMAIL: {"jane@acme.com"}})
+def test_encoded_text_bodies_are_filtered_whole(encoding: str, encode: Compress) -> None:
+    body = media.TextBody.read(BodyKind.TEXT, encode(PLAIN), encoding, headers("text/plain"),
+                               1 << 20, "US")
+    assert "jane@acme.com" in {n for c in body.candidates for n in c.normal}
+    out = body.output(ANSWER, "strip", same)
     assert out is not None
-    text = out.decode()
+    text = out.decode()  # identity-encoded: plain UTF-8 bytes
     assert not leak_detector.leaks(text, emails=["jane@acme.com"])
     assert text.count(MARKER) == 3
     assert leak_detector.leaks(text, emails=["bob@example.org"]) == ["bob@example.org"]
 
 
 @pytest.mark.parametrize(("encoding", "encode"), ENCODINGS)
-def test_nothing_denied_leaves_the_encoded_body_as_it_came(encoding: str, encode: object) -> None:
-    raw = encode(PLAIN)  # type: ignore[operator]  # a compressor from the table
-    decoded = decode(raw, encoding, 1 << 20)
-    assert filter_text(headers("text/csv"), decoded, {RuleType.EMAIL: {"x@y.org"}}) is None
+@pytest.mark.parametrize("kind", [BodyKind.TEXT, BodyKind.NDJSON, BodyKind.SSE])
+def test_nothing_denied_sends_the_upstream_bytes(
+    encoding: str, encode: Compress, kind: BodyKind
+) -> None:
+    body = media.TextBody.read(kind, encode(PLAIN), encoding, headers("text/csv"), 1 << 20, "US")
+    assert body.output({RuleType.EMAIL: {"x@y.org"}}, "strip", same) is None
+    assert body.output({}, "drop", same) is None
+
+
+def test_ndjson_in_gzip_members_goes_through_the_json_path_line_by_line() -> None:
+    raw = gzip_members(b'{"email": "jane@acme.com"}\n{"email": "bob@example.org"}\n' * 3)
+    seen: list[bytes] = []
+
+    def json_filter(line: bytes) -> bytes:
+        seen.append(line)
+        return line.replace(b"jane@acme.com", b"")
+
+    body = media.TextBody.read(BodyKind.NDJSON, raw, "gzip", headers(), 1 << 20, "US")
+    out = body.output(ANSWER, "strip", json_filter)
+    assert len(seen) == 6
+    assert out == b'{"email": ""}\n{"email": "bob@example.org"}\n' * 3
+
+
+def test_a_rewritten_body_keeps_its_charset() -> None:
+    raw = "café jane@acme.com\n".encode("latin-1")
+    label = headers("text/plain; charset=latin-1")
+    out = media.TextBody.read(BodyKind.TEXT, raw, "", label, 1 << 20, "US").output(
+        ANSWER, "strip", same)
+    assert out == f"café {MARKER}\n".encode("latin-1")
+
+
+def test_a_body_over_the_limit_once_decoded_fails_closed() -> None:
+    with pytest.raises(UpstreamBodyError, match="larger"):
+        media.TextBody.read(BodyKind.TEXT, gzip.compress(PLAIN), "gzip", headers(), 64, "US")
 
 
 def test_truncated_gzip_text_fails_closed() -> None:
     with pytest.raises(UpstreamBodyError):
-        decode(gzip.compress(PLAIN)[:-9], "gzip", 1 << 20)
-
-
-def filter_text(label: Label, decoded: bytes, answer: dict[RuleType, set[str]]) -> bytes | None:
-    """The dispatch for a TEXT body as forward.py wires it: candidates, the lookup (here an
-    answer given by the test, as the store would), redact; None: send the upstream's bytes."""
-    text = media.decode_text(decoded, label.charset)
-    body_filter = media.filter_for(BodyKind.TEXT, "US", lambda raw: raw)
-    found = body_filter.candidates(text.value)
-    asked = query_for((c.kind, n) for c in found for n in c.normal)
-    denied = denied_normals(found, {k: v & asked.get(k, set()) for k, v in answer.items()})
-    if not denied:
-        return None
-    return text.encode(body_filter.redact(text.value, denied, "strip"))
+        media.TextBody.read(BodyKind.TEXT, gzip.compress(PLAIN)[:-9], "gzip", headers(),
+                            1 << 20, "US")
