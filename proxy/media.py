@@ -32,9 +32,9 @@ from multidict import CIMultiDictProxy, MultiMapping
 
 from proxy.settings import DEFAULT_BINARY_TYPES
 from proxy.upstream import decode
-from rules.match import Policy
-from rules.model import Lookup
-from rules.scan import Candidate, scan
+from rules.match import Policy, is_denied
+from rules.model import Lookup, RuleType
+from rules.scan import Candidate, merge_spans, scan
 from rules.textbody import (
     BodyFilter,
     JsonFilter,
@@ -207,7 +207,18 @@ class TextBody:
         return cls(kind, text, scan(text.value, region), region)
 
     def output(self, answer: Lookup, policy: Policy, json_filter: JsonFilter) -> bytes | None:
+        if not any(answer.values()):  # nothing denied: no filter can remove anything
+            return None
         denied = denied_normals(self.candidates, answer)
         body_filter = filter_for(self.kind, self.region, json_filter)
         out = body_filter.redact(self.text.value, denied, policy)
         return None if out == self.text.value else self.text.encode(out)
+
+    def counts(self, answer: Lookup) -> dict[RuleType, int]:
+        """Denied identifiers by type (overlapping readings count once), for the metric and
+        the X-Denyproxy-Suppressed header."""
+        spans: dict[RuleType, list[tuple[int, int]]] = {}
+        for c in self.candidates:
+            if any(is_denied(c.kind, n, answer) for n in c.normal):
+                spans.setdefault(c.kind, []).append((c.start, c.end))
+        return {kind: len(merge_spans(found)) for kind, found in spans.items()}

@@ -67,9 +67,10 @@ def _with_prefix(text: str, first: int, previous_end: int) -> int:
 def _readings(window: str, region: str) -> tuple[str, ...]:
     """The window read in the region, and read as an international number."""
     normals: dict[str, None] = {}
-    local = normalize.phone(window, region)
-    if local is not None:
-        normals[local] = None
+    for reading in dict.fromkeys((window, window.lstrip("( "))):  # `(0044 20…)` too
+        local = normalize.phone(reading, region)
+        if local is not None:
+            normals[local] = None
     if not window.startswith("+"):
         digits = "".join(c for c in window if c.isdigit())
         international = normalize.phone("+" + digits, region)

@@ -42,6 +42,7 @@ MARKER = "[suppressed]"
 JsonFilter = Callable[[bytes], bytes]
 """The JSON path for one document (its lookup answer and policy already bound): bytes in, out."""
 
+_RS = "\x1e"
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # one line and its terminator
 
 
@@ -176,8 +177,8 @@ class NdjsonFilter:
 
     def json_parts(self, text: str) -> list[bytes]:
         """The JSON documents of the body, for the JSON path's own candidates."""
-        return [_body(line).encode("utf-8", "surrogateescape") for line in _lines(text)
-                if is_json_document(_body(line))]
+        documents = (_body(line).removeprefix(_RS) for line in _lines(text))
+        return [d.encode("utf-8", "surrogateescape") for d in documents if is_json_document(d)]
 
     def redact(self, text: str, denied: set[str], policy: Policy) -> str:
         return "".join(self._line(line, denied, policy) for line in _lines(text))
@@ -185,12 +186,13 @@ class NdjsonFilter:
     def _line(self, line: str, denied: set[str], policy: Policy) -> str:
         body = _body(line)
         ending = line[len(body):]
-        if is_json_document(body):
-            out = _through_json(body, self.json_filter)
-            changed = out != body or bool(_denied_spans(body, denied, self.region))
+        document = body.removeprefix(_RS)  # application/json-seq: RS before each text
+        if is_json_document(document):
+            out = _through_json(document, self.json_filter)
+            changed = out != document or bool(_denied_spans(document, denied, self.region))
             if policy == "drop" and changed:
                 return ""
-            return out + ending
+            return body[: len(body) - len(document)] + out + ending
         spans = _denied_spans(body, denied, self.region)
         if not spans:
             return line

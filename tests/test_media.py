@@ -237,6 +237,22 @@ def test_ndjson_in_gzip_members_goes_through_the_json_path_line_by_line() -> Non
     assert out == b'{"email": ""}\n{"email": "bob@example.org"}\n' * 3
 
 
+def test_counts_are_denied_places_by_type() -> None:
+    body = media.TextBody.read(BodyKind.TEXT, PLAIN, "", headers(), 1 << 20, "US")
+    answer = {RuleType.DOMAIN: {"acme.com"}, RuleType.PHONE: {"+15125550100"}}
+    assert body.counts(answer) == {RuleType.EMAIL: 3, RuleType.PHONE: 3}
+    assert body.counts({}) == {}
+
+
+def test_json_lines_are_not_sent_through_the_json_path_when_nothing_is_denied() -> None:
+    def refuse(raw: bytes) -> bytes:
+        raise AssertionError("called")
+
+    body = media.TextBody.read(BodyKind.NDJSON, b'{"a": 1}\n{"b": 2}\n', "", headers(),
+                               1 << 20, "US")
+    assert body.output({RuleType.EMAIL: set()}, "strip", refuse) is None
+
+
 def test_a_rewritten_body_keeps_its_charset() -> None:
     raw = "café jane@acme.com\n".encode("latin-1")
     label = headers("text/plain; charset=latin-1")

@@ -169,6 +169,12 @@ def test_ndjson_drop_removes_each_line_that_holds_a_denied_identifier() -> None:
     assert out == '{"email": "bob@other.net"}\nok\n'
 
 
+def test_json_seq_records_keep_their_separator() -> None:
+    body = '\x1e{"email": "jane@acme.com"}\n\x1e{"n": 5125550100}\n'
+    out = NdjsonFilter("US", json_path(DENIED)).redact(body, DENIED, "strip")
+    assert out == f'\x1e{{"email":"{MARKER}"}}\n\x1e{{"n":null}}\n'
+
+
 def test_ndjson_json_parts_are_its_json_lines() -> None:
     body = '{"a": 1}\r\nplain\n[2]\n'
     assert NdjsonFilter("US", json_path(DENIED)).json_parts(body) == [b'{"a": 1}', b"[2]"]
@@ -207,7 +213,7 @@ def test_sse_json_parts_are_the_joined_data_of_each_event() -> None:
 
 # ---------------------------------------------------------------------------- properties
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # profile: count
 
 
 @st.composite
