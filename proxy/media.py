@@ -43,6 +43,8 @@ from rules.textbody import (
     TextFilter,
     denied_normals,
     is_json_document,
+    ndjson_documents,
+    sse_documents,
 )
 
 __all__ = [
@@ -203,8 +205,22 @@ class TextBody:
     def read(
         cls, kind: BodyKind, raw: bytes, encoding: str, label: Label, limit: int, region: str
     ) -> TextBody:
-        text = decode_text(decode(raw, encoding, limit), label.charset)
+        return cls.of(kind, decode(raw, encoding, limit), label, region)
+
+    @classmethod
+    def of(cls, kind: BodyKind, decoded: bytes, label: Label, region: str) -> TextBody:
+        """From a body already content-decoded (as `classify` needed it)."""
+        text = decode_text(decoded, label.charset)
         return cls(kind, text, scan(text.value, region), region)
+
+    def json_documents(self) -> list[bytes]:
+        """The JSON inside (NDJSON lines, event data), if the JSON path wants its own
+        candidates in the lookup too."""
+        if self.kind is BodyKind.NDJSON:
+            return ndjson_documents(self.text.value)
+        if self.kind is BodyKind.SSE:
+            return sse_documents(self.text.value)
+        return []
 
     def output(self, answer: Lookup, policy: Policy, json_filter: JsonFilter) -> bytes | None:
         if not any(answer.values()):  # nothing denied: no filter can remove anything

@@ -35,7 +35,7 @@ from rules.scan import Candidate, merge_spans, redact_text, scan
 
 __all__ = [
     "MARKER", "BodyFilter", "JsonFilter", "NdjsonFilter", "SseFilter", "TextFilter",
-    "denied_normals", "is_json_document",
+    "denied_normals", "is_json_document", "ndjson_documents", "sse_documents",
 ]
 
 MARKER = "[suppressed]"
@@ -176,9 +176,7 @@ class NdjsonFilter:
         return scan(text, self.region)
 
     def json_parts(self, text: str) -> list[bytes]:
-        """The JSON documents of the body, for the JSON path's own candidates."""
-        documents = (_body(line).removeprefix(_RS) for line in _lines(text))
-        return [d.encode("utf-8", "surrogateescape") for d in documents if is_json_document(d)]
+        return ndjson_documents(text)
 
     def redact(self, text: str, denied: set[str], policy: Policy) -> str:
         return "".join(self._line(line, denied, policy) for line in _lines(text))
@@ -197,6 +195,12 @@ class NdjsonFilter:
         if not spans:
             return line
         return "" if policy == "drop" else redact_text(body, spans, MARKER) + ending
+
+
+def ndjson_documents(text: str) -> list[bytes]:
+    """The JSON documents of an NDJSON body, for the JSON path's own candidates."""
+    documents = (_body(line).removeprefix(_RS) for line in _lines(text))
+    return [d.encode("utf-8", "surrogateescape") for d in documents if is_json_document(d)]
 
 
 def _body(line: str) -> str:
@@ -218,9 +222,7 @@ class SseFilter:
         return scan(text, self.region)
 
     def json_parts(self, text: str) -> list[bytes]:
-        """The JSON data of every event, for the JSON path's own candidates."""
-        parts = (_data(event) for event in _events(text))
-        return [p.encode("utf-8", "surrogateescape") for p in parts if is_json_document(p)]
+        return sse_documents(text)
 
     def redact(self, text: str, denied: set[str], policy: Policy) -> str:
         return "".join(self._event(event, denied, policy) for event in _events(text))
@@ -248,6 +250,12 @@ class SseFilter:
         body = _body(line)
         spans = _denied_spans(body, denied, self.region)
         return redact_text(body, spans, MARKER) + line[len(body):] if spans else line
+
+
+def sse_documents(text: str) -> list[bytes]:
+    """The JSON data of every event, for the JSON path's own candidates."""
+    parts = (_data(event) for event in _events(text))
+    return [p.encode("utf-8", "surrogateescape") for p in parts if is_json_document(p)]
 
 
 def _events(text: str) -> Iterator[list[str]]:

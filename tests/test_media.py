@@ -237,6 +237,16 @@ def test_ndjson_in_gzip_members_goes_through_the_json_path_line_by_line() -> Non
     assert out == b'{"email": ""}\n{"email": "bob@example.org"}\n' * 3
 
 
+def test_json_documents_inside_for_the_json_paths_own_candidates() -> None:
+    ndjson = b'{"a": 1}\nplain\n[2]\n'
+    sse = b'data: {"a":\ndata: 1}\n\ndata: text\n\n'
+    assert media.TextBody.of(BodyKind.NDJSON, ndjson, headers(), "US").json_documents() == [
+        b'{"a": 1}', b"[2]"]
+    assert media.TextBody.of(BodyKind.SSE, sse, headers(), "US").json_documents() == [
+        b'{"a":\n1}']
+    assert media.TextBody.of(BodyKind.TEXT, ndjson, headers(), "US").json_documents() == []
+
+
 def test_counts_are_denied_places_by_type() -> None:
     body = media.TextBody.read(BodyKind.TEXT, PLAIN, "", headers(), 1 << 20, "US")
     answer = {RuleType.DOMAIN: {"acme.com"}, RuleType.PHONE: {"+15125550100"}}
