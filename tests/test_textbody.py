@@ -211,6 +211,49 @@ def test_sse_json_parts_are_the_joined_data_of_each_event() -> None:
     assert [json.loads(p) for p in parts] == [{"email": JANE}, {"email": "bob@other.net"}]
 
 
+# ---------------------------------------------------------------------------- spellings
+
+SPELLINGS = [
+    ("email", "jane@acme.com", "JANE@ACME.COM"),
+    ("email", "jane@acme.com", "jane&#64;acme.com"),
+    ("email", "jane@acme.com", "mailto:jane%40acme.com?subject=Hi"),
+    ("email", "jane@acme.com", "ja\u200bne@acme.com"),
+    ("email", "jane@acme.com", "jane\\u0040acme.com"),
+    ("email", "jane@acme.com", "jane＠acme.com"),
+    ("phone", "+15125550100", "+1 (512) 555-0100"),
+    ("phone", "+15125550100", "512.555.0100"),
+    ("phone", "+442079460958", "(0044 20 7946 0958)"),
+    ("linkedin", "linkedin.com/in/jane-doe", "https://uk.linkedin.com/in/JANE-DOE/?trk=x"),
+    ("linkedin", "linkedin.com/in/jane-doe", "<a href='https://www.linkedin.com/in/jane-doe'>"),
+]
+ALLOWED_NEXT = "bob@other.net +1 512 555 0199 linkedin.com/in/jane-doe-2"
+
+
+def _in_kind(name: str, spelling: str) -> str:
+    text = f"Contact: {spelling} ; also {ALLOWED_NEXT}"
+    if name == "ndjson":
+        return f"{json.dumps({'note': text, 'n': 1})}\n{text}\n"
+    if name == "sse":
+        return f": {text}\nid: {spelling}\ndata: {json.dumps({'v': text})}\n\ndata: {text}\n\n"
+    return f'name,note\nJane,"{text}"\n'
+
+
+@pytest.mark.parametrize("name", ["text", "ndjson", "sse"])
+@pytest.mark.parametrize(("kind", "value", "spelling"), SPELLINGS)
+@pytest.mark.parametrize("policy", ["strip", "drop"])
+def test_each_spelling_in_each_kind_is_removed(
+    name: str, kind: str, value: str, spelling: str, policy: Policy
+) -> None:
+    body = _in_kind(name, spelling)
+    assert _leaked(body, [(kind, value)]) == [value]  # the detector reads the planted one
+    out = filters(policy)[name].redact(body, DENIED, policy)
+    assert _leaked(out, [(kind, value)]) == []
+    allowed = [("email", "bob@other.net"), ("phone", "+15125550199"),
+               ("linkedin", "linkedin.com/in/jane-doe-2")]
+    if policy == "strip":
+        assert _leaked(out, allowed) == [v for _, v in allowed]
+
+
 # ---------------------------------------------------------------------------- properties
 
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # profile: count
