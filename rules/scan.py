@@ -160,8 +160,9 @@ def _linkedins(text: str) -> Iterator[Found]:
     """Every `linkedin.com` host with a path: the URL as written and without trailing marks."""
     for match in _LINKEDIN.finditer(text):
         start = _url_start(text, match.start())
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_."):
-            continue  # `notlinkedin.com`: another host
+        glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_.")
+        if glued and text.find("//", start, match.start()) == -1:
+            continue  # `notlinkedin.com`: another host (`xhttps://linkedin.com` is not)
         end = match.end()
         port = _PORT.match(text, end)
         if port is not None:
