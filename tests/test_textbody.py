@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from rules.match import Policy
 from rules.model import RuleType
-from rules.scan import Candidate, redact_text, scan
+from rules.scan import Candidate, scan
 from rules.textbody import (
     MARKER,
     BodyFilter,
@@ -44,12 +44,11 @@ JANE = "jane@acme.com"
 
 
 def json_path(denied: set[str], policy: Policy = "strip") -> JsonFilter:
-    """Stand-in for the JSON path: every string and key redacted by the text scanner, a
-    number that is a denied phone becomes null. Unchanged documents come back as they were."""
+    """Stand-in for the JSON path: every string and key redacted as text, a number that is a
+    denied phone becomes null. Unchanged documents come back as they were."""
 
     def text(value: str) -> str:
-        spans = [(c.start, c.end) for c in scan(value, "US") if denied & set(c.normal)]
-        return redact_text(value, spans, MARKER)
+        return TextFilter("US").redact(value, denied, "strip")
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
