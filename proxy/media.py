@@ -59,9 +59,9 @@ _NDJSON = frozenset({
 })
 _SSE = "text/event-stream"
 _TEXT_SUFFIXES = ("+json", "+xml", "+json-seq")
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"),
-         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"),
+         (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+         (codecs.BOM_UTF16_BE, "utf-16-be"))  # UTF-32-LE's BOM starts with UTF-16-LE's
 _SNIFF_LINES = 2
 
 
@@ -154,10 +154,7 @@ class Text:
     bom: bytes
 
     def encode(self, text: str) -> bytes:
-        body = text.encode(self.codec, errors="surrogateescape")
-        if self.codec in ("utf-16", "utf-32"):  # Python's encoder writes its own BOM
-            return body
-        return self.bom + body
+        return self.bom + text.encode(self.codec, errors="surrogateescape")
 
 
 def decode_text(body: bytes, charset: str | None) -> Text:
@@ -168,7 +165,7 @@ def decode_text(body: bytes, charset: str | None) -> Text:
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
-            rest = body if codec != "utf-8" else body[len(bom):]
+            rest = body[len(bom):]
             return Text(rest.decode(codec, errors="surrogateescape"), codec, bom)
     codec = charset or "utf-8"
     return Text(body.decode(codec, errors="surrogateescape"), codec, b"")

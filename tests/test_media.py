@@ -7,6 +7,7 @@ members, br, deflate) through the decoder the proxy uses, judged by tests/leak_d
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import zlib
 from collections.abc import Callable
@@ -155,6 +156,8 @@ def test_charset_is_read_once_and_only_when_known() -> None:
     [
         ("mail jane@acme.com, café".encode("latin-1"), "iso8859-1"),
         ("mail jane@acme.com".encode("utf-16"), None),
+        (codecs.BOM_UTF16_BE + "mail jane@acme.com".encode("utf-16-be"), None),
+        (codecs.BOM_UTF32_LE + "mail jane@acme.com".encode("utf-32-le"), None),
         (b"\xef\xbb\xbfmail jane@acme.com \xff", None),
         ("mail jane@acme.com ☎".encode(), None),
     ],
@@ -261,6 +264,12 @@ def test_json_lines_are_not_sent_through_the_json_path_when_nothing_is_denied() 
     body = media.TextBody.read(BodyKind.NDJSON, b'{"a": 1}\n{"b": 2}\n', "", headers(),
                                1 << 20, "US")
     assert body.output({RuleType.EMAIL: set()}, "strip", refuse) is None
+
+
+def test_a_rewritten_utf16_body_keeps_its_byte_order_mark() -> None:
+    raw = codecs.BOM_UTF16_BE + "jane@acme.com\n".encode("utf-16-be")
+    out = media.TextBody.of(BodyKind.TEXT, raw, headers(), "US").output(ANSWER, "strip", same)
+    assert out == codecs.BOM_UTF16_BE + f"{MARKER}\n".encode("utf-16-be")
 
 
 def test_a_rewritten_body_keeps_its_charset() -> None:
