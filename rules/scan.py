@@ -195,8 +195,8 @@ def _path_ends(text: str, slash: int) -> list[int]:
     while trimmed > slash + 1 and text[trimmed - 1] in _TRAILING:
         trimmed -= 1
     ends.append(trimmed)
-    for k in range(slash + 1, end):  # `/in/jane-doe.smith`, `/in/jane-doe,x`: each cut
-        if not (text[k].isalnum() or text[k] in "-_%/") and len(ends) < _MAX_SPLITS:
+    for k in range(slash + 1, end):  # `/in/jane-doe.smith`, `/in/jane-doe,x`, `…/x`: each cut
+        if not (text[k].isalnum() or text[k] in "-_%") and len(ends) < _MAX_SPLITS:
             ends.append(k)
     return list(dict.fromkeys(ends))
 
