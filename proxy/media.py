@@ -224,7 +224,10 @@ class TextBody:
             return None
         denied = denied_normals(self.candidates, answer)
         body_filter = filter_for(self.kind, self.region, json_filter)
-        out = body_filter.redact(self.text.value, denied, policy)
+        if isinstance(body_filter, TextFilter):  # one scan: the candidates are this text's
+            out = body_filter.redact(self.text.value, denied, policy, self.candidates)
+        else:
+            out = body_filter.redact(self.text.value, denied, policy)
         return None if out == self.text.value else self.text.encode(out)
 
     def counts(self, answer: Lookup) -> dict[RuleType, int]:

@@ -71,14 +71,17 @@ def is_json_document(text: str) -> bool:
     return True
 
 
-def _denied_spans(text: str, denied: set[str], region: str) -> list[tuple[int, int]]:
+def _denied_spans(
+    text: str, denied: set[str], region: str, found: list[Candidate] | None = None
+) -> list[tuple[int, int]]:
     """The shortest denied reading from each start: a longer reading of the same identifier
     (`linkedin.com/in/jane/;bob@x.org`) would take an allowed neighbour with it, and once the
-    shortest is replaced by the marker no reading of the rest can spell the identifier."""
+    shortest is replaced by the marker no reading of the rest can spell the identifier.
+    `found`: the candidates of exactly this text, if the caller has them (no second scan)."""
     if not denied:
         return []
     shortest: dict[tuple[RuleType, int], int] = {}
-    for c in scan(text, region):
+    for c in scan(text, region) if found is None else found:
         if not denied.isdisjoint(c.normal):
             key = (c.kind, c.start)
             shortest[key] = min(c.end, shortest.get(key, c.end))
@@ -109,8 +112,10 @@ class TextFilter:
     def candidates(self, text: str) -> list[Candidate]:
         return scan(text, self.region)
 
-    def redact(self, text: str, denied: set[str], policy: Policy) -> str:
-        spans = _denied_spans(text, denied, self.region)
+    def redact(
+        self, text: str, denied: set[str], policy: Policy, found: list[Candidate] | None = None
+    ) -> str:
+        spans = _denied_spans(text, denied, self.region, found)
         if not spans:
             return text
         if policy == "drop":
