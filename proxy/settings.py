@@ -93,6 +93,25 @@ def _paths(value: str) -> tuple[str, ...]:
     return paths
 
 
+DEFAULT_BINARY_TYPES: tuple[str, ...] = (
+    "image/*", "audio/*", "video/*", "font/*", "application/octet-stream", "application/pdf",
+    "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
+    "application/x-7z-compressed", "application/x-bzip2", "application/x-xz", "application/zstd",
+    "application/vnd.rar", "application/x-rar-compressed",
+)
+"""Streamed untouched, never filtered (proxy/media.py): types that are clearly not text."""
+
+
+def _media_types(value: str) -> tuple[str, ...]:
+    """A comma list of `type/subtype` or `type/*`, lowercased."""
+    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    for entry in entries:
+        top, slash, sub = entry.partition("/")
+        if not slash or not top or not sub or top == "*" or ("*" in sub and sub != "*"):
+            raise ValueError(f"{entry!r} is not type/subtype or type/*")
+    return entries
+
+
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda value: parse(value) if value else None
 
@@ -153,6 +172,10 @@ class Settings:
     max_filter_body: int = _setting(32 * MiB, _positive(int), "filtered JSON body limit, bytes")
     exempt_paths: tuple[str, ...] = _setting(
         (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
+    )
+    binary_types: tuple[str, ...] = _setting(
+        DEFAULT_BINARY_TYPES, _media_types,
+        "comma-separated media types (type/sub or type/*) streamed unfiltered as binary",
     )
     shutdown_timeout: float = _setting(30.0, _positive(float), "drain time on SIGTERM, s")
     max_rule_staleness: float | None = _setting(

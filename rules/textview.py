@@ -31,15 +31,18 @@ _JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
 def decode_token(token: str) -> str:
-    """The text a client reads for one encoded token (the token itself if it means nothing)."""
+    """The text a client reads for one encoded token (the token itself if it means nothing).
+
+    What an escape decodes to is read once more for full-width forms and invisible
+    characters (`\\uff20`, `&#xff20;`, `%EF%BC%A0` are an `@` to a reader)."""
     first = token[0]
     if first == "&":
-        return html.unescape(token)
+        return _folded(html.unescape(token))
     if first == "%":
-        return unquote(token, errors="replace")
+        return _folded(unquote(token, errors="replace"))
     if first == "\\":
         if token[1] == "u":
-            return chr(int(token[-4:], 16))  # `\\u0040`: the last four are hex digits
+            return _folded(chr(int(token[-4:], 16)))  # `\\u0040`: the last four are hex
         return _JSON_ESCAPES.get(token[1], token[1])
     if first == "\uff61":  # halfwidth ideographic full stop
         return "."
@@ -48,6 +51,15 @@ def decode_token(token: str) -> str:
     if first == "\ufe6b":  # small commercial at
         return "@"
     return ""  # default-ignorable characters
+
+
+def _folded(text: str) -> str:
+    if _FOLDABLE.search(text) is None:
+        return text
+    return _FOLDABLE.sub(lambda m: decode_token(m.group()), text)
+
+
+_FOLDABLE = re.compile(rf"[{IGNORABLE}\uff01-\uff5e\ufe6b\uff61]")
 
 
 @dataclass(frozen=True, slots=True)
