@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# E402 below: the imports need the repo root on sys.path first (run as a script)
 import orjson  # noqa: E402
 
 from bench.data import contacts, task_doc  # noqa: E402

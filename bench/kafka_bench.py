@@ -84,7 +84,8 @@ async def ingest_and_rebuild(args: argparse.Namespace) -> dict[str, float]:
     published = await publish(options, topic, tenant, args.values, args.per_event)
     store = RedisStore.from_url(args.redis, timeout=30.0, topic=topic)
     client = aioredis.from_url(args.redis, decode_responses=True)
-    consumer = RuleConsumer(options, topic, None, store, tuning=TUNING)  # no group-join wait
+    # no group: no group-join wait
+    consumer = RuleConsumer(options, topic, None, store, DEFAULT_REGION, tuning=TUNING)
     try:
         await consumer.start()
         started = time.perf_counter()

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -26,6 +26,9 @@ from proxy.settings import Settings, kafka_options
 from proxy.upstream import Upstream, client_session
 from rules.store import RuleStore
 from rules.store.staleness import StalenessGuard
+
+if TYPE_CHECKING:  # imported when a publisher is started: Kafka clients load only if used
+    from rules.publisher import RulePublisher
 
 log = logging.getLogger("denyproxy.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -130,7 +133,7 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
     return app
 
 
-async def start_publisher(settings: Settings, stack: AsyncExitStack):  # type: ignore[no-untyped-def]
+async def start_publisher(settings: Settings, stack: AsyncExitStack) -> RulePublisher:
     from rules.publisher import RulePublisher
 
     publisher = RulePublisher(kafka_options(settings), settings.topic, region=settings.phone_region)
@@ -139,14 +142,21 @@ async def start_publisher(settings: Settings, stack: AsyncExitStack):  # type: i
     return publisher
 
 
+def multiprocess_registry() -> CollectorRegistry:
+    """A registry that reads every worker's samples from prometheus-client's files."""
+    registry = CollectorRegistry()
+    # prometheus-client leaves MultiProcessCollector.__init__ unannotated (no types to check)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Application:
     """The admin listener, on its own port so it never shadows an upstream path."""
     app = web.Application()
     app[HEALTH] = health
     registry = REGISTRY
     if multiprocess:  # every worker's samples, summed from prometheus-client's files
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        registry = multiprocess_registry()
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})

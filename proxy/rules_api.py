@@ -29,7 +29,15 @@ from proxy.errors import (
 )
 from proxy.forward import Forwarder, api_key
 from rules.match import is_denied, query_for
-from rules.model import MAX_VALUES_PER_CHANGE, RULE_TYPES, Lookup, RuleChange, RuleType, tenant_of
+from rules.model import (
+    MAX_VALUES_PER_CHANGE,
+    RULE_TYPES,
+    Lookup,
+    Op,
+    RuleChange,
+    RuleType,
+    tenant_of,
+)
 from rules.normalize import normalize_all
 from rules.store import (
     LimitError,
@@ -86,7 +94,8 @@ class RulesApi:
             answer = await self.forwarder.lookup(rule.tenant, query)
         else:
             answer = await self._own_rules(rule.tenant, query)
-        denied = {raw: is_denied(rule.type, n, answer) for raw, n in zip(rule.raw, rule.normal)}
+        pairs = zip(rule.raw, rule.normal, strict=True)
+        denied = {raw: is_denied(rule.type, n, answer) for raw, n in pairs}
         return web.json_response({"denied": denied})
 
     async def _own_rules(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
@@ -101,9 +110,9 @@ class RulesApi:
         settings = self.forwarder.settings
         return Limits(settings.max_rules_per_key, settings.rule_writes_per_minute)
 
-    async def _change(self, request: web.Request, op: str) -> web.Response:
+    async def _change(self, request: web.Request, op: Op) -> web.Response:
         rule = await self._parse(request)
-        change = RuleChange(op, rule.tenant, rule.type, rule.values)  # type: ignore[arg-type]
+        change = RuleChange(op, rule.tenant, rule.type, rule.values)
         try:
             if self.publisher is None:
                 await self._write(change)

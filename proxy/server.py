@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -18,6 +19,9 @@ from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUna
 from rules.store.init import InitReport, initialise
 from rules.store.region import RegionMismatchError, check_region, recorder
 from rules.store.staleness import HeartbeatStore, StalenessGuard
+
+if TYPE_CHECKING:  # imported when a consumer is started: Kafka clients load only if used
+    from rules.consumer import RuleConsumer
 
 log = logging.getLogger("denyproxy")
 
@@ -189,7 +193,7 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
         await store.aclose()
 
 
-async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[no-untyped-def]
+async def start_consumer(settings: Settings, store: RuleStore) -> RuleConsumer:
     from rules.consumer import RuleConsumer
 
     if not isinstance(store, RuleWriter):
@@ -202,7 +206,9 @@ async def start_consumer(settings: Settings, store: RuleStore):  # type: ignore[
     return consumer
 
 
-async def consume(settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal) -> None:
+async def consume(
+    settings: Settings, until: Callable[[], Awaitable[None]] = wait_for_signal
+) -> None:
     """The consumer alone, with an admin listener: one per deployment writes the shared Redis."""
     async with AsyncExitStack() as stack:
         health = await start_control(settings.with_(consumer=True), stack, command="consume")

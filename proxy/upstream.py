@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -78,8 +78,11 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
 
 
 @contextlib.contextmanager
-def upstream_errors(timeout: float) -> AsyncIterator[None]:  # type: ignore[misc]
-    """aiohttp's failures become 502/504 values at this one boundary."""
+def upstream_errors(timeout: float) -> Iterator[None]:
+    """aiohttp's failures become 502/504 values at this one boundary.
+
+    A plain (sync) context manager: it only catches, so it wraps awaits in async code too.
+    """
     try:
         yield
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -136,4 +139,6 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 def _brotli(body: bytes, limit: int) -> bytes:
     """Brotli with its output bounded at each step (brotli >= 1.2)."""
-    return brotli.Decompressor().process(body, output_buffer_limit=limit + 1)
+    decompressor = brotli.Decompressor()  # brotli ships no type hints: name what it returns
+    out: bytes = decompressor.process(body, output_buffer_limit=limit + 1)
+    return out

@@ -1,7 +1,7 @@
 """A least-recently-used cache bounded in bytes, not entries.
 
 `functools.lru_cache(maxsize=N)` bounds the count of entries, so N values of 40 KB each hold
-N × 40 KB: a client that sends long strings chooses our memory. This one charges every entry
+N times 40 KB: a client that sends long strings chooses our memory. This one charges every entry
 the length of its key plus that of its value (characters of str; a tuple or None charged by
 its parts, plus a fixed overhead per entry) and evicts the least recently used until the total
 fits. An entry larger than the whole budget is not kept.

@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rules.events import chunks
 from rules.importer import ImportSpec, ImportSummary, import_csv
 from rules.kafka import KafkaOptions
 from rules.kafka_access import Need, explained, prepare_publishing
-from rules.model import GLOBAL, Op, RuleType, is_tenant, tenant_of
+from rules.model import GLOBAL, Op, RuleType, chunks, is_tenant, tenant_of
 from rules.normalize import classify
 from rules.progress import Progress
 from rules.publisher import RulePublisher

@@ -11,13 +11,28 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 NOT_UTF8 = "not valid UTF-8"
+
+
+class CsvReader(Protocol):
+    """What we use of `csv.reader`'s object: its rows and the line it has read up to."""
+
+    line_num: int
+
+    def __iter__(self) -> CsvReader: ...
+    def __next__(self) -> list[str]: ...
+
+
+class CsvWriter(Protocol):
+    """What we use of `csv.writer`'s object."""
+
+    def writerow(self, row: Iterable[object], /) -> object: ...
 """The reason of a row whose cell holds bytes that are not UTF-8."""
 
 SPANS_LINES = "value spans several lines (a quote left open takes in the lines after it)"
@@ -47,7 +62,7 @@ def shown(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def open_csv(path: Path, stack: ExitStack) -> tuple[IO[bytes], Iterator[list[str]]]:
+def open_csv(path: Path, stack: ExitStack) -> tuple[IO[bytes], CsvReader]:
     """Binary file (its position drives the progress bar) under a streaming CSV reader."""
     try:
         raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the ExitStack
@@ -58,7 +73,7 @@ def open_csv(path: Path, stack: ExitStack) -> tuple[IO[bytes], Iterator[list[str
 
 
 def first_row(
-    reader: Iterator[list[str]], column: str | None
+    reader: CsvReader, column: str | None
 ) -> tuple[int, list[str] | None, bool]:
     """Column index, the first row if it is data (else None), and whether it was a header.
 
@@ -84,11 +99,10 @@ def first_row(
 
 
 def rows(
-    reader: Iterator[list[str]], first: list[str] | None
+    reader: CsvReader, first: list[str] | None
 ) -> Iterator[tuple[int, list[str] | None]]:
     """(line number, row) pairs; an unparseable row comes as None, at its line."""
-    line_num: Callable[[], int] = lambda: reader.line_num  # type: ignore[attr-defined]
-    previous = line_num()
+    previous = reader.line_num
     if first is not None:
         yield 1, first
     while True:
@@ -100,7 +114,7 @@ def rows(
             yield previous + 1, None
         else:
             yield previous + 1, row
-        previous = line_num()
+        previous = reader.line_num
 
 
 @dataclass(slots=True)
@@ -114,7 +128,8 @@ class Block:
 
     def to_classify(self) -> list[str]:
         """The cells to normalise; "" where the row is already rejected."""
-        return [cell if early is None else "" for cell, early in zip(self.cells, self.early)]
+        pairs = zip(self.cells, self.early, strict=True)
+        return [cell if early is None else "" for cell, early in pairs]
 
 
 def blocks(
@@ -154,7 +169,7 @@ class Rejects:
 
     def __init__(self, path: Path, include_values: bool, stack: ExitStack) -> None:
         self.path, self._include_values, self._stack = path, include_values, stack
-        self._writer: csv._writer | None = None  # type: ignore[name-defined]
+        self._writer: CsvWriter | None = None
 
     def add(self, line: int, reason: str, value: str | None) -> None:
         if self._writer is None:
@@ -164,7 +179,7 @@ class Rejects:
             row.append(shown(value or ""))
         self._writer.writerow(row)
 
-    def _open(self) -> csv._writer:  # type: ignore[name-defined]
+    def _open(self) -> CsvWriter:
         try:
             out = self._stack.enter_context(
                 open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - ExitStack

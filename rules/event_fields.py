@@ -19,7 +19,6 @@ import phonenumbers
 from rules.model import MAX_VALUES_PER_CHANGE, RuleType, is_tenant
 
 VERSION = 1
-MAX_VALUES = MAX_VALUES_PER_CHANGE
 _NAMED_BAD_VALUES = 10
 _OPS: frozenset[str] = frozenset(("add", "remove"))
 _TYPES: dict[str, RuleType] = {t.value: t for t in RuleType}
@@ -130,7 +129,7 @@ def check_flag(body: dict[str, Any], name: str) -> bool:
     return bool(value)
 
 
-def check_values(values: Sequence[Any], max_values: int = MAX_VALUES) -> None:
+def check_values(values: Sequence[Any], max_values: int = MAX_VALUES_PER_CHANGE) -> None:
     if not values:
         raise InvalidEventError("schema", "values must not be empty")
     if len(values) > max_values:

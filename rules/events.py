@@ -9,7 +9,7 @@ Field checks live in rules/event_fields.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,6 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from rules.event_fields import (
-    MAX_VALUES,
     VERSION,
     InvalidEventError,
     bad_values_reason,
@@ -39,8 +38,8 @@ from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType
 from rules.normalize import normalize_all
 
 __all__ = [
-    "MAX_EVENT_BYTES", "MAX_VALUES", "REASONS", "VERSION", "Event", "InvalidEventError",
-    "ParsedEvent", "check_key", "check_partition", "check_size", "chunks", "decode",
+    "MAX_EVENT_BYTES", "REASONS", "VERSION", "Event", "InvalidEventError",
+    "ParsedEvent", "check_key", "check_partition", "check_size", "decode",
     "decode_event", "encode", "key_of", "normalise", "parse_event", "partition_of",
 ]
 
@@ -169,7 +168,7 @@ def decode_event(value: bytes | None, region: str) -> Event:
 
 
 def parse_event(
-    value: bytes | None, max_values: int = MAX_VALUES, max_bytes: int = MAX_EVENT_BYTES
+    value: bytes | None, max_values: int = MAX_VALUES_PER_CHANGE, max_bytes: int = MAX_EVENT_BYTES
 ) -> ParsedEvent:
     """Check size, JSON and schema, cheapest first; values are normalised later."""
     check_size(value, max_bytes)
@@ -212,9 +211,3 @@ def normalise(
         bad = [r.index for r in result.rejected]
         raise InvalidEventError("values", bad_values_reason(bad, len(raw), rule_type))
     return result.values
-
-
-def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterable[Sequence[str]]:
-    """Split a long list into event-sized pieces, order kept."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -2,7 +2,7 @@
 
 Both implement one contract (rules/textfind.py): `find_text(text)` with spans in characters,
 `find_bytes(body)` with spans in bytes. The compiled core (`rules._native`, built from
-rules/native by `pip install .` when a Rust toolchain is present) is the same finding, ~50×
+rules/native by `pip install .` when a Rust toolchain is present) is the same finding, ~50 times
 faster; without it the proxy still works, slower, and says so once at start-up
 (`announce()`).
 `DENYPROXY_REQUIRE_NATIVE=1` turns the fallback into an import error (CI proves the core).

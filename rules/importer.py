@@ -156,7 +156,9 @@ class _Run:
     ) -> None:
         """Account for a classified block, in file order; send full buffers as events."""
         summary = self.summary
-        for line, cell, early, result in zip(block.lines, block.cells, block.early, await results):
+        for line, cell, early, result in zip(
+            block.lines, block.cells, block.early, await results, strict=True
+        ):
             summary.rows += 1
             outcome = early or result
             if isinstance(outcome, str):

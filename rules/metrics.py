@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_APPLIED = Counter(
@@ -31,3 +34,12 @@ PUBLISH_TO_APPLIED = Histogram(
     "From an event's ts to its write to the store (live events only, not rebuilds).",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+
+
+def applied(event_times: Sequence[float], live: bool) -> None:
+    """Counters after a write; latency only for live events (a rebuild replays old ones)."""
+    EVENTS_APPLIED.inc(len(event_times))
+    if live:
+        wall = time.time()
+        for ts in event_times:
+            PUBLISH_TO_APPLIED.observe(max(wall - ts, 0.0))

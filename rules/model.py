@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -60,3 +60,9 @@ class RuleChange:
     tenant: str
     type: RuleType
     values: tuple[str, ...]
+
+
+def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterator[Sequence[str]]:
+    """Split a long list into pieces of at most `size`, order kept (events, store commands)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

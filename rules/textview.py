@@ -1,7 +1,7 @@
 """A decoded view of a text, with every decoded offset mapped back to the original.
 
 Identifiers hide behind encodings a client undoes: HTML entities (`&#64;`, `&lt;`), percent
-escapes (`%40`), JSON escapes (`\\u0040`, `\\/`), full-width forms (`＠`) and invisible
+escapes (`%40`), JSON escapes (`\\u0040`, `\\/`), full-width forms (U+FF20 for `@`) and invisible
 characters (U+200B…). One left-to-right pass with a regex of bounded tokens (linear: no
 token is longer than 33 characters, apart from runs of percent escapes, which cannot
 backtrack) decodes each token once; the scanner reads both the original and this view.

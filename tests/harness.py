@@ -90,7 +90,7 @@ async def _wait_listening(port: int, task: asyncio.Task[None]) -> None:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0  # noqa: ASYNC109
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30.0  # noqa: ASYNC109 - a polling bound
 ) -> None:
     """Poll `check` until it is true; fail naming `what` after `timeout` s (a bound, not a
     measurement: on a loaded box only the failure message waits that long)."""

@@ -181,7 +181,7 @@ async def _describe_cluster(options: KafkaOptions) -> bool:
 def _run_async(probe: object) -> bool:
     """Run a probe coroutine in a worker thread, away from any event loop of the caller."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return bool(pool.submit(asyncio.run, probe).result())  # type: ignore[arg-type]
+        return bool(pool.submit(asyncio.run, probe).result())  # type: ignore[arg-type]  # a coroutine
 
 
 # --------------------------------------------------------------------------------------- Redis

@@ -119,7 +119,8 @@ async def test_sigterm_drains_in_flight_requests_then_exits():
 async def test_workers_share_the_port_and_redis_and_metrics_add_up(redis_url):
     api_key = f"om_{uuid.uuid4().hex}"
     store = RedisStore.from_url(redis_url, timeout=2)
-    await store.apply([RuleChange("add", tenant_of(api_key), RuleType.EMAIL, ("jane.doe@acme.com",))])
+    rule = RuleChange("add", tenant_of(api_key), RuleType.EMAIL, ("jane.doe@acme.com",))
+    await store.apply([rule])
     await store.mark_initialised()  # the operator's `denyproxy store init`
     await store.aclose()
     async with fake_upstream() as (fake, upstream), aiohttp.ClientSession() as client:
@@ -127,14 +128,16 @@ async def test_workers_share_the_port_and_redis_and_metrics_add_up(redis_url):
         try:
             await proxy.ready(client)
             for _ in range(40):
-                async with aiohttp.ClientSession() as fresh:  # new connections spread over workers
-                    async with fresh.get(f"{proxy.url}/slow/0", headers={"X-API-Key": api_key}) as r:
-                        assert r.status == 200
-                        assert (await r.json())["data"][0]["email"] is None
+                async with (
+                    aiohttp.ClientSession() as fresh,  # new connections spread over workers
+                    fresh.get(f"{proxy.url}/slow/0", headers={"X-API-Key": api_key}) as r,
+                ):
+                    assert r.status == 200
+                    assert (await r.json())["data"][0]["email"] is None
             async with client.get(f"{proxy.admin}/metrics") as r:
                 text = await r.text()
-            served = [line for line in text.splitlines()
-                      if line.startswith('denyproxy_http_requests_total{method="GET",status="200"}')]
+            ok = 'denyproxy_http_requests_total{method="GET",status="200"}'
+            served = [line for line in text.splitlines() if line.startswith(ok)]
             assert served and float(served[0].split()[-1]) == 40.0
             assert len(workers_of(proxy.proc.pid)) == 2
             assert proxy.stop() == 0

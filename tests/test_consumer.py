@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import orjson
 import pytest
@@ -21,6 +21,7 @@ from rules.kafka import KafkaOptions, dead_letter_topic, ensure_topic
 from rules.model import DEFAULT_REGION, GLOBAL, RuleChange, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import MemoryStore, RedisStore, StoreUnavailableError, rule_key
+from tests.harness import eventually
 from tests.services import RedisServer
 
 FAST = ConsumerTuning(poll_timeout=0.1, check_interval=0.1, backoff=(0.05, 0.5), stall_after=30)
@@ -111,22 +112,10 @@ async def start(
     kind: type[RuleConsumer] = RuleConsumer,
     tuning: ConsumerTuning = FAST,
 ) -> RuleConsumer:
-    consumer = kind(options, topic, group and f"{topic}-{group}", store, tuning=tuning)
+    consumer = kind(options, topic, group and f"{topic}-{group}", store, "US", tuning=tuning)
     consumers.append(consumer)
     await consumer.start()
     return consumer
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if await result if isinstance(result, Awaitable) else result:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def wait_applied(store: RedisStore | MemoryStore, metas: Sequence[RecordMetadata]) -> None:
@@ -139,7 +128,7 @@ async def wait_applied(store: RedisStore | MemoryStore, metas: Sequence[RecordMe
             return False
         return all(mirrored.get(m.partition, -1) > m.offset for m in metas)
 
-    await wait_for(passed, "the store to reach the published offsets")
+    await eventually(passed, "the store to reach the published offsets")
 
 
 async def members(redis: aioredis.Redis, tenant: str, rule_type: RuleType) -> set[str]:
@@ -191,7 +180,7 @@ async def test_add_remove_sequences_and_interleaved_tenants_keep_their_order(
         store,
         tuning=ConsumerTuning(max_records=3, poll_timeout=0.1, check_interval=0.1),
     )
-    await wait_for(lambda: consumer.caught_up, "catch-up")
+    await eventually(lambda: consumer.caught_up, "catch-up")
     await wait_applied(store, metas)
 
     assert await members(redis, a, RuleType.EMAIL) == {"x@acme.com", "y@acme.com"}
@@ -216,7 +205,7 @@ async def test_publish_reports_the_offset_the_store_then_passes(
 ) -> None:
     tenant = tenant_of(str(uuid.uuid4()))
     consumer = await start(running, options, topic, store)
-    await wait_for(lambda: consumer.caught_up, "catch-up on an empty topic")
+    await eventually(lambda: consumer.caught_up, "catch-up on an empty topic")
     latency_before = sample("denyproxy_rule_publish_to_applied_seconds_count")
     meta = await publisher.publish("add", tenant, "phone", ["+1 415 555 0100", "(415) 555-0101"])
     assert meta.partition in range(4) and meta.offset == 0
@@ -259,7 +248,7 @@ async def test_crash_between_redis_write_and_commit_restarts_to_the_same_state(
     await doomed.stop()
 
     survivor = await start(running, options, topic, store)
-    await wait_for(lambda: survivor.caught_up, "the restarted consumer to catch up")
+    await eventually(lambda: survivor.caught_up, "the restarted consumer to catch up")
     assert survivor.applied_events == (len(steps) if partial else 0), "replayed iff not mirrored"
     assert await members(redis, tenant, RuleType.EMAIL) == {"a@x.io", "c@x.io"}
     assert (await store.offsets())[partition.partition] == len(steps)
@@ -360,14 +349,14 @@ async def test_two_consumers_in_one_group_split_partitions_and_fill_redis(
         mine, theirs = first._kafka().assignment(), second._kafka().assignment()
         return bool(mine) and bool(theirs) and not mine & theirs and len(mine | theirs) == 4
 
-    await wait_for(split, "both members to get partitions", timeout=40)
+    await eventually(split, "both members to get partitions", timeout=40)
     tenants = [tenant_of(f"split-{i}-{uuid.uuid4()}") for i in range(24)]
     metas = [
         await publisher.publish("add", t, "domain", [f"d{i}.example.com", f"e{i}.example.com"])
         for i, t in enumerate(tenants)
     ]
     await wait_applied(store, metas)
-    await wait_for(lambda: first.caught_up and second.caught_up, "both caught up")
+    await eventually(lambda: first.caught_up and second.caught_up, "both caught up")
 
     assert first.applied_events > 0 and second.applied_events > 0
     assert first.applied_events + second.applied_events == len(tenants)
@@ -428,14 +417,14 @@ async def test_flushed_redis_is_rebuilt_and_answers_unavailable_meanwhile(
         await publisher.publish("add", t, "email", [f"u{i}@flush.example" for i in range(3_000)])
         await publisher.publish("remove", t, "email", ["u0@flush.example"])
     consumer = await start(running, options, topic, store)
-    await wait_for(lambda: consumer.caught_up, "first load")
+    await eventually(lambda: consumer.caught_up, "first load")
     applied = consumer.applied_events
 
     await redis.flushall()
     with pytest.raises(StoreUnavailableError):
         await store.lookup(tenants[0], {RuleType.EMAIL: ["u1@flush.example"]})
-    await wait_for(lambda: consumer.applied_events == 2 * applied, "the replay")
-    await wait_for(lambda: consumer.caught_up, "the rebuild")
+    await eventually(lambda: consumer.applied_events == 2 * applied, "the replay")
+    await eventually(lambda: consumer.caught_up, "the rebuild")
 
     assert consumer.applied_events == 2 * applied, "every event replayed once"
     for t in tenants:
@@ -462,12 +451,12 @@ async def test_redis_restarted_empty_is_retried_then_rebuilt(
     try:
         await publisher.publish("add", tenant, "phone", ["+14155550100", "+14155550111"])
         consumer = await start(running, options, topic, store)
-        await wait_for(lambda: consumer.caught_up, "first load")
+        await eventually(lambda: consumer.caught_up, "first load")
 
         redis_server.stop()
         meta = await publisher.publish("remove", tenant, "phone", ["+14155550111"])
         caplog.set_level(logging.WARNING, logger="rules.consumer")
-        await wait_for(
+        await eventually(
             lambda: any("retry in" in r.getMessage() for r in caplog.records),
             "the consumer to retry the store",
         )
@@ -479,7 +468,7 @@ async def test_redis_restarted_empty_is_retried_then_rebuilt(
         async def rebuilt() -> bool:  # the empty Redis has no ready marker until the replay ends
             return consumer.caught_up and await store.ready()
 
-        await wait_for(rebuilt, "the rebuild after the restart")
+        await eventually(rebuilt, "the rebuild after the restart")
         assert await client.smembers(rule_key(tenant, RuleType.PHONE)) == {"+14155550100"}
     finally:
         redis_server.start()
@@ -500,7 +489,7 @@ async def test_in_memory_stores_each_read_every_partition(
     consumers = [await start(running, options, topic, s, group="shared") for s in stores]
     for consumer in consumers:
         assert consumer.group is None, "an in-memory store needs every partition"
-        await wait_for(lambda c=consumer: c.caught_up, "catch-up")
+        await eventually(lambda c=consumer: c.caught_up, "catch-up")
     for s in stores:
         assert await s.ready()
         for t in tenants:
@@ -529,13 +518,13 @@ async def test_a_member_joining_mid_load_keeps_every_tenants_order(
     slow = ConsumerTuning(max_records=5, poll_timeout=0.1, check_interval=0.1)
     SlowWriter.fast.clear()
     first = await start(running, options, topic, store, tuning=slow, kind=SlowWriter)
-    await wait_for(lambda: first.applied_events >= 40, "the first member to be mid-load")
+    await eventually(lambda: first.applied_events >= 40, "the first member to be mid-load")
     second = await start(running, options, topic, store, tuning=slow, kind=SlowWriter)
-    await wait_for(lambda: bool(second._kafka().assignment()), "the rebalance", timeout=40)
+    await eventually(lambda: bool(second._kafka().assignment()), "the rebalance", timeout=40)
     assert first.applied_events < len(metas), "the rebalance came in the middle of the load"
     SlowWriter.fast.set()
     await wait_applied(store, metas)
-    await wait_for(lambda: first.caught_up and second.caught_up, "both caught up")
+    await eventually(lambda: first.caught_up and second.caught_up, "both caught up")
 
     assert second.applied_events > 0, "the second member took partitions over"
     for i, t in enumerate(tenants):
@@ -559,12 +548,12 @@ async def test_after_a_flush_the_group_marks_ready_only_when_every_partition_is_
     tuning = ConsumerTuning(max_records=2, poll_timeout=0.1, check_interval=0.05)
     first = await start(running, options, topic, store, tuning=tuning)
     second = await start(running, options, topic, store, tuning=tuning)
-    await wait_for(
+    await eventually(
         lambda: bool(first._kafka().assignment()) and bool(second._kafka().assignment()),
         "both members to get partitions",
         timeout=40,
     )
-    await wait_for(lambda: first.caught_up and second.caught_up, "first load")
+    await eventually(lambda: first.caught_up and second.caught_up, "first load")
 
     async def total() -> int:
         return sum([await redis.scard(rule_key(t, RuleType.EMAIL)) for t in tenants])

@@ -23,7 +23,8 @@ from rules.publisher import RulePublisher
 from rules.store import MemoryStore, MirroredRedisStore, RedisStore, StoreUnavailableError
 from rules.store.staleness import StalenessGuard
 from tests import test_consumer as base
-from tests.test_consumer import members, sample, start, wait_applied, wait_for
+from tests.harness import eventually as wait_for
+from tests.test_consumer import members, sample, start, wait_applied
 
 # the fixtures of tests/test_consumer.py (real broker, real Redis), shared by name
 options, topic, store, redis = base.options, base.topic, base.store, base.redis
@@ -85,7 +86,7 @@ async def test_a_crc32_publisher_is_dead_lettered_and_live_equals_rebuild(
             # add → remove → add from two publishers: the first keeps the contract (aiokafka's
             # default partitioner is murmur2), the second places records by CRC32
             for i, op in enumerate(("add", "remove", "add")):
-                value = encode(op, tenant, "email", ["x@acme.com"], region=None)  # type: ignore[arg-type]
+                value = encode(op, tenant, "email", ["x@acme.com"], region=None)  # type: ignore[arg-type]  # literal ops
                 partition = crc32_partition(key) if i % 2 else None
                 metas.append(await producers[i % 2].send_and_wait(
                     topic, value, key=key, partition=partition))

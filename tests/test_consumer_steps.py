@@ -39,13 +39,13 @@ def event(op: str, values: list[str], rule_type: str = "email") -> bytes:
 
 
 def test_decode_normalises_the_values() -> None:
-    decoded = decode_one(record(event("add", ["Jane.Doe@ACME.com"])), Checks())
+    decoded = decode_one(record(event("add", ["Jane.Doe@ACME.com"])), Checks("US"))
     assert isinstance(decoded, Event)
     assert decoded.change == RuleChange("add", TENANT, RuleType.EMAIL, ("jane.doe@acme.com",))
 
 
 def test_decode_uses_the_region_for_national_phone_numbers() -> None:
-    us = decode_one(record(event("add", ["(415) 555-0100"], "phone")), Checks())
+    us = decode_one(record(event("add", ["(415) 555-0100"], "phone")), Checks("US"))
     assert isinstance(us, Event) and us.change.values == ("+14155550100",)
 
 
@@ -62,14 +62,14 @@ def test_poison_records_decode_to_their_reason(
     value: bytes | None, key: bytes | None, code: str
 ) -> None:
     body = event("add", ["a@b.io"]) if value == b"sentinel" else value
-    decoded = decode_one(record(body, key=key), Checks())
+    decoded = decode_one(record(body, key=key), Checks("US"))
     assert isinstance(decoded, InvalidEventError) and decoded.code == code
 
 
 def test_rejects_are_the_poison_records_in_order() -> None:
     records = [record(event("add", ["a@b.io"]), offset=0), record(b"{", offset=1),
                record(event("add", ["c@d.io"]), offset=2), record(b"[]", offset=3)]
-    poison = rejects(records, decode_all(records, Checks()))
+    poison = rejects(records, decode_all(records, Checks("US")))
     assert [r.offset for r, _ in poison] == [1, 3]
 
 
@@ -80,7 +80,7 @@ def test_slices_keep_order_cut_at_the_value_limit_and_move_poison_offsets_on() -
         record(event("remove", ["a@b.io"]), offset=2, partition=1),
         record(event("add", ["c@b.io", "d@b.io"]), offset=3),
     ]
-    parts = slices(records, decode_all(records, Checks()), max_values=3)
+    parts = slices(records, decode_all(records, Checks("US")), max_values=3)
     assert [[c.op for c in p.changes] for p in parts] == [["add", "remove"], ["add"]]
     assert [p.values for p in parts] == [3, 2]
     assert [p.offsets for p in parts] == [{0: 2, 1: 3}, {0: 4}]
@@ -88,7 +88,7 @@ def test_slices_keep_order_cut_at_the_value_limit_and_move_poison_offsets_on() -
 
 def test_a_batch_of_poison_only_still_advances_its_offsets() -> None:
     records = [record(b"{", offset=7), record(b"{", offset=8)]
-    (part,) = slices(records, decode_all(records, Checks()), max_values=10)
+    (part,) = slices(records, decode_all(records, Checks("US")), max_values=10)
     assert part.changes == [] and part.offsets == {0: 9}
 
 
@@ -134,10 +134,11 @@ def test_partition_of_is_the_java_clients_default(key: bytes, java: int) -> None
 
 def test_a_record_outside_its_keys_partition_is_poison_with_reason_partition() -> None:
     home = partition_of(key_of(TENANT), 4)
-    ok = decode_one(record(event("add", ["a@x.io"]), partition=home), Checks(partitions=4))
+    ok = decode_one(record(event("add", ["a@x.io"]), partition=home), Checks("US", partitions=4))
     assert isinstance(ok, Event)
     for wrong in set(range(4)) - {home}:
-        bad = decode_one(record(event("add", ["a@x.io"]), partition=wrong), Checks(partitions=4))
+        misrouted = record(event("add", ["a@x.io"]), partition=wrong)
+        bad = decode_one(misrouted, Checks("US", partitions=4))
         assert isinstance(bad, InvalidEventError) and bad.code == "partition"
         assert TENANT not in bad.reason
 
@@ -150,8 +151,8 @@ def test_size_and_value_count_are_checked_before_normalising(
 
     monkeypatch.setattr(events_module, "normalise", boom)
     values = [f"u{i}@x.io" for i in range(50)]
-    big = decode_one(record(event("add", values)), Checks(max_bytes=200))
-    many = decode_one(record(event("add", values)), Checks(max_values=10))
+    big = decode_one(record(event("add", values)), Checks("US", max_bytes=200))
+    many = decode_one(record(event("add", values)), Checks("US", max_values=10))
     assert isinstance(big, InvalidEventError) and big.code == "too_large"
     assert isinstance(many, InvalidEventError) and many.code == "too_many_values"
 
@@ -163,7 +164,7 @@ def test_an_unexpected_exception_on_one_record_is_that_records_dead_letter(
         raise KeyError("jane@x.io")
 
     monkeypatch.setattr(events_module, "normalise", broken)
-    decoded = decode_one(record(event("add", ["jane@x.io"])), Checks())
+    decoded = decode_one(record(event("add", ["jane@x.io"])), Checks("US"))
     assert isinstance(decoded, InvalidEventError) and decoded.code == "error"
     assert "jane" not in decoded.reason, "no value in the reason"
 

@@ -18,10 +18,12 @@ KEY = {"X-API-Key": "test-key-forward"}
 
 @pytest.fixture
 async def setup():
-    async with fake_upstream() as (fake, upstream):
-        async with running_proxy(Settings(upstream=upstream, upstream_timeout=2.0)) as proxy:
-            async with aiohttp.ClientSession(auto_decompress=False) as client:
-                yield fake, proxy, client
+    async with (
+        fake_upstream() as (fake, upstream),
+        running_proxy(Settings(upstream=upstream, upstream_timeout=2.0)) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as client,
+    ):
+        yield fake, proxy, client
 
 
 async def test_get_with_json_body_reaches_upstream_unchanged(setup):
@@ -33,7 +35,8 @@ async def test_get_with_json_body_reaches_upstream_unchanged(setup):
     assert r.status == 200
     assert [row["openmart_id"] for row in rows] == ["om_123", "om_456"]
     seen = fake.last()
-    assert (seen.method, seen.path_qs, seen.body) == ("GET", "/api/v1/business_records/list/openmart_id?limit=5&x=%20y", body)
+    path_qs = "/api/v1/business_records/list/openmart_id?limit=5&x=%20y"
+    assert (seen.method, seen.path_qs, seen.body) == ("GET", path_qs, body)
 
 
 async def test_delete_with_body_is_forwarded(setup):
@@ -101,10 +104,13 @@ async def test_request_body_over_limit_is_413_json():
 
 async def test_upstream_down_is_502_json():
     (dead,) = free_ports(1)
-    async with running_proxy(Settings(upstream=f"http://127.0.0.1:{dead}")) as proxy:
-        async with aiohttp.ClientSession() as client, client.get(f"{proxy.url}/x") as r:
-            assert r.status == 502
-            assert (await r.json())["detail"] == "upstream unreachable"
+    async with (
+        running_proxy(Settings(upstream=f"http://127.0.0.1:{dead}")) as proxy,
+        aiohttp.ClientSession() as client,
+        client.get(f"{proxy.url}/x") as r,
+    ):
+        assert r.status == 502
+        assert (await r.json())["detail"] == "upstream unreachable"
 
 
 async def test_upstream_slower_than_timeout_is_504_json(setup):
@@ -131,7 +137,8 @@ async def test_request_target_never_leaves_the_upstream(setup, target):
     before = len(fake.requests)
     host, port = proxy.url.rsplit("/", 1)[1].split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(f"GET {target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".encode())
+    request = f"GET {target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    writer.write(request.encode())
     await writer.drain()
     status_line = (await reader.readline()).decode()
     writer.close()

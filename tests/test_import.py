@@ -311,6 +311,7 @@ async def consume_into_redis(
         topic,
         f"{topic}-g",
         store,
+        "US",
         tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
     )
     try:
@@ -529,7 +530,8 @@ def write_million(path: Path) -> set[int]:
                 out.write(
                     f"{letters(j)}.{j}@corp{j % 50}.example.com\n"
                     if j < EMAILS
-                    else f" {letters(j - EMAILS).upper()}.{j - EMAILS}@CORP{(j - EMAILS) % 50}.example.com\n"
+                    else f" {letters(j - EMAILS).upper()}.{j - EMAILS}"
+                    f"@CORP{(j - EMAILS) % 50}.example.com\n"
                 )
             elif kind == "phone":
                 k = j if j < PHONES else j - PHONES
@@ -598,6 +600,7 @@ async def test_import_a_million_mixed_rows_then_consume_into_redis(
         topic,
         f"{topic}-g",
         store,
+        "US",
         tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
     )
     try:

@@ -62,8 +62,10 @@ async def denyproxy_serve(tmp_path: Path, *args: str) -> AsyncIterator[Proc]:
     argv = [sys.executable, "-m", "proxy.cli", "serve", "--listen", f"127.0.0.1:{port}",
             "--admin-listen", f"127.0.0.1:{admin}", *args]
     with stderr.open("wb") as err, stdout.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=_env(), stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err)
+        proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits in a thread
+            argv, cwd=REPO_ROOT, env=_env(), stdin=subprocess.DEVNULL,
+            stdout=out, stderr=err,
+        )
     running = Proc(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}", stderr, stdout)
     try:
         await _wait_ready(running)

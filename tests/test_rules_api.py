@@ -30,9 +30,12 @@ async def two_proxies(redis_url):
     """Two proxy instances sharing one Redis, like two replicas of a deployment."""
     async with fake_upstream() as (fake, upstream):
         settings = Settings(upstream=upstream, redis=redis_url)
-        async with running_proxy(settings) as a, running_proxy(settings) as b:
-            async with aiohttp.ClientSession() as client:
-                yield fake, a, b, client
+        async with (
+            running_proxy(settings) as a,
+            running_proxy(settings) as b,
+            aiohttp.ClientSession() as client,
+        ):
+            yield fake, a, b, client
 
 
 async def call(client, method: str, url: str, api_key: str | None, body) -> tuple[int, dict]:
@@ -85,7 +88,8 @@ async def test_tenants_never_see_or_change_each_others_rules(two_proxies, redis_
                          {"type": "email", "values": ["x@acme.com"]})
     assert body == {"denied": {"x@acme.com": True}}
     # Bearer is the same tenant as X-API-Key
-    async with client.post(a.url + PATH + "/check", json={"type": "email", "values": ["x@acme.com"]},
+    query = {"type": "email", "values": ["x@acme.com"]}
+    async with client.post(a.url + PATH + "/check", json=query,
                            headers={"Authorization": f"Bearer {key_a}"}) as r:
         assert await r.json() == {"denied": {"x@acme.com": True}}
 
@@ -105,11 +109,14 @@ async def test_replay_is_idempotent_and_10000_values_fit_in_one_call(two_proxies
         await redis.aclose()
 
 
+BAD_TYPE = "Type must be one of [email phone domain linkedin]"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        ({"type": "fax", "values": ["1"]}, 400, "Type must be one of [email phone domain linkedin]"),
-        ({"values": ["a@b.co"]}, 400, "Type must be one of [email phone domain linkedin]"),
+        ({"type": "fax", "values": ["1"]}, 400, BAD_TYPE),
+        ({"values": ["a@b.co"]}, 400, BAD_TYPE),
         ({"type": "email"}, 400, "values must be a non-empty array of strings"),
         ({"type": "email", "values": []}, 400, "values must be a non-empty array of strings"),
         ({"type": "email", "values": "a@b.co"}, 400, "values must be a non-empty array of strings"),
@@ -122,7 +129,9 @@ async def test_replay_is_idempotent_and_10000_values_fit_in_one_call(two_proxies
         (b'["email"]', 400, "body must be a JSON object with type and values"),
     ],
 )
-async def test_bad_requests_are_400_and_change_nothing(two_proxies, redis_url, body, status, detail):
+async def test_bad_requests_are_400_and_change_nothing(
+    two_proxies, redis_url, body, status, detail
+):
     fake, a, b, client = two_proxies
     api_key = key()
     for method, path in (("POST", PATH), ("DELETE", PATH), ("POST", PATH + "/check")):
@@ -154,7 +163,9 @@ async def test_seed_curl_calls_work_with_only_the_base_url_changed(two_proxies):
         curl, "--request", "POST", "--url", f"{a.url}/api/v2/deny-rules",
         "--header", "Accept: application/json", "--header", f"X-API-Key: {api_key}",
         "--header", "Content-Type: application/json",
-        "--data", '{\n    "type": "email",\n    "values": ["blocked@example.com", "spam@example.com"]\n  }',
+        "--data",
+        '{\n    "type": "email",\n'
+        '    "values": ["blocked@example.com", "spam@example.com"]\n  }',
     )
     assert created == {"status": "success"}
     checked = await asyncio.to_thread(
@@ -201,24 +212,27 @@ async def test_with_kafka_a_200_means_every_proxy_already_enforces_it(redis_url,
     async with fake_upstream() as (fake, upstream):
         base = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap, topic=topic,
                         group=f"g-{topic}")
-        async with running_proxy(base) as a, running_proxy(base.with_(consumer=False)) as b:
-            async with aiohttp.ClientSession() as client:
-                async def ready() -> bool:  # the consumer replays the (empty) topic
-                    async with client.get(f"{a.admin}/readyz") as r:
-                        return r.status == 200
+        async with (
+            running_proxy(base) as a,
+            running_proxy(base.with_(consumer=False)) as b,
+            aiohttp.ClientSession() as client,
+        ):
+            async def ready() -> bool:  # the consumer replays the (empty) topic
+                async with client.get(f"{a.admin}/readyz") as r:
+                    return r.status == 200
 
-                await eventually(ready, "the consumer to be ready")
-                api_key = key()
-                for value in ("jane.doe@acme.com", "karl.marx@acme.com", "ada.lovelace@acme.com"):
-                    status, body = await call(client, "POST", b.url + PATH, api_key,
-                                              {"type": "email", "values": [value]})
-                    assert (status, body) == (200, {"status": "success"})
-                    _, doc = await task_result(client, b.url, api_key)
-                    assert value not in emails(doc)
-                status, _ = await call(client, "DELETE", a.url + PATH, api_key,
-                                       {"type": "email", "values": ["jane.doe@acme.com"]})
+            await eventually(ready, "the consumer to be ready")
+            api_key = key()
+            for value in ("jane.doe@acme.com", "karl.marx@acme.com", "ada.lovelace@acme.com"):
+                status, body = await call(client, "POST", b.url + PATH, api_key,
+                                          {"type": "email", "values": [value]})
+                assert (status, body) == (200, {"status": "success"})
                 _, doc = await task_result(client, b.url, api_key)
-                assert status == 200 and emails(doc)[0] == "jane.doe@acme.com"
+                assert value not in emails(doc)
+            status, _ = await call(client, "DELETE", a.url + PATH, api_key,
+                                   {"type": "email", "values": ["jane.doe@acme.com"]})
+            _, doc = await task_result(client, b.url, api_key)
+            assert status == 200 and emails(doc)[0] == "jane.doe@acme.com"
 
 
 async def test_with_kafka_but_no_consumer_anywhere_the_api_says_not_yet_enforced(
@@ -261,7 +275,8 @@ async def test_without_kafka_a_flushed_redis_fails_closed_until_an_operator_init
             assert await server.store_init(settings) == 0  # `denyproxy store init --redis URL`
             assert await readyz(client, proxy) == 200
             _, doc = await task_result(client, proxy.url, api_key)
-            assert emails(doc)[0] == "jane.doe@acme.com", "the lost rule is gone: nothing rebuilds it"
+            lost = "the lost rule is gone: nothing rebuilds it"
+            assert emails(doc)[0] == "jane.doe@acme.com", lost
 
 
 async def test_init_store_at_start_marks_only_a_brand_new_redis(redis_url, capsys):

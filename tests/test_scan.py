@@ -8,6 +8,8 @@ no denied identifier and every allowed one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -227,7 +229,7 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
     for name in ("_is_local", "_is_domain", "_is_path"):
         original = getattr(scan_module, name)
 
-        def counted(char: str, _original=original) -> bool:  # type: ignore[no-untyped-def]
+        def counted(char: str, _original: Callable[[str], object] = original) -> bool:
             count[0] += 1
             return bool(_original(char))
 

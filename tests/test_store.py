@@ -68,7 +68,8 @@ async def mirrored(redis_url: str) -> AsyncIterator[MirroredRedisStore]:
 
 def test_key_names() -> None:
     assert rule_key("abc", E) == "denyproxy:{abc}:email"
-    assert state_key("rules", "offsets") == offsets_key("rules") == "denyproxy:{state}:rules:offsets"
+    assert offsets_key("rules") == "denyproxy:{state}:rules:offsets"
+    assert state_key("rules", "offsets") == offsets_key("rules")
     assert ready_key("rules") == "denyproxy:{state}:rules:ready"
 
 
@@ -83,7 +84,8 @@ async def test_memory_store_applies_in_order_and_checks_global(tenant: str) -> N
     store = MemoryStore()
     await store.apply([add(tenant, "a@x.io", "b@x.io"), remove(tenant, "a@x.io"),
                        add(GLOBAL, "g@x.io")], {0: 3})
-    assert await store.lookup(tenant, {E: ["a@x.io", "b@x.io", "g@x.io"]}) == {E: {"b@x.io", "g@x.io"}}
+    found = await store.lookup(tenant, {E: ["a@x.io", "b@x.io", "g@x.io"]})
+    assert found == {E: {"b@x.io", "g@x.io"}}
     assert await store.lookup(tenant_of("other"), {E: ["b@x.io"]}) == {}
     assert await store.offsets() == {0: 3}
 
@@ -132,7 +134,9 @@ async def test_mirrored_store_fails_closed_until_marked_ready(
     assert await mirrored.offsets() == {0: 1, 1: 4}
 
 
-async def test_apply_and_check_sees_the_marker_go(mirrored: MirroredRedisStore, tenant: str) -> None:
+async def test_apply_and_check_sees_the_marker_go(
+    mirrored: MirroredRedisStore, tenant: str
+) -> None:
     await mirrored.set_ready(True)
     assert await mirrored.apply_and_check([add(tenant, "a@x.io")], {0: 1})
     await mirrored.set_ready(False)
@@ -271,7 +275,9 @@ async def test_initialise_reports_what_is_there_and_refuses_what_it_must(
         await store.aclose()
 
 
-async def test_limited_writes_and_init_work_on_a_cluster(redis_cluster_url: str, tenant: str) -> None:
+async def test_limited_writes_and_init_work_on_a_cluster(
+    redis_cluster_url: str, tenant: str
+) -> None:
     """The script's keys share the tenant's slot; init marks every slot."""
     store = RedisStore.from_url(redis_cluster_url, timeout=2.0, cluster=True)
     try:

@@ -32,14 +32,17 @@ async def add(redis_url: str, scope: str, rule_type: RuleType, *values: str) -> 
         await store.aclose()
 
 
-async def task_result(client: aiohttp.ClientSession, base: str, api_key: str, kind: str = "find_people",
-                      *, bearer: bool = False) -> tuple[aiohttp.ClientResponse, dict]:
+async def task_result(
+    client: aiohttp.ClientSession, base: str, api_key: str, kind: str = "find_people",
+    *, bearer: bool = False,
+) -> tuple[aiohttp.ClientResponse, dict]:
     """The documented flow: submit → task ids → result."""
     auth = {"Authorization": f"Bearer {api_key}"} if bearer else {"X-API-Key": api_key}
     async with client.post(f"{base}/api/v1/task/batch/{kind}", json=[{"domain": "acme.com",
                            "company_name": "Acme"}], headers=auth) as r:
         batch = (await r.json())["batch_id"]
-    async with client.get(f"{base}/api/v1/task/batch/{batch}/task_ids?status=COMPLETED", headers=auth) as r:
+    ids = f"{base}/api/v1/task/batch/{batch}/task_ids?status=COMPLETED"
+    async with client.get(ids, headers=auth) as r:
         (task_id,) = await r.json()
     async with client.get(f"{base}/api/v1/task/{task_id}", headers=auth) as r:
         return r, await r.json()
@@ -174,7 +177,8 @@ async def test_unfiltered_response_is_byte_identical(env, redis_url):
     fake, proxy, client = env
     async with client.get(f"{proxy.url}/gzip-json", headers={"X-API-Key": key(),
                           "Accept-Encoding": "gzip"}) as r:
-        assert r.headers["Content-Encoding"] == "gzip" and r.headers["X-Denyproxy-Suppressed"] == "0"
+        assert r.headers["Content-Encoding"] == "gzip"
+        assert r.headers["X-Denyproxy-Suppressed"] == "0"
         body = await r.read()
     assert body == fake.gzip_json_body()
 
@@ -197,7 +201,8 @@ async def test_one_redis_round_trip_per_response(env, redis_url):
     try:
         before = await monitor.info("stats")
         stats_before = await monitor.info("commandstats")
-        async with client.get(f"{proxy.url}/api/v1/task/{task_id}", headers={"X-API-Key": api_key}) as r:
+        url = f"{proxy.url}/api/v1/task/{task_id}"
+        async with client.get(url, headers={"X-API-Key": api_key}) as r:
             assert r.status == 200
         after = await monitor.info("stats")
         stats_after = await monitor.info("commandstats")
@@ -239,7 +244,8 @@ async def test_redis_sets_are_hash_tagged_per_tenant(redis_url):
     try:
         members = await client.smembers(f"denyproxy:{{{tenant_of(api_key)}}}:phone")
         assert members == {"+15125550123"}
-        assert rule_key(tenant_of(api_key), RuleType.PHONE) == f"denyproxy:{{{tenant_of(api_key)}}}:phone"
+        expected = f"denyproxy:{{{tenant_of(api_key)}}}:phone"
+        assert rule_key(tenant_of(api_key), RuleType.PHONE) == expected
         assert not await client.keys(f"*{api_key}*")  # the raw key is never stored
     finally:
         await client.aclose()

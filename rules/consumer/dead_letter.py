@@ -13,14 +13,13 @@ import asyncio
 import logging
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 
 from rules import metrics
 from rules.consumer.errors import DeadLetterError
 from rules.consumer.steps import Record
 from rules.events import InvalidEventError
-from rules.kafka import MAX_MESSAGE_BYTES, dead_letter_topic
+from rules.kafka import MAX_MESSAGE_BYTES, KafkaOptions, Producer, dead_letter_topic, make_producer
 
 log = logging.getLogger("rules.consumer")
 
@@ -38,12 +37,12 @@ class DeadLetters:
 
     def __init__(self, topic: str, max_payload: int = MAX_MESSAGE_BYTES - _ROOM) -> None:
         self.topic = topic
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: Producer | None = None
         self.rejected = 0
         self.max_payload = max_payload
 
-    async def start(self, kwargs: dict[str, object]) -> None:
-        self.producer = dead_letter_producer(kwargs)
+    async def start(self, options: KafkaOptions) -> None:
+        self.producer = make_producer(options, "denyproxy-dead-letter")
         await self.producer.start()
 
     async def stop(self) -> None:
@@ -77,7 +76,7 @@ class DeadLetters:
         )
 
     async def _deliver(
-        self, producer: AIOKafkaProducer, record: Record, err: InvalidEventError
+        self, producer: Producer, record: Record, err: InvalidEventError
     ) -> None:
         """The record itself, or a reference to it when it is too large to carry."""
         if record_size(record) <= self.max_payload:
@@ -91,7 +90,7 @@ class DeadLetters:
 
     async def _produce(
         self,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         value: bytes | None,
         key: bytes | None,
         headers: list[tuple[str, bytes]],
@@ -142,15 +141,4 @@ def reference(record: Record, err: InvalidEventError) -> bytes:
             "reason": err.reason,
             "size": record_size(record),
         }
-    )
-
-
-def dead_letter_producer(kwargs: dict[str, object]) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        acks="all",
-        enable_idempotence=True,
-        compression_type="gzip",
-        max_request_size=MAX_MESSAGE_BYTES,
-        client_id="denyproxy-dead-letter",
-        **kwargs,
     )

@@ -53,7 +53,7 @@ class RuleConsumer:
         topic: str,
         group: str | None,
         store: RuleWriter,
-        region: str = "US",
+        region: str,
         *,
         dead_letter: bool | None = None,
         create_topic: bool = True,
@@ -108,7 +108,7 @@ class RuleConsumer:
             consumer.assign(tps)
             self._slots().assign(tps)
         if self._dead_letter:
-            await self.dead_letters.start(kwargs)
+            await self.dead_letters.start(self.options)
 
     async def stop(self) -> None:
         """Cancel the loop and leave the group; a crash of the loop is not re-raised here."""
@@ -260,14 +260,9 @@ class RuleConsumer:
         return None
 
     def _account(self, part: Slice, live: bool) -> None:
-        """Counters after a write; latency only for live events (a rebuild replays old ones)."""
         self._last_activity = time.monotonic()
         self.applied_events += len(part.events)
-        metrics.EVENTS_APPLIED.inc(len(part.events))
-        if live:
-            wall = time.time()
-            for event in part.events:
-                metrics.PUBLISH_TO_APPLIED.observe(max(wall - event.ts, 0.0))
+        metrics.applied([event.ts for event in part.events], live)
 
     def _locally_caught_up(self) -> bool:
         current = self._positions.assignments.current if self._positions else None

@@ -14,14 +14,13 @@ from aiokafka.structs import ConsumerRecord
 from rules.consumer.tuning import ConsumerTuning
 from rules.events import (
     MAX_EVENT_BYTES,
-    MAX_VALUES,
     Event,
     InvalidEventError,
     check_key,
     check_partition,
     parse_event,
 )
-from rules.model import DEFAULT_REGION, RuleChange
+from rules.model import MAX_VALUES_PER_CHANGE, RuleChange
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 """A record of the rule topic (key and value may be None on the wire; decoding rejects that)."""
@@ -44,11 +43,11 @@ class Slice:
 class Checks:
     """What every record is held to before it may touch the store."""
 
-    region: str = DEFAULT_REGION
+    region: str
     """The consumer's --phone-region: reads only events that carry no `region` of their own."""
     partitions: int = 0
     """The topic's partition count; 0 skips the partition check (not yet known)."""
-    max_values: int = MAX_VALUES
+    max_values: int = MAX_VALUES_PER_CHANGE
     max_bytes: int = MAX_EVENT_BYTES
 
     @classmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rules.events import MAX_EVENT_BYTES, MAX_VALUES
+from rules.events import MAX_EVENT_BYTES
+from rules.model import MAX_VALUES_PER_CHANGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,6 @@ class ConsumerTuning:
     stall_after: float = 60.0
     stall_report: float = 5.0
     """Seconds without progress while behind before `/readyz` detail names the stall."""
-    max_event_values: int = MAX_VALUES
+    max_event_values: int = MAX_VALUES_PER_CHANGE
     max_event_bytes: int = MAX_EVENT_BYTES
     backoff: tuple[float, float] = (0.1, 5.0)

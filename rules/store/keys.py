@@ -12,8 +12,8 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
     denyproxy:{state}:region             the phone region of the rule set, and who recorded it
 
-"initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's keys have one
-more `:` part, and rule types are email, phone, domain and linkedin.
+"initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's
+keys have one more `:` part, and rule types are email, phone, domain and linkedin.
 """
 
 from __future__ import annotations

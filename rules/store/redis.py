@@ -11,7 +11,7 @@ rules/store/mirrored.py; key names in rules/store/keys.py.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import redis.asyncio as aioredis
@@ -20,7 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
+from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType, chunks
 from rules.store.base import (
     Limits,
     StoreNotInitialisedError,
@@ -230,7 +230,7 @@ class RedisStore:
 def queue_changes(pipe: Pipeline, changes: Sequence[RuleChange]) -> None:
     for change in changes:
         key = rule_key(change.tenant, change.type)
-        for chunk in _chunks(change.values, WRITE_CHUNK):
+        for chunk in chunks(change.values, WRITE_CHUNK):
             (pipe.sadd if change.op == "add" else pipe.srem)(key, *chunk)
 
 
@@ -241,12 +241,7 @@ def _denied(
     denied: dict[RuleType, set[str]] = {}
     for i, (rule_type, values) in enumerate(asked):
         per_scope = replies[scopes * i : scopes * (i + 1)]
-        hits = {v for v, *found in zip(values, *per_scope) if any(found)}
+        hits = {v for v, *found in zip(values, *per_scope, strict=True) if any(found)}
         if hits:
             denied[rule_type] = hits
     return denied
-
-
-def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
