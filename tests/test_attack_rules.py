@@ -28,7 +28,8 @@ from rules.model import Op, RuleChange, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import Limits, RedisStore, StoreUnavailableError, TooManyRulesError, rule_key
 from tests import test_consumer as base
-from tests.test_consumer import members, read_all, sample, start, wait_applied, wait_for
+from tests.harness import eventually as wait_for
+from tests.test_consumer import members, read_all, sample, start, wait_applied
 
 options, topic, store, redis = base.options, base.topic, base.store, base.redis
 publisher, running = base.publisher, base.running
