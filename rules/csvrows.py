@@ -35,6 +35,10 @@ class CsvWriter(Protocol):
     def writerow(self, row: Iterable[object], /) -> object: ...
 """The reason of a row whose cell holds bytes that are not UTF-8."""
 
+SPANS_LINES = "value spans several lines (a quote left open takes in the lines after it)"
+"""The reason of a cell with a line break: one stray `"` would swallow every later row
+into one rejected value, so say so rather than "not a valid email"."""
+
 BLOCK_ROWS = 20_000
 """Rows classified together (in a worker process when the import runs several)."""
 
@@ -155,6 +159,8 @@ def _no_value(row: list[str] | None, cell: str | None) -> str | None:
         return "missing column"
     if not cell:
         return "empty"
+    if "\n" in cell or "\r" in cell:
+        return SPANS_LINES
     return NOT_UTF8 if undecodable(cell) else None
 
 

@@ -6,7 +6,9 @@ values by position, never by content (they may be emails or phones).
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +47,25 @@ def parse_body(value: bytes | None) -> dict[str, Any]:
         raise InvalidEventError("json", f"not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidEventError("json", "not a JSON object")
+    check_unique_keys(value)
     return body
+
+
+def check_unique_keys(value: bytes) -> None:
+    """An object with a repeated field (`"op": "add", "op": "remove"`) means two things.
+
+    orjson keeps the last, other readers the first: dead-letter it rather than pick one.
+    (orjson has no hook for this; the standard parser reads the already-validated bytes.)
+    """
+    json.loads(value, object_pairs_hook=_unique_pairs)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    counts = Counter(name for name, _ in pairs)
+    if len(counts) != len(pairs):
+        repeated = sorted(name for name, n in counts.items() if n > 1)
+        raise InvalidEventError("json", f"repeated field {', '.join(map(repr, repeated))[:100]}")
+    return dict(pairs)
 
 
 def check_version(v: Any) -> None:
