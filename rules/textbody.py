@@ -30,7 +30,7 @@ from typing import Protocol
 import orjson
 
 from rules.match import Policy, is_denied
-from rules.model import Lookup, RuleType
+from rules.model import Lookup
 from rules.scan import Candidate, denied_spans, merge_spans, redact_text, scan
 
 __all__ = [
