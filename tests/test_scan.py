@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from rules import textfind as scan_module
 from rules.model import RuleType
 from rules.scan import (
-    Candidate, denied_spans, drop_lines, number_digits, redact_text, scan, scan_bytes,
+    Candidate,
+    denied_spans,
+    drop_lines,
+    number_digits,
+    redact_text,
+    scan,
+    scan_bytes,
 )
 from tests import leak_detector
 
