@@ -19,12 +19,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from rules import jsonspan, splice
 from rules.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
 from rules.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
 from rules.model import Lookup, RuleType
-from rules.scan import Candidate, scan_bytes
+from rules.scan import Candidate, scan_bytes, shortest_denied
 
 _PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 Site = tuple[int, tuple[Identifier, ...]]  # token index, its identifiers
@@ -114,14 +115,16 @@ def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, Rul
     tokens = inspection.scan.tokens
     starts = [t.start for t in tokens]
     unplaced = 0
-    for found in inspection.text:
-        if not any(is_denied(found.kind, n, answer) for n in found.normal):
-            continue
+    for found in shortest_denied(inspection.text, partial(_denies, answer)):
         overlapping = list(_overlapping(tokens, starts, found.start, found.end))
         unplaced += not overlapping
         for index in overlapping:
             out.setdefault(index, found.kind)
     return out, unplaced
+
+
+def _denies(answer: Lookup, found: Candidate) -> bool:
+    return any(is_denied(found.kind, n, answer) for n in found.normal)
 
 
 def _first_denied(ids: Iterable[Identifier], answer: Lookup) -> RuleType | None:

@@ -42,8 +42,9 @@ def _one(normal: str | None) -> tuple[str, ...]:
 @lru_cache(maxsize=65_536)
 def phone_readings(window: str, region: str) -> tuple[str, ...]:
     """The window read in the region, and read as an international number (`00` included:
-    the international prefix of most of the world, even where the region dials `011`)."""
-    readings = [window]
+    the international prefix of most of the world, even where the region dials `011`).
+    A window that starts at a bracket is also read without it: `(0044 20 7946 0958)`."""
+    readings = list(dict.fromkeys((window, window.lstrip("( "))))
     if not window.startswith("+"):
         digits = "".join(c for c in window if c.isdigit())
         readings.append("+" + digits)

@@ -15,7 +15,7 @@ allowed neighbour.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rules import finder
@@ -23,7 +23,10 @@ from rules.model import RuleType
 from rules.readings import RULE_TYPE, normals, number_digits
 from rules.textfind import Raw
 
-__all__ = ["Candidate", "drop_lines", "number_digits", "redact_text", "scan", "scan_bytes"]
+__all__ = [
+    "Candidate", "denied_spans", "drop_lines", "number_digits", "redact_text", "scan",
+    "scan_bytes", "shortest_denied",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,31 @@ def _candidates(found: list[Raw], region: str) -> list[Candidate]:
 
 def _union(known: tuple[str, ...], forms: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(known + forms))
+
+
+def shortest_denied(
+    found: Iterable[Candidate], denied: Callable[[Candidate], bool]
+) -> list[Candidate]:
+    """Of the denied candidates, the shortest reading of each type from each start.
+
+    A longer reading of the same identifier (`linkedin.com/in/jane/;bob@x.org`) would take
+    an allowed neighbour with it; once the shortest is gone no reading of the rest can spell
+    the identifier (and the output is scanned again before it leaves)."""
+    shortest: dict[tuple[RuleType, int], Candidate] = {}
+    for c in found:
+        key = (c.kind, c.start)
+        known = shortest.get(key)
+        if (known is None or c.end < known.end) and denied(c):
+            shortest[key] = c
+    return list(shortest.values())
+
+
+def denied_spans(found: Iterable[Candidate], denied: set[str]) -> list[tuple[int, int]]:
+    """The spans to remove: the shortest reading per start holding a normal form in `denied`."""
+    if not denied:
+        return []
+    chosen = shortest_denied(found, lambda c: not denied.isdisjoint(c.normal))
+    return [(c.start, c.end) for c in chosen]
 
 
 def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -30,8 +30,8 @@ from typing import Protocol
 import orjson
 
 from rules.match import Policy, is_denied
-from rules.model import Lookup, RuleType
-from rules.scan import Candidate, merge_spans, redact_text, scan
+from rules.model import Lookup
+from rules.scan import Candidate, denied_spans, merge_spans, redact_text, scan
 
 __all__ = [
     "MARKER", "BodyFilter", "JsonFilter", "NdjsonFilter", "SseFilter", "TextFilter",
@@ -74,18 +74,11 @@ def is_json_document(text: str) -> bool:
 def _denied_spans(
     text: str, denied: set[str], region: str, found: list[Candidate] | None = None
 ) -> list[tuple[int, int]]:
-    """The shortest denied reading from each start: a longer reading of the same identifier
-    (`linkedin.com/in/jane/;bob@x.org`) would take an allowed neighbour with it, and once the
-    shortest is replaced by the marker no reading of the rest can spell the identifier.
+    """The spans to remove (rules.scan.denied_spans: the shortest denied reading per start).
     `found`: the candidates of exactly this text, if the caller has them (no second scan)."""
     if not denied:
         return []
-    shortest: dict[tuple[RuleType, int], int] = {}
-    for c in scan(text, region) if found is None else found:
-        if not denied.isdisjoint(c.normal):
-            key = (c.kind, c.start)
-            shortest[key] = min(c.end, shortest.get(key, c.end))
-    return [(start, end) for (_, start), end in shortest.items()]
+    return denied_spans(scan(text, region) if found is None else found, denied)
 
 
 def _lines(text: str) -> Iterator[str]:

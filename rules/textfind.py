@@ -148,8 +148,9 @@ def _linkedins(text: str) -> Iterator[Raw]:
     """Every `linkedin.com` host with a path: the URL as written and without trailing marks."""
     for match in _LINKEDIN.finditer(text):
         start = _url_start(text, match.start())
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_."):
-            continue  # `notlinkedin.com`: another host
+        glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_.")
+        if glued and text.find("//", start, match.start()) == -1:
+            continue  # `notlinkedin.com`: another host (`xhttps://linkedin.com` is not)
         end = match.end()
         port = _PORT.match(text, end)
         if port is not None:
@@ -180,8 +181,8 @@ def _path_ends(text: str, slash: int) -> list[int]:
     while trimmed > slash + 1 and text[trimmed - 1] in _TRAILING:
         trimmed -= 1
     ends.append(trimmed)
-    for k in range(slash + 1, end):  # `/in/jane-doe.smith`, `/in/jane-doe,x`: each cut
-        if not (text[k].isalnum() or text[k] in "-_%/") and len(ends) < _MAX_SPLITS:
+    for k in range(slash + 1, end):  # `/in/jane-doe.smith`, `/in/jane-doe,x`, `…/x`: each cut
+        if not (text[k].isalnum() or text[k] in "-_%") and len(ends) < _MAX_SPLITS:
             ends.append(k)
     return list(dict.fromkeys(ends))
 

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from rules import textfind as scan_module
 from rules.model import RuleType
-from rules.scan import Candidate, drop_lines, number_digits, redact_text, scan, scan_bytes
+from rules.scan import (
+    Candidate,
+    denied_spans,
+    drop_lines,
+    number_digits,
+    redact_text,
+    scan,
+    scan_bytes,
+)
 from tests import leak_detector
 
 JANE = "jane@acme.com"
@@ -29,7 +37,8 @@ def normals(text: str, kind: RuleType, region: str = "US") -> set[str]:
 
 
 def spans_of(text: str, denied: set[str], region: str = "US") -> list[tuple[int, int]]:
-    return [(c.start, c.end) for c in scan(text, region) if denied & set(c.normal)]
+    """What the proxy removes: the shortest denied reading per start (rules.scan)."""
+    return denied_spans(scan(text, region), denied)
 
 
 EMAILS_IN_TEXT = [
@@ -65,6 +74,10 @@ EMAILS_IN_TEXT = [
     "ｊａｎｅ＠ａｃｍｅ．ｃｏｍ",
     "jane﹫acme.com",
     "jane@acme.com.evil.io",
+    '{"note": "jane\\uff20acme.com"}',  # an escape of a full-width form: folded
+    "jane&#xff20;acme&#xff0e;com",
+    "jane%EF%BC%A0acme.com",
+    "ja&#x200b;ne@acme.com",
 ]
 
 
@@ -107,6 +120,8 @@ LINKEDIN_IN_TEXT = [
     '{"u": "https:\\/\\/www.linkedin.com\\/in\\/jane-doe"}',
     "LINKEDIN.COM/IN/JANE-DOE",
     "linkedin.com/in/jane-doe。",
+    '{"note": "profile:\\nhttps://www.linkedin.com/in/jane-doe"}',  # scheme glued to `n`
+    "xhttps://linkedin.com/in/jane-doe",
 ]
 
 
@@ -123,6 +138,21 @@ def test_linkedin_redacted_leaves_no_trace(text: str) -> None:
 
 def test_other_hosts_are_not_linkedin() -> None:
     assert normals("https://notlinkedin.com/in/jane-doe", RuleType.LINKEDIN) == set()
+    assert normals("notlinkedin.com/in/jane-doe", RuleType.LINKEDIN) == set()
+
+
+def test_linkedin_path_is_cut_at_each_further_slash() -> None:
+    text = "https://www.linkedin.com/in/jane-doe//bob@other.net"
+    out = redact_text(text, spans_of(text, {PROFILE}))
+    assert leak_detector.leaks(out, linkedins=[PROFILE]) == []
+    assert "bob@other.net" in out
+
+
+def test_shortest_denied_reading_keeps_an_allowed_neighbour() -> None:
+    text = " jane@acme.com  https://uk.linkedin.com/in/jane-doe/?trk=x;;bob@other.net "
+    out = redact_text(text, spans_of(text, {JANE, PROFILE}))
+    assert leak_detector.leaks(out, emails=[JANE], linkedins=[PROFILE]) == []
+    assert leak_detector.leaks(out, emails=["bob@other.net"]) == ["bob@other.net"]
 
 
 PHONES_IN_TEXT = [
@@ -141,6 +171,8 @@ PHONES_IN_TEXT = [
     '{"n": 15125550100e0}',
     "phone_no=5125550100&x=1",
     "５１２５５５０１００",
+    "(0015125550100)",
+    "(011 1 512 555 0100)",
 ]
 
 
@@ -158,6 +190,8 @@ def test_phone_redacted_leaves_no_trace(text: str) -> None:
 def test_phone_read_in_the_given_region() -> None:
     assert "+442079460958" in normals("ring 020 7946 0958", RuleType.PHONE, "GB")
     assert "+442079460958" in normals("ring +44 (0)20 7946 0958", RuleType.PHONE, "US")
+    assert "+442079460958" in normals("ring (0044 20 7946 0958)", RuleType.PHONE, "US")
+    assert "+442079460958" in normals("ring (0044 20 7946 0958)", RuleType.PHONE, "GB")
 
 
 def test_two_numbers_side_by_side_are_both_found() -> None:

@@ -35,8 +35,9 @@ pub fn linkedins(t: &[u32], out: &mut Vec<(usize, usize)>) {
         let host = p;
         p += HOST.len();
         let start = url_start(t, host);
-        if start > 0 && (is_alnum(t[start - 1]) || is_ascii_in(t[start - 1], b"-_.")) {
-            continue;
+        let glued = start > 0 && (is_alnum(t[start - 1]) || is_ascii_in(t[start - 1], b"-_."));
+        if glued && !has_slashes(&t[start..host]) {
+            continue; // `notlinkedin.com`: another host (`xhttps://linkedin.com` is not)
         }
         let mut end = p;
         if end < t.len() && is(t[end], b':') {
@@ -55,6 +56,11 @@ pub fn linkedins(t: &[u32], out: &mut Vec<(usize, usize)>) {
             out.push((start, stop));
         }
     }
+}
+
+/// Whether `//` occurs in `t` (a scheme written before the host).
+fn has_slashes(t: &[u32]) -> bool {
+    t.windows(2).any(|w| is(w[0], b'/') && is(w[1], b'/'))
 }
 
 /// Where `$` of a search in `t[lo..hi]` may match: the end, or before a final newline.
@@ -120,7 +126,7 @@ fn path_ends(t: &[u32], slash: usize) -> Vec<usize> {
     }
     ends.push(trimmed);
     for (k, &c) in t.iter().enumerate().take(end).skip(slash + 1) {
-        if !(is_alnum(c) || is_ascii_in(c, b"-_%/")) && ends.len() < MAX_SPLITS {
+        if !(is_alnum(c) || is_ascii_in(c, b"-_%")) && ends.len() < MAX_SPLITS {
             ends.push(k);
         }
     }

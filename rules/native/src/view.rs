@@ -179,8 +179,36 @@ fn push_str(out: &mut Vec<u32>, s: &str) {
     out.extend(s.chars().map(|c| c as u32));
 }
 
-/// What a client reads for one token (textview.decode_token).
+/// What a client reads for one token (textview.decode_token). What an escape decodes to is
+/// read once more for full-width forms and invisible characters (`&#xff20;` is an `@`).
 fn decode_token(token: &[u32], out: &mut Vec<u32>) {
+    let from = out.len();
+    decode_escape(token, out);
+    if matches!(token[0], 0x26 | 0x25) || (token[0] == 0x5C && is(token[1], b'u')) {
+        fold(out, from);
+    }
+}
+
+/// `out[from..]` with each full-width form, small `@` and halfwidth stop read as what it
+/// shows and each invisible character dropped (textview._folded: one pass, not repeated).
+fn fold(out: &mut Vec<u32>, from: usize) {
+    let mut kept = from;
+    for i in from..out.len() {
+        let c = out[i];
+        let shown = match c {
+            0xFF61 => 0x2E,
+            0xFF01..=0xFF5E => c - 0xFEE0,
+            0xFE6B => 0x40,
+            _ if is_ignorable(c) => continue,
+            _ => c,
+        };
+        out[kept] = shown;
+        kept += 1;
+    }
+    out.truncate(kept);
+}
+
+fn decode_escape(token: &[u32], out: &mut Vec<u32>) {
     let first = token[0];
     match first {
         0x26 => unescape(token, out),
