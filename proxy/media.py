@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDictProxy, MultiMapping
 
-from proxy.settings import DEFAULT_BINARY_TYPES
+from proxy.setting_values import DEFAULT_BINARY_TYPES
 from proxy.upstream import decode
 from rules.match import Policy, is_denied
 from rules.model import Lookup, RuleType

@@ -7,13 +7,32 @@ wins over the variable, the variable over the default. Nothing else reads the en
 from __future__ import annotations
 
 import argparse
-import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from proxy.setting_values import (
+    DEFAULT_BINARY_TYPES,
+    address,
+    boolean,
+    choice,
+    media_types,
+    optional,
+    positive,
+)
+from proxy.setting_values import (
+    paths as paths_value,
+)
+from proxy.setting_values import (
+    region as region_value,
+)
+from proxy.setting_values import (
+    upstream as upstream_value,
+)
+from proxy.setting_values import (
+    workers as workers_value,
+)
 from proxy.tls import readable_ca_file
 from rules.model import DEFAULT_REGION
 
@@ -25,95 +44,6 @@ MiB = 1024 * 1024
 
 class SettingsError(ValueError):
     """A bad setting; the message names it. The CLI prints it on one line and exits 2."""
-
-
-def _address(value: str) -> str:
-    _host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError("expected HOST:PORT")
-    return value
-
-
-def _upstream(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http(s) URL")
-    if parts.query or parts.fragment:
-        raise ValueError("must not carry a query or fragment")
-    return value.rstrip("/")
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(value: str) -> Any:
-        number = kind(value)
-        if not math.isfinite(number):  # float("nan") <= 0 is False: nan/inf would slip through
-            raise ValueError("must be a finite number")
-        if number <= 0:
-            raise ValueError("must be positive")
-        return number
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
-        return value
-
-    return parse
-
-
-def _workers(value: str) -> int:
-    return os.cpu_count() or 1 if value == "auto" else _positive(int)(value)
-
-
-def _region(value: str) -> str:
-    import phonenumbers
-
-    region = value.upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError("unknown phone region")
-    return region
-
-
-def _paths(value: str) -> tuple[str, ...]:
-    paths = tuple(p.strip() for p in value.split(",") if p.strip())
-    if not all(p.startswith("/") for p in paths):
-        raise ValueError("paths must start with /")
-    return paths
-
-
-DEFAULT_BINARY_TYPES: tuple[str, ...] = (
-    "image/*", "audio/*", "video/*", "font/*", "application/octet-stream", "application/pdf",
-    "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
-    "application/x-7z-compressed", "application/x-bzip2", "application/x-xz", "application/zstd",
-    "application/vnd.rar", "application/x-rar-compressed",
-)
-"""Streamed untouched, never filtered (proxy/media.py): types that are clearly not text."""
-
-
-def _media_types(value: str) -> tuple[str, ...]:
-    """A comma list of `type/subtype` or `type/*`, lowercased."""
-    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
-    for entry in entries:
-        top, slash, sub = entry.partition("/")
-        if not slash or not top or not sub or top == "*" or ("*" in sub and sub != "*"):
-            raise ValueError(f"{entry!r} is not type/subtype or type/*")
-    return entries
-
-
-def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    return lambda value: parse(value) if value else None
 
 
 def _setting(
@@ -144,72 +74,72 @@ def _without_password(value: str) -> str:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
-    upstream: str = _setting("https://api.openmart.ai", _upstream, "upstream base URL")
+    upstream: str = _setting("https://api.openmart.ai", upstream_value, "upstream base URL")
     upstream_ca_file: str | None = _setting(
         None,
-        _optional(readable_ca_file),
+        optional(readable_ca_file),
         "CA bundle (PEM) trusted for an https upstream instead of the system's (always verified)",
     )
-    listen: str = _setting("127.0.0.1:8080", _address, "proxy listener HOST:PORT")
+    listen: str = _setting("127.0.0.1:8080", address, "proxy listener HOST:PORT")
     admin_listen: str = _setting(
-        "127.0.0.1:9901", _address, "admin listener (/healthz /readyz /metrics)"
+        "127.0.0.1:9901", address, "admin listener (/healthz /readyz /metrics)"
     )
-    redis: str | None = _setting(None, _optional(str), "Redis URL; unset = in-memory store")
-    redis_cluster: bool = _setting(False, _bool, "the Redis URL names a Redis Cluster node")
-    kafka: str | None = _setting(None, _optional(str), "Kafka bootstrap servers; unset = none")
+    redis: str | None = _setting(None, optional(str), "Redis URL; unset = in-memory store")
+    redis_cluster: bool = _setting(False, boolean, "the Redis URL names a Redis Cluster node")
+    kafka: str | None = _setting(None, optional(str), "Kafka bootstrap servers; unset = none")
     topic: str = _setting("denyproxy.rules", str, "Kafka topic of rule events")
     group: str = _setting("denyproxy", str, "Kafka consumer group")
-    consumer: bool = _setting(True, _bool, "serve: run the rule consumer in-process with --kafka")
-    policy: str = _setting("strip", _choice("strip", "drop"), "strip values or drop records")
+    consumer: bool = _setting(True, boolean, "serve: run the rule consumer in-process with --kafka")
+    policy: str = _setting("strip", choice("strip", "drop"), "strip values or drop records")
     phone_region: str = _setting(
-        DEFAULT_REGION, _region, "region for phones without a country code"
+        DEFAULT_REGION, region_value, "region for phones without a country code"
     )
-    workers: int = _setting(1, _workers, "worker processes (a number or auto)")
-    connect_timeout: float = _setting(10.0, _positive(float), "upstream connect timeout, s")
-    upstream_timeout: float = _setting(120.0, _positive(float), "upstream total timeout, s")
-    store_timeout: float = _setting(1.0, _positive(float), "rule store timeout, s")
-    max_request_body: int = _setting(16 * MiB, _positive(int), "request body limit, bytes")
-    max_filter_body: int = _setting(32 * MiB, _positive(int), "filtered JSON body limit, bytes")
+    workers: int = _setting(1, workers_value, "worker processes (a number or auto)")
+    connect_timeout: float = _setting(10.0, positive(float), "upstream connect timeout, s")
+    upstream_timeout: float = _setting(120.0, positive(float), "upstream total timeout, s")
+    store_timeout: float = _setting(1.0, positive(float), "rule store timeout, s")
+    max_request_body: int = _setting(16 * MiB, positive(int), "request body limit, bytes")
+    max_filter_body: int = _setting(32 * MiB, positive(int), "filtered JSON body limit, bytes")
     exempt_paths: tuple[str, ...] = _setting(
-        (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
+        (), paths_value, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
     )
     binary_types: tuple[str, ...] = _setting(
-        DEFAULT_BINARY_TYPES, _media_types,
+        DEFAULT_BINARY_TYPES, media_types,
         "comma-separated media types (type/sub or type/*) streamed unfiltered as binary",
     )
-    shutdown_timeout: float = _setting(30.0, _positive(float), "drain time on SIGTERM, s")
+    shutdown_timeout: float = _setting(30.0, positive(float), "drain time on SIGTERM, s")
     max_rule_staleness: float | None = _setting(
-        None, _optional(_positive(float)), "fail closed once the rule consumer stalled this long, s"
+        None, optional(positive(float)), "fail closed once the rule consumer stalled this long, s"
     )
-    rule_wait_timeout: float = _setting(5.0, _positive(float), "deny-rules API wait, s")
-    forward_deny_rules: bool = _setting(False, _bool, "also send deny-rule calls upstream")
-    validate_keys: bool = _setting(False, _bool, "check API keys upstream before rule calls")
+    rule_wait_timeout: float = _setting(5.0, positive(float), "deny-rules API wait, s")
+    forward_deny_rules: bool = _setting(False, boolean, "also send deny-rule calls upstream")
+    validate_keys: bool = _setting(False, boolean, "check API keys upstream before rule calls")
     init_store: bool = _setting(
-        False, _bool, "serve --redis without Kafka: mark a brand-new, empty Redis initialised"
+        False, boolean, "serve --redis without Kafka: mark a brand-new, empty Redis initialised"
     )
-    max_rules_per_key: int = _setting(1_000_000, _positive(int), "rules one API key may hold")
+    max_rules_per_key: int = _setting(1_000_000, positive(int), "rules one API key may hold")
     rule_writes_per_minute: int = _setting(
-        100, _positive(int), "deny-rules API writes per API key per minute"
+        100, positive(int), "deny-rules API writes per API key per minute"
     )
     kafka_security_protocol: str = _setting(
         "PLAINTEXT",
-        _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
         "Kafka security protocol",
     )
     kafka_sasl_mechanism: str | None = _setting(
         None,
-        _optional(_choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
+        optional(choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
         "Kafka SASL mechanism",
     )
-    kafka_sasl_username: str | None = _setting(None, _optional(str), "Kafka SASL user")
+    kafka_sasl_username: str | None = _setting(None, optional(str), "Kafka SASL user")
     kafka_sasl_password: str | None = _setting(
-        None, _optional(str), "Kafka SASL password", secret=True
+        None, optional(str), "Kafka SASL password", secret=True
     )
-    kafka_ssl_cafile: str | None = _setting(None, _optional(str), "CA file for Kafka TLS")
+    kafka_ssl_cafile: str | None = _setting(None, optional(str), "CA file for Kafka TLS")
     log_level: str = _setting(
-        "info", _choice("debug", "info", "warning", "error"), "log level"
+        "info", choice("debug", "info", "warning", "error"), "log level"
     )
-    log_format: str = _setting("auto", _choice("auto", "json", "text"), "log format")
+    log_format: str = _setting("auto", choice("auto", "json", "text"), "log format")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -232,7 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str] | None =
     for f in fields(Settings):
         if names is not None and f.name not in names:
             continue
-        if f.metadata["parse"] is _bool:  # --consumer / --no-consumer
+        if f.metadata["parse"] is boolean:  # --consumer / --no-consumer
             parser.add_argument(
                 flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                 help=f.metadata["help"],
