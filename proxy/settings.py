@@ -169,9 +169,7 @@ class Settings:
     upstream_timeout: float = _setting(120.0, _positive(float), "upstream total timeout, s")
     store_timeout: float = _setting(1.0, _positive(float), "rule store timeout, s")
     max_request_body: int = _setting(16 * MiB, _positive(int), "request body limit, bytes")
-    max_filter_body: int = _setting(
-        32 * MiB, _positive(int), "decoded limit of every filtered (textual) body, bytes"
-    )
+    max_filter_body: int = _setting(32 * MiB, _positive(int), "decoded filtered-body limit, bytes")
     exempt_paths: tuple[str, ...] = _setting(
         (), _paths, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
     )
