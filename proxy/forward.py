@@ -14,7 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy import headers, metrics, paths, respond
+from proxy import headers, media, metrics, paths, respond
 from proxy.body import REQUEST_ID, STREAMING, read_body, stream
 from proxy.candidates import HeaderIds, texts_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
@@ -34,9 +34,6 @@ SUPPRESSED = web.RequestKey("suppressed", int)
 TENANT = web.RequestKey("tenant", str)
 _BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 REFUSED = "response withheld: a suppressed identifier could not be removed"
-_BINARY_PREFIXES = ("image/", "audio/", "video/", "font/")
-_BINARY_TYPES = frozenset({"application/octet-stream", "application/pdf", "application/zip",
-                           "application/gzip", "application/x-tar", "application/x-7z-compressed"})
 
 
 def api_key(request: web.Request) -> str | None:
@@ -53,16 +50,6 @@ def logged_tenant(request: web.Request) -> str:
     return tenant
 
 
-def media_type(response: aiohttp.ClientResponse) -> str:
-    return response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
-
-
-def is_binary(response: aiohttp.ClientResponse) -> bool:
-    """Clearly not text: the only kind of 206 that may pass a filtered route."""
-    media = media_type(response)
-    return media.startswith(_BINARY_PREFIXES) or media in _BINARY_TYPES
-
-
 @dataclass(slots=True)
 class Forwarder:
     settings: Settings
@@ -76,13 +63,12 @@ class Forwarder:
         url = self.upstream.url_for(target)
         response = await self.send(request, url, filtered=not exempt)
         try:
-            if exempt or self._streams(request, response):
+            label = media.Label.of(response.headers)
+            if exempt or self._streams(request, response, label):
                 return await self.streamed(request, response)
-            if response.status == 206:
+            if response.status == 206:  # a slice of a textual body cannot be filtered
                 raise UpstreamBodyError("upstream sent a partial body that cannot be filtered")
-            kind = respond.body_kind(media_type(response))
-            assert kind is not None  # `_streams` let only a filtered kind through
-            return await self.filtered(request, response, kind)
+            return await self.filtered(request, response, label)
         finally:
             response.release()
 
@@ -121,12 +107,14 @@ class Forwarder:
         metrics.UPSTREAM_LATENCY.observe(time.perf_counter() - started)
         return response
 
-    def _streams(self, request: web.Request, response: aiohttp.ClientResponse) -> bool:
+    def _streams(
+        self, request: web.Request, response: aiohttp.ClientResponse, label: media.Label
+    ) -> bool:
+        """No body, or one labelled binary (the label is the contract: it is not sniffed)."""
         if request.method == "HEAD" or response.status in (204, 304):
             return True
-        if response.status == 206:  # a slice: only a binary one may pass untouched
-            return is_binary(response)
-        return respond.body_kind(media_type(response)) is None
+        kind = media.label_kind(label, self.settings.binary_types)
+        return kind is media.BodyKind.BINARY
 
     async def streamed(
         self, request: web.Request, response: aiohttp.ClientResponse
@@ -141,23 +129,25 @@ class Forwarder:
         return await stream(request, response, out_headers, self.settings.upstream_timeout)
 
     async def filtered(
-        self, request: web.Request, response: aiohttp.ClientResponse, kind: str
+        self, request: web.Request, response: aiohttp.ClientResponse, label: media.Label
     ) -> web.Response:
-        """receive → collect (both detectors, headers) → ONE lookup → strip → verify → send."""
+        """receive → classify → collect (both detectors, headers) → ONE lookup → strip →
+        verify → send."""
         settings = self.settings
         raw = await read_body(response, settings)
         body = decode(raw, response.headers.get("Content-Encoding", ""), settings.max_filter_body)
+        kind = media.classify(label, body, settings.binary_types)
         out_headers = headers.client_response(response.headers, rewritten=False)
         headers.private(out_headers)
         in_headers = HeaderIds.of(out_headers, settings.phone_region)
-        plan = respond.plan_for(kind, body, settings.phone_region)
+        plan = respond.plan_for(kind, body, label, settings.phone_region)
         query = merged(plan.query(), query_for(in_headers.identifiers()))
         answer = await self.lookup(request[TENANT], query) if query else {}
         in_headers.strip(out_headers, answer)
         result = plan.filtered(answer, cast(Policy, settings.policy))
         unchanged = not result.counts
         out = raw if unchanged else result.body
-        await self.verified(request, result.body, out_headers, answer, query,
+        await self.verified(request, plan.readable(result.body), out_headers, answer, query,
                             plan.known() if unchanged else None)
         if not unchanged:
             for name in headers.REWRITTEN_BODY:

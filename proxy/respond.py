@@ -1,28 +1,28 @@
 """The one dispatch point of the response path: a body kind selects its filter.
 
 Every filter has the same shape, so the response path stays one straight line whatever the
-body is: `inspect(body, region)` finds the candidates (→ `Plan.query()`, joined with the
-headers' into the one lookup); `Plan.filtered(answer, policy)` removes the denied ones;
-`Plan.known()` gives the candidates of the unchanged body so `verify` need not scan it twice.
-JSON is wired here; the text kinds (NDJSON, SSE, CSV, plain, HTML, XML) plug into `FILTERS`.
+body is: the filter reads the (content-decoded) body and finds its candidates (→
+`Plan.query()`, joined with the headers' into the one lookup); `Plan.filtered(answer,
+policy)` removes the denied ones; `Plan.known()` gives the candidates of the unchanged body
+so `verify` need not scan it twice; `Plan.readable(out)` is the output as UTF-8, the way the
+verifying scanner reads it. The kind comes from `proxy.media.classify`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from proxy.errors import UpstreamBodyError
+from proxy.media import BodyKind, Label, TextBody
 from rules import pipeline
 from rules.jsonspan import JsonBodyError
-from rules.match import Policy
+from rules.match import Policy, query_for
 from rules.model import Lookup, RuleType
 from rules.scan import Candidate
 
-JSON = "json"
 MAX_DEPTH = 256  # nesting a filter reads; deeper is a 502 (no real API nests this deep)
-_JSON_TYPES = ("application/json", "text/json")
 
 
 class Plan(Protocol):
@@ -32,15 +32,10 @@ class Plan(Protocol):
 
     def known(self) -> Sequence[Candidate]: ...
 
+    def readable(self, out: bytes) -> bytes: ...
 
-BodyFilter = Callable[[bytes, str], Plan]
 
-
-def body_kind(media_type: str) -> str | None:
-    """Which filter reads a body of this media type; None: streamed untouched."""
-    if media_type in _JSON_TYPES or media_type.endswith("+json"):
-        return JSON
-    return None
+BodyFilter = Callable[[bytes, Label, str], Plan]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +53,9 @@ class JsonPlan:
     def known(self) -> Sequence[Candidate]:
         return self.inspection.text if self.inspection else ()
 
+    def readable(self, out: bytes) -> bytes:
+        return out
+
 
 def json_filter(body: bytes, region: str) -> JsonPlan:
     """JSON of any shape; a body the proxy cannot read is a 502, never passed on."""
@@ -70,8 +68,82 @@ def json_filter(body: bytes, region: str) -> JsonPlan:
         raise UpstreamBodyError(detail) from exc
 
 
-FILTERS: dict[str, BodyFilter] = {JSON: json_filter}
+@dataclass(slots=True)
+class Embedded:
+    """The JSON path bound to one answer, for the JSON documents inside a textual body (NDJSON
+    lines, event data); counts what it removed."""
+
+    documents: dict[bytes, JsonPlan]
+    region: str
+    answer: Lookup
+    policy: Policy
+    counts: dict[RuleType, int] = field(default_factory=dict)
+
+    def __call__(self, document: bytes) -> bytes:
+        plan = self.documents.get(document) or json_filter(document, self.region)
+        result = plan.filtered(self.answer, self.policy)
+        for rule_type, count in result.counts.items():
+            self.counts[rule_type] = self.counts.get(rule_type, 0) + count
+        return result.body
 
 
-def plan_for(kind: str, body: bytes, region: str) -> Plan:
-    return FILTERS[kind](body, region)
+@dataclass(frozen=True, slots=True)
+class TextPlan:
+    """NDJSON, SSE, text: the text scanner's candidates plus the JSON path's for the JSON
+    documents inside, one lookup, `TextBody.output` with the JSON path bound."""
+
+    decoded: bytes
+    body: TextBody
+    documents: dict[bytes, JsonPlan]
+
+    def query(self) -> dict[RuleType, set[str]]:
+        out = query_for({(c.kind, n) for c in self.body.candidates for n in c.normal})
+        for plan in self.documents.values():
+            for rule_type, values in plan.query().items():
+                out.setdefault(rule_type, set()).update(values)
+        return out
+
+    def filtered(self, answer: Lookup, policy: Policy) -> pipeline.Filtered:
+        embedded = Embedded(self.documents, self.body.region, answer, policy)
+        out = self.body.output(answer, policy, embedded)
+        if out is None:
+            return pipeline.Filtered(self.decoded)
+        counts = self.body.counts(answer)
+        for rule_type, count in embedded.counts.items():  # the larger reading of each type
+            counts[rule_type] = max(count, counts.get(rule_type, 0))
+        return pipeline.Filtered(out, counts)  # not empty: a change removed a denied one
+
+    def known(self) -> Sequence[Candidate]:
+        return self.body.candidates
+
+    def readable(self, out: bytes) -> bytes:
+        text = self.body.text
+        if text.codec == "utf-8":
+            return out
+        value = out.removeprefix(text.bom).decode(text.codec, errors="surrogateescape")
+        return value.encode("utf-8", errors="surrogatepass")
+
+
+def _json(body: bytes, label: Label, region: str) -> Plan:
+    return json_filter(body, region)
+
+
+def _text(kind: BodyKind) -> BodyFilter:
+    def read(body: bytes, label: Label, region: str) -> Plan:
+        text = TextBody.of(kind, body, label, region)
+        documents = {d: json_filter(d, region) for d in text.json_documents()}
+        return TextPlan(body, text, documents)
+    return read
+
+
+FILTERS: dict[BodyKind, BodyFilter] = {
+    BodyKind.JSON: _json,
+    BodyKind.NDJSON: _text(BodyKind.NDJSON),
+    BodyKind.SSE: _text(BodyKind.SSE),
+    BodyKind.TEXT: _text(BodyKind.TEXT),
+}
+
+
+def plan_for(kind: BodyKind, body: bytes, label: Label, region: str) -> Plan:
+    """The filter of `kind` over a content-decoded body (BINARY never gets here: it streams)."""
+    return FILTERS[kind](body, label, region)

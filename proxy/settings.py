@@ -99,7 +99,7 @@ class Settings:
     upstream_timeout: float = _setting(120.0, positive(float), "upstream total timeout, s")
     store_timeout: float = _setting(1.0, positive(float), "rule store timeout, s")
     max_request_body: int = _setting(16 * MiB, positive(int), "request body limit, bytes")
-    max_filter_body: int = _setting(32 * MiB, positive(int), "filtered JSON body limit, bytes")
+    max_filter_body: int = _setting(32 * MiB, positive(int), "decoded filtered-body limit, bytes")
     exempt_paths: tuple[str, ...] = _setting(
         (), paths_value, "comma-separated path prefixes forwarded unfiltered (trusted routes only)"
     )

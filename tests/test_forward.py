@@ -187,7 +187,7 @@ async def test_gzip_body_of_unfiltered_type_passes_encoded(setup):
     async with client.get(f"{proxy.url}/gzip-text", headers=headers) as r:
         assert r.status == 200
         assert r.headers["Content-Encoding"] == "gzip"
-        assert "X-Denyproxy-Suppressed" not in r.headers  # not JSON: not inspected
+        assert r.headers["X-Denyproxy-Suppressed"] == "0"  # text: inspected, nothing denied
         body = await r.read()
     assert body == fake.gzip_text_body()
 
