@@ -207,7 +207,7 @@ async def test_linkedin_paths_a_browser_follows_leak(env: Env, redis_url: str, u
     assert not await _profile_reaches_client(env, redis_url, url)
 
 
-# 3. Unicode separators and escapes a reader folds away: leaks found.
+# 3. Unicode separators and escapes a reader folds away (separators: fixed in phonescan).
 
 UNICODE_SEPARATED = {
     "thin-space": "512\u2009555\u20090100",
@@ -218,8 +218,6 @@ UNICODE_SEPARATED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="phones in free text with Unicode spaces/dot leader as "
-                   "separators (NFKC: space or dot) are not found outside phone keys")
 @pytest.mark.parametrize("text", UNICODE_SEPARATED.values(), ids=UNICODE_SEPARATED.keys())
 async def test_phone_with_unicode_separators_in_free_text(
     env: Env, redis_url: str, text: str
