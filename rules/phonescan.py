@@ -2,9 +2,10 @@
 with, and JSON numbers in exponent form. Finding only: rules/readings.py normalises.
 
 A run is digit groups joined by one to three separators (space, no-break space, `.`, `-`,
-`/`, brackets, and their Unicode look-alikes), optionally after `+` or `(`. Every window of consecutive groups holding 7 to
-18 digits (15 of E.164 plus an `011`/`00` prefix or a `(0)`) is a candidate: two numbers
-written side by side, or a number after a stray digit, are all found. Each window is read in
+`/`, brackets, their Unicode look-alikes), optionally after `+` or `(`. Every window of
+consecutive groups holding 7 to 18 digits (15 of E.164 plus an `011`/`00` prefix or a `(0)`)
+is a candidate: two numbers written side by side, or a number after a stray digit, are all
+found. Each window is read in
 the region and internationally (`+<digits>`); over-matching is the safe failure. Windows per
 group are bounded (at most 12 windows start at one group), so the work is linear.
 """

@@ -41,8 +41,8 @@ def _one(normal: str | None) -> tuple[str, ...]:
 
 # Unicode separators a phone window may hold (rules/phonescan.py `_SEP`), as ASCII.
 _FOLD = str.maketrans(
-    {c: " " for c in "\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))}
-    | {c: "-" for c in "\u2212" + "".join(map(chr, range(0x2010, 0x2016)))}
+    dict.fromkeys("\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B))), " ")
+    | dict.fromkeys("\u2212" + "".join(map(chr, range(0x2010, 0x2016))), "-")
     | {"\u2024": "."}
 )
 
