@@ -27,6 +27,10 @@ _TOKEN = re.compile(
     rf"|[{IGNORABLE}]++"
     r"|[\uff01-\uff5e\ufe6b\uff61]"
 )
+_INVISIBLE = re.compile(f"[{IGNORABLE}]")
+_FULL_WIDTH = str.maketrans(
+    {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\uff61": ".", "\ufe6b": "@"}
+)
 _JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -48,6 +52,12 @@ def decode_token(token: str) -> str:
     if first == "\ufe6b":  # small commercial at
         return "@"
     return ""  # default-ignorable characters
+
+
+def _folded(decoded: str) -> str:
+    """A decoded character that is itself a form this view decodes (`\\uff4c`, `&#xff20;`)
+    is read as a client reads it: full-width as ASCII, invisible characters dropped."""
+    return _INVISIBLE.sub("", decoded).translate(_FULL_WIDTH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,7 @@ def decoded(text: str) -> View | None:
     position = 0
     for match in _TOKEN.finditer(text):
         add(text[position : match.start()], position, match.start(), True)
-        add(decode_token(match.group()), match.start(), match.end(), False)
+        add(_folded(decode_token(match.group())), match.start(), match.end(), False)
         position = match.end()
     add(text[position:], position, len(text), True)
     return View(

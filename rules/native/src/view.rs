@@ -69,6 +69,7 @@ pub fn decoded(t: &[u32]) -> Option<View> {
         v.add(&t[position..p], position, p, true);
         piece.clear();
         decode_token(&t[p..end], &mut piece);
+        fold_forms(&mut piece);
         v.add(&piece, p, end, false);
         position = end;
         p = end;
@@ -177,6 +178,20 @@ fn entity_end(t: &[u32], p: usize) -> usize {
 
 fn push_str(out: &mut Vec<u32>, s: &str) {
     out.extend(s.chars().map(|c| c as u32));
+}
+
+/// A decoded character that is itself a form the view decodes (`\\uff4c`, `&#xff20;`) is
+/// read as a client reads it: full-width as ASCII, invisible ones dropped (textview._folded).
+fn fold_forms(piece: &mut Vec<u32>) {
+    piece.retain(|&c| !is_ignorable(c));
+    for c in piece.iter_mut() {
+        *c = match *c {
+            0xFF61 => 0x2E,
+            0xFF01..=0xFF5E => *c - 0xFEE0,
+            0xFE6B => 0x40,
+            other => other,
+        };
+    }
 }
 
 /// What a client reads for one token (textview.decode_token).
