@@ -38,6 +38,7 @@ class AttackFake(EdgeFake):
     under /edge/multi/<name>, and a CGI-style reading of the API key under /cgi/<name>."""
 
     multi: dict[str, tuple[list[tuple[str, str]], bytes]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # a reason phrase per canned name
 
     def app(self) -> web.Application:
         app = super().app()
@@ -49,6 +50,9 @@ class AttackFake(EdgeFake):
         if name.startswith("multi/"):
             headers, body = self.multi[name.removeprefix("multi/")]
             return web.Response(headers=CIMultiDict(headers), body=body)
+        if name in self.reasons:
+            status, plain, body = self.canned[name]
+            return web.Response(status=status, reason=self.reasons[name], headers=plain, body=body)
         return await super().edge(request)
 
     async def cgi(self, request: web.Request) -> web.Response:
@@ -313,6 +317,8 @@ HEADER_CASES = {
     "json-escape": ("X-Contact", "jane.doe\\u0040acme.com"),
     "html-entity": ("X-Contact", "jane.doe&#64;acme.com"),
     "phone-tel": ("X-Callback", "tel:+1-512-555-0100"),
+    "fullwidth-at-utf8": ("X-Owner", "jane.doe\uff20acme.com"),
+    "phone-in-header-name": ("X-Callback-5125550100", "yes"),
     "content-disposition": ("Content-Disposition",
                             "attachment; filename*=UTF-8''jane.doe%40acme.com.vcf"),
 }
@@ -434,3 +440,17 @@ async def test_drop_removes_records_outside_lists(
     status, headers, out = await fetch(client, proxy, "rec", api_key)
     assert leaked(out.decode()) == []
     assert leaks(out.decode(), phones=["+15125550199"]) == []
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "application/json"])
+async def test_the_reason_phrase_is_not_a_channel(
+    env: Env, redis_url: str, content_type: str
+) -> None:
+    """`HTTP/1.1 200 jane.doe@acme.com`: the status line is part of what the client reads."""
+    fake, proxy, client = env
+    api_key = await denied_key(redis_url)
+    fake.reasons["reason"] = f"call {PHONE} or {EMAIL}"
+    fake.canned["reason"] = (200, {"Content-Type": content_type}, b"{}")
+    async with client.get(f"{proxy.url}/edge/reason", headers={"X-API-Key": api_key}) as r:
+        reason, body = r.reason or "", await r.read()
+    assert leaked(reason) == [] and leaked(body.decode()) == []
