@@ -41,17 +41,18 @@ async def stream(
 ) -> web.StreamResponse:
     """Bytes as they come, encoding untouched: a 1 GB download never sits in memory.
 
-    A small body of known length goes out in one write instead.
+    A small body of known length goes out in one write instead. The upstream's reason phrase
+    is not passed on: it is text the filter never reads (`200 jane@acme.com`); aiohttp
+    writes the standard one.
     """
     length = response.content_length
     if request.method != "HEAD" and length is not None and length <= CHUNK:
         with upstream_errors(idle_timeout):
             async with asyncio.timeout(idle_timeout):
                 body = await response.read()
-        return web.Response(status=response.status, reason=response.reason, body=body,
-                            headers=out_headers)
+        return web.Response(status=response.status, body=body, headers=out_headers)
     out_headers["X-Request-Id"] = request[REQUEST_ID]
-    out = web.StreamResponse(status=response.status, reason=response.reason, headers=out_headers)
+    out = web.StreamResponse(status=response.status, headers=out_headers)
     await out.prepare(request)
     request[STREAMING] = True
     while request.method != "HEAD":

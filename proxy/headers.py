@@ -56,6 +56,14 @@ def check_request(headers: CIMultiDictProxy[str]) -> None:
             raise BadRequestError("request header names and values must be printable ASCII")
     if _dropped(headers) & _AUTH:
         raise BadRequestError("Connection must not name X-API-Key or Authorization")
+    if any(_auth_alias(name) for name in headers):
+        raise BadRequestError("X_API_Key-style spellings of an auth header are not allowed")
+
+
+def _auth_alias(name: str) -> bool:
+    """`X_API_Key`: CGI/WSGI stacks read it as X-API-Key, the proxy would not (so it would
+    filter with the global rules only while the upstream answers for the key)."""
+    return "_" in name and name.replace("_", "-").lower() in _AUTH
 
 
 def _copy(headers: CIMultiDictProxy[str], skip: frozenset[str]) -> CIMultiDict[str]:

@@ -29,7 +29,10 @@ Raw = str | int | float
 Identifier = tuple[RuleType, str]
 K = TypeVar("K", str, str | int | float)
 
-_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]+@[^\s@<>()\[\],;:\"'/]+")
+# Bounded like normalize.EMAIL_IN_TEXT (RFC 5321 lengths): unbounded, every start inside a long
+# run of local characters scanned to its end, quadratic (200 KB took minutes). A longer run
+# yields its last 64 characters as a candidate: over-matching, the safe failure.
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]{1,64}@[^\s@<>()\[\],;:\"'/]{1,253}")
 _AROUND_EMAIL = "'`.!?"  # quotes and sentence punctuation that may touch an address in text
 _LINKEDIN_HINT = re.compile(r"linkedin\.com/", re.IGNORECASE).search
 # Could hold a phone anywhere (phones are found in any string, not only under phone keys):

@@ -2,9 +2,10 @@
 with, and JSON numbers in exponent form. Finding only: rules/readings.py normalises.
 
 A run is digit groups joined by one to three separators (space, no-break space, `.`, `-`,
-`/`, brackets), optionally after `+` or `(`. Every window of consecutive groups holding 7 to
-18 digits (15 of E.164 plus an `011`/`00` prefix or a `(0)`) is a candidate: two numbers
-written side by side, or a number after a stray digit, are all found. Each window is read in
+`/`, brackets, their Unicode look-alikes), optionally after `+` or `(`. Every window of
+consecutive groups holding 7 to 18 digits (15 of E.164 plus an `011`/`00` prefix or a `(0)`)
+is a candidate: two numbers written side by side, or a number after a stray digit, are all
+found. Each window is read in
 the region and internationally (`+<digits>`); over-matching is the safe failure. Windows per
 group are bounded (at most 12 windows start at one group), so the work is linear.
 """
@@ -16,7 +17,9 @@ from collections.abc import Iterator
 
 from rules.readings import MAX_DIGITS, MIN_DIGITS
 
-_SEP = " \u00a0.\\-/()"
+# Unicode spaces (U+1680, U+2000-U+200A, U+202F, U+205F, U+3000), dashes (U+2010-U+2015,
+# U+2212) and the one dot leader (U+2024) too: a reader sees `512 555 0100` in each.
+_SEP = " \u00a0.\\-/()\u1680\u2000-\u200a\u202f\u205f\u3000\u2010-\u2015\u2212\u2024"
 _RUN = re.compile(rf"(?:\+|\(\s?)?\d++(?:[{_SEP}]{{1,3}}+\d++)*+")
 _GROUP = re.compile(r"\d++")
 _EXPONENT = re.compile(r"-?\d++(?:\.\d++)?[eE][+-]?\d{1,3}+")

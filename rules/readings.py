@@ -39,11 +39,20 @@ def _one(normal: str | None) -> tuple[str, ...]:
     return () if normal is None else (normal,)
 
 
+# Unicode separators a phone window may hold (rules/phonescan.py `_SEP`), as ASCII.
+_FOLD = str.maketrans(
+    dict.fromkeys("\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B))), " ")
+    | dict.fromkeys("\u2212" + "".join(map(chr, range(0x2010, 0x2016))), "-")
+    | {"\u2024": "."}
+)
+
+
 @lru_cache(maxsize=65_536)
 def phone_readings(window: str, region: str) -> tuple[str, ...]:
     """The window read in the region, and read as an international number (`00` included:
     the international prefix of most of the world, even where the region dials `011`).
     A window that starts at a bracket is also read without it: `(0044 20 7946 0958)`."""
+    window = window.translate(_FOLD)  # phonenumbers knows ASCII punctuation, not U+2009
     readings = list(dict.fromkeys((window, window.lstrip("( "))))
     if not window.startswith("+"):
         digits = "".join(c for c in window if c.isdigit())

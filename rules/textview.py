@@ -112,7 +112,7 @@ def decoded(text: str) -> View | None:
     position = 0
     for match in _TOKEN.finditer(text):
         add(text[position : match.start()], position, match.start(), True)
-        add(decode_token(match.group()), match.start(), match.end(), False)
+        add(_folded(decode_token(match.group())), match.start(), match.end(), False)
         position = match.end()
     add(text[position:], position, len(text), True)
     return View(

@@ -17,8 +17,12 @@ fn digits_end(t: &[u32], mut i: usize) -> usize {
     i
 }
 
+/// rules/phonescan.py `_SEP`: ASCII separators, no-break space, Unicode spaces and dashes,
+/// the one dot leader.
 fn is_sep(c: u32) -> bool {
-    c == 0xA0 || is_ascii_in(c, b" .-/()")
+    matches!(c, 0xA0 | 0x1680 | 0x2000..=0x200A | 0x202F | 0x205F | 0x3000 | 0x2010..=0x2015
+        | 0x2212 | 0x2024)
+        || is_ascii_in(c, b" .-/()")
 }
 
 /// The end of `_RUN` matched at `p`, if it matches there.
