@@ -380,8 +380,6 @@ async def test_global_rules_apply_to_a_request_without_a_key(env: Env, redis_url
 # 6. Media-type labels (another helper wires the text kinds; noted, not fixed here).
 
 
-@pytest.mark.xfail(strict=True, reason="two Content-Type headers: the proxy reads the first "
-                   "(image/png → streamed); a browser (Fetch spec) takes the last, JSON")
 async def test_two_content_type_headers_binary_first(env: Env, redis_url: str) -> None:
     fake, proxy, client = env
     api_key = await denied_key(redis_url)
