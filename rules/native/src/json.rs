@@ -285,7 +285,9 @@ impl<'a, 'py> Scanner<'a, 'py> {
         }
         let is_key = matches!(lexeme, Lexeme::Key { .. });
         if matches!(lexeme, Lexeme::Bad) || !self.ready(comma, is_key) {
-            return Err(self.invalid(pos));
+            // The reference names where its regex group starts: a key's is its colon part.
+            let at = if let Lexeme::Key { end, .. } = lexeme { end } else { pos };
+            return Err(self.invalid(at));
         }
         match lexeme {
             Lexeme::Key { end, escaped, next } => {
