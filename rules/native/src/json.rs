@@ -8,6 +8,7 @@
 //! surrogate escapes, nesting deeper than `max_depth`, ints longer than Python converts.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFloat, PyString, PyTuple, PyType};
@@ -23,12 +24,24 @@ enum Expect {
 
 /// One token of the reference's regex: the comma before it is read by the caller.
 enum Lexeme {
-    Str { end: usize, escaped: bool },
-    Key { end: usize, escaped: bool, next: usize },
-    Num { end: usize, float: bool },
+    Str {
+        end: usize,
+        escaped: bool,
+    },
+    Key {
+        end: usize,
+        escaped: bool,
+        next: usize,
+    },
+    Num {
+        end: usize,
+        float: bool,
+    },
     Open,
     Close,
-    Literal { end: usize },
+    Literal {
+        end: usize,
+    },
     Bad,
 }
 
@@ -62,14 +75,20 @@ impl<'py> Context<'py> {
     }
 
     /// An instance of a NamedTuple class, as `tuple.__new__(cls, fields)` (no Python frame).
-    fn make(&self, cls: &Bound<'py, PyAny>, fields: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    fn make(
+        &self,
+        cls: &Bound<'py, PyAny>,
+        fields: Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.tuple_new.call1((cls, fields))
     }
 }
 
-/// A member value as `describes` reads it: containers never describe, literals always do.
+/// A member value as `describes` reads it: containers never describe, literals always do,
+/// a string does by its key alone (so its answer is kept per key for the scan).
 enum Described<'a, 'py> {
-    Value(&'a Bound<'py, PyAny>),
+    Str(&'a Bound<'py, PyAny>),
+    Number(&'a Bound<'py, PyAny>),
     Container,
     Literal,
 }
@@ -101,6 +120,8 @@ struct Scanner<'a, 'py> {
     tokens: Vec<Option<Bound<'py, PyAny>>>,
     nodes: Vec<Option<Bound<'py, PyAny>>>,
     expect: Expect,
+    meta_keys: HashMap<String, bool>,
+    string_content: HashMap<String, bool>,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -174,7 +195,11 @@ fn lex(body: &[u8], pos: usize) -> Lexeme {
             Some((end, escaped)) => {
                 let after = skip_ws(body, end);
                 if body.get(after) == Some(&b':') {
-                    Lexeme::Key { end, escaped, next: after + 1 }
+                    Lexeme::Key {
+                        end,
+                        escaped,
+                        next: after + 1,
+                    }
                 } else {
                     Lexeme::Str { end, escaped }
                 }
@@ -191,7 +216,9 @@ fn lex(body: &[u8], pos: usize) -> Lexeme {
             let rest = &body[pos..];
             for word in [&b"true"[..], b"false", b"null"] {
                 if rest.starts_with(word) {
-                    return Lexeme::Literal { end: pos + word.len() };
+                    return Lexeme::Literal {
+                        end: pos + word.len(),
+                    };
                 }
             }
             Lexeme::Bad
@@ -286,7 +313,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let is_key = matches!(lexeme, Lexeme::Key { .. });
         if matches!(lexeme, Lexeme::Bad) || !self.ready(comma, is_key) {
             // The reference names where its regex group starts: a key's is its colon part.
-            let at = if let Lexeme::Key { end, .. } = lexeme { end } else { pos };
+            let at = if let Lexeme::Key { end, .. } = lexeme {
+                end
+            } else {
+                pos
+            };
             return Err(self.invalid(at));
         }
         match lexeme {
@@ -328,11 +359,22 @@ impl<'a, 'py> Scanner<'a, 'py> {
     }
 
     /// A string's decoded value, as text and as a Python str.
-    fn text(&self, start: usize, end: usize, escaped: bool) -> PyResult<(Cow<'a, str>, Bound<'py, PyString>)> {
+    fn text(
+        &self,
+        start: usize,
+        end: usize,
+        escaped: bool,
+    ) -> PyResult<(Cow<'a, str>, Bound<'py, PyString>)> {
         let body: &'a [u8] = self.body;
         let decoded = std::str::from_utf8(&body[start + 1..end - 1])
             .ok()
-            .and_then(|raw| if escaped { unescape(raw).map(Cow::Owned) } else { Some(Cow::Borrowed(raw)) });
+            .and_then(|raw| {
+                if escaped {
+                    unescape(raw).map(Cow::Owned)
+                } else {
+                    Some(Cow::Borrowed(raw))
+                }
+            });
         match decoded {
             Some(text) => {
                 let value = PyString::new(self.py, &text);
@@ -361,7 +403,10 @@ impl<'a, 'py> Scanner<'a, 'py> {
     }
 
     /// Path, member key and slot start of a value that starts at `start`.
-    fn place(&mut self, start: usize) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyString>>, usize)> {
+    fn place(
+        &mut self,
+        start: usize,
+    ) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyString>>, usize)> {
         let py = self.py;
         let Some(frame) = self.stack.last_mut() else {
             return Ok((PyTuple::empty(py), None, start));
@@ -376,19 +421,51 @@ impl<'a, 'py> Scanner<'a, 'py> {
         Ok((path, None, start))
     }
 
-    fn scalar(&mut self, kind: &Bound<'py, PyAny>, start: usize, end: usize, value: Bound<'py, PyAny>) -> PyResult<()> {
+    fn scalar(
+        &mut self,
+        kind: &Bound<'py, PyAny>,
+        start: usize,
+        end: usize,
+        value: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let is_str = kind.is(&self.ctx.string);
         let (path, key, slot_start) = self.place(start)?;
-        let (parent, record) = self.stack.last().map_or((-1, -1), |f| (f.node as isize, f.record));
-        let fields = (kind, start, end, &value, key, path, (slot_start, end), parent, record);
-        let token = self.ctx.make(&self.ctx.token, fields.into_pyobject(self.py)?)?;
+        let (parent, record) = self
+            .stack
+            .last()
+            .map_or((-1, -1), |f| (f.node as isize, f.record));
+        let fields = (
+            kind,
+            start,
+            end,
+            &value,
+            key,
+            path,
+            (slot_start, end),
+            parent,
+            record,
+        );
+        let token = self
+            .ctx
+            .make(&self.ctx.token, fields.into_pyobject(self.py)?)?;
         self.tokens.push(Some(token));
-        self.done(end, Described::Value(&value))
+        self.done(
+            end,
+            if is_str {
+                Described::Str(&value)
+            } else {
+                Described::Number(&value)
+            },
+        )
     }
 
     fn member(&mut self, start: usize, end: usize, escaped: bool) -> PyResult<()> {
         let key = self.text(start, end, escaped)?;
         let index = self.tokens.len();
-        let frame = self.stack.last_mut().expect("a key is only read inside an object");
+        let frame = self
+            .stack
+            .last_mut()
+            .expect("a key is only read inside an object");
         frame.member_start = start;
         frame.key_span = (start, end);
         frame.key = Some(key);
@@ -398,19 +475,40 @@ impl<'a, 'py> Scanner<'a, 'py> {
         Ok(())
     }
 
-    /// Is this member content (not a describing one) of its object?
-    fn content(&self, frame: &Frame<'a, 'py>, key: &Bound<'py, PyString>, text: &str, value: &Described<'_, 'py>) -> PyResult<bool> {
-        if frame.sole.as_ref().is_some_and(|(sole, _)| sole == text) || matches!(value, Described::Literal) {
-            return Ok(false);
+    /// Is `key` one of the meta keys (asked once per key and scan)?
+    fn is_meta(&mut self, text: &str, key: &Bound<'py, PyString>) -> PyResult<bool> {
+        if let Some(&known) = self.meta_keys.get(text) {
+            return Ok(known);
         }
-        if self.meta.contains(key)? {
-            return Ok(false);
-        }
-        match value {
-            Described::Container => Ok(true),
-            Described::Value(v) => Ok(!self.ctx.describes.call1((key, *v))?.is_truthy()?),
-            Described::Literal => Ok(false),
-        }
+        let known = self.meta.contains(key)?;
+        self.meta_keys.insert(text.to_owned(), known);
+        Ok(known)
+    }
+
+    /// Is this member content (not a describing one) of its object? `describes` decides.
+    fn content(
+        &mut self,
+        text: &str,
+        key: &Bound<'py, PyString>,
+        value: &Described<'_, 'py>,
+    ) -> PyResult<bool> {
+        let content = match value {
+            Described::Literal => false,
+            Described::Container => !self.is_meta(text, key)?,
+            Described::Number(v) => {
+                !self.is_meta(text, key)? && !self.ctx.describes.call1((key, *v))?.is_truthy()?
+            }
+            Described::Str(v) => {
+                if let Some(&known) = self.string_content.get(text) {
+                    return Ok(known);
+                }
+                let known = !self.is_meta(text, key)?
+                    && !self.ctx.describes.call1((key, *v))?.is_truthy()?;
+                self.string_content.insert(text.to_owned(), known);
+                known
+            }
+        };
+        Ok(content)
     }
 
     /// A value ended at `end`: close its member (objects) and expect what follows.
@@ -430,14 +528,26 @@ impl<'a, 'py> Scanner<'a, 'py> {
             return Ok(());
         }
         let (text, key) = frame.key.clone().expect("a member has a key");
-        let content = self.content(frame, &key, &text, &value)?;
+        let same = frame.sole.as_ref().is_some_and(|(sole, _)| *sole == text);
         let (start, stop) = frame.key_span;
         let slot = (frame.member_start, end);
-        let fields = (&self.ctx.key, start, stop, &key, self.py.None(), &frame.path, slot,
-                      frame.node, frame.record);
-        let token = self.ctx.make(&self.ctx.token, fields.into_pyobject(self.py)?)?;
+        let fields = (
+            &self.ctx.key,
+            start,
+            stop,
+            &key,
+            self.py.None(),
+            &frame.path,
+            slot,
+            frame.node,
+            frame.record,
+        );
         let index = frame.key_token;
+        let token = self
+            .ctx
+            .make(&self.ctx.token, fields.into_pyobject(self.py)?)?;
         self.tokens[index] = Some(token);
+        let content = !same && self.content(&text, &key, &value)?;
         let frame = self.stack.last_mut().expect("checked above");
         frame.count += 1;
         if content {
@@ -461,10 +571,25 @@ impl<'a, 'py> Scanner<'a, 'py> {
             None => -1,
         };
         self.stack.push(Frame {
-            node, is_object, start, slot_start, path, record, count: 0, member_start: 0,
-            key: None, key_span: (0, 0), key_token: 0, sole: None, many: false,
+            node,
+            is_object,
+            start,
+            slot_start,
+            path,
+            record,
+            count: 0,
+            member_start: 0,
+            key: None,
+            key_span: (0, 0),
+            key_token: 0,
+            sole: None,
+            many: false,
         });
-        self.expect = if is_object { Expect::Member } else { Expect::Value };
+        self.expect = if is_object {
+            Expect::Member
+        } else {
+            Expect::Value
+        };
         Ok(())
     }
 
@@ -473,26 +598,47 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let Some(frame) = frame else {
             return Err(self.invalid(start));
         };
-        let opening = if frame.is_object { Expect::Member } else { Expect::Value };
+        let opening = if frame.is_object {
+            Expect::Member
+        } else {
+            Expect::Value
+        };
         let empty = frame.count == 0 && self.expect == opening;
-        if !(self.expect == Expect::Next || empty) || frame.is_object != (self.body[start] == b'}') {
+        if !(self.expect == Expect::Next || empty) || frame.is_object != (self.body[start] == b'}')
+        {
             return Err(self.invalid(start));
         }
         let end = start + 1;
         let parent = self.stack.last();
         let slot = parent.map(|_| (frame.slot_start, end));
-        let sole = if frame.many { None } else { frame.sole.map(|(_, k)| k) };
+        let sole = if frame.many {
+            None
+        } else {
+            frame.sole.map(|(_, k)| k)
+        };
         let fields = (
-            frame.is_object, frame.start, end, slot, parent.map_or(-1, |p| p.node as isize),
-            parent.is_some_and(|p| !p.is_object), parent.map_or(-1, |p| p.record), sole,
+            frame.is_object,
+            frame.start,
+            end,
+            slot,
+            parent.map_or(-1, |p| p.node as isize),
+            parent.is_some_and(|p| !p.is_object),
+            parent.map_or(-1, |p| p.record),
+            sole,
         );
-        self.nodes[frame.node] = Some(self.ctx.make(&self.ctx.node, fields.into_pyobject(self.py)?)?);
+        self.nodes[frame.node] = Some(
+            self.ctx
+                .make(&self.ctx.node, fields.into_pyobject(self.py)?)?,
+        );
         self.done(end, Described::Container)
     }
 }
 
 /// `path + (part,)`.
-fn extend<'py>(path: &Bound<'py, PyTuple>, part: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+fn extend<'py>(
+    path: &Bound<'py, PyTuple>,
+    part: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
     let parts: Vec<Bound<'py, PyAny>> = path.iter().chain(std::iter::once(part)).collect();
     PyTuple::new(path.py(), parts)
 }
@@ -517,6 +663,8 @@ pub fn json_scan<'py>(
         tokens: Vec::new(),
         nodes: Vec::new(),
         expect: Expect::Value,
+        meta_keys: HashMap::new(),
+        string_content: HashMap::new(),
     };
     scanner.run()?;
     if scanner.expect != Expect::End {
