@@ -59,14 +59,14 @@ def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 
 def after_py(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
     """`after` with the pure-Python reference scan (rules/jsonspan.py) in the pipeline."""
-    from rules import jsonspan, pipeline
+    from rules import finder, jsonspan, pipeline
 
-    selected = pipeline.scan_json
-    pipeline.scan_json = jsonspan.scan
+    names = vars(pipeline)  # the name the pipeline calls, swapped for this body only
+    names["scan_json"] = jsonspan.scan
     try:
         return after(body, rules)
     finally:
-        pipeline.scan_json = selected
+        names["scan_json"] = finder.scan_json
 
 
 def clear_caches() -> None:
