@@ -3,10 +3,9 @@
 Two contracts, each with its pure-Python reference: the text finder (rules/textfind.py):
 `find_text(text)` with spans in characters, `find_bytes(body)` with spans in bytes; and the
 structural JSON scan (rules/jsonspan.py): `scan_json(body, meta_keys, max_depth) -> Scan`.
-The compiled core (`rules._native`, built from
-rules/native by `pip install .` when a Rust toolchain is present) is the same work, many times
-faster; without it the proxy still works, slower, and says so once at start-up
-(`announce()`).
+The compiled core (`rules._native`, built from rules/native by `pip install .` when a Rust
+toolchain is present) does the same work several times faster; without it the proxy still
+works, slower, and says so once at start-up (`announce()`).
 `DENYPROXY_REQUIRE_NATIVE=1` turns the fallback into an import error (CI proves the core).
 """
 
