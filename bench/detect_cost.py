@@ -4,7 +4,9 @@
 
 `before`: main's path before the deny-by-default work (orjson parse → tree walk → lookup
 stub → redact → orjson dumps). `after`: `rules.pipeline` (jsonspan scan → structural detector
-+ text scanner → lookup stub → splice → verify), when that module exists. The lookup stub
++ text scanner → lookup stub → splice → verify), when that module exists, with the JSON scan
+rules/finder.py selects (`after`: the compiled one when built) and with the pure-Python
+reference scan (`after-py`). The lookup stub
 intersects the query with an in-memory rule set (one contact in eight denied by email).
 Figures are the best of 5 rounds, warm (repeated contacts) and cold (caches cleared).
 """
@@ -56,6 +58,18 @@ def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
     return result.body
 
 
+def after_py(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
+    """`after` with the pure-Python reference scan (rules/jsonspan.py) in the pipeline."""
+    from rules import finder, jsonspan, pipeline
+
+    names = vars(pipeline)  # the name the pipeline calls, swapped for this body only
+    names["scan_json"] = jsonspan.scan
+    try:
+        return after(body, rules)
+    finally:
+        names["scan_json"] = finder.scan_json
+
+
 def clear_caches() -> None:
     for module in list(sys.modules.values()):
         if module is None or not (module.__name__.startswith("rules")):
@@ -90,7 +104,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=400, help="bodies per round (8-contact)")
     args = parser.parse_args()
     have_after = importlib.util.find_spec("rules.pipeline") is not None
-    paths = [("before", before)] + ([("after", after)] if have_after else [])
+    paths = [("before", before)] + (
+        [("after", after), ("after-py", after_py)] if have_after else []
+    )
     for label, path in paths:
         print(f"{label}: {'payload':<12}{'bytes':>8}{'warm µs':>12}{'cold µs':>12}")
         for name, count in (("8-contact", 8), ("200-contact", 200)):

@@ -1,5 +1,8 @@
 """CPU cost of the byte-level JSON scan (rules/jsonspan.py) against today's parse + walk.
 
+`scan` is the pure-Python reference, `native` the compiled scan rules/finder.py selects
+(`rules._native.json_scan`; the reference again when the extension is not built).
+
     .venv/bin/python bench/jsonspan_cost.py [--repeat 2000]
 
 Payloads are bench/bench.py's task documents (8 and 200 contacts, orjson-serialised like the
@@ -20,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson
 
 from bench.data import contacts, task_doc
+from rules import finder
 from rules import match as flt
 from rules.jsonspan import scan
 from rules.splice import splice
@@ -39,9 +43,10 @@ def row(name: str, count: int, repeat: int) -> str:
     parse = best_us(lambda: orjson.loads(body), repeat)
     walk = best_us(lambda: flt.collect(orjson.loads(body), "US"), repeat)
     tokens = best_us(lambda: scan(body, meta), repeat)
+    native = best_us(lambda: finder.scan_json(body, meta, 512), repeat)
     out = best_us(lambda: splice(body, found, denied, "strip"), repeat)
     return (f"{name:<12}{len(body):>8}{len(found.tokens):>8}{parse:>10.1f}{walk:>10.1f}"
-            f"{tokens:>10.1f}{out:>10.1f}")
+            f"{tokens:>10.1f}{native:>10.1f}{out:>10.1f}")
 
 
 def main() -> None:
@@ -49,7 +54,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=500, help="bodies per round (8-contact)")
     args = parser.parse_args()
     print(f"{'payload':<12}{'bytes':>8}{'tokens':>8}{'orjson':>10}{'+collect':>10}{'scan':>10}"
-          f"{'splice':>10}")
+          f"{'native':>10}{'splice':>10}")
     for name, count in (("8-contact", 8), ("200-contact", 200)):
         print(row(name, count, max(1, args.repeat * 8 // count)))
 

@@ -1,10 +1,11 @@
 """Which finder serves the scanner: the compiled core when it is built, else the reference.
 
-Both implement one contract (rules/textfind.py): `find_text(text)` with spans in characters,
-`find_bytes(body)` with spans in bytes. The compiled core (`rules._native`, built from
-rules/native by `pip install .` when a Rust toolchain is present) is the same finding, ~50 times
-faster; without it the proxy still works, slower, and says so once at start-up
-(`announce()`).
+Two contracts, each with its pure-Python reference: the text finder (rules/textfind.py):
+`find_text(text)` with spans in characters, `find_bytes(body)` with spans in bytes; and the
+structural JSON scan (rules/jsonspan.py): `scan_json(body, meta_keys, max_depth) -> Scan`.
+The compiled core (`rules._native`, built from rules/native by `pip install .` when a Rust
+toolchain is present) does the same work several times faster; without it the proxy still
+works, slower, and says so once at start-up (`announce()`).
 `DENYPROXY_REQUIRE_NATIVE=1` turns the fallback into an import error (CI proves the core).
 """
 
@@ -15,10 +16,11 @@ import os
 from collections.abc import Callable
 from types import ModuleType
 
-from rules import textfind
+from rules import jsonspan, textfind
+from rules.contact import describes
 from rules.textfind import Raw
 
-__all__ = ["BACKEND", "Raw", "announce", "find_bytes", "find_text"]
+__all__ = ["BACKEND", "Raw", "announce", "find_bytes", "find_text", "scan_json"]
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +50,34 @@ def _native_bytes(body: bytes) -> list[Raw]:
     return _native_find(body, False)
 
 
+# What the compiled scan builds its results from: the reference's own classes and rules.
+_JSON_CONTEXT = (
+    jsonspan.Token, jsonspan.Node, jsonspan.Kind.STRING, jsonspan.Kind.KEY,
+    jsonspan.Kind.NUMBER, describes, jsonspan.JsonBodyError,
+)
+
+
+def _native_json(
+    body: bytes, meta_keys: frozenset[str] = frozenset(), max_depth: int = 512
+) -> jsonspan.Scan:
+    """`jsonspan.scan` compiled: the same tokens, nodes and `JsonBodyError`s."""
+    tokens, nodes = _native_json_scan(body, meta_keys, max_depth, _JSON_CONTEXT)
+    return jsonspan.Scan(tokens, nodes)
+
+
+_JsonParts = tuple[tuple[jsonspan.Token, ...], tuple[jsonspan.Node, ...]]
 _native_find: Callable[[bytes, bool], list[Raw]]
+_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...]], _JsonParts]
 find_text: Callable[[str], list[Raw]]
 find_bytes: Callable[[bytes], list[Raw]]
+scan_json: Callable[[bytes, frozenset[str], int], jsonspan.Scan]
 if _native is not None:
-    _native_find = _native.find
-    find_text, find_bytes = _native_text, _native_bytes
+    _native_find, _native_json_scan = _native.find, _native.json_scan
+    find_text, find_bytes, scan_json = _native_text, _native_bytes, _native_json
 else:
     if os.environ.get("DENYPROXY_REQUIRE_NATIVE") == "1":
         raise ImportError("DENYPROXY_REQUIRE_NATIVE=1 but rules._native is not built")
-    find_text, find_bytes = textfind.find_text, textfind.find_bytes
+    find_text, find_bytes, scan_json = textfind.find_text, textfind.find_bytes, jsonspan.scan
 
 _announced = False
 

@@ -23,6 +23,7 @@ from functools import partial
 
 from rules import jsonspan, splice
 from rules.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
+from rules.finder import scan_json
 from rules.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
 from rules.model import Lookup, RuleType
 from rules.scan import Candidate, scan_bytes, shortest_denied
@@ -58,7 +59,7 @@ class Filtered:
 
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
-    found = jsonspan.scan(body, CONTACT_META_KEYS, max_depth)
+    found = scan_json(body, CONTACT_META_KEYS, max_depth)
     sites = tuple(structural(found, region))
     return Inspection(body, found, sites, tuple(scan_bytes(body, region)))
 

@@ -1,0 +1,135 @@
+"""The compiled JSON scan (`rules._native.json_scan`, through rules/finder.py) against its
+reference (`rules/jsonspan.scan`).
+
+A hypothesis differential test: random JSON documents (tests/test_jsonspan.py's generators:
+big ints, odd number spellings, escapes, duplicate keys, contact points, any whitespace), deep
+nesting against small depth limits, long numbers, random byte strings and mutations of valid
+documents must give the same `Scan` from both — every token and node, types included
+(`1` is not `1.0`, `-0.0` is not `0.0`), and the same wrapper of every token — or the same
+`JsonBodyError` (message included) from both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from rules import finder, jsonspan
+from rules.jsonspan import JsonBodyError, Scan
+from tests.test_jsonspan import META, documents
+
+needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
+SETTINGS = settings(max_examples=200, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+Scanner = Callable[[bytes, frozenset[str], int], Scan]
+
+# Pieces that make or break JSON: structure, escapes, number parts, bad bytes, bad UTF-8.
+_PIECES = [b'"', b"\\", b",", b":", b"[", b"]", b"{", b"}", b"0", b"1", b"9", b"-", b".", b"e",
+           b"E", b"+", b" ", b"\n", b"\r", b"\t", b"\x0b", b"\x0c", b"\x00", b"\x1f", b"\x7f",
+           b"\xff", b"\xc3", b"\xa9", b"\xc3\xa9", b"\xed\xa0\x80", b"\xf0\x9f\x98\x80", b"u",
+           b"\\u", b"\\u00e9", b"\\ud83d", b"\\ude00", b"\\ud83d\\ude00", b'\\"', b"\\/",
+           b"\\x", b"true", b"false", b"null", b"tru", b"nul", b"NaN", b"/", b"x", b'"a"',
+           b'"email"', b'"verified"', b"\xef\xbb\xbf"]
+_piece_strings = st.lists(st.sampled_from(_PIECES), max_size=24).map(b"".join)
+
+
+def outcome(scan: Scanner, body: bytes, meta: frozenset[str], depth: int) -> tuple[str, Any]:
+    """What a scan makes of `body`, comparable exactly across backends."""
+    try:
+        found = scan(body, meta, depth)
+    except JsonBodyError as e:
+        return "error", (type(e), str(e))
+    return "scan", strict(found)
+
+
+def strict(found: Scan) -> Any:
+    """Everything a Scan holds, with the types `==` would blur (1 == 1.0 == True)."""
+    tokens = [(type(t), repr(t), [type(v) for v in t]) for t in found.tokens]
+    nodes = [(type(n), repr(n)) for n in found.nodes]
+    return tokens, nodes, [found.wrapper(t) for t in found.tokens], found
+
+
+def assert_same(body: bytes, meta: frozenset[str] = META, depth: int = 512) -> None:
+    expected = outcome(jsonspan.scan, body, meta, depth)
+    assert outcome(finder.scan_json, body, meta, depth) == expected
+
+
+@st.composite
+def mutated(draw: Any) -> bytes:
+    """A valid document with a few bytes inserted, deleted, replaced, or cut off."""
+    body = bytearray(draw(documents(unique=False))[0])
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(body)))
+        how = draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
+        piece = draw(st.sampled_from(_PIECES))
+        if how == "insert":
+            body[at:at] = piece
+        elif how == "delete":
+            del body[at:at + draw(st.integers(1, 3))]
+        elif how == "replace":
+            body[at:at + 1] = piece
+        else:
+            del body[at:]
+    return bytes(body)
+
+
+@needs_native
+def test_the_compiled_scan_is_selected() -> None:
+    assert finder.scan_json is not jsonspan.scan
+
+
+@needs_native
+@SETTINGS
+@given(documents(unique=False), st.sampled_from([META, frozenset()]))
+def test_same_scan_of_random_documents(doc: tuple[bytes, Any], meta: frozenset[str]) -> None:
+    assert_same(doc[0], meta)
+
+
+@needs_native
+@SETTINGS
+@given(documents(unique=False), st.integers(0, 6))
+def test_same_depth_limit(doc: tuple[bytes, Any], depth: int) -> None:
+    assert_same(doc[0], META, depth)
+
+
+@needs_native
+@SETTINGS
+@given(mutated())
+def test_same_result_on_mutated_documents(body: bytes) -> None:
+    assert_same(body)
+
+
+@needs_native
+@SETTINGS
+@given(st.one_of(st.binary(max_size=48), _piece_strings))
+@example(b'["a" : 1]')
+@example(b'{"a": 1 "b": 2}')
+@example(b"[1,]")
+@example(b"[1] ,")
+@example(b'"\\ud83d\\u0041"')
+@example(b'"\\udc00\\ud83d"')
+def test_same_result_on_random_bytes(body: bytes) -> None:
+    assert_same(body)
+
+
+@needs_native
+@SETTINGS
+@given(st.integers(1, 5000), st.sampled_from(["", "-"]), st.sampled_from(["", ".5", "e5",
+       "E-400", "e+400", ".0000000000000000000000001e-320"]), st.sampled_from("0123456789"))
+@example(4300, "", "", "1")
+@example(4301, "-", "", "1")
+def test_same_value_of_long_numbers(size: int, sign: str, tail: str, digit: str) -> None:
+    body = f'[{sign}1{digit * (size - 1)}{tail}, {{"n": {sign}{digit}{tail}}}]'.encode()
+    assert_same(body)
+
+
+@needs_native
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 100_000])
+def test_same_result_on_deep_nesting(size: int) -> None:
+    assert_same(b"[" * size + b"]" * size)
+    assert_same(b'{"a":' * size + b"1" + b"}" * size)
+    assert_same(b"[" * size)
