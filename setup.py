@@ -1,7 +1,7 @@
 """Builds the compiled scanning core `rules._native` (rules/native, Rust + PyO3) with the package.
 
 Everything else lives in pyproject.toml. The extension is optional: without a Rust toolchain
-`pip install .` still succeeds and rules/finder.py falls back to the pure-Python reference.
+`pip install .` still succeeds and rules/detect/finder.py falls back to the pure-Python reference.
 """
 
 from setuptools import setup  # type: ignore[import-untyped]  # no stubs in the build env

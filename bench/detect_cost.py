@@ -3,9 +3,9 @@
     .venv/bin/python bench/detect_cost.py [--repeat 400]
 
 `before`: main's path before the deny-by-default work (orjson parse → tree walk → lookup
-stub → redact → orjson dumps). `after`: `rules.pipeline` (jsonspan scan → structural detector
+stub → redact → orjson dumps). `after`: `rules.detect.pipeline` (jsonspan scan → structural detector
 + text scanner → lookup stub → splice → verify), when that module exists, with the JSON scan
-rules/finder.py selects (`after`: the compiled one when built) and with the pure-Python
+rules/detect/finder.py selects (`after`: the compiled one when built) and with the pure-Python
 reference scan (`after-py`). The lookup stub
 intersects the query with an in-memory rule set (one contact in eight denied by email).
 Figures are the best of 5 rounds, warm (repeated contacts) and cold (caches cleared).
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from bench.data import contacts, task_doc  # noqa: E402
-from rules import match as flt  # noqa: E402
+from rules.detect import match as flt  # noqa: E402
 from rules.model import Lookup, RuleType  # noqa: E402
 
 REGION = "US"
@@ -49,7 +49,7 @@ def before(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 
 
 def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
-    from rules import pipeline
+    from rules.detect import pipeline
 
     inspection = pipeline.inspect(body, REGION)
     answer = stub(inspection.query(), rules)
@@ -59,8 +59,8 @@ def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 
 
 def after_py(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
-    """`after` with the pure-Python reference scan (rules/jsonspan.py) in the pipeline."""
-    from rules import finder, jsonspan, pipeline
+    """`after` with the pure-Python reference scan (rules/detect/jsonspan.py) in the pipeline."""
+    from rules.detect import finder, jsonspan, pipeline
 
     names = vars(pipeline)  # the name the pipeline calls, swapped for this body only
     names["scan_json"] = jsonspan.scan
@@ -103,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=400, help="bodies per round (8-contact)")
     args = parser.parse_args()
-    have_after = importlib.util.find_spec("rules.pipeline") is not None
+    have_after = importlib.util.find_spec("rules.detect.pipeline") is not None
     paths = [("before", before)] + (
         [("after", after), ("after-py", after_py)] if have_after else []
     )

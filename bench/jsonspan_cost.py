@@ -1,6 +1,6 @@
-"""CPU cost of the byte-level JSON scan (rules/jsonspan.py) against today's parse + walk.
+"""CPU cost of the byte-level JSON scan (rules/detect/jsonspan.py) against today's parse + walk.
 
-`scan` is the pure-Python reference, `native` the compiled scan rules/finder.py selects
+`scan` is the pure-Python reference, `native` the compiled scan rules/detect/finder.py selects
 (`rules._native.json_scan`; the reference again when the extension is not built).
 
     .venv/bin/python bench/jsonspan_cost.py [--repeat 2000]
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson
 
 from bench.data import contacts, task_doc
-from rules import finder
-from rules import match as flt
-from rules.jsonspan import scan
-from rules.splice import splice
+from rules.detect import finder
+from rules.detect import match as flt
+from rules.detect.jsonspan import scan
+from rules.detect.splice import splice
 
 
 def best_us(fn: Callable[[], object], repeat: int) -> float:

@@ -14,8 +14,8 @@ import random
 import time
 from collections.abc import Callable
 
-from rules import finder, readings, textfind
-from rules.scan import scan_bytes
+from rules.detect import finder, readings, textfind
+from rules.detect.scan import scan_bytes
 
 Finders = tuple[Callable[[str], list[textfind.Raw]], Callable[[bytes], list[textfind.Raw]]]
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from multidict import CIMultiDict
 
 from proxy.headers import header_texts
-from rules import normalize, scan
-from rules.match import _AROUND_EMAIL, _EMAIL_IN_TEXT, Identifier, is_denied
+from rules import normalize
+from rules.detect import scan
+from rules.detect.match import _AROUND_EMAIL, _EMAIL_IN_TEXT, Identifier, is_denied
 from rules.model import Lookup, RuleType
 
 _LINKEDIN_URL = re.compile(r"(?:[\w.-]*\.)?linkedin\.com/in/[^\s\"'<>\\,;]+", re.IGNORECASE)

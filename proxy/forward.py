@@ -21,10 +21,10 @@ from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, U
 from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
-from rules import pipeline
-from rules.match import Policy, query_for
+from rules.detect import pipeline
+from rules.detect.match import Policy, query_for
+from rules.detect.scan import Candidate
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
-from rules.scan import Candidate
 from rules.store import RuleStore, StoreUnavailableError
 
 __all__ = ["REQUEST_ID", "STREAMING", "SUPPRESSED", "Forwarder", "api_key", "logged_tenant"]

@@ -32,10 +32,9 @@ from multidict import CIMultiDictProxy, MultiMapping
 
 from proxy.setting_values import DEFAULT_BINARY_TYPES
 from proxy.upstream import decode
-from rules.match import Policy, is_denied
-from rules.model import Lookup, RuleType
-from rules.scan import Candidate, merge_spans, scan
-from rules.textbody import (
+from rules.detect.match import Policy, is_denied
+from rules.detect.scan import Candidate, merge_spans, scan
+from rules.detect.textbody import (
     BodyFilter,
     JsonFilter,
     NdjsonFilter,
@@ -46,6 +45,7 @@ from rules.textbody import (
     ndjson_documents,
     sse_documents,
 )
+from rules.model import Lookup, RuleType
 
 __all__ = [
     "BodyKind", "Label", "Text", "TextBody", "classify", "decode_text", "filter_for", "is_binary",

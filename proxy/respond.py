@@ -16,11 +16,11 @@ from typing import Protocol
 
 from proxy.errors import UpstreamBodyError
 from proxy.media import BodyKind, Label, TextBody
-from rules import pipeline
-from rules.jsonspan import JsonBodyError
-from rules.match import Policy, query_for
+from rules.detect import pipeline
+from rules.detect.jsonspan import JsonBodyError
+from rules.detect.match import Policy, query_for
+from rules.detect.scan import Candidate
 from rules.model import Lookup, RuleType
-from rules.scan import Candidate
 
 MAX_DEPTH = 256  # nesting a filter reads; deeper is a 502 (no real API nests this deep)
 

@@ -28,7 +28,7 @@ from proxy.errors import (
     UpstreamUnavailableError,
 )
 from proxy.forward import Forwarder, api_key
-from rules.match import is_denied, query_for
+from rules.detect.match import is_denied, query_for
 from rules.model import (
     MAX_VALUES_PER_CHANGE,
     RULE_TYPES,

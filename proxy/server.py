@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, SettingsError, kafka_options
-from rules import finder
+from rules.detect import finder
 from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUnavailableError
 from rules.store.init import InitReport, initialise
 from rules.store.region import RegionMismatchError, check_region, recorder

@@ -1,4 +1,4 @@
-"""rules/jsonspan.py + rules/splice.py: the byte-level scan and splice of JSON bodies.
+"""rules/detect/jsonspan.py + rules/detect/splice.py: the byte-level scan and splice of JSON bodies.
 
 Unit tests for each structure, then hypothesis properties over generated JSON text (big ints,
 odd number spellings, escapes, duplicate keys, any whitespace): no edits → the same bytes;
@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules import match as flt
-from rules.contact import describes
-from rules.jsonspan import JsonBodyError, Kind, Scan, Token, scan
+from rules.detect import match as flt
+from rules.detect.contact import describes
+from rules.detect.jsonspan import JsonBodyError, Kind, Scan, Token, scan
+from rules.detect.splice import Action, Edit, Policy, apply, splice
 from rules.model import RuleType
-from rules.splice import Action, Edit, Policy, apply, splice
 from tests import test_match as payloads
 
 META = flt.CONTACT_META_KEYS

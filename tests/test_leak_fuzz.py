@@ -3,7 +3,7 @@ planted in random spellings and places → the response path → zero denied ide
 the client receives, judged by tests/leak_detector.py (not the product's detector); allowed
 ones kept where the policy allows.
 
-Volume runs through the pure pipeline (`proxy.respond` → `rules.pipeline`, the functions the
+Volume runs through the pure pipeline (`proxy.respond` → `rules.detect.pipeline`, the functions the
 proxy calls, with a store answer computed from the rules); a smaller number goes through the
 running proxy against real Redis, encoded (gzip multi-member, br, deflate). Examples per test
 come from the hypothesis profile (`ci`: bounded; `HYPOTHESIS_PROFILE=deep`: many more).
@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from proxy import respond
 from proxy.settings import Settings
-from rules import pipeline
-from rules.match import Policy, is_denied
+from rules.detect import pipeline
+from rules.detect.match import Policy, is_denied
 from rules.model import Lookup, RuleType, tenant_of
 from tests.harness import fake_upstream, running_proxy
 from tests.leak_detector import leaks

@@ -1,4 +1,4 @@
-"""rules/match.py: collect → query → denied → redact on realistic provider payloads.
+"""rules/detect/match.py: collect → query → denied → redact on realistic provider payloads.
 
 Rules are written out as normal forms by hand; the store answer is what a store returns
 (the queried normal forms that are in the rule set), built by `answer_for` below or by
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules import match as flt
+from rules.detect import match as flt
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import MemoryStore
 from tests.identifiers import (
@@ -665,7 +665,7 @@ def test_labelled_number_is_matched(value: str) -> None:
 
 # Found by the independent lists; issue #10 closes them. strict: a fix turns these red, so
 # the entry is removed here and the key joins the property test's pool.
-PHONE_KEY_GAPS: frozenset[str] = frozenset()  # closed by rules/contact.py's rules (#10)
+PHONE_KEY_GAPS: frozenset[str] = frozenset()  # closed by rules/detect/contact.py's rules (#10)
 WRAPPER_META_GAPS: frozenset[str] = frozenset()
 _PHONE_RULES: Rules = {P: {"+15125550100"}}
 

@@ -20,8 +20,8 @@ from proxy import media
 from proxy.errors import UpstreamBodyError
 from proxy.media import BodyKind, Label
 from proxy.settings import DEFAULT_BINARY_TYPES, SettingsError, from_sources
+from rules.detect.textbody import MARKER
 from rules.model import RuleType
-from rules.textbody import MARKER
 from tests import leak_detector
 
 JSON_DOC = b'{"email": "jane@acme.com"}'

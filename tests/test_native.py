@@ -1,9 +1,9 @@
-"""The compiled finding core (rules._native) against its reference (rules/textfind.py).
+"""The compiled finding core (rules._native) against its reference (rules/detect/textfind.py).
 
 A hypothesis differential test: random documents and texts (identifiers planted in random
 surroundings, random unicode, adversarial `@@@`, long digit runs, invalid UTF-8) must give
 exactly the same raw candidates, spans, texts and order from both. Plus: the backend that
-rules/finder.py selected is the compiled one whenever DENYPROXY_REQUIRE_NATIVE=1 (as
+rules/detect/finder.py selected is the compiled one whenever DENYPROXY_REQUIRE_NATIVE=1 (as
 scripts/test sets it), and scanning gives the same result through either backend.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules import finder, scan, textfind
+from rules.detect import finder, scan, textfind
 
 try:
     from rules import _native as native  # type: ignore[attr-defined]  # optional extension
@@ -207,7 +207,7 @@ def test_fallback_warns_once_at_start_up(
 ) -> None:
     monkeypatch.setattr(finder, "BACKEND", "python")
     monkeypatch.setattr(finder, "_announced", False)
-    with caplog.at_level(logging.WARNING, logger="rules.finder"):
+    with caplog.at_level(logging.WARNING, logger="rules.detect.finder"):
         assert [finder.announce(), finder.announce()] == ["python", "python"]
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "rules._native is not built" in caplog.records[0].message
@@ -218,6 +218,6 @@ def test_compiled_core_does_not_warn(
 ) -> None:
     monkeypatch.setattr(finder, "BACKEND", "native")
     monkeypatch.setattr(finder, "_announced", False)
-    with caplog.at_level(logging.WARNING, logger="rules.finder"):
+    with caplog.at_level(logging.WARNING, logger="rules.detect.finder"):
         assert finder.announce() == "native"
     assert caplog.records == []

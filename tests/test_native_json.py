@@ -1,4 +1,4 @@
-"""The compiled JSON scan (`rules._native.json_scan`, through rules/finder.py) against its
+"""The compiled JSON scan (`rules._native.json_scan`, through rules/detect/finder.py) against its
 reference (`rules/jsonspan.scan`).
 
 A hypothesis differential test: random JSON documents (tests/test_jsonspan.py's generators:
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rules import finder, jsonspan
-from rules.jsonspan import JsonBodyError, Scan
+from rules.detect import finder, jsonspan
+from rules.detect.jsonspan import JsonBodyError, Scan
 from tests.test_jsonspan import META, documents
 
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")

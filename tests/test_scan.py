@@ -1,4 +1,4 @@
-"""The text scanner (rules/scan.py): identifiers anywhere in a text, whatever surrounds them.
+"""The text scanner (rules/detect/scan.py): identifiers anywhere in a text, whatever surrounds them.
 
 Expected normal forms are written out by hand. The properties at the end plant identifiers
 in random text and judge the output with tests/leak_detector.py, which is not the product's
@@ -14,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rules import textfind as scan_module
-from rules.model import RuleType
-from rules.scan import (
+from rules.detect import textfind as scan_module
+from rules.detect.scan import (
     Candidate,
     denied_spans,
     drop_lines,
@@ -25,6 +24,7 @@ from rules.scan import (
     scan,
     scan_bytes,
 )
+from rules.model import RuleType
 from tests import leak_detector
 
 JANE = "jane@acme.com"
@@ -37,7 +37,7 @@ def normals(text: str, kind: RuleType, region: str = "US") -> set[str]:
 
 
 def spans_of(text: str, denied: set[str], region: str = "US") -> list[tuple[int, int]]:
-    """What the proxy removes: the shortest denied reading per start (rules.scan)."""
+    """What the proxy removes: the shortest denied reading per start (rules.detect.scan)."""
     return denied_spans(scan(text, region), denied)
 
 

@@ -1,4 +1,4 @@
-"""Filters for bodies that are not one JSON document (rules/textbody.py).
+"""Filters for bodies that are not one JSON document (rules/detect/textbody.py).
 
 Outputs are written out by hand for the cases that pin a choice (the marker, what a record
 is under `--policy drop`); the properties plant denied and allowed identifiers in random
@@ -22,10 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.match import Policy
-from rules.model import RuleType
-from rules.scan import Candidate, scan
-from rules.textbody import (
+from rules.detect.match import Policy
+from rules.detect.scan import Candidate, scan
+from rules.detect.textbody import (
     MARKER,
     BodyFilter,
     JsonFilter,
@@ -36,6 +35,7 @@ from rules.textbody import (
     is_json_document,
     records,
 )
+from rules.model import RuleType
 from tests import leak_detector
 from tests.test_scan import _ALLOWED, _DENIED, _FILLER, SEPARATORS, _leaked, _planted
 

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from rules.textview import IGNORABLE
+from rules.detect.textview import IGNORABLE
 
 OUT = Path(__file__).parent / "src" / "tables.rs"
 

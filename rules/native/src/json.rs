@@ -1,9 +1,9 @@
-//! `json_scan`: the structural pass of `rules/jsonspan.py` over the raw bytes of a JSON body.
+//! `json_scan`: the structural pass of `rules/detect/jsonspan.py` over the raw bytes of a JSON body.
 //!
 //! The same grammar, the same state machine and the same results as the reference
 //! (`jsonspan.scan`): every string value, object key and number becomes a `Token`, every
 //! container a `Node`, built here as the reference's own NamedTuples (classes handed in by
-//! rules/finder.py), so the Python side only wraps them in a `Scan`. Every input the reference
+//! rules/detect/finder.py), so the Python side only wraps them in a `Scan`. Every input the reference
 //! rejects raises its `JsonBodyError`: invalid JSON, invalid UTF-8 inside a string, lone
 //! surrogate escapes, nesting deeper than `max_depth`, ints longer than Python converts.
 
@@ -46,7 +46,7 @@ enum Lexeme {
 }
 
 /// The Python objects results are made of: `(Token, Node, Kind.STRING, Kind.KEY,
-/// Kind.NUMBER, describes, JsonBodyError)` from rules/finder.py, plus two builtins.
+/// Kind.NUMBER, describes, JsonBodyError)` from rules/detect/finder.py, plus two builtins.
 struct Context<'py> {
     token: Bound<'py, PyAny>,
     node: Bound<'py, PyAny>,
@@ -513,7 +513,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
 
     /// A value ended at `end`: close its member (objects) and expect what follows.
     ///
-    /// A member that does not only describe (`rules.contact.describes`) is content: an
+    /// A member that does not only describe (`rules.detect.contact.describes`) is content: an
     /// object whose content is one key is a contact point (`Scan.wrapper`).
     fn done(&mut self, end: usize, value: Described<'_, 'py>) -> PyResult<()> {
         let Some(frame) = self.stack.last() else {

@@ -1,8 +1,8 @@
 //! `rules._native`: the compiled finding core of denyproxy's text scanner.
 //!
-//! `find(data, char_spans)` returns exactly what `rules.textfind.find_bytes(data)` (or, with
+//! `find(data, char_spans)` returns exactly what `rules.detect.textfind.find_bytes(data)` (or, with
 //! `char_spans`, `find_text(data.decode())`) returns: every raw candidate `(kind, start, end,
-//! text)` of both readings, in the same order. Normalising stays in Python (rules/readings.py).
+//! text)` of both readings, in the same order. Normalising stays in Python (rules/detect/readings.py).
 
 mod classes;
 mod email;

@@ -1,4 +1,4 @@
-//! Phone candidates (rules/phonescan.py): every window of 7 to 18 digits of every digit run,
+//! Phone candidates (rules/detect/phonescan.py): every window of 7 to 18 digits of every digit run,
 //! and every number written with an exponent. `\d` is any Unicode decimal digit, as in `re`.
 
 use crate::classes::{is, is_ascii_in, is_decimal, is_space};
@@ -17,7 +17,7 @@ fn digits_end(t: &[u32], mut i: usize) -> usize {
     i
 }
 
-/// rules/phonescan.py `_SEP`: ASCII separators, no-break space, Unicode spaces and dashes,
+/// rules/detect/phonescan.py `_SEP`: ASCII separators, no-break space, Unicode spaces and dashes,
 /// the one dot leader.
 fn is_sep(c: u32) -> bool {
     matches!(c, 0xA0 | 0x1680 | 0x2000..=0x200A | 0x202F | 0x205F | 0x3000 | 0x2010..=0x2015

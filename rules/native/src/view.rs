@@ -1,4 +1,4 @@
-//! The decoded reading of a text (rules/textview.py): HTML entities, percent and JSON escapes,
+//! The decoded reading of a text (rules/detect/textview.py): HTML entities, percent and JSON escapes,
 //! full-width forms and invisible characters decoded once, each decoded offset mapped back.
 
 use crate::classes::{is, is_ignorable};

@@ -1,11 +1,11 @@
 """The JSON body filter as pure steps around the one store lookup: inspect → filtered → verify.
 
 Two independent detectors feed one lookup. The structural one reads every token of the raw
-body (`rules/jsonspan.py`: values, numbers, object keys, duplicate keys included) with its
+body (`rules/detect/jsonspan.py`: values, numbers, object keys, duplicate keys included) with its
 context (phone keys, typed contact points) and decides *what* is removed. The text scanner
-(`rules.scan`) reads the body bytes as text, whatever surrounds an identifier; a denied
+(`rules.detect.scan`) reads the body bytes as text, whatever surrounds an identifier; a denied
 candidate it finds inside a token denies that token too. The output is spliced
-(`rules/splice.py`): every byte not removed stays as it was. Then `verify` reads the output
+(`rules/detect/splice.py`): every byte not removed stays as it was. Then `verify` reads the output
 again with the text scanner: what went out is checked, not assumed.
 
 Free text: a string that holds a denied identifier among other text is removed as a whole
@@ -21,12 +21,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from rules import jsonspan, splice
-from rules.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
-from rules.finder import scan_json
-from rules.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
+from rules.detect import jsonspan, splice
+from rules.detect.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
+from rules.detect.finder import scan_json
+from rules.detect.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
+from rules.detect.scan import Candidate, scan_bytes, shortest_denied
 from rules.model import Lookup, RuleType
-from rules.scan import Candidate, scan_bytes, shortest_denied
 
 _PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 Site = tuple[int, tuple[Identifier, ...]]  # token index, its identifiers

@@ -1,4 +1,4 @@
-"""The output side of the JSON contract (see `rules/jsonspan.py`): denied tokens → bytes.
+"""The output side of the JSON contract (see `rules/detect/jsonspan.py`): denied tokens → bytes.
 
 `edits` turns the denied tokens into edits by the policy, with the semantics the tree filter
 had: `strip` drops a denied list element, turns a denied member value into `null`, and removes a
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from rules.jsonspan import Kind, Scan, Token
+from rules.detect.jsonspan import Kind, Scan, Token
 
 Policy = Literal["strip", "drop"]
 _WHITESPACE = b" \t\n\r"

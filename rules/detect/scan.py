@@ -4,13 +4,12 @@ It complements the structured JSON walk: whatever surrounds an identifier (HTML,
 prose, JSON escapes, invisible characters) it is found here, with its span in the text and
 its normal forms (rules/normalize.py, the one normaliser) for the one store lookup.
 
-Two halves. *Finding* (rules/finder.py: the compiled core, or its reference
-rules/textfind.py) is pure and linear: every raw candidate with its span, in both readings
-of the text (as written, and decoded: rules/textview.py). *Normalising* (rules/readings.py)
-turns each raw candidate into its normal forms, cached per string. Over-matching is the safe
-failure: where a boundary is ambiguous (`foo|jane@acme.com`, `512 555 0100 512 555 0199`)
-every plausible reading is a candidate of its own, so redacting one never touches an
-allowed neighbour.
+Two halves. *Finding* (finder.py: the compiled core, or its reference textfind.py) is pure
+and linear: every raw candidate with its span, in both readings of the text (as written, and
+decoded: textview.py). *Normalising* (readings.py) turns each raw candidate into its normal
+forms, cached per string. Over-matching is the safe failure: where a boundary is ambiguous
+(`foo|jane@acme.com`, `512 555 0100 512 555 0199`) every plausible reading is a candidate of
+its own, so redacting one never touches an allowed neighbour.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from rules import finder
+from rules.detect import finder
+from rules.detect.readings import RULE_TYPE, normals, number_digits
+from rules.detect.textfind import Raw
 from rules.model import RuleType
-from rules.readings import RULE_TYPE, normals, number_digits
-from rules.textfind import Raw
 
 __all__ = [
     "Candidate", "denied_spans", "drop_lines", "number_digits", "redact_text", "scan",

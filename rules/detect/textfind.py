@@ -2,12 +2,12 @@
 
 This is the contract the compiled core (rules/native, `rules._native`) implements byte for
 byte; tests/test_native.py proves they agree. Finding is pure: no normaliser, no phone plan.
-A raw candidate is `(kind, start, end, text)`: a kind code of rules/readings.py, the span in
+A raw candidate is `(kind, start, end, text)`: a kind code of rules/detect/readings.py, the span in
 the original text, and the text to normalise (as written, or from the decoded reading).
 
 - Linear time. Every expansion around an anchor (`@`, `linkedin.com`, a digit) is bounded
   (local part 64, domain 253, URL path 512, phone window 18 digits).
-- Both readings. The text as written, then its decoded view (rules/textview.py); spans
+- Both readings. The text as written, then its decoded view (rules/detect/textview.py); spans
   always refer to the original text. Order: emails, LinkedIn URLs, phone windows, exponent
   numbers of the text as written, then the same of the decoded view; a candidate already
   listed (same kind, span and text) is not repeated.
@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rules.phonescan import number_tokens, phone_windows
-from rules.readings import EMAIL, LINKEDIN, NUMBER, PHONE
-from rules.textview import decoded
+from rules.detect.phonescan import number_tokens, phone_windows
+from rules.detect.readings import EMAIL, LINKEDIN, NUMBER, PHONE
+from rules.detect.textview import decoded
 
 __all__ = ["Raw", "find_bytes", "find_text"]
 

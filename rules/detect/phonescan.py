@@ -1,5 +1,5 @@
 """Finding phone numbers anywhere in a text: digit runs with the separators phones are written
-with, and JSON numbers in exponent form. Finding only: rules/readings.py normalises.
+with, and JSON numbers in exponent form. Finding only: rules/detect/readings.py normalises.
 
 A run is digit groups joined by one to three separators (space, no-break space, `.`, `-`,
 `/`, brackets, their Unicode look-alikes), optionally after `+` or `(`. Every window of
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rules.readings import MAX_DIGITS, MIN_DIGITS
+from rules.detect.readings import MAX_DIGITS, MIN_DIGITS
 
 # Unicode spaces (U+1680, U+2000-U+200A, U+202F, U+205F, U+3000), dashes (U+2010-U+2015,
 # U+2212) and the one dot leader (U+2024) too: a reader sees `512 555 0100` in each.

@@ -1,6 +1,6 @@
 """Normalising what the finder found: each raw candidate text to the normal forms looked up.
 
-The finder (rules/finder.py) is pure and knows nothing of phone plans or IDNA; this module
+The finder (rules/detect/finder.py) is pure and knows nothing of phone plans or IDNA; this module
 is the other half of the scanner's contract. It calls the one normaliser (rules/normalize.py)
 and caches per candidate string: responses repeat the same contacts, so a warm cache turns
 normalising into a dict lookup.
@@ -39,7 +39,7 @@ def _one(normal: str | None) -> tuple[str, ...]:
     return () if normal is None else (normal,)
 
 
-# Unicode separators a phone window may hold (rules/phonescan.py `_SEP`), as ASCII.
+# Unicode separators a phone window may hold (rules/detect/phonescan.py `_SEP`), as ASCII.
 _FOLD = str.maketrans(
     dict.fromkeys("\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B))), " ")
     | dict.fromkeys("\u2212" + "".join(map(chr, range(0x2010, 0x2016))), "-")

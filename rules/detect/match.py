@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from rules import normalize, scan
-from rules.contact import (
+from rules import normalize
+from rules.detect import scan
+from rules.detect.contact import (
     CONTACT_META_KEYS,
     PHONE_KEYS,
     describes,

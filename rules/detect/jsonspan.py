@@ -1,7 +1,7 @@
 """The byte-level structure of a JSON body: every string, object key and number, where it is.
 
-This module and `rules/splice.py` are the pure-Python reference of the contract a compiled core
-(issue #11, Rust/PyO3) implements; the two must agree on every document:
+This module and `rules/detect/splice.py` are the pure-Python reference of the contract a
+compiled core (issue #11, Rust/PyO3) implements; the two must agree on every document:
 
 * `scan(body, meta_keys) -> Scan`: input bytes → candidate sites. One pass over the raw bytes
   (the inner loops are compiled regexes). Every string value, object key and number becomes a
@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rules.contact import describes
+from rules.detect.contact import describes
 
 Span = tuple[int, int]
 Path = tuple[str | int, ...]
@@ -95,7 +95,7 @@ class Scan:
         """The contact point `token` is the value of (`{"email": token, "verified": …}`), or -1.
 
         An object is a contact point when all its members but the describing ones (meta keys,
-        booleans, null, small numbers: `rules.contact.describes`) are one key: its value
+        booleans, null, small numbers: `rules.detect.contact.describes`) are one key: its value
         *is* the contact point, removed with it."""
         if token.kind is Kind.KEY or token.parent < 0:
             return -1
@@ -214,7 +214,7 @@ class _Scanner:
     def done(self, end: int, value: object) -> None:
         """A value ended at `end`: close its member (objects) and expect what follows.
 
-        A member that does not only describe (`rules.contact.describes`) is content: an
+        A member that does not only describe (`rules.detect.contact.describes`) is content: an
         object whose content is one key is a contact point (`Scan.wrapper`)."""
         if not self.stack:
             self.expect = _END

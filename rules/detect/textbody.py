@@ -1,7 +1,7 @@
 """Filters for bodies that are not one JSON document: NDJSON, server-sent events, plain text.
 
 Each filter has the two halves of the response path around its ONE store lookup:
-`candidates(text)` (every identifier the text scanner, rules/scan.py, finds anywhere in the
+`candidates(text)` (every identifier the text scanner, rules/detect/scan.py, finds anywhere in the
 body) and `redact(text, denied, policy)` (the body without the denied ones). `denied` holds
 normal forms (see `denied_normals`). JSON found inside these bodies (an NDJSON line, the data
 of an event) goes through the JSON path, passed in as `json_filter` so this module does not
@@ -29,9 +29,9 @@ from typing import Protocol
 
 import orjson
 
-from rules.match import Policy, is_denied
+from rules.detect.match import Policy, is_denied
+from rules.detect.scan import Candidate, denied_spans, merge_spans, redact_text, scan
 from rules.model import Lookup
-from rules.scan import Candidate, denied_spans, merge_spans, redact_text, scan
 
 __all__ = [
     "MARKER", "BodyFilter", "JsonFilter", "NdjsonFilter", "SseFilter", "TextFilter",
@@ -74,7 +74,7 @@ def is_json_document(text: str) -> bool:
 def _denied_spans(
     text: str, denied: set[str], region: str, found: list[Candidate] | None = None
 ) -> list[tuple[int, int]]:
-    """The spans to remove (rules.scan.denied_spans: the shortest denied reading per start).
+    """The spans to remove (rules.detect.scan.denied_spans: the shortest denied reading per start).
     `found`: the candidates of exactly this text, if the caller has them (no second scan)."""
     if not denied:
         return []

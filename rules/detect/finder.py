@@ -1,8 +1,8 @@
 """Which finder serves the scanner: the compiled core when it is built, else the reference.
 
-Two contracts, each with its pure-Python reference: the text finder (rules/textfind.py):
+Two contracts, each with its pure-Python reference: the text finder (rules/detect/textfind.py):
 `find_text(text)` with spans in characters, `find_bytes(body)` with spans in bytes; and the
-structural JSON scan (rules/jsonspan.py): `scan_json(body, meta_keys, max_depth) -> Scan`.
+structural JSON scan (rules/detect/jsonspan.py): `scan_json(body, meta_keys, max_depth) -> Scan`.
 The compiled core (`rules._native`, built from rules/native by `pip install .` when a Rust
 toolchain is present) does the same work several times faster; without it the proxy still
 works, slower, and says so once at start-up (`announce()`).
@@ -16,9 +16,9 @@ import os
 from collections.abc import Callable
 from types import ModuleType
 
-from rules import jsonspan, textfind
-from rules.contact import describes
-from rules.textfind import Raw
+from rules.detect import jsonspan, textfind
+from rules.detect.contact import describes
+from rules.detect.textfind import Raw
 
 __all__ = ["BACKEND", "Raw", "announce", "find_bytes", "find_text", "scan_json"]
 
