@@ -19,6 +19,7 @@ from proxy.errors import PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
+from rules.catalogue.hits import HitBatch
 from rules.match import Found, Identifier, Raw, collect, query_for, redact
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
 from rules.store import RuleStore, StoreUnavailableError
@@ -69,6 +70,8 @@ class Forwarder:
     upstream: Upstream
     session: aiohttp.ClientSession
     store: RuleStore
+    hits: HitBatch | None = None
+    """Suppression counts of the catalogue, batched: never a store round trip here."""
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         target = request_target(request.raw_path)
@@ -153,6 +156,8 @@ class Forwarder:
         answer = await self.lookup(request[TENANT], query) if query else {}
         in_headers.strip(out_headers, answer)
         denied = found.denied(answer)
+        if answer and self.hits is not None:
+            self.hits.record(request[TENANT], answer)
         if not denied and not duplicates:
             out_headers[SUPPRESSED_HEADER] = "0"
             return web.Response(status=response.status, body=raw, headers=out_headers)

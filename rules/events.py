@@ -16,10 +16,12 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType, is_tenant
+from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleChange, RuleType, is_tenant
 from rules.normalize import normalize_all
 
-VERSION = 1
+VERSION = 2
+"""The newest version read; v2 adds the optional `reason` and `expires_at` (rules/EVENTS.md)."""
+MAX_REASON = 500
 MAX_VALUES = MAX_VALUES_PER_CHANGE
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """The topic's max.message.bytes: a larger value is rejected before it is even parsed."""
@@ -94,6 +96,8 @@ def encode(
     source: str | None = None,
     event_id: str | None = None,
     ts: datetime | None = None,
+    reason: str | None = None,
+    expires_at: datetime | None = None,
 ) -> bytes:
     """The JSON value of one event; raises InvalidEventError for what decode would reject."""
     _check_op(op)
@@ -103,7 +107,7 @@ def encode(
     if not all(isinstance(v, str) for v in values):
         raise InvalidEventError("schema", "values must be strings")
     body: dict[str, Any] = {
-        "v": VERSION,
+        "v": 1 if reason is None and expires_at is None else 2,  # v1 consumers read v1 events
         "op": op,
         "tenant": tenant,
         "type": kind.value,
@@ -113,6 +117,10 @@ def encode(
     }
     if source is not None:
         body["source"] = source
+    if reason is not None:
+        body["reason"] = _check_reason(reason)
+    if expires_at is not None:
+        body["expires_at"] = _format_ts(expires_at)
     return orjson.dumps(body)
 
 
@@ -132,10 +140,13 @@ class ParsedEvent:
     id: str
     ts: float
     source: str | None
+    reason: str | None = None
+    expires_at: float | None = None
 
     def normalised(self, region: str) -> Event:
         values = normalise(self.raw, self.kind, region, allow_freemail=True)  # publisher's call
-        change = RuleChange(self.op, self.tenant, self.kind, values)
+        meta = ChangeMeta(self.ts, self.source, self.id, self.reason, self.expires_at)
+        change = RuleChange(self.op, self.tenant, self.kind, values, meta)
         return Event(change, self.id, self.ts, self.source)
 
 
@@ -163,7 +174,27 @@ def parse_event(
     source = body.get("source")
     if source is not None and not isinstance(source, str):
         raise InvalidEventError("schema", "source must be a string")
-    return ParsedEvent(op, tenant, kind, raw, event_id, ts, source)
+    reason, expires_at = _v2_fields(body)
+    return ParsedEvent(op, tenant, kind, raw, event_id, ts, source, reason, expires_at)
+
+
+def _v2_fields(body: dict[str, Any]) -> tuple[str | None, float | None]:
+    """`reason` and `expires_at` (absolute, so a replay expires the rule at the same moment)."""
+    reason, expires = body.get("reason"), body.get("expires_at")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidEventError("schema", "reason must be a string")
+    if expires is not None and not isinstance(expires, str):
+        raise InvalidEventError("schema", "expires_at must be an RFC 3339 timestamp")
+    return (
+        None if reason is None else _check_reason(reason),
+        None if expires is None else _parse_ts(expires),
+    )
+
+
+def _check_reason(reason: str) -> str:
+    if len(reason) > MAX_REASON:
+        raise InvalidEventError("schema", f"reason is longer than {MAX_REASON} characters")
+    return reason
 
 
 def check_key(key: bytes | None, tenant: str) -> None:
@@ -215,7 +246,7 @@ def _check_version(v: Any) -> None:
         raise InvalidEventError(
             "version", f"unsupported version {v} (this consumer reads {VERSION})"
         )
-    if v != VERSION:
+    if v not in (1, VERSION):
         raise InvalidEventError("schema", f"unknown version {v}")
 
 

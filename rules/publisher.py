@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
@@ -15,7 +16,7 @@ from aiokafka.structs import RecordMetadata
 
 from rules import events
 from rules.kafka import KafkaOptions, make_producer
-from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
+from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleType
 
 
 class RulePublisher:
@@ -65,9 +66,12 @@ class RulePublisher:
         rule_type: RuleType | str,
         values: Sequence[str],
         source: str | None = None,
+        meta: ChangeMeta | None = None,
     ) -> RecordMetadata:
-        """Send one event (1 to MAX_VALUES_PER_CHANGE values); wait for its partition and offset."""
-        return await (await self.send(op, tenant, rule_type, values, source))
+        """Send one event (1 to MAX_VALUES_PER_CHANGE values); wait for its partition and offset.
+
+        `meta` adds the v2 fields (reason, expires_at) of the catalogue."""
+        return await (await self.send(op, tenant, rule_type, values, source, meta))
 
     async def send(
         self,
@@ -76,6 +80,7 @@ class RulePublisher:
         rule_type: RuleType | str,
         values: Sequence[str],
         source: str | None = None,
+        meta: ChangeMeta | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Buffer one event and return at once with a future of its metadata (bulk import).
 
@@ -87,7 +92,12 @@ class RulePublisher:
                 "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE})"
             )
         normal = events.normalise(values, kind, self.region) if values else ()
-        body = events.encode(op, tenant, kind, list(normal), source=source or self.source)
+        expires = meta.expires_at if meta else None
+        body = events.encode(
+            op, tenant, kind, list(normal), source=source or self.source,
+            reason=meta.reason if meta else None,
+            expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
+        )
         return await self._send(tenant, body)
 
     async def send_normalised(
