@@ -41,7 +41,7 @@ class CatalogueApi:
     catalogue: Catalogue
 
     async def listing(self, request: web.Request) -> web.Response:
-        tenant = await self.rules.tenant(request)
+        tenant = await self._reader(request)
         query = list_query(request.query)
         page = await self._store(self.catalogue.page(tenant, query))
         more = query.offset + len(page.records) < page.total
@@ -50,7 +50,7 @@ class CatalogueApi:
         return _json({"data": [r.as_json() for r in page.records], "pagination": pagination})
 
     async def get(self, request: web.Request) -> web.Response:
-        record = await self._record(request, await self.rules.tenant(request))
+        record = await self._record(request, await self._reader(request))
         return _json(record.as_json())
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -75,12 +75,20 @@ class CatalogueApi:
         return _json({"status": "success", "deleted": deleted})
 
     async def export(self, request: web.Request) -> web.StreamResponse:
-        tenant = await self.rules.tenant(request)
+        tenant = await self._reader(request)
         form = request.query.get("format", "ndjson")
         if form not in ("csv", "ndjson"):
             raise BadRequestError("format must be csv or ndjson")
         chunks = self.catalogue.export(tenant, _type(request.query.get("type")))
         return await stream_export(request, chunks, form)
+
+    async def _reader(self, request: web.Request) -> str:
+        """The caller's scope, once the store holds a complete rule set: a flushed or
+        rebuilding store would list a partial catalogue as if it were the whole (503)."""
+        tenant = await self.rules.tenant(request)
+        if not await self.rules.forwarder.store.ready():
+            raise StoreError("suppression store unavailable or still loading rules")
+        return tenant
 
     async def _record(self, request: web.Request, tenant: str) -> Record:
         rule = request.match_info["id"]
