@@ -32,17 +32,18 @@ async def stream_export(
     await response.prepare(request)
     request[STREAMING] = True
     if form == "csv":
-        await response.write(_csv_lines([], header=True))
-    await response.write(_encode(first, form))
+        await response.write(encode_records([], form, header=True))
+    await response.write(encode_records(first, form))
     async for chunk in chunks:
-        await response.write(_encode(chunk, form))
+        await response.write(encode_records(chunk, form))
     await response.write_eof()
     return response
 
 
-def _encode(records: list[Record], form: str) -> bytes:
+def encode_records(records: list[Record], form: str, *, header: bool = False) -> bytes:
+    """One chunk of an export; with `header`, the CSV header line first."""
     if form == "csv":
-        return _csv_lines(records)
+        return _csv_lines(records, header=header)
     return b"".join(orjson.dumps(r.as_json()) + b"\n" for r in records)
 
 

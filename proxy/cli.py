@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from proxy import logs, server
+from proxy.cli_catalogue import add_catalogue
 from proxy.settings import (
     KAFKA_SETTINGS,
     Settings,
@@ -121,6 +122,7 @@ def _add_rules(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         change.add_argument("values", nargs="+", metavar="VALUE")
         change.set_defaults(run=run_change, op=op)
     _add_import(cmds.add_parser("import", help="publish the values of a CSV file (streamed)"))
+    add_catalogue(cmds)
 
 
 def _add_import(parser: argparse.ArgumentParser) -> None:
