@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -184,4 +185,13 @@ def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Appli
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_)
+    app.router.add_get("/openapi.json", openapi)
     return app
+
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+"""The OpenAPI 3.1 document of every HTTP API the proxy serves (kept in the repository)."""
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")

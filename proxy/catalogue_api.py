@@ -29,6 +29,7 @@ from rules.store import LimitError, StoreUnavailableError
 T = TypeVar("T")
 _ID = re.compile(r"[0-9a-f]{40}")
 _SORTS = ("created_at", "value", "type")
+MAX_SEARCH = 200
 
 
 class NotFoundError(ProxyError):
@@ -106,13 +107,15 @@ class CatalogueApi:
         """Every record (of a type) but `except`, removed a chunk at a time as it is scanned."""
         keep = set(_ids(body.get("except", []), "except"))
         rule_type = _type(body.get("type"))
-        deleted = 0
+        deleted, doomed = 0, []
         chunks: AsyncIterator[list[Record]] = self.catalogue.export(tenant, rule_type)
-        async for chunk in chunks:
-            doomed = [r for r in chunk if r.id not in keep]
-            await self._remove(tenant, doomed)
-            deleted += len(doomed)
-        return deleted
+        async for chunk in chunks:  # removing what the scan has passed does not disturb it
+            doomed += [r for r in chunk if r.id not in keep]
+            if len(doomed) >= MAX_VALUES_PER_CHANGE:  # few, full writes: the write limit
+                await self._remove(tenant, doomed)
+                deleted, doomed = deleted + len(doomed), []
+        await self._remove(tenant, doomed)
+        return deleted + len(doomed)
 
     async def _remove(self, tenant: str, records: Iterable[Record]) -> None:
         by_type: dict[RuleType, list[str]] = {}
@@ -142,6 +145,8 @@ def list_query(params: Any) -> ListQuery:
     limit = _int(params.get("limit", "50"), "limit", 1, MAX_LIMIT)
     offset = _int(params.get("offset", "0"), "offset", 0, 10**9)
     search = params.get("search") or None
+    if search is not None and len(search) > MAX_SEARCH:
+        raise BadRequestError(f"search must be at most {MAX_SEARCH} characters")
     kind = _type(params.get("type"))
     return ListQuery(kind, search, cast(SortBy, sort_by), order == "desc", limit, offset)
 
