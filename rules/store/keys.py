@@ -12,7 +12,7 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
     denyproxy:{<tenant>}:<type>:expires  ZSET value -> expiry (epoch ms) of rules that expire
     denyproxy:{<tenant>}:rule:<id>       HASH the catalogue record of one rule (rules/catalogue)
-    denyproxy:{<tenant>}:catalogue:created[:<type>]  ZSET id -> created_at (epoch ms)
+    denyproxy:{<tenant>}:catalogue[:<type>]:created  ZSET id -> created_at (epoch ms)
     denyproxy:{<tenant>}:catalogue:values            ZSET score 0, "<value>\0<type>" (lex order)
     denyproxy:{<tenant>}:catalogue:types             ZSET score 0, "<type>\0<value>" (lex order)
 
@@ -118,7 +118,7 @@ def record_key(tenant: str, rule_id: str) -> str:
 
 def created_key(tenant: str, rule_type: RuleType | None = None) -> str:
     suffix = f":{rule_type.value}" if rule_type is not None else ""
-    return f"{prefix(tenant)}catalogue:created{suffix}"
+    return f"{prefix(tenant)}catalogue{suffix}:created"
 
 
 def values_key(tenant: str) -> str:
