@@ -23,6 +23,8 @@ from rules.store.keys import catalogue_keys, created_key, record_key, types_key,
 
 T = TypeVar("T")
 SCAN_CHUNK = 500
+SEARCH_CHUNK = 5_000
+"""ZSCAN's COUNT for search: matches are few, so larger steps save round trips."""
 SWEEP_LIMIT = 1_000
 
 
@@ -120,7 +122,7 @@ class RedisCatalogue:
         found: list[tuple[str, RuleType]] = []
         cursor, pattern = 0, f"*{_caseless_glob(needle)}*"
         while True:
-            cursor, pairs = await self._scan(values_key(tenant), cursor, pattern)
+            cursor, pairs = await self._scan(values_key(tenant), cursor, pattern, SEARCH_CHUNK)
             for member, _ in pairs:
                 value, _, kind = member.partition("\0")
                 if needle in value.lower() and (query.type is None or kind == query.type.value):
@@ -132,9 +134,9 @@ class RedisCatalogue:
         return Page(records[query.offset : query.offset + query.limit], len(records))
 
     async def _scan(
-        self, key: str, cursor: int, match: str | None = None
+        self, key: str, cursor: int, match: str | None = None, count: int = SCAN_CHUNK
     ) -> tuple[int, list[tuple[str, float]]]:
-        reply = await self._call(self.client.zscan(key, cursor, match=match, count=SCAN_CHUNK))
+        reply = await self._call(self.client.zscan(key, cursor, match=match, count=count))
         return cast(tuple[int, list[tuple[str, float]]], reply)
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
