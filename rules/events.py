@@ -1,4 +1,4 @@
-"""Rule event schema v1: the only module that knows the wire format (see rules/EVENTS.md).
+"""Rule event schema v1/v2: the only module that knows the wire format (see rules/EVENTS.md).
 
 A record's key is the tenant id (or `*`), its value a JSON object:
     {"v": 1, "op": "add", "tenant": "<64 hex or *>", "type": "email",
@@ -19,8 +19,7 @@ from aiokafka.partitioner import murmur2
 from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleChange, RuleType, is_tenant
 from rules.normalize import normalize_all
 
-VERSION = 2
-"""The newest version read; v2 adds the optional `reason` and `expires_at` (rules/EVENTS.md)."""
+VERSION = 2  # the newest read; v2 adds the optional `reason` and `expires_at` (EVENTS.md)
 MAX_REASON = 500
 MAX_VALUES = MAX_VALUES_PER_CHANGE
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -117,10 +116,9 @@ def encode(
     }
     if source is not None:
         body["source"] = source
-    if reason is not None:
-        body["reason"] = _check_reason(reason)
-    if expires_at is not None:
-        body["expires_at"] = _format_ts(expires_at)
+    body |= {"reason": reason} if reason is not None else {}
+    body |= {"expires_at": _format_ts(expires_at)} if expires_at is not None else {}
+    _v2_fields(body)
     return orjson.dumps(body)
 
 
@@ -179,22 +177,13 @@ def parse_event(
 
 
 def _v2_fields(body: dict[str, Any]) -> tuple[str | None, float | None]:
-    """`reason` and `expires_at` (absolute, so a replay expires the rule at the same moment)."""
+    """`reason` and `expires_at` (absolute: a replay expires the rule at the same moment)."""
     reason, expires = body.get("reason"), body.get("expires_at")
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidEventError("schema", "reason must be a string")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        raise InvalidEventError("schema", f"reason must be a string of ≤ {MAX_REASON} characters")
     if expires is not None and not isinstance(expires, str):
         raise InvalidEventError("schema", "expires_at must be an RFC 3339 timestamp")
-    return (
-        None if reason is None else _check_reason(reason),
-        None if expires is None else _parse_ts(expires),
-    )
-
-
-def _check_reason(reason: str) -> str:
-    if len(reason) > MAX_REASON:
-        raise InvalidEventError("schema", f"reason is longer than {MAX_REASON} characters")
-    return reason
+    return reason, None if expires is None else _parse_ts(expires)
 
 
 def check_key(key: bytes | None, tenant: str) -> None:
