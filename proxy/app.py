@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -10,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -17,6 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from proxy import metrics
+from proxy.catalogue_api import CATALOGUE_API, CatalogueApi
+from proxy.catalogue_api import ROUTES as CATALOGUE_ROUTES
 from proxy.errors import ProxyError
 from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, logged_tenant
 from proxy.logs import route_template, scrub
@@ -24,6 +29,8 @@ from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
 from proxy.settings import Settings, kafka_options
 from proxy.upstream import Upstream, client_session
+from rules.catalogue.hits import HitBatch
+from rules.catalogue.of import catalogue_of
 from rules.store import RuleStore
 from rules.store.staleness import StalenessGuard
 
@@ -119,9 +126,15 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             session = await stack.enter_async_context(client_session(settings))
-            app[FORWARDER] = Forwarder(settings, Upstream.parse(settings.upstream), session, store)
+            catalogue = catalogue_of(store)
+            hits = HitBatch(catalogue)
+            flusher = asyncio.create_task(hits.run())
+            stack.push_async_callback(_stop, flusher)
+            upstream = Upstream.parse(settings.upstream)
+            app[FORWARDER] = Forwarder(settings, upstream, session, store, hits)
             publisher = await start_publisher(settings, stack) if settings.kafka else None
             app[RULES_API] = RulesApi(app[FORWARDER], publisher)
+            app[CATALOGUE_API] = CatalogueApi(app[RULES_API], catalogue)
             yield
 
     async def forward(request: web.Request) -> web.StreamResponse:
@@ -129,8 +142,16 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.router.add_routes(RULES_ROUTES)
+    app.router.add_routes(CATALOGUE_ROUTES)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel the counter's flusher: it flushes once more on its way out."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def start_publisher(settings: Settings, stack: AsyncExitStack) -> RulePublisher:
@@ -174,4 +195,13 @@ def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Appli
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_)
+    app.router.add_get("/openapi.json", openapi)
     return app
+
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+"""The OpenAPI 3.1 document of every HTTP API the proxy serves (kept in the repository)."""
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")

@@ -40,6 +40,15 @@ def probes(who: str) -> dict[str, Probe]:
         "SMISMEMBER": lambda r, k: r.smismember(k + "set", ["x"]),
         "GET": lambda r, k: r.get(k + "ready"),
         "HGETALL": lambda r, k: r.hgetall(k + "offsets"),
+        # the expiry read of every lookup; the catalogue's listing, sweeps and counts (Lua)
+        "ZMSCORE": lambda r, k: r.zmscore(k + "expires", ["x"]),
+        "ZRANGE": lambda r, k: r.zrange(k + "created", 0, 0),
+        "ZREVRANGE": lambda r, k: r.zrange(k + "created", 0, 0, desc=True),  # newest first
+        "ZSCAN": lambda r, k: r.zscan(k + "created", 0),
+        "ZCARD": lambda r, k: r.zcard(k + "created"),
+        "ZLEXCOUNT": lambda r, k: r.zlexcount(k + "types", "-", "+"),
+        # EVAL declares its keys read-write: the proxy's user may write only catalogue records
+        "EVAL": lambda r, k: r.eval("return 0", 1, k + "rule:doctor"),
     }
     if who == "proxy":
         return reads

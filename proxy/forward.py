@@ -21,6 +21,7 @@ from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, U
 from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
+from rules.catalogue.hits import HitBatch
 from rules.detect import pipeline
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
@@ -56,6 +57,8 @@ class Forwarder:
     upstream: Upstream
     session: aiohttp.ClientSession
     store: RuleStore
+    hits: HitBatch | None = None
+    """Suppression counts of the catalogue, batched: never a store round trip here."""
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         target = request_target(request.raw_path)
@@ -126,6 +129,7 @@ class Forwarder:
         if found.by_header:
             answer = await self.lookup(request[TENANT], query_for(found.identifiers()))
             found.strip(out_headers, answer)
+            self.counted(request, answer)
         return await stream(request, response, out_headers, self.settings.upstream_timeout)
 
     async def filtered(
@@ -144,6 +148,7 @@ class Forwarder:
         query = merged(plan.query(), query_for(in_headers.identifiers()))
         answer = await self.lookup(request[TENANT], query) if query else {}
         in_headers.strip(out_headers, answer)
+        self.counted(request, answer)
         result = plan.filtered(answer, cast(Policy, settings.policy))
         unchanged = not result.counts
         out = raw if unchanged else result.body
@@ -178,6 +183,11 @@ class Forwarder:
         if leaked:
             metrics.OUTPUT_REFUSALS.inc()
             raise OutputRefusedError(REFUSED)
+
+    def counted(self, request: web.Request, answer: dict[RuleType, set[str]]) -> None:
+        """The catalogue's suppression counts, from the lookup's answer: batched, no I/O here."""
+        if answer and self.hits is not None:
+            self.hits.record(request[TENANT], answer)
 
     async def lookup(self, scope: str, query: Lookup) -> dict[RuleType, set[str]]:
         """The one store round trip, bounded (retries included); failures answer 503."""

@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from proxy.catalogue_input import change_meta
 from proxy.errors import (
     BadRequestError,
     ProxyError,
@@ -32,6 +33,7 @@ from rules.detect.match import is_denied, query_for
 from rules.model import (
     MAX_VALUES_PER_CHANGE,
     RULE_TYPES,
+    ChangeMeta,
     Lookup,
     Op,
     RuleChange,
@@ -68,6 +70,7 @@ class RuleRequest:
     type: RuleType
     raw: list[str]
     normal: list[str]  # aligned with raw
+    meta: ChangeMeta | None = None
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -112,25 +115,34 @@ class RulesApi:
 
     async def _change(self, request: web.Request, op: Op) -> web.Response:
         rule = await self._parse(request)
-        change = RuleChange(op, rule.tenant, rule.type, rule.values)
+        change = RuleChange(op, rule.tenant, rule.type, rule.values, rule.meta)
         try:
-            if self.publisher is None:
-                await self._write(change)
-            else:
-                await self._admit(change)
-                await self._publish_and_wait(self.publisher, change)
+            await self.submit(change)
         except LimitError as exc:
             return _limit_response(exc)
         if self.forwarder.settings.forward_deny_rules and rule.type in _FORWARDED_TYPES:
             await self._forward(request)
         return web.json_response({"status": "success"})
 
-    async def _parse(self, request: web.Request) -> RuleRequest:
+    async def submit(self, change: RuleChange) -> None:
+        """Into the store, or published and awaited; LimitError when a limit refuses it."""
+        if self.publisher is None:
+            await self._write(change)
+        else:
+            await self._admit(change)
+            await self._publish_and_wait(self.publisher, change)
+
+    async def tenant(self, request: web.Request) -> str:
+        """The caller's scope, after the key is checked (upstream with --validate-keys)."""
         key = api_key(request)
         if not key:
             raise UnauthorizedError("Invalid API Key")
         if self.forwarder.settings.validate_keys:
             await self._validate(request, key)
+        return tenant_of(key)
+
+    async def _parse(self, request: web.Request) -> RuleRequest:
+        tenant = await self.tenant(request)
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
@@ -153,7 +165,7 @@ class RulesApi:
         if bad:
             shown = orjson.dumps(bad[:20]).decode() + (" …" if len(bad) > 20 else "")
             raise BadRequestError(f"{len(bad)} values are not a valid {rule_type.value}: {shown}")
-        return RuleRequest(tenant_of(key), rule_type, raw, normals)
+        return RuleRequest(tenant, rule_type, raw, normals, change_meta(body))
 
     async def _write(self, change: RuleChange) -> None:
         """Straight into the store; a failure other than a refusal leaves the outcome unknown."""
@@ -181,7 +193,7 @@ class RulesApi:
         try:
             meta = await asyncio.wait_for(
                 publisher.publish(change.op, change.tenant, change.type, list(change.values),
-                                       source="deny-rules-api"),
+                                  source="deny-rules-api", meta=change.meta),
                 timeout=settings.rule_wait_timeout,
             )
         except TimeoutError as exc:  # the broker may have taken it

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import KafkaError
 
+from proxy.cli_catalogue import add_catalogue
 from proxy.settings import (
     KAFKA_SETTINGS,
     Settings,
@@ -52,6 +53,7 @@ def add_rules(subparsers: Subcommands) -> None:
         change.add_argument("values", nargs="+", metavar="VALUE")
         change.set_defaults(run=run_change, op=op)
     _add_import(cmds.add_parser("import", help="publish the values of a CSV file (streamed)"))
+    add_catalogue(cmds)
 
 
 def _add_import(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""The fields of a v1 rule event, one check each: what rules/events.py builds and reads with.
+"""The fields of a v1/v2 rule event, one check each: what rules/events.py builds and reads with.
 
 Every failure is an InvalidEventError whose `code` labels a metric and whose reason names bad
 values by position, never by content (they may be emails or phones).
@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 import phonenumbers
 
+from rules.catalogue.record import MAX_REASON
 from rules.model import MAX_VALUES_PER_CHANGE, RuleType, is_tenant
 
-VERSION = 1
+VERSION = 2  # the newest read; v2 adds the optional `reason` and `expires_at` (EVENTS.md)
 _NAMED_BAD_VALUES = 10
 _OPS: frozenset[str] = frozenset(("add", "remove"))
 _TYPES: dict[str, RuleType] = {t.value: t for t in RuleType}
@@ -77,7 +78,7 @@ def check_version(v: Any) -> None:
         raise InvalidEventError(
             "version", f"unsupported version {v} (this consumer reads {VERSION})"
         )
-    if v != VERSION:
+    if v not in (1, VERSION):
         raise InvalidEventError("schema", f"unknown version {v}")
 
 
@@ -127,6 +128,25 @@ def check_flag(body: dict[str, Any], name: str) -> bool:
     if value is not None and not isinstance(value, bool):
         raise InvalidEventError("schema", f"{name} must be true or false")
     return bool(value)
+
+
+def v2_fields(body: dict[str, Any]) -> tuple[str | None, float | None]:
+    """`reason` and `expires_at` (absolute: a replay expires the rule at the same moment)."""
+    reason, expires = body.get("reason"), body.get("expires_at")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        raise InvalidEventError("schema", f"reason must be a string of ≤ {MAX_REASON} characters")
+    if expires is not None and not isinstance(expires, str):
+        raise InvalidEventError("schema", "expires_at must be an RFC 3339 timestamp")
+    return reason, None if expires is None else parse_ts(expires)
+
+
+def v2_body(reason: str | None, expires_at: datetime | None) -> dict[str, Any]:
+    """The v2 fields of a new event (none: it stays v1), checked as `v2_fields` reads them."""
+    body: dict[str, Any] = {} if reason is None else {"reason": reason}
+    if expires_at is not None:
+        body["expires_at"] = format_ts(expires_at)
+    v2_fields(body)
+    return body
 
 
 def check_values(values: Sequence[Any], max_values: int = MAX_VALUES_PER_CHANGE) -> None:

@@ -1,4 +1,4 @@
-"""Rule event schema v1: the only module that knows the wire format (see rules/EVENTS.md).
+"""Rule event schema v1/v2: the only module that knows the wire format (see rules/EVENTS.md).
 
 A record's key is the tenant id (or `*`), its value a JSON object:
     {"v": 1, "op": "add", "tenant": "<64 hex or *>", "type": "phone", "region": "FR",
@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
+from rules.catalogue.record import MAX_REASON
 from rules.event_fields import (
     VERSION,
     InvalidEventError,
@@ -33,12 +34,14 @@ from rules.event_fields import (
     parse_body,
     parse_ts,
     rule_type_of,
+    v2_body,
+    v2_fields,
 )
-from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleChange, RuleType
+from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleChange, RuleType
 from rules.normalize import normalize_all
 
 __all__ = [
-    "MAX_EVENT_BYTES", "REASONS", "VERSION", "Event", "InvalidEventError",
+    "MAX_EVENT_BYTES", "MAX_REASON", "REASONS", "VERSION", "Event", "InvalidEventError",
     "ParsedEvent", "check_key", "check_partition", "check_size", "decode",
     "decode_event", "encode", "key_of", "normalise", "parse_event", "partition_of",
 ]
@@ -101,6 +104,8 @@ def encode(
     source: str | None = None,
     event_id: str | None = None,
     ts: datetime | None = None,
+    reason: str | None = None,
+    expires_at: datetime | None = None,
 ) -> bytes:
     """The JSON value of one event; raises InvalidEventError for what decode would reject.
 
@@ -115,7 +120,8 @@ def encode(
     if not all(isinstance(v, str) for v in values):
         raise InvalidEventError("schema", "values must be strings")
     body: dict[str, Any] = {
-        "v": VERSION, "op": op, "tenant": tenant, "type": kind.value, "values": list(values),
+        "v": 1 if reason is None and expires_at is None else 2,  # v1 consumers read v1 events
+        "op": op, "tenant": tenant, "type": kind.value, "values": list(values),
         "id": event_id or str(uuid.uuid4()), "ts": format_ts(ts or datetime.now(UTC)),
     }
     if check_region(region) is not None:
@@ -124,6 +130,7 @@ def encode(
         body["allow_freemail"] = True
     if source is not None:
         body["source"] = source
+    body |= v2_body(reason, expires_at)
     return orjson.dumps(body)
 
 
@@ -147,6 +154,8 @@ class ParsedEvent:
     """Where the publisher read the values; None for events from before this field."""
     allow_freemail: bool = False
     """The publisher allowed free-mail domains (`gmail.com`) in this event."""
+    reason: str | None = None
+    expires_at: float | None = None
 
     def normalised(self, default_region: str) -> Event:
         """Values read in the event's region: every consumer stores the same E.164.
@@ -155,7 +164,8 @@ class ParsedEvent:
         """
         region = self.region or default_region
         values = normalise(self.raw, self.kind, region, allow_freemail=self.allow_freemail)
-        change = RuleChange(self.op, self.tenant, self.kind, values)
+        meta = ChangeMeta(self.ts, self.source, self.id, self.reason, self.expires_at)
+        change = RuleChange(self.op, self.tenant, self.kind, values, meta)
         return Event(change, self.id, self.ts, self.source)
 
 
@@ -188,7 +198,10 @@ def parse_event(
         raise InvalidEventError("schema", "source must be a string")
     region = check_region(body.get("region"))
     freemail = check_flag(body, "allow_freemail")
-    return ParsedEvent(op, tenant, kind, raw, ident, ts, source, region, freemail)
+    reason, expires_at = v2_fields(body)
+    return ParsedEvent(
+        op, tenant, kind, raw, ident, ts, source, region, freemail, reason, expires_at
+    )
 
 
 def check_key(key: bytes | None, tenant: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -53,6 +53,19 @@ def is_tenant(scope: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeMeta:
+    """Where a change came from and why: what the rule catalogue records beside the rule."""
+
+    at: float
+    """The change's event time (epoch seconds): a record's created_at / updated_at."""
+    source: str | None = None
+    event_id: str | None = None
+    reason: str | None = None
+    expires_at: float | None = None
+    """Epoch seconds at which an added rule stops suppressing; None: never."""
+
+
+@dataclass(frozen=True, slots=True)
 class RuleChange:
     """Add or remove normalised values of one type in one scope."""
 
@@ -60,6 +73,8 @@ class RuleChange:
     tenant: str
     type: RuleType
     values: tuple[str, ...]
+    meta: ChangeMeta | None = field(default=None, compare=False)
+    """None: recorded as made now by an unnamed source (tests, tools)."""
 
 
 def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterator[Sequence[str]]:

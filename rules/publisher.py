@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
 from rules import events
 from rules.kafka import KafkaOptions, RecordMetadata, make_producer
-from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
+from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleType
 from rules.psl import is_freemail
 
 
@@ -68,9 +69,14 @@ class RulePublisher:
         source: str | None = None,
         *,
         allow_freemail: bool = False,
+        meta: ChangeMeta | None = None,
     ) -> RecordMetadata:
-        """Send one event (1 to MAX_VALUES_PER_CHANGE values); wait for its partition and offset."""
-        sent = await self.send(op, tenant, rule_type, values, source, allow_freemail=allow_freemail)
+        """Send one event (1 to MAX_VALUES_PER_CHANGE values); wait for its partition and offset.
+
+        `meta` adds the v2 fields (reason, expires_at) of the catalogue."""
+        sent = await self.send(
+            op, tenant, rule_type, values, source, allow_freemail=allow_freemail, meta=meta
+        )
         return await sent
 
     async def send(
@@ -82,6 +88,7 @@ class RulePublisher:
         source: str | None = None,
         *,
         allow_freemail: bool = False,
+        meta: ChangeMeta | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Buffer one event and return at once with a future of its metadata (bulk import).
 
@@ -94,9 +101,11 @@ class RulePublisher:
                 "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE})"
             )
         normal = events.normalise(values, kind, self.region, allow_freemail=allow_freemail)
+        expires = meta.expires_at if meta else None
         body = events.encode(
             op, tenant, kind, list(normal), region=self.region, allow_freemail=allow_freemail,
-            source=source or self.source,
+            source=source or self.source, reason=meta.reason if meta else None,
+            expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
         )
         return await self._send(tenant, body)
 

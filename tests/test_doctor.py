@@ -116,7 +116,9 @@ async def test_redis_acl_that_cannot_write_fails_the_consumer_role_only(
     admin = aioredis.Redis.from_url(redis_server.url)
     await admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"],
                             keys=["denyproxy:*"], commands=["-@all", "+smismember", "+get",
-                                                            "+hgetall", "+ping"])
+                                                            "+hgetall", "+ping", "+zmscore",
+                                                            "+zrange", "+zrevrange", "+zscan",
+                                                            "+zcard", "+zlexcount", "+eval"])
     try:
         reader = sound.with_(redis=f"redis://{user}:{password}@127.0.0.1:{redis_server.port}/0")
         code, lines = await diagnose(reader.with_(consumer=False))

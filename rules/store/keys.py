@@ -11,6 +11,11 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tag>}:initialised        Cluster only: that marker again in every slot
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
     denyproxy:{state}:region             the phone region of the rule set, and who recorded it
+    denyproxy:{<tenant>}:<type>:expires  ZSET value -> expiry (epoch ms) of rules that expire
+    denyproxy:{<tenant>}:rule:<id>       HASH the catalogue record of one rule (rules/catalogue)
+    denyproxy:{<tenant>}:catalogue[:<type>]:created  ZSET id -> created_at (epoch ms)
+    denyproxy:{<tenant>}:catalogue:values            ZSET score 0, "<value>\0<type>" (lex order)
+    denyproxy:{<tenant>}:catalogue:types             ZSET score 0, "<type>\0<value>" (lex order)
 
 "initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's
 keys have one more `:` part, and rule types are email, phone, domain and linkedin.
@@ -102,3 +107,37 @@ def slot_tags() -> tuple[str, ...]:
                 if not left:
                     return cast(tuple[str, ...], tuple(tags))
     raise AssertionError("some Cluster slot has no tag of up to 4 characters")
+
+
+def prefix(tenant: str) -> str:
+    """Every key of one scope starts so (the catalogue script derives record keys from it)."""
+    return f"denyproxy:{{{tenant}}}:"
+
+
+def expires_key(tenant: str, rule_type: RuleType) -> str:
+    return f"{prefix(tenant)}{rule_type.value}:expires"
+
+
+def record_key(tenant: str, rule_id: str) -> str:
+    return f"{prefix(tenant)}rule:{rule_id}"
+
+
+def created_key(tenant: str, rule_type: RuleType | None = None) -> str:
+    suffix = f":{rule_type.value}" if rule_type is not None else ""
+    return f"{prefix(tenant)}catalogue{suffix}:created"
+
+
+def values_key(tenant: str) -> str:
+    return f"{prefix(tenant)}catalogue:values"
+
+
+def types_key(tenant: str) -> str:
+    return f"{prefix(tenant)}catalogue:types"
+
+
+def catalogue_keys(tenant: str, rule_type: RuleType) -> list[str]:
+    """The keys the catalogue script declares for one scope and type, in its KEYS order."""
+    return [
+        rule_key(tenant, rule_type), expires_key(tenant, rule_type), created_key(tenant),
+        created_key(tenant, rule_type), values_key(tenant), types_key(tenant),
+    ]

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
 from rules.store.base import Limits, StoreUnavailableError, TooManyRulesError, TooManyWritesError
+from rules.store.catalogue_memory import MemoryCatalogue
 
 WINDOW_SECONDS = 60.0
 
@@ -27,6 +28,7 @@ class MemoryStore:
         self._ready = ready
         self._writes: dict[str, tuple[float, int]] = {}  # tenant -> (window end, writes)
         self._heartbeat: dict[int, float] = {}
+        self.catalogue = MemoryCatalogue()
 
     @property
     def shared(self) -> bool:
@@ -41,10 +43,12 @@ class MemoryStore:
         if not self._ready:
             raise StoreUnavailableError("suppression store is still loading rules")
         denied: dict[RuleType, set[str]] = {}
+        now, expired = time.time() * 1000, self.catalogue.expired
         for rule_type, values in query.items():
             own = self._sets.get((tenant, rule_type)) or set()
             shared = (self._sets.get((GLOBAL, rule_type)) if include_global else None) or set()
-            hits = {v for v in values if v in own or v in shared}
+            hits = {v for v in values if v in own and not expired(tenant, rule_type, v, now)}
+            hits |= {v for v in values if v in shared and not expired(GLOBAL, rule_type, v, now)}
             if hits:
                 denied[rule_type] = hits
         return denied
@@ -53,11 +57,7 @@ class MemoryStore:
         self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
     ) -> None:
         for change in changes:
-            target = self._sets[(change.tenant, change.type)]
-            if change.op == "add":
-                target.update(change.values)
-            else:
-                target.difference_update(change.values)
+            self.catalogue.apply(change, self._sets[(change.tenant, change.type)])
         self._offsets.update(offsets or {})
 
     async def write(self, change: RuleChange, limits: Limits) -> None:

@@ -11,6 +11,7 @@ rules/store/mirrored.py; key names in rules/store/keys.py.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -27,8 +28,12 @@ from rules.store.base import (
     StoreTimeoutError,
     StoreUnavailableError,
 )
+from rules.store.catalogue_script import APPLY, meta_args
+from rules.store.catalogue_script import CHUNK as CATALOGUE_CHUNK
 from rules.store.keys import (
     SLOTS,
+    catalogue_keys,
+    expires_key,
     initialised_key,
     ready_key,
     region_key,
@@ -43,9 +48,6 @@ from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_
 
 if TYPE_CHECKING:
     from rules.store.mirrored import MirroredRedisStore
-
-WRITE_CHUNK = 10_000
-"""Values per SADD/SREM command: big events are cut so no single command blocks Redis long."""
 
 DEFAULT_TOPIC = "denyproxy.rules"
 
@@ -114,13 +116,14 @@ class RedisStore:
         for rule_type, values in asked:
             for scope in scopes:
                 pipe.smismember(rule_key(scope, rule_type), values)
+                pipe.zmscore(expires_key(scope, rule_type), values)
         groups = self._lookup_groups([rule_key(s, asked[0][0]) for s in scopes])
         for group in groups:
             pipe.exists(*group)
         replies = await self._run(pipe)
         if not all(replies[-len(groups) :]):
             raise StoreNotInitialisedError(self.missing_marker_detail())
-        return _denied(asked, replies[: -len(groups)], len(scopes))
+        return _denied(asked, replies[: -len(groups)], len(scopes), time.time() * 1000)
 
     def _lookup_groups(self, keys: Sequence[str]) -> list[MarkerGroup]:
         """The markers a lookup of `keys` must see: on a Cluster those of the slots it reads."""
@@ -146,10 +149,10 @@ class RedisStore:
         await self._run_script(change, limits, [])
 
     async def _run_script(self, change: RuleChange, limits: Limits, markers: list[str]) -> None:
-        keys = [rule_key(change.tenant, change.type)]
+        keys = catalogue_keys(change.tenant, change.type)
         keys += [rule_key(change.tenant, t) for t in RULE_TYPES]
         keys += [writes_key(change.tenant), *markers]
-        args = script_args(change.op, change.values, limits, apply=bool(markers))
+        args = script_args(change, limits, apply=bool(markers))
         reply = await self._call(self._script(keys=keys, args=args))
         raise_for(cast(list[int], reply), limits, self.feeder_topic)
 
@@ -231,20 +234,28 @@ class RedisStore:
 
 
 def queue_changes(pipe: Pipeline, changes: Sequence[RuleChange]) -> None:
+    """Sets, expiries and catalogue records together, one script call per chunk of values."""
     for change in changes:
-        key = rule_key(change.tenant, change.type)
-        for chunk in chunks(change.values, WRITE_CHUNK):
-            (pipe.sadd if change.op == "add" else pipe.srem)(key, *chunk)
+        keys = catalogue_keys(change.tenant, change.type)
+        head = meta_args(change)
+        for chunk in chunks(change.values, CATALOGUE_CHUNK):
+            pipe.eval(APPLY, len(keys), *keys, *head, *chunk)
 
 
 def _denied(
-    asked: list[tuple[RuleType, list[str]]], replies: list[Any], scopes: int
+    asked: list[tuple[RuleType, list[str]]], replies: list[Any], scopes: int, now_ms: float
 ) -> dict[RuleType, set[str]]:
-    """SMISMEMBER replies (one per scope, per type) back into the denied values per type."""
+    """SMISMEMBER and ZMSCORE replies (a pair per scope, per type) back into the denied values
+    per type: a member whose expiry has come is no longer denied, even before it is swept."""
     denied: dict[RuleType, set[str]] = {}
     for i, (rule_type, values) in enumerate(asked):
-        per_scope = replies[scopes * i : scopes * (i + 1)]
-        hits = {v for v, *found in zip(values, *per_scope, strict=True) if any(found)}
+        hits: set[str] = set()
+        for j in range(scopes):
+            member, expiry = replies[2 * (scopes * i + j) : 2 * (scopes * i + j) + 2]
+            hits.update(
+                v for v, m, e in zip(values, member, expiry, strict=True)
+                if m and (e is None or e > now_ms)
+            )
         if hits:
             denied[rule_type] = hits
     return denied

@@ -1,8 +1,10 @@
 """One rule write checked against the key's limits (and the store's marker) in one Lua script.
 
 Redis runs a script atomically, so two proxies cannot both pass a limit check and then both
-write. All keys a script touches share the tenant's Cluster slot: the tenant's four rule sets
-and write counter are tagged `{<tenant>}`, and the markers are the ones kept in that slot.
+write. All keys a script touches share the tenant's Cluster slot: the tenant's rule sets,
+catalogue and write counter are tagged `{<tenant>}`, and the markers are the ones kept in that
+slot. The write itself is the catalogue's `change` (rules/store/catalogue_script.py): sets, records
+and indexes in one step.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rules.model import RuleChange
 from rules.store.base import (
     Limits,
     StoreFedByKafkaError,
@@ -17,49 +20,45 @@ from rules.store.base import (
     TooManyRulesError,
     TooManyWritesError,
 )
+from rules.store.catalogue_script import FUNCTIONS, META_ARGS, meta_args
 
 WINDOW_MS = 60_000
-FIRST_VALUE = 6  # ARGV index of the first value (Lua counts from 1)
+FIRST_VALUE = META_ARGS + 5  # ARGV index of the first value (Lua counts from 1)
 
-SCRIPT = """
--- KEYS: target set, the tenant's 4 sets, write counter[, marker that must exist,
---       marker that must not exist]
--- ARGV: op, max rules, writes per window, window ms, mode ('write'|'admit'), values...
-local op, max_rules = ARGV[1], tonumber(ARGV[2])
-local per_window, window_ms, mode = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+SCRIPT = FUNCTIONS + f"""
+-- KEYS: the 6 catalogue keys of the target (rules/store/catalogue_script.py), the tenant's 4 sets,
+--       write counter[, marker that must exist, marker that must not exist]
+-- ARGV: the 9 catalogue meta args, max rules, writes per window, window ms,
+--       mode ('write'|'admit'), values...
+local first = {FIRST_VALUE}
+local op, max_rules, mode = ARGV[1], tonumber(ARGV[first - 4]), ARGV[first - 1]
+local per_window, window_ms = tonumber(ARGV[first - 3]), tonumber(ARGV[first - 2])
 if mode == 'write' then
-  if redis.call('EXISTS', KEYS[8]) == 1 then return {3} end
-  if redis.call('EXISTS', KEYS[7]) == 0 then return {4} end
+  if redis.call('EXISTS', KEYS[13]) == 1 then return {{3}} end
+  if redis.call('EXISTS', KEYS[12]) == 0 then return {{4}} end
 end
-local used = tonumber(redis.call('GET', KEYS[6]) or '0')
-if used >= per_window then return {1, redis.call('PTTL', KEYS[6])} end
+local used = tonumber(redis.call('GET', KEYS[11]) or '0')
+if used >= per_window then return {{1, redis.call('PTTL', KEYS[11])}} end
 if op == 'add' then
   local held, adding = 0, 0
-  for i = 2, 5 do held = held + redis.call('SCARD', KEYS[i]) end
-  for i = 6, #ARGV, 1000 do
+  for i = 7, 10 do held = held + redis.call('SCARD', KEYS[i]) end
+  for i = first, #ARGV, 1000 do
     local seen = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
     for _, member in ipairs(seen) do adding = adding + 1 - member end
   end
-  if held + adding > max_rules then return {2, held, adding} end
+  if held + adding > max_rules then return {{2, held, adding}} end
 end
-if redis.call('INCR', KEYS[6]) == 1 then redis.call('PEXPIRE', KEYS[6], window_ms) end
-if mode == 'write' then
-  local command = (op == 'add') and 'SADD' or 'SREM'
-  for i = 6, #ARGV, 1000 do
-    redis.call(command, KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-  end
-end
-return {0}
+if redis.call('INCR', KEYS[11]) == 1 then redis.call('PEXPIRE', KEYS[11], window_ms) end
+if mode == 'write' then change(KEYS, first) end
+return {{0}}
 """
 # unpack() in chunks of 1000: Redis's Lua refuses to unpack more than ~8000 values at once.
 
 
-def script_args(
-    op: str, values: Sequence[str], limits: Limits, *, apply: bool
-) -> list[str | int]:
+def script_args(change: RuleChange, limits: Limits, *, apply: bool) -> list[str | int]:
     mode = "write" if apply else "admit"
-    head: list[str | int] = [op, limits.max_rules, limits.writes_per_minute, WINDOW_MS, mode]
-    return [*head, *values]
+    head = [*meta_args(change), limits.max_rules, limits.writes_per_minute, WINDOW_MS, mode]
+    return [*head, *change.values]
 
 
 def raise_for(reply: Sequence[int], limits: Limits, feeder_topic: str) -> None:

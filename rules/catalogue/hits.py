@@ -1,0 +1,65 @@
+"""Suppression counts, off the response path: hits gather in this process and are written in
+one pipeline every FLUSH_SECONDS (never a store round trip per response).
+
+A count lags by up to FLUSH_SECONDS (plus one flush's round trip); a crash loses at most the
+hits of the current window. A failed flush keeps its hits for the next one (bounded by
+MAX_PENDING distinct rules; beyond that new hits are dropped and counted in `dropped`).
+Nothing here is logged: the keys of the batch are identifiers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Mapping
+
+from rules.catalogue.of import Catalogue
+from rules.catalogue.record import Hit
+from rules.model import GLOBAL, RuleType
+from rules.store.base import StoreUnavailableError
+
+FLUSH_SECONDS = 5.0
+MAX_PENDING = 100_000
+
+
+class HitBatch:
+    """Counts per (scope, type, value); a rule of the key and a global one with the same value
+    both count (the lookup answers which values are denied, not by which scope)."""
+
+    def __init__(self, catalogue: Catalogue, interval: float | None = None) -> None:
+        self.catalogue, self.interval = catalogue, interval or FLUSH_SECONDS
+        self._pending: Counter[Hit] = Counter()
+        self.dropped = 0
+
+    def record(self, tenant: str, denied: Mapping[RuleType, set[str]]) -> None:
+        """One response's denied values: a dict update, no I/O."""
+        for rule_type, values in denied.items():
+            for value in values:
+                for scope in (tenant, GLOBAL) if tenant != GLOBAL else (GLOBAL,):
+                    self._add((scope, rule_type, value))
+
+    def _add(self, hit: Hit) -> None:
+        if hit in self._pending or len(self._pending) < MAX_PENDING:
+            self._pending[hit] += 1
+        else:
+            self.dropped += 1
+
+    async def flush(self) -> None:
+        """Write what gathered; on a store error put it back for the next flush."""
+        batch, self._pending = self._pending, Counter()
+        try:
+            await self.catalogue.record_hits(batch, time.time())
+        except StoreUnavailableError:
+            self._pending.update(batch)
+
+    async def run(self) -> None:
+        """Flush every `interval` until cancelled, then once more."""
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                await self.flush()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())

@@ -1,0 +1,81 @@
+"""The catalogue beside each store (memory, real Redis): the same records, replays, expiry."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from rules.catalogue.of import Catalogue, catalogue_of
+from rules.catalogue.record import ListQuery
+from rules.model import ChangeMeta, RuleChange, RuleType
+from rules.store import MemoryStore, RedisStore
+from rules.store.memory import MemoryStore as Memory
+from tests.harness import eventually
+
+EMAIL = RuleType.EMAIL
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request, redis_url) -> AsyncIterator[MemoryStore | RedisStore]:
+    if request.param == "memory":
+        yield Memory()
+        return
+    redis_store = RedisStore.from_url(redis_url, timeout=5)
+    await redis_store.mark_initialised()
+    yield redis_store
+    await redis_store.aclose()
+
+
+def tenant() -> str:
+    return uuid.uuid4().hex * 2
+
+
+def add(scope: str, value: str, at: float, **meta) -> RuleChange:
+    return RuleChange("add", scope, EMAIL, (value,), ChangeMeta(at, "test", **meta))
+
+
+async def page(catalogue: Catalogue, scope: str) -> list[tuple[str, int]]:
+    records = (await catalogue.page(scope, ListQuery())).records
+    return [(r.value, r.created_at) for r in records]
+
+
+async def test_replaying_an_add_keeps_id_and_created_at(store):
+    scope, catalogue = tenant(), catalogue_of(store)
+    await store.apply([add(scope, "a@acme.com", 1000.0, reason="first")])
+    (first,) = (await catalogue.page(scope, ListQuery())).records
+    await store.apply([add(scope, "a@acme.com", 2000.0, reason="again")])
+    (again,) = (await catalogue.page(scope, ListQuery())).records
+    assert (again.id, again.created_at) == (first.id, 1_000_000)
+    assert (again.updated_at, again.reason) == (2_000_000, "again")
+
+
+async def test_an_add_that_arrives_expired_removes_the_rule(store):
+    scope, catalogue = tenant(), catalogue_of(store)
+    await store.apply([add(scope, "a@acme.com", time.time())])
+    await store.apply([add(scope, "a@acme.com", time.time(), expires_at=time.time() - 1)])
+    assert await page(catalogue, scope) == []
+    assert await store.lookup(scope, {EMAIL: {"a@acme.com"}}) == {}
+
+
+async def test_a_rule_stops_suppressing_at_its_expiry_before_any_sweep(store):
+    scope = tenant()
+    await store.apply([add(scope, "a@acme.com", time.time(), expires_at=time.time() + 0.5)])
+    assert await store.lookup(scope, {EMAIL: {"a@acme.com"}}) == {EMAIL: {"a@acme.com"}}
+
+    async def stopped() -> bool:
+        return await store.lookup(scope, {EMAIL: {"a@acme.com"}}) == {}
+
+    await eventually(stopped, "the rule to expire", timeout=10)
+
+
+async def test_suppression_hits_count_only_existing_records(store):
+    scope, catalogue = tenant(), catalogue_of(store)
+    await store.apply([add(scope, "a@acme.com", time.time())])
+    hits = {(scope, EMAIL, "a@acme.com"): 2, (scope, EMAIL, "gone@acme.com"): 5}
+    await catalogue.record_hits(hits, time.time())
+    records = (await catalogue.page(scope, ListQuery())).records
+    assert [(r.value, r.suppressions) for r in records] == [("a@acme.com", 2)]
+    assert records[0].last_suppressed_at is not None
