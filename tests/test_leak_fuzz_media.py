@@ -21,6 +21,7 @@ import csv
 import gzip
 import html
 import io
+import itertools
 import json
 import uuid
 import zlib
@@ -324,7 +325,7 @@ def header_plants(draw: st.DrawFn, cells: Cells) -> list[tuple[str, str]]:
 def _encode(body: bytes, how: str) -> tuple[bytes, list[tuple[str, str]]]:
     if how == "gzip":  # several members: clients decode all of them
         cut = sorted({0, len(body) // 3, len(body) // 2, len(body)})
-        members = [gzip.compress(body[a:b]) for a, b in zip(cut, cut[1:], strict=False)]
+        members = [gzip.compress(body[a:b]) for a, b in itertools.pairwise(cut)]
         return b"".join(members) or gzip.compress(b""), [("Content-Encoding", "gzip")]
     if how == "br":
         return brotli.compress(body), [("Content-Encoding", "br")]
@@ -456,10 +457,10 @@ def assert_allowed_kept(response: Response, received: Received) -> None:
     assert visible <= after, visible - after
 
 
-# Twenty times the profile's examples per test (`ci`: 4,000; `deep`: 400,000).
-_FUZZ = settings(max_examples=settings.default.max_examples * 20,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                        HealthCheck.filter_too_much])
+# Ten (five) times the profile's examples (`ci`: 2,000 and 1,000; `deep`: 200,000 and 100,000).
+_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+_FUZZ = settings(max_examples=settings.default.max_examples * 10, suppress_health_check=_HEALTH)
+_KEPT = settings(max_examples=settings.default.max_examples * 5, suppress_health_check=_HEALTH)
 
 
 @_FUZZ
@@ -468,11 +469,10 @@ def test_no_denied_identifier_reaches_the_client(response: Response, policy: Pol
     assert_no_leak(through(response.body, response.headers, policy))
 
 
-@_FUZZ
+@_KEPT
 @given(responses())
 def test_allowed_identifiers_are_kept_under_strip(response: Response) -> None:
     received = through(response.body, response.headers, "strip")
-    assert_no_leak(received)
     assert_allowed_kept(response, received)
 
 
