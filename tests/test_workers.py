@@ -13,12 +13,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from rules.store import RedisStore
 from tests.harness import eventually, fake_upstream
 from tests.test_cli import Proxy, workers_of
 
 
 @pytest.mark.timeout(180)
 async def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, timeout=2)
+    await store.mark_initialised()  # the operator's `denyproxy store init`: a Redis without Kafka
+    await store.aclose()
     async with fake_upstream() as (_, upstream), aiohttp.ClientSession() as client:
         proxy = Proxy("--upstream", upstream, "--redis", redis_url, "--workers", "2")
         try:
