@@ -43,8 +43,8 @@ from proxy.errors import UpstreamBodyError
 from proxy.forward import merged
 from proxy.settings import Settings
 from proxy.upstream import decode
-from rules import pipeline
-from rules.match import Policy, query_for
+from rules.detect import pipeline
+from rules.detect.match import Policy, query_for
 from rules.model import Lookup, RuleType, tenant_of
 from tests import test_leak_fuzz as json_fuzz
 from tests import test_scan
