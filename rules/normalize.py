@@ -173,14 +173,31 @@ def linkedin(raw: str) -> str | None:
     The slug is percent-decoded, cleaned and lowercased, except the characters that would
     change the path (`/ ? # %`), which stay encoded so the normal form normalises to itself.
     """
-    path = _linkedin_path(raw)
-    segments = [s for s in (path or "").split("/") if s]
+    segments = _browser_segments(_linkedin_path(raw) or "")
     if len(segments) < 2 or segments[0].lower() != "in":
         return None
     slug = folded(unquote(segments[1]))
+    if slug in (".", ".."):  # `/in/%2E`: a dot segment to a browser, never a profile
+        return None
     for char, code in (("%", "%25"), ("/", "%2F"), ("?", "%3F"), ("#", "%23")):
         slug = slug.replace(char, code)
     return f"linkedin.com/in/{slug}" if slug else None
+
+
+# Label separators a browser reads as `.` in a host name (UTS 46 maps them): `linkedin。com`.
+_HOST_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+
+
+def _browser_segments(path: str) -> list[str]:
+    """The path segments a browser requests: `.` and `..` resolved (RFC 3986 §5.2.4), empty
+    segments dropped, and the `/comm/` prefix of LinkedIn's e-mail links taken off."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            del segments[-1:]
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return segments[1:] if segments and segments[0].lower() == "comm" else segments
 
 
 def _linkedin_path(raw: str) -> str | None:
@@ -189,7 +206,7 @@ def _linkedin_path(raw: str) -> str | None:
     if parts is None:
         return None
     try:
-        host = (parts.hostname or "").removesuffix(".")
+        host = (parts.hostname or "").translate(_HOST_DOTS).removesuffix(".")
     except ValueError:
         return None
     if host != "linkedin.com" and not host.endswith(".linkedin.com"):
