@@ -31,6 +31,7 @@ from rules import psl
 from rules.model import RuleType
 from rules.phones import phone, phone_candidates
 from rules.text import REPLACEMENT_CHARACTER, clean, folded
+from rules.urlpath import HOST_DOTS, browser_segments
 
 __all__ = [
     "AROUND_EMAIL",
@@ -173,7 +174,7 @@ def linkedin(raw: str) -> str | None:
     The slug is percent-decoded, cleaned and lowercased, except the characters that would
     change the path (`/ ? # %`), which stay encoded so the normal form normalises to itself.
     """
-    segments = _browser_segments(_linkedin_path(raw) or "")
+    segments = browser_segments(_linkedin_path(raw) or "")
     if len(segments) < 2 or segments[0].lower() != "in":
         return None
     slug = folded(unquote(segments[1]))
@@ -184,29 +185,13 @@ def linkedin(raw: str) -> str | None:
     return f"linkedin.com/in/{slug}" if slug else None
 
 
-# Label separators a browser reads as `.` in a host name (UTS 46 maps them): `linkedin。com`.
-_HOST_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
-
-
-def _browser_segments(path: str) -> list[str]:
-    """The path segments a browser requests: `.` and `..` resolved (RFC 3986 §5.2.4), empty
-    segments dropped, and the `/comm/` prefix of LinkedIn's e-mail links taken off."""
-    segments: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            del segments[-1:]
-        elif segment not in ("", "."):
-            segments.append(segment)
-    return segments[1:] if segments and segments[0].lower() == "comm" else segments
-
-
 def _linkedin_path(raw: str) -> str | None:
     """The path of a URL on linkedin.com or one of its subdomains, else None."""
     parts = _split(clean(raw).strip())
     if parts is None:
         return None
     try:
-        host = (parts.hostname or "").translate(_HOST_DOTS).removesuffix(".")
+        host = (parts.hostname or "").translate(HOST_DOTS).removesuffix(".")
     except ValueError:
         return None
     if host != "linkedin.com" and not host.endswith(".linkedin.com"):

@@ -40,9 +40,7 @@ _LINKEDIN_HINT = re.compile(r"linkedin\.com\.?/", re.IGNORECASE).search  # `link
 # seven digits, whatever separates them. Possessive: no backtracking.
 _SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
 # Could hold an identifier only a decoding shows (`jane&#64;acme.com`, `jane%40acme.com`).
-_ENCODED = re.compile(
-    r"[\uff20\ufe6b]|%40|&#|&commat;|\\u|linkedin[\u3002\uff0e\uff61]", re.IGNORECASE
-)
+_ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u|linkedin[\u3002\uff0e\uff61]", re.I)
 
 
 @dataclass(slots=True)
