@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from email.errors import HeaderParseError
+from email.header import decode_header
 from urllib.parse import unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -133,7 +135,29 @@ def header_texts(name: str, value: str) -> list[str]:
     if name.lower() in _STRUCTURAL:
         return []
     decoded = unquote(value)  # `mailto:jane%40acme.com`
-    return [name, value, _URL_PARTS.sub(" ", decoded)]  # `mailto:a@b.co?subject=…`
+    texts = [name, value, _URL_PARTS.sub(" ", decoded)]  # `mailto:a@b.co?subject=…`
+    if "=?" in value:  # `=?utf-8?Q?jane.doe=40acme.com?=`
+        texts.append(_rfc2047(value))
+    return texts
+
+
+def _rfc2047(value: str) -> str:
+    """The RFC 2047 reading a mail client would show; a bad byte or charset is replaced, so a
+    malformed word never raises and never hides the rest of the value."""
+    try:
+        words = decode_header(value)
+    except HeaderParseError:
+        return value
+    return "".join(_word(text, charset) for text, charset in words)
+
+
+def _word(text: bytes | str, charset: str | None) -> str:
+    if isinstance(text, str):
+        return text
+    try:
+        return text.decode(charset or "ascii", errors="replace")
+    except LookupError:  # `=?bogus?Q?…?=`
+        return text.decode("latin-1")
 
 
 def response_header_texts(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> list[str]:

@@ -31,6 +31,7 @@ from rules import psl
 from rules.model import RuleType
 from rules.phones import phone, phone_candidates
 from rules.text import REPLACEMENT_CHARACTER, clean, folded
+from rules.urlpath import HOST_DOTS, browser_segments
 
 __all__ = [
     "AROUND_EMAIL",
@@ -173,11 +174,12 @@ def linkedin(raw: str) -> str | None:
     The slug is percent-decoded, cleaned and lowercased, except the characters that would
     change the path (`/ ? # %`), which stay encoded so the normal form normalises to itself.
     """
-    path = _linkedin_path(raw)
-    segments = [s for s in (path or "").split("/") if s]
+    segments = browser_segments(_linkedin_path(raw) or "")
     if len(segments) < 2 or segments[0].lower() != "in":
         return None
     slug = folded(unquote(segments[1]))
+    if slug in (".", ".."):  # `/in/%2E`: a dot segment to a browser, never a profile
+        return None
     for char, code in (("%", "%25"), ("/", "%2F"), ("?", "%3F"), ("#", "%23")):
         slug = slug.replace(char, code)
     return f"linkedin.com/in/{slug}" if slug else None
@@ -189,7 +191,7 @@ def _linkedin_path(raw: str) -> str | None:
     if parts is None:
         return None
     try:
-        host = (parts.hostname or "").removesuffix(".")
+        host = (parts.hostname or "").translate(HOST_DOTS).removesuffix(".")
     except ValueError:
         return None
     if host != "linkedin.com" and not host.endswith(".linkedin.com"):

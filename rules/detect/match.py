@@ -35,12 +35,12 @@ K = TypeVar("K", str, str | int | float)
 # yields its last 64 characters as a candidate: over-matching, the safe failure.
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]{1,64}@[^\s@<>()\[\],;:\"'/]{1,253}")
 _AROUND_EMAIL = "'`.!?"  # quotes and sentence punctuation that may touch an address in text
-_LINKEDIN_HINT = re.compile(r"linkedin\.com/", re.IGNORECASE).search
+_LINKEDIN_HINT = re.compile(r"linkedin\.com\.?/", re.IGNORECASE).search  # `linkedin.com./in`
 # Could hold a phone anywhere (phones are found in any string, not only under phone keys):
 # seven digits, whatever separates them. Possessive: no backtracking.
 _SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
 # Could hold an identifier only a decoding shows (`jane&#64;acme.com`, `jane%40acme.com`).
-_ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u", re.IGNORECASE)
+_ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u|linkedin[\u3002\uff0e\uff61]", re.I)
 
 
 @dataclass(slots=True)

@@ -36,7 +36,7 @@ _LOCAL_ASCII = frozenset(
 # Legal in a local part, but also used as separators in text: a reading starts after each.
 _WEAK = frozenset("!#$%&'*/=?^`{|}~")
 _DOMAIN_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
-_LINKEDIN = re.compile(r"linkedin\.com", re.IGNORECASE)
+_LINKEDIN = re.compile(r"linkedin[.\u3002]com", re.IGNORECASE)  # `linkedin。com`: a browser's dot
 _HOST_LEFT = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.){0,4}$")
 _SCHEME_LEFT = re.compile(r"(?:https?:)?//$", re.IGNORECASE)
 _PORT = re.compile(r":[0-9]{1,5}")
@@ -145,13 +145,15 @@ def _domain_ends(text: str, at: int) -> list[int]:
 
 
 def _linkedins(text: str) -> Iterator[Raw]:
-    """Every `linkedin.com` host with a path: the URL as written and without trailing marks."""
+    """Every `linkedin.com` host (`linkedin.com.` too) with a path: as written and cut at marks."""
     for match in _LINKEDIN.finditer(text):
         start = _url_start(text, match.start())
         glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_.")
         if glued and text.find("//", start, match.start()) == -1:
             continue  # `notlinkedin.com`: another host (`xhttps://linkedin.com` is not)
         end = match.end()
+        if text.startswith(".", end):  # `linkedin.com./in/…`: the root label, same host
+            end += 1
         port = _PORT.match(text, end)
         if port is not None:
             end = port.end()

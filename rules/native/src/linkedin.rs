@@ -10,14 +10,15 @@ const PATH_STOP: &[u8] = b" \t\r\n\"'<>`\\{}|^[]";
 const TRAILING: &[u8] = b".,;:!?)]}'\"*";
 const HOST: &[u8] = b"linkedin.com";
 
-/// `re.IGNORECASE` equality of one character with a lower-case ASCII pattern character.
+/// `re.IGNORECASE` equality of one character with a lower-case ASCII pattern character; a
+/// `.` also matches U+3002 (`linkedin[.\u3002]com`, the only pattern with a dot).
 fn folds_to(c: u32, p: u8) -> bool {
     if c < 0x80 {
         return (c as u8).to_ascii_lowercase() == p;
     }
     matches!(
         (p, c),
-        (b'i', 0x130) | (b'i', 0x131) | (b'k', 0x212A) | (b's', 0x17F)
+        (b'i', 0x130) | (b'i', 0x131) | (b'k', 0x212A) | (b's', 0x17F) | (b'.', 0x3002)
     )
 }
 
@@ -40,6 +41,9 @@ pub fn linkedins(t: &[u32], out: &mut Vec<(usize, usize)>) {
             continue; // `notlinkedin.com`: another host (`xhttps://linkedin.com` is not)
         }
         let mut end = p;
+        if end < t.len() && is(t[end], b'.') {
+            end += 1; // `linkedin.com./in/…`: the root label, same host
+        }
         if end < t.len() && is(t[end], b':') {
             let mut q = end + 1;
             while q < t.len() && q - end - 1 < 5 && t[q] < 0x80 && (t[q] as u8).is_ascii_digit() {
