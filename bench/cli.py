@@ -45,6 +45,7 @@ async def load_redis(url: str, changes: list[RuleChange]) -> None:
     store = RedisStore.from_url(url, timeout=30.0)
     try:
         await store.apply(changes)
+        await store.mark_initialised()  # what an operator's `denyproxy store init` does
     finally:
         await store.aclose()
 
