@@ -301,19 +301,23 @@ async def test_import_writes_rejected_values_only_when_asked(
     assert events["linkedin"]["values"] == ["linkedin.com/in/jane"]
 
 
+def import_consumer(
+    kafka_bootstrap: str, redis_url: str, topic: str
+) -> tuple[RedisStore, RuleConsumer]:
+    """The real consumer of `topic` into Redis, polled fast (not started)."""
+    store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
+    tuning = ConsumerTuning(poll_timeout=0.1, check_interval=0.1)
+    consumer = RuleConsumer(
+        KafkaOptions(kafka_bootstrap), topic, f"{topic}-g", store, "US", tuning=tuning
+    )
+    return store, consumer
+
+
 async def consume_into_redis(
     kafka_bootstrap: str, redis_url: str, topic: str, events: int
 ) -> None:
     """Run the real consumer on `topic` until caught up; every one of `events` is applied."""
-    store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
-    consumer = RuleConsumer(
-        KafkaOptions(kafka_bootstrap),
-        topic,
-        f"{topic}-g",
-        store,
-        "US",
-        tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
-    )
+    store, consumer = import_consumer(kafka_bootstrap, redis_url, topic)
     try:
         await consumer.start()
         deadline = time.monotonic() + 60
@@ -594,15 +598,7 @@ async def test_import_a_million_mixed_rows_then_consume_into_redis(
     assert rows[0] == ["line", "reason"] and len(rows) == GARBAGE + 1
     assert {int(line) for line, _ in rows[1:]} == garbage_lines
 
-    store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
-    consumer = RuleConsumer(
-        KafkaOptions(kafka_bootstrap),
-        topic,
-        f"{topic}-g",
-        store,
-        "US",
-        tuning=ConsumerTuning(poll_timeout=0.1, check_interval=0.1),
-    )
+    store, consumer = import_consumer(kafka_bootstrap, redis_url, topic)
     try:
         await consumer.start()
         deadline = time.monotonic() + 300  # a bound: 900,000 catalogue records, a loaded box
