@@ -63,11 +63,13 @@ class Forwarder:
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         target = request_target(request.raw_path)
         exempt = paths.is_exempt(target, self.settings.exempt_paths)
-        url = self.upstream.url_for(target)
+        url = self.upstream.join(target)
         response = await self.send(request, url, filtered=not exempt)
         try:
+            if exempt:
+                return await self.streamed(request, response)
             label = media.Label.of(response.headers)
-            if exempt or self._streams(request, response, label):
+            if self._streams(request, response, label):
                 return await self.streamed(request, response)
             if response.status == 206:  # a slice of a textual body cannot be filtered
                 raise UpstreamBodyError("upstream sent a partial body that cannot be filtered")
@@ -158,7 +160,7 @@ class Forwarder:
             for name in headers.REWRITTEN_BODY:
                 out_headers.popall(name, None)
         for rule_type, count in result.counts.items():
-            metrics.SUPPRESSED.labels(rule_type.value).inc(count)
+            metrics.suppressed_counter(rule_type.value).inc(count)
         request[SUPPRESSED] = sum(result.counts.values())
         out_headers[SUPPRESSED_HEADER] = str(request[SUPPRESSED])
         return web.Response(status=response.status, body=out, headers=out_headers)
