@@ -221,8 +221,8 @@ async def test_one_redis_round_trip_per_response(env, redis_url):
                    for s in (stats_before, stats_after)]
         return int(counted[1] - counted[0])
 
-    assert calls("evalsha") == 1  # the whole lookup is one script call (lookup_script.py)
-    assert calls("zmscore") == 0 and calls("eval") == 0
+    assert calls("evalsha_ro") == 1  # the whole lookup is one script call (lookup_script.py)
+    assert calls("zmscore") == 0 and calls("eval") == 0 and calls("evalsha") == 0
     assert calls("smismember") == 8  # inside it: email, domain, phone, linkedin × 2 scopes
 
 

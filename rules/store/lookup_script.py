@@ -1,7 +1,7 @@
 """One lookup as one server-side script: membership, expiry and the completeness marker.
 
 Nine commands a lookup used to send (SMISMEMBER and ZMSCORE per type per scope, EXISTS of the
-markers) become one EVALSHA per Cluster slot, and the reply is only the indexes of the denied
+markers) become one EVALSHA_RO per Cluster slot, and the reply is only the indexes of the denied
 values: nothing to zip, and nothing at all to read back when nothing is denied (the usual case).
 Scopes are a list (the key's, the global one, and any other a caller adds): all keys of one
 scope share its hash tag, so a call holding the scopes of one slot touches one Cluster slot.
@@ -55,6 +55,8 @@ return out
 # unpack() in chunks of 1000: Redis's Lua refuses to unpack more than ~8000 values at once.
 
 NOT_COMPLETE = 1
+READ_ONLY = "EVALSHA_RO"
+"""Redis 7: a script that only reads; its keys need read access only (the proxy's ACL user)."""
 
 
 @dataclass(frozen=True, slots=True)

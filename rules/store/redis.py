@@ -44,7 +44,7 @@ from rules.store.keys import (
     slot_of,
     writes_key,
 )
-from rules.store.lookup_script import LOOKUP, NOT_COMPLETE, LookupCall
+from rules.store.lookup_script import LOOKUP, NOT_COMPLETE, READ_ONLY, LookupCall
 from rules.store.redis_connection import connect
 from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args
 
@@ -68,7 +68,7 @@ class RedisStore:
         self.feeder_topic = feeder_topic
         self._cluster = isinstance(client, RedisCluster)
         self._script = client.register_script(SCRIPT)
-        self._lookup_sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
+        self._sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
 
     @overload
     @classmethod
@@ -145,8 +145,8 @@ class RedisStore:
         return sorted(slots.items())
 
     async def _evaluate(self, calls: Sequence[LookupArgs]) -> list[list[int]]:
-        """EVALSHA of the registered lookup; a server that lost it (restart, SCRIPT FLUSH)
-        gets it loaded once and the calls again."""
+        """The registered lookup by its SHA; a server that lost it (restart, SCRIPT FLUSH) gets
+        it loaded (on every primary of a Cluster) once and the calls again."""
         try:
             return await self._evalsha(calls)
         except NoScriptError:
@@ -154,12 +154,20 @@ class RedisStore:
             return await self._evalsha(calls)
 
     async def _evalsha(self, calls: Sequence[LookupArgs]) -> list[list[int]]:
-        if len(calls) == 1:  # one command: no pipeline to build
+        """EVALSHA_RO: a read-only script, so a user allowed only to read the rule sets runs it.
+
+        redis-py routes EVALSHA_RO by asking the server for its keys (COMMAND GETKEYS, one more
+        round trip): on a Cluster each call names its node, the owner of its scopes' slot.
+        """
+        if not self._cluster:
             keys, args = calls[0]
-            return [await self.client.evalsha(self._lookup_sha, len(keys), *keys, *args)]
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:  # redis-py blocks pipe.evalsha on a Cluster, not the command
-            pipe.execute_command("EVALSHA", self._lookup_sha, len(keys), *keys, *args)
+            return [await self.client.evalsha_ro(self._sha, len(keys), *keys, *args)]
+        cluster = cast(RedisCluster, self.client)
+        await cluster.initialize()  # the slot map; a no-op once connected
+        pipe = cluster.pipeline(transaction=False)
+        for keys, args in calls:
+            node = cluster.get_node_from_key(keys[-1])  # a rule key of the call's slot
+            pipe.execute_command(READ_ONLY, self._sha, len(keys), *keys, *args, target_nodes=node)
         return await pipe.execute()
 
     async def apply(self, changes: Sequence[RuleChange]) -> None:
