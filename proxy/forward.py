@@ -16,7 +16,7 @@ from yarl import URL
 
 from proxy import headers, media, metrics, paths, respond
 from proxy.body import REQUEST_ID, STREAMING, read_body, stream
-from proxy.candidates import HeaderIds, texts_identifiers
+from proxy.candidates import HeaderIds, header_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
@@ -174,7 +174,8 @@ class Forwarder:
         (text joined across a removed span: rare) get a second lookup, counted."""
         region = self.settings.phone_region
         verdict = pipeline.verify(body, region, answer, asked, known)
-        header_ids = texts_identifiers(headers.response_header_texts(out_headers), region)
+        header_ids = {i for name, value in out_headers.items()
+                      for i in header_identifiers(name, value, region)}  # cached per header
         heads = pipeline.verdict(header_ids, answer, asked)
         unasked = merged(verdict.unasked, heads.unasked)
         leaked = verdict.leaked or heads.leaked
