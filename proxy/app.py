@@ -99,7 +99,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = _error_of(exc, request_id)
     if not response.prepared:  # a streamed response got it before its headers went out
         response.headers["X-Request-Id"] = request_id
-    metrics.REQUESTS.labels(request.method, str(response.status)).inc()
+    metrics.requests_counter(request.method, response.status).inc()
     if not log.isEnabledFor(logging.INFO):
         return response
     log.info(

@@ -16,7 +16,7 @@ from yarl import URL
 
 from proxy import headers, media, metrics, paths, respond
 from proxy.body import REQUEST_ID, STREAMING, read_body, stream
-from proxy.candidates import HeaderIds, texts_identifiers
+from proxy.candidates import HeaderIds, header_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
@@ -63,11 +63,13 @@ class Forwarder:
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         target = request_target(request.raw_path)
         exempt = paths.is_exempt(target, self.settings.exempt_paths)
-        url = self.upstream.url_for(target)
+        url = self.upstream.join(target)
         response = await self.send(request, url, filtered=not exempt)
         try:
+            if exempt:
+                return await self.streamed(request, response)
             label = media.Label.of(response.headers)
-            if exempt or self._streams(request, response, label):
+            if self._streams(request, response, label):
                 return await self.streamed(request, response)
             if response.status == 206:  # a slice of a textual body cannot be filtered
                 raise UpstreamBodyError("upstream sent a partial body that cannot be filtered")
@@ -158,7 +160,7 @@ class Forwarder:
             for name in headers.REWRITTEN_BODY:
                 out_headers.popall(name, None)
         for rule_type, count in result.counts.items():
-            metrics.SUPPRESSED.labels(rule_type.value).inc(count)
+            metrics.suppressed_counter(rule_type.value).inc(count)
         request[SUPPRESSED] = sum(result.counts.values())
         out_headers[SUPPRESSED_HEADER] = str(request[SUPPRESSED])
         return web.Response(status=response.status, body=out, headers=out_headers)
@@ -172,7 +174,8 @@ class Forwarder:
         (text joined across a removed span: rare) get a second lookup, counted."""
         region = self.settings.phone_region
         verdict = pipeline.verify(body, region, answer, asked, known)
-        header_ids = texts_identifiers(headers.response_header_texts(out_headers), region)
+        header_ids = {i for name, value in out_headers.items()
+                      for i in header_identifiers(name, value, region)}  # cached per header
         heads = pipeline.verdict(header_ids, answer, asked)
         unasked = merged(verdict.unasked, heads.unasked)
         leaked = verdict.leaked or heads.leaked

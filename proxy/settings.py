@@ -95,6 +95,10 @@ class Settings:
         DEFAULT_REGION, region_value, "region for phones without a country code"
     )
     workers: int = _setting(1, workers_value, "worker processes (a number or auto)")
+    event_loop: str = _setting(
+        "asyncio", choice("auto", "uvloop", "asyncio"),
+        "event loop of serve: asyncio, uvloop, or auto (uvloop when installed)",
+    )
     connect_timeout: float = _setting(10.0, positive(float), "upstream connect timeout, s")
     upstream_timeout: float = _setting(120.0, positive(float), "upstream total timeout, s")
     store_timeout: float = _setting(1.0, positive(float), "rule store timeout, s")
