@@ -22,7 +22,7 @@ from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
 from rules.catalogue.hits import HitBatch
-from rules.detect import pipeline
+from rules.detect import company, pipeline
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
@@ -149,6 +149,7 @@ class Forwarder:
         plan = respond.plan_for(kind, body, label, settings.phone_region)
         query = merged(plan.query(), query_for(in_headers.identifiers()))
         answer = await self.lookup(request[TENANT], query) if query else {}
+        answer = company.answer_for(answer, settings.company_name_only_match)
         in_headers.strip(out_headers, answer)
         self.counted(request, answer)
         result = plan.filtered(answer, cast(Policy, settings.policy))
