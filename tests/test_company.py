@@ -15,6 +15,8 @@ from rules.company import (
     website_domain,
 )
 from rules.company_name import city, company_name
+from rules.event_fields import InvalidEventError
+from rules.events import decode_event, encode
 from rules.model import DEFAULT_REGION, RuleType
 from rules.normalize import normalize_all
 
@@ -205,3 +207,16 @@ def test_every_stored_key_normalises_to_itself(obj: dict[str, str]) -> None:
         return
     for value in entry.values():
         assert company_key(value) == value
+
+
+def test_company_events_carry_keys_and_the_consumer_normalises_them() -> None:
+    raw = parse_company({"website_url": "https://www.Acme.com/", "company_name": "Acme GmbH",
+                         "city": "München", "reason": "customer"})
+    value = encode("add", "*", RuleType.COMPANY, [*raw.values(), "domain:WWW.ACME.COM"],
+                   region=None, reason=raw.reason)
+    event = decode_event(value, DEFAULT_REGION)
+    assert event.change.values == ("domain:acme.com", "namecity:acme|munchen", "name:acme")
+    assert event.change.meta is not None and event.change.meta.reason == "customer"
+    bad = encode("add", "*", RuleType.COMPANY, ["domain:acme.com", "acme.com"], region=None)
+    with pytest.raises(InvalidEventError, match=r"1 of 2 values are not a valid company"):
+        decode_event(bad, DEFAULT_REGION)

@@ -19,7 +19,7 @@ there is no list to remove them from.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rules.company import Tier, email_domain, external_id, tier_of, website_domain
@@ -39,6 +39,9 @@ CITY_FIELDS = ("city", "company_city", "locality")
 _FIELDS: dict[str, str] = {
     **dict.fromkeys(ID_FIELDS, "id"), **dict.fromkeys(DOMAIN_FIELDS, "domain"),
     **dict.fromkeys(NAME_FIELDS, "name"), **dict.fromkeys(CITY_FIELDS, "city"),
+}
+_NORMAL: dict[str, Callable[[str], str | None]] = {
+    "domain": website_domain, "name": company_name, "city": city,
 }
 _PER_FIELD = 8  # values of one kind read per record: bounds the keys of a hostile record
 
@@ -98,8 +101,7 @@ def _reading(token: Token) -> tuple[str | None, str | None]:
         return None, None
     if kind is None:
         return ("domain", email_domain(value)) if "email" in name.lower() else (None, None)
-    normal = {"domain": website_domain, "name": company_name, "city": city}[kind]
-    return kind, normal(value)
+    return kind, _NORMAL[kind](value)
 
 
 def _field_name(token: Token) -> str | None:

@@ -52,7 +52,9 @@ if op == 'add' then
   end
   if held + adding > max_rules then return {{2, held, adding}} end
 end
-if redis.call('INCR', KEYS[{_WRITES}]) == 1 then redis.call('PEXPIRE', KEYS[{_WRITES}], window_ms) end
+if redis.call('INCR', KEYS[{_WRITES}]) == 1 then
+  redis.call('PEXPIRE', KEYS[{_WRITES}], window_ms)
+end
 if mode == 'write' then change(KEYS, first) end
 return {{0}}
 """
