@@ -8,7 +8,7 @@ apostrophes and dots dropped inside words (`McDonald's`, `S.A.`), every other pu
 space, the connectors `&`, `and`, `und`, `et` dropped, a leading `the` dropped, then legal
 forms removed from the end, repeatedly (`GmbH & Co. KG`, `Pty Ltd`).
 
-The legal forms are cleanco's list (some 300 terms of 80 countries), read in this module's own
+The legal forms are cleanco's list (some 250 terms, 67 countries), read in this module's own
 spelling so a term and a name always compare alike. **Choice:** they are removed from the end
 only, and never the last word left (`Limited` stays `limited`): a term in the middle of a name
 is usually part of it. Over-matching is the chosen failure: two companies that differ only by
