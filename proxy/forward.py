@@ -60,11 +60,12 @@ class Forwarder:
     hits: HitBatch | None = None
     """Suppression counts of the catalogue, batched: never a store round trip here."""
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
+        """`body`: the request body when a check before forwarding read it (preflight.py)."""
         target = request_target(request.raw_path)
         exempt = paths.is_exempt(target, self.settings.exempt_paths)
         url = self.upstream.join(target)
-        response = await self.send(request, url, filtered=not exempt)
+        response = await self.send(request, url, body, filtered=not exempt)
         try:
             if exempt:
                 return await self.streamed(request, response)

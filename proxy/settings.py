@@ -121,6 +121,9 @@ class Settings:
     company_name_only_match: bool = _setting(
         False, boolean, "company rules also match a record by its name alone (over-blocks)"
     )
+    company_preflight: bool = _setting(
+        False, boolean, "refuse (422) batch submits whose tasks target a denied company"
+    )
     init_store: bool = _setting(
         False, boolean, "serve --redis without Kafka: mark a brand-new, empty Redis initialised"
     )

@@ -7,9 +7,11 @@ import uuid
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from proxy.preflight import DETAIL
 from proxy.settings import Settings
 from tests.fake_openmart import person
 from tests.harness import Running, eventually, fake_upstream, running_proxy
@@ -213,3 +215,30 @@ async def test_with_kafka_company_rules_travel_as_events(redis_url, kafka_bootst
             _, doc = await task_result(client, proxy.url, api_key)
     assert [p["first_name"] for p in doc["data"]] == ["Ada"]  # no email: its name is Acme's
 
+
+
+@pytest.mark.parametrize("preflight", [True, False])
+async def test_preflight_refuses_a_submit_for_a_denied_company(redis_url, preflight):
+    async with fake_upstream() as (fake, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, company_preflight=preflight)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            api_key = key()
+            await deny(client, proxy, api_key, {"website_url": "acme.com"},
+                       {"company_name": "Globex", "city": "Springfield"})
+            tasks = [{"domain": "@other.io", "title": "CEO"},
+                     {"domain": "@www.acme.com", "title": "CEO"},
+                     {"domain": "x.io", "company_name": "Globex Corp.", "city": "springfield"}]
+            url = f"{proxy.url}/api/v1/task/batch/find_people"
+            seen = len(fake.requests)
+            async with client.post(url, json=tasks, headers={"X-API-Key": api_key}) as r:
+                refused = (r.status, await r.json())
+            sent = len(fake.requests) - seen
+            body = orjson.dumps(tasks[:1])
+            async with client.post(url, data=body, headers={"X-API-Key": api_key}) as r:
+                assert r.status == 200 and fake.last().body == body  # forwarded as it came
+            async with client.post(url, json=tasks, headers={"X-API-Key": key()}) as r:
+                assert r.status == 200  # another key: not its rules
+    if preflight:
+        assert refused == (422, {"detail": DETAIL, "tasks": [1, 2]}) and sent == 0
+    else:
+        assert refused[0] == 200 and sent == 1

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rules.company import Tier, email_domain, external_id, tier_of, website_domain
 from rules.company_name import city, company_name
-from rules.detect.jsonspan import Kind, Scan, Token
+from rules.detect.jsonspan import Kind, Path, Scan
 from rules.detect.splice import Action, Edit
 from rules.metrics import COMPANY_MATCHES
 from rules.model import Lookup, RuleType
@@ -41,8 +42,9 @@ _FIELDS: dict[str, str] = {
     **dict.fromkeys(NAME_FIELDS, "name"), **dict.fromkeys(CITY_FIELDS, "city"),
 }
 _NORMAL: dict[str, Callable[[str], str | None]] = {
-    "domain": website_domain, "name": company_name, "city": city,
+    "domain": website_domain, "name": company_name, "city": city, "email": email_domain,
 }
+_STORED = {"email": "domain"}  # an address names its company by its domain
 _PER_FIELD = 8  # values of one kind read per record: bounds the keys of a hostile record
 
 
@@ -79,36 +81,47 @@ def company_candidates(scan: Scan) -> tuple[CompanyRecord, ...]:
     """Every record that names a company, with its keys (highest tier first)."""
     records: dict[int, _Fields] = {}
     for token in scan.tokens:
-        if token.record < 0 or token.kind is Kind.KEY or isinstance(token.value, float):
+        if token.record < 0 or token.kind is Kind.KEY:
             continue
-        kind, value = _reading(token)
+        name = token.key if token.key is not None else _list_key(token.path)
+        kind = _kind_of(name) if name is not None else None
         if kind is not None:
-            records.setdefault(token.record, _Fields()).add(kind, value)
+            value = _normal(kind, token.value)
+            if value is not None:
+                records.setdefault(token.record, _Fields()).add(_STORED.get(kind, kind), value)
     found = ((node, fields.keys()) for node, fields in records.items())
     return tuple(CompanyRecord(node, keys) for node, keys in found if keys)
 
 
-def _reading(token: Token) -> tuple[str | None, str | None]:
-    """The field a token is (id, domain, name, city; email → domain) and its normal form."""
-    name = _field_name(token)
-    if name is None:
-        return None, None
-    kind = _FIELDS.get(name.lower())
-    value = token.value
+@lru_cache(maxsize=4096)
+def _kind_of(name: str) -> str | None:
+    """The field a member key names (id, domain, name, city, email), or None."""
+    lowered = name.lower()
+    return _FIELDS.get(lowered) or ("email" if "email" in lowered else None)
+
+
+def _list_key(path: Path) -> str | None:
+    """For a list element: the key of its list (`business_emails`)."""
+    return next((p for p in reversed(path) if isinstance(p, str)), None)
+
+
+def _normal(kind: str, value: str | int | float) -> str | None:
     if kind == "id":
-        return kind, external_id(value) if not isinstance(value, float) else None
-    if not isinstance(value, str):
-        return None, None
-    if kind is None:
-        return ("domain", email_domain(value)) if "email" in name.lower() else (None, None)
-    return kind, _NORMAL[kind](value)
+        return None if isinstance(value, float) else external_id(value)
+    return _NORMAL[kind](value) if isinstance(value, str) else None
 
 
-def _field_name(token: Token) -> str | None:
-    """The member key a value belongs to; for a list element, the key of its list."""
-    if token.key is not None:
-        return token.key
-    return next((p for p in reversed(token.path) if isinstance(p, str)), None)
+def task_keys(task: object) -> tuple[str, ...]:
+    """The company keys of one enrichment task (`domain`, `company_name` + `city`), for
+    `--company-preflight`: a task for a denied company would only buy records that are removed."""
+    if not isinstance(task, dict):
+        return ()
+    fields = _Fields()
+    for name, kind in (("domain", "domain"), ("company_name", "name"), ("city", "city")):
+        value = task.get(name)
+        if isinstance(value, str):
+            fields.add(kind, _NORMAL[kind](value.removeprefix("@")))
+    return fields.keys()
 
 
 def query(records: Iterable[CompanyRecord]) -> set[str]:
@@ -156,5 +169,5 @@ def answer_for(answer: dict[RuleType, set[str]], name_only: bool) -> dict[RuleTy
 
 __all__ = [
     "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "CompanyRecord", "answer_for",
-    "company_candidates", "denied_records", "observed", "query", "record_edits",
+    "company_candidates", "denied_records", "observed", "query", "record_edits", "task_keys",
 ]
