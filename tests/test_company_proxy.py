@@ -242,3 +242,16 @@ async def test_preflight_refuses_a_submit_for_a_denied_company(redis_url, prefli
         assert refused == (422, {"detail": DETAIL, "tasks": [1, 2]}) and sent == 0
     else:
         assert refused[0] == 200 and sent == 1
+
+
+async def test_the_embedded_default_store_enforces_company_rules_too():
+    async with (
+        fake_upstream() as (fake, upstream),
+        running_proxy(Settings(upstream=upstream)) as proxy,
+        aiohttp.ClientSession() as client,
+    ):
+        fake.search_rows = [ACME_ROW, OTHER_ROW]
+        api_key = key()
+        await deny(client, proxy, api_key, {"external_id": "om_1"})
+        suppressed, doc = await search(client, proxy, api_key)
+    assert doc["data"] == [OTHER_ROW] and suppressed == "1"

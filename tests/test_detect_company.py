@@ -107,3 +107,11 @@ def test_nothing_denied_leaves_the_bytes_as_they_were() -> None:
     body = orjson.dumps({"data": ROWS})
     inspection = pipeline.inspect(body, DEFAULT_REGION)
     assert pipeline.filtered(inspection, answer({"external_id": "nope"}), "strip").body is body
+
+
+def test_a_task_names_its_company_by_domain_and_name_with_city() -> None:
+    assert company.task_keys({"domain": "@www.Acme.com", "company_name": "Acme Inc.",
+                              "city": "Austin", "title": "CEO"}) == (
+        "domain:acme.com", "namecity:acme|austin", "name:acme")
+    assert company.task_keys({"domain": "gmail.com"}) == ()
+    assert company.task_keys(["not", "a", "task"]) == ()
