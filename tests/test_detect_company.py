@@ -115,3 +115,9 @@ def test_a_task_names_its_company_by_domain_and_name_with_city() -> None:
         "domain:acme.com", "namecity:acme|austin", "name:acme")
     assert company.task_keys({"domain": "gmail.com"}) == ()
     assert company.task_keys(["not", "a", "task"]) == ()
+
+
+def test_every_email_domain_of_a_record_is_read() -> None:
+    emails = [f"info@shop{i}.com" for i in range(30)] + ["info@acme.com"]
+    doc = {"data": [{"business_name": "Mall", "business_emails": emails}, ROWS[1]]}
+    assert filtered(doc, answer({"website_url": "acme.com"})) == {"data": [ROWS[1]]}

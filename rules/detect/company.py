@@ -45,7 +45,8 @@ _NORMAL: dict[str, Callable[[str], str | None]] = {
     "domain": website_domain, "name": company_name, "city": city, "email": email_domain,
 }
 _STORED = {"email": "domain"}  # an address names its company by its domain
-_PER_FIELD = 8  # values of one kind read per record: bounds the keys of a hostile record
+_PER_FIELD = 8  # names, cities read per record: their pairs are keys (bounds a hostile record)
+_LINEAR = frozenset({"id", "domain"})  # one key per value: every one is read, never capped
 
 
 @dataclass(slots=True)
@@ -57,7 +58,7 @@ class _Fields:
     def add(self, kind: str, value: str | None) -> None:
         if value is not None:
             seen = self.found.setdefault(kind, {})
-            if len(seen) < _PER_FIELD:
+            if kind in _LINEAR or len(seen) < _PER_FIELD:
                 seen[value] = None
 
     def keys(self) -> tuple[str, ...]:
