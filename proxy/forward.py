@@ -22,7 +22,7 @@ from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
 from rules.catalogue.hits import HitBatch
-from rules.detect import pipeline
+from rules.detect import company, pipeline
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
@@ -60,11 +60,12 @@ class Forwarder:
     hits: HitBatch | None = None
     """Suppression counts of the catalogue, batched: never a store round trip here."""
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
+        """`body`: the request body when a check before forwarding read it (preflight.py)."""
         target = request_target(request.raw_path)
         exempt = paths.is_exempt(target, self.settings.exempt_paths)
         url = self.upstream.join(target)
-        response = await self.send(request, url, filtered=not exempt)
+        response = await self.send(request, url, body, filtered=not exempt)
         try:
             if exempt:
                 return await self.streamed(request, response)
@@ -149,6 +150,7 @@ class Forwarder:
         plan = respond.plan_for(kind, body, label, settings.phone_region)
         query = merged(plan.query(), query_for(in_headers.identifiers()))
         answer = await self.lookup(request[TENANT], query) if query else {}
+        answer = company.answer_for(answer, settings.company_name_only_match)
         in_headers.strip(out_headers, answer)
         self.counted(request, answer)
         result = plan.filtered(answer, cast(Policy, settings.policy))

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from rules.detect import jsonspan, splice
+from rules.detect import company, jsonspan, splice
 from rules.detect.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
 from rules.detect.finder import scan_json
 from rules.detect.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
@@ -40,6 +40,7 @@ class Inspection:
     scan: jsonspan.Scan
     sites: tuple[Site, ...]  # structural: token → identifiers
     text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
+    companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
 
     def identifiers(self) -> set[Identifier]:
         found = {i for _, ids in self.sites for i in ids}
@@ -47,7 +48,10 @@ class Inspection:
         return found
 
     def query(self) -> dict[RuleType, set[str]]:
-        return query_for(self.identifiers())
+        query = query_for(self.identifiers())
+        if self.companies:
+            query[RuleType.COMPANY] = company.query(self.companies)
+        return query
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,8 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
     found = scan_json(body, CONTACT_META_KEYS, max_depth)
     sites = tuple(structural(found, region))
-    return Inspection(body, found, sites, tuple(scan_bytes(body, region)))
+    companies = company.company_candidates(found)
+    return Inspection(body, found, sites, tuple(scan_bytes(body, region)), companies)
 
 
 def structural(found: jsonspan.Scan, region: str) -> Iterator[Site]:
@@ -96,13 +101,17 @@ def typed_points(found: jsonspan.Scan) -> set[int]:
 def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered:
     """The body without the denied tokens (by `policy`); the same bytes if none is denied."""
     denied, unplaced = denied_tokens(inspection, answer)
-    if not denied:
+    records = company.denied_records(inspection.companies, answer)
+    if not denied and not records:
         return Filtered(inspection.body, {}, unplaced)
     tokens = [inspection.scan.tokens[i] for i in sorted(denied)]
-    body = splice.splice(inspection.body, inspection.scan, tokens, policy)
+    edits = splice.edits(inspection.scan, tokens, policy)
+    edits += company.record_edits(inspection.scan, records)
+    body = splice.apply(inspection.body, edits)
     counts: dict[RuleType, int] = {}
-    for rule_type in denied.values():
+    for rule_type in [*denied.values(), *[RuleType.COMPANY] * len(records)]:
         counts[rule_type] = counts.get(rule_type, 0) + 1
+    company.observed(records.values())
     return Filtered(body, counts, unplaced)
 
 
