@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from rules.consumer import RuleConsumer
 from rules.importer import ImportSpec, import_csv
-from rules.kafka import KafkaOptions, ensure_topic
-from rules.model import DEFAULT_REGION, RuleType
+from rules.kafka import KafkaOptions, RecordMetadata, ensure_topic
+from rules.model import DEFAULT_REGION, Op, RuleType
 from rules.publisher import RulePublisher
 from rules.store import RedisStore, rule_key
 from tests.faults import (
@@ -168,6 +168,19 @@ def write_csv(path: Path, values: list[str]) -> Path:
     return path
 
 
+class CountingSender:
+    """The publisher as the importer sees it, counting the events it has sent."""
+
+    def __init__(self, pub: RulePublisher) -> None:
+        self.pub, self.sent = pub, 0
+
+    async def send_normalised(
+        self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str]
+    ) -> asyncio.Future[RecordMetadata]:
+        self.sent += 1
+        return await self.pub.send_normalised(op, tenant, rule_type, values)
+
+
 async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
     broker: KafkaBroker, topic: str, store: RedisStore, redis: aioredis.Redis, tmp_path: Path
 ) -> None:
@@ -175,16 +188,18 @@ async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
     await ensure_topic(options, topic)
     ledger, tenants = Ledger(), new_tenants(8)
     importer = new_tenants(1)[0]
-    values = [f"user{i}@import.example" for i in range(40_000)]
+    values = [f"user{i}@import.example" for i in range(100_000)]  # 10 events
     spec = ImportSpec(write_csv(tmp_path / "optouts.csv", values), importer, DEFAULT_REGION,
                       column="email")
     async with RulePublisher(options, topic, region=DEFAULT_REGION) as pub:
         await churn(pub, ledger, tenants, rounds=150, seed=1)
         await poison(options, topic, ledger, tenants[:2])
         async with consumers(options, topic, store, 1, watch=ledger) as (members, watch):
-            job = asyncio.create_task(import_csv(spec, pub, window=4))
+            sender = CountingSender(pub)
+            job = asyncio.create_task(import_csv(spec, sender, window=4))
             more = asyncio.create_task(churn(pub, ledger, tenants, rounds=40, seed=2))
-            await eventually(lambda: len(ledger.events) > 1_400, "churn under way")
+            await eventually(lambda: sender.sent >= 3, "the import under way")
+            assert not job.done() and not more.done(), "the broker stops mid-import"
             await stop(broker)
             await restart(broker)
             summary = await job
