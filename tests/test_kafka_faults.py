@@ -168,6 +168,11 @@ def write_csv(path: Path, values: list[str]) -> Path:
     return path
 
 
+OUTAGE = 45.0
+"""Seconds the broker stays down: longer than aiokafka's default request_timeout_ms (40 s),
+after which a batch for a partition without a leader used to fail (LeaderNotAvailableError)."""
+
+
 class CountingSender:
     """The publisher as the importer sees it, counting the events it has sent."""
 
@@ -201,6 +206,7 @@ async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
             await eventually(lambda: sender.sent >= 3, "the import under way")
             assert not job.done() and not more.done(), "the broker stops mid-import"
             await stop(broker)
+            await asyncio.sleep(OUTAGE)  # the outage itself: how long the broker stays down
             await restart(broker)
             summary = await job
             await more
