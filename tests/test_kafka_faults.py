@@ -174,14 +174,23 @@ after which a batch for a partition without a leader used to fail (LeaderNotAvai
 
 
 class CountingSender:
-    """The publisher as the importer sees it, counting the events it has sent."""
+    """The publisher as the importer sees it: counts the events sent, and holds the import
+    after `pause_at` events until resume() (so a fault lands provably mid-import)."""
 
-    def __init__(self, pub: RulePublisher) -> None:
-        self.pub, self.sent = pub, 0
+    def __init__(self, pub: RulePublisher, pause_at: int = 0) -> None:
+        self.pub, self.sent, self.pause_at = pub, 0, pause_at
+        self.paused = False
+        self._gate = asyncio.Event()
+
+    def resume(self) -> None:
+        self._gate.set()
 
     async def send_normalised(
         self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str]
     ) -> asyncio.Future[RecordMetadata]:
+        if self.pause_at and self.sent == self.pause_at:
+            self.paused = True
+            await self._gate.wait()
         self.sent += 1
         return await self.pub.send_normalised(op, tenant, rule_type, values)
 
@@ -426,20 +435,20 @@ async def test_two_consumers_rebalance_in_the_middle_of_a_large_import(
         await poison(options, topic, ledger, tenants[:2])
         async with consumers(options, topic, store, 1, watch=ledger) as (members, watch):
             (first,) = members
-            job = asyncio.create_task(import_csv(adds, pub, window=4))
+            half = IMPORT_VALUES // 20_000  # events of 10,000 values: half of them
+            sender = CountingSender(pub, pause_at=half)
+            job = asyncio.create_task(import_csv(adds, sender, window=4))
             more = asyncio.create_task(churn(pub, ledger, tenants, rounds=100, seed=12))
-            churned = len(ledger.events)
-            await eventually(lambda: first.applied_events > churned + 2, "the import under way",
-                             timeout=120)
-            # a second member joins mid-import: the first rebalance
+            await eventually(lambda: sender.paused, "the import paused half-way", timeout=120)
+            # a second member joins mid-import (half the events not even sent): a rebalance
             second = RuleConsumer(options, topic, f"{topic}-g", store, "US", tuning=TUNING)
             members.append(second)
             await second.start()
             await eventually(lambda: second.applied_events > 0, "the second member working",
                              timeout=120)
-            assert await loaded(redis, importer) < IMPORT_VALUES, "rebalanced mid-import"
-            await first.stop()  # and leaves mid-import: a second rebalance
-            assert await loaded(redis, importer) < IMPORT_VALUES, "rebalanced mid-import"
+            await first.stop()  # and the first leaves mid-import: a second rebalance
+            assert not job.done() and await loaded(redis, importer) < IMPORT_VALUES
+            sender.resume()
             await job
             await more
             await import_csv(removes, pub, window=4)
