@@ -37,6 +37,8 @@ class Ledger:
     """Next offset after the last acknowledged record (events and poison), per partition."""
     events: list[RecordMetadata] = field(default_factory=list)
     poison: int = 0
+    imported: int = 0
+    """Events sent by an import (counted from its summary, folded in by the test)."""
 
     def fold(self, op: str, tenant: str, kind: RuleType, values: Sequence[str]) -> None:
         held = self.state.setdefault((tenant, kind), set())
