@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 """Room for a full event (MAX_VALUES_PER_CHANGE long values) uncompressed; broker default 1 MB."""
 
+DELIVERY_TIMEOUT_MS = 120_000
+"""How long a publisher's send may wait for a leader (Java's delivery.timeout.ms default).
+aiokafka fails a batch whose partition has had no leader for request_timeout_ms (default
+40 s), idempotent or not: a broker restart of 45 s aborted `rules import` with
+LeaderNotAvailableError."""
+
 TOPIC_CONFIG = {
     "cleanup.policy": "delete",
     "retention.ms": "-1",
@@ -174,15 +180,22 @@ class KafkaOptions:
         return kwargs
 
 
-def make_producer(options: KafkaOptions, client_id: str, *, linger_ms: int = 0) -> Producer:
+def make_producer(
+    options: KafkaOptions, client_id: str, *, linger_ms: int = 0, timeout_ms: int = 40_000
+) -> Producer:
     """The one producer configuration (publisher and dead-letter queue): acks=all and
-    idempotent, so a retry never duplicates or reorders an event; room for a full event."""
+    idempotent, so a retry never duplicates or reorders an event; room for a full event.
+
+    `timeout_ms` bounds a send (aiokafka's request_timeout_ms, default 40 s): the publisher
+    passes DELIVERY_TIMEOUT_MS; the dead-letter producer keeps the default, because the
+    consumer retries a failed dead letter itself and must not look stalled meanwhile."""
     producer: Producer = AIOKafkaProducer(
         acks="all",
         enable_idempotence=True,
         compression_type="gzip",
         linger_ms=linger_ms,
         max_request_size=MAX_MESSAGE_BYTES,
+        request_timeout_ms=timeout_ms,
         client_id=client_id,
         **options.client_kwargs(),
     )

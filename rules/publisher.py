@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from rules import events
-from rules.kafka import KafkaOptions, RecordMetadata, make_producer
+from rules.kafka import DELIVERY_TIMEOUT_MS, KafkaOptions, RecordMetadata, make_producer
 from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleType
 from rules.psl import is_freemail
 
@@ -39,7 +39,9 @@ class RulePublisher:
         self.topic = topic
         self.region = region
         self.source = source
-        self._producer = make_producer(options, "denyproxy-publisher", linger_ms=linger_ms)
+        self._producer = make_producer(
+            options, "denyproxy-publisher", linger_ms=linger_ms, timeout_ms=DELIVERY_TIMEOUT_MS
+        )
 
     async def start(self) -> None:
         await self._producer.start()
