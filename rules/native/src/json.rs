@@ -220,7 +220,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let is_key = matches!(lexeme, Lexeme::Key { .. });
         if matches!(lexeme, Lexeme::Bad) || !self.ready(comma, is_key) {
             // The reference names where its regex group starts: a key's is its colon part.
-            let at = if let Lexeme::Key { end, .. } = lexeme { end } else { pos };
+            let at = if let Lexeme::Key { end, .. } = lexeme {
+                end
+            } else {
+                pos
+            };
             return Err(self.invalid(at));
         }
         match lexeme {
@@ -315,7 +319,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
     fn string(&mut self, start: usize, end: usize, escaped: bool, text: &str) -> PyResult<()> {
         let key = self.scalar(TKind::Str, start, end, escaped, false, could_hold(text))?;
         if key != NONE && self.is_type_key(key)? && self.is_phone_type(text)? {
-            let node = self.stack.last().expect("a key is only read inside an object").node;
+            let node = self
+                .stack
+                .last()
+                .expect("a key is only read inside an object")
+                .node;
             self.typed.insert(node);
         }
         self.done(end, Described::Str)
@@ -420,11 +428,19 @@ impl<'a, 'py> Scanner<'a, 'py> {
     }
 
     fn is_phone_key(&mut self, key: u32) -> PyResult<bool> {
-        self.fact(key, |f| &mut f.phone, |s, k| s.rules.phone_key.call1((k,))?.is_truthy())
+        self.fact(
+            key,
+            |f| &mut f.phone,
+            |s, k| s.rules.phone_key.call1((k,))?.is_truthy(),
+        )
     }
 
     fn is_type_key(&mut self, key: u32) -> PyResult<bool> {
-        self.fact(key, |f| &mut f.type_key, |s, k| s.rules.type_keys.contains(k))
+        self.fact(
+            key,
+            |f| &mut f.type_key,
+            |s, k| s.rules.type_keys.contains(k),
+        )
     }
 
     fn is_phone_type(&mut self, text: &str) -> PyResult<bool> {
@@ -446,9 +462,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
             Described::Str => {
                 if !self.is_meta(key)? {
                     let empty = PyString::new(self.py, "");
-                    self.fact(key, |f| &mut f.content, |s, k| {
-                        Ok(!s.rules.describes.call1((k, empty))?.is_truthy()?)
-                    })?
+                    self.fact(
+                        key,
+                        |f| &mut f.content,
+                        |s, k| Ok(!s.rules.describes.call1((k, empty))?.is_truthy()?),
+                    )?
                 } else {
                     false
                 }
@@ -510,7 +528,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
             many: false,
             phone,
         });
-        self.expect = if is_object { Expect::Member } else { Expect::Value };
+        self.expect = if is_object {
+            Expect::Member
+        } else {
+            Expect::Value
+        };
         Ok(())
     }
 
@@ -519,7 +541,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let Some(frame) = frame else {
             return Err(self.invalid(start));
         };
-        let opening = if frame.is_object { Expect::Member } else { Expect::Value };
+        let opening = if frame.is_object {
+            Expect::Member
+        } else {
+            Expect::Value
+        };
         let empty = frame.count == 0 && self.expect == opening;
         if !(self.expect == Expect::Next || empty) || frame.is_object != (self.body[start] == b'}')
         {

@@ -2,12 +2,24 @@
 
 /// One token of the reference's regex: the comma before it is read by the caller.
 pub enum Lexeme {
-    Str { end: usize, escaped: bool },
-    Key { end: usize, escaped: bool, next: usize },
-    Num { end: usize, float: bool },
+    Str {
+        end: usize,
+        escaped: bool,
+    },
+    Key {
+        end: usize,
+        escaped: bool,
+        next: usize,
+    },
+    Num {
+        end: usize,
+        float: bool,
+    },
     Open,
     Close,
-    Literal { end: usize },
+    Literal {
+        end: usize,
+    },
     Bad,
 }
 
@@ -163,4 +175,3 @@ fn escaped_char(rest: &str) -> Option<(char, usize)> {
     }
     char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).map(|c| (c, 10))
 }
-

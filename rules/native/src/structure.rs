@@ -57,7 +57,11 @@ fn scan<'py>(
         tuple_new: py.get_type::<PyTuple>().getattr("__new__")?.unbind(),
         int: rules.int.unbind(),
     };
-    Ok(Structure { body: body.clone().unbind(), flat, classes })
+    Ok(Structure {
+        body: body.clone().unbind(),
+        flat,
+        classes,
+    })
 }
 
 impl Structure {
@@ -92,7 +96,11 @@ impl Structure {
         let body = self.body.as_bytes(py);
         if t.kind != TKind::Num {
             let raw = std::str::from_utf8(&body[t.start + 1..t.end - 1]).expect("checked");
-            let text = if t.escaped { unescape(raw).expect("checked") } else { raw.to_owned() };
+            let text = if t.escaped {
+                unescape(raw).expect("checked")
+            } else {
+                raw.to_owned()
+            };
             return Ok(PyString::new(py, &text).into_any());
         }
         let text = std::str::from_utf8(&body[t.start..t.end]).expect("checked");
@@ -113,7 +121,10 @@ impl Structure {
         cls: &Py<PyAny>,
         fields: Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.classes.tuple_new.bind(py).call1((cls.bind(py), fields))
+        self.classes
+            .tuple_new
+            .bind(py)
+            .call1((cls.bind(py), fields))
     }
 
     fn build_token<'py>(
@@ -157,7 +168,8 @@ impl Structure {
     }
 
     fn context(&self, t: &Tok) -> bool {
-        t.kind != TKind::Key && (t.phone || (t.parent >= 0 && self.flat.nodes[t.parent as usize].typed))
+        t.kind != TKind::Key
+            && (t.phone || (t.parent >= 0 && self.flat.nodes[t.parent as usize].typed))
     }
 
     fn tok(&self, index: usize) -> PyResult<&Tok> {
@@ -191,7 +203,9 @@ impl Structure {
 
     fn node<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyAny>> {
         if index >= self.flat.nodes.len() {
-            return Err(pyo3::exceptions::PyIndexError::new_err("node index out of range"));
+            return Err(pyo3::exceptions::PyIndexError::new_err(
+                "node index out of range",
+            ));
         }
         self.build_node(py, index)
     }
@@ -199,7 +213,9 @@ impl Structure {
     /// Indexes of the tokens whose bytes overlap `[start, end)`.
     fn overlapping(&self, start: usize, end: usize) -> Vec<usize> {
         let tokens = &self.flat.tokens;
-        let mut index = tokens.partition_point(|t| t.start <= start).saturating_sub(1);
+        let mut index = tokens
+            .partition_point(|t| t.start <= start)
+            .saturating_sub(1);
         let mut out = Vec::new();
         while index < tokens.len() && tokens[index].start < end {
             if tokens[index].end > start {
