@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from rules.detect import finder, splice
 from rules.detect.contact import CONTACT_META_KEYS
-from rules.detect.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
+from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
 from rules.detect.readings import RULE_TYPE, normals
 from rules.detect.scan import Candidate, scan_bytes, shortest_denied
 from rules.detect.structure import Structure
@@ -66,10 +66,11 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
 
 
 def structural(found: Structure, region: str) -> Iterator[Site]:
-    """Identifiers site by site: phones anywhere, object keys, phone context from keys."""
+    """Identifiers site by site: phones anywhere, object keys, phone context from keys.
+
+    No `candidate` pre-filter here: `could_hold` (structure.py) filtered already, and
+    `identifiers` of a non-candidate is empty (cached per value like any other)."""
     for index, value, ctx in found.sites():
-        if type(value) is str and not (ctx or candidate(value)):
-            continue
         ids = identifiers(value, ctx, region)
         if ids:
             yield index, ids
