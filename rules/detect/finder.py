@@ -59,11 +59,29 @@ _JSON_CONTEXT = (
 )
 
 
+# What the rules say of each object key (phone key? describing?), per meta-key set: the
+# compiled scan asks Python once per key, not once per key and body. Bounded: keys come from
+# upstream bodies.
+_KEY_FACTS: dict[frozenset[str], dict[str, int]] = {}
+_MAX_KEYS = 65_536
+
+
+def _facts(meta_keys: frozenset[str]) -> dict[str, int]:
+    facts = _KEY_FACTS.get(meta_keys)
+    if facts is None or len(facts) > _MAX_KEYS:
+        if len(_KEY_FACTS) > 16:
+            _KEY_FACTS.clear()
+        facts = _KEY_FACTS[meta_keys] = {}
+    return facts
+
+
 def _native_json(
     body: bytes, meta_keys: frozenset[str] = frozenset(), max_depth: int = 512
 ) -> jsonspan.Scan:
     """`jsonspan.scan` compiled: the same tokens, nodes and `JsonBodyError`s."""
-    tokens, nodes = _native_json_scan(body, meta_keys, max_depth, _JSON_CONTEXT)
+    tokens, nodes = _native_json_scan(
+        body, meta_keys, max_depth, _JSON_CONTEXT, _facts(meta_keys)
+    )
     return jsonspan.Scan(tokens, nodes)
 
 
@@ -71,14 +89,15 @@ def _native_structure(
     body: bytes, meta_keys: frozenset[str] = frozenset(), max_depth: int = 512
 ) -> structure.Structure:
     """`structure.reference` compiled: flat records, Python objects only for sites."""
-    return _native_json_structure(body, meta_keys, max_depth, _JSON_CONTEXT)
+    return _native_json_structure(body, meta_keys, max_depth, _JSON_CONTEXT, _facts(meta_keys))
 
 
 _JsonParts = tuple[tuple[jsonspan.Token, ...], tuple[jsonspan.Node, ...]]
 _native_find: Callable[[bytes, bool], list[Raw]]
-_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...]], _JsonParts]
+_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...], dict[str, int]],
+                            _JsonParts]
 _native_json_structure: Callable[
-    [bytes, frozenset[str], int, tuple[object, ...]], structure.Structure
+    [bytes, frozenset[str], int, tuple[object, ...], dict[str, int]], structure.Structure
 ]
 find_text: Callable[[str], list[Raw]]
 find_bytes: Callable[[bytes], list[Raw]]

@@ -113,7 +113,9 @@ def _denied(ids: Iterable[Identifier], answer: Lookup) -> set[Identifier]:
     """The identifiers `answer` denies, each asked once (none when it denies nothing)."""
     if not any(answer.values()):
         return set()
-    return {(kind, normal) for kind, normal in ids if is_denied(kind, normal, answer)}
+    if answer.get(RuleType.DOMAIN):  # an email is denied by its domain's rules too
+        return {(kind, normal) for kind, normal in ids if is_denied(kind, normal, answer)}
+    return {(kind, normal) for kind, normal in ids if normal in answer.get(kind, ())}
 
 
 def _holds(hits: set[Identifier], found: Candidate) -> bool:

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::{PyDict, PyString, PyType};
 
 use crate::lex::{lex, skip_ws, unescape, Lexeme};
 
@@ -94,18 +94,36 @@ struct Frame {
     phone: bool,
 }
 
-/// What a key is, asked of Python once per distinct key and scan.
+/// What a key is: asked of Python once per distinct key, kept across scans in `Rules::facts`.
 #[derive(Default, Clone, Copy)]
 struct KeyFacts {
-    meta: Option<bool>,
-    content: Option<bool>, // a string member under it is content (`describes` says no)
-    phone: Option<bool>,
-    type_key: Option<bool>,
+    meta: bool,
+    content: bool, // a string member under it is content (`describes` says no)
+    phone: bool,
+    type_key: bool,
+}
+
+impl KeyFacts {
+    fn bits(self) -> u8 {
+        u8::from(self.meta) | u8::from(self.content) << 1 | u8::from(self.phone) << 2
+            | u8::from(self.type_key) << 3
+    }
+
+    fn of(bits: u8) -> Self {
+        Self {
+            meta: bits & 1 != 0,
+            content: bits & 2 != 0,
+            phone: bits & 4 != 0,
+            type_key: bits & 8 != 0,
+        }
+    }
 }
 
 /// The Python rules a scan asks: `(meta_keys, describes, is_phone_key, is_phone_type,
-/// TYPE_KEYS, JsonBodyError)`.
+/// TYPE_KEYS, JsonBodyError)`, and `facts`: key → `KeyFacts` bits, the caller's cache for
+/// these `meta_keys` (rules/detect/finder.py).
 pub struct Rules<'py> {
+    pub facts: Bound<'py, PyDict>,
     pub meta: Bound<'py, PyAny>,
     pub describes: Bound<'py, PyAny>,
     pub phone_key: Bound<'py, PyAny>,
@@ -313,12 +331,12 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let Some(frame) = self.stack.last() else {
             return Ok(false);
         };
-        Ok(frame.phone || (key != NONE && self.is_phone_key(key)?))
+        Ok(frame.phone || (key != NONE && self.is_phone_key(key)))
     }
 
     fn string(&mut self, start: usize, end: usize, escaped: bool, text: &str) -> PyResult<()> {
         let key = self.scalar(TKind::Str, start, end, escaped, false, could_hold(text))?;
-        if key != NONE && self.is_type_key(key)? && self.is_phone_type(text)? {
+        if key != NONE && self.is_type_key(key) && self.is_phone_type(text)? {
             let node = self
                 .stack
                 .last()
@@ -363,7 +381,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
 
     fn member(&mut self, start: usize, end: usize, escaped: bool) -> PyResult<()> {
         let text = self.text(start, end, escaped)?;
-        let key = self.intern(&text);
+        let key = self.intern(&text)?;
         let site = could_hold(&text);
         let index = self.tokens.len();
         let frame = self
@@ -393,54 +411,46 @@ impl<'a, 'py> Scanner<'a, 'py> {
         Ok(())
     }
 
-    fn intern(&mut self, text: &str) -> u32 {
+    fn intern(&mut self, text: &str) -> PyResult<u32> {
         if let Some(&id) = self.key_ids.get(text) {
-            return id;
+            return Ok(id);
         }
         let id = self.keys.len() as u32;
+        let facts = self.learn(text)?;
+        self.facts.push(facts);
         self.keys.push(text.to_owned());
-        self.facts.push(KeyFacts::default());
         self.key_ids.insert(text.to_owned(), id);
-        id
+        Ok(id)
     }
 
-    fn key_str(&self, key: u32) -> Bound<'py, PyString> {
-        PyString::new(self.py, &self.keys[key as usize])
-    }
-
-    /// A fact about a key, asked of Python once per key and scan.
-    fn fact(
-        &mut self,
-        key: u32,
-        field: fn(&mut KeyFacts) -> &mut Option<bool>,
-        ask: impl FnOnce(&Self, Bound<'py, PyString>) -> PyResult<bool>,
-    ) -> PyResult<bool> {
-        if let Some(known) = *field(&mut self.facts[key as usize]) {
-            return Ok(known);
+    /// What the rules say of a key: from the caller's cache, else asked and cached there.
+    fn learn(&self, text: &str) -> PyResult<KeyFacts> {
+        let rules = self.rules;
+        let key = PyString::new(self.py, text);
+        if let Some(bits) = rules.facts.get_item(&key)? {
+            return Ok(KeyFacts::of(bits.extract()?));
         }
-        let known = ask(self, self.key_str(key))?;
-        *field(&mut self.facts[key as usize]) = Some(known);
-        Ok(known)
+        let meta = rules.meta.contains(&key)?;
+        let facts = KeyFacts {
+            meta,
+            content: !meta && !rules.describes.call1((&key, ""))?.is_truthy()?,
+            phone: rules.phone_key.call1((&key,))?.is_truthy()?,
+            type_key: rules.type_keys.contains(&key)?,
+        };
+        rules.facts.set_item(key, facts.bits())?;
+        Ok(facts)
     }
 
-    fn is_meta(&mut self, key: u32) -> PyResult<bool> {
-        self.fact(key, |f| &mut f.meta, |s, k| s.rules.meta.contains(k))
+    fn is_meta(&self, key: u32) -> bool {
+        self.facts[key as usize].meta
     }
 
-    fn is_phone_key(&mut self, key: u32) -> PyResult<bool> {
-        self.fact(
-            key,
-            |f| &mut f.phone,
-            |s, k| s.rules.phone_key.call1((k,))?.is_truthy(),
-        )
+    fn is_phone_key(&self, key: u32) -> bool {
+        self.facts[key as usize].phone
     }
 
-    fn is_type_key(&mut self, key: u32) -> PyResult<bool> {
-        self.fact(
-            key,
-            |f| &mut f.type_key,
-            |s, k| s.rules.type_keys.contains(k),
-        )
+    fn is_type_key(&self, key: u32) -> bool {
+        self.facts[key as usize].type_key
     }
 
     fn is_phone_type(&mut self, text: &str) -> PyResult<bool> {
@@ -454,24 +464,13 @@ impl<'a, 'py> Scanner<'a, 'py> {
 
     /// Is this member content (not a describing one) of its object? `describes` decides;
     /// a number describes when it is small (`contact.describes`), a string by its key alone.
-    fn content(&mut self, key: u32, value: Described) -> PyResult<bool> {
-        Ok(match value {
+    fn content(&self, key: u32, value: Described) -> bool {
+        match value {
             Described::Literal => false,
-            Described::Container => !self.is_meta(key)?,
-            Described::Number(size) => !self.is_meta(key)? && size >= SMALL,
-            Described::Str => {
-                if !self.is_meta(key)? {
-                    let empty = PyString::new(self.py, "");
-                    self.fact(
-                        key,
-                        |f| &mut f.content,
-                        |s, k| Ok(!s.rules.describes.call1((k, empty))?.is_truthy()?),
-                    )?
-                } else {
-                    false
-                }
-            }
-        })
+            Described::Container => !self.is_meta(key),
+            Described::Number(size) => !self.is_meta(key) && size >= SMALL,
+            Described::Str => self.facts[key as usize].content,
+        }
     }
 
     /// A value ended at `end`: close its member (objects) and expect what follows.
@@ -490,7 +489,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
         }
         let (key, same) = (frame.key, frame.sole == frame.key);
         self.tokens[frame.key_token].slot = (frame.member_start, end);
-        if !same && self.content(key, value)? {
+        if !same && self.content(key, value) {
             let frame = self.stack.last_mut().expect("checked above");
             frame.many = frame.many || frame.sole != NONE;
             frame.sole = key;

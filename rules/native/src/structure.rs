@@ -7,7 +7,7 @@
 //! candidate on tokens. `json_scan` builds every token and node (the full reference contract).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
 
 use crate::json::{Flat, Part, Rules, Scanner, TKind, Tok, NONE};
 use crate::lex::unescape;
@@ -35,8 +35,10 @@ fn scan<'py>(
     meta_keys: &Bound<'py, PyAny>,
     max_depth: i64,
     context: &Bound<'py, PyTuple>,
+    facts: &Bound<'py, PyDict>,
 ) -> PyResult<Structure> {
     let rules = Rules {
+        facts: facts.clone(),
         meta: meta_keys.clone(),
         describes: context.get_item(5)?,
         phone_key: context.get_item(7)?,
@@ -274,8 +276,9 @@ pub fn json_structure<'py>(
     meta_keys: &Bound<'py, PyAny>,
     max_depth: i64,
     context: &Bound<'py, PyTuple>,
+    facts: &Bound<'py, PyDict>,
 ) -> PyResult<Structure> {
-    scan(py, body, meta_keys, max_depth, context)
+    scan(py, body, meta_keys, max_depth, context, facts)
 }
 
 /// Every token and container of `body`, in document order, as `(tokens, nodes)` tuples of
@@ -287,6 +290,7 @@ pub fn json_scan<'py>(
     meta_keys: &Bound<'py, PyAny>,
     max_depth: i64,
     context: &Bound<'py, PyTuple>,
+    facts: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    scan(py, body, meta_keys, max_depth, context)?.all(py)
+    scan(py, body, meta_keys, max_depth, context, facts)?.all(py)
 }
