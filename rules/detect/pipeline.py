@@ -101,7 +101,9 @@ def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, Rul
         if hit is not None:
             out[index] = hit
     unplaced = 0
-    for found in shortest_denied(inspection.text, lambda c: _holds(hits, c)):
+    normals = {normal for _, normal in hits}  # a cheap first cut, then the exact test
+    maybe = [c for c in inspection.text if not normals.isdisjoint(c.normal)]
+    for found in shortest_denied(maybe, lambda c: _holds(hits, c)):
         overlapping = inspection.structure.overlapping(found.start, found.end)
         unplaced += not overlapping
         for index in overlapping:
