@@ -4,7 +4,9 @@
 
 Times (wall, one call each, through a real `denyproxy serve`): the first page of the listing,
 a page at offset N/2, a search, a full NDJSON export; the proxy's peak RSS during the export;
-Redis memory per rule (used_memory delta / N, sets + records + indexes + expiries).
+Redis memory per rule (used_memory delta / N, sets + records + indexes + expiries), and that
+split by structure with MEMORY USAGE: the lookup set (what the response path reads), the
+records (a sample of 1,000), each catalogue index.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import redis.asyncio as aioredis
 
 from rules.model import ChangeMeta, RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
+from rules.store.keys import created_key, record_key, rule_key, types_key, values_key
 from tests.services import free_ports
 
 KEY = "om_bench_catalogue"
@@ -43,6 +46,26 @@ async def load(url: str, rules: int) -> float:
     await store.aclose()
     await client.aclose()
     return (after - before) / rules
+
+
+async def breakdown(url: str, rules: int) -> dict[str, float]:
+    """Bytes per rule of each structure (MEMORY USAGE; the records from a sample of 1,000)."""
+    client = aioredis.from_url(url, decode_responses=True)
+    tenant = tenant_of(KEY)
+    whole = {
+        "lookup set (SET)": rule_key(tenant, RuleType.EMAIL),
+        "index by created_at (ZSET)": created_key(tenant),
+        "index by created_at, email (ZSET)": created_key(tenant, RuleType.EMAIL),
+        "index by value (ZSET)": values_key(tenant),
+        "index by type (ZSET)": types_key(tenant),
+    }
+    sizes = {name: (await client.memory_usage(k, samples=0) or 0) / rules
+             for name, k in whole.items()}
+    ids = await client.zrange(created_key(tenant), 0, 999)
+    records = [await client.memory_usage(record_key(tenant, i), samples=0) or 0 for i in ids]
+    sizes["record (HASH)"] = sum(records) / max(len(records), 1)
+    await client.aclose()
+    return sizes
 
 
 def rss_kib(pid: int) -> int:
@@ -101,6 +124,8 @@ def main() -> None:
             per_rule = asyncio.run(load(url, args.rules))
             print(f"| load {args.rules:,} rules | {time.perf_counter() - started:,.0f} s;"
                   f" Redis {per_rule:,.0f} bytes/rule |")
+            for name, size in asyncio.run(breakdown(url, args.rules)).items():
+                print(f"| of which {name} | {size:,.0f} bytes/rule |")
             proxy = subprocess.Popen([sys.executable, "-m", "proxy.cli", "serve", "--redis", url,
                                       "--upstream", "http://127.0.0.1:9", "--listen",
                                       f"127.0.0.1:{proxy_port}", "--admin-listen",

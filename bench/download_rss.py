@@ -1,6 +1,9 @@
-"""Peak RSS of `denyproxy serve` while a 500 MB unfiltered download streams through it.
+"""Peak RSS of `denyproxy serve` while a 500 MiB unfiltered download streams through it.
 
-    .venv/bin/python bench/download_rss.py [--mb 500]
+    .venv/bin/python bench/download_rss.py [--mb 500] [--max-rss-mb 60]
+
+With --max-rss-mb it exits 1 when the proxy's peak RSS went over that bound (#11: a 50 MiB
+download stays under 60 MB).
 
 The upstream is the test suite's fake Openmart (its /download route) in this process; the
 proxy is a real `denyproxy serve` process; its peak RSS is the kernel's VmHWM.
@@ -34,7 +37,7 @@ def vm(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-async def main(megabytes: int) -> None:
+async def main(megabytes: int, max_rss_mb: float | None = None) -> int:
     port, admin = free_ports(2)
     async with fake_upstream() as (_, upstream):
         proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; no waiting here
@@ -62,14 +65,20 @@ async def main(megabytes: int) -> None:
             proc.terminate()
             proc.wait()
     assert received == size, (received, size)
-    print(f"# 500 MB download through denyproxy — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+    print(f"# {megabytes} MiB download through denyproxy — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}")
     print("| body | time | throughput | proxy RSS idle | proxy peak RSS |\n|---|---|---|---|---|")
-    print(f"| {megabytes} MB | {elapsed:.2f} s | {megabytes / elapsed:.0f} MB/s "
-          f"| {idle / 1024:.1f} MB | {peak / 1024:.1f} MB |")
+    print(f"| {megabytes} MiB | {elapsed:.2f} s | {megabytes / elapsed:.0f} MiB/s "
+          f"| {idle / 1024:.1f} MiB | {peak / 1024:.1f} MiB |")
+    if max_rss_mb is not None and peak / 1024 > max_rss_mb:
+        print(f"peak RSS {peak / 1024:.1f} MiB is over the bound of {max_rss_mb:g} MiB")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mb", type=int, default=500)
-    asyncio.run(main(parser.parse_args().mb))
+    parser.add_argument("--mb", type=int, default=500, help="body size, MiB")
+    parser.add_argument("--max-rss-mb", type=float, default=None, help="fail above this peak")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.mb, args.max_rss_mb)))

@@ -19,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from proxy import metrics
+from proxy import metrics, preflight
 from proxy.catalogue_api import CATALOGUE_API, CatalogueApi
 from proxy.catalogue_api import ROUTES as CATALOGUE_ROUTES
 from proxy.errors import ProxyError
@@ -99,7 +99,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = _error_of(exc, request_id)
     if not response.prepared:  # a streamed response got it before its headers went out
         response.headers["X-Request-Id"] = request_id
-    metrics.REQUESTS.labels(request.method, str(response.status)).inc()
+    metrics.requests_counter(request.method, response.status).inc()
     if not log.isEnabledFor(logging.INFO):
         return response
     log.info(
@@ -140,9 +140,14 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
     async def forward(request: web.Request) -> web.StreamResponse:
         return await request.app[FORWARDER](request)
 
+    async def submit(request: web.Request) -> web.StreamResponse:
+        return await preflight.submit(request, request.app[FORWARDER])
+
     app.cleanup_ctx.append(resources)
     app.router.add_routes(RULES_ROUTES)
     app.router.add_routes(CATALOGUE_ROUTES)
+    if settings.company_preflight:
+        app.router.add_post(preflight.SUBMIT, submit)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
 

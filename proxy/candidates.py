@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from proxy.headers import header_texts
 from rules import normalize
+from rules.cache import ByteLRU
 from rules.detect import scan
 from rules.detect.match import _AROUND_EMAIL, _EMAIL_IN_TEXT, Identifier, is_denied
 from rules.model import Lookup, RuleType
@@ -53,6 +54,20 @@ def _find(text: str, region: str) -> Iterator[Identifier]:
                 yield RuleType.PHONE, normal
 
 
+_HEADER_IDS: ByteLRU[tuple[str, str, str], tuple[Identifier, ...]] = ByteLRU(4 * 1024 * 1024)
+
+
+def header_identifiers(name: str, value: str, region: str) -> tuple[Identifier, ...]:
+    """The identifiers of one response header, cached: an upstream sends the same headers
+    (Server, Content-Type, Vary, …) on every response, and scanning them cost every request."""
+    key = (name, value, region)
+    found, ids = _HEADER_IDS.lookup(key)
+    if not found or ids is None:
+        ids = tuple(texts_identifiers(header_texts(name, value), region))
+        _HEADER_IDS.put(key, ids)
+    return ids
+
+
 @dataclass(slots=True)
 class HeaderIds:
     """Identifiers in response headers, kept by header so a denied one drops its header."""
@@ -63,9 +78,8 @@ class HeaderIds:
     def of(cls, headers: CIMultiDict[str], region: str) -> HeaderIds:
         found = []
         for name, value in headers.items():
-            ids = texts_identifiers(header_texts(name, value), region)
-            if ids:
-                found.append((name, value, tuple(ids)))
+            if ids := header_identifiers(name, value, region):
+                found.append((name, value, ids))
         return cls(found)
 
     def identifiers(self) -> set[Identifier]:

@@ -58,7 +58,7 @@ def run_serve(args: argparse.Namespace) -> int:
         from proxy import workers
 
         return workers.run(settings)
-    asyncio.run(server.serve(settings))
+    server.run(settings, lambda: server.serve(settings))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from hashlib import sha1
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,10 +19,11 @@ from redis.exceptions import NoPermissionError, RedisClusterException, RedisErro
 from proxy.doctor import Finding
 from proxy.settings import Settings
 from rules.store.keys import ready_key
+from rules.store.lookup_script import LOOKUP
 from rules.store.redis_connection import connect
 
-MIN_VERSION = (6, 2)
-"""SMISMEMBER, the one-round-trip lookup, arrived in Redis 6.2."""
+MIN_VERSION = (7, 0)
+"""EVALSHA_RO, the one-call lookup a read-only user may run, arrived in Redis 7.0."""
 
 Probe = Callable[[aioredis.Redis, str], Awaitable[Any]]
 
@@ -40,8 +42,13 @@ def probes(who: str) -> dict[str, Probe]:
         "SMISMEMBER": lambda r, k: r.smismember(k + "set", ["x"]),
         "GET": lambda r, k: r.get(k + "ready"),
         "HGETALL": lambda r, k: r.hgetall(k + "offsets"),
-        # the expiry read of every lookup; the catalogue's listing, sweeps and counts (Lua)
-        "ZMSCORE": lambda r, k: r.zmscore(k + "expires", ["x"]),
+        # the lookup: a read-only script, loaded when the server lost it (rules/store)
+        "SCRIPT LOAD": lambda r, k: r.script_load(LOOKUP),
+        "EVALSHA_RO": lambda r, k: r.evalsha_ro(
+            sha1(LOOKUP.encode()).hexdigest(), 3, k + "ready", k + "set", k + "expires",
+            "1", "0", "1", "1", "x"),
+        "ZSCORE": lambda r, k: r.zscore(k + "expires", "x"),  # a hit's expiry, in the script
+        # the catalogue's listing, sweeps and counts (Lua)
         "ZRANGE": lambda r, k: r.zrange(k + "created", 0, 0),
         "ZREVRANGE": lambda r, k: r.zrange(k + "created", 0, 0, desc=True),  # newest first
         "ZSCAN": lambda r, k: r.zscan(k + "created", 0),

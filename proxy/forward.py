@@ -16,13 +16,13 @@ from yarl import URL
 
 from proxy import headers, media, metrics, paths, respond
 from proxy.body import REQUEST_ID, STREAMING, read_body, stream
-from proxy.candidates import HeaderIds, texts_identifiers
+from proxy.candidates import HeaderIds, header_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.settings import Settings
 from proxy.tenant import forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
 from rules.catalogue.hits import HitBatch
-from rules.detect import pipeline
+from rules.detect import company, pipeline
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
@@ -60,14 +60,17 @@ class Forwarder:
     hits: HitBatch | None = None
     """Suppression counts of the catalogue, batched: never a store round trip here."""
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
+        """`body`: the request body when a check before forwarding read it (preflight.py)."""
         target = request_target(request.raw_path)
         exempt = paths.is_exempt(target, self.settings.exempt_paths)
-        url = self.upstream.url_for(target)
-        response = await self.send(request, url, filtered=not exempt)
+        url = self.upstream.join(target)
+        response = await self.send(request, url, body, filtered=not exempt)
         try:
+            if exempt:
+                return await self.streamed(request, response)
             label = media.Label.of(response.headers)
-            if exempt or self._streams(request, response, label):
+            if self._streams(request, response, label):
                 return await self.streamed(request, response)
             if response.status == 206:  # a slice of a textual body cannot be filtered
                 raise UpstreamBodyError("upstream sent a partial body that cannot be filtered")
@@ -147,6 +150,7 @@ class Forwarder:
         plan = respond.plan_for(kind, body, label, settings.phone_region)
         query = merged(plan.query(), query_for(in_headers.identifiers()))
         answer = await self.lookup(request[TENANT], query) if query else {}
+        answer = company.answer_for(answer, settings.company_name_only_match)
         in_headers.strip(out_headers, answer)
         self.counted(request, answer)
         result = plan.filtered(answer, cast(Policy, settings.policy))
@@ -158,7 +162,7 @@ class Forwarder:
             for name in headers.REWRITTEN_BODY:
                 out_headers.popall(name, None)
         for rule_type, count in result.counts.items():
-            metrics.SUPPRESSED.labels(rule_type.value).inc(count)
+            metrics.suppressed_counter(rule_type.value).inc(count)
         request[SUPPRESSED] = sum(result.counts.values())
         out_headers[SUPPRESSED_HEADER] = str(request[SUPPRESSED])
         return web.Response(status=response.status, body=out, headers=out_headers)
@@ -172,7 +176,8 @@ class Forwarder:
         (text joined across a removed span: rare) get a second lookup, counted."""
         region = self.settings.phone_region
         verdict = pipeline.verify(body, region, answer, asked, known)
-        header_ids = texts_identifiers(headers.response_header_texts(out_headers), region)
+        header_ids = {i for name, value in out_headers.items()
+                      for i in header_identifiers(name, value, region)}  # cached per header
         heads = pipeline.verdict(header_ids, answer, asked)
         unasked = merged(verdict.unasked, heads.unasked)
         leaked = verdict.leaked or heads.leaked

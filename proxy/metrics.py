@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -35,6 +37,21 @@ READINESS_CHANGES = Counter(
     "denyproxy_readiness_changes_total",
     "Times /readyz changed its answer; a fast-rising count is a flapping instance",
 )
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other is `OTHER`, so a client cannot grow the label set."""
+
+
+@functools.lru_cache(maxsize=1024)
+def requests_counter(method: str, status: int) -> Counter:
+    """The labelled child of REQUESTS: looked up once per (method, status), not per request."""
+    return REQUESTS.labels(method if method in METHODS else "OTHER", str(status))
+
+
+@functools.lru_cache(maxsize=16)
+def suppressed_counter(rule_type: str) -> Counter:
+    return SUPPRESSED.labels(rule_type)
 
 
 class ReadinessMetric:

@@ -13,6 +13,8 @@ def readings(path: str) -> list[list[str]]:
     `%252e%252e` decodes twice; decoding stops once it changes nothing. Each is also read with
     backslashes as slashes (some servers read them so).
     """
+    if "%" not in path and "\\" not in path:  # the usual path: one reading, nothing to decode
+        return [path.split("/")]
     texts, decoded = [path], path
     for _ in range(3):
         decoded, before = unquote(decoded), decoded

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from proxy.catalogue_input import change_meta
+from proxy.company_input import CompanyInput, company_input
 from proxy.errors import (
     BadRequestError,
     ProxyError,
@@ -29,6 +30,7 @@ from proxy.errors import (
     UpstreamUnavailableError,
 )
 from proxy.forward import Forwarder, api_key
+from rules.detect import company
 from rules.detect.match import is_denied, query_for
 from rules.model import (
     MAX_VALUES_PER_CHANGE,
@@ -71,6 +73,7 @@ class RuleRequest:
     raw: list[str]
     normal: list[str]  # aligned with raw
     meta: ChangeMeta | None = None
+    company: CompanyInput | None = None  # type company: the entries, grouped into changes
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -97,8 +100,10 @@ class RulesApi:
             answer = await self.forwarder.lookup(rule.tenant, query)
         else:
             answer = await self._own_rules(rule.tenant, query)
-        pairs = zip(rule.raw, rule.normal, strict=True)
-        denied = {raw: is_denied(rule.type, n, answer) for raw, n in pairs}
+        answer = company.answer_for(answer, self.forwarder.settings.company_name_only_match)
+        denied: dict[str, bool] = {}
+        for raw, normal in zip(rule.raw, rule.normal, strict=True):  # a company: any of its keys
+            denied[raw] = denied.get(raw, False) or is_denied(rule.type, normal, answer)
         return web.json_response({"denied": denied})
 
     async def _own_rules(self, tenant: str, query: Lookup) -> dict[RuleType, set[str]]:
@@ -115,9 +120,12 @@ class RulesApi:
 
     async def _change(self, request: web.Request, op: Op) -> web.Response:
         rule = await self._parse(request)
-        change = RuleChange(op, rule.tenant, rule.type, rule.values, rule.meta)
+        changes = [RuleChange(op, rule.tenant, rule.type, rule.values, rule.meta)]
+        if rule.company is not None and rule.meta is not None:
+            changes = rule.company.changes(op, rule.tenant, rule.meta)
         try:
-            await self.submit(change)
+            for change in changes:
+                await self.submit(change)
         except LimitError as exc:
             return _limit_response(exc)
         if self.forwarder.settings.forward_deny_rules and rule.type in _FORWARDED_TYPES:
@@ -159,6 +167,10 @@ class RulesApi:
                 f"values has {len(raw)} entries; at most {MAX_VALUES_PER_CHANGE} per call"
             )
         rule_type = RuleType(body["type"])
+        if rule_type is RuleType.COMPANY:
+            found = company_input(raw)
+            return RuleRequest(tenant, rule_type, found.labels, found.values, change_meta(body),
+                               found)
         result = normalize_all(rule_type, raw, self.forwarder.settings.phone_region)
         normals = [n for n in result.normal if n is not None]
         bad = [r.value for r in result.rejected]

@@ -25,10 +25,11 @@ from proxy.settings import (
     kafka_options,
 )
 from rules import commands
+from rules.catalogue.meta import checked_meta
 from rules.events import InvalidEventError
 from rules.importer import ImportFileError, ImportSpec, ImportSummary
 from rules.kafka import TopicSetupError
-from rules.model import GLOBAL, RuleType
+from rules.model import GLOBAL, ChangeMeta, RuleType
 from rules.progress import Progress
 
 _TYPES = [t.value for t in RuleType]
@@ -51,6 +52,8 @@ def add_rules(subparsers: Subcommands) -> None:
         _scope_and_kafka(change)
         change.add_argument("--type", dest="rule_type", required=True, choices=[*_TYPES, "auto"])
         change.add_argument("values", nargs="+", metavar="VALUE")
+        if op == "add":
+            _add_record_fields(change)
         change.set_defaults(run=run_change, op=op)
     _add_import(cmds.add_parser("import", help="publish the values of a CSV file (streamed)"))
     add_catalogue(cmds)
@@ -70,11 +73,34 @@ def _add_import(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write each rejected value to that file (it may hold emails and phones)",
     )
+    _add_record_fields(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--jobs", type=int, help="processes normalising rows (default: CPUs; 1 for small files)"
     )
     parser.set_defaults(run=run_import)
+
+
+def _add_record_fields(parser: argparse.ArgumentParser) -> None:
+    """What the catalogue records beside each added rule, as the rules API's fields."""
+    parser.add_argument("--reason", help="why (at most 500 characters), kept in each record")
+    expiry = parser.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-at", metavar="RFC3339", help="when the rules stop suppressing")
+    expiry.add_argument("--ttl-seconds", type=int, metavar="N", help="expire N seconds from now")
+
+
+def meta_of(args: argparse.Namespace) -> ChangeMeta | None:
+    """The v2 fields of the events (None: a plain v1-like add, or a removal)."""
+    reason = getattr(args, "reason", None)
+    expires_at, ttl = getattr(args, "expires_at", None), getattr(args, "ttl_seconds", None)
+    if reason is None and expires_at is None and ttl is None:
+        return None
+    if getattr(args, "remove", False):
+        raise commands.InvalidInputError("--reason, --expires-at and --ttl-seconds are for adds")
+    try:
+        return checked_meta(args.source, reason, expires_at, ttl)
+    except ValueError as exc:
+        raise commands.InvalidInputError(str(exc)) from None
 
 
 API_KEY_ENV = "DENYPROXY_API_KEY"
@@ -142,6 +168,7 @@ def run_change(args: argparse.Namespace) -> int:
             settings.phone_region,
             allow_freemail=args.allow_freemail,
         )
+        meta = meta_of(args)
     except (SettingsError, commands.InvalidInputError) as exc:
         return _fail(exc, 2)
 
@@ -154,6 +181,7 @@ def run_change(args: argparse.Namespace) -> int:
             groups,
             region=settings.phone_region,
             source=args.source,
+            meta=meta,
         )
         async for sent in sends:
             print(
@@ -200,6 +228,7 @@ def _import_spec(args: argparse.Namespace, settings: Settings) -> ImportSpec:
         allow_freemail=args.allow_freemail,
         rejected_path=args.rejected,
         include_values=args.rejected_values,
+        meta=meta_of(args),
     )
 
 

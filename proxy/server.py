@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # imported when a consumer is started: Kafka clients load onl
     from rules.consumer import RuleConsumer
 
 log = logging.getLogger("denyproxy")
+T = TypeVar("T")
 
 
 def make_store(settings: Settings, *, fed_by_kafka: bool) -> RuleStore:
@@ -109,6 +110,29 @@ async def store_init(settings: Settings) -> int:
         await store.aclose()
     print(f"denyproxy store init: {report}")
     return 1 if report.refused else 0
+
+
+def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run of `main()` on the loop --event-loop names."""
+    factory = loop_factory(settings.event_loop)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for (or, with auto, when installed); None: asyncio's."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "auto":
+            return None
+        raise SettingsError(
+            "--event-loop uvloop: uvloop is not installed (pip install 'denyproxy[uvloop]')"
+        ) from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def split(address: str) -> tuple[str, int]:

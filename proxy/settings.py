@@ -95,6 +95,10 @@ class Settings:
         DEFAULT_REGION, region_value, "region for phones without a country code"
     )
     workers: int = _setting(1, workers_value, "worker processes (a number or auto)")
+    event_loop: str = _setting(
+        "asyncio", choice("auto", "uvloop", "asyncio"),
+        "event loop of serve: asyncio, uvloop, or auto (uvloop when installed)",
+    )
     connect_timeout: float = _setting(10.0, positive(float), "upstream connect timeout, s")
     upstream_timeout: float = _setting(120.0, positive(float), "upstream total timeout, s")
     store_timeout: float = _setting(1.0, positive(float), "rule store timeout, s")
@@ -114,6 +118,12 @@ class Settings:
     rule_wait_timeout: float = _setting(5.0, positive(float), "deny-rules API wait, s")
     forward_deny_rules: bool = _setting(False, boolean, "also send deny-rule calls upstream")
     validate_keys: bool = _setting(False, boolean, "check API keys upstream before rule calls")
+    company_name_only_match: bool = _setting(
+        False, boolean, "company rules also match a record by its name alone (over-blocks)"
+    )
+    company_preflight: bool = _setting(
+        False, boolean, "refuse (422) batch submits whose tasks target a denied company"
+    )
     init_store: bool = _setting(
         False, boolean, "serve --redis without Kafka: mark a brand-new, empty Redis initialised"
     )

@@ -37,7 +37,11 @@ class Upstream:
 
     def url_for(self, target: str) -> URL:
         """The upstream URL for a request target (see `request_target`)."""
-        url = URL(f"{self.base}{request_target(target)}", encoded=True)
+        return self.join(request_target(target))
+
+    def join(self, checked: str) -> URL:
+        """The upstream URL for a target `request_target` has already returned."""
+        url = URL(f"{self.base}{checked}", encoded=True)
         if (url.scheme, url.host, url.port) != (self.base.scheme, self.base.host, self.base.port):
             raise BadRequestError("request target must stay on the upstream")
         return url

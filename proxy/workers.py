@@ -43,7 +43,7 @@ def _worker(settings: Settings, listening: EventType) -> None:
     from proxy import server
 
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(server.serve_proxy(settings, on_listening=listening.set))
+    server.run(settings, lambda: server.serve_proxy(settings, on_listening=listening.set))
 
 
 async def supervise(settings: Settings) -> None:

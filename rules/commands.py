@@ -15,7 +15,7 @@ from pathlib import Path
 from rules.importer import ImportSpec, ImportSummary, import_csv
 from rules.kafka import KafkaOptions
 from rules.kafka_access import Need, explained, prepare_publishing
-from rules.model import GLOBAL, Op, RuleType, chunks, is_tenant, tenant_of
+from rules.model import GLOBAL, ChangeMeta, Op, RuleType, chunks, is_tenant, tenant_of
 from rules.normalize import classify
 from rules.progress import Progress
 from rules.publisher import RulePublisher
@@ -114,6 +114,7 @@ async def publish_change(
     *,
     region: str,
     source: str = SOURCE,
+    meta: ChangeMeta | None = None,
 ) -> AsyncIterator[Published]:
     """Create the topic if needed, then send each type's values in event-sized chunks."""
     await prepare_publishing(options, topic)
@@ -121,9 +122,11 @@ async def publish_change(
         async with _publisher(options, topic, region, source, linger_ms=5) as publisher:
             for rule_type, values in groups.items():
                 for chunk in chunks(values):  # normalised by normalise_all (free-mail choice)
-                    sent = await publisher.send_normalised(op, tenant, rule_type, list(chunk))
-                    meta = await sent
-                    yield Published(op, tenant, rule_type, len(chunk), meta.partition, meta.offset)
+                    sent = await publisher.send_normalised(op, tenant, rule_type, list(chunk), meta)
+                    where = await sent
+                    yield Published(
+                        op, tenant, rule_type, len(chunk), where.partition, where.offset
+                    )
 
 
 def _publisher(

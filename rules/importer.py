@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rules.csvrows import Block, ImportFileError, Rejects, blocks, first_row, open_csv, rows
-from rules.model import MAX_VALUES_PER_CHANGE, Op, RuleType
+from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleType
 from rules.normalize import Classified, classify
 from rules.progress import Progress
 
@@ -30,7 +30,8 @@ __all__ = ["ImportFileError", "ImportSpec", "ImportSummary", "classify_block", "
 
 class Sender(Protocol):
     async def send_normalised(
-        self, op: Op, tenant: str, rule_type: RuleType, values: list[str]
+        self, op: Op, tenant: str, rule_type: RuleType, values: list[str],
+        meta: ChangeMeta | None = None,
     ) -> asyncio.Future[Any]: ...
 
 
@@ -47,6 +48,8 @@ class ImportSpec:
     allow_freemail: bool = False
     rejected_path: Path | None = None
     include_values: bool = False
+    meta: ChangeMeta | None = None
+    """The reason and expiry every imported rule records (the catalogue's v2 fields)."""
 
     @property
     def rejects_to(self) -> Path:
@@ -178,7 +181,9 @@ class _Run:
         values = buffer[:]
         buffer.clear()
         self.in_flight.append(
-            await self.sender.send_normalised(self.spec.op, self.spec.tenant, rule_type, values)
+            await self.sender.send_normalised(
+                self.spec.op, self.spec.tenant, rule_type, values, self.spec.meta
+            )
         )
         self.summary.events += 1
         self.summary.published += len(values)

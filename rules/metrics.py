@@ -1,4 +1,7 @@
-"""Prometheus metrics of the rule consumer (default registry, served by the admin listener)."""
+"""Prometheus metrics of the rule side: the consumer, and company matches on responses.
+
+Default registry, served by the admin listener.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +46,10 @@ def applied(event_times: Sequence[float], live: bool) -> None:
         wall = time.time()
         for ts in event_times:
             PUBLISH_TO_APPLIED.observe(max(wall - ts, 0.0))
+
+COMPANY_MATCHES = Counter(
+    "denyproxy_company_matches_total",
+    "Response records removed by a company rule, by the highest tier that matched "
+    "(external_id, domain, name_city, name).",
+    ["tier"],
+)

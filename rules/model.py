@@ -14,6 +14,8 @@ class RuleType(StrEnum):
     PHONE = "phone"
     DOMAIN = "domain"
     LINKEDIN = "linkedin"
+    COMPANY = "company"
+    """Company entries as keys (`id:…`, `domain:…`, `namecity:…|…`, `name:…`): rules/company.py."""
 
 
 RULE_TYPES: tuple[RuleType, ...] = tuple(RuleType)

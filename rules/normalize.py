@@ -34,26 +34,9 @@ from rules.text import REPLACEMENT_CHARACTER, clean, folded
 from rules.urlpath import HOST_DOTS, browser_segments
 
 __all__ = [
-    "AROUND_EMAIL",
-    "DOMAIN_CHAR",
-    "DOMAIN_MAX",
-    "EMAIL_IN_TEXT",
-    "LOCAL_CHAR",
-    "LOCAL_MAX",
-    "Normalised",
-    "Rejected",
-    "classify",
-    "clean",
-    "detect",
-    "domain",
-    "email",
-    "emails_in_text",
-    "for_type",
-    "linkedin",
-    "normalize_all",
-    "parent_domains",
-    "phone",
-    "phone_candidates",
+    "AROUND_EMAIL", "DOMAIN_CHAR", "DOMAIN_MAX", "EMAIL_IN_TEXT", "LOCAL_CHAR", "LOCAL_MAX",
+    "Normalised", "Rejected", "classify", "clean", "detect", "domain", "email", "emails_in_text",
+    "for_type", "linkedin", "normalize_all", "parent_domains", "phone", "phone_candidates",
 ]
 
 LOCAL_CHAR = r"[^\s@\"(),:;<>\[\]\\/]"
@@ -207,6 +190,10 @@ def for_type(
         return partial(phone, region=region)
     if rule_type is RuleType.DOMAIN:
         return partial(domain, allow_freemail=allow_freemail)
+    if rule_type is RuleType.COMPANY:
+        from rules.company import company_key  # builds on this module: imported when used
+
+        return company_key
     return email if rule_type is RuleType.EMAIL else linkedin
 
 

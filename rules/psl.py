@@ -56,3 +56,10 @@ def is_public_suffix(host: str) -> bool:
 def is_freemail(host: str) -> bool:
     """A free-mail provider's own domain (a subdomain of it is a narrower, deliberate rule)."""
     return host in FREEMAIL_DOMAINS
+
+
+@lru_cache(maxsize=16_384)
+def registrable(host: str) -> str | None:
+    """The registrable domain of a host (`shop.acme.co.uk` → `acme.co.uk`); None for a suffix."""
+    found: str | None = _suffixes().privatesuffix(host)
+    return found

@@ -101,16 +101,12 @@ class RulePublisher:
                 "too_many_values", f"{len(values)} values (at most {MAX_VALUES_PER_CHANGE})"
             )
         normal = events.normalise(values, kind, self.region, allow_freemail=allow_freemail)
-        expires = meta.expires_at if meta else None
-        body = events.encode(
-            op, tenant, kind, list(normal), region=self.region, allow_freemail=allow_freemail,
-            source=source or self.source, reason=meta.reason if meta else None,
-            expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
-        )
+        body = self._encode(op, tenant, kind, list(normal), allow_freemail, source, meta)
         return await self._send(tenant, body)
 
     async def send_normalised(
-        self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str]
+        self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str],
+        meta: ChangeMeta | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """`send` for values the caller has already normalised (the CLI and the CSV importer).
 
@@ -118,11 +114,20 @@ class RulePublisher:
         was allowed: the event says so, or the consumer would dead-letter it.
         """
         freemail = rule_type is RuleType.DOMAIN and any(is_freemail(v) for v in values)
-        body = events.encode(
-            op, tenant, rule_type, values, region=self.region, allow_freemail=freemail,
-            source=self.source,
-        )
+        body = self._encode(op, tenant, rule_type, values, freemail, None, meta)
         return await self._send(tenant, body)
+
+    def _encode(
+        self, op: Op, tenant: str, kind: RuleType, values: Sequence[str], allow_freemail: bool,
+        source: str | None, meta: ChangeMeta | None,
+    ) -> bytes:
+        """The event: v2 fields (reason, expires_at) when `meta` has them."""
+        expires = meta.expires_at if meta else None
+        return events.encode(
+            op, tenant, kind, values, region=self.region, allow_freemail=allow_freemail,
+            source=source or self.source, reason=meta.reason if meta else None,
+            expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
+        )
 
     async def _send(self, tenant: str, body: bytes) -> asyncio.Future[RecordMetadata]:
         future: asyncio.Future[RecordMetadata] = await self._producer.send(

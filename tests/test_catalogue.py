@@ -147,6 +147,21 @@ async def test_bulk_delete_by_ids_and_all_except(proxy):
     assert (await listing(client, running.url, api_key))["data"] == []
 
 
+async def test_another_keys_bulk_deletes_search_and_export_never_reach_the_owners_rules(proxy):
+    running, client = proxy
+    owner, other, bulk = key(), key(), f"{running.url}{PATH}/bulk-delete"
+    await add(client, running.url, owner, "email", ["owner@acme.com"])
+    (record,) = (await listing(client, running.url, owner))["data"]
+    nothing = {"status": "success", "deleted": 0}
+    assert await call(client, "POST", bulk, other, {"ids": [record["id"]]}) == (200, nothing)
+    assert await call(client, "POST", bulk, other, {"all": True}) == (200, nothing)
+    assert (await listing(client, running.url, other, "search=owner"))["data"] == []
+    async with client.get(f"{running.url}{PATH}/export?format=csv",
+                          headers={"X-API-Key": other}) as r:
+        assert r.status == 200 and b"owner@acme.com" not in await r.read()
+    assert (await listing(client, running.url, owner))["data"] == [record]
+
+
 async def test_export_streams_every_record_as_csv_and_ndjson(proxy):
     running, client = proxy
     api_key = key()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 
 from proxy.settings import Settings
@@ -16,6 +18,7 @@ from rules.model import DEFAULT_REGION, ChangeMeta, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from tests.harness import eventually, fake_upstream, running_proxy
 from tests.test_catalogue import FIELDS, PATH, add, get, listing
+from tests.test_import import run_cli
 from tests.test_rules_api import call, key
 
 REPLAYED = ("id", "type", "value", "scope", "reason", "source", "event_id", "created_at",
@@ -81,3 +84,67 @@ async def test_api_v1_and_v2_events_make_the_same_records_and_a_rebuild_repeats_
                     return status == 200 and replayable(page) == before
 
                 await eventually(rebuilt, "the rebuild to repeat the catalogue", timeout=60)
+
+
+async def test_cli_add_and_import_make_records_with_the_api_s_fields(
+    redis_url, kafka_bootstrap, tmp_path
+):
+    topic = f"catalogue-cli-{uuid.uuid4().hex[:8]}"
+    api_key = key()
+    key_file = tmp_path / "key"
+    key_file.write_text(api_key)
+    csv = tmp_path / "optouts.csv"
+    csv.write_text("email\nimport1@acme.com\nIMPORT2@acme.com\n")
+    later = datetime.fromtimestamp(time.time() + 7200, UTC).isoformat()
+    common = ("--api-key-file", str(key_file), "--kafka", kafka_bootstrap, "--topic", topic)
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap,
+                            topic=topic, group=f"g-{topic}")
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            await add(client, proxy.url, api_key, "email", ["api@acme.com"], reason="by api",
+                      ttl_seconds=3600)
+            assert await run_cli("import", *common, str(csv), "--column", "email",
+                                 "--reason", "by import", "--ttl-seconds", "3600",
+                                 "--source", "crm-export", "--no-progress") == 0
+            assert await run_cli("add", *common, "--type", "email", "cli@acme.com",
+                                 "--reason", "by cli", "--expires-at", later) == 0
+
+            async def four() -> bool:
+                status, page = await get(client, f"{proxy.url}{PATH}", api_key)
+                return status == 200 and len(page["data"]) == 4
+
+            await eventually(four, "the CLI's events to be applied")
+            page = await listing(client, proxy.url, api_key, "sort_by=value&sort_order=asc")
+    by_value = {r["value"]: r for r in page["data"]}
+    assert all(set(r) == FIELDS for r in page["data"])
+    filled = {v: {f for f, x in r.items() if x is not None} for v, r in by_value.items()}
+    assert filled["import1@acme.com"] == filled["cli@acme.com"] == filled["api@acme.com"]
+    assert by_value["import2@acme.com"]["reason"] == "by import"
+    assert by_value["import2@acme.com"]["source"] == "crm-export"
+    assert by_value["cli@acme.com"]["reason"] == "by cli"
+    assert by_value["cli@acme.com"]["source"] != by_value["api@acme.com"]["source"]
+    assert _seconds(by_value["cli@acme.com"]["expires_at"]) == pytest.approx(
+        datetime.fromisoformat(later).timestamp(), abs=1)
+    assert _seconds(by_value["import1@acme.com"]["expires_at"]) == pytest.approx(
+        time.time() + 3600, abs=120)
+
+
+async def test_the_cli_refuses_a_bad_reason_or_expiry_before_publishing(
+    kafka_bootstrap, tmp_path, capsys
+):
+    common = ("--tenant", "a" * 64, "--kafka", kafka_bootstrap, "--topic", "never-created")
+    past = datetime.fromtimestamp(time.time() - 60, UTC).isoformat()
+    assert await run_cli("add", *common, "--type", "email", "x@acme.com", "--expires-at",
+                         past) == 2
+    assert "expires_at must be in the future" in capsys.readouterr().err
+    assert await run_cli("add", *common, "--type", "email", "x@acme.com", "--reason",
+                         "r" * 501) == 2
+    assert "at most 500 characters" in capsys.readouterr().err
+    csv = tmp_path / "x.csv"
+    csv.write_text("x@acme.com\n")
+    assert await run_cli("import", *common, str(csv), "--remove", "--reason", "why") == 2
+    assert "are for adds" in capsys.readouterr().err
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

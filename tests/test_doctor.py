@@ -116,7 +116,9 @@ async def test_redis_acl_that_cannot_write_fails_the_consumer_role_only(
     admin = aioredis.Redis.from_url(redis_server.url)
     await admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"],
                             keys=["denyproxy:*"], commands=["-@all", "+smismember", "+get",
-                                                            "+hgetall", "+ping", "+zmscore",
+                                                            "+hgetall", "+ping", "+zscore",
+                                                            "+exists", "+evalsha_ro",
+                                                            "+script|load",
                                                             "+zrange", "+zrevrange", "+zscan",
                                                             "+zcard", "+zlexcount", "+eval"])
     try:

@@ -615,6 +615,7 @@ async def test_import_a_million_mixed_rows_then_consume_into_redis(
         RuleType.PHONE: PHONES,
         RuleType.DOMAIN: DOMAINS,
         RuleType.LINKEDIN: LINKEDINS,
+        RuleType.COMPANY: 0,  # `--type auto` never reads a value as a company key
     }
     assert await redis.sismember(rule_key(tenant, RuleType.PHONE), "+12015550000")
     assert await redis.sismember(rule_key(tenant, RuleType.EMAIL), "a.0@corp0.example.com")

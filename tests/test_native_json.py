@@ -78,7 +78,13 @@ def flat(
     placed = [found.overlapping(start, end) for start, end in spans]
     typed = [(type(t), repr(t), [type(v) for v in t], jsonspan.wrapper(found.node, t))
              for t in tokens]
-    return "structure", (sites, typed, sorted(nodes.items()), placed)
+    fields = [(r, k, type(v), repr(v)) for r, k, v in found.records(_field_kind)]
+    return "structure", (sites, typed, sorted(nodes.items()), placed, fields)
+
+
+def _field_kind(name: str) -> str | None:
+    """Some keys name a field (as company.py's do), some do not: both paths are compared."""
+    return f"kind-{name[:1]}" if name[:1] not in ("", "a", "e") else None
 
 
 @st.composite

@@ -109,7 +109,7 @@ async def test_replay_is_idempotent_and_10000_values_fit_in_one_call(two_proxies
         await redis.aclose()
 
 
-BAD_TYPE = "Type must be one of [email phone domain linkedin]"
+BAD_TYPE = "Type must be one of [email phone domain linkedin company]"
 
 
 @pytest.mark.parametrize(

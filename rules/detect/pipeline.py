@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from rules.detect import finder, splice
+from rules.detect import company, finder, splice
 from rules.detect.contact import CONTACT_META_KEYS
 from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
 from rules.detect.readings import RULE_TYPE, normals
@@ -40,6 +40,7 @@ class Inspection:
     text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
     found: frozenset[Identifier]  # every identifier of both, once
     asked: dict[RuleType, set[str]]  # what to ask the store (read it, do not change it)
+    companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
 
     def identifiers(self) -> set[Identifier]:
         return set(self.found)
@@ -62,7 +63,11 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     text = tuple(scan_bytes(body, region))
     ids = {i for _, site_ids in sites for i in site_ids}
     ids.update((c.kind, n) for c in text for n in c.normal)
-    return Inspection(body, found, sites, text, frozenset(ids), query_for(ids))
+    asked = query_for(ids)
+    companies = company.company_candidates(found)
+    if companies:
+        asked[RuleType.COMPANY] = company.query(companies)
+    return Inspection(body, found, sites, text, frozenset(ids), asked, companies)
 
 
 def structural(found: Structure, region: str) -> Iterator[Site]:
@@ -79,14 +84,18 @@ def structural(found: Structure, region: str) -> Iterator[Site]:
 def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered:
     """The body without the denied tokens (by `policy`); the same bytes if none is denied."""
     denied, unplaced = denied_tokens(inspection, answer)
-    if not denied:
+    records = company.denied_records(inspection.companies, answer)
+    if not denied and not records:
         return Filtered(inspection.body, {}, unplaced)
     structure = inspection.structure
     tokens = [structure.token(i) for i in sorted(denied)]
-    body = splice.splice(inspection.body, structure, tokens, policy)
+    edits = splice.edits(structure, tokens, policy)
+    edits += company.record_edits(structure, records)
+    body = splice.apply(inspection.body, edits)
     counts: dict[RuleType, int] = {}
-    for rule_type in denied.values():
+    for rule_type in [*denied.values(), *[RuleType.COMPANY] * len(records)]:
         counts[rule_type] = counts.get(rule_type, 0) + 1
+    company.observed(records.values())
     return Filtered(body, counts, unplaced)
 
 

@@ -7,7 +7,9 @@ A 79 kB body has ~7,000 tokens and ~800 that may hold an identifier. The compile
   identifier: under a phone context (a phone key on its path, or an object typed as a phone:
   `{"type": "phone", …}`), or by its text (`could_hold`) or size (a number ≥ 10**6);
 * `token(i)` / `node(i)`: the `jsonspan.Token` / `Node` a splice needs (a handful);
-* `overlapping(start, end)`: the tokens a text candidate's byte span touches.
+* `overlapping(start, end)`: the tokens a text candidate's byte span touches;
+* `records(kind_of)`: `(record, kind, value)` of the values in records whose key names a
+  company field (rules/detect/company.py).
 
 `Reference` is the same contract over the pure-Python `jsonspan.scan`; tests/test_native_json.py
 proves with hypothesis that both give the same answers on every document.
@@ -16,6 +18,7 @@ proves with hypothesis that both give the same answers on every document.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Protocol
 
 from rules.detect import jsonspan
@@ -23,6 +26,7 @@ from rules.detect.contact import TYPE_KEYS, is_phone_key, is_phone_type
 
 PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 Site = tuple[int, str | int | float, bool]  # token index, value, phone context
+Field = tuple[int, str, str | int | float]  # record node, field kind, value (company fields)
 _MARKS = frozenset("@%&\\")  # an address, or an encoding that may hide one (%40, &#64;, \u0040)
 
 
@@ -34,6 +38,8 @@ class Structure(Protocol):
     def node(self, index: int) -> jsonspan.Node: ...
 
     def overlapping(self, start: int, end: int) -> list[int]: ...
+
+    def records(self, kind_of: Callable[[str], str | None]) -> list[Field]: ...
 
     def __len__(self) -> int: ...
 
@@ -81,8 +87,24 @@ class Reference:
             index += 1
         return out
 
+    def records(self, kind_of: Callable[[str], str | None]) -> list[Field]:
+        out: list[Field] = []
+        for token in self.scan.tokens:
+            if token.record < 0 or token.kind is jsonspan.Kind.KEY:
+                continue
+            name = token.key if token.key is not None else _list_key(token.path)
+            kind = kind_of(name) if name is not None else None
+            if kind is not None:
+                out.append((token.record, kind, token.value))
+        return out
+
     def __len__(self) -> int:
         return len(self.scan.tokens)
+
+
+def _list_key(path: jsonspan.Path) -> str | None:
+    """For a list element: the key of its list (`business_emails`)."""
+    return next((p for p in reversed(path) if isinstance(p, str)), None)
 
 
 def _phone_path(token: jsonspan.Token) -> bool:

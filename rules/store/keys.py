@@ -18,7 +18,7 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:catalogue:types             ZSET score 0, "<type>\0<value>" (lex order)
 
 "initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's
-keys have one more `:` part, and rule types are email, phone, domain and linkedin.
+keys have one more `:` part, and rule types are email, phone, domain, linkedin and company.
 """
 
 from __future__ import annotations

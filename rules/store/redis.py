@@ -11,6 +11,7 @@ rules/store/mirrored.py; key names in rules/store/keys.py.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType, chunks
@@ -33,8 +34,8 @@ from rules.store.catalogue_script import CHUNK as CATALOGUE_CHUNK
 from rules.store.keys import (
     SLOTS,
     catalogue_keys,
-    expires_key,
     initialised_key,
+    prefix,
     ready_key,
     region_key,
     rule_key,
@@ -43,6 +44,7 @@ from rules.store.keys import (
     slot_of,
     writes_key,
 )
+from rules.store.lookup_script import LOOKUP, NOT_COMPLETE, READ_ONLY, LookupCall
 from rules.store.redis_connection import connect
 from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args
 
@@ -54,6 +56,8 @@ DEFAULT_TOPIC = "denyproxy.rules"
 T = TypeVar("T")
 MarkerGroup = tuple[str, ...]
 """Markers of which at least one must exist."""
+LookupArgs = tuple[list[str], list[str | int]]
+"""KEYS and ARGV of one lookup script call."""
 
 
 class RedisStore:
@@ -64,6 +68,7 @@ class RedisStore:
         self.feeder_topic = feeder_topic
         self._cluster = isinstance(client, RedisCluster)
         self._script = client.register_script(SCRIPT)
+        self._sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
 
     @overload
     @classmethod
@@ -108,28 +113,62 @@ class RedisStore:
     async def lookup(
         self, tenant: str, query: Lookup, *, include_global: bool = True
     ) -> dict[RuleType, set[str]]:
+        scopes = (tenant, GLOBAL) if include_global else (tenant,)
+        return await self.lookup_scopes(scopes, query)
+
+    async def lookup_scopes(
+        self, scopes: Sequence[str], query: Lookup
+    ) -> dict[RuleType, set[str]]:
+        """Denied in any of `scopes`: one script call per Cluster slot, one round trip."""
         asked = [(t, list(values)) for t, values in query.items() if values]
         if not asked:
             return {}
-        scopes = (tenant, GLOBAL) if include_global else (tenant,)
-        pipe = self.client.pipeline(transaction=False)
-        for rule_type, values in asked:
-            for scope in scopes:
-                pipe.smismember(rule_key(scope, rule_type), values)
-                pipe.zmscore(expires_key(scope, rule_type), values)
-        groups = self._lookup_groups([rule_key(s, asked[0][0]) for s in scopes])
-        for group in groups:
-            pipe.exists(*group)
-        replies = await self._run(pipe)
-        if not all(replies[-len(groups) :]):
-            raise StoreNotInitialisedError(self.missing_marker_detail())
-        return _denied(asked, replies[: -len(groups)], len(scopes), time.time() * 1000)
+        call, now_ms = LookupCall.of(asked), int(time.time() * 1000)
+        calls = []
+        for slot, group in self._by_slot(scopes):
+            markers = self.marker_group(slot)
+            calls.append((call.keys(markers, group), call.args(len(markers), now_ms)))
+        denied: dict[RuleType, set[str]] = {}
+        for reply in await self._call(self._evaluate(calls)):
+            if reply[0] == NOT_COMPLETE:
+                raise StoreNotInitialisedError(self.missing_marker_detail())
+            call.denied(reply[1:], denied)
+        return denied
 
-    def _lookup_groups(self, keys: Sequence[str]) -> list[MarkerGroup]:
-        """The markers a lookup of `keys` must see: on a Cluster those of the slots it reads."""
+    def _by_slot(self, scopes: Sequence[str]) -> list[tuple[int | None, list[str]]]:
+        """The scopes of each slot a lookup reads (one group, slot None, off a Cluster)."""
         if not self._cluster:
-            return [self.marker_group(None)]
-        return [self.marker_group(slot) for slot in sorted({slot_of(k) for k in keys})]
+            return [(None, list(dict.fromkeys(scopes)))]
+        slots: dict[int, list[str]] = {}
+        for scope in dict.fromkeys(scopes):
+            slots.setdefault(slot_of(prefix(scope)), []).append(scope)
+        return sorted(slots.items())
+
+    async def _evaluate(self, calls: Sequence[LookupArgs]) -> list[list[int]]:
+        """The registered lookup by its SHA; a server that lost it (restart, SCRIPT FLUSH) gets
+        it loaded (on every primary of a Cluster) once and the calls again."""
+        try:
+            return await self._evalsha(calls)
+        except NoScriptError:
+            await self.client.script_load(LOOKUP)
+            return await self._evalsha(calls)
+
+    async def _evalsha(self, calls: Sequence[LookupArgs]) -> list[list[int]]:
+        """EVALSHA_RO: a read-only script, so a user allowed only to read the rule sets runs it.
+
+        redis-py routes EVALSHA_RO by asking the server for its keys (COMMAND GETKEYS, one more
+        round trip): on a Cluster each call names its node, the owner of its scopes' slot.
+        """
+        if not self._cluster:
+            keys, args = calls[0]
+            return [await self.client.evalsha_ro(self._sha, len(keys), *keys, *args)]
+        cluster = cast(RedisCluster, self.client)
+        await cluster.initialize()  # the slot map; a no-op once connected
+        pipe = cluster.pipeline(transaction=False)
+        for keys, args in calls:
+            node = cluster.get_node_from_key(keys[-1])  # a rule key of the call's slot
+            pipe.execute_command(READ_ONLY, self._sha, len(keys), *keys, *args, target_nodes=node)
+        return await pipe.execute()
 
     async def apply(self, changes: Sequence[RuleChange]) -> None:
         """One pipeline, the changes in order, unchecked; replayed SADD/SREM are idempotent."""
@@ -241,21 +280,3 @@ def queue_changes(pipe: Pipeline, changes: Sequence[RuleChange]) -> None:
         for chunk in chunks(change.values, CATALOGUE_CHUNK):
             pipe.eval(APPLY, len(keys), *keys, *head, *chunk)
 
-
-def _denied(
-    asked: list[tuple[RuleType, list[str]]], replies: list[Any], scopes: int, now_ms: float
-) -> dict[RuleType, set[str]]:
-    """SMISMEMBER and ZMSCORE replies (a pair per scope, per type) back into the denied values
-    per type: a member whose expiry has come is no longer denied, even before it is swept."""
-    denied: dict[RuleType, set[str]] = {}
-    for i, (rule_type, values) in enumerate(asked):
-        hits: set[str] = set()
-        for j in range(scopes):
-            member, expiry = replies[2 * (scopes * i + j) : 2 * (scopes * i + j) + 2]
-            hits.update(
-                v for v, m, e in zip(values, member, expiry, strict=True)
-                if m and (e is None or e > now_ms)
-            )
-        if hits:
-            denied[rule_type] = hits
-    return denied

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rules.model import RuleChange
+from rules.model import RULE_TYPES, RuleChange
 from rules.store.base import (
     Limits,
     StoreFedByKafkaError,
@@ -24,9 +24,13 @@ from rules.store.catalogue_script import FUNCTIONS, META_ARGS, meta_args
 
 WINDOW_MS = 60_000
 FIRST_VALUE = META_ARGS + 5  # ARGV index of the first value (Lua counts from 1)
+_SETS = 7  # KEYS index of the tenant's first rule set (after the 6 catalogue keys)
+_LAST_SET = _SETS + len(RULE_TYPES) - 1
+_WRITES, _MUST, _MUST_NOT = _LAST_SET + 1, _LAST_SET + 2, _LAST_SET + 3
 
 SCRIPT = FUNCTIONS + f"""
--- KEYS: the 6 catalogue keys of the target (rules/store/catalogue_script.py), the tenant's 4 sets,
+-- KEYS: the 6 catalogue keys of the target (rules/store/catalogue_script.py), the tenant's sets
+--       (one per rule type),
 --       write counter[, marker that must exist, marker that must not exist]
 -- ARGV: the 9 catalogue meta args, max rules, writes per window, window ms,
 --       mode ('write'|'admit'), values...
@@ -34,21 +38,23 @@ local first = {FIRST_VALUE}
 local op, max_rules, mode = ARGV[1], tonumber(ARGV[first - 4]), ARGV[first - 1]
 local per_window, window_ms = tonumber(ARGV[first - 3]), tonumber(ARGV[first - 2])
 if mode == 'write' then
-  if redis.call('EXISTS', KEYS[13]) == 1 then return {{3}} end
-  if redis.call('EXISTS', KEYS[12]) == 0 then return {{4}} end
+  if redis.call('EXISTS', KEYS[{_MUST_NOT}]) == 1 then return {{3}} end
+  if redis.call('EXISTS', KEYS[{_MUST}]) == 0 then return {{4}} end
 end
-local used = tonumber(redis.call('GET', KEYS[11]) or '0')
-if used >= per_window then return {{1, redis.call('PTTL', KEYS[11])}} end
+local used = tonumber(redis.call('GET', KEYS[{_WRITES}]) or '0')
+if used >= per_window then return {{1, redis.call('PTTL', KEYS[{_WRITES}])}} end
 if op == 'add' then
   local held, adding = 0, 0
-  for i = 7, 10 do held = held + redis.call('SCARD', KEYS[i]) end
+  for i = {_SETS}, {_LAST_SET} do held = held + redis.call('SCARD', KEYS[i]) end
   for i = first, #ARGV, 1000 do
     local seen = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
     for _, member in ipairs(seen) do adding = adding + 1 - member end
   end
   if held + adding > max_rules then return {{2, held, adding}} end
 end
-if redis.call('INCR', KEYS[11]) == 1 then redis.call('PEXPIRE', KEYS[11], window_ms) end
+if redis.call('INCR', KEYS[{_WRITES}]) == 1 then
+  redis.call('PEXPIRE', KEYS[{_WRITES}], window_ms)
+end
 if mode == 'write' then change(KEYS, first) end
 return {{0}}
 """

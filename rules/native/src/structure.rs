@@ -6,6 +6,8 @@
 //! NamedTuples on demand (a splice needs a handful); `overlapping(start, end)` places a text
 //! candidate on tokens. `json_scan` builds every token and node (the full reference contract).
 
+use std::collections::HashMap;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
 
@@ -228,6 +230,38 @@ impl Structure {
         out
     }
 
+    /// `(record, field kind, value)` of every value inside a record whose member key (for a
+    /// list element: the key of the nearest keyed container) `kind_of` names a field of.
+    fn records<'py>(
+        &self,
+        py: Python<'py>,
+        kind_of: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut kinds: HashMap<u32, Option<Bound<'py, PyAny>>> = HashMap::new();
+        let mut out = Vec::new();
+        for t in &self.flat.tokens {
+            if t.record < 0 || t.kind == TKind::Key {
+                continue;
+            }
+            let name = if t.key != NONE {
+                t.key
+            } else {
+                self.list_key(t.parent)
+            };
+            if name == NONE {
+                continue;
+            }
+            if !kinds.contains_key(&name) {
+                let kind = kind_of.call1((self.key(py, name),))?;
+                kinds.insert(name, (!kind.is_none()).then_some(kind));
+            }
+            if let Some(Some(kind)) = kinds.get(&name) {
+                out.push((t.record, kind, self.value(py, t)?).into_pyobject(py)?);
+            }
+        }
+        PyList::new(py, out)
+    }
+
     fn __len__(&self) -> usize {
         self.flat.tokens.len()
     }
@@ -250,6 +284,18 @@ impl Structure {
 }
 
 impl Structure {
+    /// The key of the nearest container at or above `node` that is a member (NONE: none).
+    fn list_key(&self, mut node: isize) -> u32 {
+        while node >= 0 {
+            let nd = &self.flat.nodes[node as usize];
+            if let Part::Key(key) = nd.part {
+                return key;
+            }
+            node = nd.parent;
+        }
+        NONE
+    }
+
     /// `paths[parent] + (part,)` (the root's path is empty).
     fn extend<'py>(
         &self,

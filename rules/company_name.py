@@ -1,0 +1,97 @@
+"""Company names and cities in one comparable spelling, on the rule side and the response side.
+
+`Acme Corp.`, `ACME Corporation`, `Acme, Inc.` and `The Acme Company` all become `acme`;
+`Société Générale S.A.` becomes `societe generale`; `Procter & Gamble` and `Procter and Gamble`
+become `procter gamble`. The steps, in order: clean text (rules/text.py), case folded and accents
+removed (cleanco's folding, which also maps `ø`, `ł`, `đ` that Unicode does not decompose),
+apostrophes and dots dropped inside words (`McDonald's`, `S.A.`), every other punctuation a
+space, the connectors `&`, `and`, `und`, `et` dropped, a leading `the` dropped, then legal
+forms removed from the end, repeatedly (`GmbH & Co. KG`, `Pty Ltd`).
+
+The legal forms are cleanco's list (some 250 terms, 67 countries), read in this module's own
+spelling so a term and a name always compare alike. **Choice:** they are removed from the end
+only, and never the last word left (`Limited` stays `limited`): a term in the middle of a name
+is usually part of it. Over-matching is the chosen failure: two companies that differ only by
+their legal form (`Acme Inc` and `Acme GmbH`) get one name, which is why a name alone matches
+only with `--company-name-only-match`, and a name with its city otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from cleanco.clean import normalized  # type: ignore[import-untyped]  # no type information
+from cleanco.termdata import terms_by_country, terms_by_type  # type: ignore[import-untyped]
+
+from rules.text import clean
+
+MAX_NAME = 500
+"""Characters of a company name or city we read (OpenProspect allows 500 for a list's name)."""
+
+_MAX_RAW = 4 * MAX_NAME  # longer input is no name: not even read
+_JOINED = re.compile(r"['\u2019`.\u00b4]")  # dropped inside words: `McDonald's`, `S.A.`
+_SPLIT = re.compile(r"[\W_]+")
+_CONNECTORS = frozenset({"and", "und", "et"})
+_LEADING = frozenset({"the"})
+_CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
+
+
+def _words(text: str) -> list[str]:
+    """Folded words of `text`: no case, accents, punctuation or connectors."""
+    folded: str = normalized(clean(text)).casefold()  # its map can yield capitals
+    joined = _JOINED.sub("", folded.replace("&", " and "))
+    return [w for w in _SPLIT.split(joined) if w and w not in _CONNECTORS]
+
+
+@lru_cache(maxsize=1)
+def _legal_forms() -> frozenset[tuple[str, ...]]:
+    """cleanco's terms in this module's spelling (`gmbh & co. kg` → (gmbh, co, kg))."""
+    terms = [t for group in (terms_by_type, terms_by_country) for ts in group.values() for t in ts]
+    return frozenset(words for t in terms if (words := tuple(_words(t))))
+
+
+@lru_cache(maxsize=1)
+def _longest_form() -> int:
+    return max(len(t) for t in _legal_forms())
+
+
+def _without_legal_forms(words: list[str]) -> list[str]:
+    """Legal forms removed from the end, longest first, while a word is left before them."""
+    forms, longest = _legal_forms(), _longest_form()
+    changed = True
+    while changed:
+        changed = False
+        for size in range(min(longest, len(words) - 1), 0, -1):
+            if tuple(words[-size:]) in forms:
+                del words[-size:]
+                changed = True
+                break
+    return words
+
+
+@lru_cache(maxsize=65_536)
+def company_name(raw: str) -> str | None:
+    """The comparable form of a company name; None when nothing is left of it."""
+    if len(raw) > _MAX_RAW:
+        return None
+    words = _words(raw)
+    while len(words) > 1 and words[0] in _LEADING:
+        del words[0]
+    return _bounded(" ".join(_without_legal_forms(words)))
+
+
+@lru_cache(maxsize=16_384)
+def city(raw: str) -> str | None:
+    """The comparable form of a city: `St. Louis` and `Saint-Louis` are `saint louis`."""
+    if len(raw) > _MAX_RAW:
+        return None
+    words = _words(raw)
+    if words and words[0] in _CITY_WORDS:
+        words[0] = _CITY_WORDS[words[0]]
+    return _bounded(" ".join(words))
+
+
+def _bounded(form: str) -> str | None:
+    """A form of at most MAX_NAME characters (the bound is on the result: idempotent)."""
+    return form if 0 < len(form) <= MAX_NAME else None

@@ -1,0 +1,166 @@
+"""Company rules on responses: which record names which company, and which records go.
+
+A *record* is an object inside a list (a search row, a business record, a person in `data[]`),
+as for `--policy drop`. Its fields are its own members and those of the objects nested in it
+that are not records themselves (`content`, `company`, `address`, an email's contact point),
+read by their key:
+
+* own id (tier 1): `ID_FIELDS`, compared exactly (a number as its digits);
+* website / domain (tier 2): `DOMAIN_FIELDS`, as a registrable domain; and every field whose key
+  holds `email` (a person's email, a business's emails): the registrable domain of the address
+  (free-mail domains name no company and are not asked);
+* name and city (tiers 3, 4): `NAME_FIELDS`, `CITY_FIELDS`, in rules/company_name.py's spelling.
+
+The keys of every record join the ONE store lookup (`RuleType.COMPANY`); a record with a denied
+key is removed whole under both policies, and with it everything it holds (a company's people).
+Records at the top of a body (one object as the whole body, an NDJSON line) are not removed:
+there is no list to remove them from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rules.company import Tier, email_domain, external_id, tier_of, website_domain
+from rules.company_name import city, company_name
+from rules.detect.jsonspan import Scan
+from rules.detect.splice import Action, Edit, Nodes
+from rules.detect.structure import Reference, Structure
+from rules.metrics import COMPANY_MATCHES
+from rules.model import Lookup, RuleType
+
+ID_FIELDS = ("openmart_id", "google_place_id", "id", "external_id", "source_id")
+"""A record's own id fields: an entry's `external_id` matches one of them (tier 1)."""
+DOMAIN_FIELDS = (
+    "website", "website_url", "domain", "company_domain", "company_website", "homepage",
+)
+NAME_FIELDS = ("company_name", "business_name", "name", "company", "organization_name")
+CITY_FIELDS = ("city", "company_city", "locality")
+_FIELDS: dict[str, str] = {
+    **dict.fromkeys(ID_FIELDS, "id"), **dict.fromkeys(DOMAIN_FIELDS, "domain"),
+    **dict.fromkeys(NAME_FIELDS, "name"), **dict.fromkeys(CITY_FIELDS, "city"),
+}
+_NORMAL: dict[str, Callable[[str], str | None]] = {
+    "domain": website_domain, "name": company_name, "city": city, "email": email_domain,
+}
+_STORED = {"email": "domain"}  # an address names its company by its domain
+_PER_FIELD = 8  # names, cities read per record: their pairs are keys (bounds a hostile record)
+_LINEAR = frozenset({"id", "domain"})  # one key per value: every one is read, never capped
+
+
+@dataclass(slots=True)
+class _Fields:
+    """What one record says about its company, in normal forms."""
+
+    found: dict[str, dict[str, None]] = field(default_factory=dict)
+
+    def add(self, kind: str, value: str | None) -> None:
+        if value is not None:
+            seen = self.found.setdefault(kind, {})
+            if kind in _LINEAR or len(seen) < _PER_FIELD:
+                seen[value] = None
+
+    def keys(self) -> tuple[str, ...]:
+        get = self.found.get
+        keys = [f"id:{v}" for v in get("id", ())] + [f"domain:{d}" for d in get("domain", ())]
+        names, cities = get("name", {}), get("city", {})
+        keys += [f"namecity:{n}|{c}" for n in names for c in cities]
+        keys += [f"name:{n}" for n in names]
+        return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyRecord:
+    """A record (its node in `Scan.nodes`) and the company keys it is looked up by."""
+
+    node: int
+    values: tuple[str, ...]
+
+
+def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
+    """Every record that names a company, with its keys (highest tier first)."""
+    flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
+    records: dict[int, _Fields] = {}
+    for record, kind, raw in flat.records(_kind_of):
+        value = _normal(kind, raw)
+        if value is not None:
+            records.setdefault(record, _Fields()).add(_STORED.get(kind, kind), value)
+    found = ((node, fields.keys()) for node, fields in records.items())
+    return tuple(CompanyRecord(node, keys) for node, keys in found if keys)
+
+
+@lru_cache(maxsize=4096)
+def _kind_of(name: str) -> str | None:
+    """The field a member key names (id, domain, name, city, email), or None."""
+    lowered = name.lower()
+    return _FIELDS.get(lowered) or ("email" if "email" in lowered else None)
+
+
+def _normal(kind: str, value: str | int | float) -> str | None:
+    if kind == "id":
+        return None if isinstance(value, float) else external_id(value)
+    return _NORMAL[kind](value) if isinstance(value, str) else None
+
+
+def task_keys(task: object) -> tuple[str, ...]:
+    """The company keys of one enrichment task (`domain`, `company_name` + `city`), for
+    `--company-preflight`: a task for a denied company would only buy records that are removed."""
+    if not isinstance(task, dict):
+        return ()
+    fields = _Fields()
+    for name, kind in (("domain", "domain"), ("company_name", "name"), ("city", "city")):
+        value = task.get(name)
+        if isinstance(value, str):
+            fields.add(kind, _NORMAL[kind](value.removeprefix("@")))
+    return fields.keys()
+
+
+def query(records: Iterable[CompanyRecord]) -> set[str]:
+    """The company keys to ask the store."""
+    return {v for record in records for v in record.values}
+
+
+def denied_records(records: Iterable[CompanyRecord], answer: Lookup) -> dict[int, Tier]:
+    """Record node → the highest tier at which a rule denies it."""
+    denied = answer.get(RuleType.COMPANY, ())
+    if not denied:
+        return {}
+    out: dict[int, Tier] = {}
+    for record in records:
+        hit = next((v for v in record.values if v in denied), None)
+        if hit is not None:
+            out[record.node] = tier_of(hit)
+    return out
+
+
+def record_edits(scan: Nodes, nodes: Iterable[int]) -> list[Edit]:
+    """Cuts that remove each record (an element of a list) whole: both policies."""
+    edits = []
+    for node in nodes:
+        slot = scan.node(node).slot
+        if slot is not None:
+            edits.append(Edit(*slot, Action.CUT))
+    return edits
+
+
+def observed(tiers: Iterable[Tier]) -> None:
+    """Count matches by tier (`denyproxy_company_matches_total{tier}`); never an identifier."""
+    for tier in tiers:
+        COMPANY_MATCHES.labels(tier).inc()
+
+
+def answer_for(answer: dict[RuleType, set[str]], name_only: bool) -> dict[RuleType, set[str]]:
+    """The answer the filter acts on: name-only keys count only with the flag."""
+    denied = answer.get(RuleType.COMPANY)
+    if name_only or not denied:
+        return answer
+    kept = {v for v in denied if not v.startswith("name:")}
+    return {**answer, RuleType.COMPANY: kept}
+
+
+__all__ = [
+    "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "CompanyRecord", "answer_for",
+    "company_candidates", "denied_records", "observed", "query", "record_edits", "task_keys",
+]

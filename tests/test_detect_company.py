@@ -1,0 +1,123 @@
+"""Company records on responses: which keys a record is looked up by, and what goes (no store:
+the answers are given, as the one lookup would give them)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from rules.company import parse_company
+from rules.detect import company, pipeline
+from rules.detect.finder import scan_json
+from rules.detect.match import Policy
+from rules.model import DEFAULT_REGION, RuleType
+from tests.fake_openmart import person
+
+ROWS = [
+    {"id": "r1", "content": {"business_name": "Acme Store GmbH", "city": "Berlin",
+                             "website": "https://www.acme.com/shop", "openmart_id": "om_1",
+                             "business_emails": ["info@acme.com"]}},
+    {"id": "r2", "content": {"business_name": "Other Shop", "city": "Munich",
+                             "website": "other.io"}},
+]
+
+
+def keys_of(doc: object) -> list[tuple[str, ...]]:
+    body = orjson.dumps(doc)
+    return [r.values for r in company.company_candidates(scan_json(body, frozenset(), 256))]
+
+
+def answer(*entries: dict[str, str]) -> dict[RuleType, set[str]]:
+    return {RuleType.COMPANY: {v for e in entries for v in parse_company(e).values()}}
+
+
+def filtered(doc: object, denied: dict[RuleType, set[str]], policy: Policy = "strip") -> object:
+    inspection = pipeline.inspect(orjson.dumps(doc), DEFAULT_REGION)
+    return orjson.loads(pipeline.filtered(inspection, denied, policy).body)
+
+
+def test_a_search_row_is_read_through_its_content_object() -> None:
+    first, second = keys_of({"data": ROWS})
+    assert first == ("id:r1", "id:om_1", "domain:acme.com", "namecity:acme store|berlin",
+                     "name:acme store")
+    assert second == ("id:r2", "domain:other.io", "namecity:other shop|munich", "name:other shop")
+
+
+def test_a_person_is_read_by_email_domain_company_name_and_city() -> None:
+    (keys,) = keys_of({"data": [person("Jane", "Doe", "acme.com", [])]})
+    assert keys == ("domain:acme.com", "namecity:acme|austin", "name:acme")
+
+
+def test_free_mail_addresses_name_no_company() -> None:
+    (keys,) = keys_of([{"email": "jane@gmail.com", "first_name": "Jane", "company_name": "X"}])
+    assert keys == ("name:x",)
+
+
+def test_a_body_that_is_one_object_has_no_records() -> None:
+    assert keys_of({"business_name": "Acme", "website": "acme.com"}) == []
+
+
+def test_the_query_asks_the_keys_of_every_record() -> None:
+    query = pipeline.inspect(orjson.dumps({"data": ROWS}), DEFAULT_REGION).query()
+    assert {"id:r1", "domain:other.io", "name:acme store"} <= query[RuleType.COMPANY]
+
+
+@pytest.mark.parametrize("policy", ["strip", "drop"])
+@pytest.mark.parametrize("entry", [
+    {"external_id": "om_1"},
+    {"website_url": "http://shop.acme.com"},
+    {"company_name": "ACME Store", "city": "berlin"},
+])
+def test_each_tier_removes_the_business_row_whole(entry: dict[str, str], policy: Policy) -> None:
+    doc = filtered({"data": ROWS, "cursor": None}, answer(entry), policy)
+    assert doc == {"data": [ROWS[1]], "cursor": None}
+
+
+@pytest.mark.parametrize("policy", ["strip", "drop"])
+def test_every_person_of_the_company_goes(policy: Policy) -> None:
+    people = [person("Jane", "Doe", "acme.com", []), person("Karl", "Marx", "other.io", []),
+              person("Ada", "Lovelace", "eu.acme.com", [])]
+    doc = filtered({"data": people}, answer({"website_url": "acme.com"}), policy)
+    assert doc == {"data": [people[1]]}
+
+
+def test_name_only_keys_count_only_with_the_flag() -> None:
+    denied = answer({"company_name": "Acme Store"})
+    assert filtered({"data": ROWS}, company.answer_for(denied, False)) == {"data": ROWS}
+    assert filtered({"data": ROWS}, company.answer_for(denied, True)) == {"data": [ROWS[1]]}
+
+
+def test_a_business_record_takes_its_people_along() -> None:
+    record = {"openmart_id": "om_9", "business_name": "Acme", "contacts": [
+        {"first_name": "Jane", "email": "jane@elsewhere.io"}]}
+    other = {"openmart_id": "om_8", "business_name": "Other"}
+    assert filtered([record, other], answer({"external_id": "om_9"})) == [other]
+
+
+def test_the_highest_tier_is_the_one_counted() -> None:
+    inspection = pipeline.inspect(orjson.dumps({"data": ROWS}), DEFAULT_REGION)
+    denied = answer({"external_id": "om_1", "website_url": "acme.com"})
+    assert company.denied_records(inspection.companies, denied) == {
+        inspection.companies[0].node: "external_id"}
+    result = pipeline.filtered(inspection, denied, "strip")
+    assert result.counts == {RuleType.COMPANY: 1}
+
+
+def test_nothing_denied_leaves_the_bytes_as_they_were() -> None:
+    body = orjson.dumps({"data": ROWS})
+    inspection = pipeline.inspect(body, DEFAULT_REGION)
+    assert pipeline.filtered(inspection, answer({"external_id": "nope"}), "strip").body is body
+
+
+def test_a_task_names_its_company_by_domain_and_name_with_city() -> None:
+    assert company.task_keys({"domain": "@www.Acme.com", "company_name": "Acme Inc.",
+                              "city": "Austin", "title": "CEO"}) == (
+        "domain:acme.com", "namecity:acme|austin", "name:acme")
+    assert company.task_keys({"domain": "gmail.com"}) == ()
+    assert company.task_keys(["not", "a", "task"]) == ()
+
+
+def test_every_email_domain_of_a_record_is_read() -> None:
+    emails = [f"info@shop{i}.com" for i in range(30)] + ["info@acme.com"]
+    doc = {"data": [{"business_name": "Mall", "business_emails": emails}, ROWS[1]]}
+    assert filtered(doc, answer({"website_url": "acme.com"})) == {"data": [ROWS[1]]}

@@ -1,0 +1,92 @@
+"""The lean edge (#11): work a request does not need is done once, not per request, and the
+event loop is a setting. The behaviour itself is covered by test_edge/test_forward/…"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict
+
+from proxy import metrics, paths
+from proxy.candidates import HeaderIds, header_identifiers
+from proxy.server import loop_factory
+from proxy.settings import SettingsError
+from rules.model import RuleChange, RuleType, tenant_of
+from rules.store import RedisStore
+from tests.harness import fake_upstream
+from tests.test_cli import Proxy
+
+
+def test_request_counters_are_looked_up_once_and_unknown_methods_share_one_label() -> None:
+    assert metrics.requests_counter("GET", 200) is metrics.requests_counter("GET", 200)
+    assert metrics.requests_counter("BREW", 200) is metrics.requests_counter("WHEN", 200)
+    assert metrics.requests_counter("BREW", 200) is metrics.REQUESTS.labels("OTHER", "200")
+
+
+def test_a_header_is_scanned_once_and_its_identifiers_kept() -> None:
+    email = f"jane.{uuid.uuid4().hex[:6]}@acme.com"
+    first = header_identifiers("Link", f"<mailto:{email}>", "US")
+    assert (RuleType.EMAIL, email) in first
+    assert header_identifiers("Link", f"<mailto:{email}>", "US") is first
+    assert header_identifiers("Server", "nginx", "US") == ()
+    found = HeaderIds.of(CIMultiDict(Link=f"<mailto:{email}>", Server="nginx"), "US")
+    assert [name for name, _, _ in found.by_header] == ["Link"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/task/abc", "/a/./b", "/a/../b", "/", "/a//b"])
+def test_a_path_with_nothing_to_decode_reads_as_the_full_decoding_would(path: str) -> None:
+    assert paths.readings(path) == [path.split("/")]
+    assert any(seg in (".", "..") for seg in path.split("/")) == _refused(path)
+    assert _refused(path.replace(".", "%2e")) == _refused(path)  # the decoding path agrees
+
+
+def _refused(path: str) -> bool:
+    try:
+        paths.check(path)
+    except Exception:
+        return True
+    return False
+
+
+def test_event_loop_choices() -> None:
+    assert loop_factory("asyncio") is None
+    uvloop = pytest.importorskip("uvloop")
+    factory = loop_factory("uvloop")
+    assert factory is not None and loop_factory("auto") is factory
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+
+
+def test_uvloop_asked_for_but_missing_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
+    assert loop_factory("auto") is None
+    with pytest.raises(SettingsError, match="uvloop is not installed"):
+        loop_factory("uvloop")
+
+
+async def test_serve_on_uvloop_filters_and_drains(redis_url: str) -> None:
+    pytest.importorskip("uvloop")
+    api_key = f"om_{uuid.uuid4().hex}"
+    store = RedisStore.from_url(redis_url, timeout=2)
+    rule = RuleChange("add", tenant_of(api_key), RuleType.EMAIL, ("jane.doe@acme.com",))
+    await store.apply([rule])
+    await store.mark_initialised()
+    await store.aclose()
+    async with fake_upstream() as (_, upstream), aiohttp.ClientSession() as client:
+        proxy = Proxy("--upstream", upstream, "--redis", redis_url, "--event-loop", "uvloop")
+        try:
+            await proxy.ready(client)
+            async with client.get(f"{proxy.url}/slow/0", headers={"X-API-Key": api_key}) as r:
+                assert r.status == 200
+                assert (await r.json())["data"][0]["email"] is None
+            assert await asyncio.to_thread(proxy.stop) == 0
+        finally:
+            proxy.stop()
