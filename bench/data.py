@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class Data:
     denied_raw: dict[str, set[str]]  # key -> raw payload values denied (not the filler)
     docs: dict[str, Doc]  # path -> doc
     rule_count: int
+    detect: list[str] = dataclasses.field(default_factory=list)  # detection workload paths
+    detect_bytes: int = 0
 
 
 def denied_for(key: str, value: str) -> bool:
@@ -63,6 +66,23 @@ def contacts(file_no: int, count: int, domain: str, unique: bool = False) -> lis
     return rows
 
 
+def detect_row(row: Doc) -> Doc:
+    """A person row whose identifiers also stand where only detection finds them: free text,
+    unknown keys, object keys, a typed contact point and a phone written as a JSON number
+    (deny by default: the proxy must read them all). Its standard fields stay, so the same
+    raw values are denied (`identifiers` reads those)."""
+    email, linkedin = row["email"]["email"], row["linkedin_url"]
+    first, second = (p["phone_number"] for p in row["phones"])
+    return row | {
+        "bio": f"{row['first_name']} answers at {email} or {second}; profile {linkedin}.",
+        "notes": [f"Called {first} on Monday", "prefers e-mail", f"cc: <{email}>"],
+        "reach": {"primary_handle": email, "alt": second},
+        "seen_by": {email: {"first_seen_at": "2026-11-01", "count": 3}},
+        "contacts": [{"type": "phone", "value": first}, {"type": "note", "value": "VIP"}],
+        "raw_dial": int(first.lstrip("+")),
+    }
+
+
 def task_doc(task_id: str, people: list[Doc]) -> Doc:
     return {"task_id": task_id, "status": "COMPLETED", "tracking_id": f"trk-{task_id}",
             "data": people}
@@ -83,14 +103,20 @@ def _tid(prefix: str, seed: int) -> str:
     return f"{prefix}-{hashlib.md5(str(seed).encode()).hexdigest()[:12]}"
 
 
-def make_docs(unique_docs: int) -> tuple[dict[str, Doc], list[str], list[str], list[str]]:
-    """(path -> doc, small paths, large paths, unique paths)."""
+Groups = tuple[list[str], list[str], list[str], list[str]]
+
+
+def make_docs(unique_docs: int) -> tuple[dict[str, Doc], list[str], list[str], list[str],
+                                         list[str]]:
+    """(path -> doc, small paths, large paths, unique paths, detection-workload paths)."""
     docs: dict[str, Doc] = {}
-    groups: tuple[list[str], list[str], list[str]] = ([], [], [])
+    groups: Groups = ([], [], [], [])
     specs = ([(_tid(f"s{i:02d}", i), contacts(i, 8, f"acme{i}.com")) for i in range(16)],
              [(_tid(f"l{i}", 100 + i), contacts(50 + i, 200, f"big{i}.com")) for i in range(4)],
              [(f"u{i:05d}", contacts(i, 8, f"u{i}.example.org", unique=True))
-              for i in range(unique_docs)])
+              for i in range(unique_docs)],
+             [(_tid(f"d{i:02d}", 200 + i), [detect_row(r) for r in contacts(i, 8, f"dt{i}.com")])
+              for i in range(16)])
     for group, spec in zip(groups, specs, strict=True):
         for tid, people in spec:
             path = f"/api/v1/task/{tid}"
@@ -165,9 +191,10 @@ def write_rules(work: Path, by_type: RawRules, filler: int) -> tuple[list[RuleCh
 
 
 def make_data(work: Path, filler: int, unique_docs: int) -> Data:
-    docs, small, large, unique = make_docs(unique_docs)
+    docs, small, large, unique, detect = make_docs(unique_docs)
     sizes = write_docs(work / "www", docs)
     denied_raw, by_type = payload_denials(docs)
     changes, count = write_rules(work, by_type, filler)
     return Data(work / "www", small, large, unique, sizes[small[0]], sizes[large[0]],
-                work / "rules.jsonl", work / "deny.tsv", changes, denied_raw, docs, count)
+                work / "rules.jsonl", work / "deny.tsv", changes, denied_raw, docs, count,
+                detect, sizes[detect[0]])

@@ -3,11 +3,13 @@
     .venv/bin/python bench/detect_cost.py [--repeat 400]
 
 `before`: main's path before the deny-by-default work (orjson parse → tree walk → lookup
-stub → redact → orjson dumps). `after`: `rules.detect.pipeline` (jsonspan scan → structural detector
+stub → redact → orjson dumps). `after`: `rules.detect.pipeline` (flat structural scan → sites
 + text scanner → lookup stub → splice → verify), when that module exists, with the JSON scan
 rules/detect/finder.py selects (`after`: the compiled one when built) and with the pure-Python
-reference scan (`after-py`). The lookup stub
+reference of the same contract (`after-py`, rules/detect/structure.py). The lookup stub
 intersects the query with an in-memory rule set (one contact in eight denied by email).
+Payloads: 8 and 200 contacts, and `detect` (bench/data.py `detect_row`: 8 contacts whose
+identifiers also stand in free text, unknown keys, object keys, typed points and numbers).
 Figures are the best of 5 rounds, warm (repeated contacts) and cold (caches cleared).
 """
 
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 # E402 below: the imports need the repo root on sys.path first (run as a script)
 import orjson  # noqa: E402
 
-from bench.data import contacts, task_doc  # noqa: E402
+from bench.data import contacts, detect_row, task_doc  # noqa: E402
 from rules.detect import match as flt  # noqa: E402
 from rules.model import Lookup, RuleType  # noqa: E402
 
@@ -59,15 +61,15 @@ def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 
 
 def after_py(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
-    """`after` with the pure-Python reference scan (rules/detect/jsonspan.py) in the pipeline."""
-    from rules.detect import finder, jsonspan, pipeline
+    """`after` with the pure-Python reference (rules/detect/structure.py) in the pipeline."""
+    from rules.detect import finder, structure
 
-    names = vars(pipeline)  # the name the pipeline calls, swapped for this body only
-    names["scan_json"] = jsonspan.scan
+    compiled = finder.json_structure  # the name the pipeline calls, swapped for this body only
+    finder.json_structure = structure.reference
     try:
         return after(body, rules)
     finally:
-        names["scan_json"] = finder.scan_json
+        finder.json_structure = compiled
 
 
 def clear_caches() -> None:
@@ -89,7 +91,8 @@ def best_us(fn: Callable[[], object], repeat: int, cold: bool) -> float:
 
 
 def row(name: str, count: int, repeat: int, path: Callable[..., bytes]) -> str:
-    doc = task_doc("t1", contacts(1, count, "acme.com"))
+    people = contacts(1, count, "acme.com")
+    doc = task_doc("t1", [detect_row(p) for p in people] if name == "detect" else people)
     body = orjson.dumps(doc)
     emails = [p["email"]["email"].lower() for p in doc["data"]][::8]
     rules = {RuleType.EMAIL: set(emails)}
@@ -109,7 +112,7 @@ def main() -> None:
     )
     for label, path in paths:
         print(f"{label}: {'payload':<12}{'bytes':>8}{'warm µs':>12}{'cold µs':>12}")
-        for name, count in (("8-contact", 8), ("200-contact", 200)):
+        for name, count in (("8-contact", 8), ("200-contact", 200), ("detect", 8)):
             print("        " + row(name, count, max(1, args.repeat * 8 // count), path))
 
 

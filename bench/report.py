@@ -173,7 +173,8 @@ def half_table(c: Context) -> list[str]:
             *table(head, "llrrrrrrr", (half_row(c, r, direct, direct_half) for r in half))]
 
 
-WHAT = {"small": "8-contact", "large": "200-contact", "unique": "distinct 8-contact (cold caches)"}
+WHAT = {"small": "8-contact", "large": "200-contact", "unique": "distinct 8-contact (cold caches)",
+        "detect": "8-contact detection workload"}
 
 
 def profile_section(p: Profile) -> list[str]:
@@ -199,6 +200,9 @@ def render(c: Context) -> str:
     out += payload_table(c, "large", f"200-contact task result ({c.data.large_bytes:,} bytes)", [])
     out += payload_table(c, "unique", f"{len(c.data.unique):,} distinct 8-contact results (no "
                          "contact repeats: cold normalisation caches)", [UNIQUE_INTRO, ""])
+    out += payload_table(c, "detect", f"detection workload: 8 contacts whose identifiers also "
+                         f"stand in free text, unknown and object keys ({c.data.detect_bytes:,} "
+                         "bytes)", [])
     out += half_table(c)
     for p in c.found.profiles:
         out += profile_section(p) if p.rows else []

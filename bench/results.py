@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PAYLOADS = ("small", "large", "unique", "half")
+PAYLOADS = ("small", "large", "unique", "half", "detect")
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Run:
 
     contender: int
     workers: int
-    payload: str  # small | large | unique | half
+    payload: str  # small | large | unique | half | detect
     conns: int
     rps: float
     p50_ms: float

@@ -95,6 +95,9 @@ def single_worker_cells(s: Session, c: Contender, server: Server, small: list[Ru
         run = s.cell(server, Cell(c.number, 1, "unique", conns))
         log.info(f"  {len(s.env.data.unique)} distinct 8-contact results c={conns}: "
                  f"{run.rps:7.0f} req/s  p99 {run.p99_ms:.2f} ms")
+    if s.env.data.detect:  # identifiers in free text, unknown keys, object keys (deny by default)
+        run = s.cell(server, Cell(c.number, 1, "detect", conns))
+        log.info(f"  detection workload c={conns}: {run.rps:7.0f} req/s  p99 {run.p99_ms:.2f} ms")
     half_cell(s, c, server, small)
 
 

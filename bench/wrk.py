@@ -67,7 +67,7 @@ class Workload:
 
     script: Path
     keys: Path
-    paths: dict[str, Path]  # payload name ("small", "large", "unique") -> paths file
+    paths: dict[str, Path]  # payload name ("small", "large", "unique", "detect") -> paths file
 
     @classmethod
     def write(cls, work: Path, data: Data) -> Workload:
@@ -77,7 +77,7 @@ class Workload:
         keys.write_text("\n".join(KEYS) + "\n")
         paths = {}
         for payload, listed in (("small", data.small), ("large", data.large),
-                                ("unique", data.unique)):
+                                ("unique", data.unique), ("detect", data.detect)):
             paths[payload] = work / f"{payload}.txt"
             paths[payload].write_text("\n".join(listed) + "\n")
         return cls(script, keys, paths)

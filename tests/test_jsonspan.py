@@ -527,8 +527,12 @@ def test_same_output_as_the_tree_filter_on_any_document(
 ) -> None:
     body, _ = doc
     parsed = json.loads(body)
-    pool = sorted({repr(t.value): t.value for t in scan(body).tokens
-                   if t.kind is not Kind.KEY and not isinstance(t.value, float)}.items())
+    tokens = [t for t in scan(body).tokens if t.kind is not Kind.KEY]
+    floats = {t.value for t in tokens if isinstance(t.value, float)}
+    # The tree filter matches by `==` (0 == 0.0): a value equal to a float in the document
+    # would deny that float there, and not in the splice, which matches exact types.
+    pool = sorted({repr(t.value): t.value for t in tokens
+                   if not isinstance(t.value, float) and t.value not in floats}.items())
     chosen = data.draw(st.lists(st.sampled_from(pool), unique=True) if pool else st.just([]))
     denied = {value: RuleType.EMAIL for _, value in chosen}
     expected, _ = flt.redact(copy.deepcopy(parsed), denied, policy)

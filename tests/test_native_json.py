@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rules.detect import finder, jsonspan
+from rules.detect import finder, jsonspan, structure
 from rules.detect.jsonspan import JsonBodyError, Scan
+from rules.detect.structure import Structure
 from tests.test_jsonspan import META, documents
 
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
@@ -56,6 +57,34 @@ def strict(found: Scan) -> Any:
 def assert_same(body: bytes, meta: frozenset[str] = META, depth: int = 512) -> None:
     expected = outcome(jsonspan.scan, body, meta, depth)
     assert outcome(finder.scan_json, body, meta, depth) == expected
+    assert flat(finder.json_structure, body, meta, depth) == flat(
+        structure.reference, body, meta, depth
+    )
+
+
+def flat(
+    scan: Callable[[bytes, frozenset[str], int], Structure], body: bytes,
+    meta: frozenset[str], depth: int,
+) -> tuple[str, Any]:
+    """What the flat contract (rules/detect/structure.py) makes of `body`, exactly."""
+    try:
+        found = scan(body, meta, depth)
+    except JsonBodyError as e:
+        return "error", (type(e), str(e))
+    sites = [(i, type(v), repr(v), ctx) for i, v, ctx in found.sites()]
+    tokens = [found.token(i) for i in range(len(found))]
+    nodes = {t.parent: found.node(t.parent) for t in tokens if t.parent >= 0}
+    spans = [(t.start, t.end) for t in tokens] + [(t.start + 1, t.end + 2) for t in tokens]
+    placed = [found.overlapping(start, end) for start, end in spans]
+    typed = [(type(t), repr(t), [type(v) for v in t], jsonspan.wrapper(found.node, t))
+             for t in tokens]
+    fields = [(r, k, type(v), repr(v)) for r, k, v in found.records(_field_kind)]
+    return "structure", (sites, typed, sorted(nodes.items()), placed, fields)
+
+
+def _field_kind(name: str) -> str | None:
+    """Some keys name a field (as company.py's do), some do not: both paths are compared."""
+    return f"kind-{name[:1]}" if name[:1] not in ("", "a", "e") else None
 
 
 @st.composite
@@ -80,6 +109,20 @@ def mutated(draw: Any) -> bytes:
 @needs_native
 def test_the_compiled_scan_is_selected() -> None:
     assert finder.scan_json is not jsonspan.scan
+    assert finder.json_structure is not structure.reference
+
+
+@needs_native
+@pytest.mark.parametrize("body", [
+    b'{"phones": [{"n": "5125550100"}, 15125550100], "x": {"mobile_no": 5}}',
+    b'[{"type": "Mobile", "value": "512 555 0100", "id": 1234567}, {"v": "12345"}]',
+    b'{"a@b.co": 1, "LinkedIn": "x", "note": "caf\\u00e9 %40 &#64;", "n": 1e6, "m": 999999}',
+    b'"+1 512 555 0100"',
+])
+def test_same_sites_and_phone_context(body: bytes) -> None:
+    """Phone keys on the path, typed contact points, keys, encodings, number sizes."""
+    assert_same(body)
+    assert finder.json_structure(body, META, 512).sites()  # something is a site here
 
 
 @needs_native

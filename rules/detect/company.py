@@ -25,8 +25,9 @@ from functools import lru_cache
 
 from rules.company import Tier, email_domain, external_id, tier_of, website_domain
 from rules.company_name import city, company_name
-from rules.detect.jsonspan import Kind, Path, Scan
-from rules.detect.splice import Action, Edit
+from rules.detect.jsonspan import Scan
+from rules.detect.splice import Action, Edit, Nodes
+from rules.detect.structure import Reference, Structure
 from rules.metrics import COMPANY_MATCHES
 from rules.model import Lookup, RuleType
 
@@ -78,18 +79,14 @@ class CompanyRecord:
     values: tuple[str, ...]
 
 
-def company_candidates(scan: Scan) -> tuple[CompanyRecord, ...]:
+def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
     """Every record that names a company, with its keys (highest tier first)."""
+    flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
     records: dict[int, _Fields] = {}
-    for token in scan.tokens:
-        if token.record < 0 or token.kind is Kind.KEY:
-            continue
-        name = token.key if token.key is not None else _list_key(token.path)
-        kind = _kind_of(name) if name is not None else None
-        if kind is not None:
-            value = _normal(kind, token.value)
-            if value is not None:
-                records.setdefault(token.record, _Fields()).add(_STORED.get(kind, kind), value)
+    for record, kind, raw in flat.records(_kind_of):
+        value = _normal(kind, raw)
+        if value is not None:
+            records.setdefault(record, _Fields()).add(_STORED.get(kind, kind), value)
     found = ((node, fields.keys()) for node, fields in records.items())
     return tuple(CompanyRecord(node, keys) for node, keys in found if keys)
 
@@ -99,11 +96,6 @@ def _kind_of(name: str) -> str | None:
     """The field a member key names (id, domain, name, city, email), or None."""
     lowered = name.lower()
     return _FIELDS.get(lowered) or ("email" if "email" in lowered else None)
-
-
-def _list_key(path: Path) -> str | None:
-    """For a list element: the key of its list (`business_emails`)."""
-    return next((p for p in reversed(path) if isinstance(p, str)), None)
 
 
 def _normal(kind: str, value: str | int | float) -> str | None:
@@ -143,11 +135,11 @@ def denied_records(records: Iterable[CompanyRecord], answer: Lookup) -> dict[int
     return out
 
 
-def record_edits(scan: Scan, nodes: Iterable[int]) -> list[Edit]:
+def record_edits(scan: Nodes, nodes: Iterable[int]) -> list[Edit]:
     """Cuts that remove each record (an element of a list) whole: both policies."""
     edits = []
     for node in nodes:
-        slot = scan.nodes[node].slot
+        slot = scan.node(node).slot
         if slot is not None:
             edits.append(Edit(*slot, Action.CUT))
     return edits

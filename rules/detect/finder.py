@@ -2,7 +2,8 @@
 
 Two contracts, each with its pure-Python reference: the text finder (rules/detect/textfind.py):
 `find_text(text)` with spans in characters, `find_bytes(body)` with spans in bytes; and the
-structural JSON scan (rules/detect/jsonspan.py): `scan_json(body, meta_keys, max_depth) -> Scan`.
+structural JSON scan (rules/detect/jsonspan.py): `scan_json(body, meta_keys, max_depth) -> Scan`,
+and its flat form the filter uses (rules/detect/structure.py): `json_structure(...) -> Structure`.
 The compiled core (`rules._native`, built from rules/native by `pip install .` when a Rust
 toolchain is present) does the same work several times faster; without it the proxy still
 works, slower, and says so once at start-up (`announce()`).
@@ -16,11 +17,11 @@ import os
 from collections.abc import Callable
 from types import ModuleType
 
-from rules.detect import jsonspan, textfind
-from rules.detect.contact import describes
+from rules.detect import jsonspan, structure, textfind
+from rules.detect.contact import TYPE_KEYS, describes, is_phone_key, is_phone_type
 from rules.detect.textfind import Raw
 
-__all__ = ["BACKEND", "Raw", "announce", "find_bytes", "find_text", "scan_json"]
+__all__ = ["BACKEND", "Raw", "announce", "find_bytes", "find_text", "json_structure", "scan_json"]
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +54,65 @@ def _native_bytes(body: bytes) -> list[Raw]:
 # What the compiled scan builds its results from: the reference's own classes and rules.
 _JSON_CONTEXT = (
     jsonspan.Token, jsonspan.Node, jsonspan.Kind.STRING, jsonspan.Kind.KEY,
-    jsonspan.Kind.NUMBER, describes, jsonspan.JsonBodyError,
+    jsonspan.Kind.NUMBER, describes, jsonspan.JsonBodyError, is_phone_key, is_phone_type,
+    TYPE_KEYS,
 )
+
+
+# What the rules say of each object key (phone key? describing?), per meta-key set: the
+# compiled scan asks Python once per key, not once per key and body. Bounded: keys come from
+# upstream bodies.
+_KEY_FACTS: dict[frozenset[str], dict[str, int]] = {}
+_MAX_KEYS = 65_536
+
+
+def _facts(meta_keys: frozenset[str]) -> dict[str, int]:
+    facts = _KEY_FACTS.get(meta_keys)
+    if facts is None or len(facts) > _MAX_KEYS:
+        if len(_KEY_FACTS) > 16:
+            _KEY_FACTS.clear()
+        facts = _KEY_FACTS[meta_keys] = {}
+    return facts
 
 
 def _native_json(
     body: bytes, meta_keys: frozenset[str] = frozenset(), max_depth: int = 512
 ) -> jsonspan.Scan:
     """`jsonspan.scan` compiled: the same tokens, nodes and `JsonBodyError`s."""
-    tokens, nodes = _native_json_scan(body, meta_keys, max_depth, _JSON_CONTEXT)
+    tokens, nodes = _native_json_scan(
+        body, meta_keys, max_depth, _JSON_CONTEXT, _facts(meta_keys)
+    )
     return jsonspan.Scan(tokens, nodes)
+
+
+def _native_structure(
+    body: bytes, meta_keys: frozenset[str] = frozenset(), max_depth: int = 512
+) -> structure.Structure:
+    """`structure.reference` compiled: flat records, Python objects only for sites."""
+    return _native_json_structure(body, meta_keys, max_depth, _JSON_CONTEXT, _facts(meta_keys))
 
 
 _JsonParts = tuple[tuple[jsonspan.Token, ...], tuple[jsonspan.Node, ...]]
 _native_find: Callable[[bytes, bool], list[Raw]]
-_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...]], _JsonParts]
+_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...], dict[str, int]],
+                            _JsonParts]
+_native_json_structure: Callable[
+    [bytes, frozenset[str], int, tuple[object, ...], dict[str, int]], structure.Structure
+]
 find_text: Callable[[str], list[Raw]]
 find_bytes: Callable[[bytes], list[Raw]]
 scan_json: Callable[[bytes, frozenset[str], int], jsonspan.Scan]
+json_structure: Callable[[bytes, frozenset[str], int], structure.Structure]
 if _native is not None:
     _native_find, _native_json_scan = _native.find, _native.json_scan
+    _native_json_structure = _native.json_structure
     find_text, find_bytes, scan_json = _native_text, _native_bytes, _native_json
+    json_structure = _native_structure
 else:
     if os.environ.get("DENYPROXY_REQUIRE_NATIVE") == "1":
         raise ImportError("DENYPROXY_REQUIRE_NATIVE=1 but rules._native is not built")
     find_text, find_bytes, scan_json = textfind.find_text, textfind.find_bytes, jsonspan.scan
+    json_structure = structure.reference
 
 _announced = False
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -91,16 +92,23 @@ class Scan:
     tokens: tuple[Token, ...]
     nodes: tuple[Node, ...]
 
-    def wrapper(self, token: Token) -> int:
-        """The contact point `token` is the value of (`{"email": token, "verified": …}`), or -1.
+    def node(self, index: int) -> Node:
+        return self.nodes[index]
 
-        An object is a contact point when all its members but the describing ones (meta keys,
-        booleans, null, small numbers: `rules.detect.contact.describes`) are one key: its value
-        *is* the contact point, removed with it."""
-        if token.kind is Kind.KEY or token.parent < 0:
-            return -1
-        sole = self.nodes[token.parent].sole_key
-        return token.parent if sole is not None and sole == token.key else -1
+    def wrapper(self, token: Token) -> int:
+        return wrapper(self.node, token)
+
+
+def wrapper(node: Callable[[int], Node], token: Token) -> int:
+    """The contact point `token` is the value of (`{"email": token, "verified": …}`), or -1.
+
+    An object is a contact point when all its members but the describing ones (meta keys,
+    booleans, null, small numbers: `rules.detect.contact.describes`) are one key: its value
+    *is* the contact point, removed with it."""
+    if token.kind is Kind.KEY or token.parent < 0:
+        return -1
+    sole = node(token.parent).sole_key
+    return token.parent if sole is not None and sole == token.key else -1
 
 
 def scan(body: bytes, meta_keys: frozenset[str] = frozenset(), max_depth: int = 512) -> Scan:

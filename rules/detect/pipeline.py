@@ -16,19 +16,17 @@ detectors did not read as one; nulling the string cannot leave a piece behind.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 
-from rules.detect import company, jsonspan, splice
-from rules.detect.contact import CONTACT_META_KEYS, TYPE_KEYS, is_phone_key, is_phone_type
-from rules.detect.finder import scan_json
-from rules.detect.match import Identifier, Policy, candidate, identifiers, is_denied, query_for
+from rules.detect import company, finder, splice
+from rules.detect.contact import CONTACT_META_KEYS
+from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
+from rules.detect.readings import RULE_TYPE, normals
 from rules.detect.scan import Candidate, scan_bytes, shortest_denied
+from rules.detect.structure import Structure
 from rules.model import Lookup, RuleType
 
-_PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 Site = tuple[int, tuple[Identifier, ...]]  # token index, its identifiers
 
 
@@ -37,21 +35,18 @@ class Inspection:
     """A parsed body and every candidate both detectors found in it."""
 
     body: bytes
-    scan: jsonspan.Scan
+    structure: Structure  # the flat scan: sites, and the tokens a splice needs
     sites: tuple[Site, ...]  # structural: token → identifiers
     text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
+    found: frozenset[Identifier]  # every identifier of both, once
+    asked: dict[RuleType, set[str]]  # what to ask the store (read it, do not change it)
     companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
 
     def identifiers(self) -> set[Identifier]:
-        found = {i for _, ids in self.sites for i in ids}
-        found.update((c.kind, n) for c in self.text for n in c.normal)
-        return found
+        return set(self.found)
 
     def query(self) -> dict[RuleType, set[str]]:
-        query = query_for(self.identifiers())
-        if self.companies:
-            query[RuleType.COMPANY] = company.query(self.companies)
-        return query
+        return self.asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,39 +58,27 @@ class Filtered:
 
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
-    found = scan_json(body, CONTACT_META_KEYS, max_depth)
+    found = finder.json_structure(body, CONTACT_META_KEYS, max_depth)
     sites = tuple(structural(found, region))
+    text = tuple(scan_bytes(body, region))
+    ids = {i for _, site_ids in sites for i in site_ids}
+    ids.update((c.kind, n) for c in text for n in c.normal)
+    asked = query_for(ids)
     companies = company.company_candidates(found)
-    return Inspection(body, found, sites, tuple(scan_bytes(body, region)), companies)
+    if companies:
+        asked[RuleType.COMPANY] = company.query(companies)
+    return Inspection(body, found, sites, text, frozenset(ids), asked, companies)
 
 
-def structural(found: jsonspan.Scan, region: str) -> Iterator[Site]:
-    """Identifiers token by token: phones anywhere, object keys, phone context from keys."""
-    typed = typed_points(found)
-    for index, token in enumerate(found.tokens):
-        ctx = token.kind is not jsonspan.Kind.KEY and (token.parent in typed or _phone_path(token))
-        value = token.value
-        if isinstance(value, str):
-            if not (ctx or candidate(value)):
-                continue
-        elif not (ctx or abs(value) >= _PHONE_SIZE):
-            continue
+def structural(found: Structure, region: str) -> Iterator[Site]:
+    """Identifiers site by site: phones anywhere, object keys, phone context from keys.
+
+    No `candidate` pre-filter here: `could_hold` (structure.py) filtered already, and
+    `identifiers` of a non-candidate is empty (cached per value like any other)."""
+    for index, value, ctx in found.sites():
         ids = identifiers(value, ctx, region)
         if ids:
             yield index, ids
-
-
-def _phone_path(token: jsonspan.Token) -> bool:
-    return any(type(part) is str and is_phone_key(part) for part in token.path)
-
-
-def typed_points(found: jsonspan.Scan) -> set[int]:
-    """Objects that say they are a phone: `{"type": "phone", …}`, `{"channel": "whatsapp"}`."""
-    return {
-        t.parent for t in found.tokens
-        if t.kind is jsonspan.Kind.STRING and t.key in TYPE_KEYS
-        and type(t.value) is str and is_phone_type(t.value)
-    }
 
 
 def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered:
@@ -104,9 +87,10 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
     records = company.denied_records(inspection.companies, answer)
     if not denied and not records:
         return Filtered(inspection.body, {}, unplaced)
-    tokens = [inspection.scan.tokens[i] for i in sorted(denied)]
-    edits = splice.edits(inspection.scan, tokens, policy)
-    edits += company.record_edits(inspection.scan, records)
+    structure = inspection.structure
+    tokens = [structure.token(i) for i in sorted(denied)]
+    edits = splice.edits(structure, tokens, policy)
+    edits += company.record_edits(structure, records)
     body = splice.apply(inspection.body, edits)
     counts: dict[RuleType, int] = {}
     for rule_type in [*denied.values(), *[RuleType.COMPANY] * len(records)]:
@@ -117,38 +101,36 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
 
 def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, RuleType], int]:
     """Token index → the type that denied it; and how many denied spans hit no token."""
+    hits = _denied(inspection.found, answer)
     out: dict[int, RuleType] = {}
+    if not hits:
+        return out, 0
     for index, ids in inspection.sites:
-        hit = _first_denied(ids, answer)
+        hit = next((kind for kind, normal in ids if (kind, normal) in hits), None)
         if hit is not None:
             out[index] = hit
-    tokens = inspection.scan.tokens
-    starts = [t.start for t in tokens]
     unplaced = 0
-    for found in shortest_denied(inspection.text, partial(_denies, answer)):
-        overlapping = list(_overlapping(tokens, starts, found.start, found.end))
+    normals = {normal for _, normal in hits}  # a cheap first cut, then the exact test
+    maybe = [c for c in inspection.text if not normals.isdisjoint(c.normal)]
+    for found in shortest_denied(maybe, lambda c: _holds(hits, c)):
+        overlapping = inspection.structure.overlapping(found.start, found.end)
         unplaced += not overlapping
         for index in overlapping:
             out.setdefault(index, found.kind)
     return out, unplaced
 
 
-def _denies(answer: Lookup, found: Candidate) -> bool:
-    return any(is_denied(found.kind, n, answer) for n in found.normal)
+def _denied(ids: Iterable[Identifier], answer: Lookup) -> set[Identifier]:
+    """The identifiers `answer` denies, each asked once (none when it denies nothing)."""
+    if not any(answer.values()):
+        return set()
+    if answer.get(RuleType.DOMAIN):  # an email is denied by its domain's rules too
+        return {(kind, normal) for kind, normal in ids if is_denied(kind, normal, answer)}
+    return {(kind, normal) for kind, normal in ids if normal in answer.get(kind, ())}
 
 
-def _first_denied(ids: Iterable[Identifier], answer: Lookup) -> RuleType | None:
-    return next((kind for kind, normal in ids if is_denied(kind, normal, answer)), None)
-
-
-def _overlapping(
-    tokens: tuple[jsonspan.Token, ...], starts: list[int], start: int, end: int
-) -> Iterator[int]:
-    index = max(0, bisect_right(starts, start) - 1)
-    while index < len(tokens) and tokens[index].start < end:
-        if tokens[index].end > start:
-            yield index
-        index += 1
+def _holds(hits: set[Identifier], found: Candidate) -> bool:
+    return any((found.kind, n) in hits for n in found.normal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,18 +148,24 @@ def verify(
     """Reads `out` again: denied leftovers, and candidates `asked` did not hold.
 
     `known`: the candidates of `out` when they were found already (the body went out
-    unchanged), so an unchanged body is not scanned twice.
+    unchanged), so an unchanged body is not scanned twice. Otherwise only the compiled finding
+    runs: each distinct raw candidate is normalised once (cached), no spans are kept.
     """
-    found = scan_bytes(out, region) if known is None else known
-    ids = {(c.kind, n) for c in found for n in c.normal}
+    if known is None:
+        raws = {(kind, raw) for kind, _, _, raw in finder.find_bytes(out)}
+        ids = {(RULE_TYPE[kind], n) for kind, raw in raws for n in normals(kind, raw, region)}
+    else:
+        ids = {(c.kind, n) for c in known for n in c.normal}
     return verdict(ids, answer, asked)
 
 
 def verdict(ids: Iterable[Identifier], answer: Lookup, asked: Lookup) -> Verdict:
+    """`asked` is a query (`query_for`): an email in it comes with its domains."""
     ids = set(ids)
-    leaked = any(is_denied(kind, normal, answer) for kind, normal in ids)
+    leaked = bool(_denied(ids, answer))
+    rest = {(kind, normal) for kind, normal in ids if normal not in asked.get(kind, ())}
     unasked: dict[RuleType, set[str]] = {}
-    for rule_type, values in query_for(ids).items():
+    for rule_type, values in query_for(rest).items():
         missing = values - set(asked.get(rule_type, ()))
         if missing:
             unasked[rule_type] = missing

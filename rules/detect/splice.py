@@ -13,13 +13,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from rules.detect.jsonspan import Kind, Scan, Token
+from rules.detect.jsonspan import Kind, Node, Token, wrapper
 
 Policy = Literal["strip", "drop"]
 _WHITESPACE = b" \t\n\r"
 _COMMA = ord(",")
+
+
+class Nodes(Protocol):
+    """The containers of a scan (`jsonspan.Scan`, or a `rules.detect.structure.Structure`)."""
+
+    def node(self, index: int) -> Node: ...
 
 
 class Action(enum.Enum):
@@ -34,26 +40,26 @@ class Edit:
     action: Action
 
 
-def splice(body: bytes, scan: Scan, denied: Iterable[Token], policy: Policy) -> bytes:
+def splice(body: bytes, scan: Nodes, denied: Iterable[Token], policy: Policy) -> bytes:
     """`body` with the denied tokens removed by `policy`; `body` itself when nothing is denied."""
     changes = edits(scan, denied, policy)
     return apply(body, changes) if changes else body
 
 
-def edits(scan: Scan, denied: Iterable[Token], policy: Policy) -> list[Edit]:
+def edits(scan: Nodes, denied: Iterable[Token], policy: Policy) -> list[Edit]:
     tokens = list(denied)
     if policy == "strip":
         return [_strip(scan, token) for token in tokens]
-    points = {scan.wrapper(token) for token in tokens} - {-1}  # contact points of denied values
+    points = {wrapper(scan.node, t) for t in tokens} - {-1}  # contact points of denied values
     return [edit for token in tokens for edit in _drop(scan, token, points)]
 
 
-def _strip(scan: Scan, token: Token) -> Edit:
+def _strip(scan: Nodes, token: Token) -> Edit:
     """A key: its member goes. A value: its element goes, or its contact point, or it is null."""
-    if token.kind is Kind.KEY or (token.parent >= 0 and not scan.nodes[token.parent].is_object):
+    if token.kind is Kind.KEY or (token.parent >= 0 and not scan.node(token.parent).is_object):
         return Edit(*token.slot, Action.CUT)
-    wrapper = scan.wrapper(token)
-    node = scan.nodes[wrapper] if wrapper >= 0 else None
+    point = wrapper(scan.node, token)
+    node = scan.node(point) if point >= 0 else None
     if node is None or node.slot is None:  # no contact point, or it is the whole body: keep it
         return Edit(token.start, token.end, Action.NULL)
     if node.in_list:
@@ -61,20 +67,20 @@ def _strip(scan: Scan, token: Token) -> Edit:
     return Edit(node.start, node.end, Action.NULL)
 
 
-def _drop(scan: Scan, token: Token, points: set[int]) -> Iterator[Edit]:
+def _drop(scan: Nodes, token: Token, points: set[int]) -> Iterator[Edit]:
     """The nearest record that holds `token`; a contact point goes and its holder with it."""
     record = token.record
     while record in points:
         yield _cut(scan, record)
-        record = scan.nodes[record].record
+        record = scan.node(record).record
     if record >= 0:
         yield _cut(scan, record)
     else:  # no record holds it: strip it where it is
         yield _strip(scan, token)
 
 
-def _cut(scan: Scan, node: int) -> Edit:
-    slot = scan.nodes[node].slot
+def _cut(scan: Nodes, node: int) -> Edit:
+    slot = scan.node(node).slot
     assert slot is not None  # a record is an element of a list
     return Edit(*slot, Action.CUT)
 

@@ -1,17 +1,25 @@
-//! `json_scan`: the structural pass of `rules/detect/jsonspan.py` over the raw bytes of a JSON body.
+//! The structural pass of `rules/detect/jsonspan.py` over the raw bytes of a JSON body, flat.
 //!
-//! The same grammar, the same state machine and the same results as the reference
-//! (`jsonspan.scan`): every string value, object key and number becomes a `Token`, every
-//! container a `Node`, built here as the reference's own NamedTuples (classes handed in by
-//! rules/detect/finder.py), so the Python side only wraps them in a `Scan`. Every input the reference
-//! rejects raises its `JsonBodyError`: invalid JSON, invalid UTF-8 inside a string, lone
-//! surrogate escapes, nesting deeper than `max_depth`, ints longer than Python converts.
+//! The same grammar, the same state machine and the same errors as the reference
+//! (`jsonspan.scan`), but no Python object per token: every string value, object key and number
+//! becomes a `Tok`, every container a `Nd`, plain Rust records. Python asks only for what it
+//! needs (rules/native/src/structure.rs): the sites (tokens that may hold an identifier, with
+//! their phone-key context) and the few tokens and nodes a splice touches. Every input the
+//! reference rejects raises its `JsonBodyError`: invalid JSON, invalid UTF-8 inside a string,
+//! lone surrogate escapes, nesting deeper than `max_depth`, ints longer than Python converts.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyString, PyType};
+
+use crate::lex::{lex, skip_ws, unescape, Lexeme};
+
+pub const NONE: u32 = u32::MAX;
+/// A number below has fewer than seven integer digits: no phone, and it may describe
+/// (`rules.detect.contact._SMALL`, `rules.detect.pipeline._PHONE_SIZE`).
+const SMALL: f64 = 1e6;
 
 /// What the grammar expects next (the reference's `_VALUE, _MEMBER, _NEXT, _END`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,271 +30,177 @@ enum Expect {
     End,
 }
 
-/// One token of the reference's regex: the comma before it is read by the caller.
-enum Lexeme {
-    Str {
-        end: usize,
-        escaped: bool,
-    },
-    Key {
-        end: usize,
-        escaped: bool,
-        next: usize,
-    },
-    Num {
-        end: usize,
-        float: bool,
-    },
-    Open,
-    Close,
-    Literal {
-        end: usize,
-    },
-    Bad,
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TKind {
+    Str,
+    Key,
+    Num,
 }
 
-/// The Python objects results are made of: `(Token, Node, Kind.STRING, Kind.KEY,
-/// Kind.NUMBER, describes, JsonBodyError)` from rules/detect/finder.py, plus two builtins.
-struct Context<'py> {
-    token: Bound<'py, PyAny>,
-    node: Bound<'py, PyAny>,
-    string: Bound<'py, PyAny>,
-    key: Bound<'py, PyAny>,
-    number: Bound<'py, PyAny>,
-    describes: Bound<'py, PyAny>,
-    error: Bound<'py, PyType>,
-    tuple_new: Bound<'py, PyAny>,
-    int: Bound<'py, PyAny>,
+/// The last part of a path, after the parent's path: a member key (id), an index, or none.
+#[derive(Clone, Copy)]
+pub enum Part {
+    None,
+    Key(u32),
+    Index(usize),
 }
 
-impl<'py> Context<'py> {
-    fn new(py: Python<'py>, context: &Bound<'py, PyTuple>) -> PyResult<Self> {
-        Ok(Self {
-            token: context.get_item(0)?,
-            node: context.get_item(1)?,
-            string: context.get_item(2)?,
-            key: context.get_item(3)?,
-            number: context.get_item(4)?,
-            describes: context.get_item(5)?,
-            error: context.get_item(6)?.downcast_into::<PyType>()?,
-            tuple_new: py.get_type::<PyTuple>().getattr("__new__")?,
-            int: py.get_type::<pyo3::types::PyInt>().into_any(),
-        })
-    }
-
-    /// An instance of a NamedTuple class, as `tuple.__new__(cls, fields)` (no Python frame).
-    fn make(
-        &self,
-        cls: &Bound<'py, PyAny>,
-        fields: Bound<'py, PyTuple>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.tuple_new.call1((cls, fields))
-    }
+/// A string value, object key or number (the reference's `Token`, value left in the body).
+#[derive(Clone, Copy)]
+pub struct Tok {
+    pub kind: TKind,
+    pub start: usize,
+    pub end: usize,
+    pub slot: (usize, usize),
+    pub parent: isize,
+    pub record: isize,
+    pub key: u32, // member key id of a value in an object; NONE otherwise
+    pub part: Part,
+    pub escaped: bool,
+    pub float: bool,
+    pub phone: bool, // a phone key on its path (its own member key included)
+    pub site: bool,  // may hold an identifier by its text or size (phone context aside)
 }
 
-/// A member value as `describes` reads it: containers never describe, literals always do,
-/// a string does by its key alone (so its answer is kept per key for the scan).
-enum Described<'a, 'py> {
-    Str(&'a Bound<'py, PyAny>),
-    Number(&'a Bound<'py, PyAny>),
-    Container,
-    Literal,
+/// An object or array (the reference's `Node`).
+pub struct Nd {
+    pub is_object: bool,
+    pub start: usize,
+    pub end: usize,
+    pub slot: Option<(usize, usize)>,
+    pub parent: isize,
+    pub in_list: bool,
+    pub record: isize,
+    pub sole: u32,
+    pub part: Part,
+    pub typed: bool, // says it is a phone: `{"type": "phone", …}`
 }
 
 /// An open container (the reference's `_Frame`).
-struct Frame<'a, 'py> {
+struct Frame {
     node: usize,
     is_object: bool,
     start: usize,
     slot_start: usize,
-    path: Bound<'py, PyTuple>,
+    part: Part,
     record: isize,
     count: usize,
     member_start: usize,
-    key: Option<(Cow<'a, str>, Bound<'py, PyString>)>,
+    key: u32,
     key_span: (usize, usize),
     key_token: usize,
-    sole: Option<(Cow<'a, str>, Bound<'py, PyString>)>,
+    sole: u32,
     many: bool,
+    phone: bool,
 }
 
-struct Scanner<'a, 'py> {
+/// What a key is: asked of Python once per distinct key, kept across scans in `Rules::facts`.
+#[derive(Default, Clone, Copy)]
+struct KeyFacts {
+    meta: bool,
+    content: bool, // a string member under it is content (`describes` says no)
+    phone: bool,
+    type_key: bool,
+}
+
+impl KeyFacts {
+    fn bits(self) -> u8 {
+        u8::from(self.meta) | u8::from(self.content) << 1 | u8::from(self.phone) << 2
+            | u8::from(self.type_key) << 3
+    }
+
+    fn of(bits: u8) -> Self {
+        Self {
+            meta: bits & 1 != 0,
+            content: bits & 2 != 0,
+            phone: bits & 4 != 0,
+            type_key: bits & 8 != 0,
+        }
+    }
+}
+
+/// The Python rules a scan asks: `(meta_keys, describes, is_phone_key, is_phone_type,
+/// TYPE_KEYS, JsonBodyError)`, and `facts`: key → `KeyFacts` bits, the caller's cache for
+/// these `meta_keys` (rules/detect/finder.py).
+pub struct Rules<'py> {
+    pub facts: Bound<'py, PyDict>,
+    pub meta: Bound<'py, PyAny>,
+    pub describes: Bound<'py, PyAny>,
+    pub phone_key: Bound<'py, PyAny>,
+    pub phone_type: Bound<'py, PyAny>,
+    pub type_keys: Bound<'py, PyAny>,
+    pub error: Bound<'py, PyType>,
+    pub int: Bound<'py, PyAny>,
+}
+
+/// A scan's result: flat records and the distinct keys they name.
+pub struct Flat {
+    pub tokens: Vec<Tok>,
+    pub nodes: Vec<Nd>,
+    pub keys: Vec<String>,
+}
+
+pub struct Scanner<'a, 'py> {
     py: Python<'py>,
     body: &'a [u8],
-    meta: &'a Bound<'py, PyAny>,
+    rules: &'a Rules<'py>,
     max_depth: i64,
-    ctx: Context<'py>,
-    stack: Vec<Frame<'a, 'py>>,
-    tokens: Vec<Option<Bound<'py, PyAny>>>,
-    nodes: Vec<Option<Bound<'py, PyAny>>>,
+    stack: Vec<Frame>,
+    tokens: Vec<Tok>,
+    nodes: Vec<Option<Nd>>,
     expect: Expect,
-    meta_keys: HashMap<String, bool>,
-    string_content: HashMap<String, bool>,
+    key_ids: HashMap<String, u32>,
+    keys: Vec<String>,
+    facts: Vec<KeyFacts>,
+    phone_types: HashMap<String, bool>,
+    typed: HashSet<usize>, // open objects that say they are a phone
 }
 
-fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-fn skip_ws(body: &[u8], mut i: usize) -> usize {
-    while i < body.len() && is_ws(body[i]) {
-        i += 1;
-    }
-    i
-}
-
-fn digits(body: &[u8], mut i: usize) -> usize {
-    while body.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-    }
-    i
-}
-
-/// The end of the string starting at `start` (a quote) by the reference's string regex, and
-/// whether it holds an escape; None where the regex does not match.
-fn string_end(body: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut i = start + 1;
-    let mut escaped = false;
-    loop {
-        match *body.get(i)? {
-            b'"' => return Some((i + 1, escaped)),
-            b'\\' => {
-                escaped = true;
-                match *body.get(i + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                    b'u' if body.get(i + 2..i + 6)?.iter().all(u8::is_ascii_hexdigit) => i += 6,
-                    _ => return None,
-                }
-            }
-            c if c < 0x20 => return None,
-            _ => i += 1,
+/// Could this text hold an identifier? Over-matches `rules.detect.match.candidate` on purpose
+/// (its reference: `rules.detect.structure.could_hold`): any non-ASCII text, `@`, `%`, `&`,
+/// a backslash, seven digits, or `linkedin` in any case.
+pub fn could_hold(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            0x80.. | b'@' | b'%' | b'&' | b'\\' => return true,
+            b'0'..=b'9' => digits += 1,
+            _ => {}
         }
     }
-}
-
-/// `-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` from `start`: its end and whether it
-/// has a fraction or exponent (a float); None where it does not match.
-fn number_end(body: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut i = start + usize::from(body[start] == b'-');
-    match *body.get(i)? {
-        b'0' => i += 1,
-        b'1'..=b'9' => i = digits(body, i + 1),
-        _ => return None,
-    }
-    let mut float = false;
-    if body.get(i) == Some(&b'.') && body.get(i + 1).is_some_and(u8::is_ascii_digit) {
-        i = digits(body, i + 1);
-        float = true;
-    }
-    if matches!(body.get(i), Some(b'e' | b'E')) {
-        let sign = usize::from(matches!(body.get(i + 1), Some(b'+' | b'-')));
-        if body.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
-            i = digits(body, i + 1 + sign);
-            float = true;
-        }
-    }
-    Some((i, float))
-}
-
-/// The token at `pos` (not whitespace, not the comma before it).
-fn lex(body: &[u8], pos: usize) -> Lexeme {
-    match body[pos] {
-        b'"' => match string_end(body, pos) {
-            Some((end, escaped)) => {
-                let after = skip_ws(body, end);
-                if body.get(after) == Some(&b':') {
-                    Lexeme::Key {
-                        end,
-                        escaped,
-                        next: after + 1,
-                    }
-                } else {
-                    Lexeme::Str { end, escaped }
-                }
-            }
-            None => Lexeme::Bad,
-        },
-        b'-' | b'0'..=b'9' => match number_end(body, pos) {
-            Some((end, float)) => Lexeme::Num { end, float },
-            None => Lexeme::Bad,
-        },
-        b'[' | b'{' => Lexeme::Open,
-        b']' | b'}' => Lexeme::Close,
-        _ => {
-            let rest = &body[pos..];
-            for word in [&b"true"[..], b"false", b"null"] {
-                if rest.starts_with(word) {
-                    return Lexeme::Literal {
-                        end: pos + word.len(),
-                    };
-                }
-            }
-            Lexeme::Bad
-        }
-    }
-}
-
-/// The value of a JSON string's inside (valid UTF-8, escapes checked by `string_end`), as
-/// `json.loads` decodes it; None for a lone surrogate (the reference cannot encode it).
-fn unescape(raw: &str) -> Option<String> {
-    let b = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let (mut i, mut literal) = (0, 0);
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        out.push_str(&raw[literal..i]);
-        let code = b[i + 1];
-        i += 2;
-        out.push(match code {
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let (ch, used) = escaped_char(&raw[i..])?;
-                i += used;
-                ch
-            }
-            other => char::from(other),
-        });
-        literal = i;
-    }
-    out.push_str(&raw[literal..]);
-    Some(out)
-}
-
-/// The character of `XXXX` (after `\u`), joined with a following `\uXXXX` low surrogate;
-/// its length in bytes. None: a lone surrogate.
-fn escaped_char(rest: &str) -> Option<(char, usize)> {
-    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
-    let high = hex(&rest[..4])?;
-    if !(0xD800..0xDC00).contains(&high) {
-        return char::from_u32(high).map(|c| (c, 4));
-    }
-    if rest.as_bytes().get(4..6) != Some(b"\\u") {
-        return None;
-    }
-    let low = hex(&rest[6..10])?;
-    if !(0xDC00..0xE000).contains(&low) {
-        return None;
-    }
-    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).map(|c| (c, 10))
+    digits >= 7 || b.windows(8).any(|w| w.eq_ignore_ascii_case(b"linkedin"))
 }
 
 impl<'a, 'py> Scanner<'a, 'py> {
+    pub fn new(py: Python<'py>, body: &'a [u8], rules: &'a Rules<'py>, max_depth: i64) -> Self {
+        Self {
+            py,
+            body,
+            rules,
+            max_depth,
+            stack: Vec::new(),
+            tokens: Vec::new(),
+            nodes: Vec::new(),
+            expect: Expect::Value,
+            key_ids: HashMap::new(),
+            keys: Vec::new(),
+            facts: Vec::new(),
+            phone_types: HashMap::new(),
+            typed: HashSet::new(),
+        }
+    }
+
     fn error(&self, message: String) -> PyErr {
-        PyErr::from_type(self.ctx.error.clone(), message)
+        PyErr::from_type(self.rules.error.clone(), message)
     }
 
     fn invalid(&self, at: usize) -> PyErr {
         self.error(format!("invalid JSON at byte {at}"))
     }
 
-    fn run(&mut self) -> PyResult<()> {
+    /// Every token and node of the body, or the reference's `JsonBodyError`.
+    pub fn run(mut self) -> PyResult<Flat> {
         let body = self.body;
         let mut pos = 0;
         loop {
@@ -297,10 +211,21 @@ impl<'a, 'py> Scanner<'a, 'py> {
                 pos = skip_ws(body, pos + 1);
             }
             if pos >= body.len() {
-                return if comma { Err(self.invalid(at)) } else { Ok(()) };
+                if comma {
+                    return Err(self.invalid(at));
+                }
+                break;
             }
             pos = self.step(pos, comma)?;
         }
+        if self.expect != Expect::End {
+            return Err(self.error("truncated or empty JSON".to_owned()));
+        }
+        Ok(Flat {
+            tokens: self.tokens,
+            nodes: self.nodes.into_iter().flatten().collect(),
+            keys: self.keys,
+        })
     }
 
     /// Reads the token at `pos`; where the next one may start.
@@ -326,13 +251,14 @@ impl<'a, 'py> Scanner<'a, 'py> {
                 Ok(next)
             }
             Lexeme::Str { end, escaped } => {
-                let value = self.text(pos, end, escaped)?.1.into_any();
-                self.scalar(&self.ctx.string.clone(), pos, end, value)?;
+                let text = self.text(pos, end, escaped)?;
+                self.string(pos, end, escaped, &text)?;
                 Ok(end)
             }
             Lexeme::Num { end, float } => {
-                let value = self.number(pos, end, float)?;
-                self.scalar(&self.ctx.number.clone(), pos, end, value)?;
+                let size = self.number(pos, end, float)?;
+                self.scalar(TKind::Num, pos, end, false, float, size >= SMALL)?;
+                self.done(end, Described::Number(size))?;
                 Ok(end)
             }
             Lexeme::Open => {
@@ -340,7 +266,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
                 Ok(pos + 1)
             }
             Lexeme::Literal { end } => {
-                self.place(pos)?;
+                self.place(pos);
                 self.done(end, Described::Literal)?;
                 Ok(end)
             }
@@ -358,15 +284,10 @@ impl<'a, 'py> Scanner<'a, 'py> {
         }
     }
 
-    /// A string's decoded value, as text and as a Python str.
-    fn text(
-        &self,
-        start: usize,
-        end: usize,
-        escaped: bool,
-    ) -> PyResult<(Cow<'a, str>, Bound<'py, PyString>)> {
+    /// A string's decoded value (checked: UTF-8, no lone surrogate).
+    fn text(&self, start: usize, end: usize, escaped: bool) -> PyResult<Cow<'a, str>> {
         let body: &'a [u8] = self.body;
-        let decoded = std::str::from_utf8(&body[start + 1..end - 1])
+        std::str::from_utf8(&body[start + 1..end - 1])
             .ok()
             .and_then(|raw| {
                 if escaped {
@@ -374,93 +295,94 @@ impl<'a, 'py> Scanner<'a, 'py> {
                 } else {
                     Some(Cow::Borrowed(raw))
                 }
-            });
-        match decoded {
-            Some(text) => {
-                let value = PyString::new(self.py, &text);
-                Ok((text, value))
-            }
-            None => Err(self.error(format!("invalid string at byte {start}"))),
-        }
+            })
+            .ok_or_else(|| self.error(format!("invalid string at byte {start}")))
     }
 
-    fn number(&self, start: usize, end: usize, float: bool) -> PyResult<Bound<'py, PyAny>> {
+    /// The absolute value of a number (checked: an int Python converts).
+    fn number(&self, start: usize, end: usize, float: bool) -> PyResult<f64> {
         let text = std::str::from_utf8(&self.body[start..end]).map_err(|_| self.invalid(start))?;
-        if float {
+        if float || text.len() <= 18 {
             let value: f64 = text.parse().map_err(|_| self.invalid(start))?;
-            return Ok(PyFloat::new(self.py, value).into_any());
-        }
-        if text.len() <= 18 {
-            if let Ok(value) = text.parse::<i64>() {
-                return Ok(value.into_pyobject(self.py)?.into_any());
-            }
+            return Ok(value.abs());
         }
         // Python's own int(): more digits than it converts is the reference's error too.
-        self.ctx
+        self.rules
             .int
             .call1((text,))
-            .map_err(|_| self.error(format!("number too long at byte {start}")))
+            .map_err(|_| self.error(format!("number too long at byte {start}")))?;
+        Ok(f64::INFINITY) // 19 digits or more: a phone-sized number
     }
 
-    /// Path, member key and slot start of a value that starts at `start`.
-    fn place(
-        &mut self,
-        start: usize,
-    ) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyString>>, usize)> {
-        let py = self.py;
+    /// Path part, member key and slot start of a value that starts at `start`.
+    fn place(&mut self, start: usize) -> (Part, u32, usize) {
         let Some(frame) = self.stack.last_mut() else {
-            return Ok((PyTuple::empty(py), None, start));
+            return (Part::None, NONE, start);
         };
         if frame.is_object {
-            let key = frame.key.as_ref().map(|(_, k)| k.clone());
-            let path = extend(&frame.path, key.clone().into_pyobject(py)?.into_any())?;
-            return Ok((path, key, frame.member_start));
+            return (Part::Key(frame.key), frame.key, frame.member_start);
         }
         frame.member_start = start;
-        let path = extend(&frame.path, frame.count.into_pyobject(py)?.into_any())?;
-        Ok((path, None, start))
+        (Part::Index(frame.count), NONE, start)
+    }
+
+    /// Does the path to a child of the top frame (under `key`) hold a phone key?
+    fn phone_below(&mut self, key: u32) -> PyResult<bool> {
+        let Some(frame) = self.stack.last() else {
+            return Ok(false);
+        };
+        Ok(frame.phone || (key != NONE && self.is_phone_key(key)))
+    }
+
+    fn string(&mut self, start: usize, end: usize, escaped: bool, text: &str) -> PyResult<()> {
+        let key = self.scalar(TKind::Str, start, end, escaped, false, could_hold(text))?;
+        if key != NONE && self.is_type_key(key) && self.is_phone_type(text)? {
+            let node = self
+                .stack
+                .last()
+                .expect("a key is only read inside an object")
+                .node;
+            self.typed.insert(node);
+        }
+        self.done(end, Described::Str)
     }
 
     fn scalar(
         &mut self,
-        kind: &Bound<'py, PyAny>,
+        kind: TKind,
         start: usize,
         end: usize,
-        value: Bound<'py, PyAny>,
-    ) -> PyResult<()> {
-        let is_str = kind.is(&self.ctx.string);
-        let (path, key, slot_start) = self.place(start)?;
+        escaped: bool,
+        float: bool,
+        site: bool,
+    ) -> PyResult<u32> {
+        let (part, key, slot_start) = self.place(start);
+        let phone = self.phone_below(key)?;
         let (parent, record) = self
             .stack
             .last()
             .map_or((-1, -1), |f| (f.node as isize, f.record));
-        let fields = (
+        self.tokens.push(Tok {
             kind,
             start,
             end,
-            &value,
-            key,
-            path,
-            (slot_start, end),
+            slot: (slot_start, end),
             parent,
             record,
-        );
-        let token = self
-            .ctx
-            .make(&self.ctx.token, fields.into_pyobject(self.py)?)?;
-        self.tokens.push(Some(token));
-        self.done(
-            end,
-            if is_str {
-                Described::Str(&value)
-            } else {
-                Described::Number(&value)
-            },
-        )
+            key,
+            part,
+            escaped,
+            float,
+            phone,
+            site,
+        });
+        Ok(key)
     }
 
     fn member(&mut self, start: usize, end: usize, escaped: bool) -> PyResult<()> {
-        let key = self.text(start, end, escaped)?;
+        let text = self.text(start, end, escaped)?;
+        let key = self.intern(&text)?;
+        let site = could_hold(&text);
         let index = self.tokens.len();
         let frame = self
             .stack
@@ -468,91 +390,109 @@ impl<'a, 'py> Scanner<'a, 'py> {
             .expect("a key is only read inside an object");
         frame.member_start = start;
         frame.key_span = (start, end);
-        frame.key = Some(key);
+        frame.key = key;
         frame.key_token = index;
-        self.tokens.push(None); // filled when the member ends: its slot needs the value's end
+        let (node, record) = (frame.node as isize, frame.record);
+        self.tokens.push(Tok {
+            kind: TKind::Key,
+            start,
+            end,
+            slot: (start, end), // its slot ends with the member's value: set by `done`
+            parent: node,
+            record,
+            key: NONE,
+            part: Part::None,
+            escaped,
+            float: false,
+            phone: false,
+            site,
+        });
         self.expect = Expect::Value;
         Ok(())
     }
 
-    /// Is `key` one of the meta keys (asked once per key and scan)?
-    fn is_meta(&mut self, text: &str, key: &Bound<'py, PyString>) -> PyResult<bool> {
-        if let Some(&known) = self.meta_keys.get(text) {
+    fn intern(&mut self, text: &str) -> PyResult<u32> {
+        if let Some(&id) = self.key_ids.get(text) {
+            return Ok(id);
+        }
+        let id = self.keys.len() as u32;
+        let facts = self.learn(text)?;
+        self.facts.push(facts);
+        self.keys.push(text.to_owned());
+        self.key_ids.insert(text.to_owned(), id);
+        Ok(id)
+    }
+
+    /// What the rules say of a key: from the caller's cache, else asked and cached there.
+    fn learn(&self, text: &str) -> PyResult<KeyFacts> {
+        let rules = self.rules;
+        let key = PyString::new(self.py, text);
+        if let Some(bits) = rules.facts.get_item(&key)? {
+            return Ok(KeyFacts::of(bits.extract()?));
+        }
+        let meta = rules.meta.contains(&key)?;
+        let facts = KeyFacts {
+            meta,
+            content: !meta && !rules.describes.call1((&key, ""))?.is_truthy()?,
+            phone: rules.phone_key.call1((&key,))?.is_truthy()?,
+            type_key: rules.type_keys.contains(&key)?,
+        };
+        rules.facts.set_item(key, facts.bits())?;
+        Ok(facts)
+    }
+
+    fn is_meta(&self, key: u32) -> bool {
+        self.facts[key as usize].meta
+    }
+
+    fn is_phone_key(&self, key: u32) -> bool {
+        self.facts[key as usize].phone
+    }
+
+    fn is_type_key(&self, key: u32) -> bool {
+        self.facts[key as usize].type_key
+    }
+
+    fn is_phone_type(&mut self, text: &str) -> PyResult<bool> {
+        if let Some(&known) = self.phone_types.get(text) {
             return Ok(known);
         }
-        let known = self.meta.contains(key)?;
-        self.meta_keys.insert(text.to_owned(), known);
+        let known = self.rules.phone_type.call1((text,))?.is_truthy()?;
+        self.phone_types.insert(text.to_owned(), known);
         Ok(known)
     }
 
-    /// Is this member content (not a describing one) of its object? `describes` decides.
-    fn content(
-        &mut self,
-        text: &str,
-        key: &Bound<'py, PyString>,
-        value: &Described<'_, 'py>,
-    ) -> PyResult<bool> {
-        let content = match value {
+    /// Is this member content (not a describing one) of its object? `describes` decides;
+    /// a number describes when it is small (`contact.describes`), a string by its key alone.
+    fn content(&self, key: u32, value: Described) -> bool {
+        match value {
             Described::Literal => false,
-            Described::Container => !self.is_meta(text, key)?,
-            Described::Number(v) => {
-                !self.is_meta(text, key)? && !self.ctx.describes.call1((key, *v))?.is_truthy()?
-            }
-            Described::Str(v) => {
-                if let Some(&known) = self.string_content.get(text) {
-                    return Ok(known);
-                }
-                let known = !self.is_meta(text, key)?
-                    && !self.ctx.describes.call1((key, *v))?.is_truthy()?;
-                self.string_content.insert(text.to_owned(), known);
-                known
-            }
-        };
-        Ok(content)
+            Described::Container => !self.is_meta(key),
+            Described::Number(size) => !self.is_meta(key) && size >= SMALL,
+            Described::Str => self.facts[key as usize].content,
+        }
     }
 
     /// A value ended at `end`: close its member (objects) and expect what follows.
     ///
     /// A member that does not only describe (`rules.detect.contact.describes`) is content: an
     /// object whose content is one key is a contact point (`Scan.wrapper`).
-    fn done(&mut self, end: usize, value: Described<'_, 'py>) -> PyResult<()> {
-        let Some(frame) = self.stack.last() else {
+    fn done(&mut self, end: usize, value: Described) -> PyResult<()> {
+        let Some(frame) = self.stack.last_mut() else {
             self.expect = Expect::End;
             return Ok(());
         };
         self.expect = Expect::Next;
+        frame.count += 1;
         if !frame.is_object {
-            if let Some(frame) = self.stack.last_mut() {
-                frame.count += 1;
-            }
             return Ok(());
         }
-        let (text, key) = frame.key.clone().expect("a member has a key");
-        let same = frame.sole.as_ref().is_some_and(|(sole, _)| *sole == text);
-        let (start, stop) = frame.key_span;
-        let slot = (frame.member_start, end);
-        let fields = (
-            &self.ctx.key,
-            start,
-            stop,
-            &key,
-            self.py.None(),
-            &frame.path,
-            slot,
-            frame.node,
-            frame.record,
-        );
-        let index = frame.key_token;
-        let token = self
-            .ctx
-            .make(&self.ctx.token, fields.into_pyobject(self.py)?)?;
-        self.tokens[index] = Some(token);
-        let content = !same && self.content(&text, &key, &value)?;
-        let frame = self.stack.last_mut().expect("checked above");
-        frame.count += 1;
-        if content {
-            frame.many = frame.many || frame.sole.is_some();
-            frame.sole = Some((text, key));
+        let (key, same) = (frame.key, frame.sole == frame.key);
+        self.tokens[frame.key_token].slot = (frame.member_start, end);
+        if !same && self.content(key, value) {
+            let frame = self.stack.last_mut().expect("checked above");
+            frame.many = frame.many || frame.sole != NONE;
+            frame.sole = key;
         }
         Ok(())
     }
@@ -561,10 +501,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
         if self.stack.len() as i64 >= self.max_depth {
             return Err(self.error(format!("JSON nested deeper than {} levels", self.max_depth)));
         }
-        let (path, _, slot_start) = self.place(start)?;
+        let (part, key, slot_start) = self.place(start);
+        let phone = self.phone_below(key)?;
         let is_object = self.body[start] == b'{';
         let node = self.nodes.len();
-        self.nodes.push(None); // filled when it closes
+        self.nodes.push(None); // filled when it closes (`typed` may be set before)
         let record = match self.stack.last() {
             Some(parent) if is_object && !parent.is_object => node as isize,
             Some(parent) => parent.record,
@@ -575,15 +516,16 @@ impl<'a, 'py> Scanner<'a, 'py> {
             is_object,
             start,
             slot_start,
-            path,
+            part,
             record,
             count: 0,
             member_start: 0,
-            key: None,
+            key: NONE,
             key_span: (0, 0),
             key_token: 0,
-            sole: None,
+            sole: NONE,
             many: false,
+            phone,
         });
         self.expect = if is_object {
             Expect::Member
@@ -610,67 +552,29 @@ impl<'a, 'py> Scanner<'a, 'py> {
         }
         let end = start + 1;
         let parent = self.stack.last();
-        let slot = parent.map(|_| (frame.slot_start, end));
-        let sole = if frame.many {
-            None
-        } else {
-            frame.sole.map(|(_, k)| k)
-        };
-        let fields = (
-            frame.is_object,
-            frame.start,
+        let typed = self.typed.remove(&frame.node);
+        self.nodes[frame.node] = Some(Nd {
+            is_object: frame.is_object,
+            start: frame.start,
             end,
-            slot,
-            parent.map_or(-1, |p| p.node as isize),
-            parent.is_some_and(|p| !p.is_object),
-            parent.map_or(-1, |p| p.record),
-            sole,
-        );
-        self.nodes[frame.node] = Some(
-            self.ctx
-                .make(&self.ctx.node, fields.into_pyobject(self.py)?)?,
-        );
+            slot: parent.map(|_| (frame.slot_start, end)),
+            parent: parent.map_or(-1, |p| p.node as isize),
+            in_list: parent.is_some_and(|p| !p.is_object),
+            record: parent.map_or(-1, |p| p.record),
+            sole: if frame.many { NONE } else { frame.sole },
+            part: frame.part,
+            typed,
+        });
         self.done(end, Described::Container)
     }
 }
 
-/// `path + (part,)`.
-fn extend<'py>(
-    path: &Bound<'py, PyTuple>,
-    part: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyTuple>> {
-    let parts: Vec<Bound<'py, PyAny>> = path.iter().chain(std::iter::once(part)).collect();
-    PyTuple::new(path.py(), parts)
-}
-
-/// Every token and container of `body`, in document order, as `(tokens, nodes)` tuples of
-/// the reference's NamedTuples; its `JsonBodyError` if the body is not JSON it reads.
-#[pyfunction]
-pub fn json_scan<'py>(
-    py: Python<'py>,
-    body: &Bound<'py, PyBytes>,
-    meta_keys: &Bound<'py, PyAny>,
-    max_depth: i64,
-    context: &Bound<'py, PyTuple>,
-) -> PyResult<Bound<'py, PyTuple>> {
-    let mut scanner = Scanner {
-        py,
-        body: body.as_bytes(),
-        meta: meta_keys,
-        max_depth,
-        ctx: Context::new(py, context)?,
-        stack: Vec::new(),
-        tokens: Vec::new(),
-        nodes: Vec::new(),
-        expect: Expect::Value,
-        meta_keys: HashMap::new(),
-        string_content: HashMap::new(),
-    };
-    scanner.run()?;
-    if scanner.expect != Expect::End {
-        return Err(scanner.error("truncated or empty JSON".to_owned()));
-    }
-    let tokens = PyTuple::new(py, scanner.tokens.into_iter().flatten().collect::<Vec<_>>())?;
-    let nodes = PyTuple::new(py, scanner.nodes.into_iter().flatten().collect::<Vec<_>>())?;
-    PyTuple::new(py, [tokens, nodes])
+/// A member value as `describes` reads it: containers never describe, literals always do,
+/// a number by its size, a string by its key alone.
+#[derive(Clone, Copy)]
+enum Described {
+    Str,
+    Number(f64),
+    Container,
+    Literal,
 }
