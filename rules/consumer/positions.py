@@ -56,6 +56,7 @@ class Positions:
         complete that is a partition which had no events when it was completed; if not, the
         store is (re)building and this replays the partition into it.
         """
+        await self._store.fence()  # before the offsets: a switch in between refuses our write
         ready = await self._store.ready()
         mirrored = await self._store.offsets()
         bounds = await self.fetch_bounds()
@@ -98,6 +99,7 @@ class Positions:
         log.warning("rebuilding the rule store from the beginning of %s: %s", self._topic, why)
         assignment = self.assignments.current
         await self._store.set_ready(False)
+        await self._store.fence()
         bounds = await self.fetch_bounds()
         tps = self._positioned(assignment)
         await self._store.apply([], {tp.partition: bounds.begin[tp.partition] for tp in tps})
