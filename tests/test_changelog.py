@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.structs import RecordMetadata
 
 from proxy.settings import Settings
@@ -273,6 +274,35 @@ async def test_a_crash_inside_a_logged_write_loses_nothing(
 
     assert report.replayed == 0  # the replayed write logged the slice again
     assert await rules_of(redis) == before
+
+
+async def test_a_flushed_store_is_restored_from_the_changelog_when_the_topic_lost_its_start(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer],
+) -> None:
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    metas = [await publisher.publish("add", tenant, "email", [f"a{i}@acme.com"]) for i in range(6)]
+    metas.append(await publisher.publish("remove", tenant, "email", ["a0@acme.com"]))
+    consumer = await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    before = await rules_of(redis)
+    assert before[f"denyproxy:{{{tenant}}}:email"] == [f"a{i}@acme.com" for i in range(1, 6)]
+    # limited retention: the input topic no longer has the first five events
+    tp = TopicPartition(topic, metas[0].partition)
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(before_offset=5)})
+    finally:
+        await admin.close()
+
+    await redis.flushall()
+
+    async def rebuilt() -> bool:
+        return await store.ready() and await rules_of(redis) == before
+
+    await eventually(rebuilt, "the consumer's rebuild from the changelog")
+    assert consumer.caught_up
 
 
 async def test_planned_rebuild_under_load_answers_every_request_filtered(

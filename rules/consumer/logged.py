@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from rules.changelog import ChangelogWriter, ensure_changelog
+from rules.changelog import ChangelogWriter, ensure_changelog, read_changelog
 from rules.kafka import KafkaOptions, partition_ids
 from rules.model import RuleChange
 from rules.store import MirroredRedisStore, RuleWriter
-from rules.store.snapshot import entries, touched
+from rules.store.snapshot import entries, restore, touched
 
 
 class Changelog:
@@ -59,3 +59,16 @@ class Changelog:
         await writer.write(logged, offsets)
         await store.apply([], offsets)
         return fresh
+
+    async def restore(self, partitions: set[int]) -> dict[int, int]:
+        """The store lost its rules: put back the changelog's of `partitions` (a group member
+        restores only its own); the input offsets they reach (empty without a changelog)."""
+        store = self.store
+        if self.writer is None or not isinstance(store, MirroredRedisStore):
+            return {}
+        offsets: dict[int, int] = {}
+        for part in await read_changelog(self.options, self.topic):
+            mine = (r for r in part.rules.values() if r.partition in partitions)
+            await restore(store.client, mine)
+            offsets.update({p: o for p, o in part.offsets.items() if p in partitions})
+        return offsets

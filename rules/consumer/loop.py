@@ -6,8 +6,7 @@ Positions come from the store (see positions.py); the Kafka commit after each wr
 lag tooling only. The store's ready marker says "complete" to every proxy: a consumer clears
 it when it starts a rebuild and sets it once the mirrored offsets of *every* partition of the
 topic (also those other group members own) have reached the end offsets it saw when the
-(re)build began. Readiness is one state (readiness.py).
-"""
+(re)build began. Readiness is one state (readiness.py). """
 
 from __future__ import annotations
 
@@ -41,9 +40,8 @@ log = logging.getLogger("rules.consumer")
 
 
 class RuleConsumer:
-    """Keeps a rule store in step with the topic (see the module docstring). `group=None` (and
-    a store private to this process) reads every partition, else the group splits them;
-    dead-lettering defaults to on with a group, off without (N proxies would each DLQ it)."""
+    """Keeps a rule store in step with the topic. `group=None` (or a private store) reads every
+    partition; dead-lettering defaults to on with a group (N proxies would each DLQ it)."""
 
     def __init__(
         self,
@@ -89,7 +87,9 @@ class RuleConsumer:
         kwargs = self.options.client_kwargs()
         consumer = self._consumer = kafka_consumer(kwargs, self.group, self.tuning)
         assignments = Assignments(consumer)
-        self._positions = Positions(consumer, self.options, self.topic, self.store, assignments)
+        self._positions = Positions(
+            consumer, self.options, self.topic, self.store, assignments, self.changelog.restore
+        )
         if self.group is not None:
             consumer.subscribe([self.topic], listener=Rebalance(assignments))
         try:
@@ -135,8 +135,8 @@ class RuleConsumer:
 
     @property
     def caught_up(self) -> bool:
-        """Reached the end offsets seen at start (or rebuild), the store marked complete; stays
-        true through later rebalances; a rebuild (store flushed) makes it false again."""
+        """Reached the end offsets seen at start (or rebuild), the store marked complete (kept
+        through rebalances; a rebuild makes it false)."""
         state = self.readiness.state
         return state is Readiness.READY or (
             state is Readiness.CATCHING_UP and self._locally_caught_up()
