@@ -173,7 +173,7 @@ async def rebuilds(args: argparse.Namespace, loaded: Loaded, probe: Probe) -> li
         plan = RebuildPlan(loaded.options, loaded.topic, args.redis, 1, "US",
                            from_changelog=changelog)
         probe.refused = probe.leaked = 0
-        took = await during(probe, lambda plan=plan: rebuild(plan))  # type: ignore[misc]
+        took = await during(probe, lambda plan=plan: show(rebuild(plan)))  # type: ignore[misc]
         rows.append([f"planned rebuild, {label}", size, f"{took:.2f} s",
                      f"503s {probe.refused}, leaks {probe.leaked}"])
     return rows
@@ -198,6 +198,11 @@ async def run(args: argparse.Namespace) -> list[list[str]]:
         await closing.aclose()
     await client.aclose()
     return rows
+
+
+async def show(work: Awaitable[object]) -> None:
+    """The rebuild's own report (phases) on stderr."""
+    print(await work, file=sys.stderr)
 
 
 def main() -> int:
