@@ -37,6 +37,10 @@ def add_rebuild(subparsers: Subcommands) -> None:
         "--from-topic", action="store_true",
         help="ignore the changelog: replay the input topic from its beginning",
     )
+    rebuild.add_argument(
+        "--seed-changelog", action="store_true",
+        help="write every rule to <topic>.changelog (starting a changelog; consumer stopped)",
+    )
     rebuild.set_defaults(run=run_rebuild)
 
 
@@ -56,6 +60,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     plan = RebuildPlan(
         kafka_options(settings), settings.topic, settings.redis, args.rebuild_db,
         settings.phone_region, from_changelog=not args.from_topic,
+        seed_changelog=args.seed_changelog,
     )
     print(asyncio.run(rebuild(plan)))
     return 0

@@ -251,6 +251,26 @@ async def test_rebuild_reads_the_input_topic_from_the_offsets_the_changelog_reco
     assert other.caught_up
 
 
+async def test_seeding_starts_a_changelog_for_a_store_built_without_one(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    tenants = [tenant_of(f"k{i}-{uuid.uuid4()}") for i in range(2)]
+    metas = await churn(publisher, tenants)
+    consumer = await start(running, options, topic, store, changelog=False)
+    await wait_applied(store, metas)
+    await consumer.stop()  # seeding wants nothing newer written meanwhile
+    before = await rules_of(redis)
+
+    seeded = await rebuild(plan(options, topic, private_redis, from_changelog=False,
+                                seed_changelog=True))
+    again = await rebuild(plan(options, topic, private_redis))
+
+    assert seeded.replayed == len(metas)
+    assert (again.restored, again.replayed) == (2 * (15 + 2 + 1) + 1, 0)
+    assert await rules_of(redis) == before
+
+
 @pytest.mark.parametrize("kind", [CrashAfterChangelog, CrashAfterRules])
 async def test_a_crash_inside_a_logged_write_loses_nothing(
     options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,

@@ -14,18 +14,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from rules import normalize
-from rules.changelog import ChangelogWriter, Entry, RuleRecord, read_changelog
+from rules.changelog import ChangelogWriter, Entry, RuleRecord, ensure_changelog, read_changelog
 from rules.consumer.steps import Checks, Record, decode_all, slices
 from rules.kafka import KafkaOptions, partition_ids
 from rules.store import generation
 from rules.store.keys import normaliser_key
 from rules.store.mirrored import MirroredRedisStore
 from rules.store.redis_connection import connect
-from rules.store.snapshot import restore
+from rules.store.snapshot import records_in, restore
 
 log = logging.getLogger("rules.consumer")
 
@@ -62,6 +63,9 @@ class RebuildPlan:
     db: int = 1
     region: str = "US"
     from_changelog: bool = True
+    seed_changelog: bool = False
+    """Write every rule of the new generation to the changelog before the switch: how a
+    changelog starts (with the consumer stopped, so that nothing newer can be overwritten)."""
     timeout: float = 60.0
 
 
@@ -79,6 +83,9 @@ async def rebuild(plan: RebuildPlan) -> RebuildReport:
         report.seconds["changelog"] = time.monotonic() - started
         await target.set(normaliser_key(), generation.NORMALISER_VERSION)
         replayer = Replayer(plan, store, report)
+        if plan.seed_changelog:
+            await replayer.to(await generation.offsets(live, plan.topic))
+            await _seed(plan, target)
         report.attempts = await generation.switch(live, target, plan.db, plan.topic, replayer.to)
         report.seconds["total"] = time.monotonic() - started
         await generation.drop_old(target)
@@ -106,6 +113,20 @@ async def _from_changelog(
         finally:
             await writer.stop()
     await store.apply([], offsets)
+
+
+async def _seed(plan: RebuildPlan, target: aioredis.Redis) -> None:
+    """Every rule of the new generation, then its offsets, to the changelog."""
+    partitions = len(await partition_ids(plan.options, plan.topic))
+    writer = ChangelogWriter(plan.options, plan.topic)
+    await ensure_changelog(plan.options, plan.topic, partitions)
+    await writer.start()
+    try:
+        async for chunk in records_in(target, partitions):
+            await writer.write(chunk, {})
+        await writer.write([], await generation.offsets(target, plan.topic))
+    finally:
+        await writer.stop()
 
 
 def renormalised(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import redis.asyncio as aioredis
 
@@ -115,3 +115,29 @@ async def restore(client: aioredis.Redis, records: Iterable[RuleRecord], calls: 
     if pipe is not None:
         await pipe.execute()
     return count
+
+
+async def records_in(
+    client: aioredis.Redis, partitions: int, chunk: int = 1_000
+) -> AsyncIterator[list[Entry]]:
+    """Every live rule of a database as changelog entries, in chunks (SCAN over records)."""
+    keys: list[str] = []
+    async for key in client.scan_iter(match="denyproxy:{*}:rule:*", count=chunk):
+        keys.append(str(key))
+        if len(keys) >= chunk:
+            yield await _read_records(client, keys, partitions)
+            keys = []
+    if keys:
+        yield await _read_records(client, keys, partitions)
+
+
+async def _read_records(client: aioredis.Redis, keys: list[str], partitions: int) -> list[Entry]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hmget(key, "type", "value", *RECORD_FIELDS)
+    out: list[Entry] = []
+    for key, got in zip(keys, await pipe.execute(), strict=True):
+        scope = key[key.index("{") + 1 : key.index("}")]
+        if got[0] is not None and got[1] is not None:
+            out.append(_entry(scope, RuleType(got[0]), got[1], got[2:], partitions))
+    return out
