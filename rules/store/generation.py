@@ -12,6 +12,7 @@ Redis Cluster has no SWAPDB (one database): see rules/EVENTS.md "Generations" fo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,7 +44,8 @@ async def offsets(client: aioredis.Redis, topic: str) -> dict[int, int]:
 
 
 async def switch(
-    live: aioredis.Redis, target: aioredis.Redis, db: int, topic: str, catch_up: CatchUp
+    live: aioredis.Redis, target: aioredis.Redis, db: int, topic: str, catch_up: CatchUp,
+    timeout: float = 600.0,  # noqa: ASYNC109 - a bound on the whole loop, not one call
 ) -> int:
     """Catch the target up with db 0, then SWAPDB unless db 0 moved meanwhile; the attempts.
 
@@ -51,7 +53,7 @@ async def switch(
     recorded offsets db 0 has not mirrored yet: a write in flight, or a consumer that is down)
     it waits for the consumer, which would otherwise re-apply older events on top of it.
     """
-    attempts = 0
+    attempts, deadline = 0, time.monotonic() + timeout
     while True:
         attempts += 1
         async with live.pipeline(transaction=True) as pipe:
@@ -59,6 +61,9 @@ async def switch(
             wanted = {int(p): int(o) for p, o in (await pipe.hgetall(offsets_key(topic))).items()}
             have = await offsets(target, topic)
             if have != wanted:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"db {db} holds offsets {have}, db 0 {wanted}: not "
+                                       "switched (is the consumer running?)")
                 await pipe.unwatch()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 await _converge(have, wanted, catch_up)
                 continue
