@@ -7,7 +7,8 @@
 RuleConsumer with the changelog apply them; (2) Redis memory per live rule and changelog bytes
 per record; (3) a planned rebuild from the changelog and (4) one from the input topic, each
 while lookups run as a proxy makes them (503 = the store refused; leak = a live value not
-denied); (5) FLUSHALL, then the consumer's own rebuild: 503 until done, never a leak.
+denied); (5) FLUSHALL, then the consumer's own rebuild (from the changelog, then the topic): 503
+until done, never a leak.
 It FLUSHALLs the Redis it is given (and uses its db 1): point it at a scratch instance.
 """
 
@@ -191,7 +192,7 @@ async def run(args: argparse.Namespace) -> list[list[str]]:
     probe.refused = probe.leaked = 0
     await client.flushall()  # (5) the consumer notices and replays the input topic
     flushed = await during(probe, lambda: until_ready(loaded.store, loaded.consumer))
-    rows.append(["after FLUSHALL (consumer, topic)", f"{loaded.sent:,} values",
+    rows.append(["after FLUSHALL (consumer: changelog, topic)", f"{loaded.sent:,} values",
                  f"{flushed:.2f} s", f"503s {probe.refused}, leaks {probe.leaked}"])
     await loaded.consumer.stop()
     for closing in (reader, loaded.store):

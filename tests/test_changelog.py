@@ -425,3 +425,27 @@ async def topic_config(options: KafkaOptions, topic: str, name: str) -> str:
         return str(next(e[1] for e in entries_ if e[0] == name))
     finally:
         await admin.close()
+
+
+async def test_a_proxy_finding_another_normaliser_version_rebuilds_while_it_serves(
+    options: KafkaOptions, topic: str, publisher: RulePublisher, redis: aioredis.Redis,
+    private_redis: RedisServer,
+) -> None:
+    api_key = f"om_{uuid.uuid4().hex}"
+    await publisher.publish("add", tenant_of(api_key), "email", ["jane.doe@acme.com"])
+    await redis.set(normaliser_key(), "0")  # written by an older normaliser
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=private_redis.url, kafka=options.bootstrap,
+                            topic=topic, group=f"{topic}-g", changelog=True)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            async def switched() -> bool:
+                return await redis.get(normaliser_key()) == NORMALISER_VERSION
+
+            async def filtered() -> bool:
+                r, doc = await task_result(client, proxy.url, api_key)
+                assert r.status != 200 or "jane.doe@acme.com" not in emails(doc), "a leak"
+                return r.status == 200
+
+            await eventually(switched, "the planned rebuild at start-up")
+            await eventually(filtered, "the new generation to serve")
+    assert await redis.get(generation_key()) == "1"

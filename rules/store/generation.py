@@ -5,7 +5,8 @@ Proxies' connections stay on db 0 and see the new generation at once: no 503 in 
 The consumer mirrors offsets only while the generation it positioned on holds (the fenced
 offsets of rules/store/mirrored.py), so its first write after the switch is refused and it
 positions again from the new generation's offsets. The switch itself is WATCHed on db 0's
-offsets: it happens only when the new generation has reached exactly what db 0 holds.
+offsets and ready marker: it happens only when the new generation has reached exactly what
+db 0 holds, and carries db 0's ready marker as it is.
 Redis Cluster has no SWAPDB (one database): see rules/EVENTS.md "Generations" for the fallback.
 """
 
@@ -57,7 +58,7 @@ async def switch(
     while True:
         attempts += 1
         async with live.pipeline(transaction=True) as pipe:
-            await pipe.watch(offsets_key(topic))
+            await pipe.watch(offsets_key(topic), ready_key(topic))
             wanted = {int(p): int(o) for p, o in (await pipe.hgetall(offsets_key(topic))).items()}
             have = await offsets(target, topic)
             if have != wanted:
@@ -85,12 +86,16 @@ async def _converge(have: dict[int, int], wanted: dict[int, int], catch_up: Catc
 
 
 async def carry_state(live: aioredis.Redis, target: aioredis.Redis, topic: str) -> None:
-    """What the new generation needs besides rules: the recorded region, the ready marker."""
-    region = await live.get(region_key())
+    """What the new generation needs besides rules: the recorded region and the ready marker,
+    as db 0 has them (both WATCHed): a store still loading switches to one still loading."""
+    region, ready = await live.get(region_key()), await live.exists(ready_key(topic))
     pipe = target.pipeline(transaction=False)
     if region is not None:
         pipe.set(region_key(), region)
-    pipe.set(ready_key(topic), "1")
+    if ready:
+        pipe.set(ready_key(topic), "1")
+    else:
+        pipe.delete(ready_key(topic))
     await pipe.execute()
 
 
