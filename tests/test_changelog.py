@@ -22,6 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.structs import RecordMetadata
 
+from proxy import cli
 from proxy.settings import Settings
 from rules.changelog import ChangelogWriter, RuleRecord, changelog_topic, rule_key
 from rules.consumer import ConsumerTuning, RuleConsumer
@@ -448,4 +449,23 @@ async def test_a_proxy_finding_another_normaliser_version_rebuilds_while_it_serv
 
             await eventually(switched, "the planned rebuild at start-up")
             await eventually(filtered, "the new generation to serve")
+    assert await redis.get(generation_key()) == "1"
+
+
+async def test_the_rebuild_command(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metas = [await publisher.publish("add", tenant_of("k"), "email", ["jane@acme.com"])]
+    await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    argv = ["rebuild", "--kafka", options.bootstrap, "--redis", private_redis.url,
+            "--topic", topic, "--rebuild-db", "2"]
+
+    assert await asyncio.to_thread(cli.main, [*argv, "--redis-cluster"]) == 2
+    assert await asyncio.to_thread(cli.main, [*argv[:-1], "0"]) == 2
+    assert await asyncio.to_thread(cli.main, argv) == 0
+
+    assert "generation 1: 1 rules from the changelog" in capsys.readouterr().out
     assert await redis.get(generation_key()) == "1"
