@@ -22,9 +22,15 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.structs import RecordMetadata
 
-from proxy import cli
+from proxy import cli, doctor_kafka
 from proxy.settings import Settings
-from rules.changelog import ChangelogWriter, RuleRecord, changelog_topic, rule_key
+from rules.changelog import (
+    ChangelogWriter,
+    RuleRecord,
+    changelog_topic,
+    ensure_changelog,
+    rule_key,
+)
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.consumer.rebuild import RebuildPlan, rebuild, renormalise_if_needed
 from rules.kafka import KafkaOptions, ensure_topic, partition_ids
@@ -469,3 +475,18 @@ async def test_the_rebuild_command(
 
     assert "generation 1: 1 rules from the changelog" in capsys.readouterr().out
     assert await redis.get(generation_key()) == "1"
+
+
+async def test_doctor_checks_the_changelog_topic_when_the_changelog_is_on(
+    options: KafkaOptions, topic: str,
+) -> None:
+    async def findings(topic: str) -> list[str]:
+        settings = Settings(kafka=options.bootstrap, topic=topic, changelog=True)
+        return [f.status async for f in doctor_kafka.kafka_findings(settings, time.time)
+                if f.check == f"topic {changelog_topic(topic)}"]
+
+    await ensure_changelog(options, topic)
+    assert await findings(topic) == ["ok", "ok"]
+    deleting = f"{topic}-x"  # a changelog made like the input topic (cleanup.policy=delete)
+    await ensure_topic(options, changelog_topic(deleting), dead_letters=False)
+    assert await findings(deleting) == ["ok", "FAIL"]
