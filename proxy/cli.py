@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from proxy import logs, rules_cli, server
+from proxy import logs, rebuild_cli, rules_cli, server
 from proxy.settings import (
     SettingsError,
     add_arguments,
@@ -22,8 +22,8 @@ from rules.kafka_access import KafkaAccessError
 
 CONSUME_SETTINGS = (
     "admin_listen", "redis", "redis_cluster", "kafka", "topic", "group", "phone_region",
-    "store_timeout", "kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username",
-    "kafka_sasl_password", "kafka_ssl_cafile", "log_level", "log_format",
+    "store_timeout", "changelog", "kafka_security_protocol", "kafka_sasl_mechanism",
+    "kafka_sasl_username", "kafka_sasl_password", "kafka_ssl_cafile", "log_level", "log_format",
 )
 
 
@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=run_doctor)
     rules_cli.add_rules(sub)
     _add_store(sub)
+    rebuild_cli.add_rebuild(sub)
     return top
 
 

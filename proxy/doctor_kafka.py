@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError, for_code
 
 from proxy.doctor import Clock, Finding
 from proxy.settings import Settings, SettingsError, kafka_options
+from rules.changelog import changelog_topic
 from rules.kafka import TOPIC_CONFIG, KafkaOptions, dead_letter_topic
 
 MAX_SKEW = 5.0
@@ -28,6 +29,8 @@ MAX_SKEW = 5.0
 TIMEOUT = 10.0
 CHECKED_CONFIG = ("cleanup.policy", "retention.ms", "retention.bytes")
 LOG_APPEND_TIME = 1
+COMPACTED = {"cleanup.policy": "compact"}
+"""The changelog keeps each rule's last record: compaction, never deletion by age."""
 
 
 async def kafka_findings(settings: Settings, clock: Clock) -> AsyncIterator[Finding]:
@@ -46,6 +49,9 @@ async def kafka_findings(settings: Settings, clock: Clock) -> AsyncIterator[Find
         for topic in (settings.topic, dead_letter_topic(settings.topic)):
             yield await _topic(admin, topic)
             yield await _topic_config(admin, topic)
+        if settings.changelog:  # rules/EVENTS.md "The changelog, generations and rebuilds"
+            yield await _topic(admin, changelog_topic(settings.topic))
+            yield await _topic_config(admin, changelog_topic(settings.topic), COMPACTED)
     finally:
         await admin.close()
     yield await clock_finding(options, dead_letter_topic(settings.topic), clock)
@@ -86,9 +92,11 @@ def _topic_error(code: int) -> str:
     return str(name)
 
 
-async def _topic_config(admin: AIOKafkaAdminClient, topic: str) -> Finding:
+async def _topic_config(
+    admin: AIOKafkaAdminClient, topic: str, wanted: dict[str, str] | None = None
+) -> Finding:
     """retention and cleanup as rules/EVENTS.md documents: the topic is the source of truth."""
-    wanted = {name: TOPIC_CONFIG[name] for name in CHECKED_CONFIG}
+    wanted = wanted or {name: TOPIC_CONFIG[name] for name in CHECKED_CONFIG}
     resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs=dict.fromkeys(wanted))
     try:
         async with asyncio.timeout(TIMEOUT):

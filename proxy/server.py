@@ -224,10 +224,33 @@ async def start_consumer(settings: Settings, store: RuleStore) -> RuleConsumer:
         raise TypeError(f"{type(store).__name__} keeps no consumer offsets")
 
     consumer = RuleConsumer(
-        kafka_options(settings), settings.topic, settings.group, store, settings.phone_region
+        kafka_options(settings), settings.topic, settings.group, store, settings.phone_region,
+        changelog=settings.changelog and store.shared,
     )
     await consumer.start()
+    if consumer.changelog.enabled and not settings.redis_cluster:
+        _renormalise_in_background(settings)
     return consumer
+
+
+_BACKGROUND: set[asyncio.Task[object]] = set()
+
+
+def _renormalise_in_background(settings: Settings) -> None:
+    """A normaliser version change found at start-up: a planned rebuild while we serve."""
+    from rules.consumer.rebuild import RebuildPlan, renormalise_if_needed
+
+    plan = RebuildPlan(kafka_options(settings), settings.topic, settings.redis or "",
+                       region=settings.phone_region)
+    task: asyncio.Task[object] = asyncio.create_task(renormalise_if_needed(plan))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_rebuild_done)
+
+
+def _rebuild_done(task: asyncio.Task[object]) -> None:
+    _BACKGROUND.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("planned rebuild failed (the current generation keeps serving): %r", exc)
 
 
 async def consume(

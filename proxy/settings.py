@@ -90,6 +90,9 @@ class Settings:
     topic: str = _setting("denyproxy.rules", str, "Kafka topic of rule events")
     group: str = _setting("denyproxy", str, "Kafka consumer group")
     consumer: bool = _setting(True, boolean, "serve: run the rule consumer in-process with --kafka")
+    changelog: bool = _setting(
+        False, boolean, "consumer with --redis: keep the compacted <topic>.changelog (rebuilds)"
+    )
     policy: str = _setting("strip", choice("strip", "drop"), "strip values or drop records")
     phone_region: str = _setting(
         DEFAULT_REGION, region_value, "region for phones without a country code"

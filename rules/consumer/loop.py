@@ -6,8 +6,7 @@ Positions come from the store (see positions.py); the Kafka commit after each wr
 lag tooling only. The store's ready marker says "complete" to every proxy: a consumer clears
 it when it starts a rebuild and sets it once the mirrored offsets of *every* partition of the
 topic (also those other group members own) have reached the end offsets it saw when the
-(re)build began. Readiness is one state (readiness.py).
-"""
+(re)build began. Readiness is one state (readiness.py). """
 
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ from rules.consumer.client import kafka_consumer
 from rules.consumer.commit import commit
 from rules.consumer.dead_letter import DeadLetters
 from rules.consumer.errors import DeadLetterError, describe, transient
+from rules.consumer.logged import Changelog
 from rules.consumer.positions import Positions
 from rules.consumer.readiness import Readiness, ReadinessState, Signal
 from rules.consumer.stall import Progress
@@ -34,18 +34,14 @@ from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.kafka_access import check_access, consumer_needs
 from rules.model import RuleChange
-from rules.store import RuleWriter, StoreUnavailableError
+from rules.store import RuleWriter, StoreSwappedError, StoreUnavailableError
 
 log = logging.getLogger("rules.consumer")
 
 
 class RuleConsumer:
-    """Keeps a rule store in step with the topic (see the module docstring).
-
-    `group=None` (and any store private to this process) reads every partition; otherwise
-    the group splits them. Dead-lettering defaults to on with a group, off without (N
-    proxies would each DLQ it).
-    """
+    """Keeps a rule store in step with the topic. `group=None` (or a private store) reads every
+    partition; dead-lettering defaults to on with a group (N proxies would each DLQ it)."""
 
     def __init__(
         self,
@@ -59,6 +55,7 @@ class RuleConsumer:
         create_topic: bool = True,
         partitions: int = 4,
         tuning: ConsumerTuning = ConsumerTuning(),  # noqa: B008  (frozen: safe to share)
+        changelog: bool = False,
     ) -> None:
         if not store.mirrors(topic):
             raise ValueError("the store must mirror offsets for the consumer's topic")
@@ -71,6 +68,7 @@ class RuleConsumer:
         self._create_topic, self._partitions = create_topic, partitions
         self.readiness = ReadinessState()
         self.dead_letters = DeadLetters(topic)
+        self.changelog = Changelog(options, topic, store, enabled=changelog)
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: Positions | None = None
         self._task: asyncio.Task[None] | None = None
@@ -89,7 +87,9 @@ class RuleConsumer:
         kwargs = self.options.client_kwargs()
         consumer = self._consumer = kafka_consumer(kwargs, self.group, self.tuning)
         assignments = Assignments(consumer)
-        self._positions = Positions(consumer, self.options, self.topic, self.store, assignments)
+        self._positions = Positions(
+            consumer, self.options, self.topic, self.store, assignments, self.changelog.restore
+        )
         if self.group is not None:
             consumer.subscribe([self.topic], listener=Rebalance(assignments))
         try:
@@ -109,6 +109,7 @@ class RuleConsumer:
             self._slots().assign(tps)
         if self._dead_letter:
             await self.dead_letters.start(self.options)
+        await self.changelog.start(self._partitions)
 
     async def stop(self) -> None:
         """Cancel the loop and leave the group; a crash of the loop is not re-raised here."""
@@ -120,6 +121,7 @@ class RuleConsumer:
         if consumer is not None:
             await consumer.stop()
         await self.dead_letters.stop()
+        await self.changelog.stop()
 
     async def wait(self) -> None:
         """Until the loop ends: re-raises its crash (for `denyproxy consume`)."""
@@ -133,10 +135,8 @@ class RuleConsumer:
 
     @property
     def caught_up(self) -> bool:
-        """Reached the end offsets seen at start (or rebuild), and the store is marked complete.
-
-        Stays true through later rebalances; a rebuild (store flushed) makes it false again.
-        """
+        """Reached the end offsets seen at start (or rebuild), the store marked complete (kept
+        through rebalances; a rebuild makes it false)."""
         state = self.readiness.state
         return state is Readiness.READY or (
             state is Readiness.CATCHING_UP and self._locally_caught_up()
@@ -235,19 +235,21 @@ class RuleConsumer:
             await commit(self._kafka(), self.topic, written)
 
     async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
-        """One store write: the changes and the offsets they reach, in one pipeline.
-
-        The single place where the store is written; the crash tests override it.
-        """
-        return await self.store.apply_and_check(changes, offsets)
+        """The single place where the store is written (rules/consumer/logged.py); crash tests
+        override it."""
+        return await self.changelog.write(changes, offsets)
 
     async def _write_retrying(self, part: Slice, assignment: Assignment) -> bool | None:
-        """Retry a transient store error with back-off; None when a rebalance took the batch."""
+        """Retry a transient store error with back-off; None when a rebalance (or a switch of
+        generations) took the batch."""
         delay = self.tuning.backoff[0]
         while self._slots().is_current(assignment):
             assignment.idle.clear()
             try:
                 return await self.write(part.changes, part.offsets)
+            except StoreSwappedError:  # a planned rebuild switched: position again
+                assignment.positioned = False
+                return None
             except StoreUnavailableError as exc:
                 log.warning("store unavailable (%s); retry in %.1fs, nothing committed", exc, delay)
                 self.progress.problem = f"store unavailable ({exc})"

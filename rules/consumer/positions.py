@@ -2,12 +2,14 @@
 
 Positions come from the offsets mirrored in the store (written in the same pipeline as the
 rules), not from Kafka's committed offsets: a store that lost them (Redis flushed or
-restarted empty) is rebuilt by replaying the topic from the beginning.
+restarted empty) is rebuilt by replaying the topic from the beginning, or, with the
+changelog, from the rules it holds and the input offsets it recorded (rules/consumer/logged.py).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
@@ -20,6 +22,9 @@ from rules.kafka import KafkaOptions, partition_ids
 from rules.store import RuleWriter
 
 log = logging.getLogger("rules.consumer")
+
+Restore = Callable[[set[int]], Awaitable[dict[int, int]]]
+"""Puts the changelog's rules of these partitions into the store; the input offsets reached."""
 
 
 @dataclass(slots=True)
@@ -44,9 +49,11 @@ class Positions:
         topic: str,
         store: RuleWriter,
         assignments: Assignments,
+        restore: Restore | None = None,
     ) -> None:
         self._kafka, self._options, self._topic = kafka, options, topic
         self._store, self.assignments = store, assignments
+        self._restore = restore
         self.bounds = TopicBounds()
 
     async def position(self, assignment: Assignment, readiness: ReadinessState) -> None:
@@ -56,12 +63,15 @@ class Positions:
         complete that is a partition which had no events when it was completed; if not, the
         store is (re)building and this replays the partition into it.
         """
+        await self._store.fence()  # before the offsets: a switch in between refuses our write
         ready = await self._store.ready()
         mirrored = await self._store.offsets()
         bounds = await self.fetch_bounds()
+        mine = assignment.partitions & self._kafka.assignment()
+        if not ready:
+            mirrored.update(await self._restored({tp.partition for tp in mine} - set(mirrored)))
         if not self.assignments.is_current(assignment):
             return  # a rebalance came in between: the next assignment is positioned instead
-        mine = assignment.partitions & self._kafka.assignment()
         replay = [self._seek(tp, mirrored.get(tp.partition), bounds, ready, assignment)
                   for tp in mine]
         if any(replay):
@@ -98,14 +108,28 @@ class Positions:
         log.warning("rebuilding the rule store from the beginning of %s: %s", self._topic, why)
         assignment = self.assignments.current
         await self._store.set_ready(False)
+        await self._store.fence()
         bounds = await self.fetch_bounds()
         tps = self._positioned(assignment)
-        await self._store.apply([], {tp.partition: bounds.begin[tp.partition] for tp in tps})
+        starts = {tp.partition: bounds.begin[tp.partition] for tp in tps}
+        starts.update(await self._restored(set(starts)))
+        await self._store.apply([], starts)
         if assignment is None or not self.assignments.is_current(assignment):
             return  # a rebalance re-positions from the store
         for tp in tps:
-            self._kafka.seek(tp, bounds.begin[tp.partition])
-            assignment.start_at(tp.partition, bounds.begin[tp.partition], bounds.end[tp.partition])
+            self._kafka.seek(tp, starts[tp.partition])
+            assignment.start_at(tp.partition, starts[tp.partition], bounds.end[tp.partition])
+
+    async def _restored(self, partitions: set[int]) -> dict[int, int]:
+        """With a changelog: its rules of `partitions` restored, and where the input goes on."""
+        if self._restore is None or not partitions:
+            return {}
+        restored = await self._restore(partitions)
+        if restored:
+            log.info("restored partitions %s of %s from its changelog", sorted(restored),
+                     self._topic)
+            await self._store.apply([], restored)
+        return restored
 
     async def mark_complete(self, readiness: ReadinessState) -> None:
         """Set the marker once every partition's mirrored offset reached its target."""

@@ -31,6 +31,11 @@ class StoreFedByKafkaError(StoreUnavailableError):
     """A direct write into a rule set that a Kafka consumer keeps: a rebuild would drop it."""
 
 
+class StoreSwappedError(Exception):
+    """A planned rebuild switched generations under this writer: nothing was mirrored, so it
+    must position again from the new generation's offsets (rules/store/generation.py)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Abuse limits of one API key's direct rule writes (global rules are not limited)."""
@@ -139,6 +144,9 @@ class RuleWriter(Protocol):
 
     async def set_ready(self, ready: bool) -> None:
         """The consumer marks the rule set complete (or not) for lookups."""
+
+    async def fence(self) -> None:
+        """Remember the store's generation: offsets are mirrored only while it is unchanged."""
 
     async def ready(self) -> bool:
         """True when the store holds a complete rule set."""

@@ -11,6 +11,8 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tag>}:initialised        Cluster only: that marker again in every slot
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
     denyproxy:{state}:region             the phone region of the rule set, and who recorded it
+    denyproxy:{state}:generation         the rule set's generation (a planned rebuild raises it)
+    denyproxy:{state}:normaliser         the normaliser version the rule set's values were made by
     denyproxy:{<tenant>}:<type>:expires  ZSET value -> expiry (epoch ms) of rules that expire
     denyproxy:{<tenant>}:rule:<id>       HASH the catalogue record of one rule (rules/catalogue)
     denyproxy:{<tenant>}:catalogue[:<type>]:created  ZSET id -> created_at (epoch ms)
@@ -81,6 +83,16 @@ def slot_initialised(slot: int) -> str:
 def region_key() -> str:
     """The phone region the rule set was recorded in (rules/store/region.py)."""
     return "denyproxy:{state}:region"
+
+
+def generation_key() -> str:
+    """The generation of the rule set in this logical database (rules/store/generation.py)."""
+    return "denyproxy:{state}:generation"
+
+
+def normaliser_key() -> str:
+    """The normaliser version the stored values were normalised with."""
+    return "denyproxy:{state}:normaliser"
 
 
 def writes_key(tenant: str) -> str:

@@ -103,6 +103,9 @@ class MemoryStore:
     async def set_ready(self, ready: bool) -> None:
         self._ready = ready
 
+    async def fence(self) -> None:
+        return None  # private to this process: no other writer switches generations
+
     async def ready(self) -> bool:
         return self._ready
 

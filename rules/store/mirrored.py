@@ -4,6 +4,10 @@ The consumer writes rules together with the offsets they reach, and lookups also
 same round trip, that the consumer marked the rule set complete (a flushed or rebuilding Redis
 answers 503 rather than filtering against half a rule set). On a Cluster the marker is kept
 once per slot, and a lookup checks those of the slots it reads.
+
+Offsets are mirrored only while the store's generation is the one this writer positioned on
+(`fence`): a planned rebuild that switched generations (SWAPDB) makes the write refuse its
+offsets and raise StoreSwappedError, and the consumer positions again from the new ones.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from rules.model import RuleChange
+from rules.store.base import StoreSwappedError
 from rules.store.keys import (
     SLOTS,
+    generation_key,
     heartbeat_key,
     initialised_key,
     offsets_key,
@@ -25,6 +31,13 @@ from rules.store.keys import (
 )
 from rules.store.redis import MarkerGroup, RedisStore, queue_changes
 
+FENCED_OFFSETS = """
+-- KEYS: offsets hash, generation; ARGV: the generation the writer positioned on, p1, o1, ...
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
 
 class MirroredRedisStore(RedisStore):
     """The Redis store a consumer of `topic` writes: reader for proxies, writer for it."""
@@ -32,6 +45,7 @@ class MirroredRedisStore(RedisStore):
     def __init__(self, client: aioredis.Redis, topic: str) -> None:
         super().__init__(client, topic)
         self.topic = topic
+        self.generation = "0"
 
     @property
     def shared(self) -> bool:
@@ -54,7 +68,8 @@ class MirroredRedisStore(RedisStore):
         pipe = self.client.pipeline(transaction=False)
         queue_changes(pipe, changes)
         self._queue_offsets(pipe, offsets or {})
-        await self._run(pipe)
+        replies = await self._run(pipe)
+        _check_fence(replies[-1] if offsets else 1)
 
     async def apply_and_check(
         self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
@@ -69,6 +84,7 @@ class MirroredRedisStore(RedisStore):
         self._queue_offsets(pipe, offsets)
         pipe.exists(ready)
         replies = await self._run(pipe)
+        _check_fence(replies[-2] if offsets else 1)
         return bool(replies[0]) and bool(replies[-1])
 
     async def _apply_and_check_cluster(
@@ -84,12 +100,20 @@ class MirroredRedisStore(RedisStore):
         self._queue_offsets(pipe, offsets)
         for group in groups:
             pipe.exists(*group)
-        after = all((await self._run(pipe))[-len(groups) :])
-        return before and after
+        replies = await self._run(pipe)
+        _check_fence(replies[0] if offsets else 1)
+        return before and all(replies[-len(groups) :])
 
     def _queue_offsets(self, pipe: Pipeline, offsets: Mapping[int, int]) -> None:
         if offsets:
-            pipe.hset(offsets_key(self.topic), mapping={str(p): o for p, o in offsets.items()})
+            flat = [x for p, o in offsets.items() for x in (str(p), o)]
+            keys = (offsets_key(self.topic), generation_key())
+            pipe.eval(FENCED_OFFSETS, 2, *keys, self.generation, *flat)
+
+    async def fence(self) -> None:
+        """Remember the generation now in the store: offsets follow only while it holds."""
+        raw = await self._call(self.client.get(generation_key()))
+        self.generation = "0" if raw is None else str(raw)
 
     async def offsets(self) -> dict[int, int]:
         """The mirrored next-offset per partition; empty after a flush or on a new Redis."""
@@ -124,3 +148,8 @@ class MirroredRedisStore(RedisStore):
             else:
                 pipe.delete(key)
         await self._run(pipe)
+
+
+def _check_fence(reply: object) -> None:
+    if not reply:
+        raise StoreSwappedError("the rule store switched generations; positioning again")

@@ -1,0 +1,185 @@
+"""The compacted changelog beside the rule topic: every rule's current record, and offsets.
+
+Kafka Streams keeps a store's changelog this way. The consumer writes, per rule it touched,
+the record the store now holds (or a tombstone), then per partition the input offset those
+records reach. A rebuild reads the changelog (bounded by the live rules, not by history), then
+the input topic from the offsets the changelog recorded (rules/consumer/rebuild.py).
+
+Keys never hold an identifier: `rule:<sha256(scope \\0 type \\0 value)>` and `offsets:<p>`.
+Values hold what the Redis store already holds (the normal form and its catalogue record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.structs import TopicPartition
+
+from rules.kafka import (
+    MAX_MESSAGE_BYTES,
+    KafkaOptions,
+    Producer,
+    make_admin,
+    make_producer,
+    partition_ids,
+)
+from rules.model import RuleType
+
+RECORD_FIELDS = ("created_at", "updated_at", "source", "event_id", "reason", "expires_at")
+"""What a changelog record keeps of a catalogue record; enforced_at and suppressions are
+the store's own (the time it applied, the proxies' counts) and restart with a generation."""
+
+CONFIG = {
+    "cleanup.policy": "compact",
+    "retention.ms": "-1",
+    "min.compaction.lag.ms": "0",
+    "delete.retention.ms": "86400000",
+    "max.message.bytes": str(MAX_MESSAGE_BYTES),
+}
+"""`delete.retention.ms`: a tombstone stays a day; a rebuild reading longer may miss it
+(the rule then stays suppressed: over-matching, never a leak)."""
+
+
+def changelog_topic(topic: str) -> str:
+    return f"{topic}.changelog"
+
+
+def rule_key(scope: str, rule_type: RuleType, value: str) -> bytes:
+    """One key per rule, no identifier in it."""
+    digest = hashlib.sha256(f"{scope}\0{rule_type.value}\0{value}".encode()).hexdigest()
+    return f"rule:{digest}".encode()
+
+
+def offsets_key(partition: int) -> bytes:
+    return f"offsets:{partition}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRecord:
+    """A live rule as the changelog carries it: scope, type, normal form, catalogue fields."""
+
+    scope: str
+    type: RuleType
+    value: str
+    fields: dict[str, str] = field(default_factory=dict)
+    partition: int = 0
+    """The input partition the rule's events live in: a group member restores only its own."""
+
+    @property
+    def key(self) -> bytes:
+        return rule_key(self.scope, self.type, self.value)
+
+    def encode(self) -> bytes:
+        head = {"scope": self.scope, "type": self.type.value, "value": self.value}
+        return orjson.dumps({**head, "p": self.partition, **self.fields})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> RuleRecord:
+        data = orjson.loads(raw)
+        fields = {k: str(data[k]) for k in RECORD_FIELDS if k in data}
+        return cls(data["scope"], RuleType(data["type"]), data["value"], fields, int(data["p"]))
+
+
+Entry = tuple[bytes, RuleRecord | None]
+"""A changelog write: the rule's key and its record, or None (a tombstone)."""
+
+
+async def ensure_changelog(options: KafkaOptions, topic: str, partitions: int = 4) -> bool:
+    """Create `<topic>.changelog` (compacted) if missing; True when it was created."""
+    admin = make_admin(options)
+    await admin.start()
+    try:
+        name = changelog_topic(topic)
+        if name in set(await admin.list_topics()):
+            return False
+        replicas = min(3, max(len((await admin.describe_cluster())["brokers"]), 1))
+        config = {**CONFIG, **({"min.insync.replicas": "2"} if replicas >= 3 else {})}
+        topic_ = NewTopic(name, partitions, replicas, topic_configs=config)
+        response = await admin.create_topics([topic_])
+        for _, code, *_ in response.topic_errors:
+            if code and for_code(code) is not TopicAlreadyExistsError:
+                raise for_code(code)(f"cannot create Kafka topic {name}")
+        return True
+    finally:
+        await admin.close()
+
+
+class ChangelogWriter:
+    """Sends records, then offsets; each step returns once the broker acknowledged it."""
+
+    def __init__(self, options: KafkaOptions, topic: str) -> None:
+        self.topic = changelog_topic(topic)
+        self._producer: Producer = make_producer(options, "denyproxy-changelog", linger_ms=5)
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def write(self, entries: Iterable[Entry], offsets: Mapping[int, int]) -> None:
+        """Records first, all acknowledged; only then the offsets they reach (see EVENTS.md)."""
+        await self._send_all((k, None if r is None else r.encode()) for k, r in entries)
+        await self._send_all(
+            (offsets_key(p), orjson.dumps({"offset": o})) for p, o in offsets.items()
+        )
+
+    async def _send_all(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
+        futures = [await self._producer.send(self.topic, v, key=k) for k, v in items]
+        if futures:
+            await asyncio.gather(*futures)
+
+
+@dataclass(slots=True)
+class ChangelogPart:
+    """One changelog partition read to its end: the last value of every key in it."""
+
+    rules: dict[bytes, RuleRecord] = field(default_factory=dict)
+    offsets: dict[int, int] = field(default_factory=dict)
+
+    def take(self, key: bytes, value: bytes | None) -> None:
+        if key.startswith(b"offsets:"):
+            if value is not None:
+                self.offsets[int(key[8:])] = int(orjson.loads(value)["offset"])
+        elif value is None:
+            self.rules.pop(key, None)
+        else:
+            self.rules[key] = RuleRecord.decode(value)
+
+
+async def read_changelog(
+    options: KafkaOptions, topic: str, batch: int = 10_000
+) -> list[ChangelogPart]:
+    """Every partition of the changelog to the end it had when reading began.
+
+    A rule's key always hashes to one partition, so a partition read alone is exact; memory is
+    bounded by the largest partition's live rules.
+    """
+    name = changelog_topic(topic)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **options.client_kwargs())
+    await consumer.start()
+    try:
+        ids = await partition_ids(options, name)
+        return [await _read_part(consumer, TopicPartition(name, p), batch) for p in ids]
+    finally:
+        await consumer.stop()
+
+
+async def _read_part(consumer: AIOKafkaConsumer, tp: TopicPartition, batch: int) -> ChangelogPart:
+    consumer.assign([tp])
+    await consumer.seek_to_beginning(tp)
+    end = (await consumer.end_offsets([tp]))[tp]
+    part = ChangelogPart()
+    while await consumer.position(tp) < end:
+        for records in (await consumer.getmany(tp, timeout_ms=500, max_records=batch)).values():
+            for record in records:
+                if record.offset < end and record.key is not None:
+                    part.take(record.key, record.value)
+    return part

@@ -1,0 +1,492 @@
+"""The compacted changelog and planned rebuilds, against the real broker and a real Redis.
+
+Each test runs on a private redis-server (a rebuild swaps whole logical databases) that it
+flushes first; Kafka is the suite's broker with fresh topic names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.records_to_delete import RecordsToDelete
+from aiokafka.structs import RecordMetadata
+
+from proxy import cli, doctor_kafka
+from proxy.settings import Settings
+from rules.changelog import (
+    ChangelogWriter,
+    RuleRecord,
+    changelog_topic,
+    ensure_changelog,
+    rule_key,
+)
+from rules.consumer import ConsumerTuning, RuleConsumer
+from rules.consumer.rebuild import RebuildPlan, rebuild, renormalise_if_needed
+from rules.kafka import KafkaOptions, ensure_topic, partition_ids
+from rules.model import DEFAULT_REGION, GLOBAL, ChangeMeta, RuleChange, RuleType, tenant_of
+from rules.publisher import RulePublisher
+from rules.store import RedisStore, StoreUnavailableError
+from rules.store.generation import NORMALISER_VERSION
+from rules.store.keys import generation_key, normaliser_key
+from rules.store.mirrored import MirroredRedisStore
+from rules.store.snapshot import entries, touched
+from tests.harness import eventually, fake_upstream, running_proxy
+from tests.services import RedisServer
+from tests.test_suppression import emails, task_result
+
+FAST = ConsumerTuning(poll_timeout=0.1, check_interval=0.1, backoff=(0.05, 0.5), stall_after=30)
+VOLATILE = {"enforced_at", "suppressions", "last_suppressed_at"}
+"""Record fields that belong to the store that applied and served a rule, not to the rule."""
+
+
+class Crash(Exception):
+    """Stands for the process dying at a chosen point of a write."""
+
+
+class CrashAfterChangelog(RuleConsumer):
+    """Writes the rules and the changelog (records and offsets), then dies before the store's
+    offsets: the changelog is ahead of the store."""
+
+    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+        store, writer = self.store, self.changelog.writer
+        assert isinstance(store, MirroredRedisStore) and writer is not None
+        await store.apply_and_check(changes, {})
+        await writer.write(await entries(store.client, touched(changes), 4), offsets)
+        raise Crash("killed between the changelog write and the store's offsets")
+
+
+class CrashAfterRules(RuleConsumer):
+    """Writes the rules only, then dies: neither changelog nor offsets have them."""
+
+    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+        await self.store.apply_and_check(changes, {})
+        raise Crash("killed between the rules and the changelog")
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(workdir=Path(tmp_path_factory.mktemp("redis-changelog")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(private_redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(private_redis.url, decode_responses=True)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"rules-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def options(kafka_bootstrap: str) -> KafkaOptions:
+    return KafkaOptions(kafka_bootstrap)
+
+
+@pytest.fixture
+async def store(
+    private_redis: RedisServer, topic: str, redis: aioredis.Redis
+) -> AsyncIterator[MirroredRedisStore]:
+    store = RedisStore.from_url(private_redis.url, timeout=5.0, topic=topic)
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+async def publisher(options: KafkaOptions, topic: str) -> AsyncIterator[RulePublisher]:
+    await ensure_topic(options, topic)
+    async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
+        yield publisher
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[RuleConsumer]]:
+    consumers: list[RuleConsumer] = []
+    yield consumers
+    for consumer in consumers:
+        await consumer.stop()
+
+
+async def start(
+    consumers: list[RuleConsumer], options: KafkaOptions, topic: str, store: MirroredRedisStore,
+    *, kind: type[RuleConsumer] = RuleConsumer, changelog: bool = True,
+) -> RuleConsumer:
+    consumer = kind(options, topic, f"{topic}-g", store, "US", tuning=FAST, changelog=changelog)
+    consumers.append(consumer)
+    await consumer.start()
+    return consumer
+
+
+async def wait_applied(store: MirroredRedisStore, metas: Sequence[RecordMetadata]) -> None:
+    async def passed() -> bool:
+        try:
+            mirrored = await store.offsets()
+        except StoreUnavailableError:
+            return False
+        return all(mirrored.get(m.partition, -1) > m.offset for m in metas)
+
+    await eventually(passed, "the store to reach the published offsets")
+
+
+def plan(options: KafkaOptions, topic: str, server: RedisServer, **kw: object) -> RebuildPlan:
+    return RebuildPlan(options, topic, server.url, 1, "US", **kw)  # type: ignore[arg-type]
+
+
+async def rules_of(client: aioredis.Redis) -> dict[str, object]:
+    """Every rule key (sets, expiries, records, indexes) with its content; no state keys."""
+    out: dict[str, object] = {}
+    async for key in client.scan_iter(match="denyproxy:*", count=1000):
+        if key.startswith("denyproxy:{state}") or key.endswith((":ready", ":initialised")):
+            continue
+        kind = await client.type(key)
+        if kind == "set":
+            out[key] = sorted(await client.smembers(key))
+        elif kind == "zset":
+            out[key] = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == "hash":
+            out[key] = {k: v for k, v in (await client.hgetall(key)).items() if k not in VOLATILE}
+        else:
+            out[key] = await client.get(key)
+    return out
+
+
+async def churn(publisher: RulePublisher, tenants: Sequence[str]) -> list[RecordMetadata]:
+    """Adds, removes and re-adds, with reasons and expiries, in several scopes."""
+    later = time.time() + 3600
+    metas = []
+    for i, tenant in enumerate(tenants):
+        values = [f"user{n}@acme{i}.com" for n in range(20)]
+        meta = ChangeMeta(at=time.time(), source="crm", reason=f"opt-out {i}", expires_at=later)
+        metas.append(await publisher.publish("add", tenant, "email", values, meta=meta))
+        metas.append(await publisher.publish("remove", tenant, "email", values[:5]))
+        metas.append(await publisher.publish("add", tenant, "email", values[:2]))
+        metas.append(await publisher.publish("add", tenant, "phone", ["+14155550100"]))
+        metas.append(await publisher.publish("add", tenant, "domain", [f"spam{i}.com"]))
+        metas.append(await publisher.publish("remove", tenant, "domain", [f"spam{i}.com"]))
+    metas.append(await publisher.publish("add", GLOBAL, "linkedin", ["linkedin.com/in/jane"]))
+    return metas
+
+
+async def test_rebuild_from_the_changelog_reproduces_the_store_exactly(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    tenants = [tenant_of(f"k{i}-{uuid.uuid4()}") for i in range(4)]
+    metas = await churn(publisher, tenants)
+    consumer = await start(running, options, topic, store)
+    await eventually(lambda: consumer.caught_up, "catch-up")
+    await wait_applied(store, metas)
+    before = await rules_of(redis)
+
+    report = await rebuild(plan(options, topic, private_redis))
+
+    assert report.restored == 4 * (15 + 2 + 1) + 1  # 15 + 2 emails, a phone, per tenant; jane
+    assert report.replayed == 0  # the changelog had everything
+    assert await rules_of(redis) == before
+    assert await redis.get(generation_key()) == "1"
+    assert await redis.get(normaliser_key()) == NORMALISER_VERSION
+    assert await store.ready()
+    async with aioredis.from_url(private_redis.url.replace("/0", "/1")) as old:
+        assert await old.dbsize() == 0  # the old generation was deleted
+
+
+async def test_changelog_is_compacted_and_holds_no_identifier_in_its_keys(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    running: list[RuleConsumer],
+) -> None:
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    metas = [await publisher.publish("add", tenant, "email", ["jane@acme.com"]),
+             await publisher.publish("remove", tenant, "email", ["jane@acme.com"]),
+             await publisher.publish("add", tenant, "phone", ["+14155550100"])]
+    await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    records = await read_all(options, changelog_topic(topic))
+    keys = [k for k, _ in records]
+    assert rule_key(tenant, RuleType.EMAIL, "jane@acme.com") in keys
+    assert all(b"@" not in k and b"+1415" not in k for k in keys)
+    last = dict(records)
+    assert last[rule_key(tenant, RuleType.EMAIL, "jane@acme.com")] is None  # a tombstone
+    phone = RuleRecord.decode(last[rule_key(tenant, RuleType.PHONE, "+14155550100")] or b"")
+    assert (phone.value, phone.scope) == ("+14155550100", tenant)
+    offsets = {k: orjson.loads(v or b"{}") for k, v in last.items() if k.startswith(b"offsets:")}
+    assert {int(k[8:]): v["offset"] for k, v in offsets.items()} == {metas[-1].partition: 3}
+    assert await topic_config(options, changelog_topic(topic), "cleanup.policy") == "compact"
+
+
+async def test_rebuild_reads_the_input_topic_from_the_offsets_the_changelog_recorded(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    first = [await publisher.publish("add", tenant, "email", [f"a{i}@acme.com"]) for i in range(5)]
+    consumer = await start(running, options, topic, store)
+    await wait_applied(store, first)
+    await consumer.stop()
+    # a consumer without the changelog moves the store on: the changelog is now behind it
+    later = [await publisher.publish("remove", tenant, "email", ["a0@acme.com"]),
+             await publisher.publish("add", tenant, "email", ["b@acme.com"]),
+             await publisher.publish("add", tenant, "email", ["a0@acme.com", "c@acme.com"]),
+             await publisher.publish("remove", tenant, "email", ["a1@acme.com"])]
+    other = await start(running, options, topic, store, changelog=False)
+    await wait_applied(store, later)
+    before = await rules_of(redis)
+
+    report = await rebuild(plan(options, topic, private_redis))
+
+    assert report.restored == 5 and report.replayed == len(later)
+    assert await rules_of(redis) == before
+    assert "a1@acme.com" not in await redis.smembers(f"denyproxy:{{{tenant}}}:email")
+    assert other.caught_up
+
+
+async def test_seeding_starts_a_changelog_for_a_store_built_without_one(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    tenants = [tenant_of(f"k{i}-{uuid.uuid4()}") for i in range(2)]
+    metas = await churn(publisher, tenants)
+    consumer = await start(running, options, topic, store, changelog=False)
+    await wait_applied(store, metas)
+    await consumer.stop()  # seeding wants nothing newer written meanwhile
+    before = await rules_of(redis)
+
+    seeded = await rebuild(plan(options, topic, private_redis, from_changelog=False,
+                                seed_changelog=True))
+    again = await rebuild(plan(options, topic, private_redis))
+
+    assert seeded.replayed == len(metas)
+    assert (again.restored, again.replayed) == (2 * (15 + 2 + 1) + 1, 0)
+    assert await rules_of(redis) == before
+
+
+@pytest.mark.parametrize("kind", [CrashAfterChangelog, CrashAfterRules])
+async def test_a_crash_inside_a_logged_write_loses_nothing(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+    kind: type[RuleConsumer],
+) -> None:
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    metas = [await publisher.publish("add", tenant, "email", ["x@acme.com", "y@acme.com"]),
+             await publisher.publish("remove", tenant, "email", ["x@acme.com"])]
+    crashing = await start(running, options, topic, store, kind=kind)
+    with pytest.raises(Crash):
+        await crashing.wait()
+    await crashing.stop()  # the process is gone: it leaves the group
+    assert await store.offsets() == {}  # the store's offsets never passed what it applied
+    await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    before = await rules_of(redis)
+    assert before[f"denyproxy:{{{tenant}}}:email"] == ["y@acme.com"]
+
+    report = await rebuild(plan(options, topic, private_redis))
+
+    assert report.replayed == 0  # the replayed write logged the slice again
+    assert await rules_of(redis) == before
+
+
+async def test_a_flushed_store_is_restored_from_the_changelog_when_the_topic_lost_its_start(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer],
+) -> None:
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    metas = [await publisher.publish("add", tenant, "email", [f"a{i}@acme.com"]) for i in range(6)]
+    metas.append(await publisher.publish("remove", tenant, "email", ["a0@acme.com"]))
+    consumer = await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    before = await rules_of(redis)
+    assert before[f"denyproxy:{{{tenant}}}:email"] == [f"a{i}@acme.com" for i in range(1, 6)]
+    # limited retention: the input topic no longer has the first five events
+    tp = TopicPartition(topic, metas[0].partition)
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(before_offset=5)})
+    finally:
+        await admin.close()
+
+    await redis.flushall()
+
+    async def rebuilt() -> bool:
+        return await store.ready() and await rules_of(redis) == before
+
+    await eventually(rebuilt, "the consumer's rebuild from the changelog")
+    assert consumer.caught_up
+
+
+async def test_planned_rebuild_under_load_answers_every_request_filtered(
+    options: KafkaOptions, topic: str, publisher: RulePublisher, redis: aioredis.Redis,
+    private_redis: RedisServer,
+) -> None:
+    api_key = f"om_{uuid.uuid4().hex}"
+    tenant = tenant_of(api_key)
+    await publisher.publish("add", tenant, "email", ["jane.doe@acme.com"])
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=private_redis.url, kafka=options.bootstrap,
+                            topic=topic, group=f"{topic}-g", changelog=True)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            async def filtered() -> bool:
+                r, doc = await task_result(client, proxy.url, api_key)
+                return r.status == 200 and "jane.doe@acme.com" not in emails(doc)
+
+            await eventually(filtered, "the proxy to filter jane")
+            statuses: list[int] = []
+            leaks = 0
+            done = asyncio.Event()
+
+            async def load() -> None:
+                nonlocal leaks
+                while not done.is_set():
+                    r, doc = await task_result(client, proxy.url, api_key)
+                    statuses.append(r.status)
+                    leaks += r.status == 200 and "jane.doe@acme.com" in emails(doc)
+
+            loader = asyncio.create_task(load())
+            await publisher.publish("add", tenant, "email", ["karl.marx@acme.com"])
+            report = await rebuild(plan(options, topic, private_redis))
+            await publisher.publish("add", tenant, "email", ["ada.lovelace@acme.com"])
+
+            async def ada_filtered() -> bool:
+                r, doc = await task_result(client, proxy.url, api_key)
+                return r.status == 200 and "ada.lovelace@acme.com" not in emails(doc)
+
+            await eventually(ada_filtered, "an event after the switch to be applied")
+            done.set()
+            await loader
+    assert report.generation == "1"
+    assert statuses and set(statuses) == {200}
+    assert leaks == 0
+
+
+async def test_a_normaliser_version_change_triggers_a_planned_rebuild(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    metas = [await publisher.publish("add", tenant, "email", ["jane@acme.com"])]
+    await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    assert await renormalise_if_needed(plan(options, topic, private_redis)) is None
+    # a rule the previous normaliser stored in another form (it kept the case)
+    old = RuleRecord(tenant, RuleType.EMAIL, "Karl@ACME.com", {"created_at": "1"}, 0)
+    writer = ChangelogWriter(options, topic)
+    await writer.start()
+    await writer.write([(old.key, old)], {})
+    await writer.stop()
+    await redis.set(normaliser_key(), "0")
+
+    report = await renormalise_if_needed(plan(options, topic, private_redis))
+
+    assert report is not None and report.renamed == 1
+    assert await redis.smembers(f"denyproxy:{{{tenant}}}:email") == {
+        "jane@acme.com", "karl@acme.com"}
+    assert await redis.get(normaliser_key()) == NORMALISER_VERSION
+    last = dict(await read_all(options, changelog_topic(topic)))
+    assert last[old.key] is None  # the old form's key is tombstoned
+    assert last[rule_key(tenant, RuleType.EMAIL, "karl@acme.com")] is not None
+
+
+async def read_all(options: KafkaOptions, topic: str) -> list[tuple[bytes, bytes | None]]:
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **options.client_kwargs())
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await partition_ids(options, topic)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[tuple[bytes, bytes | None]] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for rs in (await consumer.getmany(timeout_ms=500)).values():
+                out += [(r.key, r.value) for r in rs]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def topic_config(options: KafkaOptions, topic: str, name: str) -> str:
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={name: None})]
+        )
+        entries_ = response.resources[0][4]
+        return str(next(e[1] for e in entries_ if e[0] == name))
+    finally:
+        await admin.close()
+
+
+async def test_a_proxy_finding_another_normaliser_version_rebuilds_while_it_serves(
+    options: KafkaOptions, topic: str, publisher: RulePublisher, redis: aioredis.Redis,
+    private_redis: RedisServer,
+) -> None:
+    api_key = f"om_{uuid.uuid4().hex}"
+    await publisher.publish("add", tenant_of(api_key), "email", ["jane.doe@acme.com"])
+    await redis.set(normaliser_key(), "0")  # written by an older normaliser
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=private_redis.url, kafka=options.bootstrap,
+                            topic=topic, group=f"{topic}-g", changelog=True)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            async def switched() -> bool:
+                return await redis.get(normaliser_key()) == NORMALISER_VERSION
+
+            async def filtered() -> bool:
+                r, doc = await task_result(client, proxy.url, api_key)
+                assert r.status != 200 or "jane.doe@acme.com" not in emails(doc), "a leak"
+                return r.status == 200
+
+            await eventually(switched, "the planned rebuild at start-up")
+            await eventually(filtered, "the new generation to serve")
+    assert await redis.get(generation_key()) == "1"
+
+
+async def test_the_rebuild_command(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metas = [await publisher.publish("add", tenant_of("k"), "email", ["jane@acme.com"])]
+    await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    argv = ["rebuild", "--kafka", options.bootstrap, "--redis", private_redis.url,
+            "--topic", topic, "--rebuild-db", "2"]
+
+    assert await asyncio.to_thread(cli.main, [*argv, "--redis-cluster"]) == 2
+    assert await asyncio.to_thread(cli.main, [*argv[:-1], "0"]) == 2
+    assert await asyncio.to_thread(cli.main, argv) == 0
+
+    assert "generation 1: 1 rules from the changelog" in capsys.readouterr().out
+    assert await redis.get(generation_key()) == "1"
+
+
+async def test_doctor_checks_the_changelog_topic_when_the_changelog_is_on(
+    options: KafkaOptions, topic: str,
+) -> None:
+    async def findings(topic: str) -> list[str]:
+        settings = Settings(kafka=options.bootstrap, topic=topic, changelog=True)
+        return [f.status async for f in doctor_kafka.kafka_findings(settings, time.time)
+                if f.check == f"topic {changelog_topic(topic)}"]
+
+    await ensure_changelog(options, topic)
+    assert await findings(topic) == ["ok", "ok"]
+    deleting = f"{topic}-x"  # a changelog made like the input topic (cleanup.policy=delete)
+    await ensure_topic(options, changelog_topic(deleting), dead_letters=False)
+    assert await findings(deleting) == ["ok", "FAIL"]
