@@ -322,7 +322,7 @@ class Collect:
         self.values: list[str] = []
 
     async def send_normalised(
-        self, op: str, tenant: str, rule_type: RuleType, values: list[str]
+        self, op: str, tenant: str, rule_type: RuleType, values: list[str], meta: object = None
     ) -> asyncio.Future[None]:
         self.values += values
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

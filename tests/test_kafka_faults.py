@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rules.consumer import RuleConsumer
 from rules.importer import ImportSpec, import_csv
 from rules.kafka import KafkaOptions, RecordMetadata, ensure_topic
-from rules.model import DEFAULT_REGION, Op, RuleType
+from rules.model import DEFAULT_REGION, ChangeMeta, Op, RuleType
 from rules.publisher import RulePublisher
 from rules.store import RedisStore, rule_key
 from tests.faults import (
@@ -188,13 +188,14 @@ class CountingSender:
         self._gate.set()
 
     async def send_normalised(
-        self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str]
+        self, op: Op, tenant: str, rule_type: RuleType, values: Sequence[str],
+        meta: ChangeMeta | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         if self.pause_at and self.sent == self.pause_at:
             self.paused = True
             await self._gate.wait()
         self.sent += 1
-        return await self.pub.send_normalised(op, tenant, rule_type, values)
+        return await self.pub.send_normalised(op, tenant, rule_type, values, meta)
 
 
 async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
