@@ -57,7 +57,7 @@ def scope_kind(scope: str) -> str:
     return "campaign" if "/" in scope else "key"
 
 
-def lookup_scopes(
+def filtering_scopes(
     tenant: str, *, include_global: bool, campaign: str | None, lists: Sequence[str]
 ) -> tuple[str, ...]:
     """The scopes a response of `tenant` is filtered by: its own, then (unless only its own

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from rules.lists.memory import MemoryLists
 from rules.model import RULE_TYPES, Change, ListChange, Lookup, RuleChange, RuleType
-from rules.scopes import has_lists, list_scope, lookup_scopes
+from rules.scopes import filtering_scopes, has_lists, list_scope
 from rules.store.base import Limits, StoreUnavailableError, TooManyRulesError, TooManyWritesError
 from rules.store.catalogue_memory import MemoryCatalogue
 
@@ -47,7 +47,7 @@ class MemoryStore:
         if not self._ready:
             raise StoreUnavailableError("suppression store is still loading rules")
         held = (await self.lists.assigned(tenant)).ids if has_lists(tenant, include_global) else ()
-        scopes = lookup_scopes(
+        scopes = filtering_scopes(
             tenant, include_global=include_global, campaign=campaign, lists=held
         )
         denied: dict[RuleType, set[str]] = {}

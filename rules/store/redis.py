@@ -25,7 +25,7 @@ from rules.lists.cache import AssignedCache
 from rules.lists.model import Assigned
 from rules.lists.redis import RedisLists
 from rules.model import RULE_TYPES, Change, Lookup, RuleChange, RuleType
-from rules.scopes import has_lists, lookup_scopes
+from rules.scopes import filtering_scopes, has_lists
 from rules.store.base import (
     Limits,
     StoreNotInitialisedError,
@@ -127,7 +127,7 @@ class RedisStore:
         held = await self._assigned.held(tenant) if with_lists else Assigned(None, ())
         version_key = lists_version_key(tenant) if with_lists else None
         for _ in range(3):
-            scopes = lookup_scopes(
+            scopes = filtering_scopes(
                 tenant, include_global=include_global, campaign=campaign, lists=held.ids
             )
             denied, version = await self._lookup(scopes, query, version_key)
