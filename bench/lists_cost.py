@@ -6,8 +6,9 @@
 Times RedisStore.lookup (one round trip each, as the response path makes it) for a query of
 50 emails, 50 phones, 50 domains and 20 LinkedIn profiles: median and p99 per lookup for a key
 without lists, with the lists, and with the lists plus a campaign. The lookup's cost grows
-with the number of scopes (one SMISMEMBER per scope and type in the script); membership is O(1) per value
-whatever a list's size. Run it on a quiet box: on a shared one the figures are mostly noise.
+with the number of scopes (one SMISMEMBER per scope and type in the script); membership is
+O(1) per value whatever a list's size. Run it on a quiet box: on a shared one the figures
+are mostly noise.
 """
 
 from __future__ import annotations
