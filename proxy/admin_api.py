@@ -149,8 +149,8 @@ class AdminApi:
                 found.setdefault(record.type, set()).add(record.value)
         for value in values or ():
             entry = read_entry(value, self.region)
-            if not isinstance(entry, str):
-                found.setdefault(entry[0], set()).add(entry[1])
+            for rule_type, normal in [] if isinstance(entry, str) else entry:
+                found.setdefault(rule_type, set()).add(normal)
         return found
 
     async def assign(self, request: web.Request) -> web.Response:

@@ -269,7 +269,7 @@ async def test_one_redis_round_trip_per_response_with_lists_and_a_campaign(env, 
 
     assert calls("evalsha_ro") == 1  # every scope in the one lookup script call
     assert calls("get") == 1 and calls("smembers") == 0  # the key's version; lists cached
-    assert calls("smismember") == 4 * 5  # 4 types × (key, global, 2 lists, campaign)
+    assert calls("smismember") == 5 * 5  # 5 types (with company) × (key, global, 2 lists, campaign)
 
 
 async def test_the_admin_token_can_come_from_a_file_and_is_never_shown(redis_url, tmp_path):
@@ -354,3 +354,18 @@ async def test_a_list_entry_counts_its_suppressions(env):
         return bool(page["data"][0]["suppressions"] == 1)
 
     await eventually(counted, "the list entry's suppression to be counted")
+
+
+async def test_company_entries_are_stored_per_matching_tier(env):
+    _, proxy, client = env
+    list_id = await new_list(client, proxy)
+    entries = [{"type": "company", "company_name": "Acme Corp.", "city": "Austin",
+                "website_url": "https://www.acme-corp.com/about"},
+               {"type": "company", "city": "Austin"}]
+    status, added = await admin(client, proxy, "POST", f"/lists/{list_id}/entries",
+                                {"entries": entries})
+    assert status == 201 and added["added"] == 3  # domain, name + city, name
+    assert [f["index"] for f in added["failed"]] == [1]
+    _, page = await admin(client, proxy, "GET", f"/lists/{list_id}/entries?type=company")
+    assert page["pagination"]["total"] == 3
+    assert any(r["value"] == "domain:acme-corp.com" for r in page["data"])

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rules.company import parse_company
 from rules.model import MAX_VALUES_PER_CHANGE, RuleType
 from rules.normalize import classify
 
 MAX_ENTRIES = MAX_VALUES_PER_CHANGE
 """Entries per call: one event per type at most."""
-COMPANY_TODO = "company entries are not supported yet"
-# TODO(#13, helper `company`): accept {"type": "company", ...} via rules.company.parse_company
-# and store CompanyEntry.values() once RuleType.COMPANY lands.
 
 
 @dataclass(slots=True)
@@ -40,19 +38,27 @@ def parse_entries(raw: Sequence[object], region: str) -> Entries:
         if isinstance(found, str):
             entries.failed.append((index, found))
         else:
-            entries.add(*found)
+            for rule_type, value in found:
+                entries.add(rule_type, value)
     return entries
 
 
-def read_entry(entry: object, region: str) -> tuple[RuleType, str] | str:
-    """(type, normal value), or why not: a string is detected, an object names its type."""
+def read_entry(entry: object, region: str) -> list[tuple[RuleType, str]] | str:
+    """(type, normal value) pairs, or why not: a string is detected, an object names its
+    type; a company (`{"type": "company", "external_id"?, "website_url"?, "company_name"?,
+    "city"?}`) is one value per matching tier (rules/company.py)."""
     if isinstance(entry, str):
-        return classify(entry, None, region)
+        found = classify(entry, None, region)
+        return found if isinstance(found, str) else [found]
     if not isinstance(entry, dict):
         return "an entry must be a string or an object with type and value"
     kind = entry.get("type")
-    if kind == "company":
-        return COMPANY_TODO
+    if kind == RuleType.COMPANY.value:
+        try:
+            return [(RuleType.COMPANY, v) for v in parse_company(entry).values()]
+        except ValueError as exc:
+            return str(exc)
     if kind not in tuple(RuleType):
         return f"type must be one of {', '.join(t.value for t in RuleType)}"
-    return classify(entry.get("value"), RuleType(kind), region)
+    found = classify(entry.get("value"), RuleType(kind), region)
+    return found if isinstance(found, str) else [found]
