@@ -19,7 +19,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from proxy import metrics, preflight
+from proxy import deny_lists, metrics, preflight
+from proxy.admin_api import AdminApi, admin_token
+from proxy.admin_lists import ListAdmin
 from proxy.catalogue_api import CATALOGUE_API, CatalogueApi
 from proxy.catalogue_api import ROUTES as CATALOGUE_ROUTES
 from proxy.errors import ProxyError
@@ -144,6 +146,8 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
         return await preflight.submit(request, request.app[FORWARDER])
 
     app.cleanup_ctx.append(resources)
+    app[deny_lists.LISTS_STORE], app[deny_lists.TIMEOUT] = store, settings.store_timeout
+    app.router.add_routes(deny_lists.ROUTES)
     app.router.add_routes(RULES_ROUTES)
     app.router.add_routes(CATALOGUE_ROUTES)
     if settings.company_preflight:
@@ -176,9 +180,14 @@ def multiprocess_registry() -> CollectorRegistry:
     return registry
 
 
-def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Application:
-    """The admin listener, on its own port so it never shadows an upstream path."""
-    app = web.Application()
+def create_admin_app(
+    health: Health, *, multiprocess: bool = False, settings: Settings | None = None
+) -> web.Application:
+    """The admin listener, on its own port so it never shadows an upstream path; with
+    `settings` that configure an admin token, the admin API of named lists too."""
+    app = web.Application(client_max_size=settings.max_request_body if settings else 1024**2)
+    if settings is not None and (token := admin_token(settings)) is not None:
+        add_admin_api(app, settings, health.store, token)
     app[HEALTH] = health
     registry = REGISTRY
     if multiprocess:  # every worker's samples, summed from prometheus-client's files
@@ -202,6 +211,20 @@ def create_admin_app(health: Health, *, multiprocess: bool = False) -> web.Appli
     app.router.add_get("/metrics", metrics_)
     app.router.add_get("/openapi.json", openapi)
     return app
+
+
+def add_admin_api(app: web.Application, settings: Settings, store: RuleStore, token: str) -> None:
+    """The admin API's routes; with Kafka its publisher starts and stops with the app."""
+    lists = ListAdmin(store, catalogue_of(store), None, settings.rule_wait_timeout)
+    app.router.add_routes(AdminApi(token.encode(), lists, settings.phone_region).routes())
+
+    async def publisher(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            lists.publisher = await start_publisher(settings, stack)
+            yield
+
+    if settings.kafka:
+        app.cleanup_ctx.append(publisher)
 
 
 OPENAPI = Path(__file__).with_name("openapi.json")

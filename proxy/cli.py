@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from proxy import logs, rebuild_cli, rules_cli, server
+from proxy import lists_cli, logs, rebuild_cli, rules_cli, server
 from proxy.settings import (
     SettingsError,
     add_arguments,
@@ -44,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(doctor)  # the same settings as serve
     doctor.set_defaults(run=run_doctor)
     rules_cli.add_rules(sub)
+    lists_cli.add_lists(sub)
     _add_store(sub)
     rebuild_cli.add_rebuild(sub)
     return top

@@ -54,6 +54,9 @@ def probes(who: str) -> dict[str, Probe]:
         "ZSCAN": lambda r, k: r.zscan(k + "created", 0),
         "ZCARD": lambda r, k: r.zcard(k + "created"),
         "ZLEXCOUNT": lambda r, k: r.zlexcount(k + "types", "-", "+"),
+        # named lists: a key's assigned lists (lookups), list sizes (deny-lists, admin API)
+        "SMEMBERS": lambda r, k: r.smembers(k + "assigned"),
+        "SCARD": lambda r, k: r.scard(k + "set"),
         # EVAL declares its keys read-write: the proxy's user may write only catalogue records
         "EVAL": lambda r, k: r.eval("return 0", 1, k + "rule:doctor"),
     }
@@ -69,6 +72,8 @@ def probes(who: str) -> dict[str, Probe]:
             "SET": lambda r, k: r.set(k + "ready", "1"),
             "EXISTS": lambda r, k: r.exists(k + "ready"),
             "DEL": lambda r, k: r.delete(k + "set", k + "offsets", k + "ready"),
+            "INCR": lambda r, k: r.incr(k + "version"),  # list events (one script each)
+            "UNLINK": lambda r, k: r.unlink(k + "version"),  # a deleted list's entries
         }
     return reads | writes
 

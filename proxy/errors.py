@@ -19,6 +19,10 @@ class UnauthorizedError(ProxyError):
     status = 401
 
 
+class NotFoundError(ProxyError):
+    status = 404
+
+
 class PayloadTooLargeError(ProxyError):
     status = 413
 

@@ -19,20 +19,24 @@ from proxy.body import REQUEST_ID, STREAMING, read_body, stream
 from proxy.candidates import HeaderIds, header_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.settings import Settings
-from proxy.tenant import forwarded_key, scope_of
+from proxy.tenant import campaign_of, forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
 from rules.catalogue.hits import HitBatch
 from rules.detect import company, pipeline
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
+from rules.scopes import campaign_scope, list_scope
 from rules.store import RuleStore, StoreUnavailableError
+from rules.store.base import CachesLists
+from rules.store.staleness import StalenessGuard
 
 __all__ = ["REQUEST_ID", "STREAMING", "SUPPRESSED", "Forwarder", "api_key", "logged_tenant"]
 
 SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
 SUPPRESSED = web.RequestKey("suppressed", int)
 TENANT = web.RequestKey("tenant", str)
+CAMPAIGN = web.RequestKey("campaign", str)
 _BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 REFUSED = "response withheld: a suppressed identifier could not be removed"
 
@@ -93,6 +97,8 @@ class Forwarder:
             filtered=filtered,
         )
         request[TENANT] = scope_of(out_headers)
+        if (campaign := campaign_of(request.headers)) is not None and request[TENANT] != GLOBAL:
+            request[CAMPAIGN] = campaign
         out_headers["X-Request-Id"] = request[REQUEST_ID]
         if length is not None and length > self.settings.max_request_body:
             raise _too_large(self.settings.max_request_body)
@@ -130,7 +136,7 @@ class Forwarder:
         out_headers = headers.client_response(response.headers, rewritten=False)
         found = HeaderIds.of(out_headers, self.settings.phone_region)
         if found.by_header:
-            answer = await self.lookup(request[TENANT], query_for(found.identifiers()))
+            answer = await self.lookup(request, query_for(found.identifiers()))
             found.strip(out_headers, answer)
             self.counted(request, answer)
         return await stream(request, response, out_headers, self.settings.upstream_timeout)
@@ -149,7 +155,7 @@ class Forwarder:
         in_headers = HeaderIds.of(out_headers, settings.phone_region)
         plan = respond.plan_for(kind, body, label, settings.phone_region)
         query = merged(plan.query(), query_for(in_headers.identifiers()))
-        answer = await self.lookup(request[TENANT], query) if query else {}
+        answer = await self.lookup(request, query) if query else {}
         answer = company.answer_for(answer, settings.company_name_only_match)
         in_headers.strip(out_headers, answer)
         self.counted(request, answer)
@@ -183,7 +189,7 @@ class Forwarder:
         leaked = verdict.leaked or heads.leaked
         if unasked and not leaked:
             metrics.SECOND_LOOKUPS.inc()
-            more = await self.lookup(request[TENANT], unasked)
+            more = await self.lookup(request, unasked)
             leaked = any(more.values())
         if leaked:
             metrics.OUTPUT_REFUSALS.inc()
@@ -192,19 +198,30 @@ class Forwarder:
     def counted(self, request: web.Request, answer: dict[RuleType, set[str]]) -> None:
         """The catalogue's suppression counts, from the lookup's answer: batched, no I/O here."""
         if answer and self.hits is not None:
-            self.hits.record(request[TENANT], answer)
+            tenant, campaign = request[TENANT], request.get(CAMPAIGN)
+            also = [list_scope(i) for i in cached_lists(self.store, tenant)]
+            if campaign is not None:
+                also.append(campaign_scope(tenant, campaign))
+            self.hits.record(tenant, answer, also)
 
-    async def lookup(self, scope: str, query: Lookup) -> dict[RuleType, set[str]]:
+    async def lookup(self, request: web.Request, query: Lookup) -> dict[RuleType, set[str]]:
         """The one store round trip, bounded (retries included); failures answer 503."""
         started = time.perf_counter()
+        scope, campaign = request[TENANT], request.get(CAMPAIGN)
         try:
             async with asyncio.timeout(self.settings.store_timeout):
-                answer = await self.store.lookup(scope, query)
+                answer = await self.store.lookup(scope, query, campaign=campaign)
         except (StoreUnavailableError, TimeoutError) as exc:
             metrics.STORE_ERRORS.inc()
             raise StoreError("suppression store unavailable") from exc
         metrics.STORE_LATENCY.observe(time.perf_counter() - started)
         return answer
+
+
+def cached_lists(store: RuleStore, tenant: str) -> tuple[str, ...]:
+    """The lists the last lookup of `tenant` read (no I/O): their entries count hits too."""
+    inner = store.store if isinstance(store, StalenessGuard) else store
+    return inner.cached_lists(tenant) if isinstance(inner, CachesLists) else ()
 
 
 def merged(*queries: Lookup) -> dict[RuleType, set[str]]:

@@ -25,7 +25,10 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Set by the proxy itself on the way in; never taken from the client.
-_REQUEST_OWN = frozenset({"host", "content-length", "x-forwarded-for", "x-forwarded-proto"})
+_REQUEST_OWN = frozenset({
+    "host", "content-length", "x-forwarded-for", "x-forwarded-proto",
+    "x-denyproxy-campaign",  # the proxy's own (issue #13): never sent upstream
+})
 # Never forwarded on a filtered route: a slice of a body cannot be filtered.
 _RANGE = frozenset({"range", "if-range"})
 _AUTH = frozenset({"x-api-key", "authorization"})

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from proxy.errors import PayloadTooLargeError
-from proxy.forward import TENANT, Forwarder, api_key
+from proxy.forward import Forwarder, api_key
 from rules.detect import company
 from rules.model import RuleType
 
@@ -48,7 +48,7 @@ async def refusal(forwarder: Forwarder, request: web.Request, body: bytes) -> we
     if not asked:
         return None
     api_key(request)  # the scope, from the headers as the upstream would get them
-    answer = await forwarder.lookup(request[TENANT], {RuleType.COMPANY: asked})
+    answer = await forwarder.lookup(request, {RuleType.COMPANY: asked})
     settings = forwarder.settings
     denied = company.answer_for(answer, settings.company_name_only_match).get(RuleType.COMPANY)
     indexes = [i for i, task in enumerate(keys) if denied and not denied.isdisjoint(task)]

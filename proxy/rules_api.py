@@ -29,7 +29,8 @@ from proxy.errors import (
     UnauthorizedError,
     UpstreamUnavailableError,
 )
-from proxy.forward import Forwarder, api_key
+from proxy.forward import CAMPAIGN, Forwarder, api_key
+from proxy.tenant import campaign_of
 from rules.detect import company
 from rules.detect.match import is_denied, query_for
 from rules.model import (
@@ -43,6 +44,7 @@ from rules.model import (
     tenant_of,
 )
 from rules.normalize import normalize_all
+from rules.scopes import campaign_scope
 from rules.store import (
     LimitError,
     Limits,
@@ -97,7 +99,7 @@ class RulesApi:
         rule = await self._parse(request)
         query = query_for((rule.type, v) for v in rule.values)
         if self.forwarder.settings.validate_keys:  # _parse validated the key
-            answer = await self.forwarder.lookup(rule.tenant, query)
+            answer = await self.forwarder.lookup(request, query)
         else:
             answer = await self._own_rules(rule.tenant, query)
         answer = company.answer_for(answer, self.forwarder.settings.company_name_only_match)
@@ -147,7 +149,11 @@ class RulesApi:
             raise UnauthorizedError("Invalid API Key")
         if self.forwarder.settings.validate_keys:
             await self._validate(request, key)
-        return tenant_of(key)
+        campaign = campaign_of(request.headers)
+        if campaign is None:
+            return tenant_of(key)
+        request[CAMPAIGN] = campaign  # the header scopes rule writes and reads to the campaign
+        return campaign_scope(tenant_of(key), campaign)
 
     async def _parse(self, request: web.Request) -> RuleRequest:
         tenant = await self.tenant(request)

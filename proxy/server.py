@@ -175,7 +175,7 @@ async def start_control(
         health.checks.append(lambda: consumer.healthy and consumer.caught_up)
         health.consumer = consumer
         stack.push_async_callback(consumer.stop)
-    admin_app = create_admin_app(health, multiprocess=multiprocess)
+    admin_app = create_admin_app(health, multiprocess=multiprocess, settings=settings)
     admin = await start_site(admin_app, settings.admin_listen, settings)
     stack.push_async_callback(admin.cleanup)
     health.store = guarded(settings, store)

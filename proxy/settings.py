@@ -149,6 +149,13 @@ class Settings:
         None, optional(str), "Kafka SASL password", secret=True
     )
     kafka_ssl_cafile: str | None = _setting(None, optional(str), "CA file for Kafka TLS")
+    admin_token: str | None = _setting(
+        None, optional(str), "bearer token of the admin API (/admin/v1); unset = API off",
+        secret=True,
+    )
+    admin_token_file: str | None = _setting(
+        None, optional(str), "file holding the admin API's bearer token (instead of the token)"
+    )
     log_level: str = _setting(
         "info", choice("debug", "info", "warning", "error"), "log level"
     )

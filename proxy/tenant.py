@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import BadRequestError
 from rules.model import GLOBAL, tenant_of
+from rules.scopes import check_campaign
 
 AUTH_HEADERS = ("X-API-Key", "Authorization")
 # RFC 6750 §2.1: `Bearer` (any case), one or more spaces, a token68.
@@ -45,6 +46,23 @@ def scope_of(headers: Headers) -> str:
     """The tenant of the forwarded headers; a request without a key gets the global rules."""
     key = forwarded_key(headers)
     return tenant_of(key) if key else GLOBAL
+
+
+CAMPAIGN_HEADER = "X-Denyproxy-Campaign"
+
+
+def campaign_of(headers: Headers) -> str | None:
+    """The request's campaign (its key's rules for it apply too), or None; 400 when malformed
+    or repeated. Never forwarded upstream (proxy/headers.py drops it)."""
+    given = headers.getall(CAMPAIGN_HEADER, [])
+    if not given:
+        return None
+    try:
+        if len(given) > 1:
+            raise ValueError("more than one X-Denyproxy-Campaign header")
+        return check_campaign(given[0])
+    except ValueError as exc:
+        raise BadRequestError(f"{CAMPAIGN_HEADER}: {exc}") from None
 
 
 def _bearer_token(value: str) -> str:

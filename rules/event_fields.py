@@ -19,7 +19,7 @@ import phonenumbers
 from rules.catalogue.record import MAX_REASON
 from rules.model import MAX_VALUES_PER_CHANGE, RuleType, is_tenant
 
-VERSION = 2  # the newest read; v2 adds the optional `reason` and `expires_at` (EVENTS.md)
+VERSION = 3  # the newest read; v2 adds `reason`, `expires_at`; v3 lists, campaigns (EVENTS.md)
 _NAMED_BAD_VALUES = 10
 _OPS: frozenset[str] = frozenset(("add", "remove"))
 _TYPES: dict[str, RuleType] = {t.value: t for t in RuleType}
@@ -78,7 +78,7 @@ def check_version(v: Any) -> None:
         raise InvalidEventError(
             "version", f"unsupported version {v} (this consumer reads {VERSION})"
         )
-    if v not in (1, VERSION):
+    if v not in (1, 2, VERSION):
         raise InvalidEventError("schema", f"unknown version {v}")
 
 

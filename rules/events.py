@@ -37,13 +37,21 @@ from rules.event_fields import (
     v2_body,
     v2_fields,
 )
-from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleChange, RuleType
+from rules.lists.events import (
+    LIST_OPS,
+    LIST_VERSION,
+    ParsedListEvent,
+    parse_list_event,
+    read_scope,
+    wire_scope,
+)
+from rules.model import MAX_VALUES_PER_CHANGE, Change, ChangeMeta, Op, RuleChange, RuleType
 from rules.normalize import normalize_all
 
 __all__ = [
     "MAX_EVENT_BYTES", "MAX_REASON", "REASONS", "VERSION", "Event", "InvalidEventError",
     "ParsedEvent", "check_key", "check_partition", "check_size", "decode",
-    "decode_event", "encode", "key_of", "normalise", "parse_event", "partition_of",
+    "decode_event", "encode", "event_of", "key_of", "normalise", "parse_event", "partition_of",
 ]
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -60,15 +68,17 @@ REASONS = (
 class Event:
     """A decoded event: the normalised change plus what the metrics and logs need."""
 
-    change: RuleChange
+    change: Change
     id: str
     ts: float
     source: str | None
 
 
 def key_of(tenant: str) -> bytes:
-    """The record key: the tenant id, so one tenant's events stay in order in one partition."""
-    return tenant.encode("ascii")
+    """The record key: the tenant id, so one tenant's events stay in order in one partition.
+
+    A campaign's events go with its key's; a list's with the global rules (`*`)."""
+    return wire_scope(tenant)[0].encode("ascii")
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -114,15 +124,16 @@ def encode(
     `allow_freemail`: the publisher's explicit word that free-mail domains are meant.
     """
     check_op(op)
-    check_tenant(tenant)
+    wire_tenant, scoped = wire_scope(tenant)  # a list's or campaign's scope: v3 fields
+    check_tenant(wire_tenant)
     kind = rule_type_of(rule_type)
     check_values(values)
     if not all(isinstance(v, str) for v in values):
         raise InvalidEventError("schema", "values must be strings")
-    body: dict[str, Any] = {
-        "v": 1 if reason is None and expires_at is None else 2,  # v1 consumers read v1 events
-        "op": op, "tenant": tenant, "type": kind.value, "values": list(values),
-        "id": event_id or str(uuid.uuid4()), "ts": format_ts(ts or datetime.now(UTC)),
+    body: dict[str, Any] = {  # v1 consumers read v1 events; only lists and campaigns need v3
+        "v": LIST_VERSION if scoped else 1 if reason is None and expires_at is None else 2,
+        "op": op, "tenant": wire_tenant, "type": kind.value, "values": list(values),
+        "id": event_id or str(uuid.uuid4()), "ts": format_ts(ts or datetime.now(UTC)), **scoped,
     }
     if check_region(region) is not None:
         body["region"] = region
@@ -134,7 +145,7 @@ def encode(
     return orjson.dumps(body)
 
 
-def decode(value: bytes | None, region: str) -> RuleChange:
+def decode(value: bytes | None, region: str) -> Change:
     """The normalised change carried by a record value, or InvalidEventError."""
     return decode_event(value, region).change
 
@@ -145,6 +156,7 @@ class ParsedEvent:
 
     op: Op
     tenant: str
+    """The record's tenant (its key); `scope` is where the change applies."""
     kind: RuleType
     raw: list[Any]
     id: str
@@ -156,6 +168,8 @@ class ParsedEvent:
     """The publisher allowed free-mail domains (`gmail.com`) in this event."""
     reason: str | None = None
     expires_at: float | None = None
+    scope: str | None = None
+    """A list's or campaign's scope (v3); None: the tenant's."""
 
     def normalised(self, default_region: str) -> Event:
         """Values read in the event's region: every consumer stores the same E.164.
@@ -165,7 +179,7 @@ class ParsedEvent:
         region = self.region or default_region
         values = normalise(self.raw, self.kind, region, allow_freemail=self.allow_freemail)
         meta = ChangeMeta(self.ts, self.source, self.id, self.reason, self.expires_at)
-        change = RuleChange(self.op, self.tenant, self.kind, values, meta)
+        change = RuleChange(self.op, self.scope or self.tenant, self.kind, values, meta)
         return Event(change, self.id, self.ts, self.source)
 
 
@@ -174,17 +188,19 @@ def decode_event(value: bytes | None, region: str) -> Event:
 
     `region` reads events that carry none; an event's own region always wins.
     """
-    return parse_event(value).normalised(region)
+    return event_of(parse_event(value), region)
 
 
 def parse_event(
     value: bytes | None, max_values: int = MAX_VALUES_PER_CHANGE, max_bytes: int = MAX_EVENT_BYTES
-) -> ParsedEvent:
+) -> ParsedEvent | ParsedListEvent:
     """Check size, JSON and schema, cheapest first; values are normalised later."""
     check_size(value, max_bytes)
     body = parse_body(value)
     check_version(body.get("v"))
     op = field(body, "op", str)
+    if op in LIST_OPS and body["v"] >= LIST_VERSION:
+        return parse_list_event(body, op)
     check_op(op)
     tenant = field(body, "tenant", str)
     check_tenant(tenant)
@@ -199,9 +215,18 @@ def parse_event(
     region = check_region(body.get("region"))
     freemail = check_flag(body, "allow_freemail")
     reason, expires_at = v2_fields(body)
+    scope = read_scope(body, tenant, body["v"])
     return ParsedEvent(
-        op, tenant, kind, raw, ident, ts, source, region, freemail, reason, expires_at
+        op, tenant, kind, raw, ident, ts, source, region, freemail, reason, expires_at,
+        None if scope == tenant else scope,
     )
+
+
+def event_of(parsed: ParsedEvent | ParsedListEvent, region: str) -> Event:
+    """The applied form of a parsed event: a rule event's values normalised in `region`."""
+    if isinstance(parsed, ParsedListEvent):
+        return Event(parsed.change, parsed.id, parsed.ts, parsed.source)
+    return parsed.normalised(region)
 
 
 def check_key(key: bytes | None, tenant: str) -> None:

@@ -79,6 +79,33 @@ class RuleChange:
     """None: recorded as made now by an unnamed source (tests, tools)."""
 
 
+ListOp = Literal["create", "update", "delete", "assign"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListChange:
+    """An operator's change to a named list itself (its entries are RuleChanges of its scope).
+
+    `assign` replaces the list's tenants with `tenants` (replace-all, like OpenProspect).
+    """
+
+    op: ListOp
+    list_id: str
+    at: float
+    name: str | None = None
+    description: str | None = None
+    tenants: tuple[str, ...] = ()
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """What the consumer counts against its per-write budget."""
+        return self.tenants
+
+
+Change = RuleChange | ListChange
+"""What a consumer applies: a rule change (of any scope) or a change to a list."""
+
+
 def chunks(values: Sequence[str], size: int = MAX_VALUES_PER_CHANGE) -> Iterator[Sequence[str]]:
     """Split a long list into pieces of at most `size`, order kept (events, store commands)."""
     for start in range(0, len(values), size):

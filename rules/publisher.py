@@ -14,7 +14,8 @@ from typing import Self
 
 from rules import events
 from rules.kafka import DELIVERY_TIMEOUT_MS, KafkaOptions, RecordMetadata, make_producer
-from rules.model import MAX_VALUES_PER_CHANGE, ChangeMeta, Op, RuleType
+from rules.lists.events import encode_list
+from rules.model import GLOBAL, MAX_VALUES_PER_CHANGE, ChangeMeta, ListChange, Op, RuleType
 from rules.psl import is_freemail
 
 
@@ -130,6 +131,11 @@ class RulePublisher:
             source=source or self.source, reason=meta.reason if meta else None,
             expires_at=None if expires is None else datetime.fromtimestamp(expires, UTC),
         )
+
+    async def send_list(self, change: ListChange) -> asyncio.Future[RecordMetadata]:
+        """A change to a named list itself (keyed `*`, like the list's entries)."""
+        body = encode_list(change, source=self.source)
+        return await self._send(GLOBAL, body)
 
     async def _send(self, tenant: str, body: bytes) -> asyncio.Future[RecordMetadata]:
         future: asyncio.Future[RecordMetadata] = await self._producer.send(

@@ -286,7 +286,7 @@ async def test_poison_records_are_dead_lettered_and_the_next_event_applied(
         (key, b"{not json", "json"),
         (key, event(type="fax"), "schema"),
         (key, event(values=[f"u{i}@x.io" for i in range(10_001)]), "too_many_values"),
-        (key, event(v=3), "version"),
+        (key, event(v=4), "version"),
         (key, event(values=["ok@x.io", "not-an-email"]), "values"),
         (b"someone-else", event(), "key"),
     ]

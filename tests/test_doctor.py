@@ -120,7 +120,8 @@ async def test_redis_acl_that_cannot_write_fails_the_consumer_role_only(
                                                             "+exists", "+evalsha_ro",
                                                             "+script|load",
                                                             "+zrange", "+zrevrange", "+zscan",
-                                                            "+zcard", "+zlexcount", "+eval"])
+                                                            "+zcard", "+zlexcount", "+eval",
+                                                            "+smembers", "+scard"])
     try:
         reader = sound.with_(redis=f"redis://{user}:{password}@127.0.0.1:{redis_server.port}/0")
         code, lines = await diagnose(reader.with_(consumer=False))

@@ -66,7 +66,7 @@ def test_unknown_fields_are_ignored() -> None:
     assert change.values == ("jane@acme.com",)
 
 
-@pytest.mark.parametrize("version", [3, 99])
+@pytest.mark.parametrize("version", [4, 99])
 def test_a_higher_version_is_rejected_not_guessed(version: int) -> None:
     err = rejected(raw(v=version, op="upsert", values="not a list"))
     assert err.code == "version"
@@ -217,7 +217,7 @@ def test_every_reason_code_is_declared_and_documented() -> None:
 def test_json_schema_agrees_with_the_decoder() -> None:
     props = SCHEMA["properties"]
     assert set(SCHEMA["required"]) == {"v", "op", "tenant", "type", "values", "id", "ts"}
-    assert props["v"]["enum"] == [1, events.VERSION]
+    assert props["v"]["enum"] == [1, 2, events.VERSION]
     assert props["reason"]["maxLength"] == events.MAX_REASON
     assert set(props["op"]["enum"]) == {"add", "remove"}
     assert props["type"]["enum"] == [t.value for t in RuleType]

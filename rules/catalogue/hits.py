@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rules.catalogue.of import Catalogue
 from rules.catalogue.record import Hit
@@ -33,11 +33,15 @@ class HitBatch:
         self._pending: Counter[Hit] = Counter()
         self.dropped = 0
 
-    def record(self, tenant: str, denied: Mapping[RuleType, set[str]]) -> None:
-        """One response's denied values: a dict update, no I/O."""
+    def record(
+        self, tenant: str, denied: Mapping[RuleType, set[str]], also: Sequence[str] = ()
+    ) -> None:
+        """One response's denied values: a dict update, no I/O. `also`: more scopes that
+        filtered it (a campaign's); a scope without the rule counts nothing when flushed."""
+        scopes = ((tenant, GLOBAL) if tenant != GLOBAL else (GLOBAL,)) + tuple(also)
         for rule_type, values in denied.items():
             for value in values:
-                for scope in (tenant, GLOBAL) if tenant != GLOBAL else (GLOBAL,):
+                for scope in scopes:
                     self._add((scope, rule_type, value))
 
     def _add(self, hit: Hit) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from rules.changelog import ChangelogWriter, ensure_changelog, read_changelog
 from rules.kafka import KafkaOptions, partition_ids
-from rules.model import RuleChange
+from rules.model import Change
 from rules.store import MirroredRedisStore, RuleWriter
 from rules.store.snapshot import entries, restore, touched
 
@@ -49,7 +49,7 @@ class Changelog:
         if writer is not None:
             await writer.stop()
 
-    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+    async def write(self, changes: Sequence[Change], offsets: Mapping[int, int]) -> bool:
         """Steps 1-4 above; whether the ready marker held around the rules."""
         store, writer = self.store, self.writer
         if writer is None or not isinstance(store, MirroredRedisStore):

@@ -33,7 +33,7 @@ from rules.consumer.steps import Checks, Record, Slice, decode_all, rejects, sli
 from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.kafka_access import check_access, consumer_needs
-from rules.model import RuleChange
+from rules.model import Change
 from rules.store import RuleWriter, StoreSwappedError, StoreUnavailableError
 
 log = logging.getLogger("rules.consumer")
@@ -234,7 +234,7 @@ class RuleConsumer:
         if self.group is not None and self._slots().is_current(assignment):
             await commit(self._kafka(), self.topic, written)
 
-    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+    async def write(self, changes: Sequence[Change], offsets: Mapping[int, int]) -> bool:
         """The single place where the store is written (rules/consumer/logged.py); crash tests
         override it."""
         return await self.changelog.write(changes, offsets)

@@ -18,9 +18,10 @@ from rules.events import (
     InvalidEventError,
     check_key,
     check_partition,
+    event_of,
     parse_event,
 )
-from rules.model import MAX_VALUES_PER_CHANGE, RuleChange
+from rules.model import MAX_VALUES_PER_CHANGE, Change
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 """A record of the rule topic (key and value may be None on the wire; decoding rejects that)."""
@@ -33,7 +34,7 @@ Decoded: TypeAlias = Event | InvalidEventError
 class Slice:
     """Consecutive records written in one pipeline, with the offsets they bring us to."""
 
-    changes: list[RuleChange] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)
     values: int = 0
@@ -66,7 +67,7 @@ def decode_one(record: Record, checks: Checks) -> Decoded:
         parsed = parse_event(record.value, checks.max_values, checks.max_bytes)
         check_key(record.key, parsed.tenant)
         check_partition(record.key, record.partition, checks.partitions)
-        return parsed.normalised(checks.region)
+        return event_of(parsed, checks.region)
     except InvalidEventError as exc:
         return exc
     except Exception as exc:  # a bug on one record is that record's dead letter

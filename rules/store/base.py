@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from rules.model import Lookup, RuleChange, RuleType
+from rules.lists.model import ListReader
+from rules.model import Change, Lookup, RuleChange, RuleType
 
 
 class StoreUnavailableError(Exception):
@@ -75,10 +76,11 @@ class RuleReader(Protocol):
     """The lookup side: one round trip per response, and whether its answers can be trusted."""
 
     async def lookup(
-        self, tenant: str, query: Lookup, *, include_global: bool = True
+        self, tenant: str, query: Lookup, *, include_global: bool = True,
+        campaign: str | None = None,
     ) -> dict[RuleType, set[str]]:
-        """Which of `query` are denied for `tenant` (and globally): one round trip, which
-        also reads the completeness marker.
+        """Which of `query` are denied for `tenant` (and globally, by its assigned lists, and
+        for `campaign` of it): one round trip, which also reads the completeness marker.
 
         Raises StoreUnavailableError when the answer cannot be trusted.
         """
@@ -92,7 +94,11 @@ class RuleReader(Protocol):
 class RuleStore(RuleReader, Protocol):
     """What a proxy holds: lookups, plus the rules API's direct write and offset wait."""
 
-    async def apply(self, changes: Sequence[RuleChange]) -> None:
+    @property
+    def lists(self) -> ListReader:
+        """The named lists and their assignments (rules/lists)."""
+
+    async def apply(self, changes: Sequence[Change]) -> None:
         """Apply changes in order, unchecked (tests and tools)."""
 
     async def write(self, change: RuleChange, limits: Limits) -> None:
@@ -108,6 +114,13 @@ class RuleStore(RuleReader, Protocol):
 
 
 @runtime_checkable
+class CachesLists(Protocol):
+    """A store that knows, without I/O, the lists its last lookup of a tenant read."""
+
+    def cached_lists(self, tenant: str) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
 class RuleWriter(Protocol):
     """The consumer's side: writes with the offsets they reach, and the completeness marker."""
 
@@ -120,12 +133,12 @@ class RuleWriter(Protocol):
         """Whether this writer may keep the offsets of `topic`."""
 
     async def apply(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+        self, changes: Sequence[Change], offsets: Mapping[int, int] | None = None
     ) -> None:
         """Apply changes in order, and record the consumer offsets they bring us to."""
 
     async def apply_and_check(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+        self, changes: Sequence[Change], offsets: Mapping[int, int]
     ) -> bool:
         """apply(), and whether the ready marker was there both before and after the writes.
 

@@ -35,6 +35,12 @@ class MemoryCatalogue:
                 target.discard(value)
                 self._drop(change.tenant, change.type, value)
 
+    def drop_scope(self, scope: str) -> None:
+        """Every record and expiry of `scope` (a deleted list's)."""
+        self._records.pop(scope, None)
+        for key in [k for k in self._expiry if k[0] == scope]:
+            del self._expiry[key]
+
     def expired(self, tenant: str, rule_type: RuleType, value: str, now_ms: float) -> bool:
         expiry = self._expiry.get((tenant, rule_type), {}).get(value)
         return expiry is not None and expiry <= now_ms

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import time
 
-from rules.model import GLOBAL, ChangeMeta, RuleChange, RuleType
+from rules.model import ChangeMeta, RuleChange, RuleType
+from rules.scopes import scope_kind
 from rules.store.keys import prefix
 
 META_ARGS = 9
@@ -25,6 +26,12 @@ FUNCTIONS = """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function scope_kind(s)
+  if s == '*' then return 'global' end
+  if string.sub(s, 1, 5) == 'list:' then return 'list' end
+  if string.find(s, '/', 1, true) then return 'campaign' end
+  return 'key'
 end
 local function rule_id(v)
   return redis.sha1hex(ARGV[2] .. '\\0' .. ARGV[3] .. '\\0' .. v)
@@ -50,7 +57,7 @@ local function drop(K, values)
   for i = 1, #keys, 1000 do redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys))) end
 end
 local function keep(K, values, now)
-  local at, scope = ARGV[5], (ARGV[2] == '*') and 'global' or 'key'
+  local at, scope = ARGV[5], scope_kind(ARGV[2])
   local created, by_value, by_type, expiring = {}, {}, {}, {}
   local update = {'updated_at', at, 'enforced_at', now, 'source', ARGV[6], 'event_id', ARGV[7],
                   'reason', ARGV[8], 'expires_at', ARGV[9]}
@@ -129,4 +136,4 @@ def sweep_args(tenant: str, rule_type: RuleType, limit: int) -> list[str | int]:
 
 
 def scope_name(tenant: str) -> str:
-    return "global" if tenant == GLOBAL else "key"
+    return scope_kind(tenant)

@@ -19,6 +19,17 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:catalogue:values            ZSET score 0, "<value>\0<type>" (lex order)
     denyproxy:{<tenant>}:catalogue:types             ZSET score 0, "<type>\0<value>" (lex order)
 
+Other scopes (rules/scopes.py) have the same keys under their own prefix:
+    denyproxy:{list:<id>}:<type> ...                 a named list's entries (its own slot)
+    denyproxy:{<tenant>}:campaign:<campaign>:<type>  a key's campaign rules (the key's slot)
+Named lists themselves, all in the one slot {lists} (one script changes them atomically):
+    denyproxy:{lists}:meta               HASH list id -> JSON {name, description, created_at,
+                                         updated_at} (epoch ms)
+    denyproxy:{lists}:tenants:<id>       SET tenants the list is assigned to
+    denyproxy:{lists}:assigned:<tenant>  SET list ids assigned to the tenant
+    denyproxy:{lists}:version:<tenant>   INCR whenever the tenant's lists change (lookups cache
+                                         a tenant's lists and read this in their round trip)
+
 "initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's
 keys have one more `:` part, and rule types are email, phone, domain, linkedin and company.
 """
@@ -38,8 +49,8 @@ SLOTS = REDIS_CLUSTER_HASH_SLOTS
 
 
 def rule_key(tenant: str, rule_type: RuleType) -> str:
-    """The one place that names a rule set."""
-    return f"denyproxy:{{{tenant}}}:{rule_type.value}"
+    """The one place that names a rule set (of any scope: tenant, `*`, list, campaign)."""
+    return f"{prefix(tenant)}{rule_type.value}"
 
 
 def state_key(topic: str, what: str) -> str:
@@ -96,8 +107,9 @@ def normaliser_key() -> str:
 
 
 def writes_key(tenant: str) -> str:
-    """The tenant's rule-write counter of the current window: in the tenant's slot."""
-    return f"denyproxy:{{{tenant}}}:writes"
+    """The tenant's rule-write counter of the current window: in the tenant's slot (a
+    campaign's writes count against its key's, in the same slot)."""
+    return f"denyproxy:{{{tenant.partition('/')[0]}}}:writes"
 
 
 def slot_of(key: str) -> int:
@@ -122,8 +134,33 @@ def slot_tags() -> tuple[str, ...]:
 
 
 def prefix(tenant: str) -> str:
-    """Every key of one scope starts so (the catalogue script derives record keys from it)."""
+    """Every key of one scope starts so (the catalogue script derives record keys from it).
+
+    A campaign scope `<tenant>/<campaign>` keeps the tenant's hash tag: one slot per key.
+    """
+    tag, campaign_sep, campaign = tenant.partition("/")
+    if campaign_sep:
+        return f"denyproxy:{{{tag}}}:campaign:{campaign}:"
     return f"denyproxy:{{{tenant}}}:"
+
+
+LISTS = "denyproxy:{lists}:"
+
+
+def lists_meta_key() -> str:
+    return f"{LISTS}meta"
+
+
+def list_tenants_key(list_id: str) -> str:
+    return f"{LISTS}tenants:{list_id}"
+
+
+def assigned_key(tenant: str) -> str:
+    return f"{LISTS}assigned:{tenant}"
+
+
+def lists_version_key(tenant: str) -> str:
+    return f"{LISTS}version:{tenant}"
 
 
 def expires_key(tenant: str, rule_type: RuleType) -> str:

@@ -7,7 +7,9 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType
+from rules.lists.memory import MemoryLists
+from rules.model import RULE_TYPES, Change, ListChange, Lookup, RuleChange, RuleType
+from rules.scopes import filtering_scopes, has_lists, list_scope
 from rules.store.base import Limits, StoreUnavailableError, TooManyRulesError, TooManyWritesError
 from rules.store.catalogue_memory import MemoryCatalogue
 
@@ -29,6 +31,7 @@ class MemoryStore:
         self._writes: dict[str, tuple[float, int]] = {}  # tenant -> (window end, writes)
         self._heartbeat: dict[int, float] = {}
         self.catalogue = MemoryCatalogue()
+        self.lists = MemoryLists(self._entry_count)
 
     @property
     def shared(self) -> bool:
@@ -38,27 +41,51 @@ class MemoryStore:
         return True
 
     async def lookup(
-        self, tenant: str, query: Lookup, *, include_global: bool = True
+        self, tenant: str, query: Lookup, *, include_global: bool = True,
+        campaign: str | None = None,
     ) -> dict[RuleType, set[str]]:
         if not self._ready:
             raise StoreUnavailableError("suppression store is still loading rules")
+        held = (await self.lists.assigned(tenant)).ids if has_lists(tenant, include_global) else ()
+        scopes = filtering_scopes(
+            tenant, include_global=include_global, campaign=campaign, lists=held
+        )
         denied: dict[RuleType, set[str]] = {}
         now, expired = time.time() * 1000, self.catalogue.expired
         for rule_type, values in query.items():
-            own = self._sets.get((tenant, rule_type)) or set()
-            shared = (self._sets.get((GLOBAL, rule_type)) if include_global else None) or set()
-            hits = {v for v in values if v in own and not expired(tenant, rule_type, v, now)}
-            hits |= {v for v in values if v in shared and not expired(GLOBAL, rule_type, v, now)}
+            hits = {
+                v for scope in scopes for v in values
+                if v in self._sets.get((scope, rule_type), ())
+                and not expired(scope, rule_type, v, now)
+            }
             if hits:
                 denied[rule_type] = hits
         return denied
 
     async def apply(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+        self, changes: Sequence[Change], offsets: Mapping[int, int] | None = None
     ) -> None:
         for change in changes:
-            self.catalogue.apply(change, self._sets[(change.tenant, change.type)])
+            if isinstance(change, ListChange):
+                self._apply_list(change)
+            else:
+                self.catalogue.apply(change, self._sets[(change.tenant, change.type)])
         self._offsets.update(offsets or {})
+
+    def _apply_list(self, change: ListChange) -> None:
+        """A deleted list is unassigned, then its entries and their records go."""
+        if self.lists.apply(change) and change.op == "delete":
+            scope = list_scope(change.list_id)
+            for rule_type in RULE_TYPES:
+                self._sets.pop((scope, rule_type), None)
+            self.catalogue.drop_scope(scope)
+
+    def cached_lists(self, tenant: str) -> tuple[str, ...]:
+        return self.lists.held(tenant)
+
+    def _entry_count(self, list_id: str) -> int:
+        scope = list_scope(list_id)
+        return sum(len(self._sets.get((scope, t), ())) for t in RULE_TYPES)
 
     async def write(self, change: RuleChange, limits: Limits) -> None:
         """Check and apply in one step: nothing else runs between them on the event loop."""
@@ -68,15 +95,15 @@ class MemoryStore:
         await self.apply([change])
 
     async def admit(self, change: RuleChange, limits: Limits) -> None:
-        now = time.monotonic()
-        end, used = self._writes.get(change.tenant, (now + WINDOW_SECONDS, 0))
+        now, writer = time.monotonic(), change.tenant.partition("/")[0]  # a campaign's: its key's
+        end, used = self._writes.get(writer, (now + WINDOW_SECONDS, 0))
         if end <= now:
             end, used = now + WINDOW_SECONDS, 0
         if used >= limits.writes_per_minute:
             raise TooManyWritesError(max(1, math.ceil(end - now)), limits.writes_per_minute)
         if change.op == "add":
             self._check_size(change, limits)
-        self._writes[change.tenant] = (end, used + 1)
+        self._writes[writer] = (end, used + 1)
 
     def _check_size(self, change: RuleChange, limits: Limits) -> None:
         held = sum(len(self._sets.get((change.tenant, t)) or ()) for t in RULE_TYPES)
@@ -86,7 +113,7 @@ class MemoryStore:
             raise TooManyRulesError(held, adding, limits.max_rules)
 
     async def apply_and_check(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+        self, changes: Sequence[Change], offsets: Mapping[int, int]
     ) -> bool:
         await self.apply(changes, offsets)
         return self._ready

@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
-from rules.model import RuleChange
+from rules.model import Change
 from rules.store.base import StoreSwappedError
+from rules.store.changes import queue_changes
 from rules.store.keys import (
     SLOTS,
     generation_key,
@@ -29,7 +30,7 @@ from rules.store.keys import (
     slot_initialised,
     slot_marker,
 )
-from rules.store.redis import MarkerGroup, RedisStore, queue_changes
+from rules.store.redis import MarkerGroup, RedisStore
 
 FENCED_OFFSETS = """
 -- KEYS: offsets hash, generation; ARGV: the generation the writer positioned on, p1, o1, ...
@@ -62,7 +63,7 @@ class MirroredRedisStore(RedisStore):
         return "suppression store is still loading rules"
 
     async def apply(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int] | None = None
+        self, changes: Sequence[Change], offsets: Mapping[int, int] | None = None
     ) -> None:
         """One pipeline: the changes in order, then the offsets they reach."""
         pipe = self.client.pipeline(transaction=False)
@@ -72,7 +73,7 @@ class MirroredRedisStore(RedisStore):
         _check_fence(replies[-1] if offsets else 1)
 
     async def apply_and_check(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+        self, changes: Sequence[Change], offsets: Mapping[int, int]
     ) -> bool:
         """apply() between two reads of the ready marker, all in the same pipeline."""
         if self.cluster:
@@ -88,7 +89,7 @@ class MirroredRedisStore(RedisStore):
         return bool(replies[0]) and bool(replies[-1])
 
     async def _apply_and_check_cluster(
-        self, changes: Sequence[RuleChange], offsets: Mapping[int, int]
+        self, changes: Sequence[Change], offsets: Mapping[int, int]
     ) -> bool:
         """A cluster pipeline runs per node, concurrently: the rules go first and the offsets
         after them, in a second round trip, so offsets never get ahead of rules; the reads

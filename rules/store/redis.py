@@ -11,7 +11,6 @@ rules/store/mirrored.py; key names in rules/store/keys.py.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
@@ -19,22 +18,26 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from rules.model import GLOBAL, RULE_TYPES, Lookup, RuleChange, RuleType, chunks
+from rules.lists.cache import AssignedCache
+from rules.lists.model import Assigned
+from rules.lists.redis import RedisLists
+from rules.model import RULE_TYPES, Change, Lookup, RuleChange, RuleType
+from rules.scopes import filtering_scopes, has_lists
 from rules.store.base import (
     Limits,
     StoreNotInitialisedError,
     StoreTimeoutError,
     StoreUnavailableError,
 )
-from rules.store.catalogue_script import APPLY, meta_args
-from rules.store.catalogue_script import CHUNK as CATALOGUE_CHUNK
+from rules.store.changes import queue_changes
 from rules.store.keys import (
     SLOTS,
     catalogue_keys,
     initialised_key,
+    lists_version_key,
     prefix,
     ready_key,
     region_key,
@@ -44,7 +47,8 @@ from rules.store.keys import (
     slot_of,
     writes_key,
 )
-from rules.store.lookup_script import LOOKUP, NOT_COMPLETE, READ_ONLY, LookupCall
+from rules.store.lookup_calls import LookupScripts
+from rules.store.lookup_script import NOT_COMPLETE, LookupCall
 from rules.store.redis_connection import connect
 from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args
 
@@ -56,8 +60,6 @@ DEFAULT_TOPIC = "denyproxy.rules"
 T = TypeVar("T")
 MarkerGroup = tuple[str, ...]
 """Markers of which at least one must exist."""
-LookupArgs = tuple[list[str], list[str | int]]
-"""KEYS and ARGV of one lookup script call."""
 
 
 class RedisStore:
@@ -68,7 +70,9 @@ class RedisStore:
         self.feeder_topic = feeder_topic
         self._cluster = isinstance(client, RedisCluster)
         self._script = client.register_script(SCRIPT)
-        self._sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
+        self._scripts = LookupScripts(client)
+        self.lists = RedisLists(self)
+        self._assigned = AssignedCache(self.lists.assigned)
 
     @overload
     @classmethod
@@ -111,29 +115,57 @@ class RedisStore:
         return NOT_INITIALISED
 
     async def lookup(
-        self, tenant: str, query: Lookup, *, include_global: bool = True
+        self, tenant: str, query: Lookup, *, include_global: bool = True,
+        campaign: str | None = None,
     ) -> dict[RuleType, set[str]]:
-        scopes = (tenant, GLOBAL) if include_global else (tenant,)
-        return await self.lookup_scopes(scopes, query)
+        """Every scope (key, global, assigned lists, campaign) and the key's assignments
+        version in one round trip; a version that moved re-reads the key's lists (the lookup
+        stands if they are the same)."""
+        if not any(query.values()):
+            return {}
+        with_lists = has_lists(tenant, include_global)
+        held = await self._assigned.held(tenant) if with_lists else Assigned(None, ())
+        version_key = lists_version_key(tenant) if with_lists else None
+        for _ in range(3):
+            scopes = filtering_scopes(
+                tenant, include_global=include_global, campaign=campaign, lists=held.ids
+            )
+            denied, version = await self._lookup(scopes, query, version_key)
+            if with_lists and version != held.version:  # the key's lists changed: re-read
+                read_with, held = held.ids, await self._assigned.refresh(tenant)
+                if held.version != version or held.ids != read_with:
+                    continue
+            return denied
+        raise StoreUnavailableError("list assignments kept changing during the lookup")
+
+    def cached_lists(self, tenant: str) -> tuple[str, ...]:
+        return self._assigned.cached(tenant)
 
     async def lookup_scopes(
         self, scopes: Sequence[str], query: Lookup
     ) -> dict[RuleType, set[str]]:
         """Denied in any of `scopes`: one script call per Cluster slot, one round trip."""
+        return (await self._lookup(scopes, query, None))[0]
+
+    async def _lookup(
+        self, scopes: Sequence[str], query: Lookup, version_key: str | None
+    ) -> tuple[dict[RuleType, set[str]], int | None]:
+        """The script calls, and `version_key` read in the same round trip."""
         asked = [(t, list(values)) for t, values in query.items() if values]
         if not asked:
-            return {}
+            return {}, None
         call, now_ms = LookupCall.of(asked), int(time.time() * 1000)
         calls = []
         for slot, group in self._by_slot(scopes):
             markers = self.marker_group(slot)
             calls.append((call.keys(markers, group), call.args(len(markers), now_ms)))
+        replies, version = await self._call(self._scripts.evaluate(calls, version_key))
         denied: dict[RuleType, set[str]] = {}
-        for reply in await self._call(self._evaluate(calls)):
+        for reply in replies:
             if reply[0] == NOT_COMPLETE:
                 raise StoreNotInitialisedError(self.missing_marker_detail())
             call.denied(reply[1:], denied)
-        return denied
+        return denied, None if version is None else int(version)
 
     def _by_slot(self, scopes: Sequence[str]) -> list[tuple[int | None, list[str]]]:
         """The scopes of each slot a lookup reads (one group, slot None, off a Cluster)."""
@@ -144,33 +176,7 @@ class RedisStore:
             slots.setdefault(slot_of(prefix(scope)), []).append(scope)
         return sorted(slots.items())
 
-    async def _evaluate(self, calls: Sequence[LookupArgs]) -> list[list[int]]:
-        """The registered lookup by its SHA; a server that lost it (restart, SCRIPT FLUSH) gets
-        it loaded (on every primary of a Cluster) once and the calls again."""
-        try:
-            return await self._evalsha(calls)
-        except NoScriptError:
-            await self.client.script_load(LOOKUP)
-            return await self._evalsha(calls)
-
-    async def _evalsha(self, calls: Sequence[LookupArgs]) -> list[list[int]]:
-        """EVALSHA_RO: a read-only script, so a user allowed only to read the rule sets runs it.
-
-        redis-py routes EVALSHA_RO by asking the server for its keys (COMMAND GETKEYS, one more
-        round trip): on a Cluster each call names its node, the owner of its scopes' slot.
-        """
-        if not self._cluster:
-            keys, args = calls[0]
-            return [await self.client.evalsha_ro(self._sha, len(keys), *keys, *args)]
-        cluster = cast(RedisCluster, self.client)
-        await cluster.initialize()  # the slot map; a no-op once connected
-        pipe = cluster.pipeline(transaction=False)
-        for keys, args in calls:
-            node = cluster.get_node_from_key(keys[-1])  # a rule key of the call's slot
-            pipe.execute_command(READ_ONLY, self._sha, len(keys), *keys, *args, target_nodes=node)
-        return await pipe.execute()
-
-    async def apply(self, changes: Sequence[RuleChange]) -> None:
+    async def apply(self, changes: Sequence[Change]) -> None:
         """One pipeline, the changes in order, unchecked; replayed SADD/SREM are idempotent."""
         pipe = self.client.pipeline(transaction=False)
         queue_changes(pipe, changes)
@@ -270,13 +276,3 @@ class RedisStore:
         # (no node answers, a slot not covered) must fail closed (503) like any Redis error.
         except (RedisError, RedisClusterException, OSError) as exc:
             raise StoreUnavailableError(f"redis: {type(exc).__name__}") from exc
-
-
-def queue_changes(pipe: Pipeline, changes: Sequence[RuleChange]) -> None:
-    """Sets, expiries and catalogue records together, one script call per chunk of values."""
-    for change in changes:
-        keys = catalogue_keys(change.tenant, change.type)
-        head = meta_args(change)
-        for chunk in chunks(change.values, CATALOGUE_CHUNK):
-            pipe.eval(APPLY, len(keys), *keys, *head, *chunk)
-

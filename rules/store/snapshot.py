@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from rules.changelog import RECORD_FIELDS, Entry, RuleRecord
 from rules.events import key_of, partition_of
-from rules.model import RuleChange, RuleType
+from rules.model import Change, RuleChange, RuleType
 from rules.store.catalogue_script import rule_id, scope_name
 from rules.store.keys import catalogue_keys, prefix, record_key
 
@@ -24,10 +24,13 @@ Rule = tuple[str, RuleType, str]
 """scope, type, normal form."""
 
 
-def touched(changes: Sequence[RuleChange]) -> list[Rule]:
-    """Every rule a slice changed, once, in first-seen order."""
+def touched(changes: Sequence[Change]) -> list[Rule]:
+    """Every rule a slice changed, once, in first-seen order (a list's own changes are not
+    rules: see rules/consumer/logged.py)."""
     seen: dict[Rule, None] = {}
     for change in changes:
+        if not isinstance(change, RuleChange):
+            continue
         for value in change.values:
             seen[(change.tenant, change.type, value)] = None
     return list(seen)

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from rules.model import Lookup, RuleChange, RuleType
+from rules.lists.model import ListReader
+from rules.model import Change, Lookup, RuleChange, RuleType
 from rules.store.base import Limits, RuleStore, StoreUnavailableError
 
 
@@ -51,13 +52,20 @@ class StalenessGuard:
             return f"rules stale: the rule consumer has not advanced for {age:.0f} s ({bound})"
         return None
 
+    @property
+    def lists(self) -> ListReader:
+        return self.store.lists
+
     async def lookup(
-        self, tenant: str, query: Lookup, *, include_global: bool = True
+        self, tenant: str, query: Lookup, *, include_global: bool = True,
+        campaign: str | None = None,
     ) -> dict[RuleType, set[str]]:
         why = await self.stale()
         if why is not None:
             raise StoreUnavailableError(why)
-        return await self.store.lookup(tenant, query, include_global=include_global)
+        return await self.store.lookup(
+            tenant, query, include_global=include_global, campaign=campaign
+        )
 
     async def ready(self) -> bool:
         try:
@@ -65,7 +73,7 @@ class StalenessGuard:
         except StoreUnavailableError:
             return False
 
-    async def apply(self, changes: Sequence[RuleChange]) -> None:
+    async def apply(self, changes: Sequence[Change]) -> None:
         await self.store.apply(changes)
 
     async def write(self, change: RuleChange, limits: Limits) -> None:

@@ -1,0 +1,64 @@
+"""Sending the lookup script (lookup_script.py): one EVALSHA_RO per Cluster slot, in one
+pipeline, with a key's assignments version (named lists) read in the same round trip."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
+
+from rules.store.lookup_script import LOOKUP, READ_ONLY
+
+LookupArgs = tuple[list[str], list[str | int]]
+"""KEYS and ARGV of one lookup script call."""
+
+
+class LookupScripts:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.cluster = isinstance(client, RedisCluster)
+        self.sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
+
+    async def evaluate(
+        self, calls: Sequence[LookupArgs], version_key: str | None = None
+    ) -> tuple[list[list[int]], bytes | None]:
+        """The registered lookup by its SHA; a server that lost it (restart, SCRIPT FLUSH) gets
+        it loaded (on every primary of a Cluster) once and the calls again."""
+        try:
+            return await self.evalsha(calls, version_key)
+        except NoScriptError:
+            await self.client.script_load(LOOKUP)
+            return await self.evalsha(calls, version_key)
+
+    async def evalsha(
+        self, calls: Sequence[LookupArgs], version_key: str | None
+    ) -> tuple[list[list[int]], bytes | None]:
+        """EVALSHA_RO: a read-only script, so a user allowed only to read the rule sets runs it;
+        `version_key` (a key's assignments version) is a GET in the same pipeline.
+
+        redis-py routes EVALSHA_RO by asking the server for its keys (COMMAND GETKEYS, one more
+        round trip): on a Cluster each call names its node, the owner of its scopes' slot.
+        """
+        if not self.cluster and version_key is None:
+            keys, args = calls[0]
+            return [await self.client.evalsha_ro(self.sha, len(keys), *keys, *args)], None
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            node = await self.node(keys[-1])
+            pipe.execute_command(READ_ONLY, self.sha, len(keys), *keys, *args, **node)
+        if version_key is not None:
+            pipe.get(version_key)
+        replies = await pipe.execute()
+        return (replies[:-1], replies[-1]) if version_key is not None else (replies, None)
+
+    async def node(self, key: str) -> dict[str, Any]:
+        """On a Cluster, where a call on `key`'s slot goes; off one, nothing to say."""
+        if not self.cluster:
+            return {}
+        cluster = cast(RedisCluster, self.client)
+        await cluster.initialize()  # the slot map; a no-op once connected
+        return {"target_nodes": cluster.get_node_from_key(key)}
