@@ -1,0 +1,99 @@
+"""Adversarial review of today's merges (flat contract, Lua lookup, company rules) through the
+running proxy, a fake upstream we control and a real Redis.
+
+Each test asserts that a denied identifier or company record does not reach the client (a 502
+JSON refusal is fine). `xfail(strict=True)` marks a hole found and not fixed in this branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from proxy.settings import Settings
+from rules.model import RuleType, tenant_of
+from tests.harness import Running, fake_upstream, running_proxy
+from tests.leak_detector import leaks
+from tests.test_edge import EdgeFake, json_answer, key
+from tests.test_rules_api import PATH, call
+from tests.test_suppression import add
+
+EMAIL = "jane.doe@acme.com"
+PHONE = "+15125550100"
+ACME = {"business_name": "Acme Store GmbH", "city": "Berlin", "openmart_id": "om_1",
+        "website": "https://www.acme.com/shop"}
+
+Env = tuple[EdgeFake, Running, aiohttp.ClientSession]
+
+
+@pytest.fixture
+async def env(redis_url: str) -> AsyncIterator[Env]:
+    fake = EdgeFake()
+    async with fake_upstream(fake) as (_, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession(
+            auto_decompress=False
+        ) as client:
+            yield fake, proxy, client
+
+
+async def fetch(env: Env, name: str, doc: Any, api_key: str) -> tuple[int, str]:
+    fake, proxy, client = env
+    fake.canned[name] = json_answer(doc)
+    async with client.get(f"{proxy.url}/edge/{name}", headers={"X-API-Key": api_key}) as r:
+        return r.status, (await r.read()).decode()
+
+
+def refused_or_clean(status: int, text: str, *denied: str) -> bool:
+    return status == 502 or not any(d in text for d in denied)
+
+
+# Company records that are not an element of a list: the one-record answer of a lookup by id,
+# a record under an object key, a map of records. Nothing marks them as records, so their
+# fields are never read or looked up, and the denied company goes out unfiltered. Deny by
+# default: if the proxy cannot remove the record, the response must be refused (502).
+
+ONE_RECORD = [
+    pytest.param(ACME, id="whole_body"),
+    pytest.param({"data": ACME}, id="under_a_key"),
+    pytest.param({"data": {"r1": ACME, "r2": {"business_name": "Other"}}}, id="map_of_records"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="company records outside a list are never looked up")
+@pytest.mark.parametrize("doc", ONE_RECORD)
+async def test_a_denied_company_record_outside_a_list_does_not_go_out(
+    env: Env, doc: Any
+) -> None:
+    _, proxy, client = env
+    api_key = key()
+    status, body = await call(client, "POST", proxy.url + PATH, api_key,
+                              {"type": "company", "values": [{"external_id": "om_1"}]})
+    assert status == 200, body
+    status, text = await fetch(env, "one_record", doc, api_key)
+    assert refused_or_clean(status, text, "om_1", "Acme Store")
+
+
+# Compatibility spellings (NFKC) the normaliser does not fold: fullwidth digits and `＠` are
+# read, but the ONE DOT LEADER (U+2024, NFKC '.') and circled digits (NFKC '1', '5', ...) are
+# not. The independent judge (tests/leak_detector.py) reads them as the denied identifiers.
+
+@pytest.mark.xfail(strict=True, reason="U+2024 (NFKC '.') inside an address is not folded")
+async def test_an_address_with_a_one_dot_leader_is_removed(env: Env, redis_url: str) -> None:
+    api_key = key()
+    await add(redis_url, tenant_of(api_key), RuleType.EMAIL, EMAIL)
+    status, text = await fetch(env, "leader", {"data": [{"note": "jane\u2024doe@acme.com"}]},
+                               api_key)
+    assert status == 502 or not leaks(text, emails=[EMAIL], phones=[], linkedins=[])
+
+
+@pytest.mark.xfail(strict=True, reason="circled digits (NFKC digits) are not read as a phone")
+async def test_a_phone_in_circled_digits_is_removed(env: Env, redis_url: str) -> None:
+    api_key = key()
+    await add(redis_url, tenant_of(api_key), RuleType.PHONE, PHONE)
+    circled = "\u2460\u2464\u2460\u2461\u2464\u2464\u2464\u24ea\u2460\u24ea\u24ea"
+    status, text = await fetch(env, "circled", {"data": [{"phone": circled}]}, api_key)
+    assert status == 502 or not leaks(text, emails=[], phones=[PHONE], linkedins=[])
