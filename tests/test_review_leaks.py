@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from proxy.settings import Settings
@@ -40,9 +41,14 @@ async def env(redis_url: str) -> AsyncIterator[Env]:
             yield fake, proxy, client
 
 
-async def fetch(env: Env, name: str, doc: Any, api_key: str) -> tuple[int, str]:
+async def fetch(env: Env, name: str, doc: Any, api_key: str, ndjson: bool = False,
+                ) -> tuple[int, str]:
     fake, proxy, client = env
     fake.canned[name] = json_answer(doc)
+    if ndjson:  # the document as one line of an NDJSON body, between two other lines
+        line = orjson.dumps(doc)
+        body = b'{"n": 1}\n' + line + b'\n{"n": 2}\n'
+        fake.canned[name] = (200, {"Content-Type": "application/x-ndjson"}, body)
     async with client.get(f"{proxy.url}/edge/{name}", headers={"X-API-Key": api_key}) as r:
         return r.status, (await r.read()).decode()
 
@@ -63,18 +69,19 @@ ONE_RECORD = [
 ]
 
 
+@pytest.mark.parametrize("ndjson", [False, True], ids=["json", "ndjson_line"])
 @pytest.mark.parametrize("doc", ONE_RECORD)
 async def test_a_denied_company_record_outside_a_list_does_not_go_out(
-    env: Env, doc: Any
+    env: Env, doc: Any, ndjson: bool
 ) -> None:
     _, proxy, client = env
     api_key = key()
     status, body = await call(client, "POST", proxy.url + PATH, api_key,
                               {"type": "company", "values": [{"external_id": "om_1"}]})
     assert status == 200, body
-    status, text = await fetch(env, "one_record", doc, api_key)
+    status, text = await fetch(env, "one_record", doc, api_key, ndjson)
     assert refused_or_clean(status, text, "om_1", "Acme Store")
-    status, text = await fetch(env, "one_record", doc, key())  # another key: no company rule
+    status, text = await fetch(env, "one_record", doc, key(), ndjson)  # no company rule
     assert status == 200 and "Acme Store" in text
 
 

@@ -13,9 +13,9 @@ read by their key:
 
 The keys of every record join the ONE store lookup (`RuleType.COMPANY`); a record with a denied
 key is removed whole under both policies, and with it everything it holds (a company's people).
-Values outside every record (one object as the whole body, an object under a key) are read as
-one more record, `OUTSIDE`: there is no list to remove it from, so a denied one refuses the
-response (`Filtered.unplaced`: 502), never goes out. (An NDJSON line is such a body too.)
+Values outside every record (one object as the whole body or an NDJSON line, an object under a
+key) are read as one more record, `OUTSIDE`: there is no list to remove it from, so a denied one
+refuses the response (`Filtered.unplaced`: 502), never goes out.
 """
 
 from __future__ import annotations
