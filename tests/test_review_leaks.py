@@ -105,3 +105,43 @@ async def test_a_phone_in_circled_digits_is_removed(env: Env, redis_url: str) ->
     circled = "\u2460\u2464\u2460\u2461\u2464\u2464\u2464\u24ea\u2460\u24ea\u24ea"
     status, text = await fetch(env, "circled", {"data": [{"phone": circled}]}, api_key)
     assert status == 502 or not leaks(text, emails=[], phones=[PHONE], linkedins=[])
+
+
+# The values outside every list are ONE record (`company.OUTSIDE`), and a record's names and
+# cities are capped at 8 each (their pairs are keys). A map of records (`{"r1": {...}, ...}`)
+# therefore has its 9th record's name never read: a name + city rule does not see it.
+
+@pytest.mark.xfail(strict=True, reason="OUTSIDE is one record: names beyond the 8th not read")
+async def test_the_ninth_record_of_a_map_is_checked_by_name_and_city(env: Env) -> None:
+    _, proxy, client = env
+    api_key = key()
+    status, body = await call(client, "POST", proxy.url + PATH, api_key, {
+        "type": "company", "values": [{"company_name": "Acme Store", "city": "Berlin"}]})
+    assert status == 200, body
+    rows = {f"r{i}": {"business_name": f"Shop {i}", "city": "Berlin"} for i in range(9)}
+    rows["r9"] = {"business_name": "Acme Store GmbH", "city": "Berlin"}
+    status, text = await fetch(env, "map", {"data": rows}, api_key)
+    assert refused_or_clean(status, text, "Acme Store")
+
+
+# Company names and cities: spellings of the same company the normaliser keeps apart.
+SAME_COMPANY = [
+    pytest.param(("Acme Store", "Köln"), ("Acme Store", "Koeln"), id="city_oe_transliteration"),
+    pytest.param(("Acme Store", "Berlin"), ("Acme Store\u2122", "Berlin"), id="trade_mark_sign"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="transliterations (oe, ue) and ™ are not folded")
+@pytest.mark.parametrize(("rule", "shown"), SAME_COMPANY)
+async def test_a_company_spelled_another_common_way_is_removed(
+    env: Env, rule: tuple[str, str], shown: tuple[str, str]
+) -> None:
+    _, proxy, client = env
+    api_key = key()
+    status, body = await call(client, "POST", proxy.url + PATH, api_key, {
+        "type": "company", "values": [{"company_name": rule[0], "city": rule[1]}]})
+    assert status == 200, body
+    row = {"business_name": shown[0], "city": shown[1]}
+    status, text = await fetch(env, "spelled", {"data": [row, {"business_name": "Other"}]},
+                               api_key)
+    assert refused_or_clean(status, text, shown[0])
