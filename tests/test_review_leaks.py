@@ -126,12 +126,12 @@ async def test_the_ninth_record_of_a_map_is_checked_by_name_and_city(env: Env) -
 
 # Company names and cities: spellings of the same company the normaliser keeps apart.
 SAME_COMPANY = [
-    pytest.param(("Acme Store", "Köln"), ("Acme Store", "Koeln"), id="city_oe_transliteration"),
+    pytest.param(("Acme Store", "Köln"), ("Acme Store", "Koeln"), id="city_oe_transliteration",
+                 marks=pytest.mark.xfail(strict=True, reason="oe, ue, ae are not folded")),
     pytest.param(("Acme Store", "Berlin"), ("Acme Store\u2122", "Berlin"), id="trade_mark_sign"),
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="transliterations (oe, ue) and ™ are not folded")
 @pytest.mark.parametrize(("rule", "shown"), SAME_COMPANY)
 async def test_a_company_spelled_another_common_way_is_removed(
     env: Env, rule: tuple[str, str], shown: tuple[str, str]
