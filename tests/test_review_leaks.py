@@ -157,3 +157,18 @@ async def test_a_phone_in_superscript_subscript_or_parenthesised_digits_is_remov
     await add(redis_url, tenant_of(api_key), RuleType.PHONE, PHONE)
     status, text = await fetch(env, "compat", {"data": [{"note": spelled}]}, api_key)
     assert status == 502 or not leaks(text, emails=[], phones=[PHONE], linkedins=[])
+
+
+# LinkedIn's mobile paths show the same profile as /in/<slug>: `/m/in/<slug>` and
+# `/mwlite/in/<slug>` (a browser opens the profile). The finder only reads `/in/` after the host.
+
+@pytest.mark.xfail(strict=True, reason="linkedin.com/m/in/ and /mwlite/in/ are not read")
+@pytest.mark.parametrize("path", ["m/in", "mwlite/in"])
+async def test_a_profile_under_a_mobile_path_is_removed(
+    env: Env, redis_url: str, path: str
+) -> None:
+    api_key = key()
+    await add(redis_url, tenant_of(api_key), RuleType.LINKEDIN, "linkedin.com/in/janedoe")
+    url = f"https://www.linkedin.com/{path}/janedoe"
+    status, text = await fetch(env, "mobile", {"data": [{"profile": url}]}, api_key)
+    assert status == 502 or f"/{path}/janedoe" not in text
