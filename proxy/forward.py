@@ -160,6 +160,9 @@ class Forwarder:
         in_headers.strip(out_headers, answer)
         self.counted(request, answer)
         result = plan.filtered(answer, cast(Policy, settings.policy))
+        if result.unplaced:  # a denied span or company record no cut can remove
+            metrics.OUTPUT_REFUSALS.inc()
+            raise OutputRefusedError(REFUSED)
         unchanged = not result.counts
         out = raw if unchanged else result.body
         await self.verified(request, plan.readable(result.body), out_headers, answer, query,

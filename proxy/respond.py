@@ -78,10 +78,12 @@ class Embedded:
     answer: Lookup
     policy: Policy
     counts: dict[RuleType, int] = field(default_factory=dict)
+    unplaced: int = 0  # denied company records outside every list (a line's top object)
 
     def __call__(self, document: bytes) -> bytes:
         plan = self.documents.get(document) or json_filter(document, self.region)
         result = plan.filtered(self.answer, self.policy)
+        self.unplaced += result.unplaced
         for rule_type, count in result.counts.items():
             self.counts[rule_type] = self.counts.get(rule_type, 0) + count
         return result.body
@@ -107,11 +109,11 @@ class TextPlan:
         embedded = Embedded(self.documents, self.body.region, answer, policy)
         out = self.body.output(answer, policy, embedded)
         if out is None:
-            return pipeline.Filtered(self.decoded)
+            return pipeline.Filtered(self.decoded, {}, embedded.unplaced)
         counts = self.body.counts(answer)
         for rule_type, count in embedded.counts.items():  # the larger reading of each type
             counts[rule_type] = max(count, counts.get(rule_type, 0))
-        return pipeline.Filtered(out, counts)  # not empty: a change removed a denied one
+        return pipeline.Filtered(out, counts, embedded.unplaced)  # a change removed a denied one
 
     def known(self) -> Sequence[Candidate]:
         return self.body.candidates

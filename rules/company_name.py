@@ -32,6 +32,7 @@ MAX_NAME = 500
 _MAX_RAW = 4 * MAX_NAME  # longer input is no name: not even read
 _JOINED = re.compile(r"['\u2019`.\u00b4]")  # dropped inside words: `McDonald's`, `S.A.`
 _SPLIT = re.compile(r"[\W_]+")
+_MARKS = str.maketrans("\u2122\u2120", "  ")  # ™ ℠: folding would spell them `tm`, `sm`
 _CONNECTORS = frozenset({"and", "und", "et"})
 _LEADING = frozenset({"the"})
 _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
@@ -39,7 +40,7 @@ _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
 
 def _words(text: str) -> list[str]:
     """Folded words of `text`: no case, accents, punctuation or connectors."""
-    folded: str = normalized(clean(text)).casefold()  # its map can yield capitals
+    folded: str = normalized(clean(text).translate(_MARKS)).casefold()  # can yield capitals
     joined = _JOINED.sub("", folded.replace("&", " and "))
     return [w for w in _SPLIT.split(joined) if w and w not in _CONNECTORS]
 

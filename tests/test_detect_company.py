@@ -53,8 +53,20 @@ def test_free_mail_addresses_name_no_company() -> None:
     assert keys == ("name:x",)
 
 
-def test_a_body_that_is_one_object_has_no_records() -> None:
-    assert keys_of({"business_name": "Acme", "website": "acme.com"}) == []
+def test_a_body_that_is_one_object_is_read_as_the_record_outside_every_list() -> None:
+    doc = {"business_name": "Acme", "website": "acme.com"}
+    assert keys_of(doc) == [("domain:acme.com", "name:acme")]
+    (record,) = company.company_candidates(scan_json(orjson.dumps(doc), frozenset(), 256))
+    assert record.node == company.OUTSIDE
+
+
+def test_a_denied_record_outside_every_list_is_unplaced_not_cut() -> None:
+    """No list to cut it from: the filter reports it and the proxy refuses (502)."""
+    doc = {"data": {"business_name": "Acme", "website": "acme.com"}}
+    inspection = pipeline.inspect(orjson.dumps(doc), DEFAULT_REGION)
+    result = pipeline.filtered(inspection, answer({"website_url": "acme.com"}), "strip")
+    assert result.unplaced == 1
+    assert pipeline.filtered(inspection, answer({"website_url": "x.io"}), "strip").unplaced == 0
 
 
 def test_the_query_asks_the_keys_of_every_record() -> None:

@@ -13,8 +13,9 @@ read by their key:
 
 The keys of every record join the ONE store lookup (`RuleType.COMPANY`); a record with a denied
 key is removed whole under both policies, and with it everything it holds (a company's people).
-Records at the top of a body (one object as the whole body, an NDJSON line) are not removed:
-there is no list to remove them from.
+Values outside every record (one object as the whole body or an NDJSON line, an object under a
+key) are read as one more record, `OUTSIDE`: there is no list to remove it from, so a denied one
+refuses the response (`Filtered.unplaced`: 502), never goes out.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _NORMAL: dict[str, Callable[[str], str | None]] = {
 _STORED = {"email": "domain"}  # an address names its company by its domain
 _PER_FIELD = 8  # names, cities read per record: their pairs are keys (bounds a hostile record)
 _LINEAR = frozenset({"id", "domain"})  # one key per value: every one is read, never capped
+OUTSIDE = -1
+"""The record of the values outside every record: no cut removes it, a denial refuses."""
 
 
 @dataclass(slots=True)
@@ -139,6 +142,8 @@ def record_edits(scan: Nodes, nodes: Iterable[int]) -> list[Edit]:
     """Cuts that remove each record (an element of a list) whole: both policies."""
     edits = []
     for node in nodes:
+        if node == OUTSIDE:
+            continue  # nothing to cut: `pipeline.filtered` refuses the response
         slot = scan.node(node).slot
         if slot is not None:
             edits.append(Edit(*slot, Action.CUT))
@@ -161,6 +166,7 @@ def answer_for(answer: dict[RuleType, set[str]], name_only: bool) -> dict[RuleTy
 
 
 __all__ = [
-    "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "CompanyRecord", "answer_for",
-    "company_candidates", "denied_records", "observed", "query", "record_edits", "task_keys",
+    "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "OUTSIDE", "CompanyRecord",
+    "answer_for", "company_candidates", "denied_records", "observed", "query", "record_edits",
+    "task_keys",
 ]

@@ -53,7 +53,7 @@ class Inspection:
 class Filtered:
     body: bytes  # the input bytes themselves when nothing was removed
     counts: dict[RuleType, int] = field(default_factory=dict)
-    unplaced: int = 0  # denied text candidates outside every token: verify will refuse
+    unplaced: int = 0  # denied spans outside every token, records outside a list: refuse
 
 
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
@@ -85,6 +85,7 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
     """The body without the denied tokens (by `policy`); the same bytes if none is denied."""
     denied, unplaced = denied_tokens(inspection, answer)
     records = company.denied_records(inspection.companies, answer)
+    unplaced += company.OUTSIDE in records  # a denied company no cut can remove: refuse
     if not denied and not records:
         return Filtered(inspection.body, {}, unplaced)
     structure = inspection.structure

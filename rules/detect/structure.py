@@ -8,8 +8,8 @@ A 79 kB body has ~7,000 tokens and ~800 that may hold an identifier. The compile
   `{"type": "phone", …}`), or by its text (`could_hold`) or size (a number ≥ 10**6);
 * `token(i)` / `node(i)`: the `jsonspan.Token` / `Node` a splice needs (a handful);
 * `overlapping(start, end)`: the tokens a text candidate's byte span touches;
-* `records(kind_of)`: `(record, kind, value)` of the values in records whose key names a
-  company field (rules/detect/company.py).
+* `records(kind_of)`: `(record, kind, value)` of the values whose key names a company field
+  (rules/detect/company.py); record -1 for a value outside every record (the body itself).
 
 `Reference` is the same contract over the pure-Python `jsonspan.scan`; tests/test_native_json.py
 proves with hypothesis that both give the same answers on every document.
@@ -90,7 +90,7 @@ class Reference:
     def records(self, kind_of: Callable[[str], str | None]) -> list[Field]:
         out: list[Field] = []
         for token in self.scan.tokens:
-            if token.record < 0 or token.kind is jsonspan.Kind.KEY:
+            if token.kind is jsonspan.Kind.KEY:
                 continue
             name = token.key if token.key is not None else _list_key(token.path)
             kind = kind_of(name) if name is not None else None

@@ -1,16 +1,18 @@
 """A decoded view of a text, with every decoded offset mapped back to the original.
 
 Identifiers hide behind encodings a client undoes: HTML entities (`&#64;`, `&lt;`), percent
-escapes (`%40`), JSON escapes (`\\u0040`, `\\/`), full-width forms (U+FF20 for `@`) and invisible
-characters (U+200B…). One left-to-right pass with a regex of bounded tokens (linear: no
-token is longer than 33 characters, apart from runs of percent escapes, which cannot
-backtrack) decodes each token once; the scanner reads both the original and this view.
+escapes (`%40`), JSON escapes (`\\u0040`, `\\/`), full-width forms (U+FF20 for `@`), compatibility
+forms read as digits or punctuation (`①`, `¹`, U+2024: `COMPAT`) and invisible characters
+(U+200B…). One left-to-right pass with a regex of bounded tokens (linear: no token is longer
+than 33 characters, apart from runs of percent escapes, which cannot backtrack) decodes each
+token once; the scanner reads both the original and this view.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -20,12 +22,33 @@ IGNORABLE = (
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
 )
+_SHOWN = frozenset("0123456789+().@-")
+
+
+def compat_forms() -> dict[str, str]:
+    """Characters a reader (and NFKC) reads as digits, `+`, `(`, `)`, `.`, `@`, `-`: `①`, `¹`,
+    `₅`, `⑴`, U+2024 (one dot leader), U+FE52. Full-width forms and Unicode digits are read
+    elsewhere (`_TOKEN`, the digit class)."""
+    digit, out = re.compile(r"\d"), {}
+    for code in [*range(0x80, 0x10000), *range(0x1F100, 0x1F200)]:  # where NFKC has them
+        c = chr(code)
+        if 0xFF01 <= code <= 0xFF5E or code in (0xFE6B, 0xFF61) or digit.fullmatch(c):
+            continue
+        shown = unicodedata.normalize("NFKC", c)
+        if shown != c and shown.isascii() and shown and _SHOWN.issuperset(shown):
+            out[c] = shown
+    return out
+
+
+COMPAT = compat_forms()  # 131 characters (Unicode 14); rules/native/src/tables.rs has the same
+_COMPAT_CLASS = "".join(COMPAT)
 _TOKEN = re.compile(
     r"&#[0-9]{1,7};?|&#[xX][0-9a-fA-F]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};?"
     r"|(?:%[0-9A-Fa-f]{2})++"
     r"|\\u[0-9a-fA-F]{4}|\\[\"\\/bfnrt]"
     rf"|[{IGNORABLE}]++"
     r"|[\uff01-\uff5e\ufe6b\uff61]"
+    rf"|[{_COMPAT_CLASS}]"
 )
 _JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
@@ -50,7 +73,7 @@ def decode_token(token: str) -> str:
         return chr(ord(first) - 0xFEE0)
     if first == "\ufe6b":  # small commercial at
         return "@"
-    return ""  # default-ignorable characters
+    return COMPAT.get(first, "")  # a compatibility form, or a default-ignorable character
 
 
 def _folded(text: str) -> str:
@@ -59,7 +82,7 @@ def _folded(text: str) -> str:
     return _FOLDABLE.sub(lambda m: decode_token(m.group()), text)
 
 
-_FOLDABLE = re.compile(rf"[{IGNORABLE}\uff01-\uff5e\ufe6b\uff61]")
+_FOLDABLE = re.compile(rf"[{IGNORABLE}\uff01-\uff5e\ufe6b\uff61{_COMPAT_CLASS}]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from rules.detect.textview import IGNORABLE
+from rules.detect.textview import COMPAT, IGNORABLE
 
 OUT = Path(__file__).parent / "src" / "tables.rs"
 
@@ -52,6 +52,8 @@ def main() -> None:
         table("SPACE", ranges(lambda c: space.fullmatch(c) is not None)),
         table("IGNORABLE", ranges(lambda c: ignorable.fullmatch(c) is not None)),
     ]
+    body = "".join(f"    (0x{ord(k):X}, {rust_str(v)}),\n" for k, v in sorted(COMPAT.items()))
+    parts.append(f"pub static COMPAT: &[(u32, &str)] = &[\n{body}];\n")
     entities = sorted(html.entities.html5.items())
     body = "".join(f"    ({rust_str(k)}, {rust_str(v)}),\n" for k, v in entities)
     parts.append(f"pub static HTML5: &[(&str, &str)] = &[\n{body}];\n")

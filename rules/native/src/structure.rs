@@ -230,8 +230,9 @@ impl Structure {
         out
     }
 
-    /// `(record, field kind, value)` of every value inside a record whose member key (for a
-    /// list element: the key of the nearest keyed container) `kind_of` names a field of.
+    /// `(record, field kind, value)` of every value whose member key (for a list element: the
+    /// key of the nearest keyed container) `kind_of` names a field of; record -1: outside every
+    /// record (the body itself, an object under a key), which no cut can remove.
     fn records<'py>(
         &self,
         py: Python<'py>,
@@ -240,7 +241,7 @@ impl Structure {
         let mut kinds: HashMap<u32, Option<Bound<'py, PyAny>>> = HashMap::new();
         let mut out = Vec::new();
         for t in &self.flat.tokens {
-            if t.record < 0 || t.kind == TKind::Key {
+            if t.kind == TKind::Key {
                 continue;
             }
             let name = if t.key != NONE {

@@ -143,6 +143,7 @@ fn token_end(t: &[u32], p: usize) -> usize {
             }
         }
         0xFF01..=0xFF5E | 0xFE6B | 0xFF61 => p + 1,
+        _ if compat(c).is_some() => p + 1,
         _ if is_ignorable(c) => {
             let mut end = p;
             while end < t.len() && is_ignorable(t[end]) {
@@ -192,20 +193,27 @@ fn decode_token(token: &[u32], out: &mut Vec<u32>) {
 /// `out[from..]` with each full-width form, small `@` and halfwidth stop read as what it
 /// shows and each invisible character dropped (textview._folded: one pass, not repeated).
 fn fold(out: &mut Vec<u32>, from: usize) {
-    let mut kept = from;
-    for i in from..out.len() {
-        let c = out[i];
-        let shown = match c {
-            0xFF61 => 0x2E,
-            0xFF01..=0xFF5E => c - 0xFEE0,
-            0xFE6B => 0x40,
-            _ if is_ignorable(c) => continue,
-            _ => c,
-        };
-        out[kept] = shown;
-        kept += 1;
+    let decoded = out.split_off(from);
+    for c in decoded {
+        match c {
+            0xFF61 => out.push(0x2E),
+            0xFF01..=0xFF5E => out.push(c - 0xFEE0),
+            0xFE6B => out.push(0x40),
+            _ if is_ignorable(c) => {}
+            _ => match compat(c) {
+                Some(shown) => push_str(out, shown),
+                None => out.push(c),
+            },
+        }
     }
-    out.truncate(kept);
+}
+
+/// What a compatibility form (`①`, `¹`, `․`) reads as (textview.COMPAT), if it is one.
+fn compat(c: u32) -> Option<&'static str> {
+    tables::COMPAT
+        .binary_search_by_key(&c, |&(k, _)| k)
+        .ok()
+        .map(|i| tables::COMPAT[i].1)
 }
 
 fn decode_escape(token: &[u32], out: &mut Vec<u32>) {
@@ -237,7 +245,11 @@ fn decode_escape(token: &[u32], out: &mut Vec<u32>) {
         0xFF61 => out.push(0x2E),
         0xFF01..=0xFF5E => out.push(first - 0xFEE0),
         0xFE6B => out.push(0x40),
-        _ => {}
+        _ => {
+            if let Some(shown) = compat(first) {
+                push_str(out, shown);
+            }
+        }
     }
 }
 
