@@ -82,10 +82,12 @@ async def lists_in(client: aioredis.Redis, partitions: int) -> list[Entry]:
 
 
 RESTORE = """
--- KEYS: lists meta. ARGV: key prefix, version floor (ms), list id, meta JSON, tenants...
+-- KEYS: lists meta. ARGV: key prefix, version floor (ms), list id, name, description,
+--       created_at, updated_at, tenants... (the metadata encoded as the list script does)
 local base, floor, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-redis.call('HSET', KEYS[1], id, ARGV[4])
-for i = 5, #ARGV do
+redis.call('HSET', KEYS[1], id, cjson.encode({name = ARGV[4], description = ARGV[5],
+           created_at = tonumber(ARGV[6]), updated_at = tonumber(ARGV[7])}))
+for i = 8, #ARGV do
   local t = ARGV[i]
   redis.call('SADD', base .. 'tenants:' .. id, t)
   redis.call('SADD', base .. 'assigned:' .. t, id)
@@ -105,9 +107,8 @@ async def restore_lists(client: aioredis.Redis, records: Iterable[ListRecord]) -
     script = client.register_script(RESTORE)
     floor, pipe, count = round(time.time() * 1000), client.pipeline(transaction=False), 0
     for r in records:
-        meta = json.dumps({"name": r.name, "description": r.description or "",
-                           "created_at": r.created_at, "updated_at": r.updated_at})
-        await script([lists_meta_key()], [LISTS, floor, r.list_id, meta, *r.tenants],
+        meta = [r.name, r.description or "", r.created_at, r.updated_at]
+        await script([lists_meta_key()], [LISTS, floor, r.list_id, *meta, *r.tenants],
                      client=pipe)
         count += 1
     if count:
