@@ -52,8 +52,8 @@ class RebuildReport:
     def __str__(self) -> str:
         took = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         return (f"generation {self.generation}: {self.restored} rules from the changelog, "
-                f"{self.lists} lists, {self.replayed} input records, {self.renamed} renormalised, {self.dropped} "
-                f"dropped; switched after {self.attempts} attempt(s) ({took})")
+                f"{self.lists} lists, {self.replayed} input records, {self.renamed} renormalised, "
+                f"{self.dropped} dropped; switched after {self.attempts} attempt(s) ({took})")
 
 
 @dataclass(frozen=True, slots=True)

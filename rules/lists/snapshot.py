@@ -107,9 +107,9 @@ async def restore_lists(client: aioredis.Redis, records: Iterable[ListRecord]) -
     script = client.register_script(RESTORE)
     floor, pipe, count = round(time.time() * 1000), client.pipeline(transaction=False), 0
     for r in records:
-        meta = [r.name, r.description or "", r.created_at, r.updated_at]
-        await script([lists_meta_key()], [LISTS, floor, r.list_id, *meta, *r.tenants],
-                     client=pipe)
+        args: list[str | int] = [LISTS, floor, r.list_id, r.name, r.description or "",
+                                 r.created_at, r.updated_at, *r.tenants]
+        await script([lists_meta_key()], args, client=pipe)
         count += 1
     if count:
         await pipe.execute()
