@@ -26,6 +26,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from rules.changelog import changelog_topic
 from rules.kafka import KafkaOptions, dead_letter_topic, ensure_topic
 
 AUTHORIZATION_ERRORS = (
@@ -71,9 +72,15 @@ def publisher_needs(topic: str) -> list[Need]:
     return [Need("WRITE", "topic", topic)]
 
 
-def consumer_needs(topic: str, group: str | None, *, dead_letters: bool = True) -> list[Need]:
+def consumer_needs(
+    topic: str, group: str | None, *, dead_letters: bool = True, changelog: bool = False
+) -> list[Need]:
+    """With the changelog, also READ (a restore) and WRITE (every slice) on `<topic>.changelog`."""
     needs = [Need("READ", "topic", topic)]
     needs += [Need("WRITE", "topic", dead_letter_topic(topic))] if dead_letters else []
+    if changelog:
+        logged = changelog_topic(topic)
+        needs += [Need("READ", "topic", logged), Need("WRITE", "topic", logged)]
     return needs + ([Need("READ", "group", group)] if group else [])
 
 

@@ -7,6 +7,7 @@ flushes first; Kafka is the suite's broker with fresh topic names.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.structs import RecordMetadata
@@ -36,6 +37,7 @@ from rules.changelog import (
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.consumer.rebuild import RebuildPlan, rebuild, renormalise_if_needed
 from rules.kafka import KafkaOptions, ensure_topic, partition_ids
+from rules.kafka_access import Need, consumer_needs
 from rules.model import (
     DEFAULT_REGION,
     GLOBAL,
@@ -611,3 +613,37 @@ async def delete_records(options: KafkaOptions, meta: RecordMetadata, before: in
         await admin.delete_records({tp: RecordsToDelete(before_offset=before)})
     finally:
         await admin.close()
+
+
+def test_a_consumer_keeping_the_changelog_needs_read_and_write_on_it() -> None:
+    logged = changelog_topic("t")
+    assert {Need("READ", "topic", logged), Need("WRITE", "topic", logged)} <= set(
+        consumer_needs("t", "g", changelog=True))
+    assert [n for n in consumer_needs("t", "g") if n.name == logged] == []
+
+
+async def test_a_limited_input_retention_is_warned_about_only_without_the_changelog(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, running: list[RuleConsumer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 4, 1, topic_configs={"retention.ms": "60000"})])
+
+        async def listed() -> bool:
+            return topic in await admin.list_topics()
+
+        await eventually(listed, f"topic {topic} to be listed")
+    finally:
+        await admin.close()
+    caplog.set_level(logging.WARNING, logger="rules.kafka")
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.name == "rules.kafka" and "retention.ms=60000" in r.getMessage()]
+
+    await (await start(running, options, topic, store)).stop()
+    assert warned() == []
+    await start(running, options, topic, store, changelog=False)
+    assert len(warned()) == 1
