@@ -72,16 +72,18 @@ def publisher_needs(topic: str) -> list[Need]:
     return [Need("WRITE", "topic", topic)]
 
 
-def consumer_needs(
-    topic: str, group: str | None, *, dead_letters: bool = True, changelog: bool = False
-) -> list[Need]:
-    """With the changelog, also READ (a restore) and WRITE (every slice) on `<topic>.changelog`."""
+def consumer_needs(topic: str, group: str | None, *, dead_letters: bool = True) -> list[Need]:
     needs = [Need("READ", "topic", topic)]
     needs += [Need("WRITE", "topic", dead_letter_topic(topic))] if dead_letters else []
-    if changelog:
-        logged = changelog_topic(topic)
-        needs += [Need("READ", "topic", logged), Need("WRITE", "topic", logged)]
     return needs + ([Need("READ", "group", group)] if group else [])
+
+
+def changelog_needs(topic: str) -> list[Need]:
+    """A consumer with `--changelog`: READ (a restore) and WRITE (every slice). Checked only
+    once the changelog exists: describing a missing topic lets a broker with
+    `auto.create.topics.enable` create it, not compacted."""
+    logged = changelog_topic(topic)
+    return [Need("READ", "topic", logged), Need("WRITE", "topic", logged)]
 
 
 async def authenticate(options: KafkaOptions) -> None:

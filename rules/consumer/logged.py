@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from rules.changelog import ChangelogWriter, ensure_changelog, read_changelog
 from rules.kafka import KafkaOptions, partition_ids
+from rules.kafka_access import changelog_needs, check_access
 from rules.lists.snapshot import deleted_entries, list_entries, restore_lists, touched_lists
 from rules.model import Change
 from rules.store import MirroredRedisStore, RuleWriter
@@ -41,6 +42,7 @@ class Changelog:
             return
         self.partitions = len(await partition_ids(self.options, self.topic)) or partitions
         await ensure_changelog(self.options, self.topic, self.partitions)
+        await check_access(self.options, changelog_needs(self.topic))  # once it exists
         writer = ChangelogWriter(self.options, self.topic)
         await writer.start()
         self.writer = writer

@@ -80,8 +80,8 @@ class RuleConsumer:
     async def start(self) -> None:
         """Create the topic if needed, join the group (or assign all partitions), run the loop."""
         kept = self.changelog.enabled  # a limited input retention is fine then (EVENTS.md)
-        await check_access(self.options, consumer_needs(
-            self.topic, self.group, dead_letters=self._dead_letter, changelog=kept))
+        needs = consumer_needs(self.topic, self.group, dead_letters=self._dead_letter)
+        await check_access(self.options, needs)
         if self._create_topic:
             await ensure_topic(self.options, self.topic, self._partitions, warn_retention=not kept)
         kwargs = self.options.client_kwargs()
