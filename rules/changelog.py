@@ -5,8 +5,9 @@ the record the store now holds (or a tombstone), then per partition the input of
 records reach. A rebuild reads the changelog (bounded by the live rules, not by history), then
 the input topic from the offsets the changelog recorded (rules/consumer/rebuild.py).
 
-Keys never hold an identifier: `rule:<sha256(scope \\0 type \\0 value)>` and `offsets:<p>`.
-Values hold what the Redis store already holds (the normal form and its catalogue record).
+Keys never hold an identifier: `rule:<sha256(scope \\0 type \\0 value)>`, `list:<list id>` (a
+named list's metadata and assignments) and `offsets:<p>`. Values hold what the Redis store
+already holds (the normal form and its catalogue record; a list's metadata and tenants).
 """
 
 from __future__ import annotations
@@ -87,8 +88,45 @@ class RuleRecord:
         return cls(data["scope"], RuleType(data["type"]), data["value"], fields, int(data["p"]))
 
 
-Entry = tuple[bytes, RuleRecord | None]
-"""A changelog write: the rule's key and its record, or None (a tombstone)."""
+def list_key(list_id: str) -> bytes:
+    return f"list:{list_id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ListRecord:
+    """A named list as the changelog carries it: its metadata and the tenants it is assigned
+    to, as the store holds them after a slice (rules/lists/snapshot.py)."""
+
+    list_id: str
+    name: str
+    description: str | None
+    created_at: int
+    updated_at: int
+    """Epoch milliseconds, as in the store's metadata."""
+    tenants: tuple[str, ...] = ()
+    partition: int = 0
+    """The input partition of list events (that of `*`)."""
+
+    @property
+    def key(self) -> bytes:
+        return list_key(self.list_id)
+
+    def encode(self) -> bytes:
+        return orjson.dumps({
+            "list": self.list_id, "name": self.name, "description": self.description,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+            "tenants": list(self.tenants), "p": self.partition,
+        })
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ListRecord:
+        d = orjson.loads(raw)
+        return cls(str(d["list"]), str(d["name"]), d.get("description"), int(d["created_at"]),
+                   int(d["updated_at"]), tuple(d.get("tenants", ())), int(d["p"]))
+
+
+Entry = tuple[bytes, RuleRecord | ListRecord | None]
+"""A changelog write: the rule's (or list's) key and its record, or None (a tombstone)."""
 
 
 async def ensure_changelog(options: KafkaOptions, topic: str, partitions: int = 4) -> bool:
@@ -142,12 +180,18 @@ class ChangelogPart:
     """One changelog partition read to its end: the last value of every key in it."""
 
     rules: dict[bytes, RuleRecord] = field(default_factory=dict)
+    lists: dict[bytes, ListRecord] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
 
     def take(self, key: bytes, value: bytes | None) -> None:
         if key.startswith(b"offsets:"):
             if value is not None:
                 self.offsets[int(key[8:])] = int(orjson.loads(value)["offset"])
+        elif key.startswith(b"list:"):
+            if value is None:
+                self.lists.pop(key, None)
+            else:
+                self.lists[key] = ListRecord.decode(value)
         elif value is None:
             self.rules.pop(key, None)
         else:

@@ -214,13 +214,15 @@ def dead_letter_topic(topic: str) -> str:
 
 
 async def ensure_topic(
-    options: KafkaOptions, topic: str, partitions: int = 4, *, dead_letters: bool = True
+    options: KafkaOptions, topic: str, partitions: int = 4, *, dead_letters: bool = True,
+    warn_retention: bool = True,
 ) -> list[str]:
     """Create `topic` and (unless `dead_letters` is false: a publisher's) its dead-letter topic
     if missing, with unlimited retention.
 
     Returns the names it created. An existing topic is left alone, with a warning if its
-    retention is limited (a rebuild after a Redis flush would then miss expired events).
+    retention is limited (a rebuild after a Redis flush would then miss expired events) unless
+    `warn_retention` is false (a consumer keeping the changelog rebuilds from that).
     """
     admin = make_admin(options)
     await admin.start()
@@ -230,7 +232,7 @@ async def ensure_topic(
         missing = [t for t in wanted if t not in existing]
         if missing:
             await _create(admin, missing, partitions)
-        if topic in existing:
+        if topic in existing and warn_retention:
             await _warn_on_retention(admin, topic)
         return missing
     finally:

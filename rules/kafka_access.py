@@ -26,6 +26,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from rules.changelog import changelog_topic
 from rules.kafka import KafkaOptions, dead_letter_topic, ensure_topic
 
 AUTHORIZATION_ERRORS = (
@@ -75,6 +76,14 @@ def consumer_needs(topic: str, group: str | None, *, dead_letters: bool = True) 
     needs = [Need("READ", "topic", topic)]
     needs += [Need("WRITE", "topic", dead_letter_topic(topic))] if dead_letters else []
     return needs + ([Need("READ", "group", group)] if group else [])
+
+
+def changelog_needs(topic: str) -> list[Need]:
+    """A consumer with `--changelog`: READ (a restore) and WRITE (every slice). Checked only
+    once the changelog exists: describing a missing topic lets a broker with
+    `auto.create.topics.enable` create it, not compacted."""
+    logged = changelog_topic(topic)
+    return [Need("READ", "topic", logged), Need("WRITE", "topic", logged)]
 
 
 async def authenticate(options: KafkaOptions) -> None:

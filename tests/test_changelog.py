@@ -7,6 +7,7 @@ flushes first; Kafka is the suite's broker with fresh topic names.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.structs import RecordMetadata
@@ -26,19 +27,38 @@ from proxy import cli, doctor_kafka
 from proxy.settings import Settings
 from rules.changelog import (
     ChangelogWriter,
+    ListRecord,
     RuleRecord,
     changelog_topic,
     ensure_changelog,
+    list_key,
     rule_key,
 )
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.consumer.rebuild import RebuildPlan, rebuild, renormalise_if_needed
 from rules.kafka import KafkaOptions, ensure_topic, partition_ids
-from rules.model import DEFAULT_REGION, GLOBAL, ChangeMeta, RuleChange, RuleType, tenant_of
+from rules.kafka_access import Need, changelog_needs, consumer_needs
+from rules.model import (
+    DEFAULT_REGION,
+    GLOBAL,
+    ChangeMeta,
+    ListChange,
+    ListOp,
+    RuleChange,
+    RuleType,
+    tenant_of,
+)
 from rules.publisher import RulePublisher
+from rules.scopes import list_scope, new_list_id
 from rules.store import RedisStore, StoreUnavailableError
 from rules.store.generation import NORMALISER_VERSION
-from rules.store.keys import generation_key, normaliser_key
+from rules.store.keys import (
+    LISTS,
+    generation_key,
+    lists_meta_key,
+    lists_version_key,
+    normaliser_key,
+)
 from rules.store.mirrored import MirroredRedisStore
 from rules.store.snapshot import entries, touched
 from tests.harness import eventually, fake_upstream, running_proxy
@@ -490,3 +510,139 @@ async def test_doctor_checks_the_changelog_topic_when_the_changelog_is_on(
     deleting = f"{topic}-x"  # a changelog made like the input topic (cleanup.policy=delete)
     await ensure_topic(options, changelog_topic(deleting), dead_letters=False)
     assert await findings(deleting) == ["ok", "FAIL"]
+
+
+async def send_list(publisher: RulePublisher, op: ListOp, list_id: str,
+                    **kw: object) -> RecordMetadata:
+    change = ListChange(op, list_id, time.time(), **kw)  # type: ignore[arg-type]
+    return await (await publisher.send_list(change))
+
+
+async def test_lists_and_assignments_come_back_from_the_changelog_when_the_topic_lost_them(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    first, second = f"om_{uuid.uuid4().hex}", f"om_{uuid.uuid4().hex}"
+    kept, dropped = new_list_id(), new_list_id()
+    metas = [
+        await send_list(publisher, "create", kept, name="CRM opt-outs"),
+        await publisher.publish("add", list_scope(kept), "email", ["jane.doe@acme.com"]),
+        await send_list(publisher, "assign", kept, tenants=(tenant_of(first),)),
+        await send_list(publisher, "update", kept, description="from the CRM"),
+        await send_list(publisher, "assign", kept, tenants=(tenant_of(second),)),  # reassigned
+        await send_list(publisher, "create", dropped, name="old"),
+        await publisher.publish("add", list_scope(dropped), "email", ["karl.marx@acme.com"]),
+        await send_list(publisher, "assign", dropped, tenants=(tenant_of(first),)),
+        await send_list(publisher, "delete", dropped),
+    ]
+    await start(running, options, topic, store)
+    await wait_applied(store, metas)
+    before = comparable(await rules_of(redis))
+    assert before[lists_meta_key()] is not None  # (rules_of reads the meta hash)
+    async with fake_upstream() as (_, upstream):
+        settings = Settings(upstream=upstream, redis=private_redis.url, topic=topic)
+        async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
+            async def shown(api_key: str) -> list[str | None]:
+                r, doc = await task_result(client, proxy.url, api_key)
+                assert r.status == 200
+                return emails(doc)
+
+            assert "jane.doe@acme.com" not in await shown(second)
+            assert {"jane.doe@acme.com", "karl.marx@acme.com"} <= set(await shown(first))
+            # limited retention: the input topic lost every list event and entry
+            await delete_records(options, metas[-1], metas[-1].offset + 1)
+            await redis.flushall()
+
+            async def rebuilt() -> bool:
+                return await store.ready() and comparable(await rules_of(redis)) == before
+
+            await eventually(rebuilt, "the consumer's rebuild of the lists from the changelog")
+            assert "jane.doe@acme.com" not in await shown(second)
+            assert {"jane.doe@acme.com", "karl.marx@acme.com"} <= set(await shown(first))
+    assert await redis.hget(lists_meta_key(), dropped) is None  # a deleted list stays deleted
+    last = dict(await read_all(options, changelog_topic(topic)))
+    assert last[list_key(dropped)] is None
+    assert last[rule_key(list_scope(dropped), RuleType.EMAIL, "karl.marx@acme.com")] is None
+    record = ListRecord.decode(last[list_key(kept)] or b"")
+    assert (record.name, record.description) == ("CRM opt-outs", "from the CRM")
+    assert record.tenants == (tenant_of(second),)
+
+
+async def test_a_planned_rebuild_and_seeding_carry_lists(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    kept = new_list_id()
+    metas = [
+        await send_list(publisher, "create", kept, name="partners"),
+        await publisher.publish("add", list_scope(kept), "domain", ["acme.com"]),
+        await send_list(publisher, "assign", kept, tenants=(tenant_of("k1"), tenant_of("k2"))),
+    ]
+    consumer = await start(running, options, topic, store, changelog=False)
+    await wait_applied(store, metas)
+    await consumer.stop()
+    before = comparable(await rules_of(redis))
+    version = int(await redis.get(lists_version_key(tenant_of("k1"))) or 0)
+
+    seeded = await rebuild(plan(options, topic, private_redis, from_changelog=False,
+                                seed_changelog=True))
+    await delete_records(options, metas[-1], metas[-1].offset + 1)
+    again = await rebuild(plan(options, topic, private_redis))
+
+    assert (seeded.lists, again.lists, again.restored, again.replayed) == (0, 1, 1, 0)
+    assert comparable(await rules_of(redis)) == before
+    # a proxy that cached the key's lists at the old version re-reads them
+    assert int(await redis.get(lists_version_key(tenant_of("k1"))) or 0) > version
+
+
+def comparable(rules: dict[str, object]) -> dict[str, object]:
+    """Lists' metadata as JSON objects (Lua's cjson orders keys as its table happens to), and
+    no assignments versions: a counter that a restore moves past every cached one."""
+    out = {k: v for k, v in rules.items() if not k.startswith(f"{LISTS}version:")}
+    meta = out.get(lists_meta_key())
+    if isinstance(meta, dict):
+        out[lists_meta_key()] = {k: orjson.loads(v) for k, v in meta.items()}
+    return out
+
+
+async def delete_records(options: KafkaOptions, meta: RecordMetadata, before: int) -> None:
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        tp = TopicPartition(meta.topic, meta.partition)
+        await admin.delete_records({tp: RecordsToDelete(before_offset=before)})
+    finally:
+        await admin.close()
+
+
+def test_a_consumer_keeping_the_changelog_needs_read_and_write_on_it() -> None:
+    logged = changelog_topic("t")
+    assert changelog_needs("t") == [Need("READ", "topic", logged), Need("WRITE", "topic", logged)]
+    assert [n for n in consumer_needs("t", "g") if n.name == logged] == []  # checked once made
+
+
+async def test_a_limited_input_retention_is_warned_about_only_without_the_changelog(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, running: list[RuleConsumer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 4, 1, topic_configs={"retention.ms": "60000"})])
+
+        async def listed() -> bool:
+            return topic in await admin.list_topics()
+
+        await eventually(listed, f"topic {topic} to be listed")
+    finally:
+        await admin.close()
+    caplog.set_level(logging.WARNING, logger="rules.kafka")
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.name == "rules.kafka" and "retention.ms=60000" in r.getMessage()]
+
+    await (await start(running, options, topic, store)).stop()
+    assert warned() == []
+    await start(running, options, topic, store, changelog=False)
+    assert len(warned()) == 1

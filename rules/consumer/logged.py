@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 
 from rules.changelog import ChangelogWriter, ensure_changelog, read_changelog
 from rules.kafka import KafkaOptions, partition_ids
+from rules.kafka_access import changelog_needs, check_access
+from rules.lists.snapshot import deleted_entries, list_entries, restore_lists, touched_lists
 from rules.model import Change
 from rules.store import MirroredRedisStore, RuleWriter
 from rules.store.snapshot import entries, restore, touched
@@ -40,6 +42,7 @@ class Changelog:
             return
         self.partitions = len(await partition_ids(self.options, self.topic)) or partitions
         await ensure_changelog(self.options, self.topic, self.partitions)
+        await check_access(self.options, changelog_needs(self.topic))  # once it exists
         writer = ChangelogWriter(self.options, self.topic)
         await writer.start()
         self.writer = writer
@@ -54,8 +57,11 @@ class Changelog:
         store, writer = self.store, self.writer
         if writer is None or not isinstance(store, MirroredRedisStore):
             return await store.apply_and_check(changes, offsets)  # disabled: all in one pipeline
+        purged = await deleted_entries(store.client, changes)  # gone once applied: read first
         fresh = await store.apply_and_check(changes, {})
-        logged = await entries(store.client, touched(changes), self.partitions)
+        rules = list(dict.fromkeys([*touched(changes), *purged]))
+        logged = await entries(store.client, rules, self.partitions)
+        logged += await list_entries(store.client, touched_lists(changes), self.partitions)
         await writer.write(logged, offsets)
         await store.apply([], offsets)
         return fresh
@@ -70,5 +76,7 @@ class Changelog:
         for part in await read_changelog(self.options, self.topic):
             mine = (r for r in part.rules.values() if r.partition in partitions)
             await restore(store.client, mine)
+            await restore_lists(store.client, (r for r in part.lists.values()
+                                               if r.partition in partitions))
             offsets.update({p: o for p, o in part.offsets.items() if p in partitions})
         return offsets

@@ -79,11 +79,11 @@ class RuleConsumer:
 
     async def start(self) -> None:
         """Create the topic if needed, join the group (or assign all partitions), run the loop."""
-        await check_access(
-            self.options, consumer_needs(self.topic, self.group, dead_letters=self._dead_letter)
-        )
+        kept = self.changelog.enabled  # a limited input retention is fine then (EVENTS.md)
+        needs = consumer_needs(self.topic, self.group, dead_letters=self._dead_letter)
+        await check_access(self.options, needs)
         if self._create_topic:
-            await ensure_topic(self.options, self.topic, self._partitions)
+            await ensure_topic(self.options, self.topic, self._partitions, warn_retention=not kept)
         kwargs = self.options.client_kwargs()
         consumer = self._consumer = kafka_consumer(kwargs, self.group, self.tuning)
         assignments = Assignments(consumer)

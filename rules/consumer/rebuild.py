@@ -22,6 +22,7 @@ from rules import normalize
 from rules.changelog import ChangelogWriter, Entry, RuleRecord, ensure_changelog, read_changelog
 from rules.consumer.steps import Checks, Record, decode_all, slices
 from rules.kafka import KafkaOptions, partition_ids
+from rules.lists.snapshot import lists_in, restore_lists
 from rules.store import generation
 from rules.store.keys import normaliser_key
 from rules.store.mirrored import MirroredRedisStore
@@ -38,6 +39,8 @@ class RebuildReport:
     generation: str = ""
     restored: int = 0
     """Rules restored from the changelog."""
+    lists: int = 0
+    """Named lists (metadata and assignments) restored from the changelog."""
     replayed: int = 0
     """Input records read after the changelog's offsets."""
     renamed: int = 0
@@ -49,8 +52,8 @@ class RebuildReport:
     def __str__(self) -> str:
         took = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         return (f"generation {self.generation}: {self.restored} rules from the changelog, "
-                f"{self.replayed} input records, {self.renamed} renormalised, {self.dropped} "
-                f"dropped; switched after {self.attempts} attempt(s) ({took})")
+                f"{self.lists} lists, {self.replayed} input records, {self.renamed} renormalised, "
+                f"{self.dropped} dropped; switched after {self.attempts} attempt(s) ({took})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ async def _from_changelog(
     for part in await read_changelog(plan.options, plan.topic):
         records = list(renormalised(part.rules.values(), plan.region, fixes, report))
         report.restored += await restore(store.client, records)
+        report.lists += await restore_lists(store.client, part.lists.values())
         offsets.update(part.offsets)
     if fixes:
         writer = ChangelogWriter(plan.options, plan.topic)
@@ -124,6 +128,7 @@ async def _seed(plan: RebuildPlan, target: aioredis.Redis) -> None:
     try:
         async for chunk in records_in(target, partitions):
             await writer.write(chunk, {})
+        await writer.write(await lists_in(target, partitions), {})
         await writer.write([], await generation.offsets(target, plan.topic))
     finally:
         await writer.stop()
