@@ -187,7 +187,8 @@ def lists_rows(small: Run | None, lists: Run, verdict: str) -> list[list[str]]:
                 f"{r.rss_mb:.0f}", str(r.errors), check]
     if small is None:
         return [row("lists key", lists, verdict)]
-    return [row("4 keys, no lists (`small`)", small, ""), row("lists key (`lists`)", lists, verdict),
+    return [row("4 keys, no lists (`small`)", small, ""),
+            row("lists key (`lists`)", lists, verdict),
             ["lists ÷ small", ratio(lists.rps, small.rps), "", ratio(lists.p99_ms, small.p99_ms),
              ratio(lists.cpu_us_req, small.cpu_us_req), "", "", ""]]
 
