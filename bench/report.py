@@ -237,8 +237,8 @@ def render(c: Context) -> str:
     out += payload_table(c, "detect", f"detection workload: 8 contacts whose identifiers also "
                          f"stand in free text, unknown and object keys ({c.data.detect_bytes:,} "
                          "bytes)", [])
-    out += lists_table(c)
     out += half_table(c)
+    out += lists_table(c)
     for p in c.found.profiles:
         out += profile_section(p) if p.rows else []
     if c.found.kafka:
