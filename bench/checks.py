@@ -33,13 +33,25 @@ def verdict(removed: int, leaked: int) -> str:
 
 
 def check_filtering(server: Server, data: Data) -> str:
+    return check_key(server, data, data.small[:4] + data.large[:1], KEYS[0],
+                     data.denied_raw[KEYS[0]])
+
+
+def check_lists(server: Server, data: Data) -> str:
+    """The lists key: its payload values are denied only through its named lists."""
+    if data.lists is None:
+        return "?"
+    return check_key(server, data, data.small, data.lists.key, data.lists.denied_raw)
+
+
+def check_key(server: Server, data: Data, paths: list[str], key: str, denied: set[str]) -> str:
     leaked = removed = 0
-    for path in data.small[:4] + data.large[:1]:
-        status, body = http_get(server.url + path, KEYS[0])
+    for path in paths:
+        status, body = http_get(server.url + path, key)
         if status != 200:
             return f"HTTP {status}"
         present = strings_of(json.loads(body))
-        expected = strings_of(data.docs[path]) & data.denied_raw[KEYS[0]]
+        expected = strings_of(data.docs[path]) & denied
         leaked += len(expected & present)
         removed += len(expected - present)
     return verdict(removed, leaked)

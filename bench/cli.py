@@ -24,7 +24,7 @@ from bench.procs import Server, Supervisor, wait_ready
 from bench.results import Findings, save_runs
 from bench.session import Session, bench_contender
 from bench.wrk import Workload
-from rules.model import RuleChange
+from rules.model import Change, RuleChange
 from tests.services import RedisServer
 
 log = logging.getLogger("bench")
@@ -40,14 +40,22 @@ class Stamp:
         return self.now.strftime("%Y-%m-%d-%H%M%S")
 
 
-async def load_redis(url: str, changes: list[RuleChange]) -> None:
+async def load_redis(url: str, changes: list[RuleChange], batches: list[list[Change]]) -> None:
+    """The rules in one pipeline, then each named list in its own (create, entries, assign)."""
     from rules.store import RedisStore
-    store = RedisStore.from_url(url, timeout=30.0)
+    store = RedisStore.from_url(url, timeout=300.0)
     try:
         await store.apply(changes)
+        for batch in batches:
+            await store.apply(batch)
         await store.mark_initialised()  # what an operator's `denyproxy store init` does
     finally:
         await store.aclose()
+
+
+def lists_wanted(opts: Options) -> int:
+    """Entries per named list: only the Redis contender (#6) measures the lists key."""
+    return opts.list_entries if 6 in opts.only else 0
 
 
 def needs_redis(opts: Options) -> bool:
@@ -58,8 +66,10 @@ def start_redis(stack: contextlib.ExitStack, work: Path, data: Data) -> RedisSer
     redis = RedisServer(work / "redis")
     stack.callback(redis.stop)
     redis.start()
-    log.info(f"loading {data.rule_count} rules into Redis")
-    asyncio.run(load_redis(redis.url, data.changes))
+    lists = data.lists
+    log.info(f"loading {data.rule_count} rules into Redis" + (
+        f", and {lists.count} lists of {lists.entries} entries" if lists else ""))
+    asyncio.run(load_redis(redis.url, data.changes, lists.batches if lists else []))
     return redis
 
 
@@ -136,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     work.chmod(0o755)  # NGINX workers run as nobody and read the payloads from here
     signal.signal(signal.SIGTERM, on_term)
     try:
-        log.info(f"workdir {work}; generating payloads and {opts.filler_rules} filler "
-                 "rules/tenant")
-        data = make_data(work, opts.filler_rules, opts.unique_docs)
+        log.info(f"workdir {work}; generating payloads, {opts.filler_rules} filler "
+                 f"rules/tenant and {lists_wanted(opts)} entries per named list")
+        data = make_data(work, opts.filler_rules, opts.unique_docs, lists_wanted(opts))
         found = bench_all(opts, work, data, stamp.text)
         if not opts.no_kafka:
             found.kafka = kafka_figures(work, opts.quick)

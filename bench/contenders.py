@@ -35,6 +35,7 @@ class Contender:
     number: ClassVar[int]
     name: ClassVar[str]
     multi: ClassVar[bool] = False  # also asked to run with more than one worker
+    lists: ClassVar[bool] = False  # measured with the named lists key (the `lists` cell)
 
     def start(self, env: Env, workers: int) -> Server | Skip:
         raise NotImplementedError
@@ -103,7 +104,7 @@ class DenyproxyMemory(Contender):
 
 
 class DenyproxyRedis(Contender):
-    number, name, multi = 6, "denyproxy, Redis store", True
+    number, name, multi, lists = 6, "denyproxy, Redis store", True, True
 
     def start(self, env: Env, workers: int) -> Server | Skip:
         if env.redis_url is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from bench.named_lists import LISTS_KEY, ListsData, make_lists
 from rules.model import DEFAULT_REGION, RuleChange, RuleType, tenant_of
 from rules.normalize import normalize_all
 from tests.fake_openmart import person
@@ -41,6 +42,7 @@ class Data:
     rule_count: int
     detect: list[str] = dataclasses.field(default_factory=list)  # detection workload paths
     detect_bytes: int = 0
+    lists: ListsData | None = None  # issue #13's fifth key and its named lists (Redis only)
 
 
 def denied_for(key: str, value: str) -> bool:
@@ -190,11 +192,19 @@ def write_rules(work: Path, by_type: RawRules, filler: int) -> tuple[list[RuleCh
     return changes, count
 
 
-def make_data(work: Path, filler: int, unique_docs: int) -> Data:
+def lists_denied(docs: dict[str, Doc], paths: list[str]) -> dict[str, RuleType]:
+    """The raw values of these docs denied for LISTS_KEY (about 1 in 8, as for every key)."""
+    found = (pair for path in paths for pair in identifiers(docs[path]).items())
+    return {value: rule_type for value, rule_type in found if denied_for(LISTS_KEY, value)}
+
+
+def make_data(work: Path, filler: int, unique_docs: int, list_entries: int = 0) -> Data:
+    """Payloads and rules; with `list_entries`, also 5 lists of that many for LISTS_KEY."""
     docs, small, large, unique, detect = make_docs(unique_docs)
     sizes = write_docs(work / "www", docs)
     denied_raw, by_type = payload_denials(docs)
     changes, count = write_rules(work, by_type, filler)
+    lists = make_lists(lists_denied(docs, small), list_entries) if list_entries else None
     return Data(work / "www", small, large, unique, sizes[small[0]], sizes[large[0]],
                 work / "rules.jsonl", work / "deny.tsv", changes, denied_raw, docs, count,
-                detect, sizes[detect[0]])
+                detect, sizes[detect[0]], lists)

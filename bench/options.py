@@ -20,6 +20,7 @@ class Options:
     workers: list[int]
     filler_rules: int
     unique_docs: int
+    list_entries: int
     upstream_workers: int
     quiet_budget: float
     no_profile: bool
@@ -54,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unique-docs", type=int, default=4096,
                    help="8-contact results whose contacts never repeat, for the cold-cache "
                         "cell (4096 x 32 values > the 65,536-entry normalise caches; 0 = off)")
+    p.add_argument("--list-entries", type=int, default=None,
+                   help="entries in each of the 5 named lists of the fifth key, #6's `lists` "
+                        "cell (100000; --quick 10000; 0 = off)")
     p.add_argument("--upstream-workers", type=int, default=1,
                    help="worker_processes of the upstream NGINX (1)")
     p.add_argument("--quiet-budget", type=float, default=None,
@@ -70,6 +74,12 @@ def ints(text: str) -> list[int]:
     return sorted({int(c) for c in text.split(",")})
 
 
+def list_entries(a: argparse.Namespace) -> int:
+    if a.list_entries is not None:
+        return int(a.list_entries)
+    return 10_000 if a.quick else 100_000
+
+
 def parse_args(argv: list[str] | None = None) -> Options:
     a = parser().parse_args(argv)
     quick = bool(a.quick)
@@ -79,6 +89,6 @@ def parse_args(argv: list[str] | None = None) -> Options:
         duration=a.duration or (1.0 if quick else 10.0),
         concurrency=[int(c) for c in conc.split(",")],
         quick=quick, only=ints(a.only) if a.only else list(NAMES), workers=ints(a.workers),
-        filler_rules=a.filler_rules, unique_docs=a.unique_docs,
+        filler_rules=a.filler_rules, unique_docs=a.unique_docs, list_entries=list_entries(a),
         upstream_workers=a.upstream_workers, quiet_budget=budget, no_profile=a.no_profile,
         no_kafka=a.no_kafka, mitmdump=Path(a.mitmdump), results=Path(a.results))

@@ -11,7 +11,14 @@ from bench.data import KEYS, Data
 from bench.options import Options
 from bench.results import Findings, Profile, Run
 from bench.table import fmt, ratio, table
-from bench.texts import CPU_LEGEND, FOOTER, HALF_INTRO, SUMMARY_INTRO, UNIQUE_INTRO
+from bench.texts import (
+    CPU_LEGEND,
+    FOOTER,
+    HALF_INTRO,
+    LISTS_INTRO,
+    SUMMARY_INTRO,
+    UNIQUE_INTRO,
+)
 
 Anchor = Run | None
 
@@ -173,6 +180,33 @@ def half_table(c: Context) -> list[str]:
             *table(head, "llrrrrrrr", (half_row(c, r, direct, direct_half) for r in half))]
 
 
+def lists_rows(small: Run | None, lists: Run, verdict: str) -> list[list[str]]:
+    """#6 `small` (4 keys, key rules only) and #6 `lists` (the lists key), then lists ÷ small."""
+    def row(name: str, r: Run, check: str) -> list[str]:
+        return [name, fmt(r.rps), f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.cpu_us_req:.0f}",
+                f"{r.rss_mb:.0f}", str(r.errors), check]
+    if small is None:
+        return [row("lists key", lists, verdict)]
+    return [row("4 keys, no lists (`small`)", small, ""),
+            row("lists key (`lists`)", lists, verdict),
+            ["lists ÷ small", ratio(lists.rps, small.rps), "", ratio(lists.p99_ms, small.p99_ms),
+             ratio(lists.cpu_us_req, small.cpu_us_req), "", "", ""]]
+
+
+def lists_table(c: Context) -> list[str]:
+    lists = next(iter(c.runs("lists", 1)), None)
+    if lists is None or c.data.lists is None:
+        return []
+    small = c.run(lists.contender, 1, "small", lists.conns)
+    head = ["#6 cell", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "peak RSS MB", "errors",
+            "filters?"]
+    intro = LISTS_INTRO.format(count=c.data.lists.count, entries=c.data.lists.entries,
+                               conns=lists.conns)
+    return ["", f"## Named lists: a key with {c.data.lists.count} lists of "
+            f"{c.data.lists.entries:,} entries (#6, 1 worker, {lists.conns} connections)", "",
+            intro, "", *table(head, "lrrrrrrl", lists_rows(small, lists, c.found.lists_check))]
+
+
 WHAT = {"small": "8-contact", "large": "200-contact", "unique": "distinct 8-contact (cold caches)",
         "detect": "8-contact detection workload"}
 
@@ -204,6 +238,7 @@ def render(c: Context) -> str:
                          f"stand in free text, unknown and object keys ({c.data.detect_bytes:,} "
                          "bytes)", [])
     out += half_table(c)
+    out += lists_table(c)
     for p in c.found.profiles:
         out += profile_section(p) if p.rows else []
     if c.found.kafka:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PAYLOADS = ("small", "large", "unique", "half", "detect")
+PAYLOADS = ("small", "large", "unique", "half", "detect", "lists")
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Run:
 
     contender: int
     workers: int
-    payload: str  # small | large | unique | half | detect
+    payload: str  # small | large | unique | half | detect | lists
     conns: int
     rps: float
     p50_ms: float
@@ -83,6 +83,7 @@ class Findings:
     profiles: list[Profile] = field(default_factory=list)
     kafka: str = ""
     quiet_waited: float = 0.0
+    lists_check: str = ""  # the lists key's filtering verdict (#6, 1 worker)
 
     def check(self, contender: int, workers: int) -> str:
         return self.checks.get((contender, workers), "?")

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bench import wrk
-from bench.checks import check_filtering
+from bench.checks import check_filtering, check_lists
 from bench.contenders import PROFILED, Contender, Env, Skip
 from bench.data import KEYS
 from bench.measure import Cell, QuietWait, measure
@@ -98,7 +98,19 @@ def single_worker_cells(s: Session, c: Contender, server: Server, small: list[Ru
     if s.env.data.detect:  # identifiers in free text, unknown keys, object keys (deny by default)
         run = s.cell(server, Cell(c.number, 1, "detect", conns))
         log.info(f"  detection workload c={conns}: {run.rps:7.0f} req/s  p99 {run.p99_ms:.2f} ms")
+    if c.lists and s.env.data.lists is not None:
+        lists_cell(s, c, server)
     half_cell(s, c, server, small)
+
+
+def lists_cell(s: Session, c: Contender, server: Server) -> None:
+    """The 8-contact results requested with the key that has the named lists (issue #13)."""
+    conns = s.opts.mid_conns
+    s.found.lists_check = check_lists(server, s.env.data)
+    wrk.run(s.load, server.url, "lists", conns, s.opts.warmup)
+    run = s.cell(server, Cell(c.number, 1, "lists", conns))
+    log.info(f"  named lists key c={conns}: {run.rps:7.0f} req/s  p99 {run.p99_ms:.2f} ms  "
+             f"filtering: {s.found.lists_check}")
 
 
 def half_pacing(target_rps: float, base_p50_ms: float) -> tuple[int, float]:

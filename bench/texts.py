@@ -20,6 +20,14 @@ UNIQUE_INTRO = (
     "rules.normalize's lru_caches; real enrichment traffic is mostly new contacts, which this "
     "cell shows.")
 
+LISTS_INTRO = (
+    "Issue #13: a fifth API key, with no rules of its own, has {count} named lists of "
+    "{entries:,} entries assigned (written with the store's list writer: synthetic entries "
+    "that match nothing, plus about 1 in 8 of the 8-contact results' values spread over the "
+    "lists). wrk requests the 8-contact results with that key only; `small` is the same "
+    "results over the 4 keys with key rules only. Each response's lookup reads the key, "
+    "global and every assigned list scope in the one script call.")
+
 HALF_INTRO = (
     "Unloaded = wrk with {c_low} connection(s). Half load = wrk with N connections (N scaled "
     "so each pauses ~10 ms), each pausing a random 0–2× pace between requests (Lua `delay()`) "

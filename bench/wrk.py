@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.data import KEYS, Data
@@ -63,11 +63,13 @@ class WrkResult:
 
 @dataclass(frozen=True)
 class Workload:
-    """The files wrk reads: its script, the keys and one path list per payload."""
+    """The files wrk reads: its script, the keys and one path list per payload; a payload
+    with its own keys (`lists`: the 8-contact results with the lists key) names them."""
 
     script: Path
     keys: Path
-    paths: dict[str, Path]  # payload name ("small", "large", "unique", "detect") -> paths file
+    paths: dict[str, Path]  # payload ("small", "large", "unique", "detect", "lists") -> paths
+    own_keys: dict[str, Path] = field(default_factory=dict)  # payload -> its keys file
 
     @classmethod
     def write(cls, work: Path, data: Data) -> Workload:
@@ -80,13 +82,21 @@ class Workload:
                                 ("unique", data.unique), ("detect", data.detect)):
             paths[payload] = work / f"{payload}.txt"
             paths[payload].write_text("\n".join(listed) + "\n")
-        return cls(script, keys, paths)
+        own_keys = {}
+        if data.lists is not None:
+            paths["lists"] = paths["small"]
+            own_keys["lists"] = work / "lists-keys.txt"
+            own_keys["lists"].write_text(data.lists.key + "\n")
+        return cls(script, keys, paths, own_keys)
+
+    def keys_for(self, payload: str) -> Path:
+        return self.own_keys.get(payload, self.keys)
 
     def argv(self, url: str, payload: str, threads: int, conns: int, seconds: int,
              pace_ms: float = 0.0) -> list[str]:
         return ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s",
                 "--timeout", "10s", "-s", str(self.script), url, "--",
-                str(self.paths[payload]), str(self.keys), f"{pace_ms:.3f}"]
+                str(self.paths[payload]), str(self.keys_for(payload)), f"{pace_ms:.3f}"]
 
 
 def parse_output(stdout: str) -> WrkResult | None:
