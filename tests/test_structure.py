@@ -22,7 +22,7 @@ MAX_FUNCTION_LINES = 40
 
 def python_files(*folders: str) -> list[Path]:
     """Every .py file below the folders, build output and virtualenvs left out."""
-    skip = {".venv", "target", "build", "__pycache__"}
+    skip = {".venv", ".venv-mitm", "target", "build", "__pycache__"}
     return sorted(
         path
         for folder in folders
