@@ -77,10 +77,16 @@ def query_for(identifiers: Iterable[Identifier]) -> dict[RuleType, set[str]]:
     """What to ask the store: emails also ask for their domain and its parents."""
     query: dict[RuleType, set[str]] = {}
     for rule_type, normal in identifiers:
-        query.setdefault(rule_type, set()).add(normal)
-        if rule_type is RuleType.EMAIL:
-            domains = query.setdefault(RuleType.DOMAIN, set())
-            domains.update(normalize.parent_domains(normal.rpartition("@")[2]))
+        found = query.get(rule_type)
+        if found is None:
+            found = query[rule_type] = set()
+        found.add(normal)
+    emails = query.get(RuleType.EMAIL)
+    if emails:  # each distinct host once: a body repeats its domains
+        hosts = {normal.rpartition("@")[2] for normal in emails}
+        domains = query.setdefault(RuleType.DOMAIN, set())
+        for host in hosts:
+            domains.update(normalize.parent_domains(host))
     return query
 
 
