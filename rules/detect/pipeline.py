@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from rules.detect import company, finder, splice
+from rules.detect import company, finder, joins, splice
 from rules.detect.contact import CONTACT_META_KEYS
 from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
 from rules.detect.readings import RULE_TYPE, normals
@@ -54,6 +54,7 @@ class Filtered:
     body: bytes  # the input bytes themselves when nothing was removed
     counts: dict[RuleType, int] = field(default_factory=dict)
     unplaced: int = 0  # denied text candidates outside every token: verify will refuse
+    replaced: tuple[splice.Replaced, ...] = ()  # input regions the splice replaced, in order
 
 
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
@@ -91,12 +92,12 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
     tokens = [structure.token(i) for i in sorted(denied)]
     edits = splice.edits(structure, tokens, policy)
     edits += company.record_edits(structure, records)
-    body = splice.apply(inspection.body, edits)
+    body, replaced = splice.apply_mapped(inspection.body, edits)
     counts: dict[RuleType, int] = {}
     for rule_type in [*denied.values(), *[RuleType.COMPANY] * len(records)]:
         counts[rule_type] = counts.get(rule_type, 0) + 1
     company.observed(records.values())
-    return Filtered(body, counts, unplaced)
+    return Filtered(body, counts, unplaced, tuple(replaced))
 
 
 def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, RuleType], int]:
@@ -157,6 +158,21 @@ def verify(
     else:
         ids = {(c.kind, n) for c in known for n in c.normal}
     return verdict(ids, answer, asked)
+
+
+def verify_filtered(
+    inspection: Inspection, result: Filtered, region: str, answer: Lookup
+) -> Verdict:
+    """`verify` of `filtered`'s output without a second full scan: an unchanged body reuses
+    the inspection's candidates; a spliced one is read again only around its joins."""
+    if result.body is inspection.body:
+        ids = {(c.kind, n) for c in inspection.text for n in c.normal}
+    else:
+        ids = joins.output_ids(
+            inspection.structure, inspection.text, inspection.body, result.body,
+            result.replaced, region,
+        )
+    return verdict(ids, answer, inspection.asked)
 
 
 def verdict(ids: Iterable[Identifier], answer: Lookup, asked: Lookup) -> Verdict:
