@@ -33,11 +33,15 @@ Span = tuple[int, int]
 
 def output_ids(
     structure: Structure, known: Sequence[Candidate], body: bytes, out: bytes,
-    replaced: Sequence[Replaced], region: str,
+    replaced: Sequence[Replaced], region: str, reuse: Sequence[Candidate] | None = None,
 ) -> set[Identifier]:
-    """The identifiers a full scan of `out` (`body` with `replaced` spliced) would read."""
+    """The identifiers a full scan of `out` (`body` with `replaced` spliced) would read.
+
+    `known`: every candidate of `body`, sorted by span. `reuse`: the part of them whose
+    identifiers are wanted where no window touches them (all of them by default; the verdict
+    needs only the denied ones: every other one was asked for and is not denied)."""
     windows = _windows(structure, _Blocks(known), replaced, len(body))
-    ids = _reused(known, windows)
+    ids = _reused(known if reuse is None else reuse, windows)
     for start, end in windows:
         piece = out[_shifted(start, replaced):_shifted(end, replaced)]
         for kind, _, _, raw in finder.find_bytes(piece):

@@ -107,9 +107,8 @@ def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, Rul
     if not hits:
         return out, 0
     for index, ids in inspection.sites:
-        hit = next((kind for kind, normal in ids if (kind, normal) in hits), None)
-        if hit is not None:
-            out[index] = hit
+        if not hits.isdisjoint(ids):  # most sites hold nothing denied: one C-level test
+            out[index] = next(kind for kind, normal in ids if (kind, normal) in hits)
     unplaced = 0
     normals = {normal for _, normal in hits}  # a cheap first cut, then the exact test
     maybe = [c for c in inspection.text if not normals.isdisjoint(c.normal)]
@@ -163,14 +162,20 @@ def verify(
 def verify_filtered(
     inspection: Inspection, result: Filtered, region: str, answer: Lookup
 ) -> Verdict:
-    """`verify` of `filtered`'s output without a second full scan: an unchanged body reuses
-    the inspection's candidates; a spliced one is read again only around its joins."""
+    """`verify` of `filtered`'s output without a second full scan, the same verdict.
+
+    The inspection's own candidates were all asked for: of them only the denied ones can
+    change the verdict, and only if they are still there (not all of them are placed in a
+    token). An unchanged body holds them all; a spliced one is read again around its joins."""
+    hits = _denied(inspection.found, answer)
+    normals = {normal for _, normal in hits}
+    denied = [c for c in inspection.text if not normals.isdisjoint(c.normal)] if hits else []
     if result.body is inspection.body:
-        ids = {(c.kind, n) for c in inspection.text for n in c.normal}
+        ids = {(c.kind, n) for c in denied for n in c.normal}
     else:
         ids = joins.output_ids(
             inspection.structure, inspection.text, inspection.body, result.body,
-            result.replaced, region,
+            result.replaced, region, reuse=denied,
         )
     return verdict(ids, answer, inspection.asked)
 
