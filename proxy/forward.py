@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -24,7 +24,6 @@ from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_err
 from rules.catalogue.hits import HitBatch
 from rules.detect import company, pipeline
 from rules.detect.match import Policy, query_for
-from rules.detect.scan import Candidate
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
 from rules.scopes import campaign_scope, list_scope
 from rules.store import RuleStore, StoreUnavailableError
@@ -165,8 +164,8 @@ class Forwarder:
             raise OutputRefusedError(REFUSED)
         unchanged = not result.counts
         out = raw if unchanged else result.body
-        await self.verified(request, plan.readable(result.body), out_headers, answer, query,
-                            plan.known() if unchanged else None)
+        await self.verified(request, out_headers, answer, query,
+                            plan.verify(result, settings.phone_region, answer, query))
         if not unchanged:
             for name in headers.REWRITTEN_BODY:
                 out_headers.popall(name, None)
@@ -177,14 +176,13 @@ class Forwarder:
         return web.Response(status=response.status, body=out, headers=out_headers)
 
     async def verified(
-        self, request: web.Request, body: bytes, out_headers: CIMultiDict[str], answer: Lookup,
-        asked: Lookup, known: Sequence[Candidate] | None,
+        self, request: web.Request, out_headers: CIMultiDict[str], answer: Lookup,
+        asked: Lookup, verdict: pipeline.Verdict,
     ) -> None:
-        """The text scanner over the final bytes and header values: a denied identifier still
-        there refuses the response (502, counted). Candidates the one lookup did not ask for
-        (text joined across a removed span: rare) get a second lookup, counted."""
+        """The body's verdict (the plan read its output again) and the header values: a denied
+        identifier still there refuses the response (502, counted). Candidates the one lookup
+        did not ask for (text joined across a removed span: rare) get a second lookup, counted."""
         region = self.settings.phone_region
-        verdict = pipeline.verify(body, region, answer, asked, known)
         header_ids = {i for name, value in out_headers.items()
                       for i in header_identifiers(name, value, region)}  # cached per header
         heads = pipeline.verdict(header_ids, answer, asked)

@@ -3,9 +3,9 @@
 Every filter has the same shape, so the response path stays one straight line whatever the
 body is: the filter reads the (content-decoded) body and finds its candidates (→
 `Plan.query()`, joined with the headers' into the one lookup); `Plan.filtered(answer,
-policy)` removes the denied ones; `Plan.known()` gives the candidates of the unchanged body
-so `verify` need not scan it twice; `Plan.readable(out)` is the output as UTF-8, the way the
-verifying scanner reads it. The kind comes from `proxy.media.classify`.
+policy)` removes the denied ones; `Plan.verify(result, …)` reads the output again the cheapest
+way the plan allows (a JSON body only around its splice joins, an unchanged text body from the
+candidates already found). The kind comes from `proxy.media.classify`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ class Plan(Protocol):
 
     def filtered(self, answer: Lookup, policy: Policy) -> pipeline.Filtered: ...
 
-    def known(self) -> Sequence[Candidate]: ...
-
-    def readable(self, out: bytes) -> bytes: ...
+    def verify(
+        self, result: pipeline.Filtered, region: str, answer: Lookup, asked: Lookup
+    ) -> pipeline.Verdict: ...
 
 
 BodyFilter = Callable[[bytes, Label, str], Plan]
@@ -50,11 +50,12 @@ class JsonPlan:
             return pipeline.Filtered(b"")
         return pipeline.filtered(self.inspection, answer, policy)
 
-    def known(self) -> Sequence[Candidate]:
-        return self.inspection.text if self.inspection else ()
-
-    def readable(self, out: bytes) -> bytes:
-        return out
+    def verify(
+        self, result: pipeline.Filtered, region: str, answer: Lookup, asked: Lookup
+    ) -> pipeline.Verdict:
+        if self.inspection is None:
+            return pipeline.verify(result.body, region, answer, asked)
+        return pipeline.verify_filtered(self.inspection, result, region, answer, asked)
 
 
 def json_filter(body: bytes, region: str) -> JsonPlan:
@@ -114,6 +115,12 @@ class TextPlan:
         for rule_type, count in embedded.counts.items():  # the larger reading of each type
             counts[rule_type] = max(count, counts.get(rule_type, 0))
         return pipeline.Filtered(out, counts, embedded.unplaced)  # a change removed a denied one
+
+    def verify(
+        self, result: pipeline.Filtered, region: str, answer: Lookup, asked: Lookup
+    ) -> pipeline.Verdict:
+        known = self.body.candidates if result.body is self.decoded else None
+        return pipeline.verify(self.readable(result.body), region, answer, asked, known)
 
     def known(self) -> Sequence[Candidate]:
         return self.body.candidates

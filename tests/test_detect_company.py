@@ -133,3 +133,18 @@ def test_every_email_domain_of_a_record_is_read() -> None:
     emails = [f"info@shop{i}.com" for i in range(30)] + ["info@acme.com"]
     doc = {"data": [{"business_name": "Mall", "business_emails": emails}, ROWS[1]]}
     assert filtered(doc, answer({"website_url": "acme.com"})) == {"data": [ROWS[1]]}
+
+
+def test_a_record_read_before_reads_alike_and_an_equal_float_is_no_id() -> None:
+    """Keys are cached per record's fields: a repeated record reads the same, and `1.0` (no
+    id: a float) must not share the entry of `1` (an id), although `1 == 1.0`."""
+    assert keys_of([{"id": 12345, "name": "Acme"}]) == [("id:12345", "name:acme")]
+    assert keys_of([{"id": 12345, "name": "Acme"}]) == [("id:12345", "name:acme")]
+    assert keys_of([{"id": 12345.0, "name": "Acme"}]) == [("name:acme",)]
+    assert keys_of([{"id": "12345", "name": "Acme"}]) == [("id:12345", "name:acme")]
+
+
+def test_a_record_too_large_to_cache_reads_the_same() -> None:
+    many = {f"x{i}": {"city": f"City {i}"} for i in range(100)}
+    (keys,) = keys_of([{"name": "Acme", **many}])
+    assert keys[-1] == "name:acme" and len(keys) == 8 + 1  # cities capped per record (8)

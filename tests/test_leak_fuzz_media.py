@@ -383,8 +383,7 @@ def through(raw: bytes, upstream: list[tuple[str, str]], policy: Policy) -> Rece
     in_headers.strip(out_headers, answer)
     result = plan.filtered(answer, policy)
     unchanged = not result.counts
-    verdict = pipeline.verify(plan.readable(result.body), REGION, answer, query,
-                              plan.known() if unchanged else None)
+    verdict = plan.verify(result, REGION, answer, query)
     header_ids = texts_identifiers(proxy_headers.response_header_texts(out_headers), REGION)
     heads_verdict = pipeline.verdict(header_ids, answer, query)
     more = answer_for(merged(verdict.unasked, heads_verdict.unasked))

@@ -85,13 +85,37 @@ class CompanyRecord:
 def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
     """Every record that names a company, with its keys (highest tier first)."""
     flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
-    records: dict[int, _Fields] = {}
+    records: dict[int, list[tuple[str, str | int]]] = {}
     for record, kind, raw in flat.records(_kind_of):
-        value = _normal(kind, raw)
-        if value is not None:
-            records.setdefault(record, _Fields()).add(_STORED.get(kind, kind), value)
-    found = ((node, fields.keys()) for node, fields in records.items())
+        if type(raw) is not str and (kind != "id" or type(raw) is not int):
+            continue  # no normal form (`_normal`); and 1 == 1.0 must not share a cache entry
+        fields = records.get(record)
+        if fields is None:
+            fields = records[record] = []
+        fields.append((kind, raw))
+    found = ((node, _keys_of(tuple(fields))) for node, fields in records.items())
     return tuple(CompanyRecord(node, keys) for node, keys in found if keys)
+
+
+_CACHED_FIELDS = 64  # a larger record (hostile, or a huge one) is read, not kept in the cache
+
+
+def _keys_of(fields: tuple[tuple[str, str | int], ...]) -> tuple[str, ...]:
+    return _record_keys(fields) if len(fields) <= _CACHED_FIELDS else _read_keys(fields)
+
+
+@lru_cache(maxsize=16_384)
+def _record_keys(fields: tuple[tuple[str, str | int], ...]) -> tuple[str, ...]:
+    """A record's keys, cached per record: responses repeat the same records."""
+    return _read_keys(fields)
+
+
+def _read_keys(fields: tuple[tuple[str, str | int], ...]) -> tuple[str, ...]:
+    """A record's keys from its `(kind, raw value)` fields, in order."""
+    found = _Fields()
+    for kind, raw in fields:
+        found.add(_STORED.get(kind, kind), _normal(kind, raw))
+    return found.keys()
 
 
 @lru_cache(maxsize=4096)

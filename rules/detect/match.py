@@ -77,11 +77,10 @@ def query_for(identifiers: Iterable[Identifier]) -> dict[RuleType, set[str]]:
     """What to ask the store: emails also ask for their domain and its parents."""
     query: dict[RuleType, set[str]] = {}
     for rule_type, normal in identifiers:
-        query.setdefault(rule_type, set()).add(normal)
-        if rule_type is RuleType.EMAIL:
-            domains = query.setdefault(RuleType.DOMAIN, set())
-            domains.update(normalize.parent_domains(normal.rpartition("@")[2]))
-    return query
+        (query.get(rule_type) or query.setdefault(rule_type, set())).add(normal)
+    for host in {normal.rpartition("@")[2] for normal in query.get(RuleType.EMAIL, ())}:
+        query.setdefault(RuleType.DOMAIN, set()).update(normalize.parent_domains(host))
+    return query  # each host's domains once (above): a body repeats its hosts
 
 
 def is_denied(rule_type: RuleType, normal: str, answer: Lookup) -> bool:

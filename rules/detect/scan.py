@@ -59,9 +59,9 @@ def _candidates(found: list[Raw], region: str) -> list[Candidate]:
             key = (start, end, RULE_TYPE[kind])  # sorts by span, then type (a str enum)
             known = merged.get(key)
             merged[key] = forms if known is None else _union(known, forms)
-    return [
-        Candidate(kind, start, end, forms) for (start, end, kind), forms in sorted(merged.items())
-    ]
+    new = tuple.__new__  # what `Candidate(...)` calls, without its Python-level frame
+    return [new(Candidate, (kind, start, end, forms))
+            for (start, end, kind), forms in sorted(merged.items())]
 
 
 def _union(known: tuple[str, ...], forms: tuple[str, ...]) -> tuple[str, ...]:

@@ -85,17 +85,28 @@ def _cut(scan: Nodes, node: int) -> Edit:
     return Edit(*slot, Action.CUT)
 
 
+Replaced = tuple[int, int, int]  # input bytes [start, end) and the length written instead
+
+
 def apply(body: bytes, edits: Iterable[Edit]) -> bytes:
     """The body with every edit made; an edit inside another is part of it."""
+    return apply_mapped(body, edits)[0]
+
+
+def apply_mapped(body: bytes, edits: Iterable[Edit]) -> tuple[bytes, list[Replaced]]:
+    """`apply`, and the input regions it replaced in order (verify reads around them again)."""
     out: list[bytes] = []
+    replaced: list[Replaced] = []
     pos = 0
     last: tuple[Edit, bool] | None = None  # the previous edit, and whether it led its container
     for edit in _outermost(edits):
         start, end, leading = _region(body, edit, last)
-        out += (body[pos:start], b"null" if edit.action is Action.NULL else b"")
+        written = b"null" if edit.action is Action.NULL else b""
+        out += (body[pos:start], written)
+        replaced.append((start, end, len(written)))
         pos, last = end, (edit, leading)
     out.append(body[pos:])
-    return b"".join(out)
+    return b"".join(out), replaced
 
 
 def _outermost(edits: Iterable[Edit]) -> Iterator[Edit]:
