@@ -206,18 +206,22 @@ async def test_one_redis_round_trip_per_response(env, redis_url):
     async with client.get(f"{proxy.url}/api/v1/task/{task_id}", headers={"X-API-Key": api_key}):
         pass  # warm-up: the proxy's pool opens its connection (a handshake is not a lookup)
     monitor = aioredis.from_url(redis_url)
-    try:
-        before = await monitor.info("stats")
-        stats_before = await monitor.info("commandstats")
-        url = f"{proxy.url}/api/v1/task/{task_id}"
-        async with client.get(url, headers={"X-API-Key": api_key}) as r:
-            assert r.status == 200
-        after = await monitor.info("stats")
-        stats_after = await monitor.info("commandstats")
+    url = f"{proxy.url}/api/v1/task/{task_id}"
+    try:  # the count is server-wide: a background write (a flush, a probe) may land in the
+        for _ in range(3):  # window, so measure again; two round trips would show every time
+            before = await monitor.info("stats")
+            stats_before = await monitor.info("commandstats")
+            async with client.get(url, headers={"X-API-Key": api_key}) as r:
+                assert r.status == 200
+            after = await monitor.info("stats")
+            stats_after = await monitor.info("commandstats")
+            own_reads = 2  # our second INFO call, and the first one's reply is counted before it
+            reads = after["total_reads_processed"] - before["total_reads_processed"] - own_reads
+            if reads <= 1:
+                break
     finally:
         await monitor.aclose()
-    own_reads = 2  # our second INFO call, and the first one's reply is counted before it
-    assert after["total_reads_processed"] - before["total_reads_processed"] - own_reads <= 1
+    assert reads <= 1
 
     def calls(command: str) -> int:
         counted = [s.get(f"cmdstat_{command}", {"calls": 0})["calls"]
