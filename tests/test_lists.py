@@ -17,6 +17,7 @@ from rules.model import GLOBAL, RuleType, tenant_of
 from rules.store import RedisStore
 from tests.fake_openmart import person
 from tests.harness import eventually, fake_upstream, running_proxy
+from tests.test_company_proxy import ACME_ROW, OTHER_ROW, TIERS, search
 from tests.test_suppression import add, emails, key, task_result
 
 TOKEN = "admin-" + uuid.uuid4().hex
@@ -369,3 +370,16 @@ async def test_company_entries_are_stored_per_matching_tier(env):
     _, page = await admin(client, proxy, "GET", f"/lists/{list_id}/entries?type=company")
     assert page["pagination"]["total"] == 3
     assert any(r["value"] == "domain:acme-corp.com" for r in page["data"])
+
+
+@pytest.mark.parametrize("entry", TIERS)
+async def test_a_company_entry_of_a_list_removes_the_company_for_assigned_keys_only(env, entry):
+    fake, proxy, client = env
+    fake.search_rows = [ACME_ROW, OTHER_ROW]
+    assigned, other = key(), key()
+    await assign(client, proxy, await new_list(client, proxy, {"type": "company", **entry}),
+                 assigned)
+    suppressed, doc = await search(client, proxy, assigned)
+    assert doc["data"] == [OTHER_ROW] and suppressed == "1"
+    _, doc = await search(client, proxy, other)
+    assert doc["data"] == [ACME_ROW, OTHER_ROW]
