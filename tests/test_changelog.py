@@ -335,7 +335,7 @@ def changelog_partition(key: bytes, partitions: int = 4) -> int:
     return DefaultPartitioner()(key, list(range(partitions)), list(range(partitions)))
 
 
-def read_before_its_offsets(region: str = "US") -> tuple[str, int, RuleRecord]:
+def read_before_its_offsets() -> tuple[str, int, RuleRecord]:
     """A tenant whose jane record sits in a changelog partition read *before* the one of the
     offsets of its input partition: the order in which a read can see the offsets, not it."""
     for _ in range(10_000):
