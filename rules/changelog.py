@@ -201,22 +201,31 @@ class ChangelogPart:
 async def read_changelog(
     options: KafkaOptions, topic: str, batch: int = 10_000
 ) -> list[ChangelogPart]:
-    """Every partition of the changelog to the end it had when reading began.
+    """Every partition of the changelog to the end it had when reading it began; offsets only
+    up to the ends every partition had before the first was read.
 
-    A rule's key always hashes to one partition, so a partition read alone is exact; memory is
-    bounded by the largest partition's live rules.
+    A rule's key always hashes to one partition, so a partition read alone is exact for its
+    rules. An offset record is written after the records it covers are acknowledged, but
+    those may sit in a partition read earlier: bounding offsets by ends taken before any
+    partition is read keeps them from covering records this read missed (issue #15: a
+    generation switched in with the offsets and without the rule). Memory is bounded by the
+    largest partition's live rules.
     """
     name = changelog_topic(topic)
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **options.client_kwargs())
     await consumer.start()
     try:
-        ids = await partition_ids(options, name)
-        return [await _read_part(consumer, TopicPartition(name, p), batch) for p in ids]
+        tps = [TopicPartition(name, p) for p in await partition_ids(options, name)]
+        settled = await consumer.end_offsets(tps) if tps else {}
+        return [await _read_part(consumer, tp, batch, settled[tp]) for tp in tps]
     finally:
         await consumer.stop()
 
 
-async def _read_part(consumer: AIOKafkaConsumer, tp: TopicPartition, batch: int) -> ChangelogPart:
+async def _read_part(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, batch: int, settled: int
+) -> ChangelogPart:
+    """One partition to its end now; an offset record only below `settled` (read_changelog)."""
     consumer.assign([tp])
     await consumer.seek_to_beginning(tp)
     end = (await consumer.end_offsets([tp]))[tp]
@@ -224,6 +233,12 @@ async def _read_part(consumer: AIOKafkaConsumer, tp: TopicPartition, batch: int)
     while await consumer.position(tp) < end:
         for records in (await consumer.getmany(tp, timeout_ms=500, max_records=batch)).values():
             for record in records:
-                if record.offset < end and record.key is not None:
+                if record.key is not None and _kept(record.key, record.offset, end, settled):
                     part.take(record.key, record.value)
     return part
+
+
+def _kept(key: bytes, offset: int, end: int, settled: int) -> bool:
+    """Below the partition's end; an offset record also below `settled`, since a later one may
+    cover records of a partition already read."""
+    return offset < end and (offset < settled or not key.startswith(b"offsets:"))

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -21,19 +22,25 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
 from proxy import cli, doctor_kafka
 from proxy.settings import Settings
+from rules import changelog as changelog_module
+from rules import events
 from rules.changelog import (
+    ChangelogPart,
     ChangelogWriter,
     ListRecord,
     RuleRecord,
     changelog_topic,
     ensure_changelog,
     list_key,
+    read_changelog,
     rule_key,
 )
+from rules.changelog import offsets_key as changelog_offsets_key
 from rules.consumer import ConsumerTuning, RuleConsumer
 from rules.consumer.rebuild import RebuildPlan, rebuild, renormalise_if_needed
 from rules.kafka import KafkaOptions, ensure_topic, partition_ids
@@ -321,6 +328,122 @@ async def test_a_crash_inside_a_logged_write_loses_nothing(
 
     assert report.replayed == 0  # the replayed write logged the slice again
     assert await rules_of(redis) == before
+
+
+def changelog_partition(key: bytes, partitions: int = 4) -> int:
+    """Where the producer's default partitioner puts `key` (murmur2, as Kafka's Java client)."""
+    return DefaultPartitioner()(key, list(range(partitions)), list(range(partitions)))
+
+
+def read_before_its_offsets() -> tuple[str, int, RuleRecord]:
+    """A tenant whose jane record sits in a changelog partition read *before* the one of the
+    offsets of its input partition: the order in which a read can see the offsets, not it."""
+    for _ in range(10_000):
+        tenant = tenant_of(f"om_{uuid.uuid4().hex}")
+        p = changelog_partition(events.key_of(tenant))
+        record = RuleRecord(tenant, RuleType.EMAIL, "jane.doe@acme.com", {}, p)
+        if changelog_partition(record.key) < changelog_partition(changelog_offsets_key(p)):
+            return tenant, p, record
+    raise AssertionError("no tenant found")  # 10 000 draws of a 3-in-16 chance
+
+
+async def test_a_changelog_read_never_holds_offsets_past_the_records_it_read(
+    options: KafkaOptions, topic: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The consumer's steps 2 and 3 land while a rebuild reads the changelog partition by
+    partition (issue #15): the offsets it returns must not cover a record it did not read."""
+    await ensure_changelog(options, topic, 4)
+    _, p, record = read_before_its_offsets()
+    writer = ChangelogWriter(options, topic)
+    await writer.start()
+    real_read_part = changelog_module._read_part
+
+    async def write_after_its_partition(
+        consumer: AIOKafkaConsumer, tp: TopicPartition, *rest: int
+    ) -> object:
+        part = await real_read_part(consumer, tp, *rest)
+        if tp.partition == changelog_partition(record.key):
+            await writer.write([(record.key, record)], {p: 1})  # steps 2 and 3, acknowledged
+        return part
+
+    monkeypatch.setattr(changelog_module, "_read_part", write_after_its_partition)
+    try:
+        racing = await read_changelog(options, topic)
+    finally:
+        await writer.stop()
+    monkeypatch.undo()
+
+    def seen(parts: list[ChangelogPart]) -> tuple[dict[int, int], set[bytes]]:
+        return ({q: o for part in parts for q, o in part.offsets.items()},
+                {k for part in parts for k in part.rules})
+
+    offsets, rules = seen(racing)
+    assert p not in offsets or record.key in rules, "offsets past a record the read missed"
+    assert seen(await read_changelog(options, topic)) == ({p: 1}, {record.key})
+
+
+class HeldBeforeChangelog(RuleConsumer):
+    """Writes the rules (step 1), then waits for `release` before the changelog (steps 2-3)
+    and the store's offsets (step 4); `written` once that write returned."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held, self.release, self.written = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+        real = self.changelog.writer
+        assert real is not None
+        consumer = self
+
+        class Held:
+            async def write(self, entries: Any, offsets: Mapping[int, int]) -> None:
+                consumer.held.set()
+                await consumer.release.wait()
+                await real.write(entries, offsets)
+
+        self.changelog.writer = Held()  # type: ignore[assignment]  # only write() is called
+        try:
+            return await super().write(changes, offsets)
+        finally:
+            self.changelog.writer = real
+            self.written.set()
+
+
+async def test_a_planned_rebuild_racing_a_logged_write_never_switches_in_a_rule_set_without_it(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The failure of issue #15, made deterministic: the consumer applied jane (step 1) and is
+    held; the rebuild reads jane's changelog partition, then the consumer logs jane and her
+    offsets (steps 2-3), mirrors them (4) and marks the store complete; the rebuild reads the
+    offsets' partition and switches. The generation it switched in is ready: it must hold jane.
+    """
+    tenant, p, record = read_before_its_offsets()
+    meta = await publisher.publish("add", tenant, "email", ["jane.doe@acme.com"])
+    assert meta.partition == p  # the partitioner predicted: the race below really happens
+    consumer = await start(running, options, topic, store, kind=HeldBeforeChangelog)
+    assert isinstance(consumer, HeldBeforeChangelog)
+    await asyncio.wait_for(consumer.held.wait(), 30)
+    real_read_part = changelog_module._read_part
+
+    async def release_after_jane_partition(
+        kafka: AIOKafkaConsumer, tp: TopicPartition, *rest: int
+    ) -> object:
+        part = await real_read_part(kafka, tp, *rest)
+        if tp.partition == changelog_partition(record.key):
+            consumer.release.set()
+            await asyncio.wait_for(consumer.written.wait(), 30)
+            await eventually(lambda: consumer.caught_up, "the consumer to mark the store ready")
+        return part
+
+    monkeypatch.setattr(changelog_module, "_read_part", release_after_jane_partition)
+    report = await rebuild(plan(options, topic, private_redis))
+    monkeypatch.undo()
+
+    assert report.generation == "1" and await redis.get(generation_key()) == "1"
+    assert await store.ready()
+    assert await redis.sismember(f"denyproxy:{{{tenant}}}:email", "jane.doe@acme.com"), "a leak"
 
 
 async def test_a_flushed_store_is_restored_from_the_changelog_when_the_topic_lost_its_start(
