@@ -488,6 +488,20 @@ async def test_a_planned_rebuild_switching_during_a_logged_write_keeps_its_rules
     assert consumer.applied_events == 2, "bob and ada: jane's refused slice is not re-applied"
 
 
+async def test_pending_offsets_only_rise_and_go_once_the_mirrored_offsets_reach_them(
+    store: MirroredRedisStore, topic: str, redis: aioredis.Redis,
+) -> None:
+    """A crashed write's pending offset outlives an older slice's step 4 (a new owner replaying
+    from behind it): the switch keeps catching up to it until the offsets get there."""
+    await store.apply_and_check([], {}, pending={0: 10, 1: 3})
+    await store.apply_and_check([], {}, pending={0: 5})
+    assert await redis.hgetall(pending_key(topic)) == {"0": "10", "1": "3"}
+    await store.apply([], {0: 5, 1: 3})
+    assert await redis.hgetall(pending_key(topic)) == {"0": "10"}
+    await store.apply([], {0: 10})
+    assert await redis.hgetall(pending_key(topic)) == {}
+
+
 async def test_a_flushed_store_is_restored_from_the_changelog_when_the_topic_lost_its_start(
     options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
     redis: aioredis.Redis, running: list[RuleConsumer],
