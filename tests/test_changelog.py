@@ -65,6 +65,7 @@ from rules.store.keys import (
     lists_meta_key,
     lists_version_key,
     normaliser_key,
+    pending_key,
 )
 from rules.store.mirrored import MirroredRedisStore
 from rules.store.snapshot import entries, touched
@@ -384,13 +385,17 @@ async def test_a_changelog_read_never_holds_offsets_past_the_records_it_read(
 
 class HeldBeforeChangelog(RuleConsumer):
     """Writes the rules (step 1), then waits for `release` before the changelog (steps 2-3)
-    and the store's offsets (step 4); `written` once that write returned."""
+    and the store's offsets (step 4); `written` once that write returned. Disarmed, it writes
+    straight through."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.held, self.release, self.written = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.armed = True
 
     async def write(self, changes: Sequence[RuleChange], offsets: Mapping[int, int]) -> bool:
+        if not self.armed:
+            return await super().write(changes, offsets)
         real = self.changelog.writer
         assert real is not None
         consumer = self
@@ -444,6 +449,57 @@ async def test_a_planned_rebuild_racing_a_logged_write_never_switches_in_a_rule_
     assert report.generation == "1" and await redis.get(generation_key()) == "1"
     assert await store.ready()
     assert await redis.sismember(f"denyproxy:{{{tenant}}}:email", "jane.doe@acme.com"), "a leak"
+
+
+async def test_a_planned_rebuild_switching_during_a_logged_write_keeps_its_rules_enforced(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    """The window of issue #15: jane's rules are in db 0 (step 1) and enforced there, her
+    offsets not yet (steps 2-4 held). The switch must not take away a rule db 0 enforced:
+    the new generation catches up to the offsets the held write will reach. Released, the
+    consumer's refused step 4 repositions it from there: no gap, nothing applied twice."""
+    tenant, jane = tenant_of("key-pending"), {RuleType.EMAIL: {"jane.doe@acme.com"}}
+    consumer = await start(running, options, topic, store, kind=HeldBeforeChangelog)
+    assert isinstance(consumer, HeldBeforeChangelog)
+    consumer.armed = False
+    await wait_applied(store, [await publisher.publish("add", tenant, "email", ["bob@acme.com"])])
+    await eventually(lambda: consumer.caught_up, "the consumer to mark the store ready")
+    consumer.armed = True
+    meta = await publisher.publish("add", tenant, "email", ["jane.doe@acme.com"])
+    await asyncio.wait_for(consumer.held.wait(), 30)
+    assert await store.lookup(tenant, jane) == jane, "step 1 done: db 0 enforces jane"
+    assert (await store.offsets())[meta.partition] == meta.offset, "her offsets not yet"
+
+    report = await rebuild(plan(options, topic, private_redis))
+
+    assert report.generation == "1" and await redis.get(generation_key()) == "1"
+    assert await store.lookup(tenant, jane) == jane, "a leak: the switch dropped jane"
+    assert (await store.offsets())[meta.partition] == meta.offset + 1
+    consumer.release.set()
+    await asyncio.wait_for(consumer.written.wait(), 30)
+    consumer.armed = False
+    after = await publisher.publish("add", tenant, "email", ["ada@acme.com"])
+    await wait_applied(store, [after])
+    assert await store.lookup(tenant, jane) == jane and await store.ready()
+    assert await redis.hgetall(pending_key(topic)) == {}
+    assert await redis.smembers(f"denyproxy:{{{tenant}}}:email") == {
+        "bob@acme.com", "jane.doe@acme.com", "ada@acme.com"}
+    assert consumer.applied_events == 2, "bob and ada: jane's refused slice is not re-applied"
+
+
+async def test_pending_offsets_only_rise_and_go_once_the_mirrored_offsets_reach_them(
+    store: MirroredRedisStore, topic: str, redis: aioredis.Redis,
+) -> None:
+    """A crashed write's pending offset outlives an older slice's step 4 (a new owner replaying
+    from behind it): the switch keeps catching up to it until the offsets get there."""
+    await store.apply_and_check([], {}, pending={0: 10, 1: 3})
+    await store.apply_and_check([], {}, pending={0: 5})
+    assert await redis.hgetall(pending_key(topic)) == {"0": "10", "1": "3"}
+    await store.apply([], {0: 5, 1: 3})
+    assert await redis.hgetall(pending_key(topic)) == {"0": "10"}
+    await store.apply([], {0: 10})
+    assert await redis.hgetall(pending_key(topic)) == {}
 
 
 async def test_a_flushed_store_is_restored_from_the_changelog_when_the_topic_lost_its_start(

@@ -1,13 +1,15 @@
 """The consumer's side of the changelog: one slice written so that a crash anywhere loses nothing.
 
-    1. the rules, one pipeline between two reads of the ready marker, no offsets yet;
+    1. the rules, one pipeline between two reads of the ready marker, no offsets yet, but
+       the offsets they will reach as `pending` (before the rules, same pipeline);
     2. the records they left in the store (read back) to `<topic>.changelog`, acknowledged;
     3. the input offsets they reach to the changelog (`offsets:<p>`), acknowledged;
-    4. the same offsets to the store, fenced by its generation.
+    4. the same offsets to the store, fenced by its generation; they clear `pending`.
 
 The store's offsets come last, so a crash before 4 replays the slice from them: the rules
 replayed in order end in the same state, and the changelog receives the same records again
 (compaction keeps the last). The changelog's offsets never pass records it lacks (3 after 2).
+A planned rebuild's switch catches up to `pending` too: rules in db 0 are in the new generation.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Changelog:
         if writer is None or not isinstance(store, MirroredRedisStore):
             return await store.apply_and_check(changes, offsets)  # disabled: all in one pipeline
         purged = await deleted_entries(store.client, changes)  # gone once applied: read first
-        fresh = await store.apply_and_check(changes, {})
+        fresh = await store.apply_and_check(changes, {}, pending=offsets)
         rules = list(dict.fromkeys([*touched(changes), *purged]))
         logged = await entries(store.client, rules, self.partitions)
         logged += await list_entries(store.client, touched_lists(changes), self.partitions)

@@ -5,8 +5,10 @@ Proxies' connections stay on db 0 and see the new generation at once: no 503 in 
 The consumer mirrors offsets only while the generation it positioned on holds (the fenced
 offsets of rules/store/mirrored.py), so its first write after the switch is refused and it
 positions again from the new generation's offsets. The switch itself is WATCHed on db 0's
-offsets and ready marker: it happens only when the new generation has reached exactly what
-db 0 holds, and carries db 0's ready marker as it is.
+offsets, pending offsets and ready marker: it happens only when the new generation has reached
+exactly what db 0 holds, and carries db 0's ready marker as it is. What db 0 holds includes a
+logged write in flight (its rules are in, its offsets not yet: `pending`): the new generation
+catches up to those offsets too, so it never lacks a rule db 0 already enforced.
 Redis Cluster has no SWAPDB (one database): see rules/EVENTS.md "Generations" for the fallback.
 """
 
@@ -18,9 +20,17 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from rules.store.keys import generation_key, normaliser_key, offsets_key, ready_key, region_key
+from rules.store.keys import (
+    generation_key,
+    normaliser_key,
+    offsets_key,
+    pending_key,
+    ready_key,
+    region_key,
+)
 
 NORMALISER_VERSION = "1"
 """Raise it with any change to a normal form in rules/normalize.py: stores record it, and one
@@ -58,8 +68,8 @@ async def switch(
     while True:
         attempts += 1
         async with live.pipeline(transaction=True) as pipe:
-            await pipe.watch(offsets_key(topic), ready_key(topic))
-            wanted = {int(p): int(o) for p, o in (await pipe.hgetall(offsets_key(topic))).items()}
+            await pipe.watch(offsets_key(topic), pending_key(topic), ready_key(topic))
+            wanted = await _wanted(pipe, topic)
             have = await offsets(target, topic)
             if have != wanted:
                 if time.monotonic() > deadline:
@@ -78,6 +88,14 @@ async def switch(
                 continue
 
 
+async def _wanted(pipe: Pipeline, topic: str) -> dict[int, int]:
+    """db 0's offsets, raised to those a write in flight will reach (its rules already serve)."""
+    wanted = {int(p): int(o) for p, o in (await pipe.hgetall(offsets_key(topic))).items()}
+    for p, o in (await pipe.hgetall(pending_key(topic))).items():
+        wanted[int(p)] = max(wanted.get(int(p), -1), int(o))
+    return wanted
+
+
 async def _converge(have: dict[int, int], wanted: dict[int, int], catch_up: CatchUp) -> None:
     if any(have.get(p, -1) < o for p, o in wanted.items()):
         await catch_up(wanted)
@@ -87,7 +105,8 @@ async def _converge(have: dict[int, int], wanted: dict[int, int], catch_up: Catc
 
 async def carry_state(live: aioredis.Redis, target: aioredis.Redis, topic: str) -> None:
     """What the new generation needs besides rules: the recorded region and the ready marker,
-    as db 0 has them (both WATCHed): a store still loading switches to one still loading."""
+    as db 0 has them (both WATCHed): a store still loading switches to one still loading.
+    Never `pending`: the new generation already holds those offsets, the writer's are refused."""
     region, ready = await live.get(region_key()), await live.exists(ready_key(topic))
     pipe = target.pipeline(transaction=False)
     if region is not None:

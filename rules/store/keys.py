@@ -4,6 +4,8 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:<type>          SET of normalised values
     denyproxy:{*}:<type>                 the global scope
     denyproxy:{state}:<topic>:offsets    HASH partition -> next offset to apply
+    denyproxy:{state}:<topic>:pending    HASH partition -> offset a logged write in flight will
+                                         reach (its rules are in, its offsets not yet)
     denyproxy:{state}:<topic>:heartbeat  HASH partition -> wall time the consumer was last fresh
     denyproxy:{state}:<topic>:ready      "1" once the consumer has caught up after a (re)build
     denyproxy:{<tag>}:<topic>:ready      Cluster only: that marker again in every slot (slot_marker)
@@ -65,6 +67,12 @@ def ready_key(topic: str) -> str:
 def offsets_key(topic: str) -> str:
     """The hash of mirrored next-offsets per partition of `topic`."""
     return state_key(topic, "offsets")
+
+
+def pending_key(topic: str) -> str:
+    """Offsets a logged write reaches once its step 4 lands: its rules already serve, so a
+    planned rebuild's new generation must reach them too (rules/store/generation.py)."""
+    return state_key(topic, "pending")
 
 
 def heartbeat_key(topic: str) -> str:

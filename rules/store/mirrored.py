@@ -26,6 +26,7 @@ from rules.store.keys import (
     heartbeat_key,
     initialised_key,
     offsets_key,
+    pending_key,
     ready_key,
     slot_initialised,
     slot_marker,
@@ -33,9 +34,25 @@ from rules.store.keys import (
 from rules.store.redis import MarkerGroup, RedisStore
 
 FENCED_OFFSETS = """
--- KEYS: offsets hash, generation; ARGV: the generation the writer positioned on, p1, o1, ...
+-- KEYS: offsets hash, generation, pending hash; ARGV: the writer's generation, p1, o1, ...
+-- a partition's pending offset goes once its offsets reach it
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '-1') <= tonumber(ARGV[i + 1]) then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+  end
+end
+return 1
+"""
+
+RAISE_PENDING = """
+-- KEYS: pending hash; ARGV: p1, o1, ...: raise each partition's pending offset, never lower it
+for i = 1, #ARGV, 2 do
+  if tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1') < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
 return 1
 """
 
@@ -73,14 +90,17 @@ class MirroredRedisStore(RedisStore):
         _check_fence(replies[-1] if offsets else 1)
 
     async def apply_and_check(
-        self, changes: Sequence[Change], offsets: Mapping[int, int]
+        self, changes: Sequence[Change], offsets: Mapping[int, int],
+        pending: Mapping[int, int] | None = None,
     ) -> bool:
-        """apply() between two reads of the ready marker, all in the same pipeline."""
+        """apply() between two reads of the ready marker, all in the same pipeline; `pending`:
+        the offsets a logged write will mirror later, recorded before its rules."""
         if self.cluster:
-            return await self._apply_and_check_cluster(changes, offsets)
+            return await self._apply_and_check_cluster(changes, offsets, pending or {})
         ready = ready_key(self.topic)
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(ready)
+        self._queue_pending(pipe, pending or {})
         queue_changes(pipe, changes)
         self._queue_offsets(pipe, offsets)
         pipe.exists(ready)
@@ -89,13 +109,17 @@ class MirroredRedisStore(RedisStore):
         return bool(replies[0]) and bool(replies[-1])
 
     async def _apply_and_check_cluster(
-        self, changes: Sequence[Change], offsets: Mapping[int, int]
+        self, changes: Sequence[Change], offsets: Mapping[int, int], pending: Mapping[int, int]
     ) -> bool:
         """A cluster pipeline runs per node, concurrently: the rules go first and the offsets
         after them, in a second round trip, so offsets never get ahead of rules; the reads
         cover a marker on every node, so a busy consumer also notices a node back empty."""
         groups = await self.health_groups()
         before = await self.all_present(groups)
+        if pending:
+            pipe = self.client.pipeline(transaction=False)
+            self._queue_pending(pipe, pending)
+            await self._run(pipe)
         await self.apply(changes)
         pipe = self.client.pipeline(transaction=False)
         self._queue_offsets(pipe, offsets)
@@ -108,8 +132,13 @@ class MirroredRedisStore(RedisStore):
     def _queue_offsets(self, pipe: Pipeline, offsets: Mapping[int, int]) -> None:
         if offsets:
             flat = [x for p, o in offsets.items() for x in (str(p), o)]
-            keys = (offsets_key(self.topic), generation_key())
-            pipe.eval(FENCED_OFFSETS, 2, *keys, self.generation, *flat)
+            keys = (offsets_key(self.topic), generation_key(), pending_key(self.topic))
+            pipe.eval(FENCED_OFFSETS, 3, *keys, self.generation, *flat)
+
+    def _queue_pending(self, pipe: Pipeline, pending: Mapping[int, int]) -> None:
+        if pending:
+            flat = [x for p, o in pending.items() for x in (str(p), o)]
+            pipe.eval(RAISE_PENDING, 1, pending_key(self.topic), *flat)
 
     async def fence(self) -> None:
         """Remember the generation now in the store: offsets follow only while it holds."""
