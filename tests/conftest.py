@@ -11,11 +11,14 @@ CI): `ci` is derandomised and bounded, `dev` random, `deep` many examples for fu
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
+from rules.store import RedisStore
 from tests.services import KafkaBroker, RedisCluster, RedisServer
 
 pytest_plugins = ["tests.secure_fixtures"]  # TLS/SASL/ACL variants, started only when asked for
@@ -121,3 +124,31 @@ def redis_cluster_url(request: pytest.FixtureRequest) -> str:
         return url
     cluster: RedisCluster = request.getfixturevalue("redis_cluster")
     return cluster.url
+
+
+# Clients shared by many modules (a module's own fixture of the same name wins).
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A decoding client on the suite's Redis."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(redis_url: str, topic: str) -> AsyncIterator[RedisStore]:
+    """The Kafka-fed store of the requesting module's `topic`."""
+    own = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
+    yield own
+    await own.aclose()
+
+
+@pytest.fixture
+async def plain(redis_url: str) -> AsyncIterator[RedisStore]:
+    """A store without Kafka, on its own feeder topic, initialised by the operator."""
+    own = RedisStore.from_url(redis_url, timeout=2.0, feeder_topic=f"f-{uuid.uuid4().hex[:8]}")
+    await own.mark_initialised()
+    yield own
+    await own.aclose()

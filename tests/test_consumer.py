@@ -73,20 +73,6 @@ def options(kafka_bootstrap: str) -> KafkaOptions:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def store(redis_url: str, topic: str) -> AsyncIterator[RedisStore]:
-    store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
-    yield store
-    await store.aclose()
-
-
-@pytest.fixture
 async def publisher(options: KafkaOptions, topic: str) -> AsyncIterator[RulePublisher]:
     await ensure_topic(options, topic)
     async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:

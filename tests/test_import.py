@@ -8,7 +8,6 @@ import hashlib
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -555,13 +554,6 @@ def write_million(path: Path) -> set[int]:
                 out.write(GARBAGE_SAMPLES[j % len(GARBAGE_SAMPLES)] + "\n")
                 garbage_lines.add(i + 2)
     return garbage_lines
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 @pytest.mark.slow

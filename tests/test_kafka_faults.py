@@ -70,20 +70,6 @@ def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
         own.stop()
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def store(redis_url: str, topic: str) -> AsyncIterator[RedisStore]:
-    own = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)
-    yield own
-    await own.aclose()
-
-
 @contextlib.asynccontextmanager
 async def consumers(
     options: KafkaOptions, topic: str, store: RedisStore, count: int, partitions: int = 4,

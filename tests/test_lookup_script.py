@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,14 +20,6 @@ E, P, D, L = RuleType.EMAIL, RuleType.PHONE, RuleType.DOMAIN, RuleType.LINKEDIN
 
 def scope() -> str:
     return tenant_of(str(uuid.uuid4()))
-
-
-@pytest.fixture
-async def plain(redis_url: str) -> AsyncIterator[RedisStore]:
-    store = RedisStore.from_url(redis_url, timeout=2.0, feeder_topic=f"f-{uuid.uuid4().hex[:8]}")
-    await store.mark_initialised()
-    yield store
-    await store.aclose()
 
 
 async def calls(client: aioredis.Redis, command: str) -> int:

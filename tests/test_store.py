@@ -50,15 +50,6 @@ def tenant() -> str:
 
 
 @pytest.fixture
-async def plain(redis_url: str) -> AsyncIterator[RedisStore]:
-    """A store without Kafka, on its own feeder topic, initialised by the operator."""
-    store = RedisStore.from_url(redis_url, timeout=2.0, feeder_topic=f"f-{uuid.uuid4().hex[:8]}")
-    await store.mark_initialised()
-    yield store
-    await store.aclose()
-
-
-@pytest.fixture
 async def mirrored(redis_url: str) -> AsyncIterator[MirroredRedisStore]:
     store = RedisStore.from_url(redis_url, timeout=2.0, topic=f"t-{uuid.uuid4().hex[:8]}")
     yield store
