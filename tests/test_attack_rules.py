@@ -31,7 +31,7 @@ from tests import test_consumer as base
 from tests.harness import eventually as wait_for
 from tests.test_consumer import members, read_all, sample, start, wait_applied
 
-options, topic, store, redis = base.options, base.topic, base.store, base.redis
+options, topic = base.options, base.topic
 publisher, running = base.publisher, base.running
 
 Headers = list[tuple[str, bytes]]

@@ -27,7 +27,7 @@ from tests.harness import eventually as wait_for
 from tests.test_consumer import members, sample, start, wait_applied
 
 # the fixtures of tests/test_consumer.py (real broker, real Redis), shared by name
-options, topic, store, redis = base.options, base.topic, base.store, base.redis
+options, topic = base.options, base.topic
 publisher, running = base.publisher, base.running
 
 MiB = 1024 * 1024
