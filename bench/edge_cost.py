@@ -1,6 +1,6 @@
 """CPU µs per request of a few contenders, a short wrk run each: the edge's own cost.
 
-    .venv/bin/python -m bench.edge_cost [--only 3,4,6] [--seconds 8] [--conns 16]
+    .venv/bin/python -m bench.edge_cost [--only 3,4,6] [--seconds 8] [--conns 16] [--payload small]
 
 A quick before/after figure for one change (not `bench/run`): the same NGINX upstream, Redis
 and 8-contact data as bench/run, each contender warmed up and then measured at `--conns`
@@ -57,27 +57,31 @@ def bench_env(filler: int) -> Iterator[Bench]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def cost(bench: Bench, number: int, seconds: float, conns: int, spy: Path | None) -> str:
+def cost(
+    bench: Bench, number: int, seconds: float, conns: int, payload: str, spy: Path | None
+) -> str:
     server = BY_NUMBER[number].start(bench.env, 1)
     assert isinstance(server, Server), server
     try:
         wait_ready(server, bench.env.data.small[0], KEYS[0])
-        wrk.run(bench.load, server.url, "small", conns, 2.0)
-        run = measure(server, bench.aux, Cell(number, 1, "small", conns), seconds, bench.load,
+        wrk.run(bench.load, server.url, payload, conns, 2.0)
+        run = measure(server, bench.aux, Cell(number, 1, payload, conns), seconds, bench.load,
                       QuietWait(0.0))
         if spy is not None:
-            print(top(spy, bench, server, seconds, conns))
+            print(top(spy, bench, server, payload, seconds, conns))
     finally:
         bench.env.sup.stop(server)
     return (f"| {number} {BY_NUMBER[number].name} | {run.rps:.0f} | {run.cpu_us_req:.0f} "
             f"| {run.p50_ms:.2f} | {run.other_cpu_pct:.0f} % |")
 
 
-def top(spy: Path, bench: Bench, server: Server, seconds: float, conns: int) -> str:
+def top(
+    spy: Path, bench: Bench, server: Server, payload: str, seconds: float, conns: int
+) -> str:
     """py-spy's own and inclusive time of the top functions under the same load."""
     how = Sampling(bench.env.work, "edge", round(seconds), conns)
     out = bench.env.work / f"{server.name}.raw.txt"
-    if error := record(spy, server, bench.load, "small", how, "raw", out):
+    if error := record(spy, server, bench.load, payload, how, "raw", out):
         return f"py-spy failed: {error}"
     rows, samples = aggregate(out.read_text(errors="replace"), 30)
     return "\n".join(f"{100 * own / max(samples, 1):5.1f}% own {100 * tot / max(samples, 1):5.1f}%"
@@ -90,13 +94,14 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--conns", type=int, default=16)
     p.add_argument("--filler-rules", type=int, default=10_000)
+    p.add_argument("--payload", default="small", choices=("small", "large", "unique", "detect"))
     p.add_argument("--py-spy", default=None, help="py-spy binary: print a profile of each")
     a = p.parse_args()
     spy = Path(a.py_spy) if a.py_spy else None
     with bench_env(a.filler_rules) as bench:
         print("| contender | req/s | CPU µs/req | p50 ms | other load |\n|---|--:|--:|--:|--:|")
         for number in (int(n) for n in a.only.split(",")):
-            print(cost(bench, number, a.seconds, a.conns, spy), flush=True)
+            print(cost(bench, number, a.seconds, a.conns, a.payload, spy), flush=True)
 
 
 if __name__ == "__main__":
