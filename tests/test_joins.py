@@ -88,8 +88,12 @@ def test_reading_around_the_joins_finds_what_a_full_rescan_finds(
             inspection.structure, inspection.text, body, result.body, result.replaced, REGION
         )
         assert ids == full_ids(result.body)
-        fast = pipeline.verify_filtered(inspection, result, REGION, answer)
-    assert fast == pipeline.verify(result.body, REGION, answer, inspection.asked)
+        chosen = pipeline.verify_filtered(inspection, result, REGION, answer)
+        with patched(joins, "windows_pay", lambda replaced, out: True):  # small bodies too
+            windowed = pipeline.verify_filtered(inspection, result, REGION, answer)
+    full = pipeline.verify(result.body, REGION, answer, inspection.asked)
+    assert windowed == full
+    assert chosen == full
 
 
 def test_an_unchanged_body_reuses_the_inspection() -> None:

@@ -169,8 +169,12 @@ def verify_filtered(
 
     The inspection's own candidates were all asked for: of them only the denied ones can
     change the verdict, and only if they are still there (not all of them are placed in a
-    token). An unchanged body holds them all; a spliced one is read again around its joins.
+    token). An unchanged body holds them all; a spliced one is read again around its joins,
+    or in full when its joins are so many that the windows cost more (`joins.windows_pay`).
     `asked`: the whole lookup when it asked more than this body's query (headers too)."""
+    asked = inspection.asked if asked is None else asked
+    if result.body is not inspection.body and not joins.windows_pay(result.replaced, result.body):
+        return verify(result.body, region, answer, asked)
     hits = _denied(inspection.found, answer)
     normals = {normal for _, normal in hits}
     denied = [c for c in inspection.text if not normals.isdisjoint(c.normal)] if hits else []
@@ -181,7 +185,7 @@ def verify_filtered(
             inspection.structure, inspection.text, inspection.body, result.body,
             result.replaced, region, reuse=denied,
         )
-    return verdict(ids, answer, inspection.asked if asked is None else asked)
+    return verdict(ids, answer, asked)
 
 
 def verdict(ids: Iterable[Identifier], answer: Lookup, asked: Lookup) -> Verdict:
