@@ -38,12 +38,13 @@ class Bench:
 
 
 @contextlib.contextmanager
-def bench_env(filler: int) -> Iterator[Bench]:
-    """bench/run's set-up (data, NGINX upstream, Redis with the rules), torn down on exit."""
+def bench_env(filler: int, unique_docs: int = 0) -> Iterator[Bench]:
+    """bench/run's set-up (data, NGINX upstream, Redis with the rules), torn down on exit;
+    `unique_docs`: the cold-cache payload's documents (0: none)."""
     work = Path(tempfile.mkdtemp(prefix="denyproxy-edge-"))
     work.chmod(0o755)  # NGINX workers run as nobody and read the payloads from here
     try:
-        data = make_data(work, filler, 0)
+        data = make_data(work, filler, unique_docs)
         with contextlib.ExitStack() as stack:
             sup = stack.enter_context(Supervisor(work))
             upstream = start_upstream(sup, work, data, 1)

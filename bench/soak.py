@@ -1,11 +1,12 @@
 """A soak: the Redis-filtering proxy at half of its max load for minutes, its RSS each second.
 
-    .venv/bin/python -m bench.soak [--minutes 10]
+    .venv/bin/python -m bench.soak [--minutes 10] [--payload unique|small]
 
 Bounded memory is the claim: the proxy's RSS (its process tree, sampled every second) must
 stay flat. The figure is the mean RSS of the first minute against the last minute's, and the
 least-squares slope in MiB/min over the run after its first minute (the warm-up: pools, caches
-and allocator arenas fill then; a run of about a minute: over all of it).
+and allocator arenas fill then; a run of about a minute: over all of it). The default payload
+never repeats a contact within 4,096 documents, so every per-value cache reaches its bound.
 Writes bench/results/soak-<stamp>.{json,png,md}.
 """
 
@@ -28,6 +29,12 @@ from bench.edge_cost import Bench, bench_env
 from bench.paths import RESULTS
 from bench.procs import Server, wait_ready
 from bench.proctree import status_kib
+
+UNIQUE_DOCS = 4096  # bench/run's cold-cache payload: 4,096 x 32 values > every per-value cache
+PAYLOADS = {
+    "unique": "4,096 documents whose contacts never repeat: every cache fills to its bound",
+    "small": "16 documents repeated: warm caches",
+}
 from bench.session import half_pacing
 
 
@@ -41,6 +48,7 @@ class Soak:
     conns: int
     pace_ms: float
     samples: list[tuple[float, float]]  # (seconds since start, RSS MiB)
+    payload: str = "unique"
     first_minute_mib: float = 0.0
     last_minute_mib: float = 0.0
     slope_mib_per_min: float = 0.0
@@ -78,17 +86,17 @@ def sample(server: Server, proc: subprocess.Popen[str]) -> list[tuple[float, flo
     return samples
 
 
-def soak(bench: Bench, minutes: float) -> Soak:
+def soak(bench: Bench, minutes: float, payload: str) -> Soak:
     server = DenyproxyRedis().start(bench.env, 1)
     assert isinstance(server, Server), server
     try:
         wait_ready(server, bench.env.data.small[0], KEYS[0])
-        wrk.run(bench.load, server.url, "small", 16, 2.0)
-        top = wrk.run(bench.load, server.url, "small", 16, 5.0)
-        base = wrk.run(bench.load, server.url, "small", 1, 2.0)
+        wrk.run(bench.load, server.url, payload, 16, 2.0)
+        top = wrk.run(bench.load, server.url, payload, 16, 5.0)
+        base = wrk.run(bench.load, server.url, payload, 1, 2.0)
         conns, pace = half_pacing(top.rps / 2, base.p50 / 1000)
         seconds = max(1, round(minutes * 60))
-        argv = bench.load.argv(server.url, "small", 1 if conns < 8 else 2, conns, seconds, pace)
+        argv = bench.load.argv(server.url, payload, 1 if conns < 8 else 2, conns, seconds, pace)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples = sample(server, proc)
         out = wrk.parse_output(proc.communicate()[0])
@@ -96,7 +104,7 @@ def soak(bench: Bench, minutes: float) -> Soak:
             raise RuntimeError("the soak's wrk gave no result or the proxy died")
     finally:
         bench.env.sup.stop(server)
-    run = Soak(minutes, top.rps, top.rps / 2, out.rps, out.errors, conns, pace, samples)
+    run = Soak(minutes, top.rps, top.rps / 2, out.rps, out.errors, conns, pace, samples, payload)
     run.settle()
     return run
 
@@ -126,7 +134,7 @@ def report(run: Soak, stamp: str) -> str:
     return (
         f"# Soak {stamp}: Redis-filtering proxy at half load\n\n"
         f"{os.cpu_count()} cores (shared box unless said otherwise); 1 worker; 8-contact "
-        f"results; wrk {run.conns} connections paced {run.pace_ms:.1f} ms.\n\n"
+        f"results ({PAYLOADS[run.payload]}); wrk {run.conns} connections paced {run.pace_ms:.1f} ms.\n\n"
         "| minutes | max req/s | target | got req/s | errors | RSS first min | RSS last min "
         "| slope after min 1 |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n"
         f"| {run.minutes:g} | {run.max_rps:.0f} | {run.target_rps:.0f} | {run.got_rps:.0f} "
@@ -140,11 +148,12 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--filler-rules", type=int, default=10_000)
     p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--payload", default="unique", choices=sorted(PAYLOADS))
     a = p.parse_args()
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
     results = Path(a.results)
-    with bench_env(a.filler_rules) as bench:
-        run = soak(bench, a.minutes)
+    with bench_env(a.filler_rules, UNIQUE_DOCS if a.payload == "unique" else 0) as bench:
+        run = soak(bench, a.minutes, a.payload)
     (results / f"soak-{stamp}.json").write_text(json.dumps(asdict(run), indent=1))
     plot(run, stamp, results / f"soak-{stamp}.png")
     text = report(run, stamp)
