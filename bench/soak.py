@@ -29,13 +29,13 @@ from bench.edge_cost import Bench, bench_env
 from bench.paths import RESULTS
 from bench.procs import Server, wait_ready
 from bench.proctree import status_kib
+from bench.session import half_pacing
 
 UNIQUE_DOCS = 4096  # bench/run's cold-cache payload: 4,096 x 32 values > every per-value cache
 PAYLOADS = {
     "unique": "4,096 documents whose contacts never repeat: every cache fills to its bound",
     "small": "16 documents repeated: warm caches",
 }
-from bench.session import half_pacing
 
 
 @dataclass
@@ -134,7 +134,8 @@ def report(run: Soak, stamp: str) -> str:
     return (
         f"# Soak {stamp}: Redis-filtering proxy at half load\n\n"
         f"{os.cpu_count()} cores (shared box unless said otherwise); 1 worker; 8-contact "
-        f"results ({PAYLOADS[run.payload]}); wrk {run.conns} connections paced {run.pace_ms:.1f} ms.\n\n"
+        f"results ({PAYLOADS[run.payload]}); wrk {run.conns} connections paced "
+        f"{run.pace_ms:.1f} ms.\n\n"
         "| minutes | max req/s | target | got req/s | errors | RSS first min | RSS last min "
         "| slope after min 1 |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n"
         f"| {run.minutes:g} | {run.max_rps:.0f} | {run.target_rps:.0f} | {run.got_rps:.0f} "

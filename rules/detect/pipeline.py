@@ -128,7 +128,9 @@ def _denied(ids: Iterable[Identifier], answer: Lookup) -> set[Identifier]:
         return set()
     if answer.get(RuleType.DOMAIN):  # an email is denied by its domain's rules too
         return {(kind, normal) for kind, normal in ids if is_denied(kind, normal, answer)}
-    return {(kind, normal) for kind, normal in ids if normal in answer.get(kind, ())}
+    # the answer is the few denied values, the body's identifiers are many: walk the answer
+    denied = {(kind, normal) for kind, values in answer.items() for normal in values}
+    return denied.intersection(ids)
 
 
 def _holds(hits: set[Identifier], found: Candidate) -> bool:
