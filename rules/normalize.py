@@ -31,7 +31,7 @@ from rules import psl
 from rules.model import RuleType
 from rules.phones import phone, phone_candidates
 from rules.text import REPLACEMENT_CHARACTER, clean, folded
-from rules.urlpath import HOST_DOTS, browser_segments
+from rules.urlpath import HOST_DOTS, profile_slug
 
 __all__ = [
     "AROUND_EMAIL", "DOMAIN_CHAR", "DOMAIN_MAX", "EMAIL_IN_TEXT", "LOCAL_CHAR", "LOCAL_MAX",
@@ -154,13 +154,15 @@ def parent_domains(host: str) -> tuple[str, ...]:
 def linkedin(raw: str) -> str | None:
     """`https://uk.linkedin.com/in/Jane%20Doe/?trk=x` → `linkedin.com/in/jane doe`.
 
-    The slug is percent-decoded, cleaned and lowercased, except the characters that would
-    change the path (`/ ? # %`), which stay encoded so the normal form normalises to itself.
+    Every path LinkedIn shows the same profile under (`/m/in/`, `/mwlite/in/`, legacy `/pub/`:
+    rules/urlpath.py) gives the same form. The slug is percent-decoded, cleaned and lowercased,
+    except the characters that would change the path (`/ ? # %`), which stay encoded so the
+    normal form normalises to itself.
     """
-    segments = browser_segments(_linkedin_path(raw) or "")
-    if len(segments) < 2 or segments[0].lower() != "in":
+    written = profile_slug(_linkedin_path(raw) or "")
+    if written is None:
         return None
-    slug = folded(unquote(segments[1]))
+    slug = folded(unquote(written))
     if slug in (".", ".."):  # `/in/%2E`: a dot segment to a browser, never a profile
         return None
     for char, code in (("%", "%25"), ("/", "%2F"), ("?", "%3F"), ("#", "%23")):

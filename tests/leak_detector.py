@@ -150,10 +150,12 @@ def _ascii_digit(char: str) -> str:
 
 def linkedin_leaks(text: str, profile: str) -> bool:
     """Whether `linkedin.com/in/<slug>` appears with that exact slug in any reading, as a
-    browser reads the URL: `linkedin。com`, `linkedin.com.`, `/./in/` and `/comm/in/` too."""
+    browser reads the URL: `linkedin。com`, `linkedin.com.`, `/./in/`, `/comm/in/` and the
+    mobile `/m/in/`, `/mwlite/in/` and `/public-profile/in/` too."""
     slug = profile.removeprefix("linkedin.com/in/")
     pattern = re.compile(
-        r"(?<![\w-])(?:[\w-]+\.)*linkedin[.\u3002]com\.?(?::\d+)?/(?:(?:\.|comm)/)*in/"
+        r"(?<![\w-])(?:[\w-]+\.)*linkedin[.\u3002]com\.?(?::\d+)?/"
+        r"(?:(?:\.|comm|m|mwlite|public-profile)/)*in/"
         + re.escape(slug.casefold())
         + r"(?![\w%-])"
     )

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules import normalize
 from rules.detect import finder, scan, textfind
 
 try:
@@ -49,6 +50,11 @@ PLANTED = [
     "LinkedIn.com/in/jane-doe,",
     "linkedin.com:443/in/x",
     "http://uk.linkedin.com/in/jane-doe.smith?trk=1",
+    "https://www.linkedin.com/m/in/jane-doe",
+    "linkedin.com/MWLITE/in/jane-doe/?trk=x",
+    "https://mobile.linkedin.com/in/jane-doe",
+    "linkedin.com/pub/jane-doe/a7/576/b50",
+    "/m/in/",
     "\u212a",
     "\u0130",
     "ſ",
@@ -170,6 +176,25 @@ def test_same_candidates_on_json_documents(value: object, ascii_only: bool) -> N
 )
 def test_same_candidates_on_adversarial_input(text: str) -> None:
     assert native.find(text.encode(), True) == textfind.find_text(text)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.linkedin.com/m/in/JaneDoe",
+        "https://www.linkedin.com/mwlite/in/janedoe/?trk=x",
+        "uk.linkedin.com/M/IN/janedoe/en",
+        "https:\\/\\/www.linkedin.com\\/mwlite\\/in\\/janedoe",
+        "https%3A%2F%2Fwww.linkedin.com%2Fm%2Fin%2Fjanedoe",
+        "https://mobile.linkedin.com/in/janedoe",
+    ],
+)
+def test_both_finders_find_a_mobile_profile(url: str) -> None:
+    text = f'{{"note": "see {url}, thanks"}}'
+    found = textfind.find_bytes(text.encode())
+    assert native.find(text.encode(), False) == found
+    assert "linkedin.com/in/janedoe" in {normalize.linkedin(raw) for *_, raw in found}
 
 
 @needs_native

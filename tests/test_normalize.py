@@ -388,9 +388,48 @@ def test_parent_domains(host: str, expected: list[str]) -> None:
         ("https://user@linkedin.com:443/in/jane", "linkedin.com/in/jane"),
         ("https://linkedin.com./in/jane", "linkedin.com/in/jane"),
         ("  https://www.linkedin.com/in/jane-doe/  ", "linkedin.com/in/jane-doe"),
+        ("https://www.linkedin.com/in/jane-doe/fr", "linkedin.com/in/jane-doe"),
+        ("https://www.linkedin.com/comm/in/jane-doe", "linkedin.com/in/jane-doe"),
     ],
 )
 def test_linkedin(raw: str, expected: str) -> None:
+    assert normalize.linkedin(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://www.linkedin.com/m/in/janedoe", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/mwlite/in/janedoe", "linkedin.com/in/janedoe"),
+        ("HTTPS://WWW.LINKEDIN.COM/M/IN/JANEDOE/", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/MWLite/In/JaneDoe?trk=x", "linkedin.com/in/janedoe"),
+        ("linkedin.com/m/in/janedoe", "linkedin.com/in/janedoe"),
+        ("uk.linkedin.com/mwlite/in/jane%20doe/#about", "linkedin.com/in/jane doe"),
+        ("https://mobile.linkedin.com/in/janedoe", "linkedin.com/in/janedoe"),
+        ("https://m.linkedin.com/in/janedoe", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/m/in/janedoe/details/experience/", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/public-profile/in/janedoe", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/comm/mwlite/in/janedoe", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/m/./in/janedoe", "linkedin.com/in/janedoe"),
+        ("https://www.linkedin.com/x/../m/in/janedoe", "linkedin.com/in/janedoe"),
+    ],
+)
+def test_a_mobile_path_is_the_same_profile(raw: str, expected: str) -> None:
+    assert normalize.linkedin(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [  # LinkedIn redirects `/pub/<name>/<a>/<b>/<c>` to `/in/<name>-<c><b><a>`
+        ("https://sy.linkedin.com/pub/krzysztof-marzec/a7/576/b50?trk=biz_employee_pub",
+         "linkedin.com/in/krzysztof-marzec-b50576a7"),
+        ("https://uk.linkedin.com/pub/abdi-ahmed/100/384/6b0",
+         "linkedin.com/in/abdi-ahmed-6b0384100"),
+        ("linkedin.com/pub/Jane-Doe/1a/2b/3/", "linkedin.com/in/jane-doe-00302b1a"),
+        ("https://www.linkedin.com/m/pub/jane-doe/a7/576/b50", "linkedin.com/in/jane-doe-b50576a7"),
+    ],
+)
+def test_a_legacy_pub_url_is_the_profile_it_redirects_to(raw: str, expected: str) -> None:
     assert normalize.linkedin(raw) == expected
 
 
@@ -411,6 +450,15 @@ def test_linkedin(raw: str, expected: str) -> None:
         "https://linkedin.com.evil.com/in/x",
         "https://evil.com/in/x?u=linkedin.com/in/jane",
         "https://acme.com/in/jane",
+        "https://www.linkedin.com/m/",
+        "https://www.linkedin.com/m/in/",
+        "https://www.linkedin.com/mwlite/company/acme",
+        "https://www.linkedin.com/m/jane",
+        "https://www.linkedin.com/pub/dir/jane/doe",
+        "https://www.linkedin.com/pub/jane-doe",
+        "https://www.linkedin.com/pub/jane-doe/a7/576",
+        "https://www.linkedin.com/pub/jane-doe/a7/5766/b50",
+        "https://acme.com/m/in/jane",
     ],
 )
 def test_not_a_linkedin_profile_is_none(raw: str) -> None:
@@ -430,6 +478,8 @@ def test_not_a_linkedin_profile_is_none(raw: str) -> None:
         ("a@Bücher.de", (RuleType.EMAIL, "a@xn--bcher-kva.de")),
         ("https://www.linkedin.com/in/Jane-Doe/", (RuleType.LINKEDIN, "linkedin.com/in/jane-doe")),
         ("uk.linkedin.com/in/jane-doe?trk=x", (RuleType.LINKEDIN, "linkedin.com/in/jane-doe")),
+        ("https://www.linkedin.com/m/in/Jane-Doe", (RuleType.LINKEDIN, "linkedin.com/in/jane-doe")),
+        ("www.linkedin.com/mwlite/in/jane-doe/", (RuleType.LINKEDIN, "linkedin.com/in/jane-doe")),
         ("+1 (512) 555-0100", (RuleType.PHONE, US)),
         ("512.555.0100", (RuleType.PHONE, US)),
         ("tel:+44-20-7946-0958", (RuleType.PHONE, UK)),
@@ -725,11 +775,12 @@ def linkedins(draw: st.DrawFn) -> tuple[str, str]:
     if draw(st.booleans()):
         written_slug = quote(written_slug)
     host = draw(st.sampled_from(["linkedin.com", "www.linkedin.com", "uk.linkedin.com",
-                                 "de.linkedin.com", "WWW.LinkedIn.com"]))
+                                 "de.linkedin.com", "WWW.LinkedIn.com", "m.linkedin.com"]))
     scheme = draw(st.sampled_from(["", "http://", "https://"]))
+    prefix = random_case(draw, draw(st.sampled_from(["", "m/", "mwlite/", "comm/"])))
     tail = draw(st.sampled_from(["", "/", "/details/experience/", "?trk=public_profile",
-                                 "/?originalSubdomain=uk", "#about"]))
-    return f"{scheme}{host}/in/{written_slug}{tail}", f"linkedin.com/in/{slug}"
+                                 "/?originalSubdomain=uk", "#about", "/en"]))
+    return f"{scheme}{host}/{prefix}in/{written_slug}{tail}", f"linkedin.com/in/{slug}"
 
 
 @given(emails())

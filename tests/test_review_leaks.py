@@ -160,10 +160,9 @@ async def test_a_phone_in_superscript_subscript_or_parenthesised_digits_is_remov
 
 
 # LinkedIn's mobile paths show the same profile as /in/<slug>: `/m/in/<slug>` and
-# `/mwlite/in/<slug>` (a browser opens the profile). The finder only reads `/in/` after the host.
+# `/mwlite/in/<slug>` (a browser opens the profile). A rule written either way denies both.
 
-@pytest.mark.xfail(strict=True, reason="linkedin.com/m/in/ and /mwlite/in/ are not read")
-@pytest.mark.parametrize("path", ["m/in", "mwlite/in"])
+@pytest.mark.parametrize("path", ["m/in", "mwlite/in", "M/In", "MWLITE/IN"])
 async def test_a_profile_under_a_mobile_path_is_removed(
     env: Env, redis_url: str, path: str
 ) -> None:
@@ -172,3 +171,31 @@ async def test_a_profile_under_a_mobile_path_is_removed(
     url = f"https://www.linkedin.com/{path}/janedoe"
     status, text = await fetch(env, "mobile", {"data": [{"profile": url}]}, api_key)
     assert status == 502 or f"/{path}/janedoe" not in text
+
+
+@pytest.mark.parametrize("path", ["m/in", "mwlite/in"])
+async def test_a_mobile_profile_in_free_text_is_removed(
+    env: Env, redis_url: str, path: str
+) -> None:
+    api_key = key()
+    await add(redis_url, tenant_of(api_key), RuleType.LINKEDIN, "linkedin.com/in/janedoe")
+    note = f"see uk.linkedin.com/{path}/JaneDoe/?trk=x, thanks"
+    other = f"https://www.linkedin.com/{path}/karlmarx"
+    doc = {"data": [{"note": note}, {"profile": other}]}
+    status, text = await fetch(env, "mobile-text", doc, api_key)
+    assert status == 200 and "janedoe" not in text.lower()
+    assert other in text  # another profile under the same path stays
+
+
+async def test_a_rule_written_as_a_mobile_url_denies_the_profile(
+    env: Env, redis_url: str
+) -> None:
+    api_key = key()
+    rule = "https://www.linkedin.com/mwlite/in/JaneDoe/"
+    await add(redis_url, tenant_of(api_key), RuleType.LINKEDIN, rule)
+    doc = {"data": [{"profile": "https://www.linkedin.com/in/janedoe"},
+                    {"profile": "https://www.linkedin.com/m/in/janedoe"},
+                    {"profile": "https://www.linkedin.com/m/in/karlmarx"}]}
+    status, text = await fetch(env, "mobile-rule", doc, api_key)
+    assert status == 200 and "janedoe" not in text
+    assert "/m/in/karlmarx" in text

@@ -381,6 +381,8 @@ def _profile_spellings(profile: str) -> st.SearchStrategy[str]:
             f"https:\\/\\/www.linkedin.com\\/in\\/{slug}",
             f'<a href="https://www.{profile}">',
             f"https%3A%2F%2Fwww.{profile.replace('/', '%2F')}",
+            f"https://www.linkedin.com/m/in/{slug}",
+            f"https:\\/\\/uk.linkedin.com\\/mwlite\\/in\\/{slug}",
         ]
     )
 
