@@ -3,10 +3,17 @@
 `Acme Corp.`, `ACME Corporation`, `Acme, Inc.` and `The Acme Company` all become `acme`;
 `Société Générale S.A.` becomes `societe generale`; `Procter & Gamble` and `Procter and Gamble`
 become `procter gamble`. The steps, in order: clean text (rules/text.py), case folded and accents
-removed (cleanco's folding, which also maps `ø`, `ł`, `đ` that Unicode does not decompose),
-apostrophes and dots dropped inside words (`McDonald's`, `S.A.`), every other punctuation a
-space, the connectors `&`, `and`, `und`, `et` dropped, a leading `the` dropped, then legal
-forms removed from the end, repeatedly (`GmbH & Co. KG`, `Pty Ltd`).
+removed (cleanco's folding, which also maps `ø`, `ł`, `đ` that Unicode does not decompose; `æ`,
+`œ` are spelled `ae`, `oe`), apostrophes and dots dropped inside words (`McDonald's`, `S.A.`),
+`e` dropped after `a`, `o`, `u` (`_UMLAUT`), every other punctuation a space, the connectors `&`,
+`and`, `und`, `et` dropped, a leading `the` dropped, then legal forms removed from the end,
+repeatedly (`GmbH & Co. KG`, `Pty Ltd`).
+
+**Choice (umlauts):** German writes `ö` as `oe` where it has no umlaut (`Köln`, `Koeln`), and
+folding accents gives `Koln`: all three must meet. Dropping every `e` run after `a`, `o`, `u`
+makes them `koln` (`ß` is `ss` by case folding). It also joins a few names that only look alike
+(`Joe` and `Jo`, `Blue` and `Blu`, `Michael` and `Michal`): over-matching is the safe failure for
+a suppression list, and a name still needs its city (tier 3) unless the name-only flag is on.
 
 The legal forms are cleanco's list (some 250 terms, 67 countries), read in this module's own
 spelling so a term and a name always compare alike. **Choice:** they are removed from the end
@@ -32,7 +39,10 @@ MAX_NAME = 500
 _MAX_RAW = 4 * MAX_NAME  # longer input is no name: not even read
 _JOINED = re.compile(r"['\u2019`.\u00b4]")  # dropped inside words: `McDonald's`, `S.A.`
 _SPLIT = re.compile(r"[\W_]+")
-_MARKS = str.maketrans("\u2122\u2120", "  ")  # ™ ℠: folding would spell them `tm`, `sm`
+_MARKS = str.maketrans({  # ™ ℠: folding would spell them `tm`, `sm`; æ, œ: no decomposition
+    "\u2122": " ", "\u2120": " ", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe",
+})
+_UMLAUT = re.compile(r"([aou])e+")  # `oe` = `ö` = `o`; a run, so the fold is idempotent
 _CONNECTORS = frozenset({"and", "und", "et"})
 _LEADING = frozenset({"the"})
 _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
@@ -41,7 +51,7 @@ _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
 def _words(text: str) -> list[str]:
     """Folded words of `text`: no case, accents, punctuation or connectors."""
     folded: str = normalized(clean(text).translate(_MARKS)).casefold()  # can yield capitals
-    joined = _JOINED.sub("", folded.replace("&", " and "))
+    joined = _UMLAUT.sub(r"\1", _JOINED.sub("", folded.replace("&", " and ")))
     return [w for w in _SPLIT.split(joined) if w and w not in _CONNECTORS]
 
 

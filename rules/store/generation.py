@@ -32,9 +32,10 @@ from rules.store.keys import (
     region_key,
 )
 
-NORMALISER_VERSION = "1"
-"""Raise it with any change to a normal form in rules/normalize.py: stores record it, and one
-normalised by another version is rebuilt at start-up (a planned rebuild, zero 503s)."""
+NORMALISER_VERSION = "2"
+"""Raise it with any change to a normal form (rules/normalize.py, rules/company_name.py): stores
+record it, and one normalised by another version is rebuilt at start-up (a planned rebuild, zero
+503s). 2: company names and cities fold `oe`, `ue`, `ae` (`Koeln` = `Köln` = `Koln`)."""
 
 CatchUp = Callable[[dict[int, int]], Awaitable[None]]
 """Brings the new generation to exactly these offsets (the ones db 0 has applied)."""
