@@ -144,7 +144,55 @@ def test_a_record_read_before_reads_alike_and_an_equal_float_is_no_id() -> None:
     assert keys_of([{"id": "12345", "name": "Acme"}]) == [("id:12345", "name:acme")]
 
 
-def test_a_record_too_large_to_cache_reads_the_same() -> None:
+def test_a_record_too_large_to_cache_reads_every_city() -> None:
     many = {f"x{i}": {"city": f"City {i}"} for i in range(100)}
     (keys,) = keys_of([{"name": "Acme", **many}])
-    assert keys[-1] == "name:acme" and len(keys) == 8 + 1  # cities capped per record (8)
+    assert keys == (*(f"namecity:acme|city {i}" for i in range(100)), "name:acme")
+
+
+def test_every_record_of_a_map_outside_every_list_is_paired_by_name_and_city() -> None:
+    """A map of records is one record (OUTSIDE): its tenth name is read and paired too."""
+    rows = {f"r{i}": {"business_name": f"Shop {i}", "city": "Berlin"} for i in range(9)}
+    rows["r9"] = {"business_name": "Acme Store GmbH", "city": "Berlin"}
+    doc = {"data": rows}
+    (record,) = company.company_candidates(scan_json(orjson.dumps(doc), frozenset(), 256))
+    assert record.node == company.OUTSIDE and record.complete
+    assert "namecity:acme store|berlin" in record.values
+    inspection = pipeline.inspect(orjson.dumps(doc), DEFAULT_REGION)
+    denied = answer({"company_name": "Acme Store", "city": "Berlin"})
+    assert pipeline.filtered(inspection, denied, "strip").unplaced == 1
+
+
+def test_many_names_in_a_few_cities_are_all_paired() -> None:
+    """n × c ≤ 8 (n + c): any number of names in at most 8 cities is read whole."""
+    rows = [{"business_name": f"Shop {i}", "address": {"city": f"City {i % 8}"}}
+            for i in range(300)]
+    (keys,) = keys_of([{"branches": {f"b{i}": row for i, row in enumerate(rows)}}])
+    assert len(keys) == 300 * 8 + 300 and "namecity:shop 299|city 3" in keys
+
+
+def test_a_record_with_too_many_names_and_cities_to_pair_refuses_the_response() -> None:
+    """17 names × 17 cities = 289 pairs > 8 × 34: no pair is asked, the record is unchecked and
+    the response refused (502) whatever the answer, even one that denies nothing."""
+    rows = {f"r{i}": {"business_name": f"Shop {i}", "city": f"City {i}"} for i in range(17)}
+    doc = {"data": [{"id": "x1", "branches": rows}, {"id": "x2", "name": "Fine", "city": "B"}]}
+    big, fine = company.company_candidates(scan_json(orjson.dumps(doc), frozenset(), 256))
+    assert not big.complete and fine.complete
+    assert not any(key.startswith("namecity:") for key in big.values)
+    assert {"id:x1", "name:shop 0", "name:shop 16"} <= set(big.values)
+    inspection = pipeline.inspect(orjson.dumps(doc), DEFAULT_REGION)
+    assert pipeline.filtered(inspection, {}, "strip").unplaced == 1
+    assert company.unchecked(inspection.companies) == 1
+
+
+def test_the_pair_bound_is_n_times_c_at_most_8_times_n_plus_c() -> None:
+    """16 × 16 = 256 ≤ 8 × 32 passes; 16 × 17 = 272 > 8 × 33 does not: its names still are."""
+    def record(cities: int) -> dict[str, object]:
+        return {"names": {f"n{i}": {"name": f"N{i}"} for i in range(16)},
+                "cities": {f"c{i}": {"city": f"C{i}"} for i in range(cities)}}
+    (inside,), (over,) = (company.company_candidates(scan_json(
+        orjson.dumps([record(n)]), frozenset(), 256)) for n in (16, 17))
+    assert inside.complete and len(inside.values) == 16 * 16 + 16
+    assert not over.complete and len(over.values) == 16
+    (small,) = company.company_candidates(scan_json(orjson.dumps([record(2)]), frozenset(), 256))
+    assert small.complete and len(small.values) == 16 * 2 + 16

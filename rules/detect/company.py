@@ -14,8 +14,14 @@ read by their key:
 The keys of every record join the ONE store lookup (`RuleType.COMPANY`); a record with a denied
 key is removed whole under both policies, and with it everything it holds (a company's people).
 Values outside every record (one object as the whole body or an NDJSON line, an object under a
-key) are read as one more record, `OUTSIDE`: there is no list to remove it from, so a denied one
-refuses the response (`Filtered.unplaced`: 502), never goes out.
+key, a map of records) are read as one more record, `OUTSIDE`: there is no list to remove it
+from, so a denied one refuses the response (`Filtered.unplaced`: 502), never goes out.
+
+Every id, domain, name and city of a record is read. A record's names and cities are paired
+(tier 3), and the pairs are keys: their number is bounded by `_PAIRS_PER_FIELD` per name or city
+read, so the lookup stays linear in the body. A record over the bound (many names *and* many
+cities, e.g. a map of businesses in many cities outside every list) is not half-read: it is
+`unchecked` and refuses the response like a denied one (fail closed).
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ _NORMAL: dict[str, Callable[[str], str | None]] = {
     "domain": website_domain, "name": company_name, "city": city, "email": email_domain,
 }
 _STORED = {"email": "domain"}  # an address names its company by its domain
-_PER_FIELD = 8  # names, cities read per record: their pairs are keys (bounds a hostile record)
-_LINEAR = frozenset({"id", "domain"})  # one key per value: every one is read, never capped
+_PAIRS_PER_FIELD = 8
+"""Name × city pairs a record may ask per name or city it holds: n × c ≤ 8 (n + c). Any number of
+names in at most 8 cities (or the reverse) passes; the old cap of 8 each is inside the bound."""
 OUTSIDE = -1
 """The record of the values outside every record: no cut removes it, a denial refuses."""
 
@@ -61,17 +68,19 @@ class _Fields:
 
     def add(self, kind: str, value: str | None) -> None:
         if value is not None:
-            seen = self.found.setdefault(kind, {})
-            if kind in _LINEAR or len(seen) < _PER_FIELD:
-                seen[value] = None
+            self.found.setdefault(kind, {})[value] = None
 
-    def keys(self) -> tuple[str, ...]:
+    def keys(self) -> tuple[tuple[str, ...], bool]:
+        """The keys, highest tier first; False when the name × city pairs are over the bound
+        (none of them asked then: the record is refused, not half-read)."""
         get = self.found.get
         keys = [f"id:{v}" for v in get("id", ())] + [f"domain:{d}" for d in get("domain", ())]
         names, cities = get("name", {}), get("city", {})
-        keys += [f"namecity:{n}|{c}" for n in names for c in cities]
+        paired = len(names) * len(cities) <= _PAIRS_PER_FIELD * (len(names) + len(cities))
+        if paired:
+            keys += [f"namecity:{n}|{c}" for n in names for c in cities]
         keys += [f"name:{n}" for n in names]
-        return tuple(keys)
+        return tuple(keys), paired
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,7 @@ class CompanyRecord:
 
     node: int
     values: tuple[str, ...]
+    complete: bool = True  # False: too many name × city pairs to ask (`_PAIRS_PER_FIELD`)
 
 
 def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
@@ -93,24 +103,28 @@ def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
         if fields is None:
             fields = records[record] = []
         fields.append((kind, raw))
-    found = ((node, _keys_of(tuple(fields))) for node, fields in records.items())
-    return tuple(CompanyRecord(node, keys) for node, keys in found if keys)
+    found = ((node, *_keys_of(tuple(fields))) for node, fields in records.items())
+    return tuple(CompanyRecord(node, keys, whole) for node, keys, whole in found if keys)
 
 
 _CACHED_FIELDS = 64  # a larger record (hostile, or a huge one) is read, not kept in the cache
 
 
-def _keys_of(fields: tuple[tuple[str, str | int], ...]) -> tuple[str, ...]:
+RecordFields = tuple[tuple[str, str | int], ...]  # (kind, raw value) in body order
+Keys = tuple[tuple[str, ...], bool]  # the keys, and whether every pair is among them
+
+
+def _keys_of(fields: RecordFields) -> Keys:
     return _record_keys(fields) if len(fields) <= _CACHED_FIELDS else _read_keys(fields)
 
 
 @lru_cache(maxsize=16_384)
-def _record_keys(fields: tuple[tuple[str, str | int], ...]) -> tuple[str, ...]:
+def _record_keys(fields: RecordFields) -> Keys:
     """A record's keys, cached per record: responses repeat the same records."""
     return _read_keys(fields)
 
 
-def _read_keys(fields: tuple[tuple[str, str | int], ...]) -> tuple[str, ...]:
+def _read_keys(fields: RecordFields) -> Keys:
     """A record's keys from its `(kind, raw value)` fields, in order."""
     found = _Fields()
     for kind, raw in fields:
@@ -141,12 +155,17 @@ def task_keys(task: object) -> tuple[str, ...]:
         value = task.get(name)
         if isinstance(value, str):
             fields.add(kind, _NORMAL[kind](value.removeprefix("@")))
-    return fields.keys()
+    return fields.keys()[0]  # one name, one city: always paired
 
 
 def query(records: Iterable[CompanyRecord]) -> set[str]:
     """The company keys to ask the store."""
     return {v for record in records for v in record.values}
+
+
+def unchecked(records: Iterable[CompanyRecord]) -> int:
+    """Records whose name × city pairs were too many to ask: each refuses the response."""
+    return sum(not record.complete for record in records)
 
 
 def denied_records(records: Iterable[CompanyRecord], answer: Lookup) -> dict[int, Tier]:
@@ -192,5 +211,5 @@ def answer_for(answer: dict[RuleType, set[str]], name_only: bool) -> dict[RuleTy
 __all__ = [
     "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "OUTSIDE", "CompanyRecord",
     "answer_for", "company_candidates", "denied_records", "observed", "query", "record_edits",
-    "task_keys",
+    "task_keys", "unchecked",
 ]

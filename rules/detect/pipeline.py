@@ -53,7 +53,8 @@ class Inspection:
 class Filtered:
     body: bytes  # the input bytes themselves when nothing was removed
     counts: dict[RuleType, int] = field(default_factory=dict)
-    unplaced: int = 0  # denied spans outside every token, records outside a list: refuse
+    unplaced: int = 0  # denied spans outside every token or records outside a list, records
+    # too large to check (`company.unchecked`): refuse
     replaced: tuple[splice.Replaced, ...] = ()  # input regions the splice replaced, in order
 
 
@@ -88,6 +89,7 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
     denied, unplaced = denied_tokens(inspection, answer)
     records = company.denied_records(inspection.companies, answer)
     unplaced += company.OUTSIDE in records  # a denied company no cut can remove: refuse
+    unplaced += company.unchecked(inspection.companies)  # not read whole: refuse
     if not denied and not records:
         return Filtered(inspection.body, {}, unplaced)
     structure = inspection.structure
