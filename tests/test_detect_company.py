@@ -164,7 +164,7 @@ def test_every_record_of_a_map_outside_every_list_is_paired_by_name_and_city() -
 
 
 def test_many_names_in_a_few_cities_are_all_paired() -> None:
-    """n × c ≤ 8 (n + c): any number of names in at most 8 cities is read whole."""
+    """n x c ≤ 8 (n + c): any number of names in at most 8 cities is read whole."""
     rows = [{"business_name": f"Shop {i}", "address": {"city": f"City {i % 8}"}}
             for i in range(300)]
     (keys,) = keys_of([{"branches": {f"b{i}": row for i, row in enumerate(rows)}}])
@@ -172,7 +172,7 @@ def test_many_names_in_a_few_cities_are_all_paired() -> None:
 
 
 def test_a_record_with_too_many_names_and_cities_to_pair_refuses_the_response() -> None:
-    """17 names × 17 cities = 289 pairs > 8 × 34: no pair is asked, the record is unchecked and
+    """17 names x 17 cities = 289 pairs > 8 x 34: no pair is asked, the record is unchecked and
     the response refused (502) whatever the answer, even one that denies nothing."""
     rows = {f"r{i}": {"business_name": f"Shop {i}", "city": f"City {i}"} for i in range(17)}
     doc = {"data": [{"id": "x1", "branches": rows}, {"id": "x2", "name": "Fine", "city": "B"}]}
@@ -186,7 +186,7 @@ def test_a_record_with_too_many_names_and_cities_to_pair_refuses_the_response() 
 
 
 def test_the_pair_bound_is_n_times_c_at_most_8_times_n_plus_c() -> None:
-    """16 × 16 = 256 ≤ 8 × 32 passes; 16 × 17 = 272 > 8 × 33 does not: its names still are."""
+    """16 x 16 = 256 ≤ 8 x 32 passes; 16 x 17 = 272 > 8 x 33 does not: its names still are."""
     def record(cities: int) -> dict[str, object]:
         return {"names": {f"n{i}": {"name": f"N{i}"} for i in range(16)},
                 "cities": {f"c{i}": {"city": f"C{i}"} for i in range(cities)}}

@@ -107,7 +107,7 @@ async def test_a_phone_in_circled_digits_is_removed(env: Env, redis_url: str) ->
 
 # The values outside every list are ONE record (`company.OUTSIDE`). A record's names and cities
 # were capped at 8 each (their pairs are keys), so a map of records (`{"r1": {...}, ...}`) had
-# its 10th record's name never read. Now every name is read; a record with too many name × city
+# its 10th record's name never read. Now every name is read; a record with too many name x city
 # pairs to ask refuses the response.
 
 async def test_the_ninth_record_of_a_map_is_checked_by_name_and_city(env: Env) -> None:

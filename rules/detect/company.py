@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from rules.company import Tier, email_domain, external_id, tier_of, website_domain
 from rules.company_name import city, company_name
@@ -54,7 +55,7 @@ _NORMAL: dict[str, Callable[[str], str | None]] = {
 }
 _STORED = {"email": "domain"}  # an address names its company by its domain
 _PAIRS_PER_FIELD = 8
-"""Name × city pairs a record may ask per name or city it holds: n × c ≤ 8 (n + c). Any number of
+"""Name x city pairs a record may ask per name or city it holds: n x c ≤ 8 (n + c). Any number of
 names in at most 8 cities (or the reverse) passes; the old cap of 8 each is inside the bound."""
 OUTSIDE = -1
 """The record of the values outside every record: no cut removes it, a denial refuses."""
@@ -71,7 +72,7 @@ class _Fields:
             self.found.setdefault(kind, {})[value] = None
 
     def keys(self) -> tuple[tuple[str, ...], bool]:
-        """The keys, highest tier first; False when the name × city pairs are over the bound
+        """The keys, highest tier first; False when the name x city pairs are over the bound
         (none of them asked then: the record is refused, not half-read)."""
         get = self.found.get
         keys = [f"id:{v}" for v in get("id", ())] + [f"domain:{d}" for d in get("domain", ())]
@@ -83,28 +84,41 @@ class _Fields:
         return tuple(keys), paired
 
 
-@dataclass(frozen=True, slots=True)
-class CompanyRecord:
-    """A record (its node in `Scan.nodes`) and the company keys it is looked up by."""
+class CompanyRecord(NamedTuple):
+    """A record (its node in `Scan.nodes`) and the company keys it is looked up by. A NamedTuple,
+    not a frozen dataclass: one is made per record of every body (half the cost)."""
 
     node: int
     values: tuple[str, ...]
-    complete: bool = True  # False: too many name × city pairs to ask (`_PAIRS_PER_FIELD`)
+    complete: bool = True  # False: too many name x city pairs to ask (`_PAIRS_PER_FIELD`)
 
 
 def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
     """Every record that names a company, with its keys (highest tier first)."""
+    out = []
+    for node, fields in _grouped(scanned).items():
+        keys, complete = _keys_of(tuple(fields))
+        if keys:
+            out.append(CompanyRecord(node, keys, complete))
+    return tuple(out)
+
+
+def _grouped(scanned: Scan | Structure) -> dict[int, list[tuple[str, str | int]]]:
+    """Record node → its `(kind, raw value)` fields, in body order. A record's fields mostly
+    come in a row: the dict is asked only when the record changes."""
     flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
     records: dict[int, list[tuple[str, str | int]]] = {}
+    last, fields = None, None
     for record, kind, raw in flat.records(_kind_of):
         if type(raw) is not str and (kind != "id" or type(raw) is not int):
             continue  # no normal form (`_normal`); and 1 == 1.0 must not share a cache entry
-        fields = records.get(record)
-        if fields is None:
-            fields = records[record] = []
+        if record != last or fields is None:
+            fields = records.get(record)
+            if fields is None:
+                fields = records[record] = []
+            last = record
         fields.append((kind, raw))
-    found = ((node, *_keys_of(tuple(fields))) for node, fields in records.items())
-    return tuple(CompanyRecord(node, keys, whole) for node, keys, whole in found if keys)
+    return records
 
 
 _CACHED_FIELDS = 64  # a larger record (hostile, or a huge one) is read, not kept in the cache
@@ -164,8 +178,8 @@ def query(records: Iterable[CompanyRecord]) -> set[str]:
 
 
 def unchecked(records: Iterable[CompanyRecord]) -> int:
-    """Records whose name × city pairs were too many to ask: each refuses the response."""
-    return sum(not record.complete for record in records)
+    """Records whose name x city pairs were too many to ask: each refuses the response."""
+    return [record.complete for record in records].count(False)
 
 
 def denied_records(records: Iterable[CompanyRecord], answer: Lookup) -> dict[int, Tier]:
