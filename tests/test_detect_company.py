@@ -172,27 +172,30 @@ def test_many_names_in_a_few_cities_are_all_paired() -> None:
 
 
 def test_a_record_with_too_many_names_and_cities_to_pair_refuses_the_response() -> None:
-    """17 names x 17 cities = 289 pairs > 8 x 34: no pair is asked, the record is unchecked and
-    the response refused (502) whatever the answer, even one that denies nothing."""
-    rows = {f"r{i}": {"business_name": f"Shop {i}", "city": f"City {i}"} for i in range(17)}
+    """65 names x 65 cities = 4,225 pairs > 4,096 and > 8 x 130: no pair is asked, the record is
+    unchecked and the response refused (502) whatever the answer, even one that denies nothing."""
+    rows = {f"r{i}": {"business_name": f"Shop {i}", "city": f"City {i}"} for i in range(65)}
     doc = {"data": [{"id": "x1", "branches": rows}, {"id": "x2", "name": "Fine", "city": "B"}]}
     big, fine = company.company_candidates(scan_json(orjson.dumps(doc), frozenset(), 256))
     assert not big.complete and fine.complete
     assert not any(key.startswith("namecity:") for key in big.values)
-    assert {"id:x1", "name:shop 0", "name:shop 16"} <= set(big.values)
+    assert {"id:x1", "name:shop 0", "name:shop 64"} <= set(big.values)
     inspection = pipeline.inspect(orjson.dumps(doc), DEFAULT_REGION)
     assert pipeline.filtered(inspection, {}, "strip").unplaced == 1
     assert company.unchecked(inspection.companies) == 1
 
 
-def test_the_pair_bound_is_n_times_c_at_most_8_times_n_plus_c() -> None:
-    """16 x 16 = 256 ≤ 8 x 32 passes; 16 x 17 = 272 > 8 x 33 does not: its names still are."""
-    def record(cities: int) -> dict[str, object]:
-        return {"names": {f"n{i}": {"name": f"N{i}"} for i in range(16)},
+def test_the_pair_bound_is_4096_or_8_times_n_plus_c() -> None:
+    """64 x 64 = 4,096 pairs pass; 64 x 65 = 4,160 > 4,096 and > 8 x 129 do not (its names still
+    are read); 600 names in 7 cities = 4,200 ≤ 8 x 607 pass."""
+    def record(names: int, cities: int) -> dict[str, object]:
+        return {"names": {f"n{i}": {"name": f"N{i}"} for i in range(names)},
                 "cities": {f"c{i}": {"city": f"C{i}"} for i in range(cities)}}
-    (inside,), (over,) = (company.company_candidates(scan_json(
-        orjson.dumps([record(n)]), frozenset(), 256)) for n in (16, 17))
-    assert inside.complete and len(inside.values) == 16 * 16 + 16
-    assert not over.complete and len(over.values) == 16
-    (small,) = company.company_candidates(scan_json(orjson.dumps([record(2)]), frozenset(), 256))
+    (inside,), (over,), (many,) = (company.company_candidates(scan_json(
+        orjson.dumps([record(n, c)]), frozenset(), 256)) for n, c in ((64, 64), (64, 65), (600, 7)))
+    assert inside.complete and len(inside.values) == 64 * 64 + 64
+    assert not over.complete and len(over.values) == 64
+    assert many.complete and len(many.values) == 600 * 7 + 600
+    (small,) = company.company_candidates(
+        scan_json(orjson.dumps([record(16, 2)]), frozenset(), 256))
     assert small.complete and len(small.values) == 16 * 2 + 16

@@ -18,10 +18,11 @@ key, a map of records) are read as one more record, `OUTSIDE`: there is no list 
 from, so a denied one refuses the response (`Filtered.unplaced`: 502), never goes out.
 
 Every id, domain, name and city of a record is read. A record's names and cities are paired
-(tier 3), and the pairs are keys: their number is bounded by `_PAIRS_PER_FIELD` per name or city
-read, so the lookup stays linear in the body. A record over the bound (many names *and* many
-cities, e.g. a map of businesses in many cities outside every list) is not half-read: it is
-`unchecked` and refuses the response like a denied one (fail closed).
+(tier 3), and the pairs are keys: past `_PAIRS_ALWAYS` their number is bounded by
+`_PAIRS_PER_FIELD` per name or city read, so the lookup stays linear in the body. A record over
+the bound (many names *and* many cities, e.g. a map of hundreds of businesses in hundreds of
+cities outside every list) is not half-read: it is `unchecked` and refuses the response like a
+denied one (fail closed).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ _STORED = {"email": "domain"}  # an address names its company by its domain
 _PAIRS_PER_FIELD = 8
 """Name x city pairs a record may ask per name or city it holds: n x c ≤ 8 (n + c). Any number of
 names in at most 8 cities (or the reverse) passes; the old cap of 8 each is inside the bound."""
+_PAIRS_ALWAYS = 4096
+"""Pairs any record may ask whatever its size (a map of 64 businesses in 64 cities): refusing a
+real response costs more than one larger lookup."""
 OUTSIDE = -1
 """The record of the values outside every record: no cut removes it, a denial refuses."""
 
@@ -77,7 +81,8 @@ class _Fields:
         get = self.found.get
         keys = [f"id:{v}" for v in get("id", ())] + [f"domain:{d}" for d in get("domain", ())]
         names, cities = get("name", {}), get("city", {})
-        paired = len(names) * len(cities) <= _PAIRS_PER_FIELD * (len(names) + len(cities))
+        pairs = len(names) * len(cities)
+        paired = pairs <= max(_PAIRS_ALWAYS, _PAIRS_PER_FIELD * (len(names) + len(cities)))
         if paired:
             keys += [f"namecity:{n}|{c}" for n in names for c in cities]
         keys += [f"name:{n}" for n in names]
