@@ -16,7 +16,7 @@ from typing import Protocol
 
 from proxy.errors import UpstreamBodyError
 from proxy.media import BodyKind, Label, TextBody
-from rules.detect import pipeline
+from rules.detect import company, pipeline
 from rules.detect.jsonspan import JsonBodyError
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
@@ -49,6 +49,10 @@ class JsonPlan:
         if self.inspection is None:
             return pipeline.Filtered(b"")
         return pipeline.filtered(self.inspection, answer, policy)
+
+    def unchecked(self) -> int:
+        """Records too large to check for company rules: they refuse whatever the answer."""
+        return company.unchecked(self.inspection.companies) if self.inspection else 0
 
     def verify(
         self, result: pipeline.Filtered, region: str, answer: Lookup, asked: Lookup
@@ -109,12 +113,14 @@ class TextPlan:
     def filtered(self, answer: Lookup, policy: Policy) -> pipeline.Filtered:
         embedded = Embedded(self.documents, self.body.region, answer, policy)
         out = self.body.output(answer, policy, embedded)
+        # the documents' unchecked records refuse even when no filter ran (nothing denied)
+        unplaced = max(embedded.unplaced, sum(p.unchecked() for p in self.documents.values()))
         if out is None:
-            return pipeline.Filtered(self.decoded, {}, embedded.unplaced)
+            return pipeline.Filtered(self.decoded, {}, unplaced)
         counts = self.body.counts(answer)
         for rule_type, count in embedded.counts.items():  # the larger reading of each type
             counts[rule_type] = max(count, counts.get(rule_type, 0))
-        return pipeline.Filtered(out, counts, embedded.unplaced)  # a change removed a denied one
+        return pipeline.Filtered(out, counts, unplaced)  # a change removed a denied one
 
     def verify(
         self, result: pipeline.Filtered, region: str, answer: Lookup, asked: Lookup

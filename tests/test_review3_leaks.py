@@ -158,10 +158,9 @@ async def test_with_kafka_a_company_rule_matches_its_own_spelling(
 
 # A record with more name x city pairs than the bound (65 names in 65 cities: 4,225 > 4,096) is
 # `unchecked` and must refuse the response: its pairs are never asked, so no answer can clear
-# it. The JSON path counts it in `pipeline.filtered` whatever the answer. An NDJSON line (or SSE
-# event) goes through `TextBody.output`, which returns at once when the answer denies nothing
-# (`not any(answer.values())`): the line's JSON filter never runs, the unchecked record is never
-# counted, and the denied pair inside it goes out.
+# it. The JSON path counts it in `pipeline.filtered` whatever the answer; an NDJSON line (or SSE
+# event) skipped the line's JSON filter when the answer denied nothing, so the text path now
+# counts every document's unchecked records itself (`TextPlan.filtered`).
 
 def over_the_bound() -> dict[str, Any]:
     rows = {f"r{i}": {"business_name": f"Shop {i}", "city": f"Town {i}"} for i in range(65)}
@@ -171,10 +170,7 @@ def over_the_bound() -> dict[str, Any]:
 
 @pytest.mark.parametrize("ndjson", [
     pytest.param(False, id="json"),
-    pytest.param(True, id="ndjson_line", marks=pytest.mark.xfail(
-        strict=True, reason="TextBody.output skips the embedded JSON filter when the answer "
-        "denies nothing, so company.unchecked is never counted for an NDJSON line: a record "
-        "over the name x city bound goes out unread")),
+    pytest.param(True, id="ndjson_line"),
 ])
 async def test_a_record_over_the_pair_bound_is_refused(env: Env, ndjson: bool) -> None:
     api_key = key()
