@@ -52,19 +52,31 @@ class Soak:
     first_minute_mib: float = 0.0
     last_minute_mib: float = 0.0
     slope_mib_per_min: float = 0.0
+    slope_second_half_mib_per_min: float = 0.0
+    peak_mib: float = 0.0
 
     def settle(self) -> None:
-        """The flatness figures from the samples."""
+        """The flatness figures from the samples. With unique contacts the per-value caches
+        fill for minutes (each is bounded by entries), so the second half's slope is the one
+        that tells a bound from a leak."""
         first = [m for t, m in self.samples if t < 60] or [self.samples[0][1]]
         end = self.samples[-1][0]
         last = [m for t, m in self.samples if t >= end - 60]
         self.first_minute_mib, self.last_minute_mib = statistics.mean(first), statistics.mean(last)
+        self.peak_mib = max(m for _, m in self.samples)
         settled = [(t, m) for t, m in self.samples if t >= 60]
         if len(settled) < 10:  # a short run (a smoke test): its whole curve
             settled = self.samples
-        if len(settled) > 1:
-            slope = statistics.linear_regression([t for t, _ in settled], [m for _, m in settled])
-            self.slope_mib_per_min = slope.slope * 60
+        self.slope_mib_per_min = _slope(settled)
+        self.slope_second_half_mib_per_min = _slope([s for s in self.samples if s[0] >= end / 2])
+
+
+def _slope(samples: list[tuple[float, float]]) -> float:
+    """Least-squares MiB per minute (0 for fewer than two samples)."""
+    if len(samples) < 2:
+        return 0.0
+    fit = statistics.linear_regression([t for t, _ in samples], [m for _, m in samples])
+    return fit.slope * 60
 
 
 def rss_mib(server: Server) -> float:
@@ -122,7 +134,8 @@ def plot(run: Soak, stamp: str, path: Path) -> Path | None:
     ax.set_ylabel("proxy RSS (MiB)")
     ax.set_ylim(0, 1.25 * max(m for _, m in run.samples))  # from 0: growth shows at scale
     ax.set_title(f"denyproxy soak {stamp}: {run.got_rps:.0f} req/s (half of {run.max_rps:.0f}),"
-                 f" slope {run.slope_mib_per_min:+.2f} MiB/min")
+                 f" peak {run.peak_mib:.0f} MiB, second half {run.slope_second_half_mib_per_min:+.2f}"
+                 " MiB/min")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -137,10 +150,12 @@ def report(run: Soak, stamp: str) -> str:
         f"results ({PAYLOADS[run.payload]}); wrk {run.conns} connections paced "
         f"{run.pace_ms:.1f} ms.\n\n"
         "| minutes | max req/s | target | got req/s | errors | RSS first min | RSS last min "
-        "| slope after min 1 |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+        "| peak | slope after min 1 | slope, second half |\n"
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
         f"| {run.minutes:g} | {run.max_rps:.0f} | {run.target_rps:.0f} | {run.got_rps:.0f} "
         f"| {run.errors} | {run.first_minute_mib:.1f} MiB | {run.last_minute_mib:.1f} MiB "
-        f"| {run.slope_mib_per_min:+.3f} MiB/min |\n"
+        f"| {run.peak_mib:.1f} MiB | {run.slope_mib_per_min:+.3f} MiB/min "
+        f"| {run.slope_second_half_mib_per_min:+.3f} MiB/min |\n"
     )
 
 
