@@ -134,8 +134,8 @@ def plot(run: Soak, stamp: str, path: Path) -> Path | None:
     ax.set_ylabel("proxy RSS (MiB)")
     ax.set_ylim(0, 1.25 * max(m for _, m in run.samples))  # from 0: growth shows at scale
     ax.set_title(f"denyproxy soak {stamp}: {run.got_rps:.0f} req/s (half of {run.max_rps:.0f}),"
-                 f" peak {run.peak_mib:.0f} MiB, second half {run.slope_second_half_mib_per_min:+.2f}"
-                 " MiB/min")
+                 f" peak {run.peak_mib:.0f} MiB,"
+                 f" second half {run.slope_second_half_mib_per_min:+.2f} MiB/min")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
