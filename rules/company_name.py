@@ -36,13 +36,14 @@ from rules.text import clean
 MAX_NAME = 500
 """Characters of a company name or city we read (OpenProspect allows 500 for a list's name)."""
 
-_MAX_RAW = 4 * MAX_NAME  # longer input is no name: not even read
+_MAX_RAW = 4 * MAX_NAME  # longer, once white space is collapsed: unreadable (`readable`)
 _JOINED = re.compile(r"['\u2019`.\u00b4]")  # dropped inside words: `McDonald's`, `S.A.`
 _SPLIT = re.compile(r"[\W_]+")
-_MARKS = str.maketrans({  # ™ ℠: folding would spell them `tm`, `sm`; æ, œ: no decomposition
-    "\u2122": " ", "\u2120": " ", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe",
+_MARKS = str.maketrans({"\u2122": " ", "\u2120": " "})  # ™ ℠: folding spells them `tm`, `sm`
+_LETTERS = str.maketrans({  # no decomposition; after folding, which turns `ǽ`, `ᴭ` into `æ`
+    "æ": "ae", "œ": "oe", "ı": "i", "þ": "th", "ð": "d",
 })
-_UMLAUT = re.compile(r"([aou])e+")  # `oe` = `ö` = `o`; a run, so the fold is idempotent
+_VOWELS = re.compile(r"(a)[ae]*|([ou])e+")  # `aa` = `å` = `a`, `oe` = `ö` = `o`: runs, at once
 _CONNECTORS = frozenset({"and", "und", "et"})
 _LEADING = frozenset({"the"})
 _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
@@ -51,7 +52,8 @@ _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
 def _words(text: str) -> list[str]:
     """Folded words of `text`: no case, accents, punctuation or connectors."""
     folded: str = normalized(clean(text).translate(_MARKS)).casefold()  # can yield capitals
-    joined = _UMLAUT.sub(r"\1", _JOINED.sub("", folded.replace("&", " and ")))
+    spelled = _JOINED.sub("", folded.translate(_LETTERS).replace("&", " and "))
+    joined = _VOWELS.sub(r"\1\2", spelled)
     return [w for w in _SPLIT.split(joined) if w and w not in _CONNECTORS]
 
 
@@ -83,10 +85,12 @@ def _without_legal_forms(words: list[str]) -> list[str]:
 
 @lru_cache(maxsize=65_536)
 def company_name(raw: str) -> str | None:
-    """The comparable form of a company name; None when nothing is left of it."""
-    if len(raw) > _MAX_RAW:
+    """The comparable form of a company name; None when nothing is left of it or it is too
+    long to read (`readable` tells which)."""
+    text = _readable(raw)
+    if text is None:
         return None
-    words = _words(raw)
+    words = _words(text)
     while len(words) > 1 and words[0] in _LEADING:
         del words[0]
     return _bounded(" ".join(_without_legal_forms(words)))
@@ -95,9 +99,10 @@ def company_name(raw: str) -> str | None:
 @lru_cache(maxsize=16_384)
 def city(raw: str) -> str | None:
     """The comparable form of a city: `St. Louis` and `Saint-Louis` are `saint louis`."""
-    if len(raw) > _MAX_RAW:
+    text = _readable(raw)
+    if text is None:
         return None
-    words = _words(raw)
+    words = _words(text)
     if words and words[0] in _CITY_WORDS:
         words[0] = _CITY_WORDS[words[0]]
     return _bounded(" ".join(words))
@@ -106,3 +111,18 @@ def city(raw: str) -> str | None:
 def _bounded(form: str) -> str | None:
     """A form of at most MAX_NAME characters (the bound is on the result: idempotent)."""
     return form if 0 < len(form) <= MAX_NAME else None
+
+
+def readable(raw: str) -> bool:
+    """Whether a name or city is short enough to read, white space collapsed (`Acme` padded with
+    spaces is read). An unreadable one is not "no name": a response holding it is refused."""
+    return _readable(raw) is not None
+
+
+def _readable(raw: str) -> str | None:
+    """`raw`, its white space collapsed when it is long (cheap, and the words are the same);
+    None when it is still over the bound: normalising it would cost too much."""
+    if len(raw) <= _MAX_RAW:
+        return raw
+    text = " ".join(raw.split())
+    return text if len(text) <= _MAX_RAW else None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +18,7 @@ from rules.company import (
     tier_of,
     website_domain,
 )
-from rules.company_name import city, company_name
+from rules.company_name import city, company_name, readable
 from rules.event_fields import InvalidEventError
 from rules.events import decode_event, encode
 from rules.model import DEFAULT_REGION, RuleType
@@ -81,6 +85,12 @@ SAME_CITY = [
     ("Gießen", "Giessen"),
     ("Zürich", "Zuerich"),
     ("Sankt Pölten", "SANKT POELTEN"),
+    ("Århus", "Aarhus"),
+    ("Ålborg", "AALBORG"),
+    ("Diyarbakır", "Diyarbakir"),
+    ("Þórshöfn", "Thorshofn"),
+    ("Reyðarfjörður", "Reydarfjordur"),
+    ("Ærøskøbing", "Aeroeskoebing"),
 ]
 
 
@@ -121,6 +131,7 @@ def test_city_spellings_normalise_alike(a: str, b: str) -> None:
 @pytest.mark.parametrize(("a", "b"), [
     ("Müller Bau GmbH", "Mueller Bau"), ("Bäckerei Schäfer", "Baeckerei Schaefer"),
     ("Løkke Æble ApS", "Lokke Aeble"), ("Cœur de Lion", "Coeur de Lion"),
+    ("C\u01fdsar Bau", "Caesar Bau"), ("C\u01e3sar Bau", "Cæsar Bau"),
 ])
 def test_umlauts_written_out_or_stripped_fold_alike(a: str, b: str) -> None:
     assert company_name(a) == company_name(b) is not None
@@ -146,7 +157,7 @@ def test_company_name_is_idempotent(raw: str) -> None:
     assert once is None or company_name(once) == once
 
 
-@given(st.text(alphabet="aeouAEOUäöüßæœÆŒ &.'tk", max_size=30))
+@given(st.text(alphabet="aeouAEOUäöüåÅßæœÆŒǽǣǼǢᴭ\U00010783ꟹıIþÞðÐ &.'tk", max_size=30))
 def test_umlaut_spellings_are_idempotent(raw: str) -> None:
     for normal in (company_name, city):
         once = normal(raw)
@@ -157,6 +168,65 @@ def test_umlaut_spellings_are_idempotent(raw: str) -> None:
 def test_city_is_idempotent(raw: str) -> None:
     once = city(raw)
     assert once is None or city(once) == once
+
+
+def _characters() -> list[str]:
+    """Every assigned code point but private use: the ones that are characters."""
+    return [c for c in map(chr, range(sys.maxunicode + 1))
+            if unicodedata.category(c) not in ("Cn", "Co", "Cs")]
+
+
+def _not_folded_once(normal: Callable[[str], str | None], texts: list[str]) -> list[str]:
+    """The texts whose normal form changes when normalised again."""
+    return [t for t in texts if (once := normal(t)) is not None and normal(once) != once]
+
+
+@pytest.mark.parametrize("normal", [company_name, city])
+@pytest.mark.parametrize("layout", ["{}", "a{}e"])
+def test_every_character_normalises_once_for_all(
+    normal: Callable[[str], str | None], layout: str
+) -> None:
+    """The API publishes normal keys and the consumer normalises them again: the fold must be
+    idempotent for every code point, alone and between the letters the vowel fold joins. 32
+    characters a text, as words; a text that fails or has no form (too long) is tried word by
+    word, so the failures name their characters."""
+    chars, failed = _characters(), []
+    for start in range(0, len(chars), 32):
+        words = [layout.format(c) for c in chars[start:start + 32]]
+        text = " ".join(words)
+        if normal(text) is None or _not_folded_once(normal, [text]):
+            failed += _not_folded_once(normal, words)
+    assert failed == []
+
+
+def test_code_points_that_are_no_characters_are_dropped_like_punctuation() -> None:
+    """Unassigned, private-use and surrogate code points have no fold: they split words."""
+    others = [c for c in map(chr, range(sys.maxunicode + 1))
+              if unicodedata.category(c) in ("Cn", "Co", "Cs")]
+    for start in range(0, len(others), 400):
+        text = "Acme" + "".join(others[start:start + 400]) + "Store"
+        assert company_name(text) == city(text) == "acme store"
+
+
+def test_a_name_padded_with_white_space_past_the_read_bound_is_read() -> None:
+    assert company_name("Acme Store" + " " * 2000) == "acme store"
+    assert city("\t Berlin" + "\n " * 3000) == "berlin"
+    assert readable("Acme Store" + " " * 2000)
+
+
+def test_a_name_too_long_to_read_has_no_form_and_is_unreadable() -> None:
+    """Unreadable is not "no name" (`Acme` and 2,000 dots): the response side refuses it."""
+    for raw in ("Acme Store" + "." * 2000, "a " * 1001):
+        assert company_name(raw) is None and city(raw) is None
+        assert not readable(raw)
+    assert readable("") and readable("x" * 2000)
+
+
+def test_an_entry_with_a_name_or_city_too_long_to_read_is_refused() -> None:
+    with pytest.raises(ValueError, match="company_name is not a valid company name"):
+        parse_company({"company_name": "Acme" + "." * 2000})
+    with pytest.raises(ValueError, match="city is not a valid city"):
+        parse_company({"company_name": "Acme", "city": "Berlin" + "-" * 2000})
 
 
 def test_entry_with_every_field_is_stored_as_one_key_per_tier() -> None:

@@ -199,3 +199,29 @@ def test_the_pair_bound_is_4096_or_8_times_n_plus_c() -> None:
     (small,) = company.company_candidates(
         scan_json(orjson.dumps([record(16, 2)]), frozenset(), 256))
     assert small.complete and len(small.values) == 16 * 2 + 16
+
+
+@pytest.mark.parametrize("row", [
+    pytest.param({"business_name": "Acme Store" + "." * 2000, "city": "Berlin"}, id="name"),
+    pytest.param({"id": "x1", "business_name": "Acme Store", "city": "Berlin" + "-" * 2000},
+                 id="city"),
+    pytest.param({"first_name": "Jo", "company": "Acme" + "\u200b" * 2000}, id="name_only"),
+])
+def test_a_record_with_a_name_or_city_too_long_to_read_refuses_the_response(
+    row: dict[str, str]
+) -> None:
+    """Unreadable is not "no name": `Acme Store` and 2,000 dots reads `Acme Store`. The record is
+    unchecked (a record with no other key too) and the response refused, whatever the answer."""
+    doc = {"data": [row, {"business_name": "Fine", "city": "Berlin"}]}
+    unread, fine = company.company_candidates(scan_json(orjson.dumps(doc), frozenset(), 256))
+    assert not unread.complete and fine.complete
+    inspection = pipeline.inspect(orjson.dumps(doc), DEFAULT_REGION)
+    assert pipeline.filtered(inspection, {}, "strip").unplaced == 1
+
+
+def test_a_name_padded_with_white_space_past_the_read_bound_is_read_and_matched() -> None:
+    doc = {"data": [{"business_name": "Acme Store" + " " * 2000, "city": "Berlin\n"}]}
+    (record,) = company.company_candidates(scan_json(orjson.dumps(doc), frozenset(), 256))
+    assert record.complete and "namecity:acme store|berlin" in record.values
+    denied = answer({"company_name": "Acme Store", "city": "Berlin"})
+    assert filtered(doc, denied) == {"data": []}

@@ -22,7 +22,8 @@ Every id, domain, name and city of a record is read. A record's names and cities
 `_PAIRS_PER_FIELD` per name or city read, so the lookup stays linear in the body. A record over
 the bound (many names *and* many cities, e.g. a map of hundreds of businesses in hundreds of
 cities outside every list) is not half-read: it is `unchecked` and refuses the response like a
-denied one (fail closed).
+denied one (fail closed). So is a record with a name or city too long to read
+(`company_name.readable`): a denied name may hide in it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from rules.company import Tier, email_domain, external_id, tier_of, website_domain
-from rules.company_name import city, company_name
+from rules.company_name import city, company_name, readable
 from rules.detect.jsonspan import Scan
 from rules.detect.splice import Action, Edit, Nodes
 from rules.detect.structure import Reference, Structure
@@ -95,7 +96,7 @@ class CompanyRecord(NamedTuple):
 
     node: int
     values: tuple[str, ...]
-    complete: bool = True  # False: too many name x city pairs to ask (`_PAIRS_PER_FIELD`)
+    complete: bool = True  # False: too many name x city pairs to ask, or a name too long to read
 
 
 def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
@@ -103,7 +104,7 @@ def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
     out = []
     for node, fields in _grouped(scanned).items():
         keys, complete = _keys_of(tuple(fields))
-        if keys:
+        if keys or not complete:
             out.append(CompanyRecord(node, keys, complete))
     return tuple(out)
 
@@ -145,10 +146,19 @@ def _record_keys(fields: RecordFields) -> Keys:
 
 def _read_keys(fields: RecordFields) -> Keys:
     """A record's keys from its `(kind, raw value)` fields, in order."""
-    found = _Fields()
+    found, unread = _Fields(), False
     for kind, raw in fields:
-        found.add(_STORED.get(kind, kind), _normal(kind, raw))
-    return found.keys()
+        value = _normal(kind, raw)
+        found.add(_STORED.get(kind, kind), value)
+        unread = unread or (value is None and _unreadable(kind, raw))
+    keys, paired = found.keys()
+    return keys, paired and not unread
+
+
+def _unreadable(kind: str, raw: str | int) -> bool:
+    """A name or city too long to read (`company_name.readable`) is not "no name": it may hide
+    a denied one (`Acme` and 2,000 dots), so the record is refused, not passed."""
+    return kind in ("name", "city") and isinstance(raw, str) and not readable(raw)
 
 
 @lru_cache(maxsize=4096)
@@ -183,7 +193,8 @@ def query(records: Iterable[CompanyRecord]) -> set[str]:
 
 
 def unchecked(records: Iterable[CompanyRecord]) -> int:
-    """Records whose name x city pairs were too many to ask: each refuses the response."""
+    """Records whose name x city pairs were too many to ask, or with a name or city too long to
+    read: each refuses the response."""
     return [record.complete for record in records].count(False)
 
 
