@@ -2,18 +2,32 @@
 
 `Acme Corp.`, `ACME Corporation`, `Acme, Inc.` and `The Acme Company` all become `acme`;
 `Société Générale S.A.` becomes `societe generale`; `Procter & Gamble` and `Procter and Gamble`
-become `procter gamble`. The steps, in order: clean text (rules/text.py), case folded and accents
-removed (cleanco's folding, which also maps `ø`, `ł`, `đ` that Unicode does not decompose; `æ`,
-`œ` are spelled `ae`, `oe`), apostrophes and dots dropped inside words (`McDonald's`, `S.A.`),
-`e` dropped after `a`, `o`, `u` (`_UMLAUT`), every other punctuation a space, the connectors `&`,
-`and`, `und`, `et` dropped, a leading `the` dropped, then legal forms removed from the end,
-repeatedly (`GmbH & Co. KG`, `Pty Ltd`).
+become `procter gamble`. The steps, in order: white space collapsed when the value is long (over
+2,000 characters after that it is unreadable, see below), clean text (rules/text.py), case folded
+and accents removed (cleanco's folding, which also maps `ø`, `ł`, `đ` that Unicode does not
+decompose), then the letters nothing decomposes spelled out (`_LETTERS`: `æ` `ae`, `œ` `oe`,
+Turkish dotless `ı` `i`, Icelandic `þ` `th`, `ð` `d`; after the accents go, so `ǽ`, `ᴭ` are `æ`
+first and the fold is idempotent), apostrophes and dots dropped inside words (`McDonald's`,
+`S.A.`), the vowel fold (`_VOWELS`), every other punctuation a space, the connectors `&`, `and`,
+`und`, `et` dropped, a leading `the` dropped, then legal forms removed from the end, repeatedly
+(`GmbH & Co. KG`, `Pty Ltd`). Normalising a normal form gives it back, for every code point
+(tests/test_company.py tries them all): the API publishes normal keys and the consumer
+normalises them again.
 
-**Choice (umlauts):** German writes `ö` as `oe` where it has no umlaut (`Köln`, `Koeln`), and
-folding accents gives `Koln`: all three must meet. Dropping every `e` run after `a`, `o`, `u`
-makes them `koln` (`ß` is `ss` by case folding). It also joins a few names that only look alike
-(`Joe` and `Jo`, `Blue` and `Blu`, `Michael` and `Michal`): over-matching is the safe failure for
-a suppression list, and a name still needs its city (tier 3) unless the name-only flag is on.
+**Choice (umlauts, `å`):** German writes `ö` as `oe` where it has no umlaut (`Köln`, `Koeln`),
+and folding accents gives `Koln`: all three must meet. Dropping every `e` run after `a`, `o`, `u`
+makes them `koln` (`ß` is `ss` by case folding). Danish and Norwegian write `å` as `aa`
+(`Aarhus`, `Århus`, folded `arhus`): a run of `a` (and `e` after it) is one `a`. One pass of
+`(a)[ae]*|([ou])e+` does both, and leaves no `aa`, `ae`, `oe`, `ue` behind (idempotent). It also
+joins a few names that only look alike (`Joe` and `Jo`, `Blue` and `Blu`, `Michael` and
+`Michal`, `Saar` and `Sar`): over-matching is the safe failure for a suppression list, and a name
+still needs its city (tier 3) unless the name-only flag is on.
+
+**Choice (length):** a name or city longer than 2,000 characters once its white space is
+collapsed is not read (its cost), and it is not "no name" either: `Acme Store` and 2,000 dots
+reads as `Acme Store`. `readable` tells the two apart; a rule holding one is refused (400), a
+response record holding one is unchecked and the response refused (502, rules/detect/company.py).
+Truncating would be wrong: a rule could match the prefix only.
 
 The legal forms are cleanco's list (some 250 terms, 67 countries), read in this module's own
 spelling so a term and a name always compare alike. **Choice:** they are removed from the end
