@@ -6,8 +6,8 @@ become `procter gamble`. The steps, in order: white space collapsed when the val
 2,000 characters after that it is unreadable, see below), clean text (rules/text.py), case folded
 and accents removed (cleanco's folding, which also maps `ø`, `ł`, `đ` that Unicode does not
 decompose), then the letters nothing decomposes spelled out (`_LETTERS`: `æ` `ae`, `œ` `oe`,
-Turkish dotless `ı` `i`, Icelandic `þ` `th`, `ð` `d`; after the accents go, so `ǽ`, `ᴭ` are `æ`
-first and the fold is idempotent), apostrophes and dots dropped inside words (`McDonald's`,
+Turkish dotless i (U+0131) `i`, Icelandic `þ` `th`, `ð` `d`; after the accents go, so `ǽ`, `ᴭ`
+are `æ` first and the fold is idempotent), apostrophes and dots dropped inside words (`McDonald's`,
 `S.A.`), the vowel fold (`_VOWELS`), every other punctuation a space, the connectors `&`, `and`,
 `und`, `et` dropped, a leading `the` dropped, then legal forms removed from the end, repeatedly
 (`GmbH & Co. KG`, `Pty Ltd`). Normalising a normal form gives it back, for every code point
@@ -55,7 +55,7 @@ _JOINED = re.compile(r"['\u2019`.\u00b4]")  # dropped inside words: `McDonald's`
 _SPLIT = re.compile(r"[\W_]+")
 _MARKS = str.maketrans({"\u2122": " ", "\u2120": " "})  # ™ ℠: folding spells them `tm`, `sm`
 _LETTERS = str.maketrans({  # no decomposition; after folding, which turns `ǽ`, `ᴭ` into `æ`
-    "æ": "ae", "œ": "oe", "ı": "i", "þ": "th", "ð": "d",
+    "æ": "ae", "œ": "oe", "\u0131": "i", "þ": "th", "ð": "d",
 })
 _VOWELS = re.compile(r"(a)[ae]*|([ou])e+")  # `aa` = `å` = `a`, `oe` = `ö` = `o`: runs, at once
 _CONNECTORS = frozenset({"and", "und", "et"})

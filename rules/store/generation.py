@@ -36,7 +36,7 @@ NORMALISER_VERSION = "3"
 """Raise it with any change to a normal form (rules/normalize.py, rules/company_name.py): stores
 record it, and one normalised by another version is rebuilt at start-up (a planned rebuild, zero
 503s). 2: company names and cities fold `oe`, `ue`, `ae` (`Koeln` = `Köln` = `Koln`). 3: they
-fold `æ`, `œ` after accents (`Cǽsar` = `Caesar`), `aa` (`Aarhus` = `Århus`), `ı`, `þ`, `ð`."""
+fold `æ`, `œ` after accents (`Cǽsar` = `Caesar`), `aa` (`Aarhus` = `Århus`), dotless i, `þ`, `ð`."""
 
 CatchUp = Callable[[dict[int, int]], Awaitable[None]]
 """Brings the new generation to exactly these offsets (the ones db 0 has applied)."""
