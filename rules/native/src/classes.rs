@@ -38,12 +38,30 @@ pub fn is_ignorable(c: u32) -> bool {
     c >= 0xAD && in_ranges(c, tables::IGNORABLE)
 }
 
+/// Is `c` one of the ASCII characters of `set` (a short literal)? A plain loop, which the
+/// compiler unrolls: `[u8]::contains` would call memchr once per character tested.
 #[inline]
 pub fn is_ascii_in(c: u32, set: &[u8]) -> bool {
-    c < 0x80 && set.contains(&(c as u8))
+    set.iter().any(|&s| u32::from(s) == c)
 }
 
 #[inline]
 pub fn is(c: u32, ascii: u8) -> bool {
     c == ascii as u32
+}
+
+/// The membership table of an ASCII set: one load per test instead of a search of the set.
+pub const fn ascii_set(chars: &[u8]) -> [bool; 128] {
+    let mut table = [false; 128];
+    let mut i = 0;
+    while i < chars.len() {
+        table[chars[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+#[inline]
+pub fn in_set(c: u32, set: &[bool; 128]) -> bool {
+    c < 0x80 && set[c as usize]
 }

@@ -105,7 +105,9 @@ struct KeyFacts {
 
 impl KeyFacts {
     fn bits(self) -> u8 {
-        u8::from(self.meta) | u8::from(self.content) << 1 | u8::from(self.phone) << 2
+        u8::from(self.meta)
+            | u8::from(self.content) << 1
+            | u8::from(self.phone) << 2
             | u8::from(self.type_key) << 3
     }
 

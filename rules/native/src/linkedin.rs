@@ -3,12 +3,14 @@
 //! including `re`'s case folding (`K` matches U+212A) and `$` matching before a final `\n`.
 
 use crate::classes::{is, is_alnum, is_ascii_in};
+use crate::units::Unit;
 
 const MAX_PATH: usize = 512;
 const MAX_SPLITS: usize = 16;
 const PATH_STOP: &[u8] = b" \t\r\n\"'<>`\\{}|^[]";
 const TRAILING: &[u8] = b".,;:!?)]}'\"*";
 const HOST: &[u8] = b"linkedin.com";
+const K_AT: usize = 3; // where the host's `k` is
 
 /// `re.IGNORECASE` equality of one character with a lower-case ASCII pattern character; a
 /// `.` also matches U+3002 (`linkedin[.\u3002]com`, the only pattern with a dot).
@@ -22,38 +24,49 @@ fn folds_to(c: u32, p: u8) -> bool {
     )
 }
 
-fn matches_at(t: &[u32], p: usize, pattern: &[u8]) -> bool {
-    p + pattern.len() <= t.len() && pattern.iter().zip(&t[p..]).all(|(&b, &c)| folds_to(c, b))
+fn matches_at<U: Unit>(t: &[U], p: usize, pattern: &[u8]) -> bool {
+    p + pattern.len() <= t.len()
+        && pattern
+            .iter()
+            .zip(&t[p..])
+            .all(|(&b, &c)| folds_to(c.code(), b))
 }
 
-pub fn linkedins(t: &[u32], out: &mut Vec<(usize, usize)>) {
+pub fn linkedins<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
     let mut p = 0;
-    while p + HOST.len() <= t.len() {
-        if t[p] | 0x20 != b'l' as u32 || !matches_at(t, p, HOST) {
+    loop {
+        // Anchored on the host's `k` (U+212A folds to it): far rarer in text than its `l`.
+        let k = U::find(t, p + K_AT, b"kK", |c| c == 0x212A);
+        if k + HOST.len() > t.len() + K_AT {
+            break;
+        }
+        p = k - K_AT;
+        if !matches_at(t, p, HOST) {
             p += 1;
             continue;
         }
         let host = p;
         p += HOST.len();
         let start = url_start(t, host);
-        let glued = start > 0 && (is_alnum(t[start - 1]) || is_ascii_in(t[start - 1], b"-_."));
+        let before = if start > 0 { t[start - 1].code() } else { 0 };
+        let glued = start > 0 && (is_alnum(before) || is_ascii_in(before, b"-_."));
         if glued && !has_slashes(&t[start..host]) {
             continue; // `notlinkedin.com`: another host (`xhttps://linkedin.com` is not)
         }
         let mut end = p;
-        if end < t.len() && is(t[end], b'.') {
+        if end < t.len() && is(t[end].code(), b'.') {
             end += 1; // `linkedin.com./in/…`: the root label, same host
         }
-        if end < t.len() && is(t[end], b':') {
+        if end < t.len() && is(t[end].code(), b':') {
             let mut q = end + 1;
-            while q < t.len() && q - end - 1 < 5 && t[q] < 0x80 && (t[q] as u8).is_ascii_digit() {
+            while q < t.len() && q - end - 1 < 5 && (0x30..0x3A).contains(&t[q].code()) {
                 q += 1;
             }
             if q > end + 1 {
                 end = q;
             }
         }
-        if end >= t.len() || !is(t[end], b'/') {
+        if end >= t.len() || !is(t[end].code(), b'/') {
             continue;
         }
         for stop in path_ends(t, end) {
@@ -63,13 +76,14 @@ pub fn linkedins(t: &[u32], out: &mut Vec<(usize, usize)>) {
 }
 
 /// Whether `//` occurs in `t` (a scheme written before the host).
-fn has_slashes(t: &[u32]) -> bool {
-    t.windows(2).any(|w| is(w[0], b'/') && is(w[1], b'/'))
+fn has_slashes<U: Unit>(t: &[U]) -> bool {
+    t.windows(2)
+        .any(|w| is(w[0].code(), b'/') && is(w[1].code(), b'/'))
 }
 
 /// Where `$` of a search in `t[lo..hi]` may match: the end, or before a final newline.
-fn dollar(t: &[u32], lo: usize, hi: usize) -> usize {
-    if hi > lo && is(t[hi - 1], b'\n') {
+fn dollar<U: Unit>(t: &[U], lo: usize, hi: usize) -> usize {
+    if hi > lo && is(t[hi - 1].code(), b'\n') {
         hi - 1
     } else {
         hi
@@ -80,17 +94,17 @@ fn is_label(c: u32) -> bool {
     c < 0x80 && ((c as u8).is_ascii_alphanumeric() || c == b'-' as u32)
 }
 
-fn url_start(t: &[u32], host: usize) -> usize {
+fn url_start<U: Unit>(t: &[U], host: usize) -> usize {
     let lo = host.saturating_sub(64);
     let target = dollar(t, lo, host);
     let mut i = target;
     for _ in 0..4 {
-        if i == lo || !is(t[i - 1], b'.') {
+        if i == lo || !is(t[i - 1].code(), b'.') {
             break;
         }
         let dot = i - 1;
         let mut j = dot;
-        while j > lo && dot - j < 63 && is_label(t[j - 1]) {
+        while j > lo && dot - j < 63 && is_label(t[j - 1].code()) {
             j -= 1;
         }
         if j == dot {
@@ -111,25 +125,26 @@ fn url_start(t: &[u32], host: usize) -> usize {
 
 fn is_path(c: u32) -> bool {
     if c < 0x80 {
-        (0x20..0x7F).contains(&c) && !PATH_STOP.contains(&(c as u8))
+        (0x20..0x7F).contains(&c) && !is_ascii_in(c, PATH_STOP)
     } else {
         is_alnum(c)
     }
 }
 
-fn path_ends(t: &[u32], slash: usize) -> Vec<usize> {
+fn path_ends<U: Unit>(t: &[U], slash: usize) -> Vec<usize> {
     let mut end = slash;
     let limit = t.len().min(slash + MAX_PATH);
-    while end < limit && is_path(t[end]) {
+    while end < limit && is_path(t[end].code()) {
         end += 1;
     }
     let mut ends = vec![end];
     let mut trimmed = end;
-    while trimmed > slash + 1 && is_ascii_in(t[trimmed - 1], TRAILING) {
+    while trimmed > slash + 1 && is_ascii_in(t[trimmed - 1].code(), TRAILING) {
         trimmed -= 1;
     }
     ends.push(trimmed);
-    for (k, &c) in t.iter().enumerate().take(end).skip(slash + 1) {
+    for (k, c) in t.iter().enumerate().take(end).skip(slash + 1) {
+        let c = c.code();
         if !(is_alnum(c) || is_ascii_in(c, b"-_%")) && ends.len() < MAX_SPLITS {
             ends.push(k);
         }

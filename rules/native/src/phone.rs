@@ -2,15 +2,16 @@
 //! and every number written with an exponent. `\d` is any Unicode decimal digit, as in `re`.
 
 use crate::classes::{is, is_ascii_in, is_decimal, is_space};
+use crate::units::Unit;
 
 const MIN_DIGITS: usize = 7;
 const MAX_DIGITS: usize = 18;
 
-fn dec(t: &[u32], i: usize) -> bool {
-    i < t.len() && is_decimal(t[i])
+fn dec<U: Unit>(t: &[U], i: usize) -> bool {
+    i < t.len() && is_decimal(t[i].code())
 }
 
-fn digits_end(t: &[u32], mut i: usize) -> usize {
+fn digits_end<U: Unit>(t: &[U], mut i: usize) -> usize {
     while dec(t, i) {
         i += 1;
     }
@@ -26,12 +27,12 @@ fn is_sep(c: u32) -> bool {
 }
 
 /// The end of `_RUN` matched at `p`, if it matches there.
-fn run_at(t: &[u32], p: usize) -> Option<usize> {
-    let c = t[p];
+fn run_at<U: Unit>(t: &[U], p: usize) -> Option<usize> {
+    let c = t[p].code();
     let first = if is(c, b'+') && dec(t, p + 1) {
         p + 1
     } else if is(c, b'(') {
-        if p + 1 < t.len() && is_space(t[p + 1]) && dec(t, p + 2) {
+        if p + 1 < t.len() && is_space(t[p + 1].code()) && dec(t, p + 2) {
             p + 2
         } else if dec(t, p + 1) {
             p + 1
@@ -46,7 +47,7 @@ fn run_at(t: &[u32], p: usize) -> Option<usize> {
     let mut end = digits_end(t, first);
     loop {
         let mut r = end;
-        while r < t.len() && r - end < 3 && is_sep(t[r]) {
+        while r < t.len() && r - end < 3 && is_sep(t[r].code()) {
             r += 1;
         }
         if r == end || !dec(t, r) {
@@ -56,9 +57,19 @@ fn run_at(t: &[u32], p: usize) -> Option<usize> {
     }
 }
 
-pub fn phone_windows(t: &[u32], out: &mut Vec<(usize, usize)>) {
+/// The next place from `from` where a run may start: `+`, `(` or a digit.
+fn next_run<U: Unit>(t: &[U], from: usize) -> usize {
+    U::skip(
+        t,
+        from,
+        |b| b.is_ascii_digit() | (b == b'+') | (b == b'('),
+        is_decimal,
+    )
+}
+
+pub fn phone_windows<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
     let mut groups = Vec::new();
-    let mut p = 0;
+    let mut p = next_run(t, 0);
     while p < t.len() {
         match run_at(t, p) {
             Some(end) => {
@@ -67,11 +78,12 @@ pub fn phone_windows(t: &[u32], out: &mut Vec<(usize, usize)>) {
             }
             None => p += 1,
         }
+        p = next_run(t, p);
     }
 }
 
-fn run_windows(
-    t: &[u32],
+fn run_windows<U: Unit>(
+    t: &[U],
     start: usize,
     end: usize,
     groups: &mut Vec<(usize, usize)>,
@@ -81,7 +93,7 @@ fn run_windows(
     let mut i = start;
     let mut total = 0;
     while i < end {
-        if is_decimal(t[i]) {
+        if is_decimal(t[i].code()) {
             let stop = digits_end(t, i).min(end);
             groups.push((i, stop));
             total += stop - i;
@@ -112,8 +124,8 @@ fn run_windows(
     }
 }
 
-fn with_prefix(t: &[u32], first: usize, previous_end: usize) -> usize {
-    if first > previous_end && is(t[first - 1], b'(') {
+fn with_prefix<U: Unit>(t: &[U], first: usize, previous_end: usize) -> usize {
+    if first > previous_end && is(t[first - 1].code(), b'(') {
         first - 1
     } else {
         first
@@ -121,19 +133,19 @@ fn with_prefix(t: &[u32], first: usize, previous_end: usize) -> usize {
 }
 
 /// The end of `_EXPONENT` matched at the digit run starting at `q`, if it matches.
-fn exponent_from(t: &[u32], q: usize) -> Option<usize> {
+fn exponent_from<U: Unit>(t: &[U], q: usize) -> Option<usize> {
     let run_end = digits_end(t, q);
     let mut e = run_end;
-    if e < t.len() && is(t[e], b'.') && dec(t, e + 1) {
+    if e < t.len() && is(t[e].code(), b'.') && dec(t, e + 1) {
         e = digits_end(t, e + 1);
-        if !(e < t.len() && is_ascii_in(t[e], b"eE")) {
+        if !(e < t.len() && is_ascii_in(t[e].code(), b"eE")) {
             return None;
         }
-    } else if !(e < t.len() && is_ascii_in(t[e], b"eE")) {
+    } else if !(e < t.len() && is_ascii_in(t[e].code(), b"eE")) {
         return None;
     }
     let mut k = e + 1;
-    if k < t.len() && is_ascii_in(t[k], b"+-") && dec(t, k + 1) {
+    if k < t.len() && is_ascii_in(t[k].code(), b"+-") && dec(t, k + 1) {
         k += 1;
     }
     if !dec(t, k) {
@@ -146,15 +158,20 @@ fn exponent_from(t: &[u32], q: usize) -> Option<usize> {
     Some(end)
 }
 
-pub fn number_tokens(t: &[u32], out: &mut Vec<(usize, usize)>) {
-    let mut p = 0;
+/// The next place from `from` where a number may start: `-` or a digit.
+fn next_number<U: Unit>(t: &[U], from: usize) -> usize {
+    U::skip(t, from, |b| b.is_ascii_digit() | (b == b'-'), is_decimal)
+}
+
+pub fn number_tokens<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
+    let mut p = next_number(t, 0);
     while p < t.len() {
-        let digits = if is(t[p], b'-') && dec(t, p + 1) {
+        let digits = if is(t[p].code(), b'-') && dec(t, p + 1) {
             p + 1
-        } else if is_decimal(t[p]) {
+        } else if is_decimal(t[p].code()) {
             p
         } else {
-            p += 1;
+            p = next_number(t, p + 1);
             continue;
         };
         match exponent_from(t, digits) {
@@ -164,5 +181,6 @@ pub fn number_tokens(t: &[u32], out: &mut Vec<(usize, usize)>) {
             }
             None => p = digits_end(t, digits),
         }
+        p = next_number(t, p);
     }
 }

@@ -1,6 +1,8 @@
 //! UTF-8 bytes to code points, as Python's `decode("utf-8", "surrogateescape")` does: each
 //! byte of an invalid sequence becomes one lone surrogate U+DC80..U+DCFF.
 
+use crate::units::Unit;
+
 pub struct Decoded {
     pub chars: Vec<u32>,
     /// Byte offset of each character, plus the total length at the end (None: ASCII, where
@@ -56,9 +58,9 @@ pub fn decode(data: &[u8]) -> Decoded {
 }
 
 /// A candidate's text: never holds a surrogate (no finder expands over one), so lossless.
-pub fn to_string(chars: &[u32]) -> String {
+pub fn to_string<U: Unit>(chars: &[U]) -> String {
     chars
         .iter()
-        .map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}'))
+        .map(|c| char::from_u32(c.code()).unwrap_or('\u{FFFD}'))
         .collect()
 }

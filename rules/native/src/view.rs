@@ -3,6 +3,7 @@
 
 use crate::classes::{is, is_ignorable};
 use crate::tables;
+use crate::units::{at, Unit};
 
 pub struct View {
     pub text: Vec<u32>,
@@ -30,7 +31,7 @@ impl View {
         (orig_start, orig_end)
     }
 
-    fn add(&mut self, piece: &[u32], start: usize, end: usize, literal: bool) {
+    fn add<U: Unit>(&mut self, piece: &[U], start: usize, end: usize, literal: bool) {
         if piece.is_empty() {
             return;
         }
@@ -38,21 +39,26 @@ impl View {
         self.orig_starts.push(start);
         self.orig_ends.push(end);
         self.literal.push(literal);
-        self.text.extend_from_slice(piece);
+        self.text.extend(piece.iter().map(|c| c.code()));
     }
 }
 
+/// The next place from `from` where a token may start: `%`, `&`, `\` or any non-ASCII
+/// character (no token starts at another ASCII one).
+fn next_token<U: Unit>(t: &[U], from: usize) -> usize {
+    U::find(t, from, b"%&\\", |_| true)
+}
+
 /// The decoded view of `t`, or None when nothing in it is encoded.
-pub fn decoded(t: &[u32]) -> Option<View> {
+pub fn decoded<U: Unit>(t: &[U]) -> Option<View> {
     let mut view: Option<View> = None;
     let mut position = 0;
     let mut p = 0;
     let mut piece = Vec::new();
-    while p < t.len() {
-        let c = t[p];
-        if c < 0x80 && c != 0x25 && c != 0x26 && c != 0x5C {
-            p += 1; // the common case: no token starts at a plain ASCII character
-            continue;
+    loop {
+        p = next_token(t, p);
+        if p >= t.len() {
+            break;
         }
         let end = token_end(t, p);
         if end == 0 {
@@ -79,10 +85,6 @@ pub fn decoded(t: &[u32]) -> Option<View> {
     view
 }
 
-fn at(t: &[u32], i: usize) -> u32 {
-    t.get(i).copied().unwrap_or(u32::MAX)
-}
-
 fn is_hex(c: u32) -> bool {
     c < 0x80 && (c as u8).is_ascii_hexdigit()
 }
@@ -100,15 +102,21 @@ fn is_letter_digit(c: u32) -> bool {
 }
 
 /// `from` plus the run of `class` characters after it, at most `max` (0 if fewer than `min`).
-fn run(t: &[u32], from: usize, min: usize, max: usize, class: fn(u32) -> bool) -> Option<usize> {
+fn run<U: Unit>(
+    t: &[U],
+    from: usize,
+    min: usize,
+    max: usize,
+    class: fn(u32) -> bool,
+) -> Option<usize> {
     let mut end = from;
-    while end < t.len() && end - from < max && class(t[end]) {
+    while end < t.len() && end - from < max && class(t[end].code()) {
         end += 1;
     }
     (end - from >= min).then_some(end)
 }
 
-fn semicolon(t: &[u32], end: usize) -> usize {
+fn semicolon<U: Unit>(t: &[U], end: usize) -> usize {
     if is(at(t, end), b';') {
         end + 1
     } else {
@@ -117,8 +125,8 @@ fn semicolon(t: &[u32], end: usize) -> usize {
 }
 
 /// The end of the token of textview's `_TOKEN` starting at `p`, or 0 when none starts there.
-fn token_end(t: &[u32], p: usize) -> usize {
-    let c = t[p];
+fn token_end<U: Unit>(t: &[U], p: usize) -> usize {
+    let c = t[p].code();
     match c {
         0x26 => entity_end(t, p),
         0x25 => {
@@ -146,7 +154,7 @@ fn token_end(t: &[u32], p: usize) -> usize {
         _ if compat(c).is_some() => p + 1,
         _ if is_ignorable(c) => {
             let mut end = p;
-            while end < t.len() && is_ignorable(t[end]) {
+            while end < t.len() && is_ignorable(t[end].code()) {
                 end += 1;
             }
             end
@@ -155,7 +163,7 @@ fn token_end(t: &[u32], p: usize) -> usize {
     }
 }
 
-fn entity_end(t: &[u32], p: usize) -> usize {
+fn entity_end<U: Unit>(t: &[U], p: usize) -> usize {
     if is(at(t, p + 1), b'#') {
         if let Some(end) = run(t, p + 2, 1, 7, is_digit) {
             return semicolon(t, end);
@@ -182,10 +190,11 @@ fn push_str(out: &mut Vec<u32>, s: &str) {
 
 /// What a client reads for one token (textview.decode_token). What an escape decodes to is
 /// read once more for full-width forms and invisible characters (`&#xff20;` is an `@`).
-fn decode_token(token: &[u32], out: &mut Vec<u32>) {
+fn decode_token<U: Unit>(token: &[U], out: &mut Vec<u32>) {
     let from = out.len();
     decode_escape(token, out);
-    if matches!(token[0], 0x26 | 0x25) || (token[0] == 0x5C && is(token[1], b'u')) {
+    let first = token[0].code();
+    if matches!(first, 0x26 | 0x25) || (first == 0x5C && is(token[1].code(), b'u')) {
         fold(out, from);
     }
 }
@@ -216,21 +225,25 @@ fn compat(c: u32) -> Option<&'static str> {
         .map(|i| tables::COMPAT[i].1)
 }
 
-fn decode_escape(token: &[u32], out: &mut Vec<u32>) {
-    let first = token[0];
+fn decode_escape<U: Unit>(token: &[U], out: &mut Vec<u32>) {
+    let first = token[0].code();
     match first {
         0x26 => unescape(token, out),
         0x25 => {
             let bytes: Vec<u8> = token
                 .chunks(3)
-                .map(|h| (hex_value(h[1]) * 16 + hex_value(h[2])) as u8)
+                .map(|h| (hex_value(h[1].code()) * 16 + hex_value(h[2].code())) as u8)
                 .collect();
             push_str(out, &String::from_utf8_lossy(&bytes));
         }
         0x5C => {
-            let c = token[1];
+            let c = token[1].code();
             if is(c, b'u') {
-                out.push(token[2..6].iter().fold(0, |n, &h| n * 16 + hex_value(h)));
+                out.push(
+                    token[2..6]
+                        .iter()
+                        .fold(0, |n, h| n * 16 + hex_value(h.code())),
+                );
             } else {
                 out.push(match c as u8 {
                     b'b' => 0x08,
@@ -258,8 +271,8 @@ fn hex_value(c: u32) -> u32 {
 }
 
 /// `html.unescape` of one entity token (`&#64;`, `&#x40;`, `&commat;`, `&notit;`).
-fn unescape(token: &[u32], out: &mut Vec<u32>) {
-    let name: String = token[1..].iter().map(|&c| c as u8 as char).collect();
+fn unescape<U: Unit>(token: &[U], out: &mut Vec<u32>) {
+    let name: String = token[1..].iter().map(|c| c.code() as u8 as char).collect();
     if let Some(number) = name.strip_prefix('#') {
         let digits = number.trim_end_matches(';');
         let num = match digits.strip_prefix(['x', 'X']) {

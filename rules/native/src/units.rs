@@ -1,0 +1,96 @@
+//! A text as the finders read it: the body's own bytes when it is all ASCII (no copy, one byte
+//! per character), else its code points (`text::decode`). Every finder is generic over both.
+//!
+//! Finders jump from anchor to anchor (`@`, a digit, the `k` of `linkedin`) with `find` and
+//! `skip`: on a large body that is most of the work, so on bytes they are vectorised.
+
+/// One character of a text: an ASCII byte or a code point (lone surrogates included).
+pub trait Unit: Copy {
+    /// The character's code point.
+    fn code(self) -> u32;
+
+    /// The first index from `from` whose character `ascii` (for an ASCII one) or `other` (for
+    /// any other code point) accepts; `t.len()` if none.
+    fn skip(
+        t: &[Self],
+        from: usize,
+        ascii: impl Fn(u8) -> bool,
+        other: impl Fn(u32) -> bool,
+    ) -> usize;
+
+    /// The first index from `from` that holds one of `bytes` (one to three ASCII characters)
+    /// or a code point `other` accepts; `t.len()` if none.
+    fn find(t: &[Self], from: usize, bytes: &[u8], other: impl Fn(u32) -> bool) -> usize;
+}
+
+/// Bytes tested at once: wide enough for one or two vector compares per block.
+const BLOCK: usize = 32;
+
+impl Unit for u8 {
+    #[inline(always)]
+    fn code(self) -> u32 {
+        u32::from(self)
+    }
+
+    /// Only ASCII bodies are read as bytes, so `other` never applies. A block is tested
+    /// without an early exit (`|`, not `||`) so that the compiler vectorises the test.
+    #[inline(always)]
+    fn skip(t: &[u8], from: usize, ascii: impl Fn(u8) -> bool, _: impl Fn(u32) -> bool) -> usize {
+        let mut i = from;
+        while let Some(block) = t.get(i..i + BLOCK) {
+            if block.iter().fold(false, |hit, &b| hit | ascii(b)) {
+                break;
+            }
+            i += BLOCK;
+        }
+        while i < t.len() && !ascii(t[i]) {
+            i += 1;
+        }
+        i.min(t.len())
+    }
+
+    /// memchr's vectorised search (one to three bytes) for an anchor.
+    #[inline(always)]
+    fn find(t: &[u8], from: usize, bytes: &[u8], _: impl Fn(u32) -> bool) -> usize {
+        let rest = t.get(from..).unwrap_or_default();
+        let hit = match *bytes {
+            [a] => memchr::memchr(a, rest),
+            [a, b] => memchr::memchr2(a, b, rest),
+            [a, b, c] => memchr::memchr3(a, b, c, rest),
+            _ => unreachable!("one to three bytes"),
+        };
+        hit.map_or(t.len(), |i| from + i)
+    }
+}
+
+impl Unit for u32 {
+    #[inline(always)]
+    fn code(self) -> u32 {
+        self
+    }
+
+    #[inline(always)]
+    fn skip(
+        t: &[u32],
+        from: usize,
+        ascii: impl Fn(u8) -> bool,
+        other: impl Fn(u32) -> bool,
+    ) -> usize {
+        let rest = t.get(from..).unwrap_or_default();
+        let hit = rest
+            .iter()
+            .position(|&c| if c < 0x80 { ascii(c as u8) } else { other(c) });
+        hit.map_or(t.len(), |i| from + i)
+    }
+
+    #[inline(always)]
+    fn find(t: &[u32], from: usize, bytes: &[u8], other: impl Fn(u32) -> bool) -> usize {
+        Self::skip(t, from, |b| bytes.iter().any(|&x| x == b), other)
+    }
+}
+
+/// The code point at `i`, or u32::MAX past the end (matches no class).
+#[inline(always)]
+pub fn at<U: Unit>(t: &[U], i: usize) -> u32 {
+    t.get(i).map_or(u32::MAX, |c| c.code())
+}
