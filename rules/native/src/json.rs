@@ -9,10 +9,11 @@
 //! lone surrogate escapes, nesting deeper than `max_depth`, ints longer than Python converts.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
+
+use rustc_hash::FxHashMap;
 
 use crate::lex::{lex, skip_ws, unescape, Lexeme};
 
@@ -92,15 +93,18 @@ struct Frame {
     sole: u32,
     many: bool,
     phone: bool,
+    typed: bool, // says it is a phone: `{"type": "phone", …}`
 }
 
-/// What a key is: asked of Python once per distinct key, kept across scans in `Rules::facts`.
+/// What a key is: asked of Python once per distinct key, kept across scans in `Rules::facts`
+/// (all but `site`, which Rust computes once per distinct key of a scan).
 #[derive(Default, Clone, Copy)]
 struct KeyFacts {
     meta: bool,
     content: bool, // a string member under it is content (`describes` says no)
     phone: bool,
     type_key: bool,
+    site: bool, // the key's own text may hold an identifier (`could_hold`)
 }
 
 impl KeyFacts {
@@ -117,6 +121,7 @@ impl KeyFacts {
             content: bits & 2 != 0,
             phone: bits & 4 != 0,
             type_key: bits & 8 != 0,
+            site: false,
         }
     }
 }
@@ -145,18 +150,35 @@ pub struct Flat {
 pub struct Scanner<'a, 'py> {
     py: Python<'py>,
     body: &'a [u8],
+    /// The body as a str when it is valid UTF-8 (checked once, not per string).
+    utf8: Option<&'a str>,
     rules: &'a Rules<'py>,
     max_depth: i64,
     stack: Vec<Frame>,
     tokens: Vec<Tok>,
     nodes: Vec<Option<Nd>>,
     expect: Expect,
-    key_ids: HashMap<String, u32>,
+    key_ids: FxHashMap<String, u32>,
     keys: Vec<String>,
     facts: Vec<KeyFacts>,
-    phone_types: HashMap<String, bool>,
-    typed: HashSet<usize>, // open objects that say they are a phone
+    phone_types: FxHashMap<String, bool>,
 }
+
+/// What a byte of a string is to `could_hold`: 2 holds by itself (non-ASCII, `@`, `%`, `&`,
+/// a backslash), 1 a digit, 0 nothing.
+const HOLDS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = match c as u8 {
+            0x80.. | b'@' | b'%' | b'&' | b'\\' => 2,
+            b'0'..=b'9' => 1,
+            _ => 0,
+        };
+        c += 1;
+    }
+    table
+};
 
 /// Could this text hold an identifier? Over-matches `rules.detect.match.candidate` on purpose
 /// (its reference: `rules.detect.structure.could_hold`): any non-ASCII text, `@`, `%`, `&`,
@@ -165,13 +187,18 @@ pub fn could_hold(text: &str) -> bool {
     let b = text.as_bytes();
     let mut digits = 0;
     for &c in b {
-        match c {
-            0x80.. | b'@' | b'%' | b'&' | b'\\' => return true,
-            b'0'..=b'9' => digits += 1,
-            _ => {}
+        match HOLDS[c as usize] {
+            2 => return true,
+            one => digits += one as usize,
         }
     }
-    digits >= 7 || b.windows(8).any(|w| w.eq_ignore_ascii_case(b"linkedin"))
+    digits >= 7 || has_linkedin(b)
+}
+
+/// Does `linkedin` occur in `b`, in any case? Tested at each `k` (rarer than an `l`).
+fn has_linkedin(b: &[u8]) -> bool {
+    (3..b.len().saturating_sub(4))
+        .any(|k| b[k] | 0x20 == b'k' && b[k - 3..k + 5].eq_ignore_ascii_case(b"linkedin"))
 }
 
 impl<'a, 'py> Scanner<'a, 'py> {
@@ -179,17 +206,18 @@ impl<'a, 'py> Scanner<'a, 'py> {
         Self {
             py,
             body,
+            utf8: std::str::from_utf8(body).ok(),
             rules,
             max_depth,
             stack: Vec::new(),
-            tokens: Vec::new(),
-            nodes: Vec::new(),
+            // A JSON token takes a dozen bytes or more: room for most bodies without a regrowth.
+            tokens: Vec::with_capacity(body.len() / 12),
+            nodes: Vec::with_capacity(body.len() / 64),
             expect: Expect::Value,
-            key_ids: HashMap::new(),
+            key_ids: FxHashMap::default(),
             keys: Vec::new(),
             facts: Vec::new(),
-            phone_types: HashMap::new(),
-            typed: HashSet::new(),
+            phone_types: FxHashMap::default(),
         }
     }
 
@@ -288,9 +316,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
 
     /// A string's decoded value (checked: UTF-8, no lone surrogate).
     fn text(&self, start: usize, end: usize, escaped: bool) -> PyResult<Cow<'a, str>> {
-        let body: &'a [u8] = self.body;
-        std::str::from_utf8(&body[start + 1..end - 1])
-            .ok()
+        self.str_at(start + 1, end - 1)
             .and_then(|raw| {
                 if escaped {
                     unescape(raw).map(Cow::Owned)
@@ -301,9 +327,17 @@ impl<'a, 'py> Scanner<'a, 'py> {
             .ok_or_else(|| self.error(format!("invalid string at byte {start}")))
     }
 
+    /// `body[start..end]` as a str, if it is valid UTF-8.
+    fn str_at(&self, start: usize, end: usize) -> Option<&'a str> {
+        match self.utf8 {
+            Some(utf8) => utf8.get(start..end),
+            None => std::str::from_utf8(&self.body[start..end]).ok(),
+        }
+    }
+
     /// The absolute value of a number (checked: an int Python converts).
     fn number(&self, start: usize, end: usize, float: bool) -> PyResult<f64> {
-        let text = std::str::from_utf8(&self.body[start..end]).map_err(|_| self.invalid(start))?;
+        let text = self.str_at(start, end).ok_or_else(|| self.invalid(start))?;
         if float || text.len() <= 18 {
             let value: f64 = text.parse().map_err(|_| self.invalid(start))?;
             return Ok(value.abs());
@@ -339,12 +373,8 @@ impl<'a, 'py> Scanner<'a, 'py> {
     fn string(&mut self, start: usize, end: usize, escaped: bool, text: &str) -> PyResult<()> {
         let key = self.scalar(TKind::Str, start, end, escaped, false, could_hold(text))?;
         if key != NONE && self.is_type_key(key) && self.is_phone_type(text)? {
-            let node = self
-                .stack
-                .last()
-                .expect("a key is only read inside an object")
-                .node;
-            self.typed.insert(node);
+            let frame = self.stack.last_mut();
+            frame.expect("a key is only read inside an object").typed = true;
         }
         self.done(end, Described::Str)
     }
@@ -384,7 +414,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
     fn member(&mut self, start: usize, end: usize, escaped: bool) -> PyResult<()> {
         let text = self.text(start, end, escaped)?;
         let key = self.intern(&text)?;
-        let site = could_hold(&text);
+        let site = self.facts[key as usize].site;
         let index = self.tokens.len();
         let frame = self
             .stack
@@ -419,7 +449,8 @@ impl<'a, 'py> Scanner<'a, 'py> {
         }
         let id = self.keys.len() as u32;
         let facts = self.learn(text)?;
-        self.facts.push(facts);
+        let site = could_hold(text);
+        self.facts.push(KeyFacts { site, ..facts });
         self.keys.push(text.to_owned());
         self.key_ids.insert(text.to_owned(), id);
         Ok(id)
@@ -438,6 +469,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
             content: !meta && !rules.describes.call1((&key, ""))?.is_truthy()?,
             phone: rules.phone_key.call1((&key,))?.is_truthy()?,
             type_key: rules.type_keys.contains(&key)?,
+            site: false,
         };
         rules.facts.set_item(key, facts.bits())?;
         Ok(facts)
@@ -528,6 +560,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
             sole: NONE,
             many: false,
             phone,
+            typed: false,
         });
         self.expect = if is_object {
             Expect::Member
@@ -554,7 +587,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
         }
         let end = start + 1;
         let parent = self.stack.last();
-        let typed = self.typed.remove(&frame.node);
+        let typed = frame.typed;
         self.nodes[frame.node] = Some(Nd {
             is_object: frame.is_object,
             start: frame.start,

@@ -41,12 +41,30 @@ fn digits(body: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The bytes a string holds as they are: not a quote, a backslash or a control character.
+const PLAIN: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        table[c] = false;
+        c += 1;
+    }
+    table[b'"' as usize] = false;
+    table[b'\\' as usize] = false;
+    table
+};
+
 /// The end of the string starting at `start` (a quote) by the reference's string regex, and
 /// whether it holds an escape; None where the regex does not match.
 fn string_end(body: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut i = start + 1;
     let mut escaped = false;
     loop {
+        // The common bytes in one tight loop; the match below sees only the others.
+        i += body[i.min(body.len())..]
+            .iter()
+            .take_while(|&&c| PLAIN[c as usize])
+            .count();
         match *body.get(i)? {
             b'"' => return Some((i + 1, escaped)),
             b'\\' => {
