@@ -141,6 +141,29 @@ def test_same_candidates_on_invalid_utf8(chunks: list[bytes]) -> None:
     _assert_same_bytes(b"".join(chunks))
 
 
+# Long plain stretches between identifiers, multi-byte characters and undecodable bytes: the
+# compiled core skips plain text a block at a time and maps character to byte offsets from one
+# shift per multi-byte character; every candidate must still land where the reference's does.
+plain = st.text(alphabet='abcdefghijklmnopqrstuvwxyz ":,{}[]', min_size=10, max_size=120)
+odd_bytes = st.sampled_from([b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff", b"\xc3"])
+long_bodies = st.lists(
+    st.one_of(st.sampled_from(PLANTED).map(str.encode), plain.map(str.encode), odd_bytes),
+    max_size=40,
+).map(b"".join)
+
+
+@needs_native
+@SETTINGS
+@given(long_bodies)
+def test_same_candidates_on_long_bodies(body: bytes) -> None:
+    _assert_same_bytes(body)
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return
+    assert native.find(body, True) == textfind.find_text(text)
+
+
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), texts),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),

@@ -5,28 +5,42 @@ use crate::units::Unit;
 
 pub struct Decoded {
     pub chars: Vec<u32>,
-    /// Byte offset of each character, plus the total length at the end (None: ASCII, where
-    /// character and byte offsets are the same).
-    offsets: Option<Vec<usize>>,
+    /// `(i, extra)`: from character `i` on, byte offsets run `extra` ahead of character
+    /// offsets (the bytes past the first of each multi-byte character before `i`). One entry
+    /// per multi-byte character, so a mostly ASCII body keeps no offset per character.
+    shifts: Vec<(usize, usize)>,
 }
 
 impl Decoded {
-    /// The byte offset of character `i`.
+    /// The byte offset of character `i` (`i` may be the length).
     pub fn byte(&self, i: usize) -> usize {
-        self.offsets.as_ref().map_or(i, |o| o[i])
+        let n = self.shifts.partition_point(|&(from, _)| from <= i);
+        i + if n == 0 { 0 } else { self.shifts[n - 1].1 }
+    }
+
+    /// Appends valid UTF-8: ASCII runs copied as they are, each other character noted.
+    fn push_str(&mut self, s: &str) {
+        let mut rest = s;
+        while !rest.is_empty() {
+            let ascii = rest.bytes().position(|b| b >= 0x80).unwrap_or(rest.len());
+            self.chars
+                .extend(rest.as_bytes()[..ascii].iter().map(|&b| u32::from(b)));
+            rest = &rest[ascii..];
+            if let Some(c) = rest.chars().next() {
+                self.chars.push(c as u32);
+                let extra = self.shifts.last().map_or(0, |&(_, e)| e) + c.len_utf8() - 1;
+                self.shifts.push((self.chars.len(), extra));
+                rest = &rest[c.len_utf8()..];
+            }
+        }
     }
 }
 
 pub fn decode(data: &[u8]) -> Decoded {
-    if data.is_ascii() {
-        let chars = data.iter().map(|&b| b as u32).collect();
-        return Decoded {
-            chars,
-            offsets: None,
-        };
-    }
-    let mut chars = Vec::with_capacity(data.len());
-    let mut offsets = Vec::with_capacity(data.len() + 1);
+    let mut decoded = Decoded {
+        chars: Vec::with_capacity(data.len()),
+        shifts: Vec::new(),
+    };
     let mut pos = 0;
     while pos < data.len() {
         let (valid, bad) = match std::str::from_utf8(&data[pos..]) {
@@ -39,22 +53,14 @@ pub fn decode(data: &[u8]) -> Decoded {
                 (s, bad)
             }
         };
-        for (i, c) in valid.char_indices() {
-            chars.push(c as u32);
-            offsets.push(pos + i);
-        }
+        decoded.push_str(valid);
         pos += valid.len();
-        for k in 0..bad {
-            chars.push(0xDC00 + data[pos + k] as u32);
-            offsets.push(pos + k);
-        }
+        // Each undecodable byte is one character of one byte: no shift.
+        let escaped = data[pos..pos + bad].iter().map(|&b| 0xDC00 + u32::from(b));
+        decoded.chars.extend(escaped);
         pos += bad;
     }
-    offsets.push(data.len());
-    Decoded {
-        chars,
-        offsets: Some(offsets),
-    }
+    decoded
 }
 
 /// A candidate's text: never holds a surrogate (no finder expands over one), so lossless.

@@ -70,6 +70,8 @@ impl Unit for u32 {
         self
     }
 
+    /// Blocks of eight as for bytes, where a block passes only when it is all ASCII and
+    /// none of it `ascii` accepts (a vector test); any other block is read one by one.
     #[inline(always)]
     fn skip(
         t: &[u32],
@@ -77,11 +79,19 @@ impl Unit for u32 {
         ascii: impl Fn(u8) -> bool,
         other: impl Fn(u32) -> bool,
     ) -> usize {
-        let rest = t.get(from..).unwrap_or_default();
-        let hit = rest
-            .iter()
-            .position(|&c| if c < 0x80 { ascii(c as u8) } else { other(c) });
-        hit.map_or(t.len(), |i| from + i)
+        let mut i = from;
+        while i < t.len() {
+            let block = &t[i..t.len().min(i + 8)];
+            let maybe = |hit: bool, &c: &u32| hit | (c >= 0x80) | ascii(c as u8);
+            if block.len() < 8 || block.iter().fold(false, maybe) {
+                let exact = |&c: &u32| if c < 0x80 { ascii(c as u8) } else { other(c) };
+                if let Some(k) = block.iter().position(exact) {
+                    return i + k;
+                }
+            }
+            i += block.len();
+        }
+        t.len()
     }
 
     #[inline(always)]
