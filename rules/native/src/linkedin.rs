@@ -33,6 +33,7 @@ fn matches_at<U: Unit>(t: &[U], p: usize, pattern: &[u8]) -> bool {
 }
 
 pub fn linkedins<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
+    let mut ends = Vec::new(); // reused: no allocation per URL
     let mut p = 0;
     loop {
         // Anchored on the host's `k` (U+212A folds to it): far rarer in text than its `l`.
@@ -69,9 +70,8 @@ pub fn linkedins<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
         if end >= t.len() || !is(t[end].code(), b'/') {
             continue;
         }
-        for stop in path_ends(t, end) {
-            out.push((start, stop));
-        }
+        path_ends(t, end, &mut ends);
+        out.extend(ends.iter().map(|&stop| (start, stop)));
     }
 }
 
@@ -131,13 +131,14 @@ fn is_path(c: u32) -> bool {
     }
 }
 
-fn path_ends<U: Unit>(t: &[U], slash: usize) -> Vec<usize> {
+fn path_ends<U: Unit>(t: &[U], slash: usize, ends: &mut Vec<usize>) {
     let mut end = slash;
     let limit = t.len().min(slash + MAX_PATH);
     while end < limit && is_path(t[end].code()) {
         end += 1;
     }
-    let mut ends = vec![end];
+    ends.clear();
+    ends.push(end);
     let mut trimmed = end;
     while trimmed > slash + 1 && is_ascii_in(t[trimmed - 1].code(), TRAILING) {
         trimmed -= 1;
@@ -149,11 +150,12 @@ fn path_ends<U: Unit>(t: &[U], slash: usize) -> Vec<usize> {
             ends.push(k);
         }
     }
-    let mut unique = Vec::with_capacity(ends.len());
-    for e in ends {
-        if !unique.contains(&e) {
-            unique.push(e);
+    let mut kept = 0; // each end once, where first listed
+    for i in 0..ends.len() {
+        if !ends[..kept].contains(&ends[i]) {
+            ends[kept] = ends[i];
+            kept += 1;
         }
     }
-    unique
+    ends.truncate(kept);
 }
