@@ -94,6 +94,8 @@ impl Unit for u32 {
         t.len()
     }
 
+    // `bytes.contains` would call memchr once per character tested (one to three bytes).
+    #[allow(clippy::manual_contains)]
     #[inline(always)]
     fn find(t: &[u32], from: usize, bytes: &[u8], other: impl Fn(u32) -> bool) -> usize {
         Self::skip(t, from, |b| bytes.iter().any(|&x| x == b), other)
