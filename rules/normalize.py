@@ -172,7 +172,7 @@ def linkedin(raw: str) -> str | None:
 
 def _linkedin_path(raw: str) -> str | None:
     """The path of a URL on linkedin.com or one of its subdomains, else None."""
-    parts = _split(clean(raw).strip())
+    parts = _split(clean(raw).strip().replace("\\", "/"))  # a browser reads `\` as `/`
     if parts is None:
         return None
     try:

@@ -151,11 +151,11 @@ def _ascii_digit(char: str) -> str:
 def linkedin_leaks(text: str, profile: str) -> bool:
     """Whether `linkedin.com/in/<slug>` appears with that exact slug in any reading, as a
     browser reads the URL: `linkedin。com`, `linkedin.com.`, `/./in/`, `/comm/in/` and the
-    mobile `/m/in/`, `/mwlite/in/` and `/public-profile/in/` too."""
+    mobile `/m/in/`, `/mwlite/in/` and `/public-profile/in/` too, `\\` for any `/`."""
     slug = profile.removeprefix("linkedin.com/in/")
     pattern = re.compile(
-        r"(?<![\w-])(?:[\w-]+\.)*linkedin[.\u3002]com\.?(?::\d+)?/"
-        r"(?:(?:\.|comm|m|mwlite|public-profile)/)*in/"
+        r"(?<![\w-])(?:[\w-]+\.)*linkedin[.\u3002]com\.?(?::\d+)?[/\\]"
+        r"(?:(?:\.|comm|m|mwlite|public-profile)[/\\])*in[/\\]"
         + re.escape(slug.casefold())
         + r"(?![\w%-])"
     )

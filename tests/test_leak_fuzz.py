@@ -71,6 +71,7 @@ def linkedin_spellings(profile: str) -> st.SearchStrategy[str]:
         f'<a href="https://uk.linkedin.com/in/{slug}?trk=x">x</a>',
         f"https://linkedin.com:443/in/{slug}.", f"HTTPS://WWW.LINKEDIN.COM/IN/{slug.upper()}",
         f"https://www.linkedin.com/m/in/{slug}", f"linkedin.com/MWLITE/in/{slug}/?trk=x",
+        f"https://www.linkedin.com\\in\\{slug}", f"linkedin.com/m\\in/{slug}",
     ])
 
 

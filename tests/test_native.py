@@ -211,6 +211,9 @@ def test_same_candidates_on_adversarial_input(text: str) -> None:
         "https:\\/\\/www.linkedin.com\\/mwlite\\/in\\/janedoe",
         "https%3A%2F%2Fwww.linkedin.com%2Fm%2Fin%2Fjanedoe",
         "https://mobile.linkedin.com/in/janedoe",
+        "https://www.linkedin.com/in\\janedoe",  # `\` is a `/` to a browser
+        "https://www.linkedin.com\\m\\in\\janedoe\\",
+        "linkedin.com/mwlite\\in/janedoe",
     ],
 )
 def test_both_finders_find_a_mobile_profile(url: str) -> None:

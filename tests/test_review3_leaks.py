@@ -36,16 +36,12 @@ async def deny_company(env: Env, api_key: str, name: str, place: str) -> None:
 
 
 # A browser reads `\` as `/` in an http(s) URL (WHATWG URL: special schemes), so
-# `https://www.linkedin.com/in\janedoe` opens /in/janedoe, like the mobile paths this session
-# added. The finder ends a path at `\` and `urlpath.browser_segments` splits on `/` only:
-# neither detector reads the profile, and it goes out.
+# `https://www.linkedin.com/in\janedoe` opens /in/janedoe, like the mobile paths. Both finders
+# read a path on across `\` and the normaliser reads it as `/`.
 
 BACKSLASHED = ["in\\janedoe", "m\\in\\janedoe", "m/in\\janedoe", "mwlite\\in/janedoe"]
 
 
-@pytest.mark.xfail(strict=True, reason="a backslash in a linkedin.com path is a `/` to a "
-                   "browser (WHATWG), but the finder stops the path at `\\` and "
-                   "urlpath.browser_segments splits on `/` only: the profile is not read")
 @pytest.mark.parametrize("path", BACKSLASHED)
 async def test_a_profile_url_written_with_backslashes_is_removed(
     env: Env, redis_url: str, path: str

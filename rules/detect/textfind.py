@@ -40,7 +40,7 @@ _LINKEDIN = re.compile(r"linkedin[.\u3002]com", re.IGNORECASE)  # `linkedin。co
 _HOST_LEFT = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.){0,4}$")
 _SCHEME_LEFT = re.compile(r"(?:https?:)?//$", re.IGNORECASE)
 _PORT = re.compile(r":[0-9]{1,5}")
-_PATH_STOP = frozenset(" \t\r\n\"'<>`\\{}|^[]")
+_PATH_STOP = frozenset(" \t\r\n\"'<>`{}|^[]")  # `\` is a `/` to a browser (WHATWG URL)
 _TRAILING = ".,;:!?)]}'\"*"
 
 Raw = tuple[int, int, int, str]
@@ -157,7 +157,7 @@ def _linkedins(text: str) -> Iterator[Raw]:
         port = _PORT.match(text, end)
         if port is not None:
             end = port.end()
-        if end >= len(text) or text[end] != "/":
+        if end >= len(text) or text[end] not in "/\\":
             continue
         for stop in _path_ends(text, end):
             yield LINKEDIN, start, stop, text[start:stop]

@@ -7,7 +7,7 @@ use crate::units::Unit;
 
 const MAX_PATH: usize = 512;
 const MAX_SPLITS: usize = 16;
-const PATH_STOP: &[u8] = b" \t\r\n\"'<>`\\{}|^[]";
+const PATH_STOP: &[u8] = b" \t\r\n\"'<>`{}|^[]"; // `\` is a `/` to a browser (WHATWG URL)
 const TRAILING: &[u8] = b".,;:!?)]}'\"*";
 const HOST: &[u8] = b"linkedin.com";
 const K_AT: usize = 3; // where the host's `k` is
@@ -67,7 +67,7 @@ pub fn linkedins<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
                 end = q;
             }
         }
-        if end >= t.len() || !is(t[end].code(), b'/') {
+        if end >= t.len() || !(is(t[end].code(), b'/') || is(t[end].code(), b'\\')) {
             continue;
         }
         path_ends(t, end, &mut ends);
