@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from proxy import lists_cli, logs, rebuild_cli, rules_cli, server
+from proxy import heap, lists_cli, logs, rebuild_cli, rules_cli, server
 from proxy.settings import (
     SettingsError,
     add_arguments,
@@ -60,6 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
         from proxy import workers
 
         return workers.run(settings)
+    heap.settle()  # the process's collector: a library coroutine (tests run many) leaves it be
     server.run(settings, lambda: server.serve(settings))
     return 0
 

@@ -1,4 +1,4 @@
-"""The garbage collector set for a proxy's heap, once the proxy is up.
+"""The garbage collector set for a proxy's heap, at the start of a `serve` process (or worker).
 
 A filtered 79 kB body allocates tens of thousands of short-lived tuples that reference counting
 frees on its own; at CPython's default threshold (700 new containers) the cycle collector still
@@ -17,7 +17,10 @@ GEN0_THRESHOLD = 50_000
 
 
 def settle() -> None:
-    """Collect once, freeze what survived start-up, raise the young threshold."""
+    """Collect once, freeze what survived start-up (imports), raise the young threshold.
+
+    Called where a serving process starts (proxy/cli.py, proxy/workers.py), never from the
+    server coroutines: a process that runs many of them (the test suite) keeps its own."""
     gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from proxy import heap
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, SettingsError, kafka_options
 from rules.detect import finder
@@ -199,7 +198,6 @@ async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_
         log.info("listening", extra={"fields": {"listen": settings.listen,
                                                  "admin": settings.admin_listen,
                                                  "scanner": finder.announce()}})
-        heap.settle()
         await until()
         health.draining = True
         log.info("draining", extra={"fields": {"timeout_s": settings.shutdown_timeout}})
@@ -212,7 +210,6 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
     try:
         app = create_app(settings, guarded(settings, store))
         proxy = await start_site(app, settings.listen, settings)
-        heap.settle()
         on_listening()
         await wait_for_signal()
         await proxy.cleanup()

@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack, suppress
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 
-from proxy import logs
+from proxy import heap, logs
 from proxy.settings import Settings
 
 log = logging.getLogger("denyproxy")
@@ -43,6 +43,7 @@ def _worker(settings: Settings, listening: EventType) -> None:
     from proxy import server
 
     logs.configure(settings.log_level, settings.log_format)
+    heap.settle()
     server.run(settings, lambda: server.serve_proxy(settings, on_listening=listening.set))
 
 
