@@ -1,5 +1,8 @@
 """Sending the lookup script (lookup_script.py): one EVALSHA_RO per Cluster slot, in one
-pipeline, with a key's assignments version (named lists) read in the same round trip."""
+pipeline, with a key's assignments version (named lists) read in the same round trip.
+
+On a single node both go over the store's link (link.py): one write, one read, no redis-py
+round trip on the hot path. A Cluster routes them through redis-py."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from rules.store.link import RedisLink
 from rules.store.lookup_script import LOOKUP, READ_ONLY
 
 LookupArgs = tuple[list[str], list[str | int]]
@@ -22,6 +26,7 @@ class LookupScripts:
         self.client = client
         self.cluster = isinstance(client, RedisCluster)
         self.sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
+        self.link = None if self.cluster else RedisLink.of(client)
 
     async def evaluate(
         self, calls: Sequence[LookupArgs], version_key: str | None = None
@@ -43,9 +48,8 @@ class LookupScripts:
         redis-py routes EVALSHA_RO by asking the server for its keys (COMMAND GETKEYS, one more
         round trip): on a Cluster each call names its node, the owner of its scopes' slot.
         """
-        if not self.cluster and version_key is None:
-            keys, args = calls[0]
-            return [await self.client.evalsha_ro(self.sha, len(keys), *keys, *args)], None
+        if self.link is not None:
+            return await self.on_link(self.link, calls, version_key)
         pipe = self.client.pipeline(transaction=False)
         for keys, args in calls:
             node = await self.node(keys[-1])
@@ -54,6 +58,20 @@ class LookupScripts:
             pipe.get(version_key)
         replies = await pipe.execute()
         return (replies[:-1], replies[-1]) if version_key is not None else (replies, None)
+
+    async def on_link(
+        self, link: RedisLink, calls: Sequence[LookupArgs], version_key: str | None
+    ) -> tuple[list[list[int]], bytes | None]:
+        """The calls and the GET of `version_key` in one write on the link."""
+        commands = [(READ_ONLY, self.sha, len(keys), *keys, *args) for keys, args in calls]
+        if version_key is None:
+            return cast(list[list[int]], await link.call(commands)), None
+        replies = await link.call([*commands, ("GET", version_key)])
+        return cast(list[list[int]], replies[:-1]), cast(bytes | None, replies[-1])
+
+    async def aclose(self) -> None:
+        if self.link is not None:
+            await self.link.aclose()
 
     async def node(self, key: str) -> dict[str, Any]:
         """On a Cluster, where a call on `key`'s slot goes; off one, nothing to say."""

@@ -240,6 +240,7 @@ class RedisStore:
         return int(await self._call(self.client.scard(rule_key(tenant, rule_type))))
 
     async def aclose(self) -> None:
+        await self._scripts.aclose()
         await self.client.aclose()
 
     async def health_groups(self) -> list[MarkerGroup]:
