@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import hiredis
 import redis.asyncio as aioredis
 from redis._parsers.base import BaseParser
+from redis.asyncio.connection import AbstractConnection
 from redis.credentials import CredentialProvider, UsernamePasswordCredentialProvider
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -49,7 +50,8 @@ class Endpoint:
     def of(cls, pool: aioredis.ConnectionPool) -> Endpoint:
         """Read from a connection the pool makes (not connected): host or unix path, database,
         credentials, the TLS context of a `rediss://` URL, and the timeouts."""
-        conn = pool.make_connection()
+        # redis-py leaves make_connection unannotated; it returns pool.connection_class(...)
+        conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
         credentials = conn.credential_provider
         if credentials is None and (conn.username or conn.password):
             credentials = UsernamePasswordCredentialProvider(conn.username, conn.password)
@@ -77,7 +79,8 @@ def raise_errors(replies: list[Reply]) -> list[Reply]:
     NoScriptError, NOPERM: NoPermissionError, any other: ResponseError)."""
     for reply in replies:
         if isinstance(reply, hiredis.ReplyError):
-            error: RedisError = BaseParser.parse_error(str(reply))
+            # redis-py leaves parse_error unannotated; it returns a RedisError subclass
+            error: RedisError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
             raise error
     return replies
 
@@ -111,6 +114,10 @@ class _LinkProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def send(self, packed: bytes, count: int) -> asyncio.Future[list[Reply]]:
         """Write one call's commands; its future holds their `count` replies."""
@@ -188,6 +195,11 @@ class RedisLink:
     def of(cls, client: aioredis.Redis) -> RedisLink:
         """A link to the node `client` (a single-node redis-py client) talks to."""
         return cls(Endpoint.of(client.connection_pool))
+
+    @property
+    def pending(self) -> int:
+        """Calls written and not yet answered."""
+        return 0 if self._protocol is None else self._protocol.pending
 
     async def call(self, commands: Sequence[Command]) -> list[Reply]:
         """The replies of `commands`, written in one write; an error reply is raised."""
