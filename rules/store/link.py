@@ -107,6 +107,13 @@ class _LinkProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self._out: list[bytes] = []
+
+    def _flush(self) -> None:
+        """One write for the calls made in one turn of the loop while others were in flight."""
+        out, self._out = self._out, []
+        if self._transport is not None and not self.closed:
+            self._transport.write(b"".join(out))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -124,8 +131,14 @@ class _LinkProtocol(asyncio.Protocol):
         if self.closed or self._transport is None:
             raise RedisConnectionError(f"Connection to {self._name} is closed.")
         future: asyncio.Future[list[Reply]] = self._loop.create_future()
+        if self._out:
+            self._out.append(packed)
+        elif self._pending:  # calls in flight: later ones of this turn of the loop join it
+            self._out.append(packed)
+            self._loop.call_soon(self._flush)
+        else:
+            self._transport.write(packed)
         self._pending.append(_Pending(future, count, self._loop.time()))
-        self._transport.write(packed)
         if self._timer is None and self._timeout is not None:
             self._arm()
         return future
