@@ -248,3 +248,19 @@ async def test_a_wrong_password_fails_closed(secure_redis: SecureRedis) -> None:
     finally:
         await store.aclose()
 
+
+
+def test_the_link_runs_on_uvloop(redis_url: str) -> None:
+    """uvloop (--event-loop uvloop) has transports of its own: the link works on them too."""
+    uvloop = pytest.importorskip("uvloop")
+    tenant = tenant_of(f"om_{uuid.uuid4().hex}")
+
+    async def lookups() -> list[dict[RuleType, set[str]]]:
+        store = await denying_store(redis_url, tenant, ["uv@link.example"], limit=2.0)
+        try:
+            query = {EMAIL: {"uv@link.example", "other@link.example"}}
+            return await asyncio.gather(*(store.lookup(tenant, query) for _ in range(20)))
+        finally:
+            await store.aclose()
+
+    assert uvloop.run(lookups()) == [{EMAIL: {"uv@link.example"}}] * 20
