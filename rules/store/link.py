@@ -107,14 +107,8 @@ class _LinkProtocol(asyncio.Protocol):
         self._pending: deque[_Pending] = deque()
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []  # calls to write at the end of this turn of the loop
         self.closed = False
-        self._out: list[bytes] = []
-
-    def _flush(self) -> None:
-        """One write for the calls made in one turn of the loop while others were in flight."""
-        out, self._out = self._out, []
-        if self._transport is not None and not self.closed:
-            self._transport.write(b"".join(out))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
@@ -129,7 +123,9 @@ class _LinkProtocol(asyncio.Protocol):
     def send(self, packed: bytes, count: int) -> asyncio.Future[list[Reply]]:
         """Write one call's commands; its future holds their `count` replies."""
         if self.closed or self._transport is None:
-            raise RedisConnectionError(f"Connection to {self._name} is closed.")
+            error = RedisConnectionError(f"Connection to {self._name} is closed.")
+            self.fail(error)  # closed: the next call connects again
+            raise error
         future: asyncio.Future[list[Reply]] = self._loop.create_future()
         if self._out:
             self._out.append(packed)
@@ -142,6 +138,12 @@ class _LinkProtocol(asyncio.Protocol):
         if self._timer is None and self._timeout is not None:
             self._arm()
         return future
+
+    def _flush(self) -> None:
+        """One write for the calls made in one turn of the loop while others were in flight."""
+        out, self._out = self._out, []
+        if self._transport is not None and not self.closed:
+            self._transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
