@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from bench.data import contacts, detect_row, task_doc  # noqa: E402
+from rules.detect import finder  # noqa: E402
 from rules.detect import match as flt  # noqa: E402
 from rules.model import Lookup, RuleType  # noqa: E402
 
@@ -65,7 +66,7 @@ def after(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 
 def after_py(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
     """`after` with the pure-Python reference (rules/detect/structure.py) in the pipeline."""
-    from rules.detect import finder, structure
+    from rules.detect import structure
 
     compiled = finder.json_structure  # the name the pipeline calls, swapped for this body only
     finder.json_structure = structure.reference
@@ -76,6 +77,7 @@ def after_py(body: bytes, rules: dict[RuleType, set[str]]) -> bytes:
 
 
 def clear_caches() -> None:
+    finder.forget()  # the compiled scan's memo of normal forms
     for module in list(sys.modules.values()):
         if module is None or not (module.__name__.startswith("rules")):
             continue

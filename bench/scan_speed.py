@@ -2,7 +2,7 @@
 
 Not a test: `python bench/scan_speed.py` prints, for each finder backend (the compiled core
 rules._native when built, and the pure-Python reference), the MB/s of finding alone and of
-`scan_bytes()` end to end (finding + normalising), caches warm and cold; best of five. The
+`scan.scan_bytes()` end to end (finding + normalising), caches warm and cold; best of five. The
 machine is shared, so read them as orders of magnitude.
 """
 
@@ -14,8 +14,7 @@ import random
 import time
 from collections.abc import Callable
 
-from rules.detect import finder, readings, textfind
-from rules.detect.scan import scan_bytes
+from rules.detect import finder, readings, scan, textfind
 
 Finders = tuple[Callable[[str], list[textfind.Raw]], Callable[[bytes], list[textfind.Raw]]]
 
@@ -72,6 +71,7 @@ def best_seconds(work: Callable[[], object], cold: bool) -> float:
     for _ in range(5):
         if cold:
             readings.clear_caches()
+            finder.forget()
         start = time.perf_counter()
         work()
         best = min(best, time.perf_counter() - start)
@@ -79,20 +79,22 @@ def best_seconds(work: Callable[[], object], cold: bool) -> float:
 
 
 def report(name: str, body: bytes) -> None:
+    fused = finder.FUSED
     for backend, (find_text, find_bytes) in backends().items():
         finder.find_text, finder.find_bytes = find_text, find_bytes
+        finder.FUSED = fused if backend == "native" else None  # the compiled scan, or none
         mb = len(body) / 1e6
         find = mb / best_seconds(functools.partial(find_bytes, body), cold=False)
-        warm = mb / best_seconds(lambda: scan_bytes(body, "US"), cold=False)
-        cold = mb / best_seconds(lambda: scan_bytes(body, "US"), cold=True)
+        warm = mb / best_seconds(lambda: scan.scan_bytes(body, "US"), cold=False)
+        cold = mb / best_seconds(lambda: scan.scan_bytes(body, "US"), cold=True)
         print(f"| {name} | {backend} | {find:8.2f} | {warm:8.2f} | {cold:8.2f} |")
 
 
 if __name__ == "__main__":
     doc, text = openmart_json().encode(), prose().encode()
     print(
-        f"JSON {len(doc) / 1000:.0f} kB, {len(scan_bytes(doc, 'US'))} candidates; backend in use: "
-        f"{finder.BACKEND}"
+        f"JSON {len(doc) / 1000:.0f} kB, {len(scan.scan_bytes(doc, 'US'))} candidates; "
+        f"backend in use: {finder.BACKEND}"
     )
     print("| body | finder | find MB/s | scan warm MB/s | scan cold MB/s |")
     print("|---|---|--:|--:|--:|")

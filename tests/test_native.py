@@ -227,10 +227,33 @@ def test_both_finders_find_a_mobile_profile(url: str) -> None:
 @SETTINGS
 @given(texts)
 def test_scan_is_the_same_through_either_backend(text: str) -> None:
-    through_native = scan.scan(text, "US")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(finder, "find_text", textfind.find_text)
-        assert scan.scan(text, "US") == through_native
+    """The compiled scan (finding and normalising in one call, its memo warm or cold) gives
+    what the reference finder and `_candidates` give: same spans, types, forms and order."""
+    reference = scan._candidates(textfind.find_text(text), "US")
+    assert scan.scan(text, "US") == reference
+    finder.forget()
+    assert scan.scan(text, "US") == reference
+    body = text.encode()
+    assert scan.scan_bytes(body, "GB") == scan._candidates(textfind.find_bytes(body), "GB")
+
+
+@needs_native
+@SETTINGS
+@given(st.one_of(long_bodies, json_values.map(lambda v: json.dumps(v).encode())))
+def test_compiled_scan_of_bytes_matches_the_reference(body: bytes) -> None:
+    assert scan.scan_bytes(body, "US") == scan._candidates(textfind.find_bytes(body), "US")
+
+
+@needs_native
+def test_compiled_scan_memo_is_bounded_and_right_after_it_starts_afresh() -> None:
+    memo = native.Memo(3)
+    context = (lambda kind, text: scan.normals(kind, text, "US"), scan._union,
+               scan.RULE_TYPE[:3], scan.Candidate)
+    body = b"a@x.org b@x.org c@x.org d@x.org +1 512 555 0100"
+    first = native.candidates(body, False, memo, context)
+    assert len(memo) <= 3
+    assert first == native.candidates(body, False, memo, context)
+    assert first == scan._candidates(textfind.find_bytes(body), "US")
 
 
 def _selected() -> ModuleType | None:

@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from rules.detect import jsonspan, structure, textfind
 from rules.detect.contact import TYPE_KEYS, describes, is_phone_key, is_phone_type
@@ -101,6 +102,51 @@ _native_json_structure: Callable[
 ]
 find_text: Callable[[str], list[Raw]]
 find_bytes: Callable[[bytes], list[Raw]]
+
+
+class Fused(NamedTuple):
+    """The finder and the normalising after it in one compiled call (rules/native/src/
+    normalised.rs), for rules/detect/scan.py: `candidates(data, char_spans, memo, context)`."""
+
+    memo: Callable[[int], object]  # Memo(entries): the normal forms it keeps
+    candidates: Callable[[bytes, bool, object, tuple[object, ...]], list[Any]]
+
+
+FUSED: Fused | None = None
+MEMO_ENTRIES = 65_536
+"""Distinct texts whose answers one compiled memo keeps (a few MB); then it starts afresh."""
+T = TypeVar("T")
+
+
+class Memos(Generic[T]):
+    """A compiled `Memo` per region, with what it remembers the answers of for that region
+    (`make(region)`: a callable the compiled core asks on a miss). Regions come from settings:
+    a handful; bounded all the same."""
+
+    def __init__(self, make: Callable[[str], T]) -> None:
+        self.make = make
+        self.held: dict[str, tuple[object, T]] = {}
+        _EVERY.append(self)
+
+    def of(self, fused: Fused, region: str) -> tuple[object, T]:
+        held = self.held.get(region)
+        if held is None:
+            if len(self.held) >= 8:
+                self.held.clear()
+            held = self.held[region] = (fused.memo(MEMO_ENTRIES), self.make(region))
+        return held
+
+    def clear(self) -> None:
+        self.held.clear()
+
+
+_EVERY: list[Memos[Any]] = []
+
+
+def forget() -> None:
+    """Empty every compiled memo (benchmarks measure cold caches with it)."""
+    for memos in _EVERY:
+        memos.clear()
 scan_json: Callable[[bytes, frozenset[str], int], jsonspan.Scan]
 json_structure: Callable[[bytes, frozenset[str], int], structure.Structure]
 if _native is not None:
@@ -108,6 +154,7 @@ if _native is not None:
     _native_json_structure = _native.json_structure
     find_text, find_bytes, scan_json = _native_text, _native_bytes, _native_json
     json_structure = _native_structure
+    FUSED = Fused(_native.Memo, _native.candidates)
 else:
     if os.environ.get("DENYPROXY_REQUIRE_NATIVE") == "1":
         raise ImportError("DENYPROXY_REQUIRE_NATIVE=1 but rules._native is not built")

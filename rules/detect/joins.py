@@ -17,10 +17,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
-from rules.detect import finder
 from rules.detect.match import Identifier
-from rules.detect.readings import RULE_TYPE, normals
-from rules.detect.scan import Candidate
+from rules.detect.scan import Candidate, scan_bytes
 from rules.detect.splice import Replaced
 from rules.detect.structure import Structure
 
@@ -52,8 +50,7 @@ def output_ids(
     ids = _reused(known if reuse is None else reuse, windows)
     for start, end in windows:
         piece = out[_shifted(start, replaced):_shifted(end, replaced)]
-        for kind, _, _, raw in finder.find_bytes(piece):
-            ids.update((RULE_TYPE[kind], n) for n in normals(kind, raw, region))
+        ids.update((c.kind, n) for c in scan_bytes(piece, region) for n in c.normal)
     return ids
 
 

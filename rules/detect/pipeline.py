@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from rules.detect import company, finder, joins, splice
 from rules.detect.contact import CONTACT_META_KEYS
 from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
-from rules.detect.readings import RULE_TYPE, normals
 from rules.detect.scan import Candidate, scan_bytes, shortest_denied
-from rules.detect.structure import Structure
+from rules.detect.structure import Identify, Structure
 from rules.model import Lookup, RuleType
 
 Site = tuple[int, tuple[Identifier, ...]]  # token index, its identifiers
@@ -76,12 +75,20 @@ def structural(found: Structure, region: str) -> list[Site]:
     """Identifiers site by site: phones anywhere, object keys, phone context from keys.
 
     No `candidate` pre-filter here: `could_hold` (structure.py) filtered already, and
-    `identifiers` of a non-candidate is empty (cached per value like any other). A list
-    comprehension: a generator's frame switch per site cost more than the lookup."""
-    return [
-        (index, ids) for index, value, ctx in found.sites()
-        if (ids := identifiers(value, ctx, region))
-    ]
+    `identifiers` of a non-candidate is empty. The compiled structure asks `identifiers` once
+    per distinct token text and keeps the answer (`_SITES`); the reference asks per site."""
+    memo, identify = _SITES.of(finder.FUSED, region) if finder.FUSED else (None, _identify(region))
+    return found.identified(memo, identify)
+
+
+def _identify(region: str) -> Identify:
+    def identify(value: str | int | float, phone_ctx: bool) -> tuple[Identifier, ...]:
+        return identifiers(value, phone_ctx, region)
+
+    return identify
+
+
+_SITES = finder.Memos(_identify)
 
 
 def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered:
@@ -155,13 +162,10 @@ def verify(
 
     `known`: the candidates of `out` when they were found already (the body went out
     unchanged), so an unchanged body is not scanned twice. Otherwise only the compiled finding
-    runs: each distinct raw candidate is normalised once (cached), no spans are kept.
+    runs (the compiled scan, its normal forms remembered).
     """
-    if known is None:
-        raws = {(kind, raw) for kind, _, _, raw in finder.find_bytes(out)}
-        ids = {(RULE_TYPE[kind], n) for kind, raw in raws for n in normals(kind, raw, region)}
-    else:
-        ids = {(c.kind, n) for c in known for n in c.normal}
+    found = scan_bytes(out, region) if known is None else known
+    ids = {(c.kind, n) for c in found for n in c.normal}
     return verdict(ids, answer, asked)
 
 

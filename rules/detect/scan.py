@@ -42,12 +42,38 @@ class Candidate(NamedTuple):
 
 def scan(text: str, region: str) -> list[Candidate]:
     """Every candidate in `text`, read as written and decoded, sorted by span (characters)."""
+    if (fused := finder.FUSED) is not None:
+        try:
+            return _fused(fused, text.encode("utf-8"), True, region)
+        except UnicodeEncodeError:  # lone surrogates: only the reference reads them as Python
+            pass
     return _candidates(finder.find_text(text), region)
 
 
 def scan_bytes(body: bytes, region: str) -> list[Candidate]:
     """Candidates of a UTF-8 body, spans in bytes (undecodable bytes end a candidate)."""
+    if (fused := finder.FUSED) is not None:
+        return _fused(fused, body, False, region)
     return _candidates(finder.find_bytes(body), region)
+
+
+def _context(region: str) -> tuple[object, ...]:
+    """What the compiled scan needs of Python for one region (rules/native/src/normalised.rs)."""
+
+    def normals_here(kind: int, text: str) -> tuple[str, ...]:
+        return normals(kind, text, region)
+
+    return (normals_here, _union, RULE_TYPE[:3], Candidate)
+
+
+MEMOS = finder.Memos(_context)
+"""The compiled scan's normal forms of each distinct raw text, per region."""
+
+
+def _fused(fused: finder.Fused, data: bytes, char_spans: bool, region: str) -> list[Candidate]:
+    """`_candidates(find(data), region)` in one compiled call: each distinct raw text is
+    normalised once (`readings.normals`) and its forms kept in the region's memo."""
+    return fused.candidates(data, char_spans, *MEMOS.of(fused, region))
 
 
 def _candidates(found: list[Raw], region: str) -> list[Candidate]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from rules.detect import jsonspan
 from rules.detect.contact import TYPE_KEYS, is_phone_key, is_phone_type
@@ -30,8 +30,16 @@ Field = tuple[int, str, str | int | float]  # record node, field kind, value (co
 _MARKS = frozenset("@%&\\")  # an address, or an encoding that may hide one (%40, &#64;, \u0040)
 
 
+Identify = Callable[[str | int | float, bool], tuple[tuple[object, str], ...]]
+"""A site's identifiers from its value and phone context (rules.detect.match.identifiers)."""
+
+
 class Structure(Protocol):
     def sites(self) -> list[Site]: ...
+
+    def identified(self, memo: object, identify: Identify) -> list[tuple[int, tuple[Any, ...]]]:
+        """`(index, identify(value, phone_context))` of the sites it finds something in; a
+        compiled structure asks once per distinct token and keeps the answer in `memo`."""
 
     def token(self, index: int) -> jsonspan.Token: ...
 
@@ -70,6 +78,9 @@ class Reference:
             if ctx or (could_hold(value) if isinstance(value, str) else abs(value) >= PHONE_SIZE):
                 out.append((index, value, ctx))
         return out
+
+    def identified(self, memo: object, identify: Identify) -> list[tuple[int, tuple[Any, ...]]]:
+        return [(index, ids) for index, value, ctx in self.sites() if (ids := identify(value, ctx))]
 
     def token(self, index: int) -> jsonspan.Token:
         return self.scan.tokens[index]

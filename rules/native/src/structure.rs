@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
 
 use crate::json::{Flat, Part, Rules, Scanner, TKind, Tok, NONE};
 use crate::lex::unescape;
+use crate::normalised::Memo;
 
 /// `(Token, Node, Kind.STRING, Kind.KEY, Kind.NUMBER, describes, JsonBodyError, is_phone_key,
 /// is_phone_type, TYPE_KEYS)` from rules/detect/finder.py.
@@ -186,6 +187,33 @@ impl Structure {
 
 #[pymethods]
 impl Structure {
+    /// `(index, identify(value, phone_context))` of every site whose answer is not empty;
+    /// `identify` is asked once per distinct token bytes, context and type: `memo` keeps it.
+    fn identified<'py>(
+        &self,
+        py: Python<'py>,
+        memo: &Bound<'py, Memo>,
+        identify: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let body = self.body.as_bytes(py);
+        let mut memo = memo.try_borrow_mut()?;
+        let mut out = Vec::new();
+        for (index, t) in self.flat.tokens.iter().enumerate() {
+            let ctx = self.context(t);
+            if !(ctx || t.site) {
+                continue;
+            }
+            let slot = usize::from(ctx) * 2 + usize::from(t.kind == TKind::Num);
+            let ids = memo.get_or(py, slot, &body[t.start..t.end], || {
+                identify.call1((self.value(py, t)?, ctx))
+            })?;
+            if !ids.is_empty() {
+                out.push((index, ids).into_pyobject(py)?);
+            }
+        }
+        PyList::new(py, out)
+    }
+
     /// `(index, value, phone_context)` of every token that may hold an identifier.
     fn sites<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut out = Vec::new();

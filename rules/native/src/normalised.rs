@@ -1,0 +1,161 @@
+//! `candidates`: the text scanner's whole contract in one call, as
+//! `rules.detect.scan._candidates(find(...), region)` returns it: every raw candidate
+//! normalised, the readings of one span and type merged, sorted by span then type.
+//!
+//! The normal forms are Python's (rules/detect/readings.normals: the one normaliser), asked once
+//! per distinct text and kept in a `Memo`. A contact seen before costs a hash of its bytes here,
+//! not a Python string, a call and a tuple per raw candidate.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use rustc_hash::FxHashMap;
+
+/// What each finder kind is looked up as: emails, LinkedIn profiles, and phones (windows of
+/// text and JSON numbers alike); the order of `RuleType`'s values, so spans sort as in Python.
+const TYPE_OF_KIND: [usize; 4] = [0, 1, 2, 2];
+
+/// Answers of a Python function by slot (a finder kind; a site's context and type) and raw
+/// bytes, bounded: past `limit` entries it starts afresh (a bounded memory whatever the
+/// traffic; a cleared memo only costs the function's calls again).
+#[pyclass(module = "rules._native")]
+pub struct Memo {
+    slots: [FxHashMap<Box<[u8]>, Py<PyTuple>>; 4],
+    limit: usize,
+    len: usize,
+}
+
+#[pymethods]
+impl Memo {
+    #[new]
+    fn new(limit: usize) -> Self {
+        Memo {
+            slots: Default::default(),
+            limit: limit.max(1),
+            len: 0,
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    fn clear(&mut self) {
+        self.slots.iter_mut().for_each(FxHashMap::clear);
+        self.len = 0;
+    }
+}
+
+/// `(normals, union, rule_types, Candidate)` from rules/detect/scan.py: the normaliser of one
+/// region `normals(kind, text)`, the merge of two readings' forms, the three `RuleType`s and
+/// the NamedTuple the reference builds.
+pub struct Context<'py> {
+    normals: Bound<'py, PyAny>,
+    union: Bound<'py, PyAny>,
+    types: [Bound<'py, PyAny>; 3],
+    candidate: Bound<'py, PyAny>,
+    tuple_new: Bound<'py, PyAny>,
+}
+
+impl<'py> Context<'py> {
+    pub fn of(py: Python<'py>, context: &Bound<'py, PyTuple>) -> PyResult<Self> {
+        let types = context.get_item(2)?;
+        Ok(Context {
+            normals: context.get_item(0)?,
+            union: context.get_item(1)?,
+            types: [types.get_item(0)?, types.get_item(1)?, types.get_item(2)?],
+            candidate: context.get_item(3)?,
+            tuple_new: py.get_type::<PyTuple>().getattr("__new__")?,
+        })
+    }
+}
+
+impl Memo {
+    /// The answer kept for `key` in `slot`, or `make`'s (then kept).
+    pub fn get_or<'py>(
+        &mut self,
+        py: Python<'py>,
+        slot: usize,
+        key: &[u8],
+        make: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        if let Some(kept) = self.slots[slot].get(key) {
+            return Ok(kept.bind(py).clone());
+        }
+        let made = make()?.downcast_into::<PyTuple>()?;
+        if self.len >= self.limit {
+            self.clear();
+        }
+        self.slots[slot].insert(key.into(), made.clone().unbind());
+        self.len += 1;
+        Ok(made)
+    }
+
+    /// The normal forms of one raw candidate's text (finder kind `kind`).
+    pub fn forms<'py>(
+        &mut self,
+        ctx: &Context<'py>,
+        kind: u8,
+        text: &str,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let slot = usize::from(kind);
+        self.get_or(ctx.normals.py(), slot, text.as_bytes(), || {
+            ctx.normals.call1((kind, text))
+        })
+    }
+}
+
+/// Merges the forms found per `(start, end, type)` and builds the sorted `Candidate`s.
+pub struct Merged<'py> {
+    spans: FxHashMap<(usize, usize, usize), Bound<'py, PyTuple>>,
+}
+
+impl<'py> Merged<'py> {
+    pub fn new() -> Self {
+        Merged {
+            spans: FxHashMap::default(),
+        }
+    }
+
+    /// One reading: `forms` of a candidate of finder kind `kind` at `start..end` (caller's
+    /// units); none is no identifier.
+    pub fn add(
+        &mut self,
+        ctx: &Context<'py>,
+        (kind, start, end): (u8, usize, usize),
+        forms: Bound<'py, PyTuple>,
+    ) -> PyResult<()> {
+        if forms.is_empty() {
+            return Ok(());
+        }
+        let key = (start, end, TYPE_OF_KIND[usize::from(kind)]);
+        let merged = match self.spans.remove(&key) {
+            None => forms,
+            Some(known) => ctx
+                .union
+                .call1((known, forms))?
+                .downcast_into::<PyTuple>()?,
+        };
+        self.spans.insert(key, merged);
+        Ok(())
+    }
+
+    pub fn candidates(self, ctx: &Context<'py>) -> PyResult<Bound<'py, PyList>> {
+        let py = ctx.normals.py();
+        let mut spans: Vec<_> = self.spans.into_iter().collect();
+        spans.sort_unstable_by_key(|(key, _)| *key);
+        let mut out = Vec::with_capacity(spans.len());
+        for ((start, end, rule_type), forms) in spans {
+            let fields = PyTuple::new(
+                py,
+                [
+                    ctx.types[rule_type].clone(),
+                    start.into_pyobject(py)?.into_any(),
+                    end.into_pyobject(py)?.into_any(),
+                    forms.into_any(),
+                ],
+            )?;
+            out.push(ctx.tuple_new.call1((&ctx.candidate, fields))?);
+        }
+        PyList::new(py, out)
+    }
+}
