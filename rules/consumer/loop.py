@@ -21,6 +21,7 @@ from aiokafka.structs import TopicPartition
 
 from rules import metrics
 from rules.consumer.assignment import Assignment, Assignments, Rebalance
+from rules.consumer.cancel import cancel_and_wait
 from rules.consumer.client import kafka_consumer
 from rules.consumer.commit import commit
 from rules.consumer.dead_letter import DeadLetters
@@ -113,9 +114,8 @@ class RuleConsumer:
 
     async def stop(self) -> None:
         """Cancel the loop and leave the group; a crash of the loop is not re-raised here."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None:  # re-cancelled until it ends: one cancel can be lost
+            await cancel_and_wait(self._task, f"rule consumer of {self.topic}")
         self.readiness.advance(Signal.STOPPED)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
