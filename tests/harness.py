@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from proxy import server
 from proxy.settings import Settings
+from rules.consumer import RuleConsumer
 from rules.store import StoreUnavailableError
 from tests.fake_openmart import FakeOpenmart
 from tests.services import free_ports
@@ -102,3 +103,23 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+STOP_BOUND = 30.0
+"""Seconds a fixture gives one consumer to stop (RuleConsumer.stop bounds its own wait at 10 s;
+the rest is leaving the group and closing producers on a loaded box)."""
+
+
+async def stop_all(consumers: Sequence[RuleConsumer]) -> None:
+    """Stop every consumer a test started, each within STOP_BOUND s, all of them even when one
+    fails: a consumer left running in the suite's one event loop writes into later tests'
+    Redis and Kafka. The first failure is raised once all were tried."""
+    failures: list[BaseException] = []
+    for consumer in consumers:
+        try:
+            async with asyncio.timeout(STOP_BOUND):
+                await consumer.stop()
+        except Exception as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]

@@ -69,7 +69,7 @@ from rules.store.keys import (
 )
 from rules.store.mirrored import MirroredRedisStore
 from rules.store.snapshot import entries, touched
-from tests.harness import eventually, fake_upstream, running_proxy
+from tests.harness import eventually, fake_upstream, running_proxy, stop_all
 from tests.services import RedisServer
 from tests.test_suppression import emails, task_result
 
@@ -150,8 +150,7 @@ async def publisher(options: KafkaOptions, topic: str) -> AsyncIterator[RulePubl
 async def running() -> AsyncIterator[list[RuleConsumer]]:
     consumers: list[RuleConsumer] = []
     yield consumers
-    for consumer in consumers:
-        await consumer.stop()
+    await stop_all(consumers)
 
 
 async def start(

@@ -21,7 +21,7 @@ from rules.kafka import KafkaOptions, dead_letter_topic, ensure_topic
 from rules.model import DEFAULT_REGION, GLOBAL, RuleChange, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import MemoryStore, RedisStore, StoreUnavailableError, rule_key
-from tests.harness import eventually
+from tests.harness import eventually, stop_all
 from tests.services import RedisServer
 
 FAST = ConsumerTuning(poll_timeout=0.1, check_interval=0.1, backoff=(0.05, 0.5), stall_after=30)
@@ -84,8 +84,7 @@ async def running() -> AsyncIterator[list[RuleConsumer]]:
     """Consumers a test starts; all stopped at the end, whatever happened."""
     consumers: list[RuleConsumer] = []
     yield consumers
-    for consumer in consumers:
-        await consumer.stop()
+    await stop_all(consumers)
 
 
 async def start(
