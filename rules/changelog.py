@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError, for_code
 from aiokafka.structs import TopicPartition
 
 from rules.kafka import (
@@ -46,6 +47,17 @@ CONFIG = {
 }
 """`delete.retention.ms`: a tombstone stays a day; a rebuild reading longer may miss it
 (the rule then stays suppressed: over-matching, never a leak)."""
+
+
+READ_WITHIN = 600.0
+"""Seconds a read to a partition's end may take: a broker that stopped answering fails the read
+(a rebuild, a consumer's restore, which retries) with a detail instead of hanging it."""
+
+
+def overdue(deadline: float, what: str) -> None:
+    """Raise KafkaTimeoutError (retriable) once `deadline` (monotonic) has passed."""
+    if time.monotonic() > deadline:
+        raise KafkaTimeoutError(f"{what} not read to its end offset in time: is the broker up?")
 
 
 def changelog_topic(topic: str) -> str:
@@ -199,7 +211,7 @@ class ChangelogPart:
 
 
 async def read_changelog(
-    options: KafkaOptions, topic: str, batch: int = 10_000
+    options: KafkaOptions, topic: str, batch: int = 10_000, within: float = READ_WITHIN
 ) -> list[ChangelogPart]:
     """Every partition of the changelog to the end it had when reading it began; offsets only
     up to the ends every partition had before the first was read.
@@ -209,7 +221,7 @@ async def read_changelog(
     those may sit in a partition read earlier: bounding offsets by ends taken before any
     partition is read keeps them from covering records this read missed (issue #15: a
     generation switched in with the offsets and without the rule). Memory is bounded by the
-    largest partition's live rules.
+    largest partition's live rules. The whole read fails after `within` s (KafkaTimeoutError).
     """
     name = changelog_topic(topic)
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **options.client_kwargs())
@@ -217,20 +229,25 @@ async def read_changelog(
     try:
         tps = [TopicPartition(name, p) for p in await partition_ids(options, name)]
         settled = await consumer.end_offsets(tps) if tps else {}
-        return [await _read_part(consumer, tp, batch, settled[tp]) for tp in tps]
+        deadline = time.monotonic() + within
+        return [await _read_part(consumer, tp, batch, settled[tp], deadline) for tp in tps]
     finally:
         await consumer.stop()
 
 
 async def _read_part(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, batch: int, settled: int
+    consumer: AIOKafkaConsumer, tp: TopicPartition, batch: int, settled: int, deadline: float
 ) -> ChangelogPart:
-    """One partition to its end now; an offset record only below `settled` (read_changelog)."""
+    """One partition to its end now; an offset record only below `settled` (read_changelog).
+
+    The position, not the last record's offset, says when: it passes offsets that hold no
+    record to return (compacted away, transaction markers)."""
     consumer.assign([tp])
     await consumer.seek_to_beginning(tp)
     end = (await consumer.end_offsets([tp]))[tp]
     part = ChangelogPart()
     while await consumer.position(tp) < end:
+        overdue(deadline, f"changelog partition {tp.topic}[{tp.partition}]")
         for records in (await consumer.getmany(tp, timeout_ms=500, max_records=batch)).values():
             for record in records:
                 if record.key is not None and _kept(record.key, record.offset, end, settled):

@@ -18,10 +18,11 @@ import aiohttp
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
+from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
@@ -174,7 +175,13 @@ async def wait_applied(store: MirroredRedisStore, metas: Sequence[RecordMetadata
     await eventually(passed, "the store to reach the published offsets")
 
 
+REBUILD_WAIT = 60.0
+"""A rebuild's bound on each wait in these tests: a wait that cannot end fails with the
+rebuild's own detail (which offsets, which partition) before pytest-timeout's 120 s guard."""
+
+
 def plan(options: KafkaOptions, topic: str, server: RedisServer, **kw: object) -> RebuildPlan:
+    kw.setdefault("wait", REBUILD_WAIT)
     return RebuildPlan(options, topic, server.url, 1, "US", **kw)  # type: ignore[arg-type]
 
 
@@ -345,6 +352,45 @@ def read_before_its_offsets() -> tuple[str, int, RuleRecord]:
         if changelog_partition(record.key) < changelog_partition(changelog_offsets_key(p)):
             return tenant, p, record
     raise AssertionError("no tenant found")  # 10 000 draws of a 3-in-16 chance
+
+
+async def test_a_changelog_read_ends_when_its_last_offsets_hold_no_record(
+    options: KafkaOptions, topic: str,
+) -> None:
+    """A transaction's commit marker takes the partition's last offset and is never returned
+    as a record: the read ends on the position, which passes it, not on a record's offset."""
+    await ensure_changelog(options, topic, 1)
+    record = RuleRecord(tenant_of("k"), RuleType.EMAIL, "jane@acme.com", {}, 0)
+    producer = AIOKafkaProducer(transactional_id=f"{topic}-tx", **options.client_kwargs())
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(changelog_topic(topic), record.encode(), key=record.key)
+    finally:
+        await producer.stop()
+    tp = TopicPartition(changelog_topic(topic), 0)
+    async with AIOKafkaConsumer(**options.client_kwargs()) as consumer:
+        assert (await consumer.end_offsets([tp]))[tp] == 2  # the record, then the marker
+
+    async with asyncio.timeout(60):
+        (part,) = await read_changelog(options, topic)
+
+    assert list(part.rules) == [record.key]
+
+
+async def test_a_changelog_read_that_cannot_end_in_its_bound_fails_saying_where(
+    options: KafkaOptions, topic: str,
+) -> None:
+    await ensure_changelog(options, topic, 1)
+    writer = ChangelogWriter(options, topic)
+    await writer.start()
+    try:
+        await writer.write([], {0: 1})
+    finally:
+        await writer.stop()
+
+    with pytest.raises(KafkaTimeoutError, match=rf"changelog partition {topic}.changelog\[0\]"):
+        await read_changelog(options, topic, within=0)
 
 
 async def test_a_changelog_read_never_holds_offsets_past_the_records_it_read(
@@ -611,9 +657,10 @@ async def read_all(options: KafkaOptions, topic: str) -> list[tuple[bytes, bytes
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         out: list[tuple[bytes, bytes | None]] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for rs in (await consumer.getmany(timeout_ms=500)).values():
-                out += [(r.key, r.value) for r in rs]
+        async with asyncio.timeout(60):  # to the end offsets: positions pass markers, too
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for rs in (await consumer.getmany(timeout_ms=500)).values():
+                    out += [(r.key, r.value) for r in rs]
         return out
     finally:
         await consumer.stop()

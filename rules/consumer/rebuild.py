@@ -19,7 +19,14 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from rules import normalize
-from rules.changelog import ChangelogWriter, Entry, RuleRecord, ensure_changelog, read_changelog
+from rules.changelog import (
+    ChangelogWriter,
+    Entry,
+    RuleRecord,
+    ensure_changelog,
+    overdue,
+    read_changelog,
+)
 from rules.consumer.steps import Checks, Record, decode_all, slices
 from rules.kafka import KafkaOptions, partition_ids
 from rules.lists.snapshot import lists_in, restore_lists
@@ -70,6 +77,10 @@ class RebuildPlan:
     """Write every rule of the new generation to the changelog before the switch: how a
     changelog starts (with the consumer stopped, so that nothing newer can be overwritten)."""
     timeout: float = 60.0
+    """Redis client timeout, s."""
+    wait: float = 600.0
+    """Bound on each wait, s: reading the changelog or the input topic to an end offset, and
+    the switch waiting for the consumer; past it the rebuild fails saying which."""
 
 
 async def rebuild(plan: RebuildPlan) -> RebuildReport:
@@ -89,7 +100,9 @@ async def rebuild(plan: RebuildPlan) -> RebuildReport:
         if plan.seed_changelog:
             await replayer.to(await generation.offsets(live, plan.topic))
             await _seed(plan, target)
-        report.attempts = await generation.switch(live, target, plan.db, plan.topic, replayer.to)
+        report.attempts = await generation.switch(
+            live, target, plan.db, plan.topic, replayer.to, timeout=plan.wait
+        )
         report.seconds["total"] = time.monotonic() - started
         await generation.drop_old(target)
     finally:
@@ -104,7 +117,7 @@ async def _from_changelog(
 ) -> None:
     offsets: dict[int, int] = {}
     fixes: list[Entry] = []
-    for part in await read_changelog(plan.options, plan.topic):
+    for part in await read_changelog(plan.options, plan.topic, within=plan.wait):
         records = list(renormalised(part.rules.values(), plan.region, fixes, report))
         report.restored += await restore(store.client, records)
         report.lists += await restore_lists(store.client, part.lists.values())
@@ -180,7 +193,9 @@ class Replayer:
         begin = await consumer.beginning_offsets(list(tps.values()))
         for p, tp in tps.items():
             consumer.seek(tp, max(have.get(p, 0), begin[tp]))
-        while [p for p, tp in tps.items() if await consumer.position(tp) < todo[p]]:
+        deadline = time.monotonic() + self.plan.wait
+        while behind := [p for p, tp in tps.items() if await consumer.position(tp) < todo[p]]:
+            overdue(deadline, f"input topic {self.plan.topic} partitions {behind}")
             batch = await consumer.getmany(timeout_ms=500, max_records=2_000)
             records: list[Record] = [
                 r for rs in batch.values() for r in rs if r.offset < todo[r.partition]
