@@ -86,7 +86,10 @@ async def switch(
             try:
                 await pipe.execute()
                 return attempts
-            except WatchError:
+            except WatchError:  # db 0 moved meanwhile: again, within the same bound
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"db 0's offsets kept moving for {timeout:g} s: "
+                                       f"db {db} not switched") from None
                 continue
 
 
