@@ -27,9 +27,10 @@ def key() -> str:
 
 @pytest.fixture
 async def two_proxies(redis_url):
-    """Two proxy instances sharing one Redis, like two replicas of a deployment."""
+    """Two proxy instances sharing one Redis, like two replicas of a deployment; a 5 s store
+    timeout: a 10,000-value write takes over the default 1 s on a loaded CI box (504)."""
     async with fake_upstream() as (fake, upstream):
-        settings = Settings(upstream=upstream, redis=redis_url)
+        settings = Settings(upstream=upstream, redis=redis_url, store_timeout=5.0)
         async with (
             running_proxy(settings) as a,
             running_proxy(settings) as b,
