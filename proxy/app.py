@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -33,6 +32,7 @@ from proxy.settings import Settings, kafka_options
 from proxy.upstream import Upstream, client_session
 from rules.catalogue.hits import HitBatch
 from rules.catalogue.of import catalogue_of
+from rules.consumer.cancel import cancel_and_wait
 from rules.store import RuleStore
 from rules.store.staleness import StalenessGuard
 
@@ -157,10 +157,9 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel the counter's flusher: it flushes once more on its way out."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    """Cancel the counter's flusher (again, if a Redis call swallowed it: cancel.py says why);
+    it flushes once more on its way out."""
+    await cancel_and_wait(task, "the suppression counter's flusher")
 
 
 async def start_publisher(settings: Settings, stack: AsyncExitStack) -> RulePublisher:
