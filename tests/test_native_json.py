@@ -23,6 +23,10 @@ from rules.detect.jsonspan import JsonBodyError, Scan
 from rules.detect.structure import Structure
 from tests.test_jsonspan import META, documents
 
+try:
+    from rules import _native  # type: ignore[attr-defined]  # optional extension
+except ImportError:  # pragma: no cover - only without a Rust toolchain
+    _native = None
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -79,7 +83,21 @@ def flat(
     typed = [(type(t), repr(t), [type(v) for v in t], jsonspan.wrapper(found.node, t))
              for t in tokens]
     fields = [(r, k, type(v), repr(v)) for r, k, v in found.records(_field_kind)]
-    return "structure", (sites, typed, sorted(nodes.items()), placed, fields)
+    return "structure", (sites, typed, sorted(nodes.items()), placed, fields, identified(found))
+
+
+def identified(found: Structure) -> list[tuple[int, tuple[Any, ...]]]:
+    """`identified` (the compiled one keeps its answers in a memo): asked twice, the second
+    time from the memo, both must read as the reference's."""
+    memo = _native.Memo(1024) if finder.BACKEND == "native" else None
+    first, again = (found.identified(memo, _identify) for _ in range(2))
+    assert first == again
+    return first
+
+
+def _identify(value: str | int | float, ctx: bool) -> tuple[Any, ...]:
+    """Some sites hold something, some do not; the answer tells type, value and context."""
+    return () if isinstance(value, str) and value[:1] == "a" else ((type(value), repr(value), ctx),)
 
 
 def _field_kind(name: str) -> str | None:
