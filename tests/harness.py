@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from proxy import server
@@ -88,6 +89,19 @@ async def _wait_listening(port: int, task: asyncio.Task[None]) -> None:
         except OSError:
             await asyncio.sleep(0.02)
     raise TimeoutError(f"proxy did not listen on {port}")
+
+
+async def until_ready(
+    client: aiohttp.ClientSession, proxy: Running, what: str = "the consumer to be ready",
+    timeout: float = 30.0,  # noqa: ASYNC109 - a polling bound
+) -> None:
+    """Poll the proxy's admin /readyz until it answers 200 (its consumer replayed the topic)."""
+
+    async def ready() -> bool:
+        async with client.get(f"{proxy.admin}/readyz") as r:
+            return r.status == 200
+
+    await eventually(ready, what, timeout)
 
 
 async def eventually(

@@ -16,7 +16,7 @@ from proxy.settings import Settings
 from rules.kafka import KafkaOptions
 from rules.model import DEFAULT_REGION, ChangeMeta, RuleType, tenant_of
 from rules.publisher import RulePublisher
-from tests.harness import eventually, fake_upstream, running_proxy
+from tests.harness import eventually, fake_upstream, running_proxy, until_ready
 from tests.test_catalogue import FIELDS, PATH, add, get, listing
 from tests.test_import import run_cli
 from tests.test_rules_api import call, key
@@ -40,11 +40,7 @@ async def test_api_v1_and_v2_events_make_the_same_records_and_a_rebuild_repeats_
         settings = Settings(upstream=upstream, redis=flushable_redis_url, kafka=kafka_bootstrap,
                             topic=topic, group=f"g-{topic}")
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
-            async def ready() -> bool:
-                async with client.get(f"{proxy.admin}/readyz") as r:
-                    return r.status == 200
-
-            await eventually(ready, "the consumer to be ready")
+            await until_ready(client, proxy)
             await add(client, proxy.url, api_key, "email", ["api@acme.com"], reason="by api")
             async with RulePublisher(options, topic, region=DEFAULT_REGION) as publisher:
                 await publisher.publish("add", tenant, RuleType.EMAIL, ["v1@acme.com"],

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from proxy.preflight import DETAIL
 from proxy.settings import Settings
 from tests.fake_openmart import person
-from tests.harness import Running, eventually, fake_upstream, running_proxy
+from tests.harness import Running, fake_upstream, running_proxy, until_ready
 from tests.test_rules_api import PATH, call
 from tests.test_suppression import task_result
 
@@ -210,11 +210,7 @@ async def test_with_kafka_company_rules_travel_as_events(redis_url, kafka_bootst
         settings = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap,
                             topic=topic, group=f"g-{topic}", policy="drop")
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
-            async def ready() -> bool:
-                async with client.get(f"{proxy.admin}/readyz") as r:
-                    return r.status == 200
-
-            await eventually(ready, "the consumer to be ready")
+            await until_ready(client, proxy)
             fake.people = people()
             api_key = key()
             await deny(client, proxy, api_key, {"website_url": "acme.com", "reason": "customer"},

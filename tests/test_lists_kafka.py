@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from proxy.settings import Settings
 from rules.model import tenant_of
-from tests.harness import eventually, fake_upstream, running_proxy
+from tests.harness import eventually, fake_upstream, running_proxy, until_ready
 from tests.test_lists import JANE, TOKEN, admin, assign, campaign_rule, jane_shown, new_list
 from tests.test_suppression import key
 
@@ -23,11 +23,7 @@ async def test_admin_api_publishes_and_a_rebuild_repeats_lists(flushable_redis_u
         settings = Settings(upstream=upstream, redis=flushable_redis_url, kafka=kafka_bootstrap,
                             topic=topic, group=f"g-{topic}", admin_token=TOKEN)
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
-            async def ready() -> bool:
-                async with client.get(f"{proxy.admin}/readyz") as r:
-                    return r.status == 200
-
-            await eventually(ready, "the consumer to be ready")
+            await until_ready(client, proxy)
             kept = await new_list(client, proxy, JANE)  # each call answered once applied
             await assign(client, proxy, kept, mine)
             dropped = await new_list(client, proxy, JANE)
@@ -49,7 +45,7 @@ async def test_admin_api_publishes_and_a_rebuild_repeats_lists(flushable_redis_u
                 return await admin(client, proxy, "GET", f"/lists/{kept}") == before
 
             await eventually(rebuilt, "the rebuild to repeat the lists", timeout=60)
-            await eventually(ready, "the store to be ready again", timeout=60)
+            await until_ready(client, proxy, "the store to be ready again", timeout=60)
             held = (await admin(client, proxy, "GET", f"/tenants/{tenant_of(mine)}/lists"))[1]
             assert [item["id"] for item in held["data"]] == [kept]
             assert (await admin(client, proxy, "GET", f"/lists/{dropped}"))[0] == 404

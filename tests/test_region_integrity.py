@@ -32,7 +32,7 @@ from rules.model import RuleType, tenant_of
 from rules.publisher import RulePublisher
 from rules.store import RedisStore, rule_key
 from rules.store.keys import region_key
-from tests.harness import Running, eventually, fake_upstream, running_proxy
+from tests.harness import Running, eventually, fake_upstream, running_proxy, until_ready
 from tests.test_consumer_integrity import read_dead
 
 
@@ -83,11 +83,7 @@ async def stack(redis_url: str, kafka_bootstrap: str) -> AsyncIterator[Stack]:
         settings = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap,
                             topic=topic, group=f"g-{topic}", phone_region="US")
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
-            async def ready() -> bool:
-                async with client.get(f"{proxy.admin}/readyz") as r:
-                    return r.status == 200
-
-            await eventually(ready, "the consumer to be ready")
+            await until_ready(client, proxy)
             producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
             await producer.start()
             store = RedisStore.from_url(redis_url, timeout=5.0, topic=topic)

@@ -16,7 +16,7 @@ import pytest
 
 from proxy.settings import Settings
 from rules.model import RuleType, tenant_of
-from tests.harness import eventually, fake_upstream, running_proxy
+from tests.harness import fake_upstream, running_proxy, until_ready
 from tests.test_edge import EdgeFake, json_answer, key
 from tests.test_review_leaks import Env, env, fetch, refused_or_clean
 from tests.test_rules_api import PATH, call
@@ -126,11 +126,7 @@ async def test_with_kafka_a_company_rule_matches_its_own_spelling(
         settings = Settings(upstream=upstream, redis=redis_url, kafka=kafka_bootstrap,
                             topic=topic, group=f"g-{topic}")
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client:
-            async def ready() -> bool:
-                async with client.get(f"{proxy.admin}/readyz") as r:
-                    return r.status == 200
-
-            await eventually(ready, "the consumer to be ready")
+            await until_ready(client, proxy)
             api_key = key()
             status, body = await call(client, "POST", proxy.url + PATH, api_key, {
                 "type": "company", "values": [{"company_name": name, "city": "Berlin"}]})

@@ -15,7 +15,7 @@ from proxy import server
 from proxy.settings import Settings
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import RedisStore, rule_key
-from tests.harness import eventually, fake_upstream, running_proxy
+from tests.harness import eventually, fake_upstream, running_proxy, until_ready
 from tests.test_suppression import emails, task_result
 
 PATH = "/api/v2/deny-rules"
@@ -218,11 +218,7 @@ async def test_with_kafka_a_200_means_every_proxy_already_enforces_it(redis_url,
             running_proxy(base.with_(consumer=False)) as b,
             aiohttp.ClientSession() as client,
         ):
-            async def ready() -> bool:  # the consumer replays the (empty) topic
-                async with client.get(f"{a.admin}/readyz") as r:
-                    return r.status == 200
-
-            await eventually(ready, "the consumer to be ready")
+            await until_ready(client, a)
             api_key = key()
             for value in ("jane.doe@acme.com", "karl.marx@acme.com", "ada.lovelace@acme.com"):
                 status, body = await call(client, "POST", b.url + PATH, api_key,
