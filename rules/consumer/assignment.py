@@ -35,7 +35,7 @@ class Assignment:
     targets: dict[int, int] = field(default_factory=dict)
     """End offset seen when the partition was positioned (or rebuilt)."""
     idle: asyncio.Event = field(default_factory=_idle)
-    """Clear while a store write is in flight: a revocation waits for it."""
+    """Clear while a store write is in flight: a revocation (or a stop) waits for it."""
 
     def caught_up(self) -> bool:
         """Positioned, and every partition reached the end offset seen then."""
@@ -63,18 +63,20 @@ class Assignments:
     def __init__(self, kafka: AIOKafkaConsumer) -> None:
         self._kafka = kafka
         self.current: Assignment | None = None
+        self.closed = False
+        """The consumer is stopping: no assignment is current again, the loop ends."""
 
     def is_current(self, assignment: Assignment | None) -> bool:
         return assignment is self.current and not (assignment and assignment.revoked)
 
     def assign(self, partitions: set[TopicPartition]) -> None:
         """After assignment: paused until the loop seeks them from the store."""
-        self.current = Assignment(frozenset(partitions))
+        self.current = Assignment(frozenset(partitions), revoked=self.closed)
         if partitions:
             self._kafka.pause(*partitions)
 
     async def revoke(self) -> None:
-        """Before revocation: drop the batch in hand, let a write in flight finish."""
+        """Before revocation (or a stop): drop the batch in hand, let a write in flight finish."""
         current, self.current = self.current, None
         if current is None:
             return
@@ -82,6 +84,11 @@ class Assignments:
         await current.idle.wait()
         for tp in current.partitions:
             forget_lag(tp.partition)
+
+    async def close(self) -> None:
+        """At stop: as a revocation, and for good (a later assignment is never current)."""
+        self.closed = True
+        await self.revoke()
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped

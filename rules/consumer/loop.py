@@ -113,7 +113,9 @@ class RuleConsumer:
         await self.changelog.start(self._partitions)
 
     async def stop(self) -> None:
-        """Cancel the loop and leave the group; a crash of the loop is not re-raised here."""
+        """Finish a write in flight, cancel the loop (a crash is not re-raised), leave the group."""
+        if self._positions is not None:  # as a revocation does: the write lands, so count it
+            await self._positions.assignments.close()
         if self._task is not None:  # re-cancelled until it ends: one cancel can be lost
             await cancel_and_wait(self._task, f"rule consumer of {self.topic}")
         self.readiness.advance(Signal.STOPPED)
@@ -162,7 +164,7 @@ class RuleConsumer:
         """The background loop; transient Kafka/store errors back off, anything else crashes."""
         delay = self.tuning.backoff[0]
         try:
-            while True:
+            while not self._slots().closed:  # closed by stop(), which also cancels the loop
                 try:
                     await self._step()
                     delay = self.tuning.backoff[0]
@@ -173,9 +175,7 @@ class RuleConsumer:
                     self.progress.problem = describe(exc)
                     await self._back_off(delay)
                     delay = min(delay * 2, self.tuning.backoff[1])
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # CancelledError is a BaseException: a stop is no crash
             self.readiness.advance(Signal.CRASHED)
             log.exception("rule consumer crashed")
             raise
@@ -262,6 +262,7 @@ class RuleConsumer:
         return None
 
     def _account(self, part: Slice, live: bool) -> None:
+        """applied_events: events of the writes this member completed and kept (see stop())."""
         self._last_activity = time.monotonic()
         self.applied_events += len(part.events)
         metrics.applied([event.ts for event in part.events], live)
@@ -280,9 +281,8 @@ class RuleConsumer:
         if self.readiness.store_complete and not wrote and not await self.store.ready():
             await self.store.offsets()  # StoreUnavailableError if Redis is down: back off
             if not await self.store.ready():
-                self.readiness.store_lost(
-                    "the ready marker disappeared (Redis flushed or restarted)"
-                )
+                why = "the ready marker disappeared (Redis flushed or restarted)"
+                self.readiness.store_lost(why)
         elif self.readiness.state is Readiness.LOADING and self._locally_caught_up():
             await self._parts().mark_complete(self.readiness)
 
