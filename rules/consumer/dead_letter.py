@@ -61,6 +61,11 @@ class DeadLetters:
         for record, err in rejects:
             self._count(record, err)
 
+    async def drain(self, rejects: list[Reject]) -> None:
+        """send(), then empty `rejects`: a write retried after it does not send them again."""
+        await self.send(rejects)
+        rejects.clear()
+
     def _count(self, record: Record, err: InvalidEventError) -> None:
         """Metric and one log line: positions and reason codes, never keys or values."""
         self.rejected += 1

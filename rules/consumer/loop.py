@@ -1,6 +1,6 @@
 """Apply rule events from Kafka to a store, as a chain of steps in arroyo's manner:
 
-    fetch → decode (and normalise) → dead-letter → cut into writes → apply → commit last
+    fetch → decode (and normalise) → cut into writes → dead-letter + apply each → commit last
 
 Positions come from the store (see positions.py); the Kafka commit after each write is for
 lag tooling only. The store's ready marker says "complete" to every proxy: a consumer clears
@@ -30,7 +30,7 @@ from rules.consumer.logged import Changelog
 from rules.consumer.positions import Positions
 from rules.consumer.readiness import Readiness, ReadinessState, Signal
 from rules.consumer.stall import Progress
-from rules.consumer.steps import Checks, Record, Slice, decode_all, rejects, slices
+from rules.consumer.steps import Checks, Record, Slice, decode_all, slices
 from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.kafka_access import check_access, consumer_needs
@@ -211,13 +211,12 @@ class RuleConsumer:
         self.progress.observe()
 
     async def _process(self, records: list[Record], assignment: Assignment) -> None:
-        """decode → dead-letter → cut into writes → apply each → commit what was applied."""
+        """decode → cut into writes → dead-letter and apply each → commit what was applied."""
         checks = Checks.of(self.tuning, self.region, len(self._parts().bounds.end))
         decoded = await asyncio.to_thread(decode_all, records, checks)
         if not self._slots().is_current(assignment):
             return  # a rebalance took the batch
         self.progress.lagging(assignment.report_lag(self._kafka(), self.topic))
-        await self.dead_letters.send(rejects(records, decoded))
         live = self.caught_up
         written: dict[int, int] = {}
         for part in slices(records, decoded, self.tuning.max_values_per_write):
@@ -246,6 +245,7 @@ class RuleConsumer:
         while self._slots().is_current(assignment):
             assignment.idle.clear()
             try:
+                await self.dead_letters.drain(part.rejects)  # guarded as the write: both or none
                 return await self.write(part.changes, part.offsets)
             except StoreSwappedError:  # a planned rebuild switched: position again
                 assignment.positioned = False

@@ -38,6 +38,8 @@ class Slice:
     events: list[Event] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)
     values: int = 0
+    rejects: list[tuple[Record, InvalidEventError]] = field(default_factory=list)
+    """Its poison records: dead-lettered with its write, so a revocation drops both or neither."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,5 +104,7 @@ def slices(records: list[Record], decoded: list[Decoded], max_values: int) -> li
             part.changes.append(item.change)
             part.events.append(item)
             part.values += len(item.change.values)
+        else:
+            part.rejects.append((record, item))
         part.offsets[record.partition] = record.offset + 1
     return parts
