@@ -136,6 +136,9 @@ async def check_outcome(
     live = [m for m in members if m.task is not None and not m.task.done()]
     await settle(members, live[0].store, ledger)  # type: ignore[arg-type]  # a RedisStore
     await assert_state(redis, ledger)
+    # Both counts are exact, also across a rebalance or a member stopped mid-load: a stop, like a
+    # revocation, waits for the write in flight (so it is counted), and a slice's dead letters
+    # are sent with its write, never without it (tests/test_kafka_faults_stop.py).
     applied = sum(m.applied_events for m in members)
     assert applied == len(ledger.events) + ledger.imported, "every event applied exactly once"
     assert not watch.lies, watch.lies[:3]
