@@ -113,8 +113,8 @@ class Fused(NamedTuple):
 
 
 FUSED: Fused | None = None
-MEMO_ENTRIES = 65_536
-"""Distinct texts whose answers one compiled memo keeps (a few MB); then it starts afresh."""
+MEMO_ENTRIES = 131_072
+"""Distinct texts whose answers one compiled memo keeps (~13 MB when full of e-mail-sized texts); then it starts afresh."""
 T = TypeVar("T")
 
 
