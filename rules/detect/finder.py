@@ -114,7 +114,8 @@ class Fused(NamedTuple):
 
 FUSED: Fused | None = None
 MEMO_ENTRIES = 131_072
-"""Distinct texts whose answers one compiled memo keeps (~13 MB when full of e-mail-sized texts); then it starts afresh."""
+"""Distinct texts whose answers one compiled memo keeps (~13 MB when full of e-mail-sized
+texts), as many as `readings.normals` caches; then it starts afresh."""
 T = TypeVar("T")
 
 
