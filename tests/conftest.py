@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
 from rules.store import RedisStore
-from tests.services import KafkaBroker, RedisCluster, RedisServer
+from tests.services import KafkaBroker, RedisCluster, RedisServer, running_redis
 
 pytest_plugins = ["tests.secure_fixtures"]  # TLS/SASL/ACL variants, started only when asked for
 
@@ -75,12 +75,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """Controllable redis-server (.url/.port/.stop()/.start()); skips if REDIS_URL is external."""
     if os.environ.get("REDIS_URL"):
         pytest.skip("REDIS_URL points at an external Redis; cannot stop/start it")
-    server = RedisServer(workdir=tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

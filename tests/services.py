@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +183,17 @@ class RedisServer:
         """Shut the server down (SIGTERM; no save) and wait until the port is closed."""
         _terminate(self.proc, timeout=5.0)
         self.proc = None
+
+
+@contextlib.contextmanager
+def running_redis(workdir: Path) -> Iterator[RedisServer]:
+    """A private redis-server for the block (a fixture's): started, then stopped in any case."""
+    server = RedisServer(workdir=workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def redis_command(port: int, command: bytes, timeout: float = 0.5) -> str | None:

@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -71,7 +70,7 @@ from rules.store.keys import (
 from rules.store.mirrored import MirroredRedisStore
 from rules.store.snapshot import entries, touched
 from tests.harness import eventually, fake_upstream, running_proxy, stop_all
-from tests.services import RedisServer
+from tests.services import RedisServer, running_redis
 from tests.test_suppression import emails, task_result
 
 FAST = ConsumerTuning(poll_timeout=0.1, check_interval=0.1, backoff=(0.05, 0.5), stall_after=30)
@@ -105,12 +104,8 @@ class CrashAfterRules(RuleConsumer):
 
 @pytest.fixture(scope="module")
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(workdir=Path(tmp_path_factory.mktemp("redis-changelog")))
-    server.start()
-    try:
+    with running_redis(tmp_path_factory.mktemp("redis-changelog")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

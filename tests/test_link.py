@@ -14,7 +14,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import redis
@@ -25,7 +24,7 @@ from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore, StoreTimeoutError, StoreUnavailableError
 from rules.store.link import RedisLink
 from tests.secure_fixtures import SecureRedis
-from tests.services import RedisServer
+from tests.services import RedisServer, running_redis
 
 EMAIL = RuleType.EMAIL
 
@@ -33,12 +32,8 @@ EMAIL = RuleType.EMAIL
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server these tests may pause, kill and restart."""
-    server = RedisServer(workdir=Path(tmp_path_factory.mktemp("redis-link")))
-    server.start()
-    try:
+    with running_redis(tmp_path_factory.mktemp("redis-link")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
