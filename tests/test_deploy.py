@@ -18,10 +18,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import setuptools
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -435,6 +437,29 @@ def test_dockerignore_keeps_context_small() -> None:
     # The package build needs these: they must not be ignored.
     for needed in ("pyproject.toml", "README.md", "proxy", "rules"):
         assert needed not in ignored, f".dockerignore drops {needed}"
+
+
+def installed_packages() -> set[str]:
+    """The packages `pip install .` installs, as pyproject.toml tells setuptools to find them."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    if "packages" in config and isinstance(config["packages"], list):
+        return set(config["packages"])
+    find = config["packages"]["find"]
+    assert find.get("namespaces") is False, "namespace packages would install rules/native"
+    return set(setuptools.find_packages(
+        where=str(REPO), include=find.get("include", ["*"]), exclude=find.get("exclude", ())
+    ))
+
+
+def test_pip_install_ships_every_package_the_code_imports() -> None:
+    """`pip install .` once left rules.lists out (an explicit list): the proxy installed from
+    the README's first command failed at import. Every folder of .py files is a package shipped."""
+    code = {
+        ".".join(path.parent.relative_to(REPO).parts)
+        for top in ("proxy", "rules") for path in (REPO / top).rglob("*.py")
+        if "native" not in path.parts
+    }
+    assert code <= installed_packages(), code - installed_packages()
 
 
 # --------------------------------------------------------------------------- compose
