@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from proxy.app import Health, create_admin_app, create_app
 from proxy.settings import Settings, SettingsError, kafka_options
+from rules.consumer.cancel import cancel_and_wait
 from rules.detect import finder
 from rules.store import MemoryStore, RedisStore, RuleStore, RuleWriter, StoreUnavailableError
 from rules.store.init import InitReport, initialise
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # imported when a consumer is started: Kafka clients load onl
 
 log = logging.getLogger("denyproxy")
 T = TypeVar("T")
+INIT_RETRY_FIRST, INIT_RETRY_MAX = 0.5, 10.0  # `--init-store` against a Redis not up yet
 
 
 def make_store(settings: Settings, *, fed_by_kafka: bool) -> RuleStore:
@@ -82,20 +84,40 @@ async def check_store_region(settings: Settings, store: RuleStore, command: str)
                     extra={"fields": {"error": str(exc)}})
 
 
-async def init_at_start(settings: Settings, store: RuleStore) -> None:
+async def init_at_start(settings: Settings, store: RuleStore, stack: AsyncExitStack) -> None:
     """`serve --init-store`: mark a brand-new Redis initialised, never one that holds rules.
 
-    Only at start-up: once running, a lost marker stays lost until `denyproxy store init`.
+    Only at start-up: once running, a lost marker stays lost until `denyproxy store init`. A
+    Redis not reachable yet (a sidecar's Redis starting after the proxy) is tried again in the
+    background until it answers; lookups fail closed (503) until then.
     """
     if not settings.init_store or settings.kafka or not isinstance(store, RedisStore):
         return
+    if await _init_once(store):
+        return
+    retry = asyncio.create_task(_init_until_reached(store))
+    stack.push_async_callback(cancel_and_wait, retry, "the store init retry")
+
+
+async def _init_once(store: RedisStore) -> bool:
+    """One attempt; False when the store could not be reached (the error is logged)."""
     try:
         report = await initialise(store, only_if_empty=True)
     except (StoreUnavailableError, OSError, RedisError) as exc:
         log.error("store init failed", extra={"fields": {"error": type(exc).__name__}})
-        return
+        return False
     level = logging.WARNING if report.refused or report.initialised else logging.INFO
     log.log(level, "store init", extra={"fields": {"report": str(report)}})
+    return True
+
+
+async def _init_until_reached(store: RedisStore) -> None:
+    delay = INIT_RETRY_FIRST
+    while True:
+        await asyncio.sleep(delay)
+        if await _init_once(store):
+            return
+        delay = min(delay * 2, INIT_RETRY_MAX)
 
 
 async def store_init(settings: Settings) -> int:
@@ -168,7 +190,7 @@ async def start_control(
     store = make_store(settings, fed_by_kafka=run_consumer)
     stack.push_async_callback(store.aclose)
     await check_store_region(settings, store, command)
-    await init_at_start(settings, store)
+    await init_at_start(settings, store, stack)
     health = Health(store)
     if run_consumer:
         consumer = await start_consumer(settings, store)

@@ -16,6 +16,7 @@ from proxy.settings import Settings
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import RedisStore, rule_key
 from tests.harness import eventually, fake_upstream, running_proxy, until_ready
+from tests.services import RedisServer
 from tests.test_suppression import emails, task_result
 
 PATH = "/api/v2/deny-rules"
@@ -277,6 +278,24 @@ async def test_without_kafka_a_flushed_redis_fails_closed_until_an_operator_init
             _, doc = await task_result(client, proxy.url, api_key)
             lost = "the lost rule is gone: nothing rebuilds it"
             assert emails(doc)[0] == "jane.doe@acme.com", lost
+
+
+async def test_init_store_waits_for_a_redis_that_starts_after_the_proxy(tmp_path):
+    """A sidecar's Redis may come up after the proxy: --init-store tries again until it
+    answers; until then lookups fail closed (readyz 503), then the proxy filters."""
+    redis = RedisServer(workdir=tmp_path)  # its port, nothing listening on it yet
+    async with fake_upstream() as (_, upstream), aiohttp.ClientSession() as client:
+        settings = Settings(upstream=upstream, redis=redis.url, init_store=True, store_timeout=2.0)
+        async with running_proxy(settings, init_store=False) as proxy:
+            assert await readyz(client, proxy) == 503, "no Redis yet: not ready"
+            redis.start()
+            try:
+                async def ready() -> bool:
+                    return await readyz(client, proxy) == 200
+
+                await eventually(ready, "readyz 200 once the Redis started later is marked")
+            finally:
+                redis.stop()
 
 
 async def test_init_store_at_start_marks_only_a_brand_new_redis(flushable_redis_url, capsys):
