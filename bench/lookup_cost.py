@@ -1,30 +1,42 @@
-"""CPU µs (process time) per `RedisStore.lookup`, in-process, against a private redis-server.
+"""CPU µs (process time) per `RedisStore.lookup`, in-process, against a private redis-server,
+and the server's own µs per lookup script call (INFO commandstats, usec_per_call).
 
-    .venv/bin/python bench/lookup_cost.py [--calls 4000] [--rounds 5]
+    .venv/bin/python bench/lookup_cost.py [--calls 4000] [--rounds 5] [--filler 0] [--hits 1]
+                                          [--unix]
 
 One key tenant with named lists (so a lookup is the lookup script and the GET of the key's
-assignments version), 24 values (10 emails, 10 phones, 4 LinkedIn profiles), one of them
-denied. Concurrency 1 (one lookup after the other) and 16 (16 tasks, each its share of the
-calls). The figure is the best of `--rounds` rounds of process CPU time over the calls (a
-shared box's other processes do not count); wall µs per call is printed beside it.
+assignments version), 24 values (10 emails, 10 phones, 4 LinkedIn profiles), `--hits` of them
+denied (spread over the types), `--filler` more rules per type in the key's scope and in the
+global one (bench/run's sets hold 100,000: hash tables, not the small sets' listpacks).
+Concurrency 1 (one lookup after the other) and 16 (16 tasks, each its share of the calls). The
+figure is the best of `--rounds` rounds of process CPU time over the calls (a shared box's other
+processes do not count); wall µs per call is printed beside it, and the server's usec_per_call
+of EVALSHA_RO over the same round. `--unix`: the same again over the server's unix socket.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # E402 below: the imports need the repo root on sys.path first (run as a script)
-from rules.model import Lookup, RuleChange, RuleType, tenant_of  # noqa: E402
+from rules.model import GLOBAL, Lookup, RuleChange, RuleType, tenant_of  # noqa: E402
 from rules.store import RedisStore  # noqa: E402
-from tests.services import RedisServer  # noqa: E402
+from tests.services import free_port  # noqa: E402
 
 TENANT = tenant_of("om_lookup_cost")
 QUERY: Lookup = {
@@ -32,13 +44,36 @@ QUERY: Lookup = {
     RuleType.PHONE: {f"+1555000{i:04d}" for i in range(10)},
     RuleType.LINKEDIN: {f"/in/p{i}" for i in range(4)},
 }
+SCRIPT_STAT = "cmdstat_evalsha_ro"
 
 
-async def prepare(store: RedisStore) -> None:
-    await store.apply([RuleChange("add", TENANT, RuleType.EMAIL, ("u3@x.example",))])
-    await store.mark_initialised()
-    denied = await store.lookup(TENANT, QUERY)
-    assert denied == {RuleType.EMAIL: {"u3@x.example"}}, denied
+def denied_values(hits: int) -> dict[RuleType, set[str]]:
+    """`hits` of the query's values, taken from each type in turn."""
+    by_type = {t: sorted(values) for t, values in QUERY.items()}
+    order = itertools.chain.from_iterable(
+        itertools.zip_longest(*([(t, v) for v in vs] for t, vs in by_type.items())))
+    denied: dict[RuleType, set[str]] = {}
+    for rule_type, value in itertools.islice((p for p in order if p is not None), hits):
+        denied.setdefault(rule_type, set()).add(value)
+    return denied
+
+
+async def prepare(url: str, filler: int, hits: int) -> None:
+    store = RedisStore.from_url(url, timeout=30.0)
+    try:
+        changes = [RuleChange("add", scope, t, tuple(f"f{i}-{t.value}" for i in range(start,
+                   min(start + 10_000, filler))))
+                   for scope in (TENANT, GLOBAL) for t in QUERY
+                   for start in range(0, filler, 10_000)]
+        denied = denied_values(hits)
+        changes += [RuleChange("add", TENANT, t, tuple(v)) for t, v in denied.items()]
+        for start in range(0, len(changes), 10):  # a pipeline of ~100,000 values at most
+            await store.apply(changes[start:start + 10])
+        await store.mark_initialised()
+        found = await store.lookup(TENANT, QUERY)
+        assert found == denied, found
+    finally:
+        await store.aclose()
 
 
 async def one_round(store: RedisStore, calls: int, concurrency: int) -> tuple[float, float]:
@@ -54,32 +89,68 @@ async def one_round(store: RedisStore, calls: int, concurrency: int) -> tuple[fl
     return ((time.process_time() - cpu) / done * 1e6, (time.perf_counter() - wall) / done * 1e6)
 
 
+async def server_round(
+    store: RedisStore, monitor: aioredis.Redis, calls: int, concurrency: int
+) -> tuple[float, float, float]:
+    """one_round, and the server's usec_per_call of the lookup script over it."""
+    await monitor.config_resetstat()
+    cpu, wall = await one_round(store, calls, concurrency)
+    stats = await monitor.info("commandstats")
+    return cpu, wall, float(stats[SCRIPT_STAT]["usec_per_call"])
+
+
 async def measure(url: str, calls: int, rounds: int) -> None:
-    store = RedisStore.from_url(url, timeout=2.0)
+    store, monitor = RedisStore.from_url(url, timeout=2.0), aioredis.from_url(url)
     try:
-        await prepare(store)
         for concurrency in (1, 16):
             await one_round(store, calls // 10, concurrency)  # warm up
-            figures = [await one_round(store, calls, concurrency) for _ in range(rounds)]
-            cpu, wall = min(figures)
+            figures = [await server_round(store, monitor, calls, concurrency)
+                       for _ in range(rounds)]
+            cpu, wall, _ = min(figures)
+            server = min(f[2] for f in figures)
             print(f"concurrency {concurrency:>2}: {cpu:7.1f} CPU µs/lookup "
-                  f"(wall {wall:7.1f} µs/lookup, best of {rounds} × {calls})")
+                  f"(wall {wall:7.1f} µs/lookup, best of {rounds} × {calls}); "
+                  f"server {server:5.1f} µs/script call")
     finally:
+        await monitor.aclose()
         await store.aclose()
+
+
+@contextmanager
+def redis_server(work: Path) -> Iterator[tuple[str, str]]:
+    """A private redis-server on a TCP port and a unix socket: (tcp URL, unix URL)."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SystemExit("redis-server not found on PATH; run scripts/test to install it")
+    port, sock = free_port(), work / "redis.sock"
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--unixsocket", str(sock),
+         "--unixsocketperm", "700", "--dir", str(work), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0", f"unix://{sock}?db=0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--filler", type=int, default=0, help="more rules per type and scope")
+    parser.add_argument("--hits", type=int, default=1, help="values of the query denied")
+    parser.add_argument("--unix", action="store_true", help="also over the unix socket")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lookup-cost-") as work:
-        server = RedisServer(Path(work))
-        server.start()
-        try:
-            asyncio.run(measure(server.url, args.calls, args.rounds))
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory(prefix="lookup-cost-") as work, \
+            redis_server(Path(work)) as (tcp, unix):
+        asyncio.run(prepare(tcp, args.filler, args.hits))
+        for name, url in [("tcp", tcp), *([("unix", unix)] if args.unix else [])]:
+            print(f"-- {name}")
+            asyncio.run(measure(url, args.calls, args.rounds))
 
 
 if __name__ == "__main__":
