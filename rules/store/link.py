@@ -72,7 +72,28 @@ class Endpoint:
 def pack(commands: Sequence[Command]) -> bytes:
     """Every command of a call in one buffer (one write)."""
     # hiredis's stub types a command as a 1-tuple; it takes any number of parts.
-    return b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
+    return b"".join([hiredis.pack_command(tuple(c)) for c in commands])  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Some arguments of a command, RESP-encoded: a command's constant part (its name, a
+    script's SHA and keys) is encoded once and kept, only the rest for each call."""
+
+    count: int
+    data: bytes
+
+    @classmethod
+    def of(cls, args: Sequence[Arg]) -> Parts:
+        """hiredis packs (~0.2 µs an argument); the command's `*<count>` header is cut off."""
+        packed = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]  # as in pack()
+        return cls(len(args), packed[packed.index(b"\n") + 1:])
+
+    def command(self, rest: Sequence[Arg]) -> bytes:
+        """The command of these parts followed by `rest`, as pack() writes it."""
+        packed = hiredis.pack_command(tuple(rest))  # type: ignore[arg-type]  # as in pack()
+        tail = memoryview(packed)[packed.index(b"\n") + 1:]  # the header cut off, no copy
+        return b"".join((b"*%d\r\n" % (self.count + len(rest)), self.data, tail))
 
 
 def raise_errors(replies: list[Reply]) -> list[Reply]:
@@ -218,10 +239,14 @@ class RedisLink:
 
     async def call(self, commands: Sequence[Command]) -> list[Reply]:
         """The replies of `commands`, written in one write; an error reply is raised."""
+        return await self.call_packed(pack(commands), len(commands))
+
+    async def call_packed(self, packed: bytes, count: int) -> list[Reply]:
+        """The `count` replies of the commands `packed` holds (pack(), Parts.command())."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connected()
-        return raise_errors(await protocol.send(pack(commands), len(commands)))
+        return raise_errors(await protocol.send(packed, count))
 
     async def aclose(self) -> None:
         async with self._lock:

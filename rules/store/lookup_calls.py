@@ -6,6 +6,7 @@ round trip on the hot path. A Cluster routes them through redis-py."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import Any, cast
@@ -14,11 +15,24 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from rules.store.link import RedisLink
+from rules.store.link import Parts, RedisLink, pack
 from rules.store.lookup_script import LOOKUP, READ_ONLY
 
-LookupArgs = tuple[list[str], list[str | int]]
+LookupArgs = tuple[tuple[str, ...], list[str | int]]
 """KEYS and ARGV of one lookup script call."""
+
+
+@functools.lru_cache(maxsize=4096)
+def script_head(sha: str, keys: tuple[str, ...]) -> Parts:
+    """EVALSHA_RO, the SHA and `keys`, encoded once: a tenant's lookups name the same keys
+    (the tuple LookupCall.keys keeps), so only ARGV is packed per call."""
+    return Parts.of((READ_ONLY, sha, len(keys), *keys))
+
+
+@functools.lru_cache(maxsize=4096)
+def get_command(key: str) -> bytes:
+    """GET `key`, packed: a key's assignments version, read by each of its lookups."""
+    return pack([("GET", key)])
 
 
 class LookupScripts:
@@ -63,10 +77,12 @@ class LookupScripts:
         self, link: RedisLink, calls: Sequence[LookupArgs], version_key: str | None
     ) -> tuple[list[list[int]], bytes | None]:
         """The calls and the GET of `version_key` in one write on the link."""
-        commands = [(READ_ONLY, self.sha, len(keys), *keys, *args) for keys, args in calls]
+        packed = [script_head(self.sha, keys).command(args) for keys, args in calls]
+        if version_key is not None:
+            packed.append(get_command(version_key))
+        replies = await link.call_packed(b"".join(packed), len(packed))
         if version_key is None:
-            return cast(list[list[int]], await link.call(commands)), None
-        replies = await link.call([*commands, ("GET", version_key)])
+            return cast(list[list[int]], replies), None
         return cast(list[list[int]], replies[:-1]), cast(bytes | None, replies[-1])
 
     async def aclose(self) -> None:

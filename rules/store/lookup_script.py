@@ -16,6 +16,7 @@ longer denied, even before it is swept).
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,18 @@ READ_ONLY = "EVALSHA_RO"
 """Redis 7: a script that only reads; its keys need read access only (the proxy's ACL user)."""
 
 
+@functools.lru_cache(maxsize=4096)
+def script_keys(
+    markers: tuple[str, ...], scopes: tuple[str, ...], types: tuple[RuleType, ...]
+) -> tuple[str, ...]:
+    """KEYS of a call; kept, as a tenant's lookups ask the same (~14 µs to name them)."""
+    keys = list(markers)
+    for scope in scopes:
+        for rule_type in types:
+            keys += (rule_key(scope, rule_type), expires_key(scope, rule_type))
+    return tuple(keys)
+
+
 @dataclass(frozen=True, slots=True)
 class LookupCall:
     """The values asked, by type, laid end to end as the script reads them."""
@@ -69,16 +82,12 @@ class LookupCall:
 
     @classmethod
     def of(cls, asked: Sequence[tuple[RuleType, Sequence[str]]]) -> LookupCall:
-        types = tuple(t for t, _ in asked)
-        values = tuple(v for _, v in asked)
-        return cls(types, values, tuple(accumulate(len(v) for v in values)))
+        types = tuple([t for t, _ in asked])
+        values = tuple([v for _, v in asked])
+        return cls(types, values, tuple(accumulate(map(len, values))))
 
-    def keys(self, markers: Sequence[str], scopes: Sequence[str]) -> list[str]:
-        keys = list(markers)
-        for scope in scopes:
-            for rule_type in self.types:
-                keys += (rule_key(scope, rule_type), expires_key(scope, rule_type))
-        return keys
+    def keys(self, markers: Sequence[str], scopes: Sequence[str]) -> tuple[str, ...]:
+        return script_keys(tuple(markers), tuple(scopes), self.types)
 
     def args(self, markers: int, now_ms: int) -> list[str | int]:
         args: list[str | int] = [markers, now_ms, len(self.types)]
