@@ -19,13 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -36,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 # E402 below: the imports need the repo root on sys.path first (run as a script)
 from rules.model import GLOBAL, Lookup, RuleChange, RuleType, tenant_of  # noqa: E402
 from rules.store import RedisStore  # noqa: E402
-from tests.services import free_port  # noqa: E402
+from tests.services import RedisServer  # noqa: E402
 
 TENANT = tenant_of("om_lookup_cost")
 QUERY: Lookup = {
@@ -116,27 +112,6 @@ async def measure(url: str, calls: int, rounds: int) -> None:
         await store.aclose()
 
 
-@contextmanager
-def redis_server(work: Path) -> Iterator[tuple[str, str]]:
-    """A private redis-server on a TCP port and a unix socket: (tcp URL, unix URL)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise SystemExit("redis-server not found on PATH; run scripts/test to install it")
-    port, sock = free_port(), work / "redis.sock"
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--unixsocket", str(sock),
-         "--unixsocketperm", "700", "--dir", str(work), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0", f"unix://{sock}?db=0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=4000)
@@ -145,12 +120,16 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=1, help="values of the query denied")
     parser.add_argument("--unix", action="store_true", help="also over the unix socket")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lookup-cost-") as work, \
-            redis_server(Path(work)) as (tcp, unix):
-        asyncio.run(prepare(tcp, args.filler, args.hits))
-        for name, url in [("tcp", tcp), *([("unix", unix)] if args.unix else [])]:
-            print(f"-- {name}")
-            asyncio.run(measure(url, args.calls, args.rounds))
+    with tempfile.TemporaryDirectory(prefix="lookup-cost-") as work:
+        server = RedisServer(Path(work), unix=True)
+        server.start()
+        try:
+            asyncio.run(prepare(server.url, args.filler, args.hits))
+            for name, url in [("tcp", server.url), *([("unix", server.unix_url)] * args.unix)]:
+                print(f"-- {name}")
+                asyncio.run(measure(url, args.calls, args.rounds))
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -127,12 +127,18 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     binary: str = "redis-server"
     start_timeout: float = 10.0
+    unix: bool = False  # also listen on a unix socket in workdir (unix_url)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         """redis-py URL for database 0."""
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        """redis-py URL for database 0 over the unix socket (a server started with `unix`)."""
+        return f"unix://{self.workdir / 'redis.sock'}?db=0"
 
     @property
     def log_path(self) -> Path:
@@ -169,6 +175,8 @@ class RedisServer:
             "--protected-mode",
             "no",
         ]
+        if self.unix:
+            argv += ["--unixsocket", str(self.workdir / "redis.sock"), "--unixsocketperm", "700"]
         self.proc = _spawn(argv, self.log_path, self.workdir)
         deadline = time.monotonic() + self.start_timeout
         while redis_process_id(self.port) != self.proc.pid:
@@ -382,6 +390,11 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         """bootstrap_servers string for clients."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def unix_url(self) -> str:
+        """redis-py URL for database 0 over the unix socket (a server started with `unix`)."""
+        return f"unix://{self.workdir / 'redis.sock'}?db=0"
 
     @property
     def log_path(self) -> Path:

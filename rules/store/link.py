@@ -129,6 +129,7 @@ class _LinkProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []  # calls to write at the end of this turn of the loop
+        self._answered = 0  # calls the last data_received answered
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,7 +151,7 @@ class _LinkProtocol(asyncio.Protocol):
         future: asyncio.Future[list[Reply]] = self._loop.create_future()
         if self._out:
             self._out.append(packed)
-        elif self._pending:  # calls in flight: later ones of this turn of the loop join it
+        elif self._pending or self._answered > 1:  # more calls are likely in this turn
             self._out.append(packed)
             self._loop.call_soon(self._flush)
         else:
@@ -162,12 +163,15 @@ class _LinkProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         """One write for the calls made in one turn of the loop while others were in flight."""
-        out, self._out = self._out, []
+        out, self._out, self._answered = self._out, [], 0
         if self._transport is not None and not self.closed:
             self._transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
+        """The replies of the calls `data` completes; several answered at once wake callers
+        whose next calls (made in the next turn) go out in one write, not a first one alone."""
         self._reader.feed(data)
+        self._answered = 0
         try:
             while (reply := self._reader.gets()) is not False:
                 self._deliver(reply)
@@ -179,6 +183,7 @@ class _LinkProtocol(asyncio.Protocol):
         head.replies.append(reply)
         if len(head.replies) == head.count:
             self._pending.popleft()
+            self._answered += 1
             if not head.future.done():  # a cancelled caller's replies are read and dropped
                 head.future.set_result(head.replies)
 

@@ -1,0 +1,105 @@
+"""rules/store/link.py: what a lookup puts on the wire, and over which socket.
+
+The encoding and the coalescing of writes are checked byte for byte on a transport that keeps
+what is written (the bytes are under test, not a server); a lookup over a redis-server's unix
+socket goes against a real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules.model import RuleChange, RuleType, tenant_of
+from rules.store import RedisStore
+from rules.store.link import Arg, Parts, _LinkProtocol, pack
+from rules.store.lookup_calls import script_head
+from tests.services import RedisServer
+
+PING = pack([("PING",)])
+
+
+class KeptWrites(asyncio.Transport):
+    """A transport that keeps each write (a connection's other side is not under test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def connected() -> tuple[_LinkProtocol, KeptWrites]:
+    protocol = _LinkProtocol(asyncio.get_running_loop(), None, "kept")
+    transport = KeptWrites()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+def test_a_command_of_kept_parts_is_what_hiredis_packs() -> None:
+    head = Parts.of(("EVALSHA_RO", "f" * 40, 2, "denyproxy:{a}:email", "é:{b}"))
+    args: list[Arg] = [1, 1733100000000, "x@y.io", "ünïcode@ex.io", b"\x00raw"]
+    assert head.command(args) == pack([("EVALSHA_RO", "f" * 40, 2, "denyproxy:{a}:email",
+                                        "é:{b}", *args)])
+
+
+def test_a_script_head_is_encoded_once_per_set_of_keys() -> None:
+    keys = ("denyproxy:{state}:initialised", "denyproxy:{t}:email")
+    assert script_head("a" * 40, keys) is script_head("a" * 40, (keys[0], keys[1]))
+    assert script_head("a" * 40, keys) != script_head("a" * 40, keys[:1])
+
+
+async def test_a_lone_call_is_written_at_once() -> None:
+    protocol, transport = connected()
+    first = protocol.send(PING, 1)
+    assert transport.writes == [PING]
+    protocol.data_received(b"+PONG\r\n")
+    assert await first == [b"PONG"]
+    protocol.send(PING, 1)
+    assert transport.writes == [PING, PING]
+
+
+async def test_calls_answered_together_send_their_next_calls_in_one_write() -> None:
+    protocol, transport = connected()
+    calls = [protocol.send(PING, 1) for _ in range(3)]
+    await asyncio.sleep(0)  # the first is written at once, the other two at the end of the turn
+    assert transport.writes == [PING, PING * 2]
+    protocol.data_received(b"+PONG\r\n" * 3)
+    await asyncio.gather(*calls)
+    transport.writes.clear()
+    calls = [protocol.send(PING, 1) for _ in range(3)]  # the three callers, woken together
+    assert transport.writes == []
+    await asyncio.sleep(0)  # the end of this turn of the loop: one write for the three
+    assert transport.writes == [PING * 3]
+
+
+@pytest.fixture(scope="module")
+def unix_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis-unix")), unix=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_store_on_a_unix_socket_looks_up_over_its_link(unix_redis: RedisServer) -> None:
+    store = RedisStore.from_url(unix_redis.unix_url, timeout=2.0)
+    tenant = tenant_of("om_unix")
+    try:
+        assert store._scripts.link is not None and store._scripts.link.endpoint.path
+        await store.apply([RuleChange("add", tenant, RuleType.EMAIL, ("a@x.io",))])
+        await store.mark_initialised()
+        query = {RuleType.EMAIL: ["a@x.io", "b@x.io"]}
+        assert await store.lookup(tenant, query) == {RuleType.EMAIL: {"a@x.io"}}
+        assert store._scripts.link.pending == 0
+    finally:
+        await store.aclose()
