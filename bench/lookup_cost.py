@@ -10,8 +10,9 @@ denied (spread over the types), `--filler` more rules per type in the key's scop
 global one (bench/run's sets hold 100,000: hash tables, not the small sets' listpacks).
 Concurrency 1 (one lookup after the other) and 16 (16 tasks, each its share of the calls). The
 figure is the best of `--rounds` rounds of process CPU time over the calls (a shared box's other
-processes do not count); wall µs per call is printed beside it, and the server's usec_per_call
-of EVALSHA_RO over the same round. `--unix`: the same again over the server's unix socket.
+processes do not count), its user part (the Python side, without the kernel's socket work)
+and the wall µs per call beside it, and the server's usec_per_call of EVALSHA_RO (best round).
+`--unix`: the same again over the server's unix socket.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -72,27 +75,39 @@ async def prepare(url: str, filler: int, hits: int) -> None:
         await store.aclose()
 
 
-async def one_round(store: RedisStore, calls: int, concurrency: int) -> tuple[float, float]:
-    """(CPU µs, wall µs) per lookup over `calls` lookups by `concurrency` tasks."""
+@dataclass(frozen=True, order=True)
+class Figures:
+    """Per lookup: CPU µs (user + system), user µs alone, wall µs; the server's µs per call."""
+
+    cpu: float
+    user: float
+    wall: float
+    server: float = 0.0
+
+
+async def one_round(store: RedisStore, calls: int, concurrency: int) -> Figures:
+    """Figures per lookup over `calls` lookups by `concurrency` tasks."""
 
     async def worker(count: int) -> None:
         for _ in range(count):
             await store.lookup(TENANT, QUERY)
 
-    cpu, wall = time.process_time(), time.perf_counter()
+    before, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
-    done = calls // concurrency * concurrency
-    return ((time.process_time() - cpu) / done * 1e6, (time.perf_counter() - wall) / done * 1e6)
+    done, after = calls // concurrency * concurrency, resource.getrusage(resource.RUSAGE_SELF)
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    return Figures((user + system) / done * 1e6, user / done * 1e6,
+                   (time.perf_counter() - wall) / done * 1e6)
 
 
 async def server_round(
     store: RedisStore, monitor: aioredis.Redis, calls: int, concurrency: int
-) -> tuple[float, float, float]:
+) -> Figures:
     """one_round, and the server's usec_per_call of the lookup script over it."""
     await monitor.config_resetstat()
-    cpu, wall = await one_round(store, calls, concurrency)
+    figures = await one_round(store, calls, concurrency)
     stats = await monitor.info("commandstats")
-    return cpu, wall, float(stats[SCRIPT_STAT]["usec_per_call"])
+    return replace(figures, server=float(stats[SCRIPT_STAT]["usec_per_call"]))
 
 
 async def measure(url: str, calls: int, rounds: int) -> None:
@@ -102,11 +117,11 @@ async def measure(url: str, calls: int, rounds: int) -> None:
             await one_round(store, calls // 10, concurrency)  # warm up
             figures = [await server_round(store, monitor, calls, concurrency)
                        for _ in range(rounds)]
-            cpu, wall, _ = min(figures)
-            server = min(f[2] for f in figures)
-            print(f"concurrency {concurrency:>2}: {cpu:7.1f} CPU µs/lookup "
-                  f"(wall {wall:7.1f} µs/lookup, best of {rounds} × {calls}); "
-                  f"server {server:5.1f} µs/script call")
+            best = min(figures)
+            user, server = min(f.user for f in figures), min(f.server for f in figures)
+            print(f"concurrency {concurrency:>2}: {best.cpu:7.1f} CPU µs/lookup "
+                  f"(user {user:5.1f}; wall {best.wall:7.1f} µs/lookup, best of {rounds} × "
+                  f"{calls}); server {server:5.1f} µs/script call")
     finally:
         await monitor.aclose()
         await store.aclose()

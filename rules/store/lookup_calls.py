@@ -22,7 +22,7 @@ LookupArgs = tuple[tuple[str, ...], list[str | int]]
 """KEYS and ARGV of one lookup script call."""
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)  # a few kB each: a few MB at most
 def script_head(sha: str, keys: tuple[str, ...]) -> Parts:
     """EVALSHA_RO, the SHA and `keys`, encoded once: a tenant's lookups name the same keys
     (the tuple LookupCall.keys keeps), so only ARGV is packed per call."""

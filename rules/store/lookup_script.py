@@ -60,7 +60,7 @@ READ_ONLY = "EVALSHA_RO"
 """Redis 7: a script that only reads; its keys need read access only (the proxy's ACL user)."""
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)  # a few kB each: a few MB at most
 def script_keys(
     markers: tuple[str, ...], scopes: tuple[str, ...], types: tuple[RuleType, ...]
 ) -> tuple[str, ...]:
