@@ -11,7 +11,8 @@ global one (bench/run's sets hold 100,000: hash tables, not the small sets' list
 Concurrency 1 (one lookup after the other) and 16 (16 tasks, each its share of the calls). The
 figure is the best of `--rounds` rounds of process CPU time over the calls (a shared box's other
 processes do not count), its user part (the Python side, without the kernel's socket work)
-and the wall µs per call beside it, and the server's usec_per_call of EVALSHA_RO (best round).
+and the wall µs per call beside it; the server's usec_per_call of EVALSHA_RO and the
+redis-server process's CPU per lookup (INFO cpu: its socket work and event loop too).
 `--unix`: the same again over the server's unix socket.
 """
 
@@ -77,12 +78,14 @@ async def prepare(url: str, filler: int, hits: int) -> None:
 
 @dataclass(frozen=True, order=True)
 class Figures:
-    """Per lookup: CPU µs (user + system), user µs alone, wall µs; the server's µs per call."""
+    """Per lookup: CPU µs (user + system), user µs alone, wall µs; the script's µs per call
+    (commandstats) and the redis-server process's CPU µs per lookup."""
 
     cpu: float
     user: float
     wall: float
     server: float = 0.0
+    redis: float = 0.0
 
 
 async def one_round(store: RedisStore, calls: int, concurrency: int) -> Figures:
@@ -105,9 +108,17 @@ async def server_round(
 ) -> Figures:
     """one_round, and the server's usec_per_call of the lookup script over it."""
     await monitor.config_resetstat()
+    before = await redis_cpu(monitor)
     figures = await one_round(store, calls, concurrency)
+    process = (await redis_cpu(monitor) - before) / (calls // concurrency * concurrency) * 1e6
     stats = await monitor.info("commandstats")
-    return replace(figures, server=float(stats[SCRIPT_STAT]["usec_per_call"]))
+    return replace(figures, server=float(stats[SCRIPT_STAT]["usec_per_call"]), redis=process)
+
+
+async def redis_cpu(monitor: aioredis.Redis) -> float:
+    """CPU seconds the redis-server process has used (user + system: its socket work too)."""
+    cpu = await monitor.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 async def measure(url: str, calls: int, rounds: int) -> None:
@@ -119,9 +130,10 @@ async def measure(url: str, calls: int, rounds: int) -> None:
                        for _ in range(rounds)]
             best = min(figures)
             user, server = min(f.user for f in figures), min(f.server for f in figures)
-            print(f"concurrency {concurrency:>2}: {best.cpu:7.1f} CPU µs/lookup "
-                  f"(user {user:5.1f}; wall {best.wall:7.1f} µs/lookup, best of {rounds} × "
-                  f"{calls}); server {server:5.1f} µs/script call")
+            process = min(f.redis for f in figures)
+            print(f"concurrency {concurrency:>2}: {best.cpu:6.1f} CPU µs/lookup (user {user:5.1f};"
+                  f" wall {best.wall:6.1f} µs/lookup, best of {rounds} × {calls}); server "
+                  f"{server:5.1f} µs/script call, redis-server {process:5.1f} CPU µs/lookup")
     finally:
         await monitor.aclose()
         await store.aclose()
