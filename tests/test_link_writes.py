@@ -16,8 +16,9 @@ import pytest
 
 from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
-from rules.store.link import Arg, Parts, _LinkProtocol, pack
+from rules.store.link import _LinkProtocol
 from rules.store.lookup_calls import script_head
+from rules.store.resp import Arg, Parts, pack
 from tests.services import RedisServer
 
 PING = pack([("PING",)])

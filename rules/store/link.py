@@ -27,8 +27,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-Arg = str | bytes | int | float
-Command = Sequence[Arg]
+from rules.store.resp import Command, pack
+
 Reply = object
 """What hiredis parses a reply into: int, bytes, None, a list of those, or a ReplyError."""
 
@@ -67,33 +67,6 @@ class Endpoint:
 
     def describe(self) -> str:
         return self.path or f"{self.host}:{self.port}"
-
-
-def pack(commands: Sequence[Command]) -> bytes:
-    """Every command of a call in one buffer (one write)."""
-    # hiredis's stub types a command as a 1-tuple; it takes any number of parts.
-    return b"".join([hiredis.pack_command(tuple(c)) for c in commands])  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """Some arguments of a command, RESP-encoded: a command's constant part (its name, a
-    script's SHA and keys) is encoded once and kept, only the rest for each call."""
-
-    count: int
-    data: bytes
-
-    @classmethod
-    def of(cls, args: Sequence[Arg]) -> Parts:
-        """hiredis packs (~0.2 µs an argument); the command's `*<count>` header is cut off."""
-        packed = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]  # as in pack()
-        return cls(len(args), packed[packed.index(b"\n") + 1:])
-
-    def command(self, rest: Sequence[Arg]) -> bytes:
-        """The command of these parts followed by `rest`, as pack() writes it."""
-        packed = hiredis.pack_command(tuple(rest))  # type: ignore[arg-type]  # as in pack()
-        tail = memoryview(packed)[packed.index(b"\n") + 1:]  # the header cut off, no copy
-        return b"".join((b"*%d\r\n" % (self.count + len(rest)), self.data, tail))
 
 
 def raise_errors(replies: list[Reply]) -> list[Reply]:

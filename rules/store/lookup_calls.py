@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from rules.store.link import Parts, RedisLink, pack
+from rules.store.link import RedisLink
 from rules.store.lookup_script import LOOKUP, READ_ONLY
+from rules.store.resp import Parts, pack
 
 LookupArgs = tuple[tuple[str, ...], list[str | int]]
 """KEYS and ARGV of one lookup script call."""
