@@ -70,15 +70,18 @@ async def test_a_lone_call_is_written_at_once() -> None:
 
 async def test_calls_answered_together_send_their_next_calls_in_one_write() -> None:
     protocol, transport = connected()
-    calls = [protocol.send(PING, 1) for _ in range(3)]
-    await asyncio.sleep(0)  # the first is written at once, the other two at the end of the turn
+
+    async def caller() -> None:
+        await protocol.send(PING, 1)
+        protocol.send(PING, 1)  # its next call, in the turn it is woken
+
+    callers = [asyncio.create_task(caller()) for _ in range(3)]
+    await asyncio.sleep(0)  # they call: the first is written at once, the others
+    await asyncio.sleep(0)  # at the end of that turn
     assert transport.writes == [PING, PING * 2]
-    protocol.data_received(b"+PONG\r\n" * 3)
-    await asyncio.gather(*calls)
     transport.writes.clear()
-    calls = [protocol.send(PING, 1) for _ in range(3)]  # the three callers, woken together
-    assert transport.writes == []
-    await asyncio.sleep(0)  # the end of this turn of the loop: one write for the three
+    protocol.data_received(b"+PONG\r\n" * 3)  # one read answers the three
+    await asyncio.gather(*callers)
     assert transport.writes == [PING * 3]
 
 
@@ -104,3 +107,15 @@ async def test_a_store_on_a_unix_socket_looks_up_over_its_link(unix_redis: Redis
         assert store._scripts.link.pending == 0
     finally:
         await store.aclose()
+
+
+async def test_a_call_made_after_the_woken_callers_turn_is_written_at_once() -> None:
+    protocol, transport = connected()
+    callers = [asyncio.ensure_future(protocol.send(PING, 1)) for _ in range(2)]
+    await asyncio.sleep(0)
+    protocol.data_received(b"+PONG\r\n" * 2)
+    await asyncio.gather(*callers)  # the callers' turn, in which nobody calls again
+    await asyncio.sleep(0)
+    transport.writes.clear()
+    protocol.send(PING, 1)
+    assert transport.writes == [PING]

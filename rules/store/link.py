@@ -150,6 +150,12 @@ class _LinkProtocol(asyncio.Protocol):
                 self._deliver(reply)
         except (hiredis.ProtocolError, IndexError) as exc:  # garbage, or a reply nobody asked
             self.fail(RedisConnectionError(f"Protocol error from {self._name}: {exc!r}"))
+        if self._answered > 1:  # after the callers' turn (their wake-ups are queued first)
+            self._loop.call_soon(self._settle)
+
+    def _settle(self) -> None:
+        """The callers woken together have had their turn: a later lone call goes at once."""
+        self._answered = 0
 
     def _deliver(self, reply: Reply) -> None:
         head = self._pending[0]
