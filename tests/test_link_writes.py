@@ -2,12 +2,13 @@
 
 The encoding and the coalescing of writes are checked byte for byte on a transport that keeps
 what is written (the bytes are under test, not a server); a lookup over a redis-server's unix
-socket goes against a real one.
+socket, and the TCP socket's TCP_NODELAY, against a real one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,19 @@ async def test_a_call_made_after_the_woken_callers_turn_is_written_at_once() -> 
     transport.writes.clear()
     protocol.send(PING, 1)
     assert transport.writes == [PING]
+
+
+async def test_the_link_over_tcp_sends_without_nagle_delay(unix_redis: RedisServer) -> None:
+    """A lookup is one small write waiting for its answer: Nagle's algorithm must not hold it."""
+    store = RedisStore.from_url(unix_redis.url, timeout=2.0)
+    try:
+        await store.mark_initialised()
+        assert await store.lookup(tenant_of("om_tcp"), {RuleType.EMAIL: ["a@x.io"]}) == {}
+        link = store._scripts.link
+        assert link is not None and link._protocol is not None
+        transport = link._protocol._transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        await store.aclose()
