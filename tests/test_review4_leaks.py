@@ -10,7 +10,6 @@ this branch; its reason says which reader sees what the proxy did not read.
 from __future__ import annotations
 
 import gzip
-import struct
 import zlib
 from collections.abc import AsyncIterator
 
@@ -31,8 +30,9 @@ from tests.test_suppression import add
 EMAIL = "jane.doe@acme.com"
 PHONE = "+15125550100"
 PROFILE = "linkedin.com/in/janedoe"
-TEXT = f"Contact: {EMAIL}, call {PHONE}, https://www.{PROFILE}\n"
+TEXT = f"Contact: {EMAIL}, call {PHONE}, https://www.{PROFILE} \n"
 SSE = 'data: {"email": "' + EMAIL + '"}\n\n'
+assert len(TEXT.encode()) % 2 == 0 and len(SSE.encode()) % 2 == 0  # whole UTF-16 units
 
 Env = tuple[AttackFake, Running, aiohttp.ClientSession]
 
@@ -102,7 +102,8 @@ async def test_two_content_encoding_lines_on_a_text_body_never_pass_it(
 ) -> None:
     headers = [*label, ("Content-Encoding", "identity"), ("Content-Encoding", "gzip")]
     status, heads, out = await answer(env, redis_url, headers, gzip.compress(TEXT.encode()))
-    assert refused(status, out) or leaked(content_decoded(heads, out).decode("utf-8", "replace")) == []
+    text = content_decoded(heads, out).decode("utf-8", "replace")
+    assert refused(status, out) or leaked(text) == []
 
 
 def content_decoded(headers: CIMultiDict[str], body: bytes) -> bytes:
@@ -118,3 +119,83 @@ def content_decoded(headers: CIMultiDict[str], body: bytes) -> bytes:
         elif coding == "br":
             body = brotli.decompress(body)
     return body
+
+
+# 2. Charset labels. `media.decode_text` reads a text body by its BOM, then the one charset
+# parameter Python's codecs know, else UTF-8; the unchanged body then goes out as it came. A
+# reader that decodes it another way sees what the proxy never read.
+#
+# a) Readers that ignore the label: an event stream is always UTF-8 (HTML § 9.2.6: EventSource
+#    decodes UTF-8 whatever the charset), and fetch's `Response.text()` is always UTF-8. A UTF-8
+#    body labelled `charset=utf-16le` is read by the proxy as UTF-16 (no `@`, no digit left).
+#    (An odd number of bytes, or `charset=utf-32` over ASCII, raises UnicodeDecodeError in
+#    decode_text instead: a 500 `internal error`, closed, but not the 502 of a body that cannot
+#    be read.)
+
+IGNORED_LABEL = [
+    pytest.param("text/event-stream; charset=utf-16le", SSE, id="sse-utf16le"),
+    pytest.param("text/plain; charset=utf-16le", TEXT, id="text-utf16le-fetch"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "media.decode_text trusts a charset the reader ignores: a UTF-8 body labelled utf-16le "
+    "is scanned as UTF-16 (nothing found) and passed on; EventSource and fetch's text() read "
+    "it as UTF-8"))
+@pytest.mark.parametrize(("label", "text"), IGNORED_LABEL)
+async def test_a_body_whose_reader_ignores_its_charset_is_read_as_utf8_too(
+    env: Env, redis_url: str, label: str, text: str
+) -> None:
+    status, _, out = await answer(env, redis_url, [("Content-Type", label)], text.encode())
+    assert refused(status, out) or leaked(out.decode("utf-8", "replace")) == []
+
+
+# b) Labels a browser knows and Python does not (WHATWG Encoding: `unicodefffe` is UTF-16BE;
+#    `ucs-2`, `unicode`, `csunicode`, `iso-10646-ucs-2`, `unicodefeff` are UTF-16LE): the proxy
+#    falls back to UTF-8 and reads a NUL between every two characters; the browser reads text.
+
+WHATWG_UTF16 = [
+    pytest.param("unicodeFFFE", "utf-16-be", id="unicodefffe"),
+    pytest.param("ucs-2", "utf-16-le", id="ucs-2"),
+    pytest.param("unicode", "utf-16-le", id="unicode"),
+    pytest.param("csUnicode", "utf-16-le", id="csunicode"),
+    pytest.param("iso-10646-ucs-2", "utf-16-le", id="iso-10646-ucs-2"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "media._charset knows Python's codec names only: a WHATWG label of UTF-16 (unicodeFFFE, "
+    "ucs-2, unicode, csUnicode, iso-10646-ucs-2) is read as UTF-8, the NUL-interleaved text "
+    "holds no candidate, and a browser reads the denied identifiers"))
+@pytest.mark.parametrize(("charset", "codec"), WHATWG_UTF16)
+async def test_a_browser_charset_label_python_does_not_know_is_not_read_as_utf8(
+    env: Env, redis_url: str, charset: str, codec: str
+) -> None:
+    label = f"text/html; charset={charset}"
+    status, _, out = await answer(env, redis_url, [("Content-Type", label)], TEXT.encode(codec))
+    assert refused(status, out) or leaked(out.decode(codec, "replace")) == []
+
+
+# c) Two charsets (one header with two parameters, or two Content-Type lines): `_charset` calls
+#    it ambiguous and reads UTF-8, the one reading neither label names. WHATWG's MIME parser
+#    keeps the first parameter, Python's `email`/`cgi` parsing (requests) the last: whichever
+#    order, one common reader decodes UTF-16LE.
+
+AMBIGUOUS = [
+    pytest.param([("Content-Type", "text/plain; charset=utf-16le; charset=utf-8")], id="first"),
+    pytest.param([("Content-Type", "text/plain; charset=utf-8; charset=utf-16le")], id="last"),
+    pytest.param([("Content-Type", "text/plain; charset=utf-16le"),
+                  ("Content-Type", "text/plain; charset=utf-8")], id="two-lines"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "media._charset reads two different charsets as none (UTF-8); a UTF-16LE body labelled "
+    "utf-16le and utf-8 is scanned as NUL-interleaved UTF-8 and passed on, and a client that "
+    "takes the utf-16le parameter reads the denied identifiers"))
+@pytest.mark.parametrize("headers", AMBIGUOUS)
+async def test_a_body_with_two_charsets_is_read_in_each(
+    env: Env, redis_url: str, headers: list[tuple[str, str]]
+) -> None:
+    status, _, out = await answer(env, redis_url, headers, TEXT.encode("utf-16-le"))
+    assert refused(status, out) or leaked(out.decode("utf-16-le", "replace")) == []
