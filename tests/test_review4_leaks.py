@@ -237,3 +237,45 @@ async def test_a_gzip_header_field_never_carries_a_denied_identifier(
     headers = [("Content-Type", label), ("Content-Encoding", "gzip")]
     status, _, out = await answer(env, redis_url, headers, body)
     assert refused(status, out) or leaked(out.decode("latin-1")) == []
+
+
+# 4. JSON in UTF-16/32 without a BOM (RFC 4627 §3; RFC 8259 §8.1 still tells readers to accept
+# it in closed ecosystems). requests' `Response.json()` detects the encoding from the NULs of
+# the first four bytes (`requests.utils.guess_json_utf`), whatever the label. Labelled
+# application/json such a body is a 502 (the JSON path reads bytes); labelled text/plain, or not
+# labelled, the proxy reads it as UTF-8, a NUL between every two characters: nothing found, sent.
+
+DOC = {"data": [{"email": EMAIL, "phone": PHONE, "linkedin": f"https://www.{PROFILE}"}]}
+
+
+def json_codec(data: bytes) -> str:
+    """The encoding of a JSON text by the NULs among its first four bytes (RFC 4627 §3)."""
+    head = data[:4]
+    nulls = head.count(0)
+    if nulls == 3:
+        return "utf-32-be" if head[:3] == b"\0\0\0" else "utf-32-le"
+    if nulls == 2:
+        return "utf-16-be" if head[0] == 0 else "utf-16-le"
+    return "utf-8"
+
+
+BOMLESS_JSON = [
+    pytest.param([("Content-Type", "text/plain")], "utf-16-le", id="text-utf16le"),
+    pytest.param([], "utf-16-le", id="unlabelled-utf16le"),
+    pytest.param([], "utf-16-be", id="unlabelled-utf16be"),
+    pytest.param([("Content-Type", "text/plain")], "utf-32-le", id="text-utf32le"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "media.decode_text reads a BOM-less UTF-16/32 JSON body without a JSON label as UTF-8 "
+    "(NUL-interleaved: no candidate) and passes it on; requests' Response.json() detects "
+    "UTF-16/32 from the NULs (RFC 4627 §3) and reads the denied identifiers"))
+@pytest.mark.parametrize(("label", "codec"), BOMLESS_JSON)
+async def test_bomless_utf16_json_without_a_json_label_is_read_as_json_readers_do(
+    env: Env, redis_url: str, label: list[tuple[str, str]], codec: str
+) -> None:
+    body = orjson.dumps(DOC).decode().encode(codec)
+    assert json_codec(body) == codec
+    status, _, out = await answer(env, redis_url, label, body)
+    assert refused(status, out) or leaked(out.decode(json_codec(out), "replace")) == []
