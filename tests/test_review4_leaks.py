@@ -334,3 +334,29 @@ async def test_a_json_html_field_with_an_escaped_nul_in_an_address_is_removed(
     status, _, out = await answer(env, redis_url, headers, body)
     shown = [rendered(str(row.get("bio"))) for row in orjson.loads(out).get("data", [])]
     assert refused(status, out) or leaked(" ".join(shown)) == []
+
+
+# 6. The refusal itself. `upstream.decode` names an unknown Content-Encoding in its 502 detail
+# (`upstream content-encoding {encoding!r} cannot be filtered`): the upstream's header value,
+# never scanned, goes out in the JSON body of the refusal.
+
+ECHOED = [
+    pytest.param(EMAIL, id="email"),
+    pytest.param(f"tel:{PHONE}", id="phone"),
+    pytest.param(f"https://www.{PROFILE}", id="profile"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "upstream.decode puts the upstream's Content-Encoding value in the 502 detail unscanned: "
+    "`Content-Encoding: jane.doe@acme.com` answers {\"detail\": \"upstream content-encoding "
+    "'jane.doe@acme.com' cannot be filtered\"}"))
+@pytest.mark.parametrize("value", ECHOED)
+async def test_a_refusal_never_echoes_an_upstream_header_value(
+    env: Env, redis_url: str, value: str
+) -> None:
+    headers = [("Content-Type", "application/json"), ("Content-Encoding", value)]
+    status, heads, out = await answer(env, redis_url, headers, orjson.dumps({"data": []}))
+    assert status == 502
+    shown = "\n".join(f"{n}: {v}" for n, v in heads.items()) + "\n" + out.decode()
+    assert leaked(shown) == []
