@@ -368,3 +368,28 @@ async def test_a_refusal_never_echoes_an_upstream_header_value(
     assert status == 502
     shown = "\n".join(f"{n}: {v}" for n, v in heads.items()) + "\n" + out.decode()
     assert leaked(shown) == []
+
+
+# 7. Headers taken for numbers and dates. `headers._STRUCTURAL` (Date, Last-Modified, Expires,
+# Age, Content-Length) are never read for identifiers, but nothing checks that they hold a
+# date or a number: the upstream's value is passed on as written (aiohttp keeps a Date that is
+# already set), on a filtered route and on a streamed one alike.
+
+DATED = ["Date", "Last-Modified", "Expires", "Age"]
+ROUTES = [
+    pytest.param("application/json", id="filtered"),
+    pytest.param("image/png", id="streamed"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "headers.header_texts skips Date/Last-Modified/Expires/Age as numbers and dates without "
+    "checking they are: `Date: Tue, 01 Dec 2026 jane.doe@acme.com` goes out unread"))
+@pytest.mark.parametrize("label", ROUTES)
+@pytest.mark.parametrize("name", DATED)
+async def test_a_date_header_that_holds_an_identifier_does_not_go_out(
+    env: Env, redis_url: str, name: str, label: str
+) -> None:
+    headers = [("Content-Type", label), (name, f"Tue, 01 Dec 2026 {EMAIL} {PHONE}")]
+    status, heads, out = await answer(env, redis_url, headers, b'{"data": []}')
+    assert refused(status, out) or leaked(" ".join(heads.getall(name, []))) == []
