@@ -20,7 +20,7 @@ from proxy.candidates import HeaderIds, header_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
 from proxy.settings import Settings
 from proxy.tenant import campaign_of, forwarded_key, scope_of
-from proxy.upstream import CHUNK, Upstream, decode, request_target, upstream_errors
+from proxy.upstream import CHUNK, Upstream, decoded, request_target, upstream_errors
 from rules.catalogue.hits import HitBatch
 from rules.detect import company, pipeline
 from rules.detect.match import Policy, query_for
@@ -152,7 +152,9 @@ class Forwarder:
         verify → send."""
         settings = self.settings
         raw = await read_body(response, settings)
-        body = decode(raw, response.headers.get("Content-Encoding", ""), settings.max_filter_body)
+        encoding = ", ".join(response.headers.getall("Content-Encoding", ()))
+        content = decoded(raw, encoding, settings.max_filter_body)
+        body = content.body
         kind = media.classify(label, body, settings.binary_types)
         out_headers = headers.client_response(response.headers, rewritten=False)
         headers.private(out_headers)
@@ -167,7 +169,7 @@ class Forwarder:
         if result.unplaced:  # a denied span or company record no cut can remove
             metrics.OUTPUT_REFUSALS.inc()
             raise OutputRefusedError(REFUSED)
-        unchanged = not result.counts
+        unchanged = not result.counts and not content.hidden_fields
         out = raw if unchanged else result.body
         await self.verified(request, out_headers, answer, query,
                             plan.verify(result, settings.phone_region, answer, query))

@@ -34,9 +34,19 @@ _RANGE = frozenset({"range", "if-range"})
 _AUTH = frozenset({"x-api-key", "authorization"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, space and tab
-# Numbers and dates only: never scanned for identifiers.
 _URL_PARTS = re.compile(r"[?&=#<>;]")
-_STRUCTURAL = frozenset({"content-length", "date", "last-modified", "expires", "age"})
+# Numbers and dates: not scanned when they are exactly that (RFC 9110 §5.6.7 HTTP-date,
+# delta-seconds), read like any header when they are not.
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_HTTP_DATE = re.compile(
+    rf"{_DAY}, \d\d {_MONTH} \d{{4}} \d\d:\d\d:\d\d GMT"  # IMF-fixdate
+    rf"|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \d\d-{_MONTH}-\d\d \d\d:\d\d:\d\d GMT"
+    rf"|{_DAY} {_MONTH} [\d ]\d \d\d:\d\d:\d\d \d{{4}}"  # asctime
+)
+_NUMBER = re.compile(r"\d{1,19}")
+_STRUCTURAL = {"content-length": _NUMBER, "age": _NUMBER, "date": _HTTP_DATE,
+               "last-modified": _HTTP_DATE, "expires": _HTTP_DATE}
 # Recomputed when the body is rewritten.
 REWRITTEN_BODY = frozenset({"content-length", "content-encoding", "etag", "content-md5"})
 
@@ -135,7 +145,7 @@ def _lower(values: list[str]) -> set[str]:
 
 def header_texts(name: str, value: str) -> list[str]:
     """The texts of one response header that may carry an identifier (name, value, decoded)."""
-    if name.lower() in _STRUCTURAL:
+    if (form := _STRUCTURAL.get(name.lower())) and form.fullmatch(value):
         return []
     decoded = unquote(value)  # `mailto:jane%40acme.com`
     texts = [name, value, _URL_PARTS.sub(" ", decoded)]  # `mailto:a@b.co?subject=…`

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDictProxy, MultiMapping
 
+from proxy.errors import UpstreamBodyError
 from proxy.setting_values import DEFAULT_BINARY_TYPES
 from proxy.upstream import decode
 from rules.detect.match import Policy, is_denied
@@ -163,12 +164,11 @@ def decode_text(body: bytes, charset: str | None) -> Text:
     Bytes that do not decode become lone surrogates (surrogateescape): they end an identifier
     as a client's U+FFFD would, and write back as the same bytes.
     """
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            rest = body[len(bom):]
-            return Text(rest.decode(codec, errors="surrogateescape"), codec, bom)
-    codec = charset or "utf-8"
-    return Text(body.decode(codec, errors="surrogateescape"), codec, b"")
+    bom, codec = next(((b, c) for b, c in _BOMS if body.startswith(b)), (b"", charset or "utf-8"))
+    try:
+        return Text(body[len(bom):].decode(codec, errors="surrogateescape"), codec, bom)
+    except UnicodeDecodeError as exc:  # UTF-16 of an odd length, UTF-32 out of range
+        raise UpstreamBodyError("upstream body does not decode in its charset") from exc
 
 
 def filter_for(kind: BodyKind, region: str, json_filter: JsonFilter) -> BodyFilter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -99,36 +99,61 @@ def upstream_errors(timeout: float) -> Iterator[None]:
         raise UpstreamUnavailableError(f"upstream failed: {type(exc).__name__}") from exc
 
 
-def decode(body: bytes, encoding: str, limit: int) -> bytes:
-    """The decoded body, capped at `limit` bytes however well it compresses."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        try:
-            out = _inflate(body, encoding, limit)
-        except zlib.error as exc:
-            raise UpstreamBodyError(f"upstream {encoding} body does not decode") from exc
-    elif encoding == "br":
-        try:
-            out = _brotli(body, limit)
-        except brotli.error as exc:
-            raise UpstreamBodyError("upstream br body does not decode") from exc
-    else:
-        raise UpstreamBodyError(f"upstream content-encoding {encoding!r} cannot be filtered")
-    if len(out) > limit:
-        raise UpstreamBodyError(f"upstream JSON body is larger than {limit} bytes decoded")
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_TEXT_FIELDS = 0x1C  # FEXTRA | FNAME | FCOMMENT (RFC 1952 §2.3.1): skipped by zlib
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A content-decoded body, and whether its encoded bytes carry text no decoder returns
+    (a gzip member's FEXTRA, FNAME or FCOMMENT): then they never go out as they came."""
+
+    body: bytes
+    hidden_fields: bool = False
+
+
+def codings(encoding: str) -> list[str]:
+    """Every content coding of a Content-Encoding list (its lines joined by commas), in the
+    order they were applied; identity and empty elements dropped; 502 for one it cannot undo.
+    The detail never names the upstream's value: it is text the filter has not read."""
+    out = [c.strip().lower() for c in encoding.split(",")]
+    out = [c for c in out if c not in ("", "identity")]
+    if any(c not in _DECODERS for c in out):
+        raise UpstreamBodyError("upstream content-encoding cannot be filtered (not gzip, "
+                                "deflate or br)")
     return out
 
 
-def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """Every gzip member, as clients decode them (a second member must not escape the filter).
+def decoded(body: bytes, encoding: str, limit: int) -> Decoded:
+    """Every coding undone, last applied first (RFC 9110 §8.4), each capped at `limit`."""
+    hidden = False
+    for coding in reversed(codings(encoding)):
+        try:
+            body, fields = _DECODERS[coding](body, coding, limit)
+        except (zlib.error, brotli.error) as exc:
+            raise UpstreamBodyError(f"upstream {coding} body does not decode") from exc
+        if len(body) > limit:
+            raise UpstreamBodyError(f"upstream body is larger than {limit} bytes decoded")
+        hidden = hidden or fields
+    return Decoded(body, hidden)
+
+
+def decode(body: bytes, encoding: str, limit: int) -> bytes:
+    """The decoded body, capped at `limit` bytes however well it compresses."""
+    return decoded(body, encoding, limit).body
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool]:
+    """Every gzip member, as clients decode them (a second member must not escape the filter),
+    and whether a member header holds a text field.
 
     A truncated stream, or bytes after a deflate stream, is an error: fail closed.
     """
     wbits = 15 if encoding == "deflate" else 47  # 47: gzip or zlib header, auto-detected
-    out, rest = bytearray(), body
+    out, rest, fields = bytearray(), body, False
     while rest and len(out) <= limit:
+        fields = fields or (rest[:2] == GZIP_MAGIC and len(rest) > 3
+                            and bool(rest[3] & _GZIP_TEXT_FIELDS))
         inflater = zlib.decompressobj(wbits)
         out += inflater.decompress(rest, limit + 1 - len(out))
         if not inflater.eof and len(out) <= limit:
@@ -138,11 +163,19 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
             raise zlib.error("data after the deflate stream")
         if not rest.strip(b"\0"):  # trailing zero padding, as gzip(1) allows
             break
-    return bytes(out)
+    return bytes(out), fields
 
 
-def _brotli(body: bytes, limit: int) -> bytes:
-    """Brotli with its output bounded at each step (brotli >= 1.2)."""
+def _brotli(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool]:
+    """Brotli with its output bounded at each step (brotli >= 1.2); a truncated stream is an
+    error, as for gzip."""
     decompressor = brotli.Decompressor()  # brotli ships no type hints: name what it returns
     out: bytes = decompressor.process(body, output_buffer_limit=limit + 1)
-    return out
+    if body and len(out) <= limit and not decompressor.is_finished():
+        raise brotli.error("truncated stream")
+    return out, False
+
+
+_DECODERS: dict[str, Callable[[bytes, str, int], tuple[bytes, bool]]] = {
+    "gzip": _inflate, "x-gzip": _inflate, "deflate": _inflate, "br": _brotli,
+}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.headers import HOP_BY_HOP, client_response, upstream_request
+import pytest
+
+from proxy.headers import HOP_BY_HOP, client_response, header_texts, upstream_request
 
 
 def headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
@@ -60,3 +62,22 @@ def test_rewritten_response_loses_length_encoding_and_validators() -> None:
     ]
     untouched = client_response(headers(*sent), rewritten=False)
     assert list(untouched.items()) == [s for s in sent if s[0] != "Transfer-Encoding"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("Date", "Tue, 01 Dec 2026 10:00:00 GMT"), ("Last-Modified", "Sunday, 06-Nov-94 08:49:37 GMT"),
+     ("Expires", "Sun Nov  6 08:49:37 1994"), ("Age", "3600"), ("Content-Length", "12")],
+)
+def test_a_date_or_number_that_is_exactly_one_is_not_read(name: str, value: str) -> None:
+    assert header_texts(name, value) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("Date", "Tue, 01 Dec 2026 jane.doe@acme.com"), ("Expires", "+1 512 555 0100"),
+     ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT jane@acme.com"), ("Age", "5125550100 s"),
+     ("Content-Length", "0, 5125550100"), ("Date", "tue, 01 dec 2026 10:00:00 gmt\tx")],
+)
+def test_a_date_or_number_header_holding_anything_else_is_read(name: str, value: str) -> None:
+    assert value in header_texts(name, value)

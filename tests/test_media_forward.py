@@ -115,6 +115,13 @@ CASES: dict[str, tuple[list[tuple[str, str]], bytes]] = {
                    b"Jane %s; Karl %s" % (DENIED.encode(), ALLOWED.encode())),
     "utf-16": ([("Content-Type", "text/plain; charset=utf-16")],
                f"Jane {DENIED}; Karl {ALLOWED}".encode("utf-16")),
+    # two Content-Encoding lines are one list (RFC 9110 §8.4): every coding is undone
+    "no-type-identity-gzip": ([("Content-Encoding", "identity"), ("Content-Encoding", "gzip")],
+                              gzip.compress(b"Jane <%s>, Karl <%s>" % (DENIED.encode(),
+                                                                       ALLOWED.encode()))),
+    "no-type-gzip-gzip": ([("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")],
+                          gzip.compress(gzip.compress(b"Jane <%s>, Karl <%s>" % (
+                              DENIED.encode(), ALLOWED.encode())))),
 }
 
 

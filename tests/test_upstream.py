@@ -11,7 +11,7 @@ import brotli
 import pytest
 
 from proxy.errors import BadRequestError, UpstreamBodyError
-from proxy.upstream import Upstream, decode
+from proxy.upstream import Upstream, decode, decoded
 
 UP = Upstream.parse("https://api.openmart.ai/base/")
 
@@ -94,9 +94,76 @@ def test_decoded_size_is_capped_however_well_it_compresses(
         ("deflate", b"not zlib", "does not decode"),
         ("br", b"\xff\xff\xff not brotli", "does not decode"),
         ("zstd", b"x", "cannot be filtered"),
-        ("gzip, br", b"x", "cannot be filtered"),
+        ("gzip, zstd", b"x", "cannot be filtered"),
+        ("compress, gzip", gzip.compress(BODY), "cannot be filtered"),
     ],
 )
 def test_undecodable_bodies_fail_closed(encoding: str, body: bytes, message: str) -> None:
     with pytest.raises(UpstreamBodyError, match=message):
         decode(body, encoding, limit=1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encoded"),
+    [
+        ("identity, gzip", gzip.compress(BODY)),
+        ("gzip, gzip", gzip.compress(gzip.compress(BODY))),
+        ("gzip,br", brotli.compress(gzip.compress(BODY))),
+        ("deflate, identity, br", brotli.compress(zlib.compress(BODY))),
+        ("br, , gzip", gzip.compress(brotli.compress(BODY))),
+    ],
+)
+def test_every_coding_of_a_list_is_undone_last_applied_first(
+    encoding: str, encoded: bytes
+) -> None:
+    assert decode(encoded, encoding, limit=len(BODY)) == BODY
+
+
+def test_each_layer_of_a_list_is_capped() -> None:
+    inner = gzip.compress(b"\0" * (8 * 1024 * 1024))
+    with pytest.raises(UpstreamBodyError, match="larger than 1000 bytes"):
+        decode(gzip.compress(inner), "gzip, gzip", limit=1000)
+
+
+@pytest.mark.parametrize("value", ["jane.doe@acme.com", "gzip, tel:+15125550100", "x" * 300])
+def test_an_unknown_coding_is_refused_without_naming_it(value: str) -> None:
+    with pytest.raises(UpstreamBodyError) as caught:
+        decode(b"{}", value, limit=1 << 20)
+    assert value.split(", ")[-1] not in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encoded"),
+    [("br", brotli.compress(BODY)[:-4]), ("gzip, br", brotli.compress(gzip.compress(BODY))[:-4]),
+     ("gzip", gzip.compress(BODY)[:-9])],
+)
+def test_a_truncated_stream_fails_closed(encoding: str, encoded: bytes) -> None:
+    with pytest.raises(UpstreamBodyError, match="does not decode"):
+        decode(encoded, encoding, limit=1 << 20)
+
+
+def _gzip_with(flags: int, fields: bytes, content: bytes = BODY) -> bytes:
+    """A gzip member with optional header fields (RFC 1952 §2.3.1) before its deflate data."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = deflate.compress(content) + deflate.flush()
+    trailer = zlib.crc32(content).to_bytes(4, "little") + len(content).to_bytes(4, "little")
+    return b"\x1f\x8b\x08" + bytes([flags]) + b"\0\0\0\0\x00\x03" + fields + data + trailer
+
+
+@pytest.mark.parametrize(
+    ("flags", "fields"),
+    [(0x08, b"jane@acme.com\0"), (0x10, b"call +15125550100\0"), (0x04, b"\x05\0jane@")],
+    ids=["fname", "fcomment", "fextra"],
+)
+def test_a_gzip_header_text_field_is_reported(flags: int, fields: bytes) -> None:
+    member = _gzip_with(flags, fields)
+    assert gzip.decompress(member) == BODY
+    assert decoded(member, "gzip", 1 << 20).hidden_fields
+    assert decoded(gzip.compress(BODY) + member, "gzip", 1 << 20).hidden_fields  # 2nd member
+    assert decoded(gzip.compress(member), "gzip, gzip", 1 << 20).hidden_fields  # inner layer
+
+
+def test_a_plain_gzip_header_hides_nothing() -> None:
+    plain = _gzip_with(0, b"")  # no optional field at all
+    assert decoded(plain, "gzip", 1 << 20).hidden_fields is False
+    assert decoded(gzip.compress(BODY), "gzip", 1 << 20).hidden_fields is False
