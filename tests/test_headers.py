@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from multidict import CIMultiDict, CIMultiDictProxy
-
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.headers import HOP_BY_HOP, client_response, header_texts, upstream_request
 
