@@ -254,6 +254,47 @@ async def test_a_gzip_header_field_never_carries_a_denied_identifier(
     assert refused(status, out) or leaked(out.decode("latin-1")) == []
 
 
+def brotli_with_metadata(content: bytes, metadata: bytes) -> bytes:
+    """`content` as a brotli stream (RFC 7932) whose first meta-block is metadata (§9.2): bytes
+    every decoder skips, stored as written."""
+    bits: list[int] = []
+
+    def put(value: int, width: int) -> None:
+        bits.extend((value >> i) & 1 for i in range(width))
+
+    def raw(data: bytes) -> None:
+        bits.extend([0] * (-len(bits) % 8))
+        for byte in data:
+            put(byte, 8)
+
+    put(0, 1)  # WBITS 16
+    # ISLAST 0, MNIBBLES 0 (code 3), reserved, MSKIPBYTES 1, MSKIPLEN - 1: then the metadata
+    for value, width in ((0, 1), (3, 2), (0, 1), (1, 2), (len(metadata) - 1, 8)):
+        put(value, width)
+    raw(metadata)
+    # ISLAST 0, MNIBBLES 4 (code 0), MLEN - 1, ISUNCOMPRESSED 1: then the content as written
+    for value, width in ((0, 1), (0, 2), (len(content) - 1, 16), (1, 1)):
+        put(value, width)
+    raw(content)
+    put(3, 2)  # ISLAST 1, ISLASTEMPTY 1
+    bits.extend([0] * (-len(bits) % 8))
+    return bytes(sum(b << i for i, b in enumerate(bits[k:k + 8])) for k in range(0, len(bits), 8))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "upstream._brotli cannot see a metadata meta-block (the decoder skips it, RFC 7932 §9.2); "
+    "an unchanged br body goes out as the upstream's bytes, metadata included. Found by fix4a, "
+    "not fixed: closing it means sending br bodies decoded, or reading the encoded bytes too"))
+async def test_a_brotli_metadata_block_never_carries_a_denied_identifier(
+    env: Env, redis_url: str
+) -> None:
+    body = brotli_with_metadata(b'{"data": []}', f"{EMAIL} {PHONE}".encode())
+    assert brotli.decompress(body) == b'{"data": []}'
+    headers = [("Content-Type", "application/json"), ("Content-Encoding", "br")]
+    status, _, out = await answer(env, redis_url, headers, body)
+    assert refused(status, out) or leaked(out.decode("latin-1")) == []
+
+
 @pytest.mark.parametrize(("label", "content"), GZIP_FIELDS)
 async def test_a_gzip_body_with_header_fields_goes_out_decoded(
     env: Env, redis_url: str, label: str, content: bytes
