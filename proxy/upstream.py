@@ -21,6 +21,7 @@ from proxy.errors import (
 )
 from proxy.settings import Settings
 from proxy.tls import tls_problem, upstream_ssl_context
+from rules.detect import finder
 
 CHUNK = 64 * 1024
 
@@ -168,12 +169,14 @@ def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool]:
 
 def _brotli(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool]:
     """Brotli with its output bounded at each step (brotli >= 1.2); a truncated stream is an
-    error, as for gzip."""
+    error, as for gzip. Metadata meta-blocks (RFC 7932 §9.2) are raw bytes every decoder
+    skips and Python's brotli cannot list: encoded bytes in which the text finder reads any
+    candidate count as hidden fields (compressed data rarely reads as one)."""
     decompressor = brotli.Decompressor()  # brotli ships no type hints: name what it returns
     out: bytes = decompressor.process(body, output_buffer_limit=limit + 1)
     if body and len(out) <= limit and not decompressor.is_finished():
         raise brotli.error("truncated stream")
-    return out, False
+    return out, bool(finder.find_bytes(body))
 
 
 _DECODERS: dict[str, Callable[[bytes, str, int], tuple[bytes, bool]]] = {
