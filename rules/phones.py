@@ -24,6 +24,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumber
 
+from rules import phonequick
 from rules.text import clean
 
 _TEL_PREFIX = re.compile(r"^tel:", re.IGNORECASE)
@@ -37,6 +38,7 @@ _CACHE = 65_536  # responses repeat the same contacts: normalise each raw value 
 _E164 = phonenumbers.PhoneNumberFormat.E164
 _MEXICO = 52
 _NANP_FORM = re.compile(r"\+1[2-9][0-9]{9}")
+_NOT_DIGIT = re.compile(r"\D")  # \d is Unicode category Nd, as str.isdecimal
 
 
 def _text(raw: str | int) -> str:
@@ -45,7 +47,8 @@ def _text(raw: str | int) -> str:
 
 def _digits(text: str) -> str:
     """ASCII digits of every decimal digit in `text` (full-width digits included)."""
-    return "".join(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
+    found = _NOT_DIGIT.sub("", text)
+    return found if found.isascii() else "".join(str(unicodedata.decimal(c)) for c in found)
 
 
 @lru_cache(maxsize=_CACHE)
@@ -59,6 +62,15 @@ def phone(raw: str | int, region: str) -> str | None:
     text = _text(raw)
     if not _PHONE_SHAPE.fullmatch(text) or len(_digits(text)) < MIN_DIGITS:
         return None
+    plain = phonequick.read(text, region)  # the common spellings, without phonenumbers.parse
+    if plain is not None:
+        return _plain_e164(plain) if phonequick.valid(plain) else None
+    return parsed_phone(text, region)
+
+
+def parsed_phone(text: str, region: str) -> str | None:
+    """`phone` of a cleaned text by phonenumbers alone: the reference and the fallback of the
+    quick reader (rules/phonequick.py), for every spelling it leaves undecided."""
     for number in _readings(text, region):
         if phonenumbers.is_valid_number(number):
             return _e164(number)
@@ -92,8 +104,26 @@ def _e164(number: PhoneNumber) -> str | None:
         return None
     if _NANP_FORM.fullmatch(normal):  # `+1` and ten digits, no leading 0 or 1: no national
         return normal  # prefix to strip, so it reads back as itself (tests/test_phones.py)
+    return normal if _reads_back(normal) else None
+
+
+def _plain_e164(number: phonequick.Reading) -> str | None:
+    """`_e164` of a plain reading: the same checks, the read-back through the quick reader."""
+    normal = number.e164
+    if len(normal) <= MIN_DIGITS:
+        return None
+    if _NANP_FORM.fullmatch(normal):
+        return normal
+    again = phonequick.read(normal, "")  # `+…`: the region plays no part
+    if again is None:
+        return normal if _reads_back(normal) else None
+    return normal if again.e164 == normal else None
+
+
+def _reads_back(normal: str) -> bool:
+    """phonenumbers reads the E.164 form `normal` back as the same number."""
     again = phonenumbers.parse(normal)
-    return normal if phonenumbers.format_number(again, _E164) == normal else None
+    return bool(phonenumbers.format_number(again, _E164) == normal)
 
 
 @lru_cache(maxsize=_CACHE)

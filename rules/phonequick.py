@@ -1,0 +1,153 @@
+"""The quick reading of plain phone spellings: what phonenumbers gives, without its general parser.
+
+Most phones a response holds are spelled plainly: `+15125550100`, `+44 20 7946 0958`,
+`(512) 555-0100`. phonenumbers.parse reads every spelling there is (letters, extensions,
+RFC 3966, IDD prefixes, national prefixes with carrier codes), ~35 µs a number, and
+is_valid_number tests each number type through a dozen function calls. For the plain shapes
+the answer is simpler and this module computes it directly, from phonenumbers' own metadata:
+
+- only ASCII digits and `space ( ) . -`, a `+` only first; no leading `0` after the country
+  code or in the national digits (no Italian leading zero), never Mexico (`+52 1…`);
+- the region's international prefix, its own country code and its national prefix must not
+  start the digits: when one could, the reading is left to phonenumbers (`None`: undecided).
+
+So a decided reading is, by construction, the number phonenumbers.parse returns, and `valid`
+is phonenumbers.is_valid_number on it; tests/test_phonequick.py compares both over generated
+numbers of every region. rules/phones.py uses this first and phonenumbers as the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
+from phonenumbers.phonemetadata import PhoneNumberDesc
+
+_PLAIN = re.compile(r"\+?[0-9 ().\-]*[0-9]")
+_SEPARATORS = str.maketrans("", "", " ().-")
+_NON_GEO = "001"  # phonenumbers' region code for non-geographic numbers (+800, +882, ...)
+_MAX_NATIONAL = 17  # phonenumbers' longest national significant number
+_MAX_INPUT = 250  # phonenumbers.parse refuses longer strings
+_MEXICO = 52  # phonenumbers.parse keeps `+52 1…`; rules/phones.py rewrites it: not plain
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A number as phonenumbers.parse reads it: country code and national significant digits."""
+
+    country_code: int
+    national: str
+
+    @property
+    def e164(self) -> str:
+        return f"+{self.country_code}{self.national}"
+
+
+def read(text: str, region: str) -> Reading | None:
+    """phonenumbers.parse(text, region) for a plain spelling; None when it is not plain."""
+    if len(text) > _MAX_INPUT or not _PLAIN.fullmatch(text):
+        return None
+    digits = text.translate(_SEPARATORS)
+    if text[0] == "+":
+        return _international(digits[1:])
+    return _national(digits, region)
+
+
+def _international(digits: str) -> Reading | None:
+    """`+<country code><national>`: the shortest known code, as phonenumbers extracts it."""
+    if len(digits) <= 2 or digits[0] == "0":
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            main = COUNTRY_CODE_TO_REGION_CODE[code][0]  # region_code_for_country_code
+            return _checked(code, digits[size:], _metadata(code, main))
+    return None
+
+
+def _national(digits: str, region: str) -> Reading | None:
+    """National digits read in `region`, unless an IDD or the country code may start them."""
+    metadata = _metadata(0, region)
+    if metadata is None or digits.startswith(str(metadata.country_code)):
+        return None
+    if _starts(metadata.international_prefix, digits):
+        return None
+    return _checked(metadata.country_code, digits, metadata)
+
+
+def _checked(code: int, national: str, metadata: PhoneMetadata | None) -> Reading | None:
+    """The reading, unless phonenumbers would strip a national prefix or reject the length."""
+    if metadata is None or code == _MEXICO or not 2 <= len(national) <= _MAX_NATIONAL:
+        return None
+    if national[0] == "0" or _starts(metadata.national_prefix_for_parsing, national):
+        return None
+    return Reading(code, national)
+
+
+def _starts(pattern: str | None, digits: str) -> bool:
+    """Whether a metadata pattern matches at the start of `digits` (even the empty string)."""
+    return bool(pattern) and _compiled(pattern).match(digits) is not None
+
+
+def valid(number: Reading) -> bool:
+    """phonenumbers.is_valid_number: the number's region by the country code's region list
+    (leading digits, else the first region it is valid in), then its patterns there."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())
+    if len(regions) == 1:
+        return _valid_in(number, _metadata(number.country_code, regions[0]))
+    for region in regions:
+        metadata = _metadata(number.country_code, region)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if _compiled(metadata.leading_digits).match(number.national):
+                return _valid_in(number, metadata)
+        elif _valid_in(number, metadata):
+            return True
+    return False
+
+
+def _valid_in(number: Reading, metadata: PhoneMetadata | None) -> bool:
+    """phonenumbers' number type is not UNKNOWN: the general pattern and one type's pattern."""
+    if metadata is None or metadata.country_code != number.country_code:
+        return False
+    national = number.national
+    if not _matches(national, metadata.general_desc):
+        return False
+    return any(_matches(national, desc) for desc in _type_descs(metadata))
+
+
+def _type_descs(metadata: PhoneMetadata) -> tuple[PhoneNumberDesc | None, ...]:
+    """The descriptions phonenumbers' _number_type_helper tries, in its order."""
+    mobile = () if metadata.same_mobile_and_fixed_line_pattern else (metadata.mobile,)
+    return (
+        metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
+        metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail,
+        metadata.fixed_line, *mobile,
+    )
+
+
+def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
+    """phonenumbers' _is_number_matching_desc: a possible length, then the whole pattern."""
+    if desc is None or not desc.national_number_pattern:
+        return False
+    if desc.possible_length and len(national) not in desc.possible_length:
+        return False
+    return _compiled(desc.national_number_pattern).fullmatch(national) is not None
+
+
+def _metadata(code: int, region: str) -> PhoneMetadata | None:
+    """A region's metadata (a non-geographic code's own for `001`), None if there is none."""
+    if region == _NON_GEO:
+        found: PhoneMetadata | None = PhoneMetadata.metadata_for_nongeo_region(code, None)
+    else:
+        found = PhoneMetadata.metadata_for_region(region, None)
+    return found
+
+
+@lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Metadata patterns compiled once (phonenumbers re-compiles through re's cache per call)."""
+    return re.compile(pattern)
