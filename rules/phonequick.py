@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 from phonenumbers.phonemetadata import PhoneNumberDesc
@@ -31,6 +30,10 @@ _NON_GEO = "001"  # phonenumbers' region code for non-geographic numbers (+800, 
 _MAX_NATIONAL = 17  # phonenumbers' longest national significant number
 _MAX_INPUT = 250  # phonenumbers.parse refuses longer strings
 _MEXICO = 52  # phonenumbers.parse keeps `+52 1…`; rules/phones.py rewrites it: not plain
+# Tables of phonenumbers' metadata, filled as regions are met and then constant (like the
+# metadata phonenumbers loads per region): keyed by metadata, never by a value a request brings.
+_COMPILED: dict[str, re.Pattern[str]] = {}
+_VALIDATORS: dict[tuple[int, str, int], tuple[re.Pattern[str], ...] | None] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,33 +97,51 @@ def _starts(pattern: str | None, digits: str) -> bool:
 def valid(number: Reading) -> bool:
     """phonenumbers.is_valid_number: the number's region by the country code's region list
     (leading digits, else the first region it is valid in), then its patterns there."""
-    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())
+    code = number.country_code
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
     if len(regions) == 1:
-        return _valid_in(number, _metadata(number.country_code, regions[0]))
+        return _valid_in(number, code, regions[0])
     for region in regions:
-        metadata = _metadata(number.country_code, region)
+        metadata = _metadata(code, region)
         if metadata is None:
             continue
         if metadata.leading_digits is not None:
             if _compiled(metadata.leading_digits).match(number.national):
-                return _valid_in(number, metadata)
-        elif _valid_in(number, metadata):
+                return _valid_in(number, code, region)
+        elif _valid_in(number, code, region):
             return True
     return False
 
 
-def _valid_in(number: Reading, metadata: PhoneMetadata | None) -> bool:
+def _valid_in(number: Reading, code: int, region: str) -> bool:
     """phonenumbers' number type is not UNKNOWN: the general pattern and one type's pattern."""
-    if metadata is None or metadata.country_code != number.country_code:
-        return False
     national = number.national
-    if not _matches(national, metadata.general_desc):
-        return False
-    return any(_matches(national, desc) for desc in _type_descs(metadata))
+    general = _patterns(code, region, len(national))
+    return general is not None and all(p.fullmatch(national) for p in general)
+
+
+def _patterns(code: int, region: str, length: int) -> tuple[re.Pattern[str], ...] | None:
+    """What a national number of `length` digits must match to be valid in the region: its
+    general pattern and any type's (one alternation); None if no pattern takes the length."""
+    key = (code, region, length)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = _validator(code, region, length)
+    return _VALIDATORS[key]
+
+
+def _validator(code: int, region: str, length: int) -> tuple[re.Pattern[str], ...] | None:
+    metadata = _metadata(code, region)
+    if metadata is None or metadata.country_code != code:
+        return None
+    general = _pattern(metadata.general_desc, length)
+    types = [p for p in (_pattern(d, length) for d in _type_descs(metadata)) if p]
+    if general is None or not types:
+        return None
+    return _compiled(general), _compiled("|".join(f"(?:{p})" for p in types))
 
 
 def _type_descs(metadata: PhoneMetadata) -> tuple[PhoneNumberDesc | None, ...]:
-    """The descriptions phonenumbers' _number_type_helper tries, in its order."""
+    """The descriptions phonenumbers' _number_type_helper tries (mobile only when it differs)."""
     mobile = () if metadata.same_mobile_and_fixed_line_pattern else (metadata.mobile,)
     return (
         metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
@@ -129,13 +150,14 @@ def _type_descs(metadata: PhoneMetadata) -> tuple[PhoneNumberDesc | None, ...]:
     )
 
 
-def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
-    """phonenumbers' _is_number_matching_desc: a possible length, then the whole pattern."""
+def _pattern(desc: PhoneNumberDesc | None, length: int) -> str | None:
+    """phonenumbers' _is_number_matching_desc: the pattern, if the desc has one and its
+    possible lengths (when it lists any) include `length`."""
     if desc is None or not desc.national_number_pattern:
-        return False
-    if desc.possible_length and len(national) not in desc.possible_length:
-        return False
-    return _compiled(desc.national_number_pattern).fullmatch(national) is not None
+        return None
+    if desc.possible_length and length not in desc.possible_length:
+        return None
+    return str(desc.national_number_pattern)
 
 
 def _metadata(code: int, region: str) -> PhoneMetadata | None:
@@ -147,7 +169,9 @@ def _metadata(code: int, region: str) -> PhoneMetadata | None:
     return found
 
 
-@lru_cache(maxsize=None)
 def _compiled(pattern: str) -> re.Pattern[str]:
     """Metadata patterns compiled once (phonenumbers re-compiles through re's cache per call)."""
-    return re.compile(pattern)
+    found = _COMPILED.get(pattern)
+    if found is None:
+        found = _COMPILED[pattern] = re.compile(pattern)
+    return found
