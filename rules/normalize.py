@@ -52,6 +52,11 @@ AROUND_EMAIL = "'`.!?"
 _LOCAL = re.compile(rf"{LOCAL_CHAR}{{1,{LOCAL_MAX}}}")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _CACHE = 65_536  # responses repeat the same contacts: normalise each raw value once
+# `https://www.linkedin.com/in/Jane-Doe/`: parsed_linkedin gives its slug lowercased (ASCII only:
+# tests/test_normalize_quick.py proves it), so no URL parsing; any other spelling is parsed.
+_PLAIN_PROFILE = re.compile(
+    r"(?:https?://)?(?:[a-z0-9-]{1,63}\.)?linkedin\.com/in/([a-z0-9][\w-]{0,99})/?", re.I | re.A
+)
 
 
 @lru_cache(maxsize=_CACHE)
@@ -159,6 +164,12 @@ def linkedin(raw: str) -> str | None:
     except the characters that would change the path (`/ ? # %`), which stay encoded so the
     normal form normalises to itself.
     """
+    plain = _PLAIN_PROFILE.fullmatch(raw)  # the common spelling: no URL parsing needed
+    return f"linkedin.com/in/{plain.group(1).lower()}" if plain else parsed_linkedin(raw)
+
+
+def parsed_linkedin(raw: str) -> str | None:
+    """`linkedin` of any spelling, by URL parsing: the reference of the plain spelling above."""
     written = profile_slug(_linkedin_path(raw) or "")
     if written is None:
         return None
