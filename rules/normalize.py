@@ -50,7 +50,8 @@ EMAIL_IN_TEXT = re.compile(rf"{LOCAL_CHAR}{{1,{LOCAL_MAX}}}@{DOMAIN_CHAR}{{1,{DO
 AROUND_EMAIL = "'`.!?"
 """Quotes and sentence punctuation that may touch an address in text."""
 _LOCAL = re.compile(rf"{LOCAL_CHAR}{{1,{LOCAL_MAX}}}")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOTTED_HOST = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")  # two labels or more
 _CACHE = 65_536  # responses repeat the same contacts: normalise each raw value once
 # `https://www.linkedin.com/in/Jane-Doe/`: parsed_linkedin gives its slug lowercased (ASCII only:
 # tests/test_normalize_quick.py proves it), so no URL parsing; any other spelling is parsed.
@@ -142,10 +143,9 @@ def _host(host: str) -> str | None:
             host = idna.encode(host, uts46=True).decode("ascii")
         except idna.IDNAError:
             return None
-    labels = host.split(".")
-    if len(labels) < 2 or len(host) > DOMAIN_MAX or not all(_LABEL.fullmatch(x) for x in labels):
+    if len(host) > DOMAIN_MAX or not _DOTTED_HOST.fullmatch(host):
         return None
-    return None if labels[-1].isdigit() else host
+    return None if host.rpartition(".")[2].isdigit() else host
 
 
 @lru_cache(maxsize=4096)
