@@ -73,11 +73,12 @@ def _international(digits: str) -> Reading | None:
 def _national(digits: str, region: str) -> Reading | None:
     """National digits read in `region`, unless an IDD or the country code may start them."""
     metadata = _metadata(0, region)
-    if metadata is None or digits.startswith(str(metadata.country_code)):
+    code = None if metadata is None else metadata.country_code
+    if metadata is None or code is None or digits.startswith(str(code)):
         return None
     if _starts(metadata.international_prefix, digits):
         return None
-    return _checked(metadata.country_code, digits, metadata)
+    return _checked(code, digits, metadata)
 
 
 def _checked(code: int, national: str, metadata: PhoneMetadata | None) -> Reading | None:
@@ -91,7 +92,9 @@ def _checked(code: int, national: str, metadata: PhoneMetadata | None) -> Readin
 
 def _starts(pattern: str | None, digits: str) -> bool:
     """Whether a metadata pattern matches at the start of `digits` (even the empty string)."""
-    return bool(pattern) and _compiled(pattern).match(digits) is not None
+    if not pattern:
+        return False
+    return _compiled(pattern).match(digits) is not None
 
 
 def valid(number: Reading) -> bool:

@@ -1,7 +1,7 @@
 """rules/normalize.py's plain LinkedIn spelling: `linkedin` (a regex for the common URL shape)
 gives exactly what `parsed_linkedin` (URL parsing, every spelling) gives, on plain URLs and on
-near misses: other hosts, Unicode look-alikes that case-fold to ASCII (`ı`, `ſ`, the Kelvin
-sign), percent escapes, dot segments, prefixes, queries."""
+near misses: other hosts, Unicode look-alikes that case-fold to ASCII (dotless i, long s,
+the Kelvin sign), percent escapes, dot segments, prefixes, queries."""
 
 from __future__ import annotations
 
