@@ -6,8 +6,8 @@ RFC 3966, IDD prefixes, national prefixes with carrier codes), ~35 µs a number,
 is_valid_number tests each number type through a dozen function calls. For the plain shapes
 the answer is simpler and this module computes it directly, from phonenumbers' own metadata:
 
-- only ASCII digits and `space ( ) . -`, a `+` only first; no leading `0` after the country
-  code or in the national digits (no Italian leading zero), never Mexico (`+52 1…`);
+- only ASCII digits and `space ( ) . -`, a `+` only first, never Mexico (`+52 1…`); leading
+  zeros of the national number are kept as phonenumbers keeps them (`italian_leading_zero`);
 - the region's international prefix, its own country code and its national prefix must not
   start the digits: when one could, the reading is left to phonenumbers (`None`: undecided).
 
@@ -32,6 +32,7 @@ _MAX_INPUT = 250  # phonenumbers.parse refuses longer strings
 _MEXICO = 52  # phonenumbers.parse keeps `+52 1…`; rules/phones.py rewrites it: not plain
 # Tables of phonenumbers' metadata, filled as regions are met and then constant (like the
 # metadata phonenumbers loads per region): keyed by metadata, never by a value a request brings.
+_CODES = {str(code): code for code in COUNTRY_CODE_TO_REGION_CODE}
 _COMPILED: dict[str, re.Pattern[str]] = {}
 _VALIDATORS: dict[tuple[int, str, int], tuple[re.Pattern[str], ...] | None] = {}
 
@@ -63,8 +64,8 @@ def _international(digits: str) -> Reading | None:
     if len(digits) <= 2 or digits[0] == "0":
         return None
     for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in COUNTRY_CODE_TO_REGION_CODE:
+        code = _CODES.get(digits[:size])
+        if code is not None:
             main = COUNTRY_CODE_TO_REGION_CODE[code][0]  # region_code_for_country_code
             return _checked(code, digits[size:], _metadata(code, main))
     return None
@@ -85,7 +86,7 @@ def _checked(code: int, national: str, metadata: PhoneMetadata | None) -> Readin
     """The reading, unless phonenumbers would strip a national prefix or reject the length."""
     if metadata is None or code == _MEXICO or not 2 <= len(national) <= _MAX_NATIONAL:
         return None
-    if national[0] == "0" or _starts(metadata.national_prefix_for_parsing, national):
+    if _starts(metadata.national_prefix_for_parsing, national):
         return None
     return Reading(code, national)
 

@@ -62,10 +62,15 @@ def phone(raw: str | int, region: str) -> str | None:
     text = _text(raw)
     if not _PHONE_SHAPE.fullmatch(text) or len(_digits(text)) < MIN_DIGITS:
         return None
-    plain = phonequick.read(text, region)  # the common spellings, without phonenumbers.parse
-    if plain is not None:
-        return _plain_e164(plain) if phonequick.valid(plain) else None
-    return parsed_phone(text, region)
+    for attempt in _attempts(text):  # the first reading that is a valid number decides
+        plain = phonequick.read(attempt, region)  # plain spellings without phonenumbers.parse
+        if plain is None:
+            number = _parsed(attempt, region)
+            if number is not None and phonenumbers.is_valid_number(number):
+                return _e164(number)
+        elif phonequick.valid(plain):
+            return _plain_e164(plain)
+    return None
 
 
 def parsed_phone(text: str, region: str) -> str | None:
@@ -79,13 +84,22 @@ def parsed_phone(text: str, region: str) -> str | None:
 
 def _readings(text: str, region: str) -> Iterator[PhoneNumber]:
     """The ways `text` can be read in `region`: as written, then `00…` as `+…`."""
-    attempts = [text, "+" + text[2:]] if text.startswith("00") else [text]
-    for attempt in attempts:
-        try:
-            number = phonenumbers.parse(attempt, region)
-        except phonenumbers.NumberParseException:
-            continue
-        yield _without_mexican_mobile_one(number)
+    for attempt in _attempts(text):
+        number = _parsed(attempt, region)
+        if number is not None:
+            yield number
+
+
+def _attempts(text: str) -> tuple[str, ...]:
+    return (text, "+" + text[2:]) if text.startswith("00") else (text,)
+
+
+def _parsed(attempt: str, region: str) -> PhoneNumber | None:
+    """phonenumbers' reading (Mexico's old mobile `1` dropped), None if it is no number."""
+    try:
+        return _without_mexican_mobile_one(phonenumbers.parse(attempt, region))
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def _without_mexican_mobile_one(number: PhoneNumber) -> PhoneNumber:

@@ -62,7 +62,8 @@ def _number(country_code: int, national: str) -> PhoneNumber:
 
 @st.composite
 def spellings(draw: st.DrawFn) -> tuple[str, str]:
-    """(text, region to read it in): a number formatted, or its digits with random separators."""
+    """(text, region to read it in): a number formatted, or its digits with random separators;
+    an international spelling sometimes with an IDD (or a lone 0) for its +."""
     number = draw(example_numbers())
     own = phonenumbers.region_code_for_number(number) or "US"
     region = draw(st.sampled_from([own, "US"]) | st.sampled_from(_REGIONS))
@@ -73,6 +74,8 @@ def spellings(draw: st.DrawFn) -> tuple[str, str]:
         if draw(st.booleans()):  # the national digits only
             digits = phonenumbers.national_significant_number(number)
         text = "".join(c + draw(st.sampled_from(_SEPARATORS)) for c in digits).strip()
+    if text.startswith("+"):  # sometimes with an IDD instead of the +: `00 44…`, `011 44…`
+        text = draw(st.sampled_from(["+", "+", "00", "011", "0"])) + text[1:]
     return text, region
 
 
@@ -145,6 +148,9 @@ def test_phone_equals_its_phonenumbers_reference(spelled: tuple[str, str]) -> No
         ("512.555.0100", "CA", phonequick.Reading(1, "5125550100")),
         ("+44 20 7946 0958", "US", phonequick.Reading(44, "2079460958")),
         ("+800 1234 5678", "US", phonequick.Reading(800, "12345678")),
+        ("+39 06 1234 5678", "US", phonequick.Reading(39, "0612345678")),  # a leading zero kept
+        ("0044 20 7946 0958", "US", phonequick.Reading(1, "00442079460958")),  # no US number
+        ("+44 20 7946 0958", "US", phonequick.Reading(44, "2079460958")),  # its 00 read as +
     ],
 )
 def test_the_common_spellings_are_read_quickly(
@@ -157,11 +163,10 @@ def test_the_common_spellings_are_read_quickly(
     ("text", "region"),
     [
         ("+52 1 55 1234 5678", "US"),  # Mexico: rules/phones.py drops the mobile 1
-        ("0044 20 7946 0958", "US"),  # an IDD prefix
+        ("0044 20 7946 0958", "GB"),  # the region's own IDD
         ("011 44 20 7946 0958", "US"),  # the region's own IDD
         ("1 512 555 0100", "US"),  # the region's country code written without +
         ("020 7946 0958", "GB"),  # a national prefix to strip
-        ("+39 06 1234 5678", "US"),  # an Italian leading zero
         ("+1 512 555 0100 x12", "US"),  # an extension
         ("512 555 0100", "us"),  # no such region code (phonenumbers reads it upper case)
         ("５１２５５５０１００", "US"),  # full-width digits
