@@ -33,6 +33,7 @@ _MEXICO = 52  # phonenumbers.parse keeps `+52 1…`; rules/phones.py rewrites it
 # Tables of phonenumbers' metadata, filled as regions are met and then constant (like the
 # metadata phonenumbers loads per region): keyed by metadata, never by a value a request brings.
 _CODES = {str(code): code for code in COUNTRY_CODE_TO_REGION_CODE}
+_METADATA: dict[tuple[int, str], PhoneMetadata | None] = {}
 _COMPILED: dict[str, re.Pattern[str]] = {}
 _VALIDATORS: dict[tuple[int, str, int], tuple[re.Pattern[str], ...] | None] = {}
 
@@ -166,11 +167,13 @@ def _pattern(desc: PhoneNumberDesc | None, length: int) -> str | None:
 
 def _metadata(code: int, region: str) -> PhoneMetadata | None:
     """A region's metadata (a non-geographic code's own for `001`), None if there is none."""
-    if region == _NON_GEO:
-        found: PhoneMetadata | None = PhoneMetadata.metadata_for_nongeo_region(code, None)
-    else:
-        found = PhoneMetadata.metadata_for_region(region, None)
-    return found
+    key = (code, region) if region == _NON_GEO else (0, region)
+    if key not in _METADATA:
+        if region == _NON_GEO:
+            _METADATA[key] = PhoneMetadata.metadata_for_nongeo_region(code, None)
+        else:
+            _METADATA[key] = PhoneMetadata.metadata_for_region(region, None)
+    return _METADATA[key]
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:
