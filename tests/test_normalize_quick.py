@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rules import normalize
 
-_EQUIVALENCE = settings(max_examples=settings.default.max_examples * 10, deadline=None)
+_EQUIVALENCE = settings(max_examples=settings.default.max_examples * 2, deadline=None)
 _PLAIN = (
     r"\A(?:https?://|HTTPS://|)(?:[a-zA-Z0-9-]{1,8}\.)?(?:linkedin|LinkedIn|LINKEDIN)\.com"
     r"/(?:in|IN|In)/[a-zA-Z0-9][a-zA-Z0-9_-]{0,30}/?\Z"

@@ -25,7 +25,7 @@ _NON_GEO = sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
 _TYPES = [v for k, v in vars(PhoneNumberType).items() if k.isupper() and k != "UNKNOWN"]
 _FORMATS = [PhoneNumberFormat.E164, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.NATIONAL]
 _SEPARATORS = ["", " ", "-", ".", "(", ")", " (", ") "]
-_EQUIVALENCE = settings(max_examples=settings.default.max_examples * 10, deadline=None)
+_EQUIVALENCE = settings(max_examples=settings.default.max_examples * 2, deadline=None)
 
 
 def _examples() -> list[PhoneNumber]:
