@@ -22,6 +22,8 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
     too_large = f"upstream body is larger than {limit} bytes"
     if (response.content_length or 0) > limit:
         raise UpstreamBodyError(too_large)
+    if response.content_length is not None and response.content.is_eof():
+        return await response.read()  # it came with the headers: no wait, so no timer
     with upstream_errors(settings.upstream_timeout):
         async with asyncio.timeout(settings.upstream_timeout):
             if response.content_length is not None:
@@ -47,10 +49,9 @@ async def stream(
     """
     length = response.content_length
     if request.method != "HEAD" and length is not None and length <= CHUNK:
-        with upstream_errors(idle_timeout):
-            async with asyncio.timeout(idle_timeout):
-                body = await response.read()
-        return web.Response(status=response.status, body=body, headers=out_headers)
+        return web.Response(
+            status=response.status, body=await _small(response, idle_timeout), headers=out_headers
+        )
     out_headers["X-Request-Id"] = request[REQUEST_ID]
     out = web.StreamResponse(status=response.status, headers=out_headers)
     await out.prepare(request)
@@ -63,3 +64,12 @@ async def stream(
         await out.write(chunk)
     await out.write_eof()
     return out
+
+
+async def _small(response: aiohttp.ClientResponse, timeout: float) -> bytes:
+    """A body of known length ≤ CHUNK; no timer when it came with the headers (the usual)."""
+    if response.content.is_eof():
+        return await response.read()
+    with upstream_errors(timeout):
+        async with asyncio.timeout(timeout):
+            return await response.read()

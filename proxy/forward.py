@@ -23,7 +23,7 @@ from proxy.tenant import campaign_of, forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decoded, request_target, upstream_errors
 from rules.catalogue.hits import HitBatch
 from rules.detect import company, pipeline
-from rules.detect.match import Policy, query_for
+from rules.detect.match import Identifier, Policy, query_for
 from rules.model import GLOBAL, Lookup, RuleType, tenant_of
 from rules.scopes import campaign_scope, list_scope
 from rules.store import RuleStore, StoreUnavailableError
@@ -171,8 +171,8 @@ class Forwarder:
             raise OutputRefusedError(REFUSED)
         unchanged = not result.counts and not content.hidden_fields
         out = raw if unchanged else result.body
-        await self.verified(request, out_headers, answer, query,
-                            plan.verify(result, settings.phone_region, answer, query))
+        await self.verified(request, out_headers if in_headers.by_header else None, answer,
+                            query, plan.verify(result, settings.phone_region, answer, query))
         if not unchanged:
             for name in headers.REWRITTEN_BODY:
                 out_headers.popall(name, None)
@@ -183,15 +183,19 @@ class Forwarder:
         return web.Response(status=response.status, body=out, headers=out_headers)
 
     async def verified(
-        self, request: web.Request, out_headers: CIMultiDict[str], answer: Lookup,
+        self, request: web.Request, out_headers: CIMultiDict[str] | None, answer: Lookup,
         asked: Lookup, verdict: pipeline.Verdict,
     ) -> None:
         """The body's verdict (the plan read its output again) and the header values: a denied
         identifier still there refuses the response (502, counted). Candidates the one lookup
-        did not ask for (text joined across a removed span: rare) get a second lookup, counted."""
+        did not ask for (text joined across a removed span: rare) get a second lookup, counted.
+
+        `out_headers` None: no header held a candidate before stripping (the usual), so none
+        can now; they are not read again."""
         region = self.settings.phone_region
-        header_ids = {i for name, value in out_headers.items()
-                      for i in header_identifiers(name, value, region)}  # cached per header
+        header_ids: set[Identifier] = set() if out_headers is None else {
+            i for name, value in out_headers.items()
+            for i in header_identifiers(name, value, region)}  # cached per header
         heads = pipeline.verdict(header_ids, answer, asked)
         unasked = merged(verdict.unasked, heads.unasked)
         leaked = verdict.leaked or heads.leaked

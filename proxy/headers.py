@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from email.errors import HeaderParseError
 from email.header import decode_header
@@ -67,18 +68,23 @@ def check_request(headers: CIMultiDictProxy[str]) -> None:
     than half-honoured; dropping the auth header would change whose rules apply.
     """
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+        if not _TOKEN.fullmatch(name) or not _printable(value):
             raise BadRequestError("request header names and values must be printable ASCII")
+        if "_" in name and _auth_alias(name):
+            raise BadRequestError("X_API_Key-style spellings of an auth header are not allowed")
     if _dropped(headers) & _AUTH:
         raise BadRequestError("Connection must not name X-API-Key or Authorization")
-    if any(_auth_alias(name) for name in headers):
-        raise BadRequestError("X_API_Key-style spellings of an auth header are not allowed")
+
+
+def _printable(value: str) -> bool:
+    """Visible ASCII, space and tab; str's own tests first (a regex per value cost more)."""
+    return value.isascii() and (value.isprintable() or _VALUE.fullmatch(value) is not None)
 
 
 def _auth_alias(name: str) -> bool:
     """`X_API_Key`: CGI/WSGI stacks read it as X-API-Key, the proxy would not (so it would
     filter with the global rules only while the upstream answers for the key)."""
-    return "_" in name and name.replace("_", "-").lower() in _AUTH
+    return name.replace("_", "-").lower() in _AUTH
 
 
 def _copy(headers: CIMultiDictProxy[str], skip: frozenset[str]) -> CIMultiDict[str]:
@@ -87,6 +93,10 @@ def _copy(headers: CIMultiDictProxy[str], skip: frozenset[str]) -> CIMultiDict[s
         for name, value in headers.items()
         if (lower := name.lower()) not in skip and not lower.startswith("proxy-")
     )
+
+
+_SKIP = HOP_BY_HOP | _REQUEST_OWN
+_SKIP_FILTERED = _SKIP | _RANGE
 
 
 def upstream_request(
@@ -102,8 +112,12 @@ def upstream_request(
     On a filtered route Range and If-Range are dropped: the proxy filters whole bodies only.
     """
     check_request(headers)
-    skip = _dropped(headers) | _REQUEST_OWN
-    out = _copy(headers, skip | _RANGE if filtered else skip)
+    dropped = _dropped(headers)
+    if dropped is HOP_BY_HOP:  # no Connection header (the usual): the sets are made once
+        skip = _SKIP_FILTERED if filtered else _SKIP
+    else:
+        skip = dropped | _REQUEST_OWN | _RANGE if filtered else dropped | _REQUEST_OWN
+    out = _copy(headers, skip)
     forwarded_for = headers.get("X-Forwarded-For")
     if peer:
         forwarded_for = f"{forwarded_for}, {peer}" if forwarded_for else peer
@@ -125,15 +139,25 @@ def client_response(headers: CIMultiDictProxy[str], *, rewritten: bool) -> CIMul
 
 def private(headers: CIMultiDict[str]) -> None:
     """A filtered body depends on the key: never stored by a shared cache, varies by key."""
-    directives = [
-        d.strip() for value in headers.getall("Cache-Control", []) for d in value.split(",")
-    ]
+    cache_control, vary = _private_values(
+        tuple(headers.getall("Cache-Control", ())), tuple(headers.getall("Vary", ()))
+    )
+    headers["Cache-Control"] = cache_control
+    if vary is not None:
+        headers["Vary"] = vary
+
+
+@functools.lru_cache(maxsize=256)
+def _private_values(cache_control: tuple[str, ...], vary: tuple[str, ...]) -> tuple[str, str | None]:
+    """(Cache-Control, Vary or None to leave it) for the upstream's values: an upstream sends
+    the same few on every response, so they are worked out once."""
+    directives = [d.strip() for value in cache_control for d in value.split(",")]
     kept = [d for d in directives if d and d.split("=")[0].strip().lower() not in _SHARED]
-    headers["Cache-Control"] = ", ".join(["private", *kept])
-    vary = [v.strip() for value in headers.getall("Vary", []) for v in value.split(",")]
-    if "*" not in vary:
-        missing = [h for h in ("X-API-Key", "Authorization") if h.lower() not in _lower(vary)]
-        headers["Vary"] = ", ".join([v for v in vary if v] + missing)
+    varies = [v.strip() for value in vary for v in value.split(",")]
+    if "*" in varies:
+        return ", ".join(["private", *kept]), None
+    missing = [h for h in ("X-API-Key", "Authorization") if h.lower() not in _lower(varies)]
+    return ", ".join(["private", *kept]), ", ".join([v for v in varies if v] + missing)
 
 
 _SHARED = frozenset({"public", "private", "s-maxage", "proxy-revalidate"})

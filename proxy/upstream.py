@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import TracebackType
 from urllib.parse import urlsplit
 
 import aiohttp
 import brotli
+from multidict import CIMultiDict
 from yarl import URL
 
 from proxy import paths
 from proxy.errors import (
     BadRequestError,
+    ProxyError,
     UpstreamBodyError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -63,6 +65,23 @@ def request_target(target: str) -> str:
     return target
 
 
+_NOT_ADDED: CIMultiDict[None] = CIMultiDict(
+    (name, None) for name in ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+)
+
+
+class ForwardRequest(aiohttp.ClientRequest):
+    """A client request that adds none of aiohttp's automatic headers (Accept,
+    Accept-Encoding, User-Agent, a default Content-Type): the upstream gets the client's.
+
+    The same as `skip_auto_headers` naming all four, without the per-request sort and two
+    header-dict copies aiohttp makes to apply that list (~4 % of a forwarded request).
+    """
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        self._skip_auto_headers = _NOT_ADDED  # aiohttp reads it when it sets the body's headers
+
+
 def client_session(settings: Settings) -> aiohttp.ClientSession:
     """One pool for the process; bodies stay encoded so untouched ones stream byte for byte.
 
@@ -75,29 +94,45 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        request_class=ForwardRequest,
         timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=None
         ),
     )
 
 
-@contextlib.contextmanager
-def upstream_errors(timeout: float) -> Iterator[None]:
+class upstream_errors:  # noqa: N801 - used as a context manager, named like one
     """aiohttp's failures become 502/504 values at this one boundary.
 
-    A plain (sync) context manager: it only catches, so it wraps awaits in async code too.
+    A plain (sync) context manager: it only catches, so it wraps awaits in async code too; a
+    class, not a generator, since it wraps every request (a generator costs ~3x as much).
     """
-    try:
-        yield
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise UpstreamTimeoutError(f"upstream did not answer within {timeout:g} s") from exc
-    except aiohttp.ClientSSLError as exc:  # before ClientConnectorError: it is one
-        raise UpstreamUnavailableError(tls_problem(exc)) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamUnavailableError("upstream unreachable") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailableError(f"upstream failed: {type(exc).__name__}") from exc
+
+    __slots__ = ("timeout",)
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and (error := _mapped(exc, self.timeout)) is not None:
+            raise error from exc
+
+
+def _mapped(exc: BaseException, timeout: float) -> ProxyError | None:
+    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamTimeoutError(f"upstream did not answer within {timeout:g} s")
+    if isinstance(exc, aiohttp.ClientSSLError):  # before ClientConnectorError: it is one
+        return UpstreamUnavailableError(tls_problem(exc))
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamUnavailableError("upstream unreachable")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamUnavailableError(f"upstream failed: {type(exc).__name__}")
+    return None
 
 
 GZIP_MAGIC = b"\x1f\x8b"
