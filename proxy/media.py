@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -84,9 +85,14 @@ class Label:
 
     @classmethod
     def of(cls, headers: MultiMapping[str] | CIMultiDictProxy[str]) -> Label:
-        values = headers.getall("Content-Type", [])
-        types = [p.partition(";")[0].strip().lower() for v in values for p in v.split(",")]
-        return cls(tuple(types), _charset(values))
+        return _label(tuple(headers.getall("Content-Type", ())))
+
+
+@functools.lru_cache(maxsize=256)
+def _label(values: tuple[str, ...]) -> Label:
+    """Worked out once per Content-Type: an upstream sends the same few on every response."""
+    types = [p.partition(";")[0].strip().lower() for v in values for p in v.split(",")]
+    return Label(tuple(types), _charset(values))
 
 
 def _charset(values: Iterable[str]) -> str | None:
@@ -112,8 +118,10 @@ def is_binary(media: str, binary: Iterable[str] = DEFAULT_BINARY_TYPES) -> bool:
     return any(entry == media or entry == f"{top}/*" for entry in binary)
 
 
-def label_kind(label: Label, binary: Iterable[str] = DEFAULT_BINARY_TYPES) -> BodyKind:
-    """The kind the labels alone give: decides, before reading the body, whether it streams."""
+@functools.lru_cache(maxsize=256)
+def label_kind(label: Label, binary: tuple[str, ...] = DEFAULT_BINARY_TYPES) -> BodyKind:
+    """The kind the labels alone give: decides, before reading the body, whether it streams.
+    Remembered per label (the settings' `binary` is one tuple for the process)."""
     types = label.types
     if len(types) == 1 and is_binary(types[0], binary):
         return BodyKind.BINARY
@@ -127,7 +135,7 @@ def label_kind(label: Label, binary: Iterable[str] = DEFAULT_BINARY_TYPES) -> Bo
 
 
 def classify(
-    label: Label, body: bytes, binary: Iterable[str] = DEFAULT_BINARY_TYPES
+    label: Label, body: bytes, binary: tuple[str, ...] = DEFAULT_BINARY_TYPES
 ) -> BodyKind:
     """The kind of a (content-decoded) body: its labels, then what the body looks like."""
     kind = label_kind(label, binary)
