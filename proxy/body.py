@@ -66,10 +66,10 @@ async def stream(
     return out
 
 
-async def _small(response: aiohttp.ClientResponse, timeout: float) -> bytes:
+async def _small(response: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
     """A body of known length ≤ CHUNK; no timer when it came with the headers (the usual)."""
     if response.content.is_eof():
         return await response.read()
-    with upstream_errors(timeout):
-        async with asyncio.timeout(timeout):
+    with upstream_errors(idle_timeout):
+        async with asyncio.timeout(idle_timeout):
             return await response.read()

@@ -21,6 +21,7 @@ from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, U
 from proxy.settings import Settings
 from proxy.tenant import campaign_of, forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decoded, request_target, upstream_errors
+from proxy.watchdog import Watchdog
 from rules.catalogue.hits import HitBatch
 from rules.detect import company, pipeline
 from rules.detect.match import Identifier, Policy, query_for
@@ -64,9 +65,12 @@ class Forwarder:
     """Suppression counts of the catalogue, batched: never a store round trip here."""
     lists_of: Callable[[str], tuple[str, ...]] = field(init=False)
     """The lists the last lookup of a tenant read (no I/O): their entries count hits too."""
+    answers: Watchdog = field(init=False)
+    """Bounds the wait for the upstream's response headers: one timer for every request."""
 
     def __post_init__(self) -> None:
         self.lists_of = lists_reader(self.store)  # a Protocol isinstance costs ~10 µs: once
+        self.answers = Watchdog(self.settings.upstream_timeout)
 
     async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
         """`body`: the request body when a check before forwarding read it (preflight.py)."""
@@ -109,13 +113,11 @@ class Forwarder:
         if body is None and request.body_exists:
             body = _limited(request, self.settings.max_request_body)
         started = time.perf_counter()
-        with upstream_errors(self.settings.upstream_timeout):
+        with upstream_errors(self.settings.upstream_timeout), self.answers.bounded():
             try:
-                async with asyncio.timeout(self.settings.upstream_timeout):
-                    response = await self.session.request(
-                        request.method, url, headers=out_headers, data=body,
-                        allow_redirects=False,
-                    )
+                response = await self.session.request(
+                    request.method, url, headers=out_headers, data=body, allow_redirects=False,
+                )
             except aiohttp.ClientError as exc:
                 if request.get(_BODY_TOO_LARGE):
                     raise _too_large(self.settings.max_request_body) from exc

@@ -158,7 +158,9 @@ def private(headers: CIMultiDict[str]) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _private_values(cache_control: tuple[str, ...], vary: tuple[str, ...]) -> tuple[str, str | None]:
+def _private_values(
+    cache_control: tuple[str, ...], vary: tuple[str, ...]
+) -> tuple[str, str | None]:
     """(Cache-Control, Vary or None to leave it) for the upstream's values: an upstream sends
     the same few on every response, so they are worked out once."""
     directives = [d.strip() for value in cache_control for d in value.split(",")]

@@ -101,7 +101,7 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
     )
 
 
-class upstream_errors:  # noqa: N801 - used as a context manager, named like one
+class upstream_errors:  # lowercase: used as a context manager, named like one
     """aiohttp's failures become 502/504 values at this one boundary.
 
     A plain (sync) context manager: it only catches, so it wraps awaits in async code too; a
