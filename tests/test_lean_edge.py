@@ -4,6 +4,7 @@ event loop is a setting. The behaviour itself is covered by test_edge/test_forwa
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 
 import aiohttp
@@ -13,10 +14,10 @@ from multidict import CIMultiDict
 from proxy import metrics, paths
 from proxy.candidates import HeaderIds, header_identifiers
 from proxy.server import loop_factory
-from proxy.settings import SettingsError
+from proxy.settings import Settings, SettingsError
 from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
-from tests.harness import fake_upstream
+from tests.harness import fake_upstream, running_proxy
 from tests.test_cli import Proxy
 
 
@@ -90,3 +91,40 @@ async def test_serve_on_uvloop_filters_and_drains(redis_url: str) -> None:
             assert await asyncio.to_thread(proxy.stop) == 0
         finally:
             proxy.stop()
+
+
+_AUTO = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
+async def test_the_upstream_gets_the_clients_headers_and_none_aiohttp_would_add() -> None:
+    """proxy/upstream.ForwardRequest: aiohttp's automatic headers stay off without the
+    per-request skip list (a client without them must not get them added on the way)."""
+    async with (
+        fake_upstream() as (fake, upstream),
+        running_proxy(Settings(upstream=upstream)) as proxy,
+        aiohttp.ClientSession(skip_auto_headers=_AUTO) as client,
+    ):
+        async with client.post(f"{proxy.url}/api/v1/x", data=b"raw",
+                               headers={"X-API-Key": "k-auto"}) as r:
+            assert r.status == 404  # the fake's answer to an unknown path: it was forwarded
+        bare = {name.lower() for name in fake.last().headers}
+        async with client.post(f"{proxy.url}/api/v1/x", data=b"raw", headers={
+                "X-API-Key": "k-auto", "Accept": "text/csv", "User-Agent": "crm/2",
+                "Content-Type": "text/plain", "Accept-Encoding": "identity"}) as r:
+            assert r.status == 404
+        given = fake.last().headers
+    assert fake.last().body == b"raw"
+    assert not bare & {name.lower() for name in _AUTO}
+    assert {k.lower(): v for k, v in given.items() if k in _AUTO} == {
+        "accept": "text/csv", "user-agent": "crm/2", "content-type": "text/plain",
+        "accept-encoding": "identity"}
+
+
+def test_tenant_of_is_remembered_and_still_refuses_an_empty_key() -> None:
+    key = f"om_{uuid.uuid4().hex}"
+    assert tenant_of(key) == hashlib.sha256(key.encode()).hexdigest()
+    assert tenant_of(f" {key}\n") == tenant_of(key)
+    assert tenant_of.cache_info().maxsize is not None  # bounded: a key flood cannot grow it
+    for _ in range(2):  # an error is not remembered as a scope
+        with pytest.raises(ValueError, match="must not be empty"):
+            tenant_of("  ")
