@@ -23,7 +23,8 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
     if (response.content_length or 0) > limit:
         raise UpstreamBodyError(too_large)
     if response.content_length is not None and response.content.is_eof():
-        return await response.read()  # it came with the headers: no wait, so no timer
+        with upstream_errors(settings.upstream_timeout):
+            return await response.read()  # it came with the headers: no wait, so no timer
     with upstream_errors(settings.upstream_timeout):
         async with asyncio.timeout(settings.upstream_timeout):
             if response.content_length is not None:
@@ -68,8 +69,8 @@ async def stream(
 
 async def _small(response: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
     """A body of known length ≤ CHUNK; no timer when it came with the headers (the usual)."""
-    if response.content.is_eof():
-        return await response.read()
     with upstream_errors(idle_timeout):
+        if response.content.is_eof():
+            return await response.read()
         async with asyncio.timeout(idle_timeout):
             return await response.read()

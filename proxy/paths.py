@@ -40,9 +40,8 @@ def is_exempt(path: str, prefixes: tuple[str, ...]) -> bool:
     if not prefixes:
         return False
     views = readings(path.partition("?")[0])
-    return any(all(_under(view, prefix) for view in views) for prefix in prefixes)
-
-
-def _under(segments: list[str], prefix: str) -> bool:
-    wanted = prefix.rstrip("/").split("/")
-    return segments[: len(wanted)] == wanted
+    for prefix in prefixes:
+        wanted = prefix.rstrip("/").split("/")
+        if all(view[: len(wanted)] == wanted for view in views):
+            return True
+    return False
