@@ -15,7 +15,8 @@ from typing import Any
 
 class Watchdog:
     """Bounds waits of `timeout` seconds: a wait past its deadline has its task cancelled and
-    raises TimeoutError, as `asyncio.timeout` would (a cancel from elsewhere stays one)."""
+    raises TimeoutError, as `asyncio.timeout` would (a cancel from elsewhere stays one). One
+    per event loop: it keeps the loop of its first wait."""
 
     __slots__ = ("_loop", "_timer", "_waits", "timeout")
 
