@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 /// What each finder kind is looked up as: emails, LinkedIn profiles, and phones (windows of
 /// text and JSON numbers alike); the order of `RuleType`'s values, so spans sort as in Python.
-const TYPE_OF_KIND: [usize; 4] = [0, 1, 2, 2];
+pub const TYPE_OF_KIND: [usize; 4] = [0, 1, 2, 2];
 
 /// Answers of a Python function by slot (a finder kind; a site's context and type) and raw
 /// bytes, bounded: past `limit` entries it starts afresh (a bounded memory whatever the
@@ -57,6 +57,11 @@ pub struct Context<'py> {
 }
 
 impl<'py> Context<'py> {
+    /// The `RuleType` a finder kind is looked up as.
+    pub fn rule_type(&self, kind: u8) -> &Bound<'py, PyAny> {
+        &self.types[TYPE_OF_KIND[usize::from(kind)]]
+    }
+
     pub fn of(py: Python<'py>, context: &Bound<'py, PyTuple>) -> PyResult<Self> {
         let types = context.get_item(2)?;
         Ok(Context {
