@@ -12,6 +12,7 @@ use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::json::{TKind, Tok, NONE};
+use crate::named::Named;
 use crate::normalised::Memo;
 use crate::structure::Structure;
 
@@ -142,7 +143,7 @@ pub fn companies<'py>(
     let mut kinds = Vec::new();
     let groups = grouped(s, py, kind_of, &mut kinds)?;
     let mut memo = memo.try_borrow_mut()?;
-    let tuple_new = py.get_type::<PyTuple>().getattr("__new__")?;
+    let record = Named::of(record)?;
     let out = PyList::empty(py);
     for (node, fields) in groups {
         let found = keys(s, py, &fields, &kinds, &mut memo, keys_of)?;
@@ -150,8 +151,7 @@ pub fn companies<'py>(
         if names.len()? == 0 && complete.is_truthy()? {
             continue;
         }
-        let fields = PyTuple::new(py, [node.into_pyobject(py)?.into_any(), names, complete])?;
-        out.append(tuple_new.call1((record, fields))?)?;
+        out.append(record.make([node.into_pyobject(py)?.into_any(), names, complete])?)?;
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@ mod gather;
 mod json;
 mod lex;
 mod linkedin;
+mod named;
 mod normalised;
 mod phone;
 mod structure;
