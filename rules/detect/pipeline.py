@@ -64,13 +64,13 @@ class Filtered:
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
     found = finder.json_structure(body, CONTACT_META_KEYS, max_depth)
-    sites = structural(found, region)
-    text = scan_bytes(body, region)
+    sites = tuple(structural(found, region))
+    text = tuple(scan_bytes(body, region))
     asked = gather.asked(sites, text)
     companies = company.company_candidates(found)
     if companies:
         asked[RuleType.COMPANY] = company.query(companies)
-    return Inspection(body, found, tuple(sites), tuple(text), asked, companies)
+    return Inspection(body, found, sites, text, asked, companies)
 
 
 def structural(found: Structure, region: str) -> list[Site]:

@@ -5,7 +5,8 @@
 //! its record's fields, in body order: strings, and whole numbers under an id field. A record's
 //! keys are Python's (`keys_of(fields)`: the one normaliser), asked once per distinct record
 //! (its fields' kinds and raw bytes) and kept in a `Memo`; a record of more than `CACHED` fields
-//! is asked every time, as the reference's cache does.
+//! is asked every time, as the reference's cache does. The memo also keeps what field each
+//! member key names (`kind_of`), so a body seen before costs no Python call at all.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
@@ -37,6 +38,7 @@ fn grouped<'py>(
     py: Python<'py>,
     kind_of: &Bound<'py, PyAny>,
     kinds: &mut Vec<Bound<'py, PyString>>,
+    memo: &mut Memo,
 ) -> PyResult<Vec<Group>> {
     let mut named: FxHashMap<u32, Option<usize>> = FxHashMap::default();
     let mut at: FxHashMap<isize, usize> = FxHashMap::default();
@@ -56,7 +58,11 @@ fn grouped<'py>(
         let kind = match named.get(&name) {
             Some(kind) => *kind,
             None => {
-                let kind = kind_index(kind_of.call1((s.key(py, name),))?, kinds)?;
+                let text = &s.flat.keys[name as usize];
+                let asked = memo.get_or(py, 1, text.as_bytes(), || {
+                    Ok(PyTuple::new(py, [kind_of.call1((s.key(py, name),))?])?.into_any())
+                })?; // slot 1: a key's field kind, as `(kind,)`, across bodies
+                let kind = kind_index(asked.get_item(0)?, kinds)?;
                 named.insert(name, kind);
                 kind
             }
@@ -141,8 +147,8 @@ pub fn companies<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let s = structure.get();
     let mut kinds = Vec::new();
-    let groups = grouped(s, py, kind_of, &mut kinds)?;
     let mut memo = memo.try_borrow_mut()?;
+    let groups = grouped(s, py, kind_of, &mut kinds, &mut memo)?;
     let record = Named::of(record)?;
     let out = PyList::empty(py);
     for (node, fields) in groups {

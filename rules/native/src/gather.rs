@@ -40,18 +40,19 @@ impl<'py> Sets<'py> {
     }
 }
 
-/// `(kind, normal)` of every identifier of a site's `(index, identifiers)`.
-fn site_ids<'py>(site: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-    site.downcast::<PyTuple>()?
-        .get_item(1)?
-        .downcast_into::<PyTuple>()
-        .map_err(Into::into)
-}
-
-/// A text candidate's `(kind, normal forms)` (`rules.detect.scan.Candidate`).
-fn candidate<'py>(c: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-    let c = c.downcast::<PyTuple>()?;
-    Ok((c.get_item(0)?, c.get_item(3)?.downcast_into::<PyTuple>()?))
+/// Calls `f` on each item of a tuple or list (borrowed: no reference count touched per item),
+/// or of any other iterable.
+fn each<'py>(
+    seq: &Bound<'py, PyAny>,
+    mut f: impl FnMut(&Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    if let Ok(items) = seq.downcast::<PyTuple>() {
+        return items.iter_borrowed().try_for_each(|item| f(&item));
+    }
+    if let Ok(items) = seq.downcast::<PyList>() {
+        return items.iter().try_for_each(|item| f(&item));
+    }
+    seq.try_iter()?.try_for_each(|item| f(&item?))
 }
 
 /// `query_for` of every identifier of `sites` and `text`: type → normal forms, emails' domains.
@@ -65,21 +66,22 @@ pub fn asked<'py>(
     domains: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut sets = Sets { kinds: Vec::new() };
-    for site in sites.try_iter()? {
-        let site = site?;
-        for id in site_ids(&site)?.iter() {
-            let id = id.downcast_into::<PyTuple>()?;
-            sets.of(&id.get_item(0)?)?.add(id.get_item(1)?)?;
+    each(sites, |site| {
+        let ids = site.downcast::<PyTuple>()?.get_borrowed_item(1)?;
+        for id in ids.downcast::<PyTuple>()?.iter_borrowed() {
+            let id = id.downcast::<PyTuple>()?;
+            sets.of(&*id.get_borrowed_item(0)?)?
+                .add(id.get_borrowed_item(1)?)?;
         }
-    }
-    for c in text.try_iter()? {
-        let c = c?;
-        let (kind, forms) = candidate(&c)?;
+        Ok(())
+    })?;
+    each(text, |c| {
+        let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
+        let (kind, forms) = (c.get_borrowed_item(0)?, c.get_borrowed_item(3)?);
         let set = sets.of(&kind)?;
-        for form in forms.iter() {
-            set.add(form)?;
-        }
-    }
+        let forms = forms.downcast::<PyTuple>()?;
+        forms.iter_borrowed().try_for_each(|form| set.add(form))
+    })?;
     let hosts = email_hosts(sets.get(email))?;
     if let Some(hosts) = hosts {
         let set = sets.of(domain)?.clone();
@@ -132,23 +134,24 @@ pub fn denied<'py>(
         sets.kinds.push((pair.get_item(0)?, set));
     }
     let placed = PyList::empty(py);
-    for site in sites.try_iter()? {
-        let site = site?;
-        if let Some(kind) = first_hit(&sets, &site_ids(&site)?)? {
-            let index = site.downcast::<PyTuple>()?.get_item(0)?;
-            placed.append((index, kind))?;
+    each(sites, |site| {
+        let site = site.downcast::<PyTuple>()?;
+        let ids = site.get_borrowed_item(1)?;
+        if let Some(kind) = first_hit(&sets, ids.downcast::<PyTuple>()?)? {
+            placed.append((site.get_borrowed_item(0)?, kind))?;
         }
-    }
+        Ok(())
+    })?;
     let spans = PyList::empty(py);
-    for c in text.try_iter()? {
-        let c = c?;
-        let (kind, forms) = candidate(&c)?;
-        if let Some(set) = sets.get(&kind) {
-            if any_in(set, &forms)? {
+    each(text, |c| {
+        let t = c.downcast::<PyTuple>()?;
+        if let Some(set) = sets.get(&*t.get_borrowed_item(0)?) {
+            if any_in(set, t.get_borrowed_item(3)?.downcast::<PyTuple>()?)? {
                 spans.append(c)?;
             }
         }
-    }
+        Ok(())
+    })?;
     PyTuple::new(py, [placed.into_any(), spans.into_any()])
 }
 
@@ -157,12 +160,12 @@ fn first_hit<'py>(
     sets: &Sets<'py>,
     ids: &Bound<'py, PyTuple>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    for id in ids.iter() {
-        let id = id.downcast_into::<PyTuple>()?;
-        let kind = id.get_item(0)?;
+    for id in ids.iter_borrowed() {
+        let id = id.downcast::<PyTuple>()?;
+        let kind = id.get_borrowed_item(0)?;
         if let Some(set) = sets.get(&kind) {
-            if set.contains(id.get_item(1)?)? {
-                return Ok(Some(kind));
+            if set.contains(id.get_borrowed_item(1)?)? {
+                return Ok(Some(kind.to_owned()));
             }
         }
     }
@@ -170,7 +173,7 @@ fn first_hit<'py>(
 }
 
 fn any_in(set: &Bound<'_, PySet>, forms: &Bound<'_, PyTuple>) -> PyResult<bool> {
-    for form in forms.iter() {
+    for form in forms.iter_borrowed() {
         if set.contains(form)? {
             return Ok(true);
         }

@@ -21,14 +21,18 @@ impl Blocks {
         let mut spans = Vec::new();
         let mut reach = Vec::new();
         let mut furthest = 0;
-        for c in text.try_iter()? {
-            let c = c?;
-            let c = c.downcast::<PyTuple>()?;
-            let (start, end): (usize, usize) =
-                (c.get_item(1)?.extract()?, c.get_item(2)?.extract()?);
+        let mut add = |c: &Bound<'_, PyAny>| -> PyResult<()> {
+            let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
+            let start: usize = c.get_borrowed_item(1)?.extract()?;
+            let end: usize = c.get_borrowed_item(2)?.extract()?;
             furthest = furthest.max(end);
             spans.push((start, end));
             reach.push(furthest);
+            Ok(())
+        };
+        match text.downcast::<PyTuple>() {
+            Ok(items) => items.iter_borrowed().try_for_each(|c| add(&c))?,
+            Err(_) => text.try_iter()?.try_for_each(|c| add(&c?))?,
         }
         Ok(Blocks { spans, reach })
     }
