@@ -118,3 +118,24 @@ def test_a_denied_email_is_gone_and_its_neighbours_are_read() -> None:
     assert (RuleType.EMAIL, "jane@acme.com") not in ids
     assert {(RuleType.EMAIL, "bob@x.org"), (RuleType.PHONE, "+15125550100")} <= ids
     assert ids == full_ids(result.body)
+
+
+@pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_documents(), policy=st.sampled_from(["strip", "drop"]), data=st.data())
+def test_compiled_windows_are_the_reference_windows(
+    body: bytes, policy: Policy, data: st.DataObject
+) -> None:
+    """rules/native/src/windows.rs against `joins._windows`, on the same compiled structure."""
+    inspection = pipeline.inspect(body, REGION)
+    found = sorted(inspection.found)
+    denied = data.draw(st.lists(st.sampled_from(found), unique=True) if found else st.just([]))
+    answer: dict[RuleType, set[str]] = {}
+    for kind, normal in denied:
+        answer.setdefault(kind, set()).add(normal)
+    replaced = pipeline.filtered(inspection, answer, policy).replaced
+    for window in (0, 3, joins.WINDOW):
+        with patched(joins, "WINDOW", window):
+            compiled = joins.windows_of(inspection.structure, inspection.text, replaced, len(body))
+            blocks = joins._Blocks(inspection.text)
+            assert compiled == joins._windows(inspection.structure, blocks, replaced, len(body))

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from rules.company import Tier, email_domain, external_id, tier_of, website_domain
 from rules.company_name import city, company_name, readable
+from rules.detect import finder
 from rules.detect.jsonspan import Scan
 from rules.detect.splice import Action, Edit, Nodes
 from rules.detect.structure import Reference, Structure
@@ -100,19 +101,36 @@ class CompanyRecord(NamedTuple):
 
 
 def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
-    """Every record that names a company, with its keys (highest tier first)."""
+    """Every record that names a company, with its keys (highest tier first); one compiled
+    call over a compiled structure (rules/native/src/companies.rs), its records remembered."""
+    flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
+    if _native_companies is None or isinstance(flat, Reference):
+        return candidates_reference(flat)
+    memo, _ = _RECORDS.of(finder.FUSED, "") if finder.FUSED else (None, None)
+    found: list[CompanyRecord] = _native_companies(flat, _kind_of, memo, _keys_of, CompanyRecord)
+    return tuple(found)
+
+
+def candidates_reference(flat: Structure) -> tuple[CompanyRecord, ...]:
+    """`company_candidates` in Python: the contract of the compiled one."""
     out = []
-    for node, fields in _grouped(scanned).items():
+    for node, fields in _grouped(flat).items():
         keys, complete = _keys_of(tuple(fields))
         if keys or not complete:
             out.append(CompanyRecord(node, keys, complete))
     return tuple(out)
 
 
-def _grouped(scanned: Scan | Structure) -> dict[int, list[tuple[str, str | int]]]:
+_RECORDS = finder.Memos(lambda _: None, entries=16_384)
+"""The compiled records' keys (as many as `_record_keys` caches); one memo, regions aside."""
+_native_companies: Callable[..., list[CompanyRecord]] | None = (
+    finder._native.companies if finder._native is not None else None
+)
+
+
+def _grouped(flat: Structure) -> dict[int, list[tuple[str, str | int]]]:
     """Record node → its `(kind, raw value)` fields, in body order. A record's fields mostly
     come in a row: the dict is asked only when the record changes."""
-    flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
     records: dict[int, list[tuple[str, str | int]]] = {}
     last, fields = None, None
     for record, kind, raw in flat.records(_kind_of):

@@ -110,6 +110,7 @@ class Fused(NamedTuple):
 
     memo: Callable[[int], object]  # Memo(entries): the normal forms it keeps
     candidates: Callable[[bytes, bool, object, tuple[object, ...]], list[Any]]
+    identifiers: Callable[[bytes, list[tuple[int, int]], object, tuple[object, ...]], Any]
 
 
 FUSED: Fused | None = None
@@ -124,8 +125,9 @@ class Memos(Generic[T]):
     (`make(region)`: a callable the compiled core asks on a miss). Regions come from settings:
     a handful; bounded all the same."""
 
-    def __init__(self, make: Callable[[str], T]) -> None:
+    def __init__(self, make: Callable[[str], T], entries: int = MEMO_ENTRIES) -> None:
         self.make = make
+        self.entries = entries
         self.held: dict[str, tuple[object, T]] = {}
         _EVERY.append(self)
 
@@ -134,7 +136,7 @@ class Memos(Generic[T]):
         if held is None:
             if len(self.held) >= 8:
                 self.held.clear()
-            held = self.held[region] = (fused.memo(MEMO_ENTRIES), self.make(region))
+            held = self.held[region] = (fused.memo(self.entries), self.make(region))
         return held
 
     def clear(self) -> None:
@@ -155,7 +157,7 @@ if _native is not None:
     _native_json_structure = _native.json_structure
     find_text, find_bytes, scan_json = _native_text, _native_bytes, _native_json
     json_structure = _native_structure
-    FUSED = Fused(_native.Memo, _native.candidates)
+    FUSED = Fused(_native.Memo, _native.candidates, _native.identifiers)
 else:
     if os.environ.get("DENYPROXY_REQUIRE_NATIVE") == "1":
         raise ImportError("DENYPROXY_REQUIRE_NATIVE=1 but rules._native is not built")

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rules.detect import company, finder, joins, splice
+from rules.detect import company, finder, gather, joins, splice
 from rules.detect.contact import CONTACT_META_KEYS
 from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
-from rules.detect.scan import Candidate, scan_bytes, shortest_denied
+from rules.detect.scan import Candidate, identifiers_in, scan_bytes, shortest_denied
 from rules.detect.structure import Identify, Structure
 from rules.model import Lookup, RuleType
 
@@ -37,9 +37,13 @@ class Inspection:
     structure: Structure  # the flat scan: sites, and the tokens a splice needs
     sites: tuple[Site, ...]  # structural: token → identifiers
     text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
-    found: frozenset[Identifier]  # every identifier of both, once
     asked: dict[RuleType, set[str]]  # what to ask the store (read it, do not change it)
     companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
+
+    @property
+    def found(self) -> frozenset[Identifier]:
+        """Every identifier of both detectors, once (the query holds them all)."""
+        return gather.found(self.asked)
 
     def identifiers(self) -> set[Identifier]:
         return set(self.found)
@@ -62,13 +66,11 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     found = finder.json_structure(body, CONTACT_META_KEYS, max_depth)
     sites = tuple(structural(found, region))
     text = tuple(scan_bytes(body, region))
-    ids = {i for _, site_ids in sites for i in site_ids}
-    ids.update((c.kind, n) for c in text for n in c.normal)
-    asked = query_for(ids)
+    asked = gather.asked(sites, text)
     companies = company.company_candidates(found)
     if companies:
         asked[RuleType.COMPANY] = company.query(companies)
-    return Inspection(body, found, sites, text, frozenset(ids), asked, companies)
+    return Inspection(body, found, sites, text, asked, companies)
 
 
 def structural(found: Structure, region: str) -> list[Site]:
@@ -113,17 +115,13 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
 
 def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, RuleType], int]:
     """Token index → the type that denied it; and how many denied spans hit no token."""
-    hits = _denied(inspection.found, answer)
-    out: dict[int, RuleType] = {}
+    hits = gather.hits(inspection.asked, answer)
     if not hits:
-        return out, 0
-    for index, ids in inspection.sites:
-        if not hits.isdisjoint(ids):  # most sites hold nothing denied: one C-level test
-            out[index] = next(kind for kind, normal in ids if (kind, normal) in hits)
+        return {}, 0
+    placed, spans = gather.denied(inspection.sites, inspection.text, hits)
+    out = dict(placed)
     unplaced = 0
-    normals = {normal for _, normal in hits}  # a cheap first cut, then the exact test
-    maybe = [c for c in inspection.text if not normals.isdisjoint(c.normal)]
-    for found in shortest_denied(maybe, lambda c: _holds(hits, c)):
+    for found in shortest_denied(spans, lambda c: True):  # `spans`: the denied ones
         overlapping = inspection.structure.overlapping(found.start, found.end)
         unplaced += not overlapping
         for index in overlapping:
@@ -140,10 +138,6 @@ def _denied(ids: Iterable[Identifier], answer: Lookup) -> set[Identifier]:
     # the answer is the few denied values, the body's identifiers are many: walk the answer
     denied = {(kind, normal) for kind, values in answer.items() for normal in values}
     return denied.intersection(ids)
-
-
-def _holds(hits: set[Identifier], found: Candidate) -> bool:
-    return any((found.kind, n) in hits for n in found.normal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +158,9 @@ def verify(
     unchanged), so an unchanged body is not scanned twice. Otherwise only the compiled finding
     runs (the compiled scan, its normal forms remembered).
     """
-    found = scan_bytes(out, region) if known is None else known
-    ids = {(c.kind, n) for c in found for n in c.normal}
-    return verdict(ids, answer, asked)
+    if known is None:  # the identifiers alone, no `Candidate` built
+        return verdict(identifiers_in(out, [(0, len(out))], region), answer, asked)
+    return verdict({(c.kind, n) for c in known for n in c.normal}, answer, asked)
 
 
 def verify_filtered(
@@ -183,9 +177,8 @@ def verify_filtered(
     asked = inspection.asked if asked is None else asked
     if result.body is not inspection.body and not joins.windows_pay(result.replaced, result.body):
         return verify(result.body, region, answer, asked)
-    hits = _denied(inspection.found, answer)
-    normals = {normal for _, normal in hits}
-    denied = [c for c in inspection.text if not normals.isdisjoint(c.normal)] if hits else []
+    hits = gather.hits(inspection.asked, answer)
+    denied = gather.denied((), inspection.text, hits)[1] if hits else []
     if result.body is inspection.body:
         ids = {(c.kind, n) for c in denied for n in c.normal}
     else:

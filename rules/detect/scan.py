@@ -23,8 +23,8 @@ from rules.detect.textfind import Raw
 from rules.model import RuleType
 
 __all__ = [
-    "Candidate", "denied_spans", "drop_lines", "number_digits", "redact_text", "scan",
-    "scan_bytes", "shortest_denied",
+    "Candidate", "denied_spans", "drop_lines", "identifiers_in", "number_digits", "redact_text",
+    "scan", "scan_bytes", "shortest_denied",
 ]
 
 
@@ -55,6 +55,18 @@ def scan_bytes(body: bytes, region: str) -> list[Candidate]:
     if (fused := finder.FUSED) is not None:
         return _fused(fused, body, False, region)
     return _candidates(finder.find_bytes(body), region)
+
+
+def identifiers_in(
+    data: bytes, spans: Iterable[tuple[int, int]], region: str
+) -> set[tuple[RuleType, str]]:
+    """Every `(type, normal form)` of the candidates of each span of `data` read on its own:
+    one compiled call for all of them (no `Candidate` built), else `scan_bytes` per span."""
+    if (fused := finder.FUSED) is not None:
+        memo, context = MEMOS.of(fused, region)
+        found: set[tuple[RuleType, str]] = fused.identifiers(data, list(spans), memo, context)
+        return found
+    return {(c.kind, n) for s, e in spans for c in scan_bytes(data[s:e], region) for n in c.normal}
 
 
 def _context(region: str) -> tuple[object, ...]:

@@ -5,10 +5,13 @@
 //! text)` of both readings, in the same order. Normalising stays in Python (rules/detect/readings.py).
 
 mod classes;
+mod companies;
 mod email;
+mod gather;
 mod json;
 mod lex;
 mod linkedin;
+mod named;
 mod normalised;
 mod phone;
 mod structure;
@@ -17,11 +20,12 @@ mod tables;
 mod text;
 mod units;
 mod view;
+mod windows;
 
 use std::borrow::Cow;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::normalised::{Context, Memo, Merged};
@@ -208,6 +212,25 @@ impl<U: Unit, F: Fn(usize) -> usize, B: Fn(usize) -> usize> Body<'_, U, F, B> {
         merged.candidates(ctx)
     }
 
+    /// Every `(type, normal form)` of the body's candidates, added to `out`.
+    fn identifiers<'py>(
+        &self,
+        memo: &mut Memo,
+        ctx: &Context<'py>,
+        out: &Bound<'py, PySet>,
+    ) -> PyResult<()> {
+        let v = view::decoded(self.chars);
+        let raws = find_chars(self.chars, v.as_ref());
+        let decoded = v.as_ref().map_or(&[][..], |v| &v.text[..]);
+        for raw in &raws {
+            let forms = memo.forms(ctx, raw.kind, &self.text(decoded, raw))?;
+            for form in forms.iter() {
+                out.add((ctx.rule_type(raw.kind), form))?;
+            }
+        }
+        Ok(())
+    }
+
     fn output<'py>(
         &self,
         py: Python<'py>,
@@ -216,6 +239,10 @@ impl<U: Unit, F: Fn(usize) -> usize, B: Fn(usize) -> usize> Body<'_, U, F, B> {
         match wanted {
             Wanted::Raw => self.candidates(py),
             Wanted::Normalised(memo, ctx) => self.normalised(memo, ctx),
+            Wanted::Identifiers(memo, ctx, out) => {
+                self.identifiers(memo, ctx, out)?;
+                Ok(PyList::empty(py))
+            }
         }
     }
 }
@@ -224,6 +251,8 @@ impl<U: Unit, F: Fn(usize) -> usize, B: Fn(usize) -> usize> Body<'_, U, F, B> {
 enum Wanted<'m, 'py> {
     Raw,
     Normalised(&'m mut Memo, &'m Context<'py>),
+    /// Only the identifiers, into a set: no `Candidate` per span.
+    Identifiers(&'m mut Memo, &'m Context<'py>, &'m Bound<'py, PySet>),
 }
 
 /// Every raw candidate of a UTF-8 body: `(kind, start, end, text)`, spans in bytes, or in
@@ -261,6 +290,28 @@ fn candidates<'py>(
     )
 }
 
+/// `{(type, normal) for s, e in spans for c in candidates(data[s:e]) for normal in c.normal}`:
+/// the identifiers of each span of a body read on its own (verify's windows around joins).
+#[pyfunction]
+fn identifiers<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyBytes>,
+    spans: Vec<(usize, usize)>,
+    memo: &Bound<'py, Memo>,
+    context: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PySet>> {
+    let ctx = Context::of(py, context)?;
+    let mut memo = memo.try_borrow_mut()?;
+    let data = data.as_bytes();
+    let out = PySet::empty(py)?;
+    for (start, end) in spans {
+        let end = end.min(data.len()); // as Python slices: clamped
+        let piece = &data[start.min(end)..end];
+        read(py, piece, false, Wanted::Identifiers(&mut memo, &ctx, &out))?;
+    }
+    Ok(out)
+}
+
 /// The body's characters, read as what `wanted` asks.
 fn read<'py>(
     py: Python<'py>,
@@ -295,6 +346,11 @@ fn read<'py>(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find, m)?)?;
     m.add_function(wrap_pyfunction!(candidates, m)?)?;
+    m.add_function(wrap_pyfunction!(identifiers, m)?)?;
+    m.add_function(wrap_pyfunction!(gather::asked, m)?)?;
+    m.add_function(wrap_pyfunction!(windows::windows, m)?)?;
+    m.add_function(wrap_pyfunction!(companies::companies, m)?)?;
+    m.add_function(wrap_pyfunction!(gather::denied, m)?)?;
     m.add_class::<Memo>()?;
     m.add_class::<structure::Structure>()?;
     m.add_function(wrap_pyfunction!(structure::json_structure, m)?)?;

@@ -10,9 +10,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use rustc_hash::FxHashMap;
 
+use crate::named::Named;
+
 /// What each finder kind is looked up as: emails, LinkedIn profiles, and phones (windows of
 /// text and JSON numbers alike); the order of `RuleType`'s values, so spans sort as in Python.
-const TYPE_OF_KIND: [usize; 4] = [0, 1, 2, 2];
+pub const TYPE_OF_KIND: [usize; 4] = [0, 1, 2, 2];
 
 /// Answers of a Python function by slot (a finder kind; a site's context and type) and raw
 /// bytes, bounded: past `limit` entries it starts afresh (a bounded memory whatever the
@@ -52,19 +54,22 @@ pub struct Context<'py> {
     normals: Bound<'py, PyAny>,
     union: Bound<'py, PyAny>,
     types: [Bound<'py, PyAny>; 3],
-    candidate: Bound<'py, PyAny>,
-    tuple_new: Bound<'py, PyAny>,
+    candidate: Named<'py>,
 }
 
 impl<'py> Context<'py> {
-    pub fn of(py: Python<'py>, context: &Bound<'py, PyTuple>) -> PyResult<Self> {
+    /// The `RuleType` a finder kind is looked up as.
+    pub fn rule_type(&self, kind: u8) -> &Bound<'py, PyAny> {
+        &self.types[TYPE_OF_KIND[usize::from(kind)]]
+    }
+
+    pub fn of(_py: Python<'py>, context: &Bound<'py, PyTuple>) -> PyResult<Self> {
         let types = context.get_item(2)?;
         Ok(Context {
             normals: context.get_item(0)?,
             union: context.get_item(1)?,
             types: [types.get_item(0)?, types.get_item(1)?, types.get_item(2)?],
-            candidate: context.get_item(3)?,
-            tuple_new: py.get_type::<PyTuple>().getattr("__new__")?,
+            candidate: Named::of(&context.get_item(3)?)?,
         })
     }
 }
@@ -145,16 +150,12 @@ impl<'py> Merged<'py> {
         spans.sort_unstable_by_key(|(key, _)| *key);
         let mut out = Vec::with_capacity(spans.len());
         for ((start, end, rule_type), forms) in spans {
-            let fields = PyTuple::new(
-                py,
-                [
-                    ctx.types[rule_type].clone(),
-                    start.into_pyobject(py)?.into_any(),
-                    end.into_pyobject(py)?.into_any(),
-                    forms.into_any(),
-                ],
-            )?;
-            out.push(ctx.tuple_new.call1((&ctx.candidate, fields))?);
+            out.push(ctx.candidate.make([
+                ctx.types[rule_type].clone(),
+                start.into_pyobject(py)?.into_any(),
+                end.into_pyobject(py)?.into_any(),
+                forms.into_any(),
+            ])?);
         }
         PyList::new(py, out)
     }

@@ -27,8 +27,8 @@ struct Classes {
 
 #[pyclass(frozen, module = "rules._native")]
 pub struct Structure {
-    body: Py<PyBytes>,
-    flat: Flat,
+    pub(crate) body: Py<PyBytes>,
+    pub(crate) flat: Flat,
     classes: Classes,
 }
 
@@ -70,7 +70,7 @@ fn scan<'py>(
 }
 
 impl Structure {
-    fn key<'py>(&self, py: Python<'py>, key: u32) -> Bound<'py, PyAny> {
+    pub(crate) fn key<'py>(&self, py: Python<'py>, key: u32) -> Bound<'py, PyAny> {
         if key == NONE {
             return py.None().into_bound(py);
         }
@@ -97,7 +97,7 @@ impl Structure {
         Ok(parts)
     }
 
-    fn value<'py>(&self, py: Python<'py>, t: &Tok) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn value<'py>(&self, py: Python<'py>, t: &Tok) -> PyResult<Bound<'py, PyAny>> {
         let body = self.body.as_bytes(py);
         if t.kind != TKind::Num {
             let raw = std::str::from_utf8(&body[t.start + 1..t.end - 1]).expect("checked");
@@ -314,7 +314,7 @@ impl Structure {
 
 impl Structure {
     /// The key of the nearest container at or above `node` that is a member (NONE: none).
-    fn list_key(&self, mut node: isize) -> u32 {
+    pub(crate) fn list_key(&self, mut node: isize) -> u32 {
         while node >= 0 {
             let nd = &self.flat.nodes[node as usize];
             if let Part::Key(key) = nd.part {

@@ -1,0 +1,163 @@
+//! `companies`: the company records of a compiled `Structure` and their keys, in one call (its
+//! reference: `rules.detect.company.candidates_reference` over `Structure.records`).
+//!
+//! Each value whose member key (a list element: its list's key) names a company field joins
+//! its record's fields, in body order: strings, and whole numbers under an id field. A record's
+//! keys are Python's (`keys_of(fields)`: the one normaliser), asked once per distinct record
+//! (its fields' kinds and raw bytes) and kept in a `Memo`; a record of more than `CACHED` fields
+//! is asked every time, as the reference's cache does. The memo also keeps what field each
+//! member key names (`kind_of`), so a body seen before costs no Python call at all.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+use rustc_hash::FxHashMap;
+
+use crate::json::{TKind, Tok, NONE};
+use crate::named::Named;
+use crate::normalised::Memo;
+use crate::structure::Structure;
+
+/// Fields of a record kept in the memo at most (`rules.detect.company._CACHED_FIELDS`).
+const CACHED: usize = 64;
+
+/// One record: its node, and its fields as (kind index, token index).
+type Group = (isize, Vec<(usize, usize)>);
+
+/// Is `t` a value the reference keeps for a field of `kind` (a string; an id's whole number)?
+fn kept(t: &Tok, kind: &str) -> bool {
+    match t.kind {
+        TKind::Str => true,
+        TKind::Num => kind == "id" && !t.float,
+        TKind::Key => false,
+    }
+}
+
+/// The records in order of their first field, each with its fields in body order.
+fn grouped<'py>(
+    s: &Structure,
+    py: Python<'py>,
+    kind_of: &Bound<'py, PyAny>,
+    kinds: &mut Vec<Bound<'py, PyString>>,
+    memo: &mut Memo,
+) -> PyResult<Vec<Group>> {
+    let mut named: FxHashMap<u32, Option<usize>> = FxHashMap::default();
+    let mut at: FxHashMap<isize, usize> = FxHashMap::default();
+    let mut groups: Vec<Group> = Vec::new();
+    for (index, t) in s.flat.tokens.iter().enumerate() {
+        if t.kind == TKind::Key {
+            continue;
+        }
+        let name = if t.key != NONE {
+            t.key
+        } else {
+            s.list_key(t.parent)
+        };
+        if name == NONE {
+            continue;
+        }
+        let kind = match named.get(&name) {
+            Some(kind) => *kind,
+            None => {
+                let text = &s.flat.keys[name as usize];
+                let asked = memo.get_or(py, 1, text.as_bytes(), || {
+                    Ok(PyTuple::new(py, [kind_of.call1((s.key(py, name),))?])?.into_any())
+                })?; // slot 1: a key's field kind, as `(kind,)`, across bodies
+                let kind = kind_index(asked.get_item(0)?, kinds)?;
+                named.insert(name, kind);
+                kind
+            }
+        };
+        let Some(kind) = kind else { continue };
+        if !kept(t, kinds[kind].to_str()?) {
+            continue;
+        }
+        let group = *at.entry(t.record).or_insert_with(|| {
+            groups.push((t.record, Vec::new()));
+            groups.len() - 1
+        });
+        groups[group].1.push((kind, index));
+    }
+    Ok(groups)
+}
+
+/// The index of `kind` (a field kind name, or None) among the kinds seen so far.
+fn kind_index<'py>(
+    kind: Bound<'py, PyAny>,
+    kinds: &mut Vec<Bound<'py, PyString>>,
+) -> PyResult<Option<usize>> {
+    if kind.is_none() {
+        return Ok(None);
+    }
+    let kind = kind.downcast_into::<PyString>()?;
+    let text = kind.to_str()?;
+    if let Some(i) = kinds
+        .iter()
+        .position(|k| k.to_str().is_ok_and(|k| k == text))
+    {
+        return Ok(Some(i));
+    }
+    kinds.push(kind);
+    Ok(Some(kinds.len() - 1))
+}
+
+/// `(keys, complete)` of one record: from the memo, or `keys_of(fields)` (then kept).
+fn keys<'py>(
+    s: &Structure,
+    py: Python<'py>,
+    fields: &[(usize, usize)],
+    kinds: &[Bound<'py, PyString>],
+    memo: &mut Memo,
+    keys_of: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let ask = || -> PyResult<Bound<'py, PyAny>> {
+        let mut items = Vec::with_capacity(fields.len());
+        for &(kind, index) in fields {
+            let value = s.value(py, &s.flat.tokens[index])?;
+            items.push(PyTuple::new(py, [kinds[kind].clone().into_any(), value])?);
+        }
+        keys_of.call1((PyTuple::new(py, items)?,))
+    };
+    if fields.len() > CACHED {
+        return ask()?.downcast_into::<PyTuple>().map_err(Into::into);
+    }
+    let body = s.body.as_bytes(py);
+    let mut key = Vec::new();
+    for &(kind, index) in fields {
+        let t = &s.flat.tokens[index];
+        let raw = &body[t.start..t.end];
+        let name = kinds[kind].to_str()?; // the field kind's name: stable across calls
+        key.push(name.len() as u8);
+        key.extend_from_slice(name.as_bytes());
+        key.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+        key.extend_from_slice(raw); // a string keeps its quotes: never a number's bytes
+    }
+    memo.get_or(py, 0, &key, ask)
+}
+
+/// `[record(node, keys, complete)]` of every record that names a company (keys, or
+/// `complete` false), in order of its first field.
+#[pyfunction]
+pub fn companies<'py>(
+    py: Python<'py>,
+    structure: &Bound<'py, Structure>,
+    kind_of: &Bound<'py, PyAny>,
+    memo: &Bound<'py, Memo>,
+    keys_of: &Bound<'py, PyAny>,
+    record: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let s = structure.get();
+    let mut kinds = Vec::new();
+    let mut memo = memo.try_borrow_mut()?;
+    let groups = grouped(s, py, kind_of, &mut kinds, &mut memo)?;
+    let record = Named::of(record)?;
+    let out = PyList::empty(py);
+    for (node, fields) in groups {
+        let found = keys(s, py, &fields, &kinds, &mut memo, keys_of)?;
+        let (names, complete) = (found.get_item(0)?, found.get_item(1)?);
+        if names.len()? == 0 && complete.is_truthy()? {
+            continue;
+        }
+        out.append(record.make([node.into_pyobject(py)?.into_any(), names, complete])?)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,107 @@
+//! `windows`: the input spans verify reads again around a splice's joins (its reference:
+//! `rules.detect.joins._windows`). Each replaced region with `window` bytes either side, each
+//! edge moved outward until no token and no input candidate straddles it, overlapping or
+//! touching windows joined. Python's version builds a `Token` per probe and walks the
+//! candidates' spans in Python; here both are plain arrays.
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::json::Tok;
+use crate::structure::Structure;
+
+/// The input candidates' spans sorted by start, and the furthest end reached so far.
+struct Blocks {
+    spans: Vec<(usize, usize)>,
+    reach: Vec<usize>,
+}
+
+impl Blocks {
+    fn of(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut spans = Vec::new();
+        let mut reach = Vec::new();
+        let mut furthest = 0;
+        let mut add = |c: &Bound<'_, PyAny>| -> PyResult<()> {
+            let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
+            let start: usize = c.get_borrowed_item(1)?.extract()?;
+            let end: usize = c.get_borrowed_item(2)?.extract()?;
+            furthest = furthest.max(end);
+            spans.push((start, end));
+            reach.push(furthest);
+            Ok(())
+        };
+        match text.downcast::<PyTuple>() {
+            Ok(items) => items.iter_borrowed().try_for_each(|c| add(&c))?,
+            Err(_) => text.try_iter()?.try_for_each(|c| add(&c?))?,
+        }
+        Ok(Blocks { spans, reach })
+    }
+
+    /// The widest span `(min start, max end)` of the candidates with start < cut < end.
+    fn straddling(&self, cut: usize, out: &mut Option<(usize, usize)>) {
+        let mut i = self.spans.partition_point(|&(s, _)| s < cut);
+        while i > 0 && self.reach[i - 1] > cut {
+            i -= 1;
+            let (s, e) = self.spans[i];
+            if e > cut {
+                widen(out, s, e);
+            }
+        }
+    }
+}
+
+fn widen(out: &mut Option<(usize, usize)>, s: usize, e: usize) {
+    *out = Some(out.map_or((s, e), |(lo, hi)| (lo.min(s), hi.max(e))));
+}
+
+/// The token with start < cut < end, if any (tokens never overlap).
+fn token_straddling(tokens: &[Tok], cut: usize, out: &mut Option<(usize, usize)>) {
+    let i = tokens.partition_point(|t| t.start < cut);
+    if i > 0 && tokens[i - 1].end > cut {
+        widen(out, tokens[i - 1].start, tokens[i - 1].end);
+    }
+}
+
+/// `cut` moved outward until no token and no input candidate straddles it.
+fn safe_cut(tokens: &[Tok], blocks: &Blocks, mut cut: usize, left: bool) -> usize {
+    loop {
+        let mut span = None;
+        token_straddling(tokens, cut, &mut span);
+        blocks.straddling(cut, &mut span);
+        match span {
+            None => return cut,
+            Some((lo, hi)) => cut = if left { lo } else { hi },
+        }
+    }
+}
+
+/// `joins._windows(structure, _Blocks(text), replaced, size)` with `window` bytes either side.
+#[pyfunction]
+pub fn windows(
+    structure: &Bound<'_, Structure>,
+    text: &Bound<'_, PyAny>,
+    replaced: Vec<(usize, usize, usize)>,
+    size: usize,
+    window: usize,
+) -> PyResult<Vec<(usize, usize)>> {
+    let tokens = &structure.get().flat.tokens;
+    let blocks = Blocks::of(text)?;
+    let mut spans: Vec<(usize, usize)> = replaced
+        .iter()
+        .map(|&(start, end, _)| {
+            (
+                safe_cut(tokens, &blocks, start.saturating_sub(window), true),
+                safe_cut(tokens, &blocks, (end + window).min(size), false),
+            )
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (low, high) in spans {
+        match merged.last_mut() {
+            Some(last) if low <= last.1 => last.1 = last.1.max(high),
+            _ => merged.push((low, high)),
+        }
+    }
+    Ok(merged)
+}
