@@ -14,12 +14,13 @@ import logging
 import os
 from types import ModuleType
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules import normalize
-from rules.detect import finder, scan, textfind
+from rules.detect import finder, pipeline, scan, structure, textfind
 
 try:
     from rules import _native as native  # type: ignore[attr-defined]  # optional extension
@@ -254,6 +255,22 @@ def test_compiled_scan_memo_is_bounded_and_right_after_it_starts_afresh() -> Non
     assert len(memo) <= 3
     assert first == native.candidates(body, False, memo, context)
     assert first == scan._candidates(textfind.find_bytes(body), "US")
+
+
+@needs_native
+def test_a_memo_keeps_no_huge_text_and_still_answers_it() -> None:
+    """A free-text token of 200 kB is seen once: answered, not kept (a memo's bytes stay
+    bounded whatever the token sizes), and answered the same from a full memo."""
+    memo = native.Memo(1024)
+    filler = "lorem ipsum " * 20_000
+    body = orjson.dumps({"bio": f"{filler} a@x.org"})
+    found = finder.json_structure(body, frozenset(), 64)
+    identify = pipeline._identify("US")
+    first = found.identified(memo, identify)
+    assert len(memo) == 0
+    reference = structure.reference(body, frozenset(), 64).identified(None, identify)
+    assert first == found.identified(memo, identify) == reference
+    assert any(ids for _, ids in first)
 
 
 def _selected() -> ModuleType | None:

@@ -17,14 +17,21 @@ use crate::named::Named;
 pub const TYPE_OF_KIND: [usize; 4] = [0, 1, 2, 2];
 
 /// Answers of a Python function by slot (a finder kind; a site's context and type) and raw
-/// bytes, bounded: past `limit` entries it starts afresh (a bounded memory whatever the
-/// traffic; a cleared memo only costs the function's calls again).
+/// bytes, bounded: past `limit` entries or `MAX_KEY_BYTES` of keys it starts afresh (a
+/// bounded memory whatever the traffic; a cleared memo only costs the function's calls
+/// again). A key over `MAX_KEPT_KEY` bytes (a huge free-text token, seen once) is not kept.
 #[pyclass(module = "rules._native")]
 pub struct Memo {
     slots: [FxHashMap<Box<[u8]>, Py<PyTuple>>; 4],
     limit: usize,
     len: usize,
+    key_bytes: usize,
 }
+
+/// Keys' bytes a memo keeps at most: e-mail-sized texts fill `limit` entries long before.
+const MAX_KEY_BYTES: usize = 8 << 20;
+/// The longest key kept: longer texts are answered, not remembered.
+const MAX_KEPT_KEY: usize = 1024;
 
 #[pymethods]
 impl Memo {
@@ -34,6 +41,7 @@ impl Memo {
             slots: Default::default(),
             limit: limit.max(1),
             len: 0,
+            key_bytes: 0,
         }
     }
 
@@ -44,6 +52,7 @@ impl Memo {
     fn clear(&mut self) {
         self.slots.iter_mut().for_each(FxHashMap::clear);
         self.len = 0;
+        self.key_bytes = 0;
     }
 }
 
@@ -87,11 +96,15 @@ impl Memo {
             return Ok(kept.bind(py).clone());
         }
         let made = make()?.downcast_into::<PyTuple>()?;
-        if self.len >= self.limit {
+        if key.len() > MAX_KEPT_KEY {
+            return Ok(made);
+        }
+        if self.len >= self.limit || self.key_bytes + key.len() > MAX_KEY_BYTES {
             self.clear();
         }
         self.slots[slot].insert(key.into(), made.clone().unbind());
         self.len += 1;
+        self.key_bytes += key.len();
         Ok(made)
     }
 
