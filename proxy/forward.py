@@ -3,7 +3,6 @@ send."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -67,10 +66,13 @@ class Forwarder:
     """The lists the last lookup of a tenant read (no I/O): their entries count hits too."""
     answers: Watchdog = field(init=False)
     """Bounds the wait for the upstream's response headers: one timer for every request."""
+    lookups: Watchdog = field(init=False)
+    """Bounds each store lookup (retries included), the same way."""
 
     def __post_init__(self) -> None:
         self.lists_of = lists_reader(self.store)  # a Protocol isinstance costs ~10 µs: once
         self.answers = Watchdog(self.settings.upstream_timeout)
+        self.lookups = Watchdog(self.settings.store_timeout)
 
     async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
         """`body`: the request body when a check before forwarding read it (preflight.py)."""
@@ -223,7 +225,7 @@ class Forwarder:
         started = time.perf_counter()
         scope, campaign = request[TENANT], request.get(CAMPAIGN)
         try:
-            async with asyncio.timeout(self.settings.store_timeout):
+            with self.lookups.bounded():
                 answer = await self.store.lookup(scope, query, campaign=campaign)
         except (StoreUnavailableError, TimeoutError) as exc:
             metrics.STORE_ERRORS.inc()

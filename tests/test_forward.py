@@ -9,9 +9,14 @@ import os
 import aiohttp
 import pytest
 
+from proxy.app import create_app
+from proxy.server import start_site
 from proxy.settings import Settings
+from rules.model import RuleType
+from rules.store import MemoryStore
 from tests.harness import fake_upstream, running_proxy
 from tests.services import free_ports
+from tests.test_suppression import task_result
 
 KEY = {"X-API-Key": "test-key-forward"}
 
@@ -206,3 +211,25 @@ async def test_admin_endpoints(setup):
     assert "denyproxy_upstream_latency_seconds_bucket" in text
     async with client.get(f"{proxy.url}/healthz", headers=KEY) as r:
         assert r.status == 404  # the proxy listener forwards it: admin never shadows upstream
+
+
+class HangingStore(MemoryStore):
+    """A store that takes a lookup and never answers (a wedged connection): not Redis, just
+    what the proxy's own bound must catch."""
+
+    async def lookup(self, *args: object, **kwargs: object) -> dict[RuleType, set[str]]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_store_that_never_answers_is_503_and_the_next_lookup_is_bounded_too() -> None:
+    async with fake_upstream() as (_, upstream), aiohttp.ClientSession() as client:
+        (port,) = free_ports(1)
+        settings = Settings(upstream=upstream, listen=f"127.0.0.1:{port}", store_timeout=0.3)
+        proxy = await start_site(create_app(settings, HangingStore()), settings.listen, settings)
+        try:
+            for _ in range(2):  # the bound's timer is re-armed for a later wait
+                r, doc = await task_result(client, f"http://127.0.0.1:{port}", "om_hang")
+                assert (r.status, doc) == (503, {"detail": "suppression store unavailable"})
+        finally:
+            await proxy.cleanup()
