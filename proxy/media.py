@@ -31,9 +31,11 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDictProxy, MultiMapping
 
+from proxy.charsets import codecs_of, reading_codecs
 from proxy.errors import UpstreamBodyError
 from proxy.setting_values import DEFAULT_BINARY_TYPES
 from proxy.upstream import decode
+from rules.detect import rendered
 from rules.detect.match import Policy, is_denied
 from rules.detect.scan import Candidate, merge_spans, scan
 from rules.detect.textbody import (
@@ -78,37 +80,41 @@ class BodyKind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Label:
     """What the Content-Type headers say: every media type named (lowercased, no parameters;
-    a comma inside one header counts as another reading; empty: no header) and the charset."""
+    a comma inside one header counts as another reading; empty: no header) and every charset
+    parameter (lowercased, in order, each once: a client may take any of them)."""
 
     types: tuple[str, ...]
-    charset: str | None = None
+    charsets: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, headers: MultiMapping[str] | CIMultiDictProxy[str]) -> Label:
         return _label(tuple(headers.getall("Content-Type", ())))
+
+    def is_mail(self) -> bool:
+        """A mail (`message/rfc822`, `multipart/*`): its parts may be quoted-printable."""
+        return any(t.startswith(("message/", "multipart/")) for t in self.types)
+
+    @property
+    def charset(self) -> str | None:
+        """The codec of the first charset a codec knows (Python's, else a browser's)."""
+        return next((c for label in self.charsets for c in codecs_of(label)[:1]), None)
 
 
 @functools.lru_cache(maxsize=256)
 def _label(values: tuple[str, ...]) -> Label:
     """Worked out once per Content-Type: an upstream sends the same few on every response."""
     types = [p.partition(";")[0].strip().lower() for v in values for p in v.split(",")]
-    return Label(tuple(types), _charset(values))
+    return Label(tuple(types), _charsets(values))
 
 
-def _charset(values: Iterable[str]) -> str | None:
-    """The one charset parameter Python knows; None if absent, unknown or ambiguous."""
-    found = set()
+def _charsets(values: Iterable[str]) -> tuple[str, ...]:
+    found: list[str] = []
     for value in values:
         for param in value.split(";")[1:]:
             name, _, raw = param.partition("=")
             if name.strip().lower() == "charset":
-                found.add(raw.strip().strip("\"'").lower())
-    if len(found) != 1:
-        return None
-    try:
-        return codecs.lookup(found.pop()).name
-    except LookupError:
-        return None
+                found.append(raw.strip().strip("\"'").lower())
+    return tuple(dict.fromkeys(found))
 
 
 def is_binary(media: str, binary: Iterable[str] = DEFAULT_BINARY_TYPES) -> bool:
@@ -141,7 +147,7 @@ def classify(
     kind = label_kind(label, binary)
     if kind in (BodyKind.BINARY, BodyKind.JSON):
         return kind
-    text = decode_text(body, label.charset).value
+    text = readings(body, label, kind)[0].value
     if is_json_document(text):
         return BodyKind.JSON
     if kind is BodyKind.TEXT and _looks_ndjson(text):
@@ -167,7 +173,7 @@ class Text:
 
 
 def decode_text(body: bytes, charset: str | None) -> Text:
-    """The body as a client reads it: a BOM wins, then a charset Python knows, else UTF-8.
+    """The body as a client reads it: a BOM wins, then `charset`, else UTF-8.
 
     Bytes that do not decode become lone surrogates (surrogateescape): they end an identifier
     as a client's U+FFFD would, and write back as the same bytes.
@@ -177,6 +183,30 @@ def decode_text(body: bytes, charset: str | None) -> Text:
         return Text(body[len(bom):].decode(codec, errors="surrogateescape"), codec, bom)
     except UnicodeDecodeError as exc:  # UTF-16 of an odd length, UTF-32 out of range
         raise UpstreamBodyError("upstream body does not decode in its charset") from exc
+
+
+def readings(body: bytes, label: Label, kind: BodyKind) -> tuple[Text, list[str]]:
+    """The body in every charset a client may read it in (`charsets.reading_codecs`): the
+    first that decodes without loss, which a rewrite is written in, and the others' texts."""
+    codecs_ = reading_codecs(body, label.charsets, kind is BodyKind.SSE)
+    primary: Text | None = None
+    others: list[str] = []
+    for codec in codecs_:
+        if primary is None:
+            try:
+                primary = decode_text(body, codec)
+                continue
+            except UpstreamBodyError:
+                if codec == label.charset:  # it cannot be read as labelled: 502
+                    raise
+        others.append(body.decode(codec, errors="replace"))
+    if primary is None:  # no label, no guess decodes whole: UTF-8 (502 under a broken BOM)
+        primary = decode_text(body, None)
+    return primary, [o for o in dict.fromkeys(others) if o != primary.value]
+
+
+def _every_reading(text: str, region: str) -> list[Candidate]:
+    return scan(text, region) + rendered.candidates(text, region)
 
 
 def filter_for(kind: BodyKind, region: str, json_filter: JsonFilter) -> BodyFilter:
@@ -205,6 +235,7 @@ class TextBody:
     text: Text
     candidates: list[Candidate]
     region: str
+    elsewhere: tuple[Candidate, ...] = ()  # of the other charsets' readings: asked, verified
 
     @classmethod
     def read(
@@ -214,9 +245,19 @@ class TextBody:
 
     @classmethod
     def of(cls, kind: BodyKind, decoded: bytes, label: Label, region: str) -> TextBody:
-        """From a body already content-decoded (as `classify` needed it)."""
-        text = decode_text(decoded, label.charset)
-        return cls(kind, text, scan(text.value, region), region)
+        """From a body already content-decoded (as `classify` needed it): every reading of it
+        scanned, the rendered ones (rules/detect/rendered.py) with spans in the first."""
+        text, others = readings(decoded, label, kind)
+        found = scan(text.value, region)
+        views = rendered.candidates(text.value, region)
+        if views:
+            found = sorted(found + views, key=lambda c: (c.start, c.end, c.kind))
+        elsewhere = [c for other in others for c in _every_reading(other, region)]
+        return cls(kind, text, found, region, tuple(elsewhere))
+
+    def all_candidates(self) -> list[Candidate]:
+        """Every reading's candidates: what the lookup asks and the verifier reads."""
+        return [*self.candidates, *self.elsewhere] if self.elsewhere else self.candidates
 
     def json_documents(self) -> list[bytes]:
         """The JSON inside (NDJSON lines, event data), if the JSON path wants its own

@@ -11,12 +11,12 @@ candidates already found). The kind comes from `proxy.media.classify`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from proxy.errors import UpstreamBodyError
 from proxy.media import BodyKind, Label, TextBody
-from rules.detect import company, pipeline
+from rules.detect import company, pipeline, rendered
 from rules.detect.jsonspan import JsonBodyError
 from rules.detect.match import Policy, query_for
 from rules.detect.scan import Candidate
@@ -59,7 +59,16 @@ class JsonPlan:
     ) -> pipeline.Verdict:
         if self.inspection is None:
             return pipeline.verify(result.body, region, answer, asked)
-        return pipeline.verify_filtered(self.inspection, result, region, answer, asked)
+        verdict = pipeline.verify_filtered(self.inspection, result, region, answer, asked)
+        if result.body is self.inspection.body:
+            return verdict  # its rendered candidates are the inspection's
+        shown = rendered.candidates_bytes(result.body, region)
+        if not shown:
+            return verdict
+        more = pipeline.verdict({(c.kind, n) for c in shown for n in c.normal}, answer, asked)
+        unasked = {t: verdict.unasked.get(t, set()) | more.unasked.get(t, set())
+                   for t in {*verdict.unasked, *more.unasked}}
+        return pipeline.Verdict(verdict.leaked or more.leaked, unasked)
 
 
 def json_filter(body: bytes, region: str) -> JsonPlan:
@@ -67,10 +76,25 @@ def json_filter(body: bytes, region: str) -> JsonPlan:
     if not body or body.isspace():
         return JsonPlan(None)
     try:
-        return JsonPlan(pipeline.inspect(body, region, MAX_DEPTH))
+        inspection = pipeline.inspect(body, region, MAX_DEPTH)
     except JsonBodyError as exc:
         detail = f"upstream sent a JSON body that cannot be filtered: {exc}"
         raise UpstreamBodyError(detail) from exc
+    return JsonPlan(with_rendered(inspection, region))
+
+
+def with_rendered(inspection: pipeline.Inspection, region: str) -> pipeline.Inspection:
+    """The inspection with the candidates of its strings as a page renders them (HTML in a
+    field: `<wbr>`, `\\u0000` dropped): a denied one denies its string token."""
+    found = rendered.candidates_bytes(inspection.body, region)
+    if not found:
+        return inspection
+    ids = {(c.kind, n) for c in found for n in c.normal}
+    asked = {rule_type: set(values) for rule_type, values in inspection.asked.items()}
+    for rule_type, values in query_for(ids).items():
+        asked.setdefault(rule_type, set()).update(values)
+    return replace(inspection, text=(*inspection.text, *found), asked=asked,
+                   found=inspection.found | ids)
 
 
 @dataclass(slots=True)
@@ -102,9 +126,10 @@ class TextPlan:
     decoded: bytes
     body: TextBody
     documents: dict[bytes, JsonPlan]
+    label: Label
 
     def query(self) -> dict[RuleType, set[str]]:
-        out = query_for({(c.kind, n) for c in self.body.candidates for n in c.normal})
+        out = query_for({(c.kind, n) for c in self.body.all_candidates() for n in c.normal})
         for plan in self.documents.values():
             for rule_type, values in plan.query().items():
                 out.setdefault(rule_type, set()).update(values)
@@ -125,8 +150,14 @@ class TextPlan:
     def verify(
         self, result: pipeline.Filtered, region: str, answer: Lookup, asked: Lookup
     ) -> pipeline.Verdict:
-        known = self.body.candidates if result.body is self.decoded else None
-        return pipeline.verify(self.readable(result.body), region, answer, asked, known)
+        """The output read every way the body was (each charset, rendered), from the
+        candidates already found when it went out unchanged."""
+        if result.body is self.decoded:
+            known = self.body.all_candidates()
+        else:
+            out = TextBody.of(self.body.kind, result.body, self.label, region)
+            known = out.all_candidates()
+        return pipeline.verify(result.body, region, answer, asked, known)
 
     def known(self) -> Sequence[Candidate]:
         return self.body.candidates
@@ -147,7 +178,7 @@ def _text(kind: BodyKind) -> BodyFilter:
     def read(body: bytes, label: Label, region: str) -> Plan:
         text = TextBody.of(kind, body, label, region)
         documents = {d: json_filter(d, region) for d in text.json_documents()}
-        return TextPlan(body, text, documents)
+        return TextPlan(body, text, documents, label)
     return read
 
 

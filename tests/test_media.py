@@ -148,7 +148,44 @@ def test_charset_is_read_once_and_only_when_known() -> None:
     assert headers("text/plain; charset=ISO-8859-1").charset == "iso8859-1"
     assert headers('text/plain; charset="utf-8"').charset == "utf-8"
     assert headers("text/plain; charset=no-such-codec").charset is None
-    assert headers("text/plain; charset=utf-8", "text/plain; charset=latin-1").charset is None
+    two = headers("text/plain; charset=utf-8", "text/plain; charset=latin-1")
+    assert two.charsets == ("utf-8", "latin-1")  # each is a reading (media.readings)
+    assert two.charset == "utf-8"  # the first: what a rewrite is written in
+
+
+@pytest.mark.parametrize(("label", "codec"), [
+    ("unicodeFFFE", "utf-16-be"), ("ucs-2", "utf-16-le"), ("unicode", "utf-16-le"),
+    ("csUnicode", "utf-16-le"), ("iso-10646-ucs-2", "utf-16-le"), ("x-unicode20utf8", "utf-8"),
+])
+def test_a_browser_label_python_does_not_know_is_read_as_the_browser_does(
+    label: str, codec: str
+) -> None:
+    body = "mail jane@acme.com".encode(codec)
+    text, _ = media.readings(body, headers(f"text/html; charset={label}"), BodyKind.TEXT)
+    assert (text.value, text.codec) == ("mail jane@acme.com", codec)
+
+
+def test_every_reading_of_a_body_is_kept_the_first_whole_one_rewritten() -> None:
+    utf8 = "mail jane@acme.com, café\n".encode()  # even length: decodes as UTF-16 too
+    label = headers("text/plain; charset=utf-16le")
+    text, others = media.readings(utf8, label, BodyKind.TEXT)
+    assert text.codec == "utf-16-le" and others == [utf8.decode()]  # fetch's text(): UTF-8
+    text, others = media.readings(utf8, headers("text/event-stream; charset=utf-16le"),
+                                  BodyKind.SSE)  # EventSource: always UTF-8
+    assert text.codec == "utf-8" and len(others) == 1
+    with pytest.raises(UpstreamBodyError):  # an odd byte: it cannot be read as labelled
+        media.readings(utf8 + b"!", label, BodyKind.TEXT)
+    text, others = media.readings(utf8.decode().encode("utf-16-le") + b"!", headers(),
+                                  BodyKind.TEXT)  # unlabelled: a guess that fails is no 502
+    assert text.codec == "utf-8" and len(others) == 1
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_bomless_utf16_or_32_json_is_read_by_its_nuls(codec: str) -> None:
+    body = JSON_DOC.decode().encode(codec)
+    text, _ = media.readings(body, headers(), BodyKind.TEXT)
+    assert (text.value, text.codec) == (JSON_DOC.decode(), codec)
+    assert media.classify(headers("text/plain"), body) is BodyKind.JSON  # the JSON path: 502
 
 
 @pytest.mark.parametrize(
