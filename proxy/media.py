@@ -94,6 +94,10 @@ class Label:
         """A mail (`message/rfc822`, `multipart/*`): its parts may be quoted-printable."""
         return any(t.startswith(("message/", "multipart/")) for t in self.types)
 
+    def is_mail(self) -> bool:
+        """A mail (`message/rfc822`, `multipart/*`): its parts may be quoted-printable."""
+        return any(t.startswith(("message/", "multipart/")) for t in self.types)
+
     @property
     def charset(self) -> str | None:
         """The codec of the first charset a codec knows (Python's, else a browser's)."""
@@ -205,8 +209,8 @@ def readings(body: bytes, label: Label, kind: BodyKind) -> tuple[Text, list[str]
     return primary, [o for o in dict.fromkeys(others) if o != primary.value]
 
 
-def _every_reading(text: str, region: str) -> list[Candidate]:
-    return scan(text, region) + rendered.candidates(text, region)
+def _every_reading(text: str, region: str, mail: bool) -> list[Candidate]:
+    return scan(text, region) + rendered.candidates(text, region, mail)
 
 
 def filter_for(kind: BodyKind, region: str, json_filter: JsonFilter) -> BodyFilter:
@@ -248,11 +252,12 @@ class TextBody:
         """From a body already content-decoded (as `classify` needed it): every reading of it
         scanned, the rendered ones (rules/detect/rendered.py) with spans in the first."""
         text, others = readings(decoded, label, kind)
+        mail = label.is_mail()
         found = scan(text.value, region)
-        views = rendered.candidates(text.value, region)
+        views = rendered.candidates(text.value, region, mail)
         if views:
             found = sorted(found + views, key=lambda c: (c.start, c.end, c.kind))
-        elsewhere = [c for other in others for c in _every_reading(other, region)]
+        elsewhere = [c for other in others for c in _every_reading(other, region, mail)]
         return cls(kind, text, found, region, tuple(elsewhere))
 
     def all_candidates(self) -> list[Candidate]:

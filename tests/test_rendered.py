@@ -28,9 +28,12 @@ def test_a_phone_split_by_tags_is_read_whole() -> None:
     assert "+15125550100" in {n for c in phones for n in c.normal}
 
 
-def test_a_text_without_markup_has_no_rendered_reading() -> None:
-    assert rendered.rendered("mail jane.doe@acme.com, a > b") is None
+def test_only_what_crosses_dropped_markup_is_new() -> None:
     assert rendered.candidates("a > b, 5 < 6 jane.doe@acme.com", "US") == []  # `< ` is no tag
+    assert rendered.candidates("<p>jane.doe@acme.com</p>", "US") == []  # read as written
+    far = "<b>x</b>" + "y" * 5000 + " jane.doe<wbr>@acme.com"  # a window around each cut
+    (c,) = [c for c in rendered.candidates(far, "US") if c.kind is RuleType.EMAIL]
+    assert far[c.start:c.end] == "jane.doe<wbr>@acme.com"
 
 
 def test_markup_in_json_is_read_inside_one_string_only() -> None:
@@ -42,10 +45,10 @@ def test_markup_in_json_is_read_inside_one_string_only() -> None:
     assert escaped[c.start:c.end] == b"jane\\u0000.doe@acme.com"  # byte spans past the é
 
 
-def test_quoted_printable_is_read_decoded_where_a_part_declares_it() -> None:
+def test_quoted_printable_is_read_decoded_in_a_mail() -> None:
     part = ("Content-Transfer-Encoding: quoted-printable\r\n\r\n"
             "Mail jane.doe=40acme.com or call +1 512 555 01=\r\n00.\r\n")
-    found = rendered.candidates(part, "US")
+    found = rendered.candidates(part, "US", mail=True)
     written = {part[c.start:c.end] for c in found}
     assert {"jane.doe=40acme.com", "+1 512 555 01=\r\n00"} <= written
-    assert rendered.quoted_printable(part.replace("quoted-printable", "7bit")) is None
+    assert rendered.candidates(part, "US") == []  # not a mail: `=40` is what a reader sees
