@@ -9,6 +9,7 @@ decodes without loss is the one the filter rewrites in.
 from __future__ import annotations
 
 import codecs
+import contextlib
 
 __all__ = ["WHATWG_LABELS", "codecs_of", "json_codec", "reading_codecs"]
 
@@ -34,10 +35,8 @@ the codec Python gives the same name, or Python knows none: UTF-16 spellings (`u
 def codecs_of(label: str) -> tuple[str, ...]:
     """Python's codec of a charset label and a browser's, when they know it (one if equal)."""
     found: list[str] = []
-    try:
+    with contextlib.suppress(LookupError):
         found.append(codecs.lookup(label).name)
-    except LookupError:
-        pass
     whatwg = WHATWG_LABELS.get(label.strip().lower())
     if whatwg is not None:
         found.append(codecs.lookup(whatwg).name)
