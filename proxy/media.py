@@ -206,11 +206,8 @@ def readings(body: bytes, label: Label, kind: BodyKind) -> tuple[Text, list[str]
         others.append(body.decode(codec, errors="replace"))
     if primary is None:  # no label, no guess decodes whole: UTF-8 (502 under a broken BOM)
         primary = decode_text(body, None)
-    return primary, [o for o in dict.fromkeys(others) if o != primary.value]
-
-
-def _every_reading(text: str, region: str, mail: bool) -> list[Candidate]:
-    return scan(text, region) + rendered.candidates(text, region, mail)
+    same = (primary.value, "\ufeff" + primary.value)  # a label's codec reads the BOM too
+    return primary, [o for o in dict.fromkeys(others) if o not in same]
 
 
 def filter_for(kind: BodyKind, region: str, json_filter: JsonFilter) -> BodyFilter:
@@ -257,7 +254,7 @@ class TextBody:
         views = rendered.candidates(text.value, region, mail)
         if views:
             found = sorted(found + views, key=lambda c: (c.start, c.end, c.kind))
-        elsewhere = [c for other in others for c in _every_reading(other, region, mail)]
+        elsewhere = [c for other in others for c in scan(other, region)]  # as written only
         return cls(kind, text, found, region, tuple(elsewhere))
 
     def all_candidates(self) -> list[Candidate]:

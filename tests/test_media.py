@@ -180,6 +180,13 @@ def test_every_reading_of_a_body_is_kept_the_first_whole_one_rewritten() -> None
     assert text.codec == "utf-8" and len(others) == 1
 
 
+def test_a_bom_body_is_not_read_twice_in_its_own_codec() -> None:
+    body = "mail jane@acme.com".encode("utf-16")  # BOM + UTF-16LE; WHATWG's utf-16 is LE too
+    text, others = media.readings(body, headers("text/plain; charset=utf-16"), BodyKind.TEXT)
+    assert text.value == "mail jane@acme.com"
+    assert others == [body.decode("utf-8", "replace")]  # fetch's text(): the one other reading
+
+
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
 def test_bomless_utf16_or_32_json_is_read_by_its_nuls(codec: str) -> None:
     body = JSON_DOC.decode().encode(codec)

@@ -33,7 +33,7 @@ _JSON_TAG = re.compile(
 )
 _MARKUP = re.compile(rf"({_TAG.pattern}|\x00|\\u0000)", re.S)
 _JSON_MARKUP = re.compile(rf"({_JSON_TAG.pattern}|\\u0000)", re.S)
-_DENSE = 64  # one `<` in fewer characters: split by regex (C), else found by `str.find`
+_DENSE = 64  # one `<` or NUL in fewer characters: split by regex (C), else `str.find`
 _QP = re.compile(r"=\r?\n|(?:=[0-9A-Fa-f]{2})+")
 MARKERS = (b"<", b"\0", b"\\u0000")
 """What a body must hold for its rendered reading to differ from the text as written."""
@@ -49,7 +49,7 @@ def rendered_candidates(text: str, region: str, json: bool = False) -> list[Cand
     dropped piece), spans in `text`. In a JSON text markup is read inside one string."""
     if not _has_markers(text):
         return []
-    if text.count("<") * _DENSE > len(text):  # a page of markup: one split in C
+    if (text.count("<") + text.count("\0")) * _DENSE > len(text):  # dense: one split in C
         parts = (_JSON_MARKUP if json else _MARKUP).split(text)  # kept, dropped, kept, …
     else:
         parts = _parts(text, _dropped(text, json))
