@@ -94,10 +94,6 @@ class Label:
         """A mail (`message/rfc822`, `multipart/*`): its parts may be quoted-printable."""
         return any(t.startswith(("message/", "multipart/")) for t in self.types)
 
-    def is_mail(self) -> bool:
-        """A mail (`message/rfc822`, `multipart/*`): its parts may be quoted-printable."""
-        return any(t.startswith(("message/", "multipart/")) for t in self.types)
-
     @property
     def charset(self) -> str | None:
         """The codec of the first charset a codec knows (Python's, else a browser's)."""

@@ -93,8 +93,7 @@ def with_rendered(inspection: pipeline.Inspection, region: str) -> pipeline.Insp
     asked = {rule_type: set(values) for rule_type, values in inspection.asked.items()}
     for rule_type, values in query_for(ids).items():
         asked.setdefault(rule_type, set()).update(values)
-    return replace(inspection, text=(*inspection.text, *found), asked=asked,
-                   found=inspection.found | ids)
+    return replace(inspection, text=(*inspection.text, *found), asked=asked)
 
 
 @dataclass(slots=True)
