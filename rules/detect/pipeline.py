@@ -101,11 +101,9 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
     unplaced += company.unchecked(inspection.companies)  # not read whole: refuse
     if not denied and not records:
         return Filtered(inspection.body, {}, unplaced)
-    structure = inspection.structure
-    tokens = [structure.token(i) for i in sorted(denied)]
-    edits = splice.edits(structure, tokens, policy)
-    edits += company.record_edits(structure, records)
-    body, replaced = splice.apply_mapped(inspection.body, edits)
+    body, replaced = splice.spliced(
+        inspection.structure, inspection.body, sorted(denied), list(records), policy
+    )
     counts: dict[RuleType, int] = {}
     for rule_type in [*denied.values(), *[RuleType.COMPANY] * len(records)]:
         counts[rule_type] = counts.get(rule_type, 0) + 1

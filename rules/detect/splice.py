@@ -5,16 +5,19 @@ had: `strip` drops a denied list element, turns a denied member value into `null
 contact point (`{"email": x, "verified": true}`) as a whole; `drop` removes the nearest record
 (object inside a list) that holds a denied token, a contact point counting as its value, and
 strips what no record holds. A denied object key removes its member. `apply` writes the body
-with the edits made, commas fixed, every other byte as it was.
+with the edits made, commas fixed, every other byte as it was. `spliced` does both in one
+compiled call over a compiled structure (rules/native/src/splice.rs); `spliced_reference` is its
+contract, and tests/test_splice_native.py proves with hypothesis that both agree.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from rules.detect import finder
 from rules.detect.jsonspan import Kind, Node, Token, wrapper
 
 Policy = Literal["strip", "drop"]
@@ -26,6 +29,12 @@ class Nodes(Protocol):
     """The containers of a scan (`jsonspan.Scan`, or a `rules.detect.structure.Structure`)."""
 
     def node(self, index: int) -> Node: ...
+
+
+class Tokens(Nodes, Protocol):
+    """A structure whose tokens are asked by index (`rules.detect.structure.Structure`)."""
+
+    def token(self, index: int) -> Token: ...
 
 
 class Action(enum.Enum):
@@ -44,6 +53,27 @@ def splice(body: bytes, scan: Nodes, denied: Iterable[Token], policy: Policy) ->
     """`body` with the denied tokens removed by `policy`; `body` itself when nothing is denied."""
     changes = edits(scan, denied, policy)
     return apply(body, changes) if changes else body
+
+
+def spliced(
+    scan: Tokens, body: bytes, denied: Sequence[int], records: Sequence[int], policy: Policy
+) -> tuple[bytes, list[Replaced]]:
+    """`spliced_reference`, in one compiled call when `scan` is the compiled structure."""
+    if _native_splice is not None and type(scan) is _NativeStructure:
+        out, replaced = _native_splice(scan, denied, records, policy == "drop")
+        return out, replaced
+    return spliced_reference(scan, body, denied, records, policy)
+
+
+def spliced_reference(
+    scan: Tokens, body: bytes, denied: Sequence[int], records: Sequence[int], policy: Policy
+) -> tuple[bytes, list[Replaced]]:
+    """`body` (the bytes `scan` read) without the tokens at the indexes `denied` (sorted), by
+    `policy`, and without the records (nodes) `records` (-1: none, left out), with the regions
+    replaced; `body` itself and no region when there is nothing to edit."""
+    changes = edits(scan, [scan.token(i) for i in denied], policy)
+    changes += [_cut(scan, r) for r in records if r >= 0 and scan.node(r).slot is not None]
+    return apply_mapped(body, changes) if changes else (body, [])
 
 
 def edits(scan: Nodes, denied: Iterable[Token], policy: Policy) -> list[Edit]:
@@ -151,3 +181,9 @@ def _skip(body: bytes, pos: int) -> int:
     while pos < len(body) and body[pos] in _WHITESPACE:
         pos += 1
     return pos
+
+
+_Splice = Callable[[Tokens, Sequence[int], Sequence[int], bool], tuple[bytes, list[Replaced]]]
+_native = finder._native
+_native_splice: _Splice | None = _native.splice if _native is not None else None
+_NativeStructure: object = _native.Structure if _native is not None else None
