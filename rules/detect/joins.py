@@ -49,9 +49,15 @@ def output_ids(
     `known`: every candidate of `body`, sorted by span. `reuse`: the part of them whose
     identifiers are wanted where no window touches them (all of them by default; the verdict
     needs only the denied ones: every other one was asked for and is not denied)."""
-    windows = windows_of(structure, known, replaced, len(body))
-    ids = _reused(known if reuse is None else reuse, windows)
-    ids.update(identifiers_in(out, _shifted(windows, replaced), region))
+    reuse = known if reuse is None else reuse
+    if _native is not None and type(structure) is _native.Structure:  # one compiled call
+        ids: set[Identifier]
+        spans: list[Span]
+        ids, spans = _native.outside_windows(structure, known, reuse, replaced, len(body), WINDOW)
+    else:
+        windows = _windows(structure, _Blocks(known), replaced, len(body))
+        ids, spans = _reused(reuse, windows), _shifted(windows, replaced)
+    ids.update(identifiers_in(out, spans, region))
     return ids
 
 

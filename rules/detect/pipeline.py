@@ -16,7 +16,7 @@ detectors did not read as one; nulling the string cannot leave a piece behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rules.detect import company, finder, gather, joins, splice
@@ -59,6 +59,8 @@ class Filtered:
     unplaced: int = 0  # denied spans outside every token or records outside a list, records
     # too large to check (`company.unchecked`): refuse
     replaced: tuple[splice.Replaced, ...] = ()  # input regions the splice replaced, in order
+    denied_text: tuple[Candidate, ...] | None = None  # text candidates `answer` denies (verify
+    answer: Lookup | None = None  # reads them again: worked out once, for this answer only)
 
 
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
@@ -95,12 +97,12 @@ _SITES = finder.Memos(_identify)
 
 def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered:
     """The body without the denied tokens (by `policy`); the same bytes if none is denied."""
-    denied, unplaced = denied_tokens(inspection, answer)
+    denied, unplaced, spans = _placed(inspection, answer)
     records = company.denied_records(inspection.companies, answer)
     unplaced += company.OUTSIDE in records  # a denied company no cut can remove: refuse
     unplaced += company.unchecked(inspection.companies)  # not read whole: refuse
     if not denied and not records:
-        return Filtered(inspection.body, {}, unplaced)
+        return Filtered(inspection.body, {}, unplaced, (), spans, answer)
     body, replaced = splice.spliced(
         inspection.structure, inspection.body, sorted(denied), list(records), policy
     )
@@ -108,14 +110,22 @@ def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered
     for rule_type in [*denied.values(), *[RuleType.COMPANY] * len(records)]:
         counts[rule_type] = counts.get(rule_type, 0) + 1
     company.observed(records.values())
-    return Filtered(body, counts, unplaced, tuple(replaced))
+    return Filtered(body, counts, unplaced, tuple(replaced), spans, answer)
 
 
 def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, RuleType], int]:
     """Token index → the type that denied it; and how many denied spans hit no token."""
+    denied, unplaced, _ = _placed(inspection, answer)
+    return denied, unplaced
+
+
+def _placed(
+    inspection: Inspection, answer: Lookup
+) -> tuple[dict[int, RuleType], int, tuple[Candidate, ...]]:
+    """`denied_tokens`, and the text candidates `answer` denies."""
     hits = gather.hits(inspection.asked, answer)
     if not hits:
-        return {}, 0
+        return {}, 0, ()
     placed, spans = gather.denied(inspection.sites, inspection.text, hits)
     out = dict(placed)
     unplaced = 0
@@ -124,7 +134,7 @@ def denied_tokens(inspection: Inspection, answer: Lookup) -> tuple[dict[int, Rul
         unplaced += not overlapping
         for index in overlapping:
             out.setdefault(index, found.kind)
-    return out, unplaced
+    return out, unplaced, tuple(spans)
 
 
 def _denied(ids: Iterable[Identifier], answer: Lookup) -> set[Identifier]:
@@ -175,8 +185,7 @@ def verify_filtered(
     asked = inspection.asked if asked is None else asked
     if result.body is not inspection.body and not joins.windows_pay(result.replaced, result.body):
         return verify(result.body, region, answer, asked)
-    hits = gather.hits(inspection.asked, answer)
-    denied = gather.denied((), inspection.text, hits)[1] if hits else []
+    denied = _denied_text(inspection, result, answer)
     if result.body is inspection.body:
         ids = {(c.kind, n) for c in denied for n in c.normal}
     else:
@@ -185,6 +194,14 @@ def verify_filtered(
             result.replaced, region, reuse=denied,
         )
     return verdict(ids, answer, asked)
+
+
+def _denied_text(inspection: Inspection, result: Filtered, answer: Lookup) -> Sequence[Candidate]:
+    """The inspection's text candidates `answer` denies (`filtered` found them already)."""
+    if result.denied_text is not None and result.answer is answer:
+        return result.denied_text
+    hits = gather.hits(inspection.asked, answer)
+    return gather.denied((), inspection.text, hits)[1] if hits else []
 
 
 def verdict(ids: Iterable[Identifier], answer: Lookup, asked: Lookup) -> Verdict:

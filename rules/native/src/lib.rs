@@ -350,6 +350,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(identifiers, m)?)?;
     m.add_function(wrap_pyfunction!(gather::asked, m)?)?;
     m.add_function(wrap_pyfunction!(windows::windows, m)?)?;
+    m.add_function(wrap_pyfunction!(windows::outside_windows, m)?)?;
     m.add_function(wrap_pyfunction!(companies::companies, m)?)?;
     m.add_function(wrap_pyfunction!(gather::denied, m)?)?;
     m.add_function(wrap_pyfunction!(splice::splice, m)?)?;

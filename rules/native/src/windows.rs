@@ -5,7 +5,7 @@
 //! candidates' spans in Python; here both are plain arrays.
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PySet, PyTuple};
 
 use crate::json::Tok;
 use crate::structure::Structure;
@@ -85,13 +85,22 @@ pub fn windows(
     window: usize,
 ) -> PyResult<Vec<(usize, usize)>> {
     let tokens = &structure.get().flat.tokens;
-    let blocks = Blocks::of(text)?;
+    Ok(merged(tokens, &Blocks::of(text)?, &replaced, size, window))
+}
+
+fn merged(
+    tokens: &[Tok],
+    blocks: &Blocks,
+    replaced: &[(usize, usize, usize)],
+    size: usize,
+    window: usize,
+) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = replaced
         .iter()
         .map(|&(start, end, _)| {
             (
-                safe_cut(tokens, &blocks, start.saturating_sub(window), true),
-                safe_cut(tokens, &blocks, (end + window).min(size), false),
+                safe_cut(tokens, blocks, start.saturating_sub(window), true),
+                safe_cut(tokens, blocks, (end + window).min(size), false),
             )
         })
         .collect();
@@ -103,5 +112,61 @@ pub fn windows(
             _ => merged.push((low, high)),
         }
     }
-    Ok(merged)
+    merged
+}
+
+/// `joins._reused`: the `(kind, normal)` of each candidate of `reuse` no window touches.
+fn reused<'py>(
+    reuse: &Bound<'py, PyAny>,
+    windows: &[(usize, usize)],
+    out: &Bound<'py, PySet>,
+) -> PyResult<()> {
+    for c in reuse.try_iter()? {
+        let c = c?;
+        let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
+        let start: usize = c.get_borrowed_item(1)?.extract()?;
+        let end: usize = c.get_borrowed_item(2)?.extract()?;
+        let next = windows.partition_point(|w| w.0 <= start);
+        if (next > 0 && start < windows[next - 1].1) || windows.get(next).is_some_and(|w| end > w.0)
+        {
+            continue; // starts inside a window, or reaches into the next one
+        }
+        let kind = c.get_borrowed_item(0)?;
+        for normal in c.get_borrowed_item(3)?.try_iter()? {
+            out.add((&kind, normal?))?;
+        }
+    }
+    Ok(())
+}
+
+/// `joins._shifted`: where each input window is in the output, one walk over both.
+fn shifted(windows: &[(usize, usize)], replaced: &[(usize, usize, usize)]) -> Vec<(usize, usize)> {
+    let (mut shift, mut i) = (0, 0);
+    let mut at = |position: usize| {
+        while i < replaced.len() && replaced[i].1 <= position {
+            shift += replaced[i].1 - replaced[i].0 - replaced[i].2;
+            i += 1;
+        }
+        position - shift
+    };
+    windows.iter().map(|&(start, end)| (at(start), at(end))).collect()
+}
+
+/// `(ids, spans)` for `joins.output_ids`: the identifiers of the `reuse` candidates no window
+/// touches, and the output spans of the windows around the joins (to read again).
+#[pyfunction]
+pub fn outside_windows<'py>(
+    py: Python<'py>,
+    structure: &Bound<'py, Structure>,
+    text: &Bound<'py, PyAny>,
+    reuse: &Bound<'py, PyAny>,
+    replaced: Vec<(usize, usize, usize)>,
+    size: usize,
+    window: usize,
+) -> PyResult<(Bound<'py, PySet>, Vec<(usize, usize)>)> {
+    let tokens = &structure.get().flat.tokens;
+    let windows = merged(tokens, &Blocks::of(text)?, &replaced, size, window);
+    let ids = PySet::empty(py)?;
+    reused(reuse, &windows, &ids)?;
+    Ok((ids, shifted(&windows, &replaced)))
 }
