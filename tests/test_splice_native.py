@@ -6,7 +6,8 @@ nested records, lists of contact points, object keys, duplicate keys, escapes, a
 for any set of denied tokens and cut records, both policies, the output bytes AND the replaced
 regions are the reference's, over the compiled structure and over the pure-Python one. Then the
 same through `pipeline.filtered` with answers drawn from the body's identifiers, memos cold and
-warm.
+warm, with the compiled placing of denied text candidates on tokens (rules/native/src/place.rs)
+against `pipeline._place_reference`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.detect import finder, pipeline, splice, structure
+from rules.detect import finder, gather, pipeline, splice, structure
 from rules.detect.contact import CONTACT_META_KEYS
 from rules.detect.splice import Policy
 from tests.test_gather import answers
@@ -63,7 +64,12 @@ def check_filtered(data: st.DataObject, body: bytes, policy: Policy) -> None:
     inspection = pipeline.inspect(body, "US")
     answer = answers(data, inspection)
     result = pipeline.filtered(inspection, answer, policy)
-    denied, _ = pipeline.denied_tokens(inspection, answer)
+    denied, unplaced = pipeline.denied_tokens(inspection, answer)
+    hits = gather.hits(inspection.asked, answer)
+    placed, spans = gather.denied(inspection.sites, inspection.text, hits)
+    reference = pipeline._place_reference(inspection.structure, placed, spans)
+    assert (denied, unplaced) == reference  # the compiled placing (rules/native/src/place.rs)
+    assert list(denied.items()) == list(reference[0].items())  # the same order
     expected = splice.spliced_reference(
         inspection.structure, body, sorted(denied), [], policy
     )

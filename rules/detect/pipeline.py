@@ -16,7 +16,7 @@ detectors did not read as one; nulling the string cannot leave a piece behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rules.detect import company, finder, gather, joins, splice
@@ -127,14 +127,32 @@ def _placed(
     if not hits:
         return {}, 0, ()
     placed, spans = gather.denied(inspection.sites, inspection.text, hits)
+    structure = inspection.structure
+    if _native_place is not None and type(structure) is _NativeStructure:
+        out, unplaced = _native_place(structure, placed, spans)
+    else:
+        out, unplaced = _place_reference(structure, placed, spans)
+    return out, unplaced, tuple(spans)
+
+
+def _place_reference(
+    structure: Structure, placed: Iterable[tuple[int, RuleType]], spans: Iterable[Candidate]
+) -> tuple[dict[int, RuleType], int]:
+    """`placed` as a dict, with the tokens each shortest denied span overlaps (the first type
+    that denied a token kept); and how many spans overlap no token (rules/native/src/place.rs)."""
     out = dict(placed)
     unplaced = 0
     for found in shortest_denied(spans, lambda c: True):  # `spans`: the denied ones
-        overlapping = inspection.structure.overlapping(found.start, found.end)
+        overlapping = structure.overlapping(found.start, found.end)
         unplaced += not overlapping
         for index in overlapping:
             out.setdefault(index, found.kind)
-    return out, unplaced, tuple(spans)
+    return out, unplaced
+
+
+_Place = Callable[[Structure, object, object], tuple[dict[int, RuleType], int]]
+_native_place: _Place | None = finder._native.place if finder._native is not None else None
+_NativeStructure: object = finder._native.Structure if finder._native is not None else None
 
 
 def _denied(ids: Iterable[Identifier], answer: Lookup) -> set[Identifier]:
@@ -206,9 +224,11 @@ def _denied_text(inspection: Inspection, result: Filtered, answer: Lookup) -> Se
 
 def verdict(ids: Iterable[Identifier], answer: Lookup, asked: Lookup) -> Verdict:
     """`asked` is a query (`query_for`): an email in it comes with its domains."""
-    ids = set(ids)
+    ids = ids if isinstance(ids, set) else set(ids)
     leaked = bool(_denied(ids, answer))
     rest = {(kind, normal) for kind, normal in ids if normal not in asked.get(kind, ())}
+    if not rest:  # the usual case: every identifier went into the lookup
+        return Verdict(leaked, {})
     unasked: dict[RuleType, set[str]] = {}
     for rule_type, values in query_for(rest).items():
         missing = values - set(asked.get(rule_type, ()))
