@@ -57,7 +57,9 @@ pub fn place<'py>(
     }
     let mut unplaced = 0;
     for span in shortest(spans)? {
-        let mut index = tokens.partition_point(|t| t.start <= span.start).saturating_sub(1);
+        let mut index = tokens
+            .partition_point(|t| t.start <= span.start)
+            .saturating_sub(1);
         let mut touched = false;
         while index < tokens.len() && tokens[index].start < span.end {
             if tokens[index].end > span.start {

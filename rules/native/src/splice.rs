@@ -20,11 +20,19 @@ struct Edit {
 }
 
 fn cut((start, end): (usize, usize)) -> Edit {
-    Edit { start, end, null: false }
+    Edit {
+        start,
+        end,
+        null: false,
+    }
 }
 
 fn null(start: usize, end: usize) -> Edit {
-    Edit { start, end, null: true }
+    Edit {
+        start,
+        end,
+        null: true,
+    }
 }
 
 /// The contact point `t` is the value of (`jsonspan.wrapper`), or -1.
@@ -80,7 +88,10 @@ fn edits(flat: &Flat, denied: &[usize], records: &[isize], drop_policy: bool) ->
     } else {
         out.extend(tokens.iter().map(|t| strip(flat, t)));
     }
-    let nodes = records.iter().filter(|&&r| r >= 0).map(|&r| &flat.nodes[r as usize]);
+    let nodes = records
+        .iter()
+        .filter(|&&r| r >= 0)
+        .map(|&r| &flat.nodes[r as usize]);
     out.extend(nodes.filter_map(|n| n.slot.map(cut)));
     out
 }
@@ -110,7 +121,10 @@ fn back(body: &[u8], pos: usize) -> Option<usize> {
 
 /// Index of the first byte at or after `pos` that is not JSON whitespace.
 fn skip(body: &[u8], pos: usize) -> usize {
-    pos + body[pos.min(body.len())..].iter().take_while(|&&b| is_space(b)).count()
+    pos + body[pos.min(body.len())..]
+        .iter()
+        .take_while(|&&b| is_space(b))
+        .count()
 }
 
 /// The bytes an edit replaces, and whether it leads its container (`splice._region`).
@@ -167,7 +181,9 @@ pub fn splice<'py>(
     if denied.iter().any(|&i| i >= flat.tokens.len())
         || records.iter().any(|&r| r >= flat.nodes.len() as isize)
     {
-        return Err(pyo3::exceptions::PyIndexError::new_err("index out of range"));
+        return Err(pyo3::exceptions::PyIndexError::new_err(
+            "index out of range",
+        ));
     }
     let changes = edits(flat, &denied, &records, drop_policy);
     let body = s.body.bind(py);

@@ -149,7 +149,10 @@ fn shifted(windows: &[(usize, usize)], replaced: &[(usize, usize, usize)]) -> Ve
         }
         position - shift
     };
-    windows.iter().map(|&(start, end)| (at(start), at(end))).collect()
+    windows
+        .iter()
+        .map(|&(start, end)| (at(start), at(end)))
+        .collect()
 }
 
 /// `(ids, spans)` for `joins.output_ids`: the identifiers of the `reuse` candidates no window
