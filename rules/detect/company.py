@@ -37,7 +37,6 @@ from rules.company import Tier, email_domain, external_id, tier_of, website_doma
 from rules.company_name import city, company_name, readable
 from rules.detect import finder
 from rules.detect.jsonspan import Scan
-from rules.detect.splice import Action, Edit, Nodes
 from rules.detect.structure import Reference, Structure
 from rules.metrics import COMPANY_MATCHES
 from rules.model import Lookup, RuleType
@@ -229,18 +228,6 @@ def denied_records(records: Iterable[CompanyRecord], answer: Lookup) -> dict[int
     return out
 
 
-def record_edits(scan: Nodes, nodes: Iterable[int]) -> list[Edit]:
-    """Cuts that remove each record (an element of a list) whole: both policies."""
-    edits = []
-    for node in nodes:
-        if node == OUTSIDE:
-            continue  # nothing to cut: `pipeline.filtered` refuses the response
-        slot = scan.node(node).slot
-        if slot is not None:
-            edits.append(Edit(*slot, Action.CUT))
-    return edits
-
-
 def observed(tiers: Iterable[Tier]) -> None:
     """Count matches by tier (`denyproxy_company_matches_total{tier}`); never an identifier."""
     for tier in tiers:
@@ -258,6 +245,6 @@ def answer_for(answer: dict[RuleType, set[str]], name_only: bool) -> dict[RuleTy
 
 __all__ = [
     "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "OUTSIDE", "CompanyRecord",
-    "answer_for", "company_candidates", "denied_records", "observed", "query", "record_edits",
+    "answer_for", "company_candidates", "denied_records", "observed", "query",
     "task_keys", "unchecked",
 ]
