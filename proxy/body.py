@@ -18,22 +18,20 @@ STREAMING = web.RequestKey("streaming", bool)  # headers sent: an error now can 
 
 async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> bytes:
     """The whole (still encoded) body, within the filter limit and the upstream timeout."""
-    limit = settings.max_filter_body
-    too_large = f"upstream body is larger than {limit} bytes"
-    if (response.content_length or 0) > limit:
-        raise UpstreamBodyError(too_large)
-    if response.content_length is not None and response.content.is_eof():
-        with upstream_errors(settings.upstream_timeout):
-            return await response.read()  # it came with the headers: no wait, so no timer
+    limit, length = settings.max_filter_body, response.content_length  # parsed once
+    if length is not None and length > limit:
+        raise UpstreamBodyError(f"upstream body is larger than {limit} bytes")
     with upstream_errors(settings.upstream_timeout):
+        if length is not None and response.content.is_eof():
+            return await response.read()  # it came with the headers: no wait, so no timer
         async with asyncio.timeout(settings.upstream_timeout):
-            if response.content_length is not None:
+            if length is not None:
                 return await response.read()
             chunks, size = [], 0
             async for chunk in response.content.iter_chunked(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise UpstreamBodyError(too_large)
+                    raise UpstreamBodyError(f"upstream body is larger than {limit} bytes")
                 chunks.append(chunk)
     return b"".join(chunks)
 

@@ -181,7 +181,7 @@ class Forwarder:
             for name in headers.REWRITTEN_BODY:
                 out_headers.popall(name, None)
         for rule_type, count in result.counts.items():
-            metrics.suppressed_counter(rule_type.value).inc(count)
+            metrics.suppressed_counter(rule_type).inc(count)
         request[SUPPRESSED] = sum(result.counts.values())
         out_headers[SUPPRESSED_HEADER] = str(request[SUPPRESSED])
         return web.Response(status=response.status, body=out, headers=out_headers)

@@ -6,6 +6,8 @@ import functools
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from rules.model import RuleType
+
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 REQUESTS = Counter("denyproxy_http_requests_total", "Requests answered", ["method", "status"])
@@ -49,9 +51,16 @@ def requests_counter(method: str, status: int) -> Counter:
     return REQUESTS.labels(method if method in METHODS else "OTHER", str(status))
 
 
-@functools.lru_cache(maxsize=16)
-def suppressed_counter(rule_type: str) -> Counter:
-    return SUPPRESSED.labels(rule_type)
+_SUPPRESSED_BY_TYPE: dict[RuleType, Counter] = {}
+
+
+def suppressed_counter(rule_type: RuleType) -> Counter:
+    """The labelled child of SUPPRESSED, made on first use (a type never suppressed is not
+    exported): a plain dict, no enum `.value` or label lookup per response."""
+    child = _SUPPRESSED_BY_TYPE.get(rule_type)
+    if child is None:
+        child = _SUPPRESSED_BY_TYPE[rule_type] = SUPPRESSED.labels(rule_type.value)
+    return child
 
 
 class ReadinessMetric:

@@ -39,10 +39,13 @@ class HitBatch:
         """One response's denied values: a dict update, no I/O. `also`: more scopes that
         filtered it (a campaign's); a scope without the rule counts nothing when flushed."""
         scopes = ((tenant, GLOBAL) if tenant != GLOBAL else (GLOBAL,)) + tuple(also)
-        for rule_type, values in denied.items():
-            for value in values:
-                for scope in scopes:
-                    self._add((scope, rule_type, value))
+        hits = [(scope, rule_type, value)
+                for rule_type, values in denied.items() for value in values for scope in scopes]
+        if len(self._pending) + len(hits) <= MAX_PENDING:
+            self._pending.update(hits)  # one C-level count: the bound cannot be reached
+        else:
+            for hit in hits:
+                self._add(hit)
 
     def _add(self, hit: Hit) -> None:
         if hit in self._pending or len(self._pending) < MAX_PENDING:

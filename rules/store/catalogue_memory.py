@@ -12,6 +12,7 @@ from rules.model import ChangeMeta, RuleChange, RuleType
 from rules.store.catalogue_script import ms, rule_id, scope_name
 
 Raw = dict[str, str]
+_NONE: Mapping[str, int] = {}
 
 
 class MemoryCatalogue:
@@ -41,9 +42,9 @@ class MemoryCatalogue:
         for key in [k for k in self._expiry if k[0] == scope]:
             del self._expiry[key]
 
-    def expired(self, tenant: str, rule_type: RuleType, value: str, now_ms: float) -> bool:
-        expiry = self._expiry.get((tenant, rule_type), {}).get(value)
-        return expiry is not None and expiry <= now_ms
+    def expiries(self, tenant: str, rule_type: RuleType) -> Mapping[str, int]:
+        """Expiry (ms) by value of the rules of (tenant, type) that expire; empty if none do."""
+        return self._expiry.get((tenant, rule_type), _NONE)
 
     def _keep(self, change: RuleChange, value: str, meta: ChangeMeta, now: int) -> None:
         rule = rule_id(change.tenant, change.type, value)
