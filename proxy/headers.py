@@ -57,12 +57,26 @@ def _dropped(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     values = headers.getall("Connection", ())
     if not values:
         return HOP_BY_HOP
+    if len(values) == 1 and len(values[0]) <= 64:  # `keep-alive` on every response: cached
+        return _named_once(values[0])
+    return _named_by(values)
+
+
+def _named_by(values: list[str]) -> frozenset[str]:
     named = {token.strip().lower() for value in values for token in value.split(",")}
     return HOP_BY_HOP.union(named - {""})
 
 
-def check_request(headers: CIMultiDictProxy[str]) -> None:
+@functools.lru_cache(maxsize=256)
+def _named_once(value: str) -> frozenset[str]:
+    """One short Connection value's set, kept (at most 256 of 64 characters: a client cannot grow
+    it)."""
+    return _named_by([value])
+
+
+def check_request(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     """400 before anything goes upstream: bad names or values, or auth named hop-by-hop.
+    Returns the headers that do not cross (`_dropped`), worked out once for both uses.
 
     Choice: a request whose Connection names X-API-Key or Authorization is refused rather
     than half-honoured; dropping the auth header would change whose rules apply.
@@ -72,8 +86,10 @@ def check_request(headers: CIMultiDictProxy[str]) -> None:
             raise BadRequestError("request header names and values must be printable ASCII")
         if "_" in name and _auth_alias(name):
             raise BadRequestError("X_API_Key-style spellings of an auth header are not allowed")
-    if _dropped(headers) & _AUTH:
+    dropped = _dropped(headers)
+    if dropped & _AUTH:
         raise BadRequestError("Connection must not name X-API-Key or Authorization")
+    return dropped
 
 
 def _printable(value: str) -> bool:
@@ -121,8 +137,7 @@ def upstream_request(
 
     On a filtered route Range and If-Range are dropped: the proxy filters whole bodies only.
     """
-    check_request(headers)
-    dropped = _dropped(headers)
+    dropped = check_request(headers)
     if dropped is HOP_BY_HOP:  # no Connection header (the usual): the sets are made once
         skip = _SKIP_FILTERED if filtered else _SKIP
     else:
