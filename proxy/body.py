@@ -22,8 +22,8 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
     if length is not None and length > limit:
         raise UpstreamBodyError(f"upstream body is larger than {limit} bytes")
     with upstream_errors(settings.upstream_timeout):
-        if length is not None and response.content.is_eof():
-            return await response.read()  # it came with the headers: no wait, so no timer
+        if length is not None and response.content.is_eof():  # it came with the headers:
+            return response.content.read_nowait()  # no wait, so no timer and no await
         async with asyncio.timeout(settings.upstream_timeout):
             if length is not None:
                 return await response.read()
