@@ -69,6 +69,6 @@ async def _small(response: aiohttp.ClientResponse, idle_timeout: float) -> bytes
     """A body of known length ≤ CHUNK; no timer when it came with the headers (the usual)."""
     with upstream_errors(idle_timeout):
         if response.content.is_eof():
-            return await response.read()
+            return response.content.read_nowait()
         async with asyncio.timeout(idle_timeout):
             return await response.read()
