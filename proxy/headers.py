@@ -6,6 +6,7 @@ import functools
 import re
 from email.errors import HeaderParseError
 from email.header import decode_header
+from itertools import islice
 from urllib.parse import unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -81,15 +82,31 @@ def check_request(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     Choice: a request whose Connection names X-API-Key or Authorization is refused rather
     than half-honoured; dropping the auth header would change whose rules apply.
     """
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or not _printable(value):
-            raise BadRequestError("request header names and values must be printable ASCII")
-        if "_" in name and _auth_alias(name):
-            raise BadRequestError("X_API_Key-style spellings of an auth header are not allowed")
+    bad = _bad_name(tuple(headers.keys()))
+    upto = len(headers) if bad is None else bad[0] + 1  # a bad value first is reported first
+    if not all(_printable(value) for value in islice(headers.values(), upto)):
+        raise BadRequestError(_NOT_PRINTABLE)
+    if bad is not None:
+        raise BadRequestError(bad[1])
     dropped = _dropped(headers)
     if dropped & _AUTH:
         raise BadRequestError("Connection must not name X-API-Key or Authorization")
     return dropped
+
+
+_NOT_PRINTABLE = "request header names and values must be printable ASCII"
+
+
+@functools.lru_cache(maxsize=1024)
+def _bad_name(names: tuple[str, ...]) -> tuple[int, str] | None:
+    """(index, detail) of the first name refused, or None: worked out once per sequence of
+    names (a client sends the same one every time; a regex per name cost every request)."""
+    for index, name in enumerate(names):
+        if not _TOKEN.fullmatch(name):
+            return index, _NOT_PRINTABLE
+        if "_" in name and _auth_alias(name):
+            return index, "X_API_Key-style spellings of an auth header are not allowed"
+    return None
 
 
 def _printable(value: str) -> bool:

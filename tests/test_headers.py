@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxy.errors import BadRequestError
 from proxy.headers import HOP_BY_HOP, client_response, header_texts, upstream_request
 
 
@@ -80,3 +81,18 @@ def test_a_date_or_number_that_is_exactly_one_is_not_read(name: str, value: str)
 )
 def test_a_date_or_number_header_holding_anything_else_is_read(name: str, value: str) -> None:
     assert value in header_texts(name, value)
+
+
+@pytest.mark.parametrize(("sent", "detail"), [
+    ([("X-Ok", "bad\x00value"), ("X_API_Key", "k")], "printable ASCII"),
+    ([("X_API_Key", "k"), ("X-Ok", "bad\x00value")], "X_API_Key-style"),
+    ([("X_API_Key", "bad\x00value")], "printable ASCII"),
+    ([("X-Ok", "1"), ("Bad Name", "1"), ("X_API_Key", "k")], "printable ASCII"),
+    ([("X-Ok", "1"), ("X-API_Key", "k"), ("Bad Name", "1")], "X_API_Key-style"),
+])
+def test_the_first_refused_header_names_the_400(sent: list[tuple[str, str]], detail: str) -> None:
+    """Names are checked once per sequence of names (cached), values every time: the order of
+    the headers still decides which refusal a request gets."""
+    for _ in range(2):  # the second time from the cache of names
+        with pytest.raises(BadRequestError, match=detail):
+            to_upstream(*sent)
