@@ -84,7 +84,7 @@ def check_request(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     """
     bad = _bad_name(tuple(headers.keys()))
     upto = len(headers) if bad is None else bad[0] + 1  # a bad value first is reported first
-    if not all(_printable(value) for value in islice(headers.values(), upto)):
+    if not _printable("".join(islice(headers.values(), upto))):  # each is iff all are
         raise BadRequestError(_NOT_PRINTABLE)
     if bad is not None:
         raise BadRequestError(bad[1])

@@ -96,3 +96,12 @@ def test_the_first_refused_header_names_the_400(sent: list[tuple[str, str]], det
     for _ in range(2):  # the second time from the cache of names
         with pytest.raises(BadRequestError, match=detail):
             to_upstream(*sent)
+
+
+def test_values_are_judged_together_as_each_alone() -> None:
+    """One check over the joined values: a tab beside printable values passes, a control or
+    non-ASCII character in any value refuses the request."""
+    assert ("X-Tab", "a\tb") in to_upstream(("X-Ok", "plain"), ("X-Tab", "a\tb"))
+    for bad in ("caf\u00e9", "a\x7fb", "a\nb"):
+        with pytest.raises(BadRequestError, match="printable ASCII"):
+            to_upstream(("X-Ok", "plain"), ("X-Bad", bad))
