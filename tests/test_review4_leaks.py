@@ -27,26 +27,20 @@ import pytest
 from multidict import CIMultiDict
 
 from proxy.settings import Settings
-from rules.model import RuleType, tenant_of
-from tests.harness import Running, fake_upstream, running_proxy
+from tests.harness import fake_upstream, running_proxy
 from tests.leak_detector import leaks
-from tests.test_attack_response import AttackFake
+from tests.test_attack_response import EMAIL, PHONE, PROFILE, AttackFake, Env, denied_key
 from tests.test_edge import key
 from tests.test_media_forward import hand_written_upstream
-from tests.test_suppression import add
 
-EMAIL = "jane.doe@acme.com"
-PHONE = "+15125550100"
-PROFILE = "linkedin.com/in/janedoe"
 TEXT = f"Contact: {EMAIL}, call {PHONE}, https://www.{PROFILE} \n"
 SSE = 'data: {"email": "' + EMAIL + '"}\n\n'
 assert len(TEXT.encode()) % 2 == 0 and len(SSE.encode()) % 2 == 0  # whole UTF-16 units
 
-Env = tuple[AttackFake, Running, aiohttp.ClientSession]
-
 
 @pytest.fixture
 async def env(redis_url: str) -> AsyncIterator[Env]:
+    """test_attack_response's proxy and fake (a fixture imported by name would read as unused)."""
     fake = AttackFake()
     async with fake_upstream(fake) as (_, upstream):
         settings = Settings(upstream=upstream, redis=redis_url)
@@ -54,16 +48,6 @@ async def env(redis_url: str) -> AsyncIterator[Env]:
             auto_decompress=False
         ) as client:
             yield fake, proxy, client
-
-
-async def denied_key(redis_url: str) -> str:
-    """A fresh key whose own rules deny EMAIL, PHONE and PROFILE."""
-    api_key = key()
-    scope = tenant_of(api_key)
-    await add(redis_url, scope, RuleType.EMAIL, EMAIL)
-    await add(redis_url, scope, RuleType.PHONE, PHONE)
-    await add(redis_url, scope, RuleType.LINKEDIN, f"https://www.{PROFILE}/")
-    return api_key
 
 
 async def answer(env: Env, redis_url: str, headers: list[tuple[str, str]], body: bytes,
