@@ -49,9 +49,10 @@ from rules.model import MAX_VALUES_PER_CHANGE, Change, ChangeMeta, Op, RuleChang
 from rules.normalize import normalize_all
 
 __all__ = [
-    "MAX_EVENT_BYTES", "MAX_REASON", "REASONS", "VERSION", "Event", "InvalidEventError",
-    "ParsedEvent", "check_key", "check_partition", "check_size", "decode",
+    "MAX_EVENT_BYTES", "MAX_REASON", "PARTITIONS_HEADER", "REASONS", "VERSION", "Event",
+    "InvalidEventError", "ParsedEvent", "check_key", "check_partition", "check_size", "decode",
     "decode_event", "encode", "event_of", "key_of", "normalise", "parse_event", "partition_of",
+    "partitions_header", "placed_by",
 ]
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -88,12 +89,37 @@ def partition_of(key: bytes, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
-def check_partition(key: bytes | None, partition: int, partitions: int) -> None:
-    """A record outside its key's partition may overtake or trail its tenant's other events."""
-    if key is not None and partitions > 0 and partition != partition_of(key, partitions):
-        expected = partition_of(key, partitions)
+PARTITIONS_HEADER = "partitions"
+"""Record header: the partition count the publisher placed the record by (decimal ASCII)."""
+
+
+def partitions_header(partitions: int) -> tuple[str, bytes]:
+    return PARTITIONS_HEADER, str(partitions).encode("ascii")
+
+
+def placed_by(headers: Sequence[tuple[str, bytes | None]] | None) -> int | None:
+    """The partition count a record says it was placed by, or None when it does not say."""
+    said = [value or b"" for name, value in headers or () if name == PARTITIONS_HEADER]
+    if not said:
+        return None
+    if len(said) > 1 or not said[0].isdigit() or len(said[0]) > 6 or int(said[0]) < 1:
+        raise InvalidEventError("partition", f"header {PARTITIONS_HEADER} is not one count")
+    return int(said[0])
+
+
+def check_partition(
+    key: bytes | None, partition: int, partitions: int, placed: int | None = None
+) -> None:
+    """A record outside its key's partition may overtake or trail its tenant's other events.
+
+    `placed`: the count the publisher placed it by (its header), which may be a count the
+    topic had before partitions were added; without it the topic's current count.
+    """
+    count = partitions if placed is None else placed
+    if key is not None and count > 0 and partition != partition_of(key, count):
         raise InvalidEventError(
-            "partition", f"record in partition {partition}, its key maps to {expected} (murmur2)"
+            "partition", f"record in partition {partition}, its key maps to "
+            f"{partition_of(key, count)} of {count} (murmur2)"
         )
 
 

@@ -83,9 +83,11 @@ class Producer(Protocol):
         topic: str,
         value: bytes | None = None,
         key: bytes | None = None,
+        partition: int | None = None,
         *,
         headers: Sequence[Header] | None = None,
     ) -> asyncio.Future[RecordMetadata]: ...
+    async def partitions_for(self, topic: str) -> set[int]: ...
     async def send_and_wait(
         self,
         topic: str,

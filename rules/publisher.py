@@ -138,7 +138,12 @@ class RulePublisher:
         return await self._send(GLOBAL, body)
 
     async def _send(self, tenant: str, body: bytes) -> asyncio.Future[RecordMetadata]:
+        """Placed by murmur2 over the partition count the producer knows now, which the record
+        names in a header: a consumer still accepts it after partitions were added."""
+        key = events.key_of(tenant)
+        count = len(await self._producer.partitions_for(self.topic))
         future: asyncio.Future[RecordMetadata] = await self._producer.send(
-            self.topic, body, key=events.key_of(tenant)
+            self.topic, body, key=key, partition=events.partition_of(key, count),
+            headers=[events.partitions_header(count)],
         )
         return future

@@ -26,11 +26,12 @@ TENANT = tenant_of("steps-test-key")
 
 
 def record(value: bytes | None, *, offset: int = 0, partition: int = 0,
-           key: bytes | None = key_of(TENANT)) -> Record:
+           key: bytes | None = key_of(TENANT),
+           headers: tuple[tuple[str, bytes], ...] = ()) -> Record:
     return ConsumerRecord(
         topic="rules", partition=partition, offset=offset, timestamp=0, timestamp_type=0,
         key=key, value=value, checksum=None, serialized_key_size=0, serialized_value_size=0,
-        headers=[("trace", b"1")],
+        headers=[("trace", b"1"), *headers],
     )
 
 
@@ -141,6 +142,33 @@ def test_a_record_outside_its_keys_partition_is_poison_with_reason_partition() -
         bad = decode_one(misrouted, Checks("US", partitions=4))
         assert isinstance(bad, InvalidEventError) and bad.code == "partition"
         assert TENANT not in bad.reason
+
+
+def moved_tenant() -> str:
+    """A tenant whose key maps to different partitions of 2 and of 4."""
+    return next(t for t in (tenant_of(f"moved-{i}") for i in range(100))
+                if partition_of(key_of(t), 2) != partition_of(key_of(t), 4))
+
+
+def test_a_record_placed_by_an_earlier_partition_count_is_checked_against_that_count() -> None:
+    """Partitions added (2 -> 4): a record names the count its publisher placed it by."""
+    tenant = moved_tenant()
+    body = encode("add", tenant, "email", ["a@x.io"], region="US")
+    old, new = partition_of(key_of(tenant), 2), partition_of(key_of(tenant), 4)
+    checks = Checks("US", partitions=4)
+
+    def decoded(partition: int, *headers: tuple[str, bytes]) -> Event | InvalidEventError:
+        return decode_one(record(body, partition=partition, key=key_of(tenant),
+                                 headers=headers), checks)
+
+    assert isinstance(decoded(old, events_module.partitions_header(2)), Event)
+    assert isinstance(decoded(new, events_module.partitions_header(4)), Event)
+    assert isinstance(decoded(new), Event), "no header: the current count"
+    refused = [decoded(old), decoded(new, events_module.partitions_header(2)),
+               decoded(old, events_module.partitions_header(4)),
+               decoded(old, ("partitions", b"0")), decoded(old, ("partitions", b"two")),
+               decoded(old, events_module.partitions_header(2), ("partitions", b"2"))]
+    assert [isinstance(r, InvalidEventError) and r.code for r in refused] == ["partition"] * 6
 
 
 def test_size_and_value_count_are_checked_before_normalising(

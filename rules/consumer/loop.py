@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
 
 from rules import metrics
 from rules.consumer.assignment import Assignment, Assignments, Rebalance
@@ -104,10 +103,7 @@ class RuleConsumer:
     async def _join(self, consumer: AIOKafkaConsumer, kwargs: dict[str, object]) -> None:
         await consumer.start()
         if self.group is None:
-            ids = await self._parts().partition_ids()
-            tps = {TopicPartition(self.topic, p) for p in ids}
-            consumer.assign(tps)
-            self._slots().assign(tps)
+            await self._parts().assign_all()
         if self._dead_letter:
             await self.dead_letters.start(self.options)
         await self.changelog.start(self._partitions)
@@ -277,6 +273,8 @@ class RuleConsumer:
         if not wrote and now - self._last_check < self.tuning.check_interval:
             return
         self._last_check = now
+        if self.group is None:  # a group rebalances by itself when partitions are added
+            await self._parts().assign_all()
         await self.store.set_heartbeat(self.progress.heartbeat())
         if self.readiness.store_complete and not wrote and not await self.store.ready():
             await self.store.offsets()  # StoreUnavailableError if Redis is down: back off

@@ -163,6 +163,19 @@ class Positions:
         )
         return self.bounds
 
+    async def assign_all(self) -> None:
+        """Without a group: read every partition, again once partitions were added (aiokafka
+        assigns nothing by itself then); the new assignment is positioned from the store."""
+        ids = await self.partition_ids()
+        current = self.assignments.current
+        if current is not None and {tp.partition for tp in current.partitions} >= ids:
+            return
+        tps = {TopicPartition(self._topic, p) for p in ids}
+        if current is not None:
+            log.info("partitions of %s now %s: reading them all", self._topic, sorted(ids))
+        self._kafka.assign(tps)
+        self.assignments.assign(tps)
+
     async def partition_ids(self) -> set[int]:
         ids = self._kafka.partitions_for_topic(self._topic)
         if not ids:

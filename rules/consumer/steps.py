@@ -20,6 +20,7 @@ from rules.events import (
     check_partition,
     event_of,
     parse_event,
+    placed_by,
 )
 from rules.model import MAX_VALUES_PER_CHANGE, Change
 
@@ -68,7 +69,8 @@ def decode_one(record: Record, checks: Checks) -> Decoded:
     try:
         parsed = parse_event(record.value, checks.max_values, checks.max_bytes)
         check_key(record.key, parsed.tenant)
-        check_partition(record.key, record.partition, checks.partitions)
+        placed = placed_by(record.headers)
+        check_partition(record.key, record.partition, checks.partitions, placed)
         return event_of(parsed, checks.region)
     except InvalidEventError as exc:
         return exc

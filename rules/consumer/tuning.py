@@ -22,3 +22,6 @@ class ConsumerTuning:
     max_event_values: int = MAX_VALUES_PER_CHANGE
     max_event_bytes: int = MAX_EVENT_BYTES
     backoff: tuple[float, float] = (0.1, 5.0)
+    metadata_max_age: float = 5.0
+    """Seconds between metadata refreshes: how soon partitions added to the topic are read
+    (aiokafka's default is 5 minutes, all that time with the consumer ready)."""
