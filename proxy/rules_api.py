@@ -11,6 +11,7 @@ a key validated upstream (--validate-keys), else only the key's own rules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,8 +140,11 @@ class RulesApi:
         if self.publisher is None:
             await self._write(change)
         else:
-            await self._admit(change)
+            reservation = await self._admit(change)
             await self._publish_and_wait(self.publisher, change)
+            if reservation is not None:  # applied: held now; on failure it expires (a minute)
+                with contextlib.suppress(StoreUnavailableError):
+                    await self.forwarder.store.release(change.tenant, reservation)
 
     async def tenant(self, request: web.Request) -> str:
         """The caller's scope, after the key is checked (upstream with --validate-keys)."""
@@ -197,11 +201,12 @@ class RulesApi:
         except StoreUnavailableError as exc:
             raise StoreError(f"suppression store unavailable; {UNKNOWN}") from exc
 
-    async def _admit(self, change: RuleChange) -> None:
-        """Count the write against the key's limits before anything is published."""
+    async def _admit(self, change: RuleChange) -> str | None:
+        """Count the write against the key's limits before anything is published; an add's
+        values stay reserved until it is applied, so concurrent adds cannot pass the limit."""
         try:
             async with asyncio.timeout(self.forwarder.settings.store_timeout):
-                await self.forwarder.store.admit(change, self.limits)
+                return await self.forwarder.store.admit(change, self.limits)
         except (StoreUnavailableError, TimeoutError) as exc:
             raise StoreError("suppression store unavailable; nothing was published") from exc
 

@@ -299,8 +299,6 @@ async def test_two_concurrent_direct_writes_cannot_both_pass_the_rule_limit(
         await store.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="with Kafka the API admits by what is stored, not what "
-                   "is in flight: N concurrent writes hold N times the per-key rule limit")
 async def test_two_concurrent_admitted_writes_cannot_both_pass_the_rule_limit(
     redis_url: str,
 ) -> None:

@@ -232,6 +232,23 @@ async def test_rule_writes_per_key_per_minute_are_capped(
     await limited.write(add(tenant_of("another key"), "c@x.io"), limits)  # per key
 
 
+async def test_an_admitted_add_holds_its_new_values_until_released(
+    plain: RedisStore, tenant: str
+) -> None:
+    """With Kafka the API admits, publishes, then waits: until the add is applied its values
+    are reserved, so another admission cannot take the same room (released once applied)."""
+    limits = Limits(max_rules=3, writes_per_minute=100)
+    await plain.write(add(tenant, "a@x.io"), limits)
+    first = await plain.admit(add(tenant, "a@x.io", "b@x.io"), limits)  # one new value
+    assert first is not None
+    with pytest.raises(TooManyRulesError) as caught:
+        await plain.admit(add(tenant, "c@x.io", "d@x.io"), limits)
+    assert (caught.value.held, caught.value.adding) == (2, 2), "held 1, reserved 1"
+    assert await plain.admit(add(tenant, "a@x.io"), limits) is None, "nothing new: no room taken"
+    await plain.release(tenant, first)
+    assert await plain.admit(add(tenant, "c@x.io", "d@x.io"), limits) is not None
+
+
 async def test_a_write_of_10000_values_is_checked_and_applied_in_one_script(
     plain: RedisStore, tenant: str
 ) -> None:

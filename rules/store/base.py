@@ -105,9 +105,15 @@ class RuleStore(RuleReader, Protocol):
         """The rules API without Kafka: apply one change if the rule set is initialised and
         the key is within `limits`, atomically. Raises LimitError or StoreUnavailableError."""
 
-    async def admit(self, change: RuleChange, limits: Limits) -> None:
+    async def admit(self, change: RuleChange, limits: Limits) -> str | None:
         """The rules API with Kafka: count the write against `limits` (atomically) before it
-        is published, without applying it. Raises LimitError or StoreUnavailableError."""
+        is published, without applying it. Raises LimitError or StoreUnavailableError.
+
+        An add's new values stay reserved against the rule limit until released (or a minute
+        passed): concurrent admissions cannot together exceed it. Returns the reservation."""
+
+    async def release(self, tenant: str, reservation: str) -> None:
+        """The admitted change was applied: its values count as held, no longer reserved."""
 
     async def offsets(self) -> dict[int, int]:
         """The next offset to apply per partition; empty when nothing is mirrored."""

@@ -12,6 +12,8 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{state}:initialised        rules written without Kafka: an operator initialised them
     denyproxy:{<tag>}:initialised        Cluster only: that marker again in every slot
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
+    denyproxy:{<tenant>}:admitted        ZSET "<count>:<token>" -> expiry ms: adds admitted, not
+                                         yet applied (the rule limit counts them)
     denyproxy:{state}:region             the phone region of the rule set, and who recorded it
     denyproxy:{state}:generation         the rule set's generation (a planned rebuild raises it)
     denyproxy:{state}:normaliser         the normaliser version the rule set's values were made by
@@ -118,6 +120,12 @@ def writes_key(tenant: str) -> str:
     """The tenant's rule-write counter of the current window: in the tenant's slot (a
     campaign's writes count against its key's, in the same slot)."""
     return f"denyproxy:{{{tenant.partition('/')[0]}}}:writes"
+
+
+def admitted_key(tenant: str) -> str:
+    """Adds the deny-rules API admitted and published, not yet applied: ZSET
+    `<count>:<token>` -> expiry (epoch ms), counted against the scope's rule limit."""
+    return f"{prefix(tenant)}admitted"
 
 
 def slot_of(key: str) -> int:

@@ -102,7 +102,10 @@ class MemoryStore:
         await self.admit(change, limits)
         await self.apply([change])
 
-    async def admit(self, change: RuleChange, limits: Limits) -> None:
+    async def release(self, tenant: str, reservation: str) -> None:
+        """Nothing is reserved here (admit returns None)."""
+
+    async def admit(self, change: RuleChange, limits: Limits) -> str | None:
         now, writer = time.monotonic(), change.tenant.partition("/")[0]  # a campaign's: its key's
         end, used = self._writes.get(writer, (now + WINDOW_SECONDS, 0))
         if end <= now:
@@ -112,6 +115,7 @@ class MemoryStore:
         if change.op == "add":
             self._check_size(change, limits)
         self._writes[writer] = (end, used + 1)
+        return None
 
     def _check_size(self, change: RuleChange, limits: Limits) -> None:
         held = sum(len(self._sets.get((change.tenant, t)) or ()) for t in RULE_TYPES)

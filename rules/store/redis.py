@@ -12,6 +12,7 @@ rules/store/mirrored.py; key names in rules/store/keys.py.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -35,6 +36,7 @@ from rules.store.base import (
 from rules.store.changes import queue_changes
 from rules.store.keys import (
     SLOTS,
+    admitted_key,
     catalogue_keys,
     initialised_key,
     lists_version_key,
@@ -189,17 +191,28 @@ class RedisStore:
         fed = ready_key(self.feeder_topic) if slot is None else slot_marker(self.feeder_topic, slot)
         await self._run_script(change, limits, [initialised, fed])
 
-    async def admit(self, change: RuleChange, limits: Limits) -> None:
-        """Limits only, before the change is published to Kafka."""
-        await self._run_script(change, limits, [])
+    async def admit(self, change: RuleChange, limits: Limits) -> str | None:
+        """Limits only, before the change is published to Kafka; an add's new values are
+        reserved (a minute) until `release`d: the reservation to release, if any."""
+        token = str(uuid.uuid4())
+        reply = await self._run_script(change, limits, [admitted_key(change.tenant)], token)
+        held = reply[1] if len(reply) > 1 else None
+        return held.decode() if isinstance(held, bytes) else cast(str | None, held)
 
-    async def _run_script(self, change: RuleChange, limits: Limits, markers: list[str]) -> None:
+    async def release(self, tenant: str, reservation: str) -> None:
+        """The admitted add was applied (it counts as held now): its reservation goes."""
+        await self._call(self.client.zrem(admitted_key(tenant), reservation))
+
+    async def _run_script(
+        self, change: RuleChange, limits: Limits, extra: list[str], token: str | None = None
+    ) -> list[int | bytes | str]:
         keys = catalogue_keys(change.tenant, change.type)
         keys += [rule_key(change.tenant, t) for t in RULE_TYPES]
-        keys += [writes_key(change.tenant), *markers]
-        args = script_args(change, limits, apply=bool(markers))
-        reply = await self._call(self._script(keys=keys, args=args))
-        raise_for(cast(list[int], reply), limits, self.feeder_topic)
+        keys += [writes_key(change.tenant), *extra]
+        args = script_args(change, limits, apply=token is None, token=token or "")
+        reply = cast(list[int | bytes | str], await self._call(self._script(keys=keys, args=args)))
+        raise_for(reply, limits, self.feeder_topic)
+        return reply
 
     async def offsets(self) -> dict[int, int]:
         """No consumer mirrors offsets into a store without a topic."""

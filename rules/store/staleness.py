@@ -79,8 +79,11 @@ class StalenessGuard:
     async def write(self, change: RuleChange, limits: Limits) -> None:
         await self.store.write(change, limits)
 
-    async def admit(self, change: RuleChange, limits: Limits) -> None:
-        await self.store.admit(change, limits)
+    async def admit(self, change: RuleChange, limits: Limits) -> str | None:
+        return await self.store.admit(change, limits)
+
+    async def release(self, tenant: str, reservation: str) -> None:
+        await self.store.release(tenant, reservation)
 
     async def offsets(self) -> dict[int, int]:
         return await self.store.offsets()

@@ -27,24 +27,34 @@ FIRST_VALUE = META_ARGS + 5  # ARGV index of the first value (Lua counts from 1)
 _SETS = 7  # KEYS index of the tenant's first rule set (after the 6 catalogue keys)
 _LAST_SET = _SETS + len(RULE_TYPES) - 1
 _WRITES, _MUST, _MUST_NOT = _LAST_SET + 1, _LAST_SET + 2, _LAST_SET + 3
+_ADMITTED = _MUST  # admit mode has no markers: its reservations take that place
 
 SCRIPT = FUNCTIONS + f"""
 -- KEYS: the 6 catalogue keys of the target (rules/store/catalogue_script.py), the tenant's sets
 --       (one per rule type),
---       write counter[, marker that must exist, marker that must not exist]
+--       write counter[, marker that must exist, marker that must not exist] (write mode)
+--       or [, reservations] (admit mode: ZSET '<count>:<token>' -> expiry ms)
 -- ARGV: the 9 catalogue meta args, max rules, writes per window, window ms,
---       mode ('write'|'admit'), values...
+--       mode ('write'|'admit:<token>'), values...
 local first = {FIRST_VALUE}
 local op, max_rules, mode = ARGV[1], tonumber(ARGV[first - 4]), ARGV[first - 1]
 local per_window, window_ms = tonumber(ARGV[first - 3]), tonumber(ARGV[first - 2])
-if mode == 'write' then
+local admit = mode ~= 'write'
+if not admit then
   if redis.call('EXISTS', KEYS[{_MUST_NOT}]) == 1 then return {{3}} end
   if redis.call('EXISTS', KEYS[{_MUST}]) == 0 then return {{4}} end
 end
 local used = tonumber(redis.call('GET', KEYS[{_WRITES}]) or '0')
 if used >= per_window then return {{1, redis.call('PTTL', KEYS[{_WRITES}])}} end
+local now, reserved, adding = now_ms(), 0, 0
+if admit then  -- adds admitted but not yet applied (or released) count as held
+  redis.call('ZREMRANGEBYSCORE', KEYS[{_ADMITTED}], '-inf', now)
+  for _, held in ipairs(redis.call('ZRANGE', KEYS[{_ADMITTED}], 0, -1)) do
+    reserved = reserved + tonumber(string.match(held, '^(%d+):'))
+  end
+end
 if op == 'add' then
-  local held, adding = 0, 0
+  local held = reserved
   for i = {_SETS}, {_LAST_SET} do held = held + redis.call('SCARD', KEYS[i]) end
   for i = first, #ARGV, 1000 do
     local seen = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
@@ -55,19 +65,26 @@ end
 if redis.call('INCR', KEYS[{_WRITES}]) == 1 then
   redis.call('PEXPIRE', KEYS[{_WRITES}], window_ms)
 end
-if mode == 'write' then change(KEYS, first) end
-return {{0}}
+if not admit then change(KEYS, first) return {{0}} end
+if adding == 0 then return {{0}} end
+local reservation = adding .. ':' .. string.sub(mode, 7)
+redis.call('ZADD', KEYS[{_ADMITTED}], now + window_ms, reservation)
+redis.call('PEXPIRE', KEYS[{_ADMITTED}], window_ms)
+return {{0, reservation}}
 """
 # unpack() in chunks of 1000: Redis's Lua refuses to unpack more than ~8000 values at once.
 
 
-def script_args(change: RuleChange, limits: Limits, *, apply: bool) -> list[str | int]:
-    mode = "write" if apply else "admit"
+def script_args(
+    change: RuleChange, limits: Limits, *, apply: bool, token: str = ""
+) -> list[str | int]:
+    """`token` names an admission's reservation (unique per call: a uuid)."""
+    mode = "write" if apply else f"admit:{token}"
     head = [*meta_args(change), limits.max_rules, limits.writes_per_minute, WINDOW_MS, mode]
     return [*head, *change.values]
 
 
-def raise_for(reply: Sequence[int], limits: Limits, feeder_topic: str) -> None:
+def raise_for(reply: Sequence[int | bytes | str], limits: Limits, feeder_topic: str) -> None:
     """The script's answer as an error; nothing when the write was admitted (and applied)."""
     code = int(reply[0])
     if code == 1:
