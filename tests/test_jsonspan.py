@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from rules.detect import match as flt
 from rules.detect.contact import describes
 from rules.detect.jsonspan import JsonBodyError, Kind, Scan, Token, scan
-from rules.detect.splice import Action, Edit, Policy, apply, splice
+from rules.detect.splice import Action, Edit, Policy, apply, record_of, splice
 from rules.model import RuleType
 from tests import test_match as payloads
 
@@ -376,7 +376,11 @@ def documents(unique: bool) -> Any:
                                json_record(kids)),
         max_leaves=20,
     )
-    tree = st.one_of(tree, json_array(json_record(tree)))  # half of them: a list of people
+    people = json_record(tree)
+    tree = st.one_of(  # half of them: people in a list, keyed in a map, or rows in a list
+        tree, json_array(people), json_object(json_object(people, unique), unique),
+        json_array(json_array(tree)),
+    )
     return st.tuples(_WS, tree, _WS).map(lambda t: ((t[0] + t[1][0] + t[2]).encode(), t[1][1]))
 
 
@@ -444,30 +448,48 @@ def ref_strip(node: Any, denied: set[int]) -> Any:
     return node
 
 
-def ref_drop(node: Any, denied: set[int]) -> tuple[Any, bool]:
-    """`(node without its records holding denied leaves, is a denied leaf still inside)`."""
+def ref_drop(node: Any, denied: set[int], record: bool | None = None) -> tuple[Any, bool]:
+    """`(node without its records holding denied leaves, is a denied leaf still inside)`.
+
+    Records: list elements (objects and row arrays), and objects keyed in a map of records: an
+    object of objects that is not a record (`record` True), the body (None) only when none of
+    its values is an object of objects too."""
     if isinstance(node, Obj):
+        keyed = record is not True and 0 < ref_keyed(node) <= (1 if record is None else 2)
         members, inside = [], False
         for k, v in node.members:
             new, sub = (
-                ref_drop(v, denied) if isinstance(v, Obj | Arr) else (v, is_denied(v, denied))
+                ref_drop(v, denied, keyed) if isinstance(v, Obj | Arr)
+                else (v, is_denied(v, denied))
             )
-            inside = inside or sub or is_denied(k, denied)
+            inside = inside or is_denied(k, denied)
+            if sub and keyed:  # a record keyed in a map: it goes, a contact point's owner too
+                inside = inside or contact_point(v, denied)
+                continue
+            inside = inside or sub
             members.append((k, new))
         return Obj(members), inside
     if isinstance(node, Arr):
         kept, inside = [], False
         for v in node.items:
             new, sub = (
-                ref_drop(v, denied) if isinstance(v, Obj | Arr) else (v, is_denied(v, denied))
+                ref_drop(v, denied, True) if isinstance(v, Obj | Arr)
+                else (v, is_denied(v, denied))
             )
-            if sub and not isinstance(v, Arr):  # a denied scalar, or a record holding one
-                inside = inside or not isinstance(v, Obj) or contact_point(v, denied)
+            if sub:  # a denied scalar, or a record (object or row) holding one
+                inside = inside or not isinstance(v, Obj | Arr) or contact_point(v, denied)
                 continue
-            inside = inside or sub
             kept.append(new)
         return Arr(kept), inside
     return node, False
+
+
+def ref_keyed(node: Obj) -> int:
+    """1: an object of objects (duplicate keys too), 2: some of them objects of objects."""
+    def objects(obj: Obj) -> bool:
+        return bool(obj.members) and all(isinstance(v, Obj) for _, v in obj.members)
+
+    return objects(node) + (objects(node) and any(objects(v) for _, v in node.members))
 
 
 def reference(tree: Any, denied: set[int], policy: Policy) -> Any:
@@ -547,14 +569,23 @@ def test_generated_documents_cover_the_hard_cases() -> None:
     @given(documents(unique=False))
     def probe(doc: tuple[bytes, Any]) -> None:
         body = doc[0]
+        found = scan(body)
         seen.update(k for k, v in {"bigint": any(isinstance(t.value, int) and t.value > 2**64
-                                                 for t in scan(body).tokens),
+                                                 for t in found.tokens),
                                    "escape": b"\\u" in body, "newline": b"\n" in body,
                                    "exp": b"E+" in body or b"e-" in body,
-                                   "dup": _has_duplicate_keys(body)}.items() if v)
+                                   "dup": _has_duplicate_keys(body),
+                                   "keyed": _keyed_record(found),
+                                   "row": any(n.in_list and not n.is_object
+                                              for n in found.nodes)}.items() if v)
 
     probe()
-    assert seen == {"bigint", "escape", "newline", "exp", "dup"}
+    assert seen == {"bigint", "escape", "newline", "exp", "dup", "keyed", "row"}
+
+
+def _keyed_record(found: Scan) -> bool:
+    """A record keyed in a map of records (`--policy drop`: `splice.record_of`)."""
+    return any(record_of(found, i) == i and not n.in_list for i, n in enumerate(found.nodes))
 
 
 def _has_duplicate_keys(body: bytes) -> bool:

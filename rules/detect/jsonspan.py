@@ -8,9 +8,10 @@ compiled core (issue #11, Rust/PyO3) implements; the two must agree on every doc
   `Token` (duplicate keys included: nothing the client could read is hidden) with its byte span,
   its decoded value and its context: the member key it belongs to (phone-key context), the path
   of keys and indexes, the `slot` (bytes of its list element or object member), its container
-  `parent` and its `record` (nearest object inside a list, for `--policy drop`). Every container
-  becomes a `Node`; `Scan.wrapper` names the contact point that only wraps a value plus metadata
-  keys (`{"email": …, "verified": true}`). Invalid JSON, invalid UTF-8, lone surrogates and
+  `parent` and its `record` (nearest object inside a list: a company record; `--policy drop`
+  reads records more widely, `splice.record_of`). Every container becomes a `Node`;
+  `Scan.wrapper` names the contact point that only wraps a value plus metadata keys
+  (`{"email": …, "verified": true}`). Invalid JSON, invalid UTF-8, lone surrogates and
   nesting deeper than `max_depth` raise `JsonBodyError` (the proxy answers 502).
 * `splice.edits(scan, denied, policy)` then `splice.apply(body, edits) -> bytes`: sites +
   decisions → output bytes, every byte not removed kept as it was (numbers, whitespace, order).
@@ -71,7 +72,7 @@ class Token(NamedTuple):
     path: Path  # keys and indexes from the root to the value (to the object, for a key)
     slot: Span  # the list element or object member (`"key": value`) that holds the token
     parent: int  # the container holding the token; -1: the body is this one value
-    record: int  # nearest object inside a list at or above `parent` (`--policy drop`); -1: none
+    record: int  # nearest object inside a list at or above `parent` (company records); -1: none
 
 
 class Node(NamedTuple):
@@ -85,6 +86,7 @@ class Node(NamedTuple):
     in_list: bool  # an element of an array (an object in a list is a record)
     record: int  # nearest record strictly above; -1: none
     sole_key: str | None  # objects: the one distinct key of content (not describing), if one
+    keyed: int  # 1: an object of objects (one or more), 2: some of them objects of objects too
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ class _Frame:
     key_token: int = -1
     sole: str | None = None
     many: bool = False  # more than one distinct non-meta key
+    objects: int = 0  # members whose value is an object
+    nested: bool = False  # one of them is an object of objects
 
 
 class _Scanner:
@@ -265,10 +269,15 @@ class _Scanner:
         ):
             raise JsonBodyError(f"invalid JSON at byte {start}")
         parent = self.stack[-1] if self.stack else None
+        keyed = (1 + frame.nested) if frame.is_object and 0 < frame.count == frame.objects else 0
+        if parent is not None and parent.is_object and frame.is_object:
+            parent.objects += 1
+            parent.nested = parent.nested or keyed > 0
         self.nodes[frame.node] = Node(
             frame.is_object, frame.start, end, (frame.slot_start, end) if parent else None,
             parent.node if parent else -1, parent is not None and not parent.is_object,
             parent.record if parent else -1, None if frame.many else frame.sole,
+            keyed,
         )
         self.done(end, _CONTAINER)
 

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from rules import normalize
 from rules.detect import scan
+from rules.detect.redact import redact
 from rules.detect.contact import (
     CONTACT_META_KEYS,
     PHONE_KEYS,
@@ -196,104 +197,3 @@ def _find(text: str, phone_ctx: bool, region: str) -> Iterator[Identifier]:
     if phone_ctx:
         for normal in normalize.phone_candidates(text, region):
             yield RuleType.PHONE, normal
-
-
-@dataclass(slots=True)
-class Redaction:
-    denied: dict[Raw, RuleType]
-    keys: dict[str, RuleType] = field(default_factory=dict)  # denied keys: their members go
-    counts: dict[RuleType, int] = field(default_factory=dict)
-
-    def is_denied(self, value: Any) -> bool:
-        kind = type(value)  # exact types: orjson gives str, int, float; a bool is not an int
-        return (kind is str or kind is int or kind is float) and value in self.denied
-
-    def cut_keys(self, node: dict[str, Any]) -> None:
-        for key in [k for k in node if k in self.keys]:
-            del node[key]
-            rule_type = self.keys[key]
-            self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
-
-    def hit(self, value: Any) -> bool:
-        """Is `value` denied? Counts it if so."""
-        if not self.is_denied(value):
-            return False
-        rule_type = self.denied[value]
-        self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
-        return True
-
-    def contact_point(self, node: dict[str, Any]) -> bool:
-        """One denied value plus only describing members: `{"email": x, "is_verified": true}`."""
-        outside = [k for k, v in node.items() if k not in CONTACT_META_KEYS and not describes(k, v)]
-        return len(outside) == 1 and self.is_denied(node[outside[0]])
-
-    def gone(self, value: Any) -> bool:
-        """A denied value, or a contact point wrapping one: it goes (and is counted)."""
-        if type(value) is dict and self.contact_point(value):
-            # A list, not a generator: every item is hit (and counted), not just the first.
-            return any([self.hit(item) for item in value.values()])  # noqa: C419 - see above
-        return self.hit(value)
-
-
-def redact(
-    doc: Any, denied: dict[Raw, RuleType], policy: Policy, keys: dict[str, RuleType] | None = None
-) -> tuple[Any, dict[RuleType, int]]:
-    """`doc` without the denied values (and members under denied `keys`), changed in place
-    (it is ours: parsed for this response). The counts say what went, by type.
-    """
-    keys = keys or {}
-    state = Redaction(denied, keys)
-    if state.hit(doc):  # the whole body is one denied value
-        return None, state.counts
-    if type(doc) is not dict and type(doc) is not list:
-        return doc, state.counts
-    if policy == "strip":
-        _strip(doc, state)
-    elif _drop(doc, state):  # a denied value outside any record in a list: strip it there
-        _strip(doc, Redaction(denied, keys))
-    return doc, state.counts
-
-
-def _strip(node: Any, state: Redaction) -> None:
-    if type(node) is dict:
-        state.cut_keys(node)
-        for key, value in node.items():
-            if state.gone(value):
-                node[key] = None
-            elif type(value) is dict or type(value) is list:
-                _strip(value, state)
-    else:
-        if any(state.is_denied(v) or (type(v) is dict and state.contact_point(v)) for v in node):
-            node[:] = [value for value in node if not state.gone(value)]
-        for value in node:
-            if type(value) is dict or type(value) is list:
-                _strip(value, state)
-
-
-def _drop(node: Any, state: Redaction) -> bool:
-    """Removes the records holding denied values; True if a denied value is still inside."""
-    inside = False
-    if type(node) is dict:
-        if state.keys and any(k in state.keys for k in node):
-            state.cut_keys(node)
-            inside = True
-        for value in node.values():
-            if state.hit(value) or (
-                (type(value) is dict or type(value) is list) and _drop(value, state)
-            ):
-                inside = True
-        return inside
-    kept: list[Any] = []
-    for value in node:
-        if state.hit(value):
-            inside = True
-            continue
-        if (type(value) is dict or type(value) is list) and _drop(value, state):
-            if type(value) is dict:  # the nearest record inside a list holding a denied value
-                inside = inside or state.contact_point(value)  # a contact point's owner goes
-                continue
-            inside = True
-        kept.append(value)
-    if len(kept) != len(node):
-        node[:] = kept
-    return inside

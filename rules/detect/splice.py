@@ -3,8 +3,8 @@
 `edits` turns the denied tokens into edits by the policy, with the semantics the tree filter
 had: `strip` drops a denied list element, turns a denied member value into `null`, and removes a
 contact point (`{"email": x, "verified": true}`) as a whole; `drop` removes the nearest record
-(object inside a list) that holds a denied token, a contact point counting as its value, and
-strips what no record holds. A denied object key removes its member. `apply` writes the body
+(`record_of`: an element of a list, an object keyed in a map of records) that holds a denied
+token, a contact point counting as its value, and strips what no record holds. A denied object key removes its member. `apply` writes the body
 with the edits made, commas fixed, every other byte as it was. `spliced` does both in one
 compiled call over a compiled structure (rules/native/src/splice.rs); `spliced_reference` is its
 contract, and tests/test_splice_native.py proves with hypothesis that both agree.
@@ -99,14 +99,35 @@ def _strip(scan: Nodes, token: Token) -> Edit:
 
 def _drop(scan: Nodes, token: Token, points: set[int]) -> Iterator[Edit]:
     """The nearest record that holds `token`; a contact point goes and its holder with it."""
-    record = token.record
+    record = record_of(scan, token.parent)
     while record in points:
         yield _cut(scan, record)
-        record = scan.node(record).record
+        record = record_of(scan, scan.node(record).parent)
     if record >= 0:
         yield _cut(scan, record)
     else:  # no record holds it: strip it where it is
         yield _strip(scan, token)
+
+
+def record_of(scan: Nodes, node: int) -> int:
+    """The record `--policy drop` removes for what `node` holds, or -1 (none: strip instead).
+
+    The nearest container at or above `node` that is an element of a list (an object, or a
+    row array) or an object keyed in a map of records. A map of records is an object of object
+    values (`{"p1": {…}, "p2": {…}}`) that is not a record (a person's sub-objects are the
+    person's: `{"contact": {…}, "social": {…}}`); the body itself only when none of its values
+    is one (`{"person": {…}}`; in `{"people": {"p1": {…}}}` the records are the people)."""
+    chain: list[int] = []
+    while node >= 0:
+        chain.append(node)
+        node = scan.node(node).parent
+    record, keyed = -1, False  # keyed: the node above is a map of records
+    for index in reversed(chain):
+        n = scan.node(index)
+        is_record = n.slot is not None and (n.in_list or (n.is_object and keyed))
+        record = index if is_record else record
+        keyed = not is_record and 0 < n.keyed <= (1 if n.slot is None else 2)  # see above
+    return record
 
 
 def _cut(scan: Nodes, node: int) -> Edit:

@@ -73,6 +73,7 @@ pub struct Nd {
     pub in_list: bool,
     pub record: isize,
     pub sole: u32,
+    pub keyed: u8, // 1: an object of objects (one or more), 2: some of them objects of objects
     pub part: Part,
     pub typed: bool, // says it is a phone: `{"type": "phone", …}`
 }
@@ -92,6 +93,8 @@ struct Frame {
     key_token: usize,
     sole: u32,
     many: bool,
+    objects: usize, // members whose value is an object
+    nested: bool,   // one of them is an object of objects
     phone: bool,
     typed: bool, // says it is a phone: `{"type": "phone", …}`
 }
@@ -559,6 +562,8 @@ impl<'a, 'py> Scanner<'a, 'py> {
             key_token: 0,
             sole: NONE,
             many: false,
+            objects: 0,
+            nested: false,
             phone,
             typed: false,
         });
@@ -586,6 +591,15 @@ impl<'a, 'py> Scanner<'a, 'py> {
             return Err(self.invalid(start));
         }
         let end = start + 1;
+        let keyed = if frame.is_object && frame.count > 0 && frame.count == frame.objects {
+            1 + u8::from(frame.nested)
+        } else {
+            0
+        };
+        if let Some(p) = self.stack.last_mut().filter(|p| p.is_object && frame.is_object) {
+            p.objects += 1;
+            p.nested = p.nested || keyed > 0;
+        }
         let parent = self.stack.last();
         let typed = frame.typed;
         self.nodes[frame.node] = Some(Nd {
@@ -597,6 +611,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
             in_list: parent.is_some_and(|p| !p.is_object),
             record: parent.map_or(-1, |p| p.record),
             sole: if frame.many { NONE } else { frame.sole },
+            keyed,
             part: frame.part,
             typed,
         });

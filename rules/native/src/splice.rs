@@ -62,12 +62,33 @@ fn strip(flat: &Flat, t: &Tok) -> Edit {
     }
 }
 
+/// `splice.record_of`: the nearest list element or object keyed in a map of records at or
+/// above `node` (a map of records: an object of object values, not a record; the body only
+/// when none of its values is one).
+fn record_of(flat: &Flat, mut node: isize) -> isize {
+    let mut chain = Vec::new();
+    while node >= 0 {
+        chain.push(node);
+        node = flat.nodes[node as usize].parent;
+    }
+    let (mut record, mut keyed) = (-1, false); // keyed: the node above is a map of records
+    for &index in chain.iter().rev() {
+        let n = &flat.nodes[index as usize];
+        let is_record = n.slot.is_some() && (n.in_list || (n.is_object && keyed));
+        if is_record {
+            record = index;
+        }
+        keyed = !is_record && n.keyed > 0 && (n.keyed == 1 || n.slot.is_some());
+    }
+    record
+}
+
 /// `splice._drop`: the nearest record holding `t`, each contact point on the way cut too.
 fn drop(flat: &Flat, t: &Tok, points: &[isize], out: &mut Vec<Edit>) {
-    let mut record = t.record;
+    let mut record = record_of(flat, t.parent);
     while points.contains(&record) {
         out.extend(flat.nodes[record as usize].slot.map(cut));
-        record = flat.nodes[record as usize].record;
+        record = record_of(flat, flat.nodes[record as usize].parent);
     }
     match record {
         r if r >= 0 => out.extend(flat.nodes[r as usize].slot.map(cut)),

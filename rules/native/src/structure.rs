@@ -168,6 +168,7 @@ impl Structure {
             n.in_list,
             n.record,
             self.key(py, n.sole),
+            n.keyed,
         );
         self.make(py, &self.classes.node, fields.into_pyobject(py)?)
     }

@@ -1,0 +1,141 @@
+"""The tree filter: a parsed JSON document without its denied values, by policy.
+
+The reference the byte-level filter (`rules/detect/jsonspan.py`, `rules/detect/splice.py`) is
+proved against on every generated document (tests/test_jsonspan.py), and the baseline
+bench/detect_cost.py measures it by. `strip` drops a denied list element, nulls a denied
+member value and removes a contact point as a whole; `drop` removes the record that holds one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.detect.contact import CONTACT_META_KEYS, describes
+from rules.detect.splice import Policy
+from rules.model import RuleType
+
+Raw = str | int | float  # a JSON scalar, as `rules.detect.match.Found` keys it
+
+
+@dataclass(slots=True)
+class Redaction:
+    denied: dict[Raw, RuleType]
+    keys: dict[str, RuleType] = field(default_factory=dict)  # denied keys: their members go
+    counts: dict[RuleType, int] = field(default_factory=dict)
+
+    def is_denied(self, value: Any) -> bool:
+        kind = type(value)  # exact types: orjson gives str, int, float; a bool is not an int
+        return (kind is str or kind is int or kind is float) and value in self.denied
+
+    def cut_keys(self, node: dict[str, Any]) -> None:
+        for key in [k for k in node if k in self.keys]:
+            del node[key]
+            rule_type = self.keys[key]
+            self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
+
+    def hit(self, value: Any) -> bool:
+        """Is `value` denied? Counts it if so."""
+        if not self.is_denied(value):
+            return False
+        rule_type = self.denied[value]
+        self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
+        return True
+
+    def contact_point(self, node: dict[str, Any]) -> bool:
+        """One denied value plus only describing members: `{"email": x, "is_verified": true}`."""
+        outside = [k for k, v in node.items() if k not in CONTACT_META_KEYS and not describes(k, v)]
+        return len(outside) == 1 and self.is_denied(node[outside[0]])
+
+    def gone(self, value: Any) -> bool:
+        """A denied value, or a contact point wrapping one: it goes (and is counted)."""
+        if type(value) is dict and self.contact_point(value):
+            # A list, not a generator: every item is hit (and counted), not just the first.
+            return any([self.hit(item) for item in value.values()])  # noqa: C419 - see above
+        return self.hit(value)
+
+
+def redact(
+    doc: Any, denied: dict[Raw, RuleType], policy: Policy, keys: dict[str, RuleType] | None = None
+) -> tuple[Any, dict[RuleType, int]]:
+    """`doc` without the denied values (and members under denied `keys`), changed in place
+    (it is ours: parsed for this response). The counts say what went, by type.
+    """
+    keys = keys or {}
+    state = Redaction(denied, keys)
+    if state.hit(doc):  # the whole body is one denied value
+        return None, state.counts
+    if type(doc) is not dict and type(doc) is not list:
+        return doc, state.counts
+    if policy == "strip":
+        _strip(doc, state)
+    elif _drop(doc, state):  # a denied value outside every record: strip it where it is
+        _strip(doc, Redaction(denied, keys))
+    return doc, state.counts
+
+
+def _strip(node: Any, state: Redaction) -> None:
+    if type(node) is dict:
+        state.cut_keys(node)
+        for key, value in node.items():
+            if state.gone(value):
+                node[key] = None
+            elif type(value) is dict or type(value) is list:
+                _strip(value, state)
+    else:
+        if any(state.is_denied(v) or (type(v) is dict and state.contact_point(v)) for v in node):
+            node[:] = [value for value in node if not state.gone(value)]
+        for value in node:
+            if type(value) is dict or type(value) is list:
+                _strip(value, state)
+
+
+def _drop(node: Any, state: Redaction, record: bool | None = None) -> bool:
+    """Removes the records holding denied values; True if a denied value is still inside.
+
+    Records: list elements, and the objects keyed in a map of records (`splice.record_of`):
+    an object of objects that is not a record (`record`: True), the body (None) only when
+    none of its values is an object of objects too."""
+    if type(node) is list:
+        return _drop_list(node, state)
+    keyed = record is not True and 0 < _keyed(node) <= (1 if record is None else 2)
+    inside = bool(state.keys) and any(k in state.keys for k in node)
+    if inside:
+        state.cut_keys(node)
+    gone: list[str] = []
+    for key, value in node.items():
+        if state.hit(value):
+            inside = True
+        elif (type(value) is dict or type(value) is list) and _drop(value, state, keyed):
+            gone += [key] if keyed else []  # a record keyed in a map of records
+            inside = inside or not keyed or state.contact_point(value)  # its owner goes too
+    for key in gone:
+        del node[key]
+    return inside
+
+
+def _keyed(node: dict[str, Any]) -> int:
+    """1: an object of objects, 2: some of them objects of objects too (`jsonspan.Node`)."""
+    if not _objects(node):
+        return 0
+    return 1 + any(_objects(value) for value in node.values())
+
+
+def _objects(node: dict[str, Any]) -> bool:
+    return bool(node) and all(type(value) is dict for value in node.values())
+
+
+def _drop_list(node: list[Any], state: Redaction) -> bool:
+    """Every element is a record (an object, or a row array): one holding a denied value goes."""
+    kept: list[Any] = []
+    inside = False
+    for value in node:
+        if state.hit(value):
+            inside = True
+        elif (type(value) is dict or type(value) is list) and _drop(value, state, True):
+            inside = inside or (type(value) is dict and state.contact_point(value))
+        else:
+            kept.append(value)
+    if len(kept) != len(node):
+        node[:] = kept
+    return inside
