@@ -1,0 +1,89 @@
+"""What `--policy drop` removes: the record that holds a denied identifier (`splice.record_of`).
+
+Each case goes through the pure-Python splice, the compiled one (rules/native/src/splice.rs)
+and the tree filter (`rules.detect.redact`): the same bytes from the splices, the same document
+from the tree filter, and the output is JSON. A record is a list element (an object, or a row
+array) or an object keyed in a map of records (an object of objects that is not a record; the
+body itself only when none of its values is an object of objects). What no record holds is
+stripped where it is, as under `--policy strip`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rules.detect import finder, jsonspan, splice, structure
+from rules.detect.contact import CONTACT_META_KEYS
+from rules.detect.redact import redact
+from rules.model import RuleType
+
+E = "jane@acme.com"  # the denied identifier; "+15125550199" stands for the rest of the person
+CASES = {
+    # a person keyed in a map: the member goes, key and value, the commas stay valid
+    "map-first": (b'{"people": {"p1": {"email": "jane@acme.com", "phone": "+15125550199"},'
+                  b' "p2": {"id": 2}}}', b'{"people": {"p2": {"id": 2}}}'),
+    "map-last": (b'{"people": {"p0": {"id": 0} ,\n "p1": {"email": "jane@acme.com",'
+                 b' "phone": "+15125550199"}}}', b'{"people": {"p0": {"id": 0}}}'),
+    "map-only": (b'{"people": {"p1": {"email": "jane@acme.com", "phone": "+15125550199"}}}',
+                 b'{"people": {}}'),
+    "map-in-a-record": (b'[{"org": "Acme", "people": {"p1": {"name": "Jane", "email":'
+                        b' "jane@acme.com"}, "p2": {"id": 2}}}]',
+                        b'[{"org": "Acme", "people": {"p2": {"id": 2}}}]'),
+    # a row array inside a list: the row goes
+    "row": (b'{"rows": [["Jane", "jane@acme.com", "+15125550199"], ["Bob", 2]]}',
+            b'{"rows": [["Bob", 2]]}'),
+    "row-in-the-body": (b'[["Bob", 2], ["Jane", "jane@acme.com", "+15125550199"]]',
+                        b'[["Bob", 2]]'),
+    # a nested object inside a person: the person goes, not the sub-object
+    "sub-object-in-a-list": (b'[{"contact": {"email": "jane@acme.com"}, "social":'
+                             b' {"phone": "+15125550199"}}, {"id": 2}]', b'[{"id": 2}]'),
+    "sub-object-in-a-map": (b'{"people": {"p1": {"contact": {"email": "jane@acme.com"},'
+                            b' "social": {"phone": "+15125550199"}}}}', b'{"people": {}}'),
+    "one-person-under-a-key": (b'{"person": {"email": "jane@acme.com", "phone": "+15125550199"},'
+                               b' "meta": {"took": 3}}', b'{"meta": {"took": 3}}'),
+    # a contact point keyed in a map: it goes, and so would the record holding it
+    "contact-point-in-a-map": (b'{"people": {"p1": {"email": "jane@acme.com", "verified": true},'
+                               b' "p2": {"id": 2}}}', b'{"people": {"p2": {"id": 2}}}'),
+    # an array of strings of emails outside every record: the element goes
+    "emails": (b'{"emails": ["jane@acme.com", "bob@acme.com"]}', b'{"emails": ["bob@acme.com"]}'),
+    # the body's own object is no record (as before): the value is stripped, the body kept
+    "the-body": (b'{"email": "jane@acme.com", "phone": "+15125550199"}',
+                 b'{"email": null, "phone": "+15125550199"}'),
+    # an object with other members than objects is no map: its object values are not records
+    "not-a-map": (b'{"people": {"p1": {"email": "jane@acme.com"}, "total": 1}, "status": "ok"}',
+                  b'{"people": {"p1": null, "total": 1}, "status": "ok"}'),
+}
+# Ambiguous shapes read the way that removes more (deny by default): an envelope of maps
+# (`{"data": {"people": {…}}}`) reads `people` as the record, the whole map goes.
+CASES["envelope-of-maps"] = (
+    b'{"data": {"people": {"p1": {"email": "jane@acme.com"}, "p2": {"id": 2}}}}', b'{"data": {}}'
+)
+
+
+def spliced(body: bytes, compiled: bool) -> bytes:
+    found = (finder.json_structure(body, CONTACT_META_KEYS, 512) if compiled
+             else structure.reference(body, CONTACT_META_KEYS))
+    denied = [i for i in range(len(found)) if found.token(i).value == E]
+    out, _ = (splice.spliced if compiled else splice.spliced_reference)(
+        found, body, denied, [], "drop")
+    return out
+
+
+@pytest.mark.parametrize(("body", "expected"), CASES.values(), ids=CASES.keys())
+def test_drop_removes_the_record(body: bytes, expected: bytes) -> None:
+    assert spliced(body, compiled=False) == expected
+    assert json.loads(expected) is not None  # still JSON
+    assert redact(json.loads(body), {E: RuleType.EMAIL}, "drop")[0] == json.loads(expected)
+
+
+@pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
+@pytest.mark.parametrize(("body", "expected"), CASES.values(), ids=CASES.keys())
+def test_the_compiled_splice_removes_the_same_record(body: bytes, expected: bytes) -> None:
+    assert spliced(body, compiled=True) == expected
+
+
+def test_the_scan_says_which_objects_are_objects_of_objects() -> None:
+    found = jsonspan.scan(b'{"a": {"p": {"q": {}}, "r": {"x": 1}}, "b": {}, "c": [{}]}')
+    assert [n.keyed for n in found.nodes] == [0, 2, 1, 0, 0, 0, 0, 0]
