@@ -1,9 +1,9 @@
 """Company rules on responses: which record names which company, and which records go.
 
-A *record* is an object inside a list (a search row, a business record, a person in `data[]`),
-as for `--policy drop`. Its fields are its own members and those of the objects nested in it
-that are not records themselves (`content`, `company`, `address`, an email's contact point),
-read by their key:
+A *record* is an object inside a list (a search row, a business record, a person in `data[]`;
+`--policy drop` reads rows and maps of records too, `splice.record_of`). Its fields are its own
+members and those of the objects nested in it that are not records themselves (`content`,
+`company`, `address`, an email's contact point), read by their key:
 
 * own id (tier 1): `ID_FIELDS`, compared exactly (a number as its digits);
 * website / domain (tier 2): `DOMAIN_FIELDS`, as a registrable domain; and every field whose key

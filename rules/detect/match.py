@@ -14,14 +14,13 @@ from typing import Any, Literal, TypeVar
 
 from rules import normalize
 from rules.detect import scan
-from rules.detect.redact import redact
 from rules.detect.contact import (
     CONTACT_META_KEYS,
     PHONE_KEYS,
-    describes,
     is_phone_key,
     typed_phone,
 )
+from rules.detect.redact import redact
 from rules.model import Lookup, RuleType
 
 __all__ = ["CONTACT_META_KEYS", "PHONE_KEYS", "Found", "collect", "is_phone_key", "redact"]

@@ -107,8 +107,11 @@ def _drop(node: Any, state: Redaction, record: bool | None = None) -> bool:
         if state.hit(value):
             inside = True
         elif (type(value) is dict or type(value) is list) and _drop(value, state, keyed):
-            gone += [key] if keyed else []  # a record keyed in a map of records
-            inside = inside or not keyed or state.contact_point(value)  # its owner goes too
+            if keyed and type(value) is dict:  # a record keyed in a map of records: it goes
+                gone.append(key)
+                inside = inside or state.contact_point(value)  # a contact point: its owner too
+            else:
+                inside = True
     for key in gone:
         del node[key]
     return inside

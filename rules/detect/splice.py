@@ -4,8 +4,9 @@
 had: `strip` drops a denied list element, turns a denied member value into `null`, and removes a
 contact point (`{"email": x, "verified": true}`) as a whole; `drop` removes the nearest record
 (`record_of`: an element of a list, an object keyed in a map of records) that holds a denied
-token, a contact point counting as its value, and strips what no record holds. A denied object key removes its member. `apply` writes the body
-with the edits made, commas fixed, every other byte as it was. `spliced` does both in one
+token, a contact point counting as its value, and strips what no record holds. A denied object
+key removes its member. `apply` writes the body with the edits made, commas fixed, every other
+byte as it was. `spliced` does both in one
 compiled call over a compiled structure (rules/native/src/splice.rs); `spliced_reference` is its
 contract, and tests/test_splice_native.py proves with hypothesis that both agree.
 """

@@ -596,7 +596,11 @@ impl<'a, 'py> Scanner<'a, 'py> {
         } else {
             0
         };
-        if let Some(p) = self.stack.last_mut().filter(|p| p.is_object && frame.is_object) {
+        if let Some(p) = self
+            .stack
+            .last_mut()
+            .filter(|p| p.is_object && frame.is_object)
+        {
             p.objects += 1;
             p.nested = p.nested || keyed > 0;
         }
