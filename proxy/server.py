@@ -45,6 +45,7 @@ def redis_store(settings: Settings) -> RedisStore:
     return RedisStore.from_url(
         settings.redis, timeout=settings.store_timeout, cluster=settings.redis_cluster,
         topic=settings.topic if settings.kafka else None, feeder_topic=settings.topic,
+        cache=settings.store_cache,
     )
 
 

@@ -105,6 +105,9 @@ class Settings:
     connect_timeout: float = _setting(10.0, positive(float), "upstream connect timeout, s")
     upstream_timeout: float = _setting(120.0, positive(float), "upstream total timeout, s")
     store_timeout: float = _setting(1.0, positive(float), "rule store timeout, s")
+    store_cache: bool = _setting(
+        True, boolean, "Redis store: answer repeated lookups from memory (Redis-tracked)"
+    )
     max_request_body: int = _setting(16 * MiB, positive(int), "request body limit, bytes")
     max_filter_body: int = _setting(32 * MiB, positive(int), "decoded filtered-body limit, bytes")
     exempt_paths: tuple[str, ...] = _setting(

@@ -6,78 +6,45 @@ keeps one connection, writes each call's commands in one write as soon as it is 
 from many tasks back to back) and hands the replies, parsed by hiredis, to the callers in the
 order they were sent. Its errors are redis-py's exception classes, so RedisStore maps them as
 it maps the client's (503). Not for a Cluster: that stays on redis-py's routing.
+
+With a `Tracker` the link also asks Redis to track what it reads (RESP3, `CLIENT TRACKING ON`):
+invalidation pushes arrive on the same socket, in order with the replies, and go to the
+tracker; a call's `hook` sees its replies at that same point of the stream (tracked_lookup.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 import hiredis
 import redis.asyncio as aioredis
-from redis._parsers.base import BaseParser
-from redis.asyncio.connection import AbstractConnection
-from redis.credentials import CredentialProvider, UsernamePasswordCredentialProvider
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from rules.store.resp import Command, pack
+from rules.store.endpoint import Endpoint
+from rules.store.resp import Command, Reply, pack, raise_errors
 
-Reply = object
-"""What hiredis parses a reply into: int, bytes, None, a list of those, or a ReplyError."""
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where and as whom the link connects: what redis-py's pool would use (one URL parse)."""
-
-    host: str
-    port: int
-    path: str | None
-    db: int
-    credentials: CredentialProvider | None
-    ssl: ssl.SSLContext | None
-    connect_timeout: float | None
-    timeout: float | None
-    client_name: str | None = None
-
-    @classmethod
-    def of(cls, pool: aioredis.ConnectionPool) -> Endpoint:
-        """Read from a connection the pool makes (not connected): host or unix path, database,
-        credentials, the TLS context of a `rediss://` URL, and the timeouts."""
-        # redis-py leaves make_connection unannotated; it returns pool.connection_class(...)
-        conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
-        credentials = conn.credential_provider
-        if credentials is None and (conn.username or conn.password):
-            credentials = UsernamePasswordCredentialProvider(conn.username, conn.password)
-        path = conn.path if isinstance(conn, aioredis.UnixDomainSocketConnection) else None
-        tls = conn.ssl_context.get() if isinstance(conn, aioredis.SSLConnection) else None
-        return cls(
-            host=getattr(conn, "host", ""), port=getattr(conn, "port", 0), path=path,
-            db=int(conn.db), credentials=credentials, ssl=tls,
-            connect_timeout=conn.socket_connect_timeout, timeout=conn.socket_timeout,
-            client_name=conn.client_name,
-        )
-
-    def describe(self) -> str:
-        return self.path or f"{self.host}:{self.port}"
+Hook = Callable[[list[Reply]], None]
+"""Sees a call's replies where they stand in the stream, before its caller resumes."""
+PUSH: type | None = getattr(hiredis, "PushNotification", None)
+"""hiredis >= 3.2 parses a RESP3 push into this list subclass; older ones cannot tell it apart."""
+TRACKING: tuple[Command, ...] = (("HELLO", "3"), ("CLIENT", "TRACKING", "ON"))
 
 
-def raise_errors(replies: list[Reply]) -> list[Reply]:
-    """The replies, or the first error reply raised as redis-py's class for it (NOSCRIPT:
-    NoScriptError, NOPERM: NoPermissionError, any other: ResponseError)."""
-    for reply in replies:
-        if isinstance(reply, hiredis.ReplyError):
-            # redis-py leaves parse_error unannotated; it returns a RedisError subclass
-            error: RedisError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
-            raise error
-    return replies
+class Tracker(Protocol):
+    """Told what the link's tracking knows: set up (or refused), invalidated, lost."""
+
+    def opened(self, link: _LinkProtocol | None, refused: str | None) -> None: ...
+
+    def invalidated(self, keys: list[bytes] | None) -> None: ...
+
+    def lost(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -87,14 +54,21 @@ class _Pending:
     future: asyncio.Future[list[Reply]]
     count: int
     sent: float
+    hook: Hook | None = None
     replies: list[Reply] = field(default_factory=list)
 
 
 class _LinkProtocol(asyncio.Protocol):
     """Replies matched to calls in FIFO order; one watchdog timer for the oldest call."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float | None, name: str) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, timeout: float | None, name: str,
+        tracker: Tracker | None = None,
+    ) -> None:
         self._loop = loop
+        self._tracker = tracker
+        self.tracking = False  # CLIENT TRACKING is on: replies and pushes share this stream
+        self.heard = loop.time()  # when Redis last sent anything
         self._timeout = timeout
         self._name = name
         self._reader = hiredis.Reader()
@@ -115,7 +89,12 @@ class _LinkProtocol(asyncio.Protocol):
     def pending(self) -> int:
         return len(self._pending)
 
-    def send(self, packed: bytes, count: int) -> asyncio.Future[list[Reply]]:
+    def heard_within(self, seconds: float) -> bool:
+        return self._loop.time() - self.heard < seconds
+
+    def send(
+        self, packed: bytes, count: int, hook: Hook | None = None
+    ) -> asyncio.Future[list[Reply]]:
         """Write one call's commands; its future holds their `count` replies."""
         if self.closed or self._transport is None:
             error = RedisConnectionError(f"Connection to {self._name} is closed.")
@@ -129,7 +108,7 @@ class _LinkProtocol(asyncio.Protocol):
             self._loop.call_soon(self._flush)
         else:
             self._transport.write(packed)
-        self._pending.append(_Pending(future, count, self._loop.time()))
+        self._pending.append(_Pending(future, count, self._loop.time(), hook))
         if self._timer is None and self._timeout is not None:
             self._arm()
         return future
@@ -144,10 +123,13 @@ class _LinkProtocol(asyncio.Protocol):
         """The replies of the calls `data` completes; several answered at once wake callers
         whose next calls (made in the next turn) go out in one write, not a first one alone."""
         self._reader.feed(data)
-        self._answered = 0
+        self._answered, self.heard = 0, self._loop.time()
         try:
             while (reply := self._reader.gets()) is not False:
-                self._deliver(reply)
+                if PUSH is not None and type(reply) is PUSH:
+                    self._pushed(cast(list[Reply], reply))
+                else:
+                    self._deliver(reply)
         except (hiredis.ProtocolError, IndexError) as exc:  # garbage, or a reply nobody asked
             self.fail(RedisConnectionError(f"Protocol error from {self._name}: {exc!r}"))
         if self._answered > 1:  # after the callers' turn (their wake-ups are queued first)
@@ -157,12 +139,19 @@ class _LinkProtocol(asyncio.Protocol):
         """The callers woken together have had their turn: a later lone call goes at once."""
         self._answered = 0
 
+    def _pushed(self, push: list[Reply]) -> None:
+        """An invalidation (its keys, or None: everything) for the tracker; other pushes ignored."""
+        if self._tracker is not None and len(push) == 2 and push[0] == b"invalidate":
+            self._tracker.invalidated(cast(list[bytes] | None, push[1]))
+
     def _deliver(self, reply: Reply) -> None:
         head = self._pending[0]
         head.replies.append(reply)
         if len(head.replies) == head.count:
             self._pending.popleft()
             self._answered += 1
+            if head.hook is not None:  # in stream order: before any later push is read
+                head.hook(head.replies)
             if not head.future.done():  # a cancelled caller's replies are read and dropped
                 head.future.set_result(head.replies)
 
@@ -189,6 +178,8 @@ class _LinkProtocol(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        if self._tracker is not None:
+            self._tracker.lost()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -206,15 +197,16 @@ class RedisLink:
     A lost connection or a timeout fails the calls pending on it; the next call reconnects
     (one connect at a time)."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, tracker: Tracker | None = None) -> None:
         self.endpoint = endpoint
+        self.tracker = tracker
         self._protocol: _LinkProtocol | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    def of(cls, client: aioredis.Redis) -> RedisLink:
+    def of(cls, client: aioredis.Redis, tracker: Tracker | None = None) -> RedisLink:
         """A link to the node `client` (a single-node redis-py client) talks to."""
-        return cls(Endpoint.of(client.connection_pool))
+        return cls(Endpoint.of(client.connection_pool), tracker)
 
     @property
     def pending(self) -> int:
@@ -225,12 +217,13 @@ class RedisLink:
         """The replies of `commands`, written in one write; an error reply is raised."""
         return await self.call_packed(pack(commands), len(commands))
 
-    async def call_packed(self, packed: bytes, count: int) -> list[Reply]:
-        """The `count` replies of the commands `packed` holds (pack(), Parts.command())."""
+    async def call_packed(self, packed: bytes, count: int, hook: Hook | None = None) -> list[Reply]:
+        """The `count` replies of the commands `packed` holds (pack(), Parts.command()); `hook`
+        sees them where they stand in the stream (pushes before them were handled)."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connected()
-        return raise_errors(await protocol.send(packed, count))
+        return raise_errors(await protocol.send(packed, count, hook))
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -267,7 +260,7 @@ class RedisLink:
         name = e.describe()
 
         def factory() -> _LinkProtocol:
-            return _LinkProtocol(loop, e.timeout, name)
+            return _LinkProtocol(loop, e.timeout, name, self.tracker)
 
         if e.path is not None:
             _, protocol = await loop.create_unix_connection(factory, e.path)
@@ -287,3 +280,19 @@ class RedisLink:
             commands.append(("SELECT", self.endpoint.db))
         if commands:
             raise_errors(await protocol.send(pack(commands), len(commands)))
+        if self.tracker is not None:
+            await self._track(protocol, self.tracker)
+
+    async def _track(self, protocol: _LinkProtocol, tracker: Tracker) -> None:
+        """RESP3 and CLIENT TRACKING ON; a refusal (old Redis or hiredis, an ACL without them)
+        leaves the link as it was and tells the tracker why (its cache stays off)."""
+        if PUSH is None:
+            tracker.opened(None, "hiredis < 3.2 cannot tell a push from a reply")
+            return
+        for command in TRACKING:  # one by one: no TRACKING on a connection that stayed RESP2
+            reply = (await protocol.send(pack([command]), 1))[0]
+            if isinstance(reply, hiredis.ReplyError):
+                tracker.opened(None, f"{command[0]} refused: {str(reply).split(' ')[0]}")
+                return
+        protocol.tracking = True
+        tracker.opened(protocol, None)

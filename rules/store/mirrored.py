@@ -60,8 +60,8 @@ return 1
 class MirroredRedisStore(RedisStore):
     """The Redis store a consumer of `topic` writes: reader for proxies, writer for it."""
 
-    def __init__(self, client: aioredis.Redis, topic: str) -> None:
-        super().__init__(client, topic)
+    def __init__(self, client: aioredis.Redis, topic: str, cache: bool = False) -> None:
+        super().__init__(client, topic, cache)
         self.topic = topic
         self.generation = "0"
 
@@ -87,6 +87,7 @@ class MirroredRedisStore(RedisStore):
         queue_changes(pipe, changes)
         self._queue_offsets(pipe, offsets or {})
         replies = await self._run(pipe)
+        await self.synced()
         _check_fence(replies[-1] if offsets else 1)
 
     async def apply_and_check(
@@ -105,6 +106,7 @@ class MirroredRedisStore(RedisStore):
         self._queue_offsets(pipe, offsets)
         pipe.exists(ready)
         replies = await self._run(pipe)
+        await self.synced()
         _check_fence(replies[-2] if offsets else 1)
         return bool(replies[0]) and bool(replies[-1])
 

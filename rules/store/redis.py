@@ -52,6 +52,7 @@ from rules.store.keys import (
 from rules.store.lookup_calls import LookupScripts
 from rules.store.lookup_script import NOT_COMPLETE, LookupCall
 from rules.store.redis_connection import connect
+from rules.store.tracked_lookup import TrackedLookup
 from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args
 
 if TYPE_CHECKING:
@@ -67,10 +68,13 @@ MarkerGroup = tuple[str, ...]
 class RedisStore:
     """Rules in Redis without a consumer's state: trusted while a marker says complete."""
 
-    def __init__(self, client: aioredis.Redis, feeder_topic: str = DEFAULT_TOPIC) -> None:
+    def __init__(
+        self, client: aioredis.Redis, feeder_topic: str = DEFAULT_TOPIC, cache: bool = False
+    ) -> None:
         self.client = client
         self.feeder_topic = feeder_topic
-        self._cluster = isinstance(client, RedisCluster)
+        self._cluster = isinstance(client, RedisCluster)  # cache: not on a Cluster (one link)
+        self.tracked = TrackedLookup(client) if cache and not self._cluster else None
         self._script = client.register_script(SCRIPT)
         self._scripts = LookupScripts(client)
         self.lists = RedisLists(self)
@@ -80,28 +84,29 @@ class RedisStore:
     @classmethod
     def from_url(
         cls, url: str, *, timeout: float, topic: None = None, cluster: bool = False,
-        feeder_topic: str = DEFAULT_TOPIC,
+        feeder_topic: str = DEFAULT_TOPIC, cache: bool = False,
     ) -> RedisStore: ...
 
     @overload
     @classmethod
     def from_url(
         cls, url: str, *, timeout: float, topic: str, cluster: bool = False,
-        feeder_topic: str = DEFAULT_TOPIC,
+        feeder_topic: str = DEFAULT_TOPIC, cache: bool = False,
     ) -> MirroredRedisStore: ...
 
     @classmethod
     def from_url(
         cls, url: str, *, timeout: float, topic: str | None = None, cluster: bool = False,
-        feeder_topic: str = DEFAULT_TOPIC,
+        feeder_topic: str = DEFAULT_TOPIC, cache: bool = False,
     ) -> RedisStore:
-        """A store on `url`; with `topic`, the one its Kafka consumer keeps complete."""
+        """A store on `url`; with `topic`, the one its Kafka consumer keeps complete; `cache`:
+        lookups answered from memory while Redis tracks them (tracked_cache.py)."""
         from rules.store.mirrored import MirroredRedisStore
 
         client = connect(url, timeout=timeout, cluster=cluster)
         if topic is None:
-            return RedisStore(client, feeder_topic)
-        return MirroredRedisStore(client, topic)
+            return RedisStore(client, feeder_topic, cache)
+        return MirroredRedisStore(client, topic, cache)
 
     @property
     def cluster(self) -> bool:
@@ -157,6 +162,13 @@ class RedisStore:
         if not asked:
             return {}, None
         call, now_ms = LookupCall.of(asked), int(time.time() * 1000)
+        if self.tracked is not None:  # from memory, or one call on the tracking link
+            found = await self._call(
+                self.tracked.lookup(self.marker_group(None), scopes, call, version_key, now_ms)
+            )
+            if found is None:
+                raise StoreNotInitialisedError(self.missing_marker_detail())
+            return found[0], None if found[1] is None else int(found[1])
         calls = []
         for slot, group in self._by_slot(scopes):
             markers = self.marker_group(slot)
@@ -183,6 +195,12 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         queue_changes(pipe, changes)
         await self._run(pipe)
+        await self.synced()
+
+    async def synced(self) -> None:
+        """This process's next lookup sees what it just wrote (tracked_lookup.sync)."""
+        if self.tracked is not None:
+            await self.tracked.sync()
 
     async def write(self, change: RuleChange, limits: Limits) -> None:
         """Marker, limits and the write itself in one script (see write_script.py)."""
@@ -190,6 +208,7 @@ class RedisStore:
         initialised = initialised_key() if slot is None else slot_initialised(slot)
         fed = ready_key(self.feeder_topic) if slot is None else slot_marker(self.feeder_topic, slot)
         await self._run_script(change, limits, [initialised, fed])
+        await self.synced()
 
     async def admit(self, change: RuleChange, limits: Limits) -> str | None:
         """Limits only, before the change is published to Kafka; an add's new values are
@@ -253,6 +272,8 @@ class RedisStore:
         return int(await self._call(self.client.scard(rule_key(tenant, rule_type))))
 
     async def aclose(self) -> None:
+        if self.tracked is not None:
+            await self.tracked.aclose()
         await self._scripts.aclose()
         await self.client.aclose()
 

@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import hiredis
+from redis._parsers.base import BaseParser
+from redis.exceptions import RedisError
 
+Reply = object
+"""What hiredis parses a reply into: int, bytes, None, a list of those, or a ReplyError."""
 Arg = str | bytes | int | float
 Command = Sequence[Arg]
 
@@ -41,3 +45,14 @@ class Parts:
         packed = hiredis.pack_command(tuple(rest))  # type: ignore[arg-type]  # as in pack()
         tail = memoryview(packed)[packed.index(b"\n") + 1:]  # the header cut off, no copy
         return b"".join((b"*%d\r\n" % (self.count + len(rest)), self.data, tail))
+
+
+def raise_errors(replies: list[Reply]) -> list[Reply]:
+    """The replies, or the first error reply raised as redis-py's class for it (NOSCRIPT:
+    NoScriptError, NOPERM: NoPermissionError, any other: ResponseError)."""
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            # redis-py leaves parse_error unannotated; it returns a RedisError subclass
+            error: RedisError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+            raise error
+    return replies

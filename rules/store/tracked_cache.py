@@ -1,0 +1,140 @@
+"""The lookup's answers kept in process memory, exact while Redis tracks what the link read.
+
+Redis's server-assisted client-side caching (RESP3 `CLIENT TRACKING ON`, default mode): every
+key a command on the link names is remembered by the server, and the first write to it sends an
+invalidation push on the same socket, in order with the replies. So an answer cached from a
+reply is dropped before any reply that could contradict it is read. What is kept, per Redis key:
+a rule set's answer per value (not a member, or a member and its expiry), a completeness marker
+group seen present, a key's lists version. An invalidation drops everything under its key (an
+expiry set's under its rule set's), a flush push (nil) or a lost link drops everything, and
+answers are served only while the link's tracking is on and Redis was heard from within
+`LIVE_WINDOW` (else the lookup reads Redis, which refreshes it). Bounded by entries and bytes:
+the least recently used keys go first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+
+from prometheus_client import Counter
+
+from rules.store.link import _LinkProtocol
+
+LOG = logging.getLogger(__name__)
+
+LIVE_WINDOW = 1.0
+"""Seconds since Redis was last heard on the link within which a cached answer is served."""
+ENTRY_OVERHEAD = 64
+"""Bytes charged per entry besides its value's (the dict slot, the float)."""
+EXPIRES = ":expires"
+NEVER = math.inf
+"""The expiry of a rule that does not expire."""
+
+Answer = float | None
+"""A value in a rule set: None (not a member), else the epoch ms its rule expires (NEVER)."""
+
+HITS = Counter("denyproxy_store_cache_hits_total", "Lookups answered from the local cache.")
+MISSES = Counter("denyproxy_store_cache_misses_total", "Lookups that read Redis (cache on).")
+INVALIDATIONS = Counter(
+    "denyproxy_store_cache_invalidations_total",
+    "Invalidations Redis pushed to the lookup link, by kind (key, flush, lost, off).",
+    ["kind"],
+)
+
+
+class TrackedAnswers:
+    """The cache and the link's Tracker: told by the link, read by tracked_lookup.py."""
+
+    def __init__(self, max_entries: int = 200_000, max_bytes: int = 32 * 2**20) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._sets: OrderedDict[str, dict[str, Answer]] = OrderedDict()
+        self._markers: set[tuple[str, ...]] = set()
+        self._versions: dict[str, bytes | None] = {}
+        self._link: _LinkProtocol | None = None
+        self._refused: str | None = None
+        self.entries = self.bytes = 0
+
+    def opened(self, link: _LinkProtocol | None, refused: str | None) -> None:
+        """A new connection: its tracking is on (`link`) or was refused (logged once)."""
+        self.clear("lost")
+        self._link = link
+        if refused is not None and self._refused is None:
+            LOG.warning("store cache off, lookups read Redis: %s", refused)
+            INVALIDATIONS.labels("off").inc()
+        self._refused = refused
+
+    def lost(self) -> None:
+        self._link = None
+        self.clear("lost")
+
+    def invalidated(self, keys: list[bytes] | None) -> None:
+        if keys is None:
+            self.clear("flush")
+            return
+        INVALIDATIONS.labels("key").inc(len(keys))
+        for raw in keys:
+            key = raw.decode()
+            self._drop(key[: -len(EXPIRES)] if key.endswith(EXPIRES) else key)
+            self._versions.pop(key, None)
+            self._markers = {group for group in self._markers if key not in group}
+
+    def live(self) -> bool:
+        """Tracking on, on an open connection that Redis spoke on lately."""
+        link = self._link
+        return (
+            link is not None and link.tracking and not link.closed
+            and link.heard_within(LIVE_WINDOW)
+        )
+
+    def clear(self, kind: str) -> None:
+        if self.entries or self._markers or self._versions:
+            INVALIDATIONS.labels(kind).inc()
+        self._sets.clear()
+        self._markers.clear()
+        self._versions.clear()
+        self.entries = self.bytes = 0
+
+    def answers(self, key: str) -> dict[str, Answer] | None:
+        """The values known for rule set `key` (now the most recently used), or None."""
+        known = self._sets.get(key)
+        if known is not None:
+            self._sets.move_to_end(key)
+        return known
+
+    def marked(self, group: tuple[str, ...]) -> bool:
+        return group in self._markers
+
+    def version(self, key: str) -> tuple[bool, bytes | None]:
+        return (True, self._versions[key]) if key in self._versions else (False, None)
+
+    def keep(
+        self, markers: tuple[str, ...], found: dict[str, dict[str, Answer]],
+        version: tuple[str, bytes | None] | None,
+    ) -> None:
+        """What one reply said, at its place in the stream; only on a link tracking it."""
+        if not self.live():
+            return
+        self._markers.add(markers)
+        if version is not None and len(self._versions) < self.max_entries:
+            self._versions[version[0]] = version[1]
+        for key, answers in found.items():
+            known = self._sets.setdefault(key, {})
+            self._sets.move_to_end(key)
+            for value, answer in answers.items():
+                if value not in known:
+                    self.entries += 1
+                    self.bytes += len(value) + ENTRY_OVERHEAD
+                known[value] = answer
+        self._evict()
+
+    def _evict(self) -> None:
+        while self._sets and (self.entries > self.max_entries or self.bytes > self.max_bytes):
+            self._drop(next(iter(self._sets)))
+
+    def _drop(self, key: str) -> None:
+        known = self._sets.pop(key, None)
+        if known is not None:
+            self.entries -= len(known)
+            self.bytes -= sum(len(value) for value in known) + ENTRY_OVERHEAD * len(known)

@@ -1,0 +1,203 @@
+"""The lookup with a local read path: answered from TrackedAnswers when every part of it is
+there (no I/O), else by one script call on a tracking link whose reply also fills the cache.
+
+Redis tracks the keys a script call declares (KEYS), read or not (verified on Redis 7.0: a
+declared key the script never reads is invalidated too, a key read but not declared is not):
+so one EVALSHA_RO still makes a miss, and every key the answer rests on is tracked by it.
+TRACKED reads what LOOKUP (lookup_script.py) reads but answers every member found in each scope
+with its expiry, so answers are cached per rule set and expiries compared with the proxy's
+clock at use.
+
+KEYS: as LOOKUP's. ARGV: number of markers, number of types, then per type: count, values.
+Reply: {1} when no marker exists; else {0, s, i, e, ...}: per member found, its scope's index
+s and the value's index i (all types' values end to end; both 0-based), and its expiry e (the
+ZSCORE, a string) or 0 when it has none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from bisect import bisect_right
+from collections.abc import Sequence
+
+import hiredis
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from rules.model import RuleType
+from rules.store.link import RedisLink
+from rules.store.lookup_calls import get_command, script_head
+from rules.store.lookup_script import LookupCall
+from rules.store.resp import Reply
+from rules.store.tracked_cache import HITS, MISSES, NEVER, Answer, TrackedAnswers
+
+TRACKED = """
+local m, types = tonumber(ARGV[1]), tonumber(ARGV[2])
+if m > 0 and redis.call('EXISTS', unpack(KEYS, 1, m)) == 0 then return {1} end
+local scopes = (#KEYS - m) / (2 * types)
+local out, base, a = {0}, 0, 3
+for t = 1, types do
+  local count = tonumber(ARGV[a])
+  for s = 1, scopes do
+    local k = m + 2 * ((s - 1) * types + t - 1)
+    for i = a + 1, a + count, 1000 do
+      local last = math.min(i + 999, a + count)
+      local seen = redis.call('SMISMEMBER', KEYS[k + 1], unpack(ARGV, i, last))
+      for j, member in ipairs(seen) do
+        if member == 1 then
+          local at = i + j - 1
+          out[#out + 1] = s - 1
+          out[#out + 1] = at - a - 1 + base
+          out[#out + 1] = redis.call('ZSCORE', KEYS[k + 2], ARGV[at]) or 0
+        end
+      end
+    end
+  end
+  base, a = base + count, a + count + 1
+end
+return out
+"""
+
+Found = tuple[dict[RuleType, set[str]], bytes | None]
+"""The denied values by type, and the key's lists version (None: not asked, or no lists)."""
+Hit = tuple[int, RuleType, str, Answer]
+"""A member found: its scope's index, type, value and expiry."""
+_UNKNOWN = -1.0
+"""No answer cached for a value (a cached expiry is an epoch ms, never negative)."""
+
+
+class TrackedLookup:
+    """The cache (also the link's Tracker) and the link that keeps it exact."""
+
+    def __init__(self, client: aioredis.Redis, answers: TrackedAnswers | None = None) -> None:
+        self.client = client
+        self.answers = answers or TrackedAnswers()
+        self.link = RedisLink.of(client, self.answers)
+        self.sha = hashlib.sha1(TRACKED.encode()).hexdigest()
+
+    async def lookup(
+        self, markers: tuple[str, ...], scopes: Sequence[str], call: LookupCall,
+        version_key: str | None, now_ms: int,
+    ) -> Found | None:
+        """From memory when every part is cached, else fetched; None: no marker exists."""
+        keys = call.keys(markers, list(dict.fromkeys(scopes)))
+        found = self.cached(markers, keys, call, version_key, now_ms)
+        return found if found is not None else await self.fetch(
+            markers, keys, call, version_key, now_ms
+        )
+
+    def cached(
+        self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
+        version_key: str | None, now_ms: int,
+    ) -> Found | None:
+        """The answer when the cache holds every part of it and its tracking is live."""
+        answers = self.answers
+        if not answers.live() or not answers.marked(markers):
+            return None
+        known_version, version = answers.version(version_key) if version_key else (True, None)
+        if not known_version:
+            return None
+        denied = self._denied(answers, len(markers), keys, call, now_ms)
+        if denied is not None:
+            HITS.inc()
+            return denied, version
+        return None
+
+    @staticmethod
+    def _denied(
+        answers: TrackedAnswers, m: int, keys: tuple[str, ...], call: LookupCall, now_ms: int
+    ) -> dict[RuleType, set[str]] | None:
+        types = len(call.types)
+        denied: dict[RuleType, set[str]] = {}
+        for t, rule_type in enumerate(call.types):
+            sets = [answers.answers(keys[k]) for k in range(m + 2 * t, len(keys), 2 * types)]
+            for known in sets:
+                if known is None:
+                    return None
+                for value in call.values[t]:
+                    answer = known.get(value, _UNKNOWN)
+                    if answer == _UNKNOWN:
+                        return None
+                    if answer is not None and answer > now_ms:
+                        denied.setdefault(rule_type, set()).add(value)
+        return denied
+
+    async def fetch(
+        self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
+        version_key: str | None, now_ms: int,
+    ) -> Found | None:
+        """One script call (and the version's GET) on the link; None: no marker exists."""
+        MISSES.inc()
+        packed = [script_head(self.sha, keys).command(arguments(len(markers), call))]
+        if version_key is not None:
+            packed.append(get_command(version_key))
+        hook = functools.partial(self._keep, markers, keys, call, version_key)
+        try:
+            replies = await self.link.call_packed(b"".join(packed), len(packed), hook)
+        except NoScriptError:
+            await self.client.script_load(TRACKED)
+            replies = await self.link.call_packed(b"".join(packed), len(packed), hook)
+        reply = replies[0]
+        assert isinstance(reply, list)
+        if reply[0] != 0:
+            return None
+        denied: dict[RuleType, set[str]] = {}
+        for _, rule_type, value, expiry in hits(reply, call):
+            if expiry is not None and expiry > now_ms:
+                denied.setdefault(rule_type, set()).add(value)
+        version = replies[1] if version_key is not None else None
+        return denied, version if isinstance(version, bytes) else None
+
+    def _keep(
+        self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
+        version_key: str | None, replies: list[Reply],
+    ) -> None:
+        """The reply into the cache, where it stands in the stream (link.Hook)."""
+        reply = replies[0]
+        if not isinstance(reply, list) or not reply or reply[0] != 0:
+            return
+        m, types = len(markers), len(call.types)
+        found: dict[str, dict[str, Answer]] = {}
+        for t, values in enumerate(call.values):
+            for k in range(m + 2 * t, len(keys), 2 * types):
+                found[keys[k]] = dict.fromkeys(values)
+        for scope, rule_type, value, expiry in hits(reply, call):
+            t = call.types.index(rule_type)
+            found[keys[m + 2 * (scope * types + t)]][value] = expiry
+        version = None
+        if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
+            version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
+        self.answers.keep(markers, found, version)
+
+    async def sync(self) -> None:
+        """A PING on the link: its reply comes after every invalidation a write made before it
+        (this process's writes are then seen by its next lookup). Errors only fail the link."""
+        if self.answers.live():
+            with contextlib.suppress(RedisError, OSError):  # the link failed: cache cleared
+                await self.link.call([("PING",)])
+
+    async def aclose(self) -> None:
+        await self.link.aclose()
+
+
+def arguments(markers: int, call: LookupCall) -> list[str | int]:
+    args: list[str | int] = [markers, len(call.types)]
+    for values in call.values:
+        args.append(len(values))
+        args.extend(values)
+    return args
+
+
+def hits(reply: Sequence[Reply], call: LookupCall) -> list[Hit]:
+    """The script's (scope, index, expiry) triples as values by type."""
+    out: list[Hit] = []
+    for at in range(1, len(reply), 3):
+        scope, index, expiry = reply[at], reply[at + 1], reply[at + 2]
+        assert isinstance(scope, int) and isinstance(index, int)
+        i = bisect_right(call.ends, index)
+        start = call.ends[i - 1] if i else 0
+        when = float(expiry) if isinstance(expiry, bytes) else NEVER
+        out.append((scope, call.types[i], call.values[i][index - start], when))
+    return out
