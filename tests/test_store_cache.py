@@ -1,0 +1,216 @@
+"""The Redis store's local read path (rules/store/tracked_cache.py, tracked_lookup.py) against the
+real Redis: answers served from memory without a Redis command, kept exact by Redis's own
+invalidations on the lookup link (no mocks; every write below comes from ANOTHER connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from rules.model import RuleType, tenant_of
+from rules.store import MirroredRedisStore, RedisStore, StoreNotInitialisedError
+from rules.store.keys import expires_key, ready_key, rule_key
+from rules.store.tracked_cache import HITS, MISSES, TrackedAnswers
+from rules.store.tracked_lookup import TrackedLookup
+
+E, P = RuleType.EMAIL, RuleType.PHONE
+DEADLINE = 5.0
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> None:
+    """Wait for `condition` (checked every loop turn or so), failing after DEADLINE seconds."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        result = condition()
+        if result if isinstance(result, bool) else await result:
+            return
+        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def other(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """Another connection: the writer the proxy's cache must hear about."""
+    client = aioredis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(redis_url: str, other: aioredis.Redis) -> AsyncIterator[MirroredRedisStore]:
+    topic = f"cache-{uuid.uuid4().hex[:8]}"
+    store = RedisStore.from_url(redis_url, timeout=2.0, topic=topic, cache=True)
+    await other.set(ready_key(topic), "1")
+    yield store
+    await other.delete(ready_key(topic))
+    await store.aclose()
+
+
+@pytest.fixture
+def tenant() -> str:
+    return tenant_of(str(uuid.uuid4()))
+
+
+def tracked(store: RedisStore) -> TrackedLookup:
+    assert store.tracked is not None
+    return store.tracked
+
+
+async def commands(client: aioredis.Redis, only: str | None = None) -> int:
+    """Commands Redis ran so far (those inside scripts too), INFO itself not counted."""
+    stats = await client.info("commandstats")
+    if only is not None:
+        return int(stats.get(f"cmdstat_{only}", {"calls": 0})["calls"])
+    return sum(int(s["calls"]) for name, s in stats.items() if name != "cmdstat_info")
+
+
+async def denied(store: RedisStore, tenant: str, *values: str) -> set[str]:
+    return (await store.lookup(tenant, {E: set(values)})).get(E, set())
+
+
+async def test_a_repeated_lookup_is_answered_without_a_redis_command(store, other, tenant):
+    await other.sadd(rule_key(tenant, E), "jane@acme.com")
+    assert await denied(store, tenant, "jane@acme.com", "bob@acme.com") == {"jane@acme.com"}
+    hits, misses = HITS._value.get(), MISSES._value.get()
+    before = await commands(other)
+    assert await denied(store, tenant, "jane@acme.com", "bob@acme.com") == {"jane@acme.com"}
+    assert await denied(store, tenant, "bob@acme.com") == set()
+    assert await commands(other) - before == 0
+    assert (HITS._value.get() - hits, MISSES._value.get() - misses) == (2, 0)
+    before = await commands(other, "evalsha_ro")
+    assert await denied(store, tenant, "new@acme.com") == set()  # never asked: Redis is
+    assert await commands(other, "evalsha_ro") - before == 1
+
+
+async def test_a_rule_added_or_removed_by_another_connection_is_seen_by_the_next_lookup(
+    store, other, tenant
+):
+    assert await denied(store, tenant, "jane@acme.com") == set()  # cached: not denied
+    await other.sadd(rule_key(tenant, E), "jane@acme.com")
+    await until(lambda: tracked(store).answers.answers(rule_key(tenant, E)) is None,
+                "the invalidation reached the link")
+    assert await denied(store, tenant, "jane@acme.com") == {"jane@acme.com"}
+    await other.srem(rule_key(tenant, E), "jane@acme.com")
+    await store.synced()  # a PING on the link: its reply follows the invalidation
+    assert await denied(store, tenant, "jane@acme.com") == set()
+
+
+async def test_the_global_scope_and_an_expiry_written_elsewhere_invalidate_too(
+    store, other, tenant
+):
+    value = f"{uuid.uuid4().hex}@acme.com"
+    assert await denied(store, tenant, value) == set()
+    await other.sadd(rule_key("*", E), value)
+    await store.synced()
+    assert await denied(store, tenant, value) == {value}
+    await other.zadd(expires_key("*", E), {value: 1000})  # an expiry in the past, set alone
+    await store.synced()
+    assert await denied(store, tenant, value) == set()
+    await other.srem(rule_key("*", E), value)
+
+
+async def test_an_expiry_that_passes_with_the_cache_warm_lifts_the_rule(store, other, tenant):
+    expiry = int(time.time() * 1000) + 300
+    await other.sadd(rule_key(tenant, E), "jane@acme.com")
+    await other.zadd(expires_key(tenant, E), {"jane@acme.com": expiry})
+    assert await denied(store, tenant, "jane@acme.com") == {"jane@acme.com"}
+    await until(lambda: time.time() * 1000 > expiry, "the proxy's clock passed the expiry")
+    before = await commands(other)
+    assert await denied(store, tenant, "jane@acme.com") == set()
+    assert await commands(other) - before == 0  # from the cache, by the proxy's clock
+
+
+async def test_a_deleted_marker_answers_503_on_the_next_lookup(store, other, tenant):
+    assert await denied(store, tenant, "jane@acme.com") == set()
+    await other.delete(ready_key(store.topic))
+    await store.synced()
+    with pytest.raises(StoreNotInitialisedError):
+        await denied(store, tenant, "jane@acme.com")
+
+
+async def test_a_killed_link_clears_the_cache_and_answers_stay_right(store, other, tenant):
+    assert await denied(store, tenant, "jane@acme.com") == set()
+    answers = tracked(store).answers
+    assert answers.entries > 0
+    (link_id,) = await tracked(store).link.call([("CLIENT", "ID")])
+    assert await other.execute_command("CLIENT", "KILL", "ID", link_id) == 1
+    await until(lambda: answers.entries == 0 and not answers.live(), "the link noticed")
+    await other.sadd(rule_key(tenant, E), "jane@acme.com")  # while no link tracks it
+    assert await denied(store, tenant, "jane@acme.com") == {"jane@acme.com"}  # reconnected
+    assert answers.live()
+
+
+async def test_a_flush_clears_the_cache(flushable_redis_url):
+    client = aioredis.from_url(flushable_redis_url)
+    topic, tenant = f"cache-{uuid.uuid4().hex[:8]}", tenant_of("flush")
+    store = RedisStore.from_url(flushable_redis_url, timeout=2.0, topic=topic, cache=True)
+    try:
+        await client.set(ready_key(topic), "1")
+        await client.sadd(rule_key(tenant, E), "jane@acme.com")
+        assert await denied(store, tenant, "jane@acme.com") == {"jane@acme.com"}
+        await client.flushall()
+        await store.synced()
+        assert tracked(store).answers.entries == 0
+        with pytest.raises(StoreNotInitialisedError):  # the marker went with the rules
+            await denied(store, tenant, "jane@acme.com")
+    finally:
+        await store.aclose()
+        await client.aclose()
+
+
+async def test_the_cache_keeps_within_its_bound_on_entries(store, other, tenant):
+    tracked(store).answers.max_entries = 50
+    await other.sadd(rule_key(tenant, E), "v7@acme.com")
+    for batch in range(10):
+        values = [f"v{batch * 10 + i}@acme.com" for i in range(10)]
+        want = {"v7@acme.com"} & set(values)
+        assert await denied(store, tenant, *values) == want
+        assert tracked(store).answers.entries <= 50
+    assert await denied(store, tenant, "v7@acme.com", "v99@acme.com") == {"v7@acme.com"}
+
+
+async def test_several_types_are_cached_and_invalidated_per_rule_set(store, other, tenant):
+    query = {E: {"jane@acme.com"}, P: {"+15125550100"}}
+    assert await store.lookup(tenant, query) == {}
+    before = await commands(other)
+    assert await store.lookup(tenant, query) == {}
+    assert await commands(other) - before == 0
+    await other.sadd(rule_key(tenant, P), "+15125550100")
+    await store.synced()
+    assert await store.lookup(tenant, query) == {P: {"+15125550100"}}
+
+
+async def test_without_tracking_the_store_reads_redis_every_time(redis_url, other, tenant):
+    """An ACL user without HELLO and CLIENT (docs/redis.md's proxy user): cache off, exact."""
+    user, password = f"nocache-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    await other.execute_command(
+        "ACL", "SETUSER", user, "on", f">{password}", "~denyproxy:*", "resetchannels", "-@all",
+        "+evalsha_ro", "+script|load", "+smismember", "+zscore", "+exists", "+get", "+smembers",
+    )
+    topic = f"cache-{uuid.uuid4().hex[:8]}"
+    url = redis_url.replace("redis://", f"redis://{user}:{password}@", 1)
+    store = RedisStore.from_url(url, timeout=2.0, topic=topic, cache=True)
+    try:
+        await other.set(ready_key(topic), "1")
+        await other.sadd(rule_key(tenant, E), "jane@acme.com")
+        for _ in range(2):
+            before = await commands(other)
+            assert await denied(store, tenant, "jane@acme.com") == {"jane@acme.com"}
+            assert await commands(other) - before >= 1
+        assert not tracked(store).answers.live()
+    finally:
+        await store.aclose()
+        await other.execute_command("ACL", "DELUSER", user)
+        await other.delete(ready_key(topic))
+
+
+def test_an_answer_cached_from_a_dead_link_is_not_served() -> None:
+    answers = TrackedAnswers()
+    answers.opened(None, None)
+    answers.keep(("m",), {"k": {"v": None}}, None)  # no live link: nothing kept
+    assert answers.entries == 0 and not answers.live()
