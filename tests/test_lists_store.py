@@ -20,14 +20,15 @@ from rules.store.keys import slot_of
 EMAIL = RuleType.EMAIL
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "redis", "redis-cached", "cluster"])
 async def store(request):
     if request.param == "memory":
         yield MemoryStore()
         return
     cluster = request.param == "cluster"
     url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
-    redis = RedisStore.from_url(url, timeout=2.0, cluster=cluster)
+    cache = request.param == "redis-cached"  # the local read path (tracked_cache.py)
+    redis = RedisStore.from_url(url, timeout=2.0, cluster=cluster, cache=cache)
     await redis.mark_initialised()
     yield redis
     await redis.aclose()
