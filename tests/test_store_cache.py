@@ -15,8 +15,10 @@ import redis.asyncio as aioredis
 from rules.model import RuleType, tenant_of
 from rules.store import MirroredRedisStore, RedisStore, StoreNotInitialisedError
 from rules.store.keys import expires_key, ready_key, rule_key
+from rules.store.link import _LinkProtocol
 from rules.store.tracked_cache import HITS, MISSES, TrackedAnswers
 from rules.store.tracked_lookup import TrackedLookup
+from tests.test_link_writes import KeptWrites
 
 E, P = RuleType.EMAIL, RuleType.PHONE
 DEADLINE = 5.0
@@ -214,3 +216,26 @@ def test_an_answer_cached_from_a_dead_link_is_not_served() -> None:
     answers.opened(None, None)
     answers.keep(("m",), {"k": {"v": None}}, None)  # no live link: nothing kept
     assert answers.entries == 0 and not answers.live()
+
+
+async def test_an_invalidation_read_with_the_reply_drops_what_the_reply_cached() -> None:
+    """The reply and the push arrive in one read: the reply's answers are kept at their place in
+    the stream (the hook, before the caller resumes), so the push after them drops them."""
+    answers = TrackedAnswers()
+    protocol = _LinkProtocol(asyncio.get_running_loop(), None, "kept", answers)
+    protocol.connection_made(KeptWrites())
+    protocol.tracking = True
+    answers.opened(protocol, None)
+
+    def keep(replies: list[object]) -> None:
+        answers.keep(("m",), {"k": {"v": None}, "j": {"v": None}}, None)
+
+    first = protocol.send(b"PING", 1, keep)
+    protocol.data_received(b"+PONG\r\n")
+    assert await first == [b"PONG"] and answers.answers("k") == {"v": None}
+    second = protocol.send(b"PING", 1, keep)
+    protocol.data_received(b"+PONG\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n")
+    assert await second == [b"PONG"]
+    assert answers.answers("k") is None and answers.answers("j") == {"v": None}
+    protocol.data_received(b">2\r\n$10\r\ninvalidate\r\n_\r\n")  # a flush: nil
+    assert answers.entries == 0 and answers.answers("j") is None
