@@ -34,7 +34,7 @@ Hook = Callable[[list[Reply]], None]
 """Sees a call's replies where they stand in the stream, before its caller resumes."""
 PUSH: type | None = getattr(hiredis, "PushNotification", None)
 """hiredis >= 3.2 parses a RESP3 push into this list subclass; older ones cannot tell it apart."""
-TRACKING: tuple[Command, ...] = (("HELLO", "3"), ("CLIENT", "TRACKING", "ON"))
+TRACKING: tuple[tuple[str, ...], ...] = (("HELLO", "3"), ("CLIENT", "TRACKING", "ON"))
 
 
 class Tracker(Protocol):

@@ -21,6 +21,7 @@ import functools
 import hashlib
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import cast
 
 import hiredis
 import redis.asyncio as aioredis
@@ -139,8 +140,7 @@ class TrackedLookup:
         except NoScriptError:
             await self.client.script_load(TRACKED)
             replies = await self.link.call_packed(b"".join(packed), len(packed), hook)
-        reply = replies[0]
-        assert isinstance(reply, list)
+        reply = cast(list[Reply], replies[0])  # an error reply was raised
         if reply[0] != 0:
             return None
         denied: dict[RuleType, set[str]] = {}
@@ -194,8 +194,7 @@ def hits(reply: Sequence[Reply], call: LookupCall) -> list[Hit]:
     """The script's (scope, index, expiry) triples as values by type."""
     out: list[Hit] = []
     for at in range(1, len(reply), 3):
-        scope, index, expiry = reply[at], reply[at + 1], reply[at + 2]
-        assert isinstance(scope, int) and isinstance(index, int)
+        scope, index, expiry = cast(int, reply[at]), cast(int, reply[at + 1]), reply[at + 2]
         i = bisect_right(call.ends, index)
         start = call.ends[i - 1] if i else 0
         when = float(expiry) if isinstance(expiry, bytes) else NEVER
