@@ -50,6 +50,7 @@ class TrackedAnswers:
     def __init__(self, max_entries: int = 200_000, max_bytes: int = 32 * 2**20) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._sets: OrderedDict[str, dict[str, Answer]] = OrderedDict()
+        self._members: dict[str, dict[str, float]] = {}  # the members among them: few
         self._markers: set[tuple[str, ...]] = set()
         self._versions: dict[str, bytes | None] = {}
         self._link: _LinkProtocol | None = None
@@ -92,6 +93,7 @@ class TrackedAnswers:
         if self.entries or self._markers or self._versions:
             INVALIDATIONS.labels(kind).inc()
         self._sets.clear()
+        self._members.clear()
         self._markers.clear()
         self._versions.clear()
         self.entries = self.bytes = 0
@@ -102,6 +104,10 @@ class TrackedAnswers:
         if known is not None:
             self._sets.move_to_end(key)
         return known
+
+    def members(self, key: str) -> dict[str, float] | None:
+        """The members among the values known for `key`, with their expiry (often none)."""
+        return self._members.get(key)
 
     def marked(self, group: tuple[str, ...]) -> bool:
         return group in self._markers
@@ -127,6 +133,8 @@ class TrackedAnswers:
                     self.entries += 1
                     self.bytes += len(value) + ENTRY_OVERHEAD
                 known[value] = answer
+                if answer is not None:
+                    self._members.setdefault(key, {})[value] = answer
         self._evict()
 
     def _evict(self) -> None:
@@ -134,6 +142,7 @@ class TrackedAnswers:
             self._drop(next(iter(self._sets)))
 
     def _drop(self, key: str) -> None:
+        self._members.pop(key, None)
         known = self._sets.pop(key, None)
         if known is not None:
             self.entries -= len(known)

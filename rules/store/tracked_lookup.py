@@ -65,8 +65,6 @@ Found = tuple[dict[RuleType, set[str]], bytes | None]
 """The denied values by type, and the key's lists version (None: not asked, or no lists)."""
 Hit = tuple[int, RuleType, str, Answer]
 """A member found: its scope's index, type, value and expiry."""
-_UNKNOWN = -1.0
-"""No answer cached for a value (a cached expiry is an epoch ms, never negative)."""
 
 
 class TrackedLookup:
@@ -110,19 +108,22 @@ class TrackedLookup:
     def _denied(
         answers: TrackedAnswers, m: int, keys: tuple[str, ...], call: LookupCall, now_ms: int
     ) -> dict[RuleType, set[str]] | None:
+        """Each value's answer in each scope must be known; members are looked at only where
+        the rule set has some cached (rare), the rest is a subset test."""
         types = len(call.types)
         denied: dict[RuleType, set[str]] = {}
         for t, rule_type in enumerate(call.types):
-            sets = [answers.answers(keys[k]) for k in range(m + 2 * t, len(keys), 2 * types)]
-            for known in sets:
-                if known is None:
+            values = call.values[t]
+            for k in range(m + 2 * t, len(keys), 2 * types):
+                known = answers.answers(keys[k])
+                if known is None or not all(map(known.__contains__, values)):
                     return None
-                for value in call.values[t]:
-                    answer = known.get(value, _UNKNOWN)
-                    if answer == _UNKNOWN:
-                        return None
-                    if answer is not None and answer > now_ms:
-                        denied.setdefault(rule_type, set()).add(value)
+                members = answers.members(keys[k])
+                if members:
+                    for value in values:
+                        expiry = members.get(value)
+                        if expiry is not None and expiry > now_ms:
+                            denied.setdefault(rule_type, set()).add(value)
         return denied
 
     async def fetch(
