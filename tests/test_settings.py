@@ -178,3 +178,16 @@ def test_str_and_format_hide_secrets_too() -> None:
     for text in (str(settings), f"{settings}", f"{settings!r}", repr([settings])):
         assert "hunter2-sasl" not in text
         assert "pw-in-url" not in text
+
+
+async def test_the_store_cache_is_on_for_a_redis_store_unless_turned_off() -> None:
+    from proxy.server import redis_store
+
+    assert parse([]).store_cache is True
+    assert parse([], {"DENYPROXY_STORE_CACHE": "false"}).store_cache is False
+    assert parse(["--no-store-cache"], {"DENYPROXY_STORE_CACHE": "true"}).store_cache is False
+    for argv, cached in ((["--redis", "redis://127.0.0.1:1"], True),
+                         (["--redis", "redis://127.0.0.1:1", "--no-store-cache"], False)):
+        store = redis_store(parse(argv))  # not connected: nothing is asked of that port
+        assert (store.tracked is not None) is cached
+        await store.aclose()
