@@ -108,8 +108,8 @@ class TrackedLookup:
     def _denied(
         answers: TrackedAnswers, m: int, keys: tuple[str, ...], call: LookupCall, now_ms: int
     ) -> dict[RuleType, set[str]] | None:
-        """Each value's answer in each scope must be known; members are looked at only where
-        the rule set has some cached (rare), the rest is a subset test."""
+        """Each value's answer in each scope must be known (a subset test); the members asked
+        are found by a set intersection (both in C), their expiries compared with `now_ms`."""
         types = len(call.types)
         denied: dict[RuleType, set[str]] = {}
         for t, rule_type in enumerate(call.types):
@@ -120,9 +120,8 @@ class TrackedLookup:
                     return None
                 members = answers.members(keys[k])
                 if members:
-                    for value in values:
-                        expiry = members.get(value)
-                        if expiry is not None and expiry > now_ms:
+                    for value in members.keys() & values:  # C: the few asked that are members
+                        if members[value] > now_ms:
                             denied.setdefault(rule_type, set()).add(value)
         return denied
 
