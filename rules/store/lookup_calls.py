@@ -15,12 +15,16 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from rules.model import RuleType
+from rules.store.keys import prefix, slot_of
 from rules.store.link import RedisLink
-from rules.store.lookup_script import LOOKUP, READ_ONLY
+from rules.store.lookup_script import LOOKUP, NOT_COMPLETE, READ_ONLY, LookupCall
 from rules.store.resp import Parts, pack
 
 LookupArgs = tuple[tuple[str, ...], list[str | int]]
 """KEYS and ARGV of one lookup script call."""
+Found = tuple[dict[RuleType, set[str]], bytes | None]
+"""The denied values by type, and the key's lists version (None: not asked, or no lists)."""
 
 
 @functools.lru_cache(maxsize=1024)  # a few kB each: a few MB at most
@@ -42,6 +46,21 @@ class LookupScripts:
         self.cluster = isinstance(client, RedisCluster)
         self.sha = hashlib.sha1(LOOKUP.encode()).hexdigest()
         self.link = None if self.cluster else RedisLink.of(client)
+
+    async def lookup(
+        self, groups: Sequence[tuple[tuple[str, ...], list[str]]], call: LookupCall,
+        version_key: str | None, now_ms: int,
+    ) -> Found | None:
+        """One call per (markers, scopes) group (a Cluster slot's); None: a marker is missing."""
+        calls = [(call.keys(markers, scopes), call.args(len(markers), now_ms))
+                 for markers, scopes in groups]
+        replies, version = await self.evaluate(calls, version_key)
+        denied: dict[RuleType, set[str]] = {}
+        for reply in replies:
+            if reply[0] == NOT_COMPLETE:
+                return None
+            call.denied(reply[1:], denied)
+        return denied, version
 
     async def evaluate(
         self, calls: Sequence[LookupArgs], version_key: str | None = None
@@ -97,3 +116,13 @@ class LookupScripts:
         cluster = cast(RedisCluster, self.client)
         await cluster.initialize()  # the slot map; a no-op once connected
         return {"target_nodes": cluster.get_node_from_key(key)}
+
+
+def by_slot(scopes: Sequence[str], cluster: bool) -> list[tuple[int | None, list[str]]]:
+    """The scopes of each slot a lookup reads (one group, slot None, off a Cluster)."""
+    if not cluster:
+        return [(None, list(dict.fromkeys(scopes)))]
+    slots: dict[int, list[str]] = {}
+    for scope in dict.fromkeys(scopes):
+        slots.setdefault(slot_of(prefix(scope)), []).append(scope)
+    return sorted(slots.items())

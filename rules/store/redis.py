@@ -40,7 +40,6 @@ from rules.store.keys import (
     catalogue_keys,
     initialised_key,
     lists_version_key,
-    prefix,
     ready_key,
     region_key,
     rule_key,
@@ -49,8 +48,8 @@ from rules.store.keys import (
     slot_of,
     writes_key,
 )
-from rules.store.lookup_calls import LookupScripts
-from rules.store.lookup_script import NOT_COMPLETE, LookupCall
+from rules.store.lookup_calls import LookupScripts, by_slot
+from rules.store.lookup_script import LookupCall
 from rules.store.redis_connection import connect
 from rules.store.tracked_lookup import TrackedLookup
 from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args
@@ -163,32 +162,16 @@ class RedisStore:
             return {}, None
         call, now_ms = LookupCall.of(asked), int(time.time() * 1000)
         if self.tracked is not None:  # from memory, or one call on the tracking link
-            found = await self._call(
-                self.tracked.lookup(self.marker_group(None), scopes, call, version_key, now_ms)
-            )
-            if found is None:
-                raise StoreNotInitialisedError(self.missing_marker_detail())
-            return found[0], None if found[1] is None else int(found[1])
-        calls = []
-        for slot, group in self._by_slot(scopes):
-            markers = self.marker_group(slot)
-            calls.append((call.keys(markers, group), call.args(len(markers), now_ms)))
-        replies, version = await self._call(self._scripts.evaluate(calls, version_key))
-        denied: dict[RuleType, set[str]] = {}
-        for reply in replies:
-            if reply[0] == NOT_COMPLETE:
-                raise StoreNotInitialisedError(self.missing_marker_detail())
-            call.denied(reply[1:], denied)
-        return denied, None if version is None else int(version)
-
-    def _by_slot(self, scopes: Sequence[str]) -> list[tuple[int | None, list[str]]]:
-        """The scopes of each slot a lookup reads (one group, slot None, off a Cluster)."""
-        if not self._cluster:
-            return [(None, list(dict.fromkeys(scopes)))]
-        slots: dict[int, list[str]] = {}
-        for scope in dict.fromkeys(scopes):
-            slots.setdefault(slot_of(prefix(scope)), []).append(scope)
-        return sorted(slots.items())
+            markers = self.marker_group(None)
+            pending = self.tracked.lookup(markers, scopes, call, version_key, now_ms)
+        else:
+            slots = by_slot(scopes, self._cluster)
+            groups = [(self.marker_group(slot), group) for slot, group in slots]
+            pending = self._scripts.lookup(groups, call, version_key, now_ms)
+        found = await self._call(pending)
+        if found is None:  # no completeness marker (on some slot)
+            raise StoreNotInitialisedError(self.missing_marker_detail())
+        return found[0], None if found[1] is None else int(found[1])
 
     async def apply(self, changes: Sequence[Change]) -> None:
         """One pipeline, the changes in order, unchecked; replayed SADD/SREM are idempotent."""

@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from rules.model import RuleType
 from rules.store.link import RedisLink
-from rules.store.lookup_calls import get_command, script_head
+from rules.store.lookup_calls import Found, get_command, script_head
 from rules.store.lookup_script import LookupCall
 from rules.store.resp import Reply
 from rules.store.tracked_cache import HITS, MISSES, NEVER, Answer, TrackedAnswers
@@ -61,8 +61,6 @@ end
 return out
 """
 
-Found = tuple[dict[RuleType, set[str]], bytes | None]
-"""The denied values by type, and the key's lists version (None: not asked, or no lists)."""
 Hit = tuple[int, RuleType, str, Answer]
 """A member found: its scope's index, type, value and expiry."""
 
