@@ -1,4 +1,5 @@
-"""`denyproxy doctor`, Redis: version, what this role's ACL allows, the completeness marker.
+"""`denyproxy doctor`, Redis: version, what this role's ACL allows, the local read path (store
+cache), the completeness marker.
 
 The ACL is checked by trying each command the role sends on scratch keys under `denyproxy:`
 (the pattern the documented ACL users are limited to), not with ACL DRYRUN: a
@@ -19,6 +20,7 @@ from redis.exceptions import NoPermissionError, RedisClusterException, RedisErro
 from proxy.doctor import Finding
 from proxy.settings import Settings
 from rules.store.keys import ready_key
+from rules.store.link import RedisLink, _LinkProtocol
 from rules.store.lookup_script import LOOKUP
 from rules.store.redis_connection import connect
 
@@ -87,6 +89,8 @@ async def redis_findings(settings: Settings) -> AsyncIterator[Finding]:
     try:
         yield await _version(client)
         yield await _acl(client, role(settings))
+        if settings.store_cache and not settings.redis_cluster:
+            yield await _cache(client)
         if settings.kafka:
             yield await _marker(client, settings)
     finally:
@@ -117,6 +121,46 @@ async def _acl(client: aioredis.Redis, who: str) -> Finding:
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             return Finding("FAIL", "redis ACL", f"{command} failed ({_why(exc)})")
     return Finding("ok", "redis ACL", f"allows the {who} role: {', '.join(probes(who))}")
+
+
+class _Opened:
+    """The link's Tracker, told only whether tracking was set up (or why not)."""
+
+    def __init__(self) -> None:
+        self.refused: str | None = "never set up"
+
+    def opened(self, link: _LinkProtocol | None, refused: str | None) -> None:
+        self.refused = refused
+
+    def invalidated(self, keys: list[bytes] | None) -> None:
+        pass
+
+    def lost(self) -> None:
+        pass
+
+
+async def _cache(client: aioredis.Redis) -> Finding:
+    """The lookup link set up as serve sets it up (HELLO 3, CLIENT TRACKING ON), then the PING
+    that waits for invalidations after this process's own writes. A refusal is a warning:
+    lookups still read Redis, correct but slower."""
+    opened, ping = _Opened(), True
+    link = RedisLink.of(client, opened)
+    try:
+        await link.call([("PING",)])
+    except NoPermissionError:
+        ping = False
+    except (RedisError, OSError, TimeoutError) as exc:
+        return Finding("FAIL", "store cache", f"lookup link failed ({_why(exc)})")
+    finally:
+        await link.aclose()
+    need = "the ACL needs +client|tracking +ping (see docs/redis.md)"
+    if opened.refused is not None:
+        return Finding("warn", "store cache", f"off, every lookup reads Redis "
+                       f"({opened.refused}); {need}")
+    if not ping:
+        return Finding("warn", "store cache", "on, but PING refused: this process's own rule "
+                       f"writes may answer before its lookups see them; {need}")
+    return Finding("ok", "store cache", "client tracking on: repeated lookups from memory")
 
 
 async def _marker(client: aioredis.Redis, settings: Settings) -> Finding:

@@ -83,7 +83,8 @@ async def test_a_sound_setup_passes_every_check_in_order(sound: Settings) -> Non
     code, lines = await diagnose(sound)
     topic, dlq = sound.topic, dead_letter_topic(sound.topic)
     assert statuses(lines) == [
-        ("ok", "upstream"), ("ok", "redis"), ("ok", "redis ACL"), ("ok", "rule set"),
+        ("ok", "upstream"), ("ok", "redis"), ("ok", "redis ACL"), ("ok", "store cache"),
+        ("ok", "rule set"),
         ("ok", "kafka"), ("ok", f"topic {topic}"), ("ok", f"topic {topic}"),
         ("ok", f"topic {dlq}"), ("ok", f"topic {dlq}"), ("ok", "clock"),
     ], lines
@@ -130,6 +131,40 @@ async def test_redis_acl_that_cannot_write_fails_the_consumer_role_only(
         assert code == 1
         assert lines[-1].startswith("FAIL redis ACL: this user may not run SADD")
         assert all(password not in line for line in lines)
+    finally:
+        await admin.acl_deluser(user)
+        await admin.aclose()
+
+
+PROXY_READS = ["-@all", "+smismember", "+get", "+hgetall", "+zscore", "+exists", "+evalsha_ro",
+               "+script|load", "+zrange", "+zrevrange", "+zscan", "+zcard", "+zlexcount",
+               "+eval", "+smembers", "+scard"]
+
+
+@pytest.mark.parametrize(("extra", "line"), [
+    ([], "warn store cache: off, every lookup reads Redis (CLIENT refused: NOPERM); the ACL "
+         "needs +client|tracking +ping (see docs/redis.md)"),
+    (["+client|tracking"], "warn store cache: on, but PING refused: this process's own rule "
+                           "writes may answer before its lookups see them; the ACL needs "
+                           "+client|tracking +ping (see docs/redis.md)"),
+    (["+client|tracking", "+ping"], "ok   store cache: client tracking on: repeated lookups "
+                                    "from memory"),
+])
+async def test_an_acl_without_client_tracking_warns_that_the_store_cache_is_off(
+    sound: Settings, redis_server: RedisServer, extra: list[str], line: str
+) -> None:
+    user, password = f"cache-{uuid.uuid4().hex[:6]}", "cache-pw-" + uuid.uuid4().hex
+    admin = aioredis.Redis.from_url(redis_server.url)
+    await admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"],
+                            keys=["denyproxy:*"], commands=[*PROXY_READS, *extra])
+    try:
+        reader = sound.with_(redis=f"redis://{user}:{password}@127.0.0.1:{redis_server.port}/0",
+                             consumer=False)
+        code, lines = await diagnose(reader)
+        assert code == 0, lines  # a warning, not a failure: lookups still read Redis
+        assert [found for found in lines if "store cache" in found] == [line]
+        code, lines = await diagnose(reader.with_(store_cache=False))
+        assert code == 0 and not any("store cache" in found for found in lines)
     finally:
         await admin.acl_deluser(user)
         await admin.aclose()
