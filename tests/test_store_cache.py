@@ -5,7 +5,9 @@ invalidations on the lookup link (no mocks; every write below comes from ANOTHER
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -239,3 +241,27 @@ async def test_an_invalidation_read_with_the_reply_drops_what_the_reply_cached()
     assert answers.answers("k") is None and answers.answers("j") == {"v": None}
     protocol.data_received(b">2\r\n$10\r\ninvalidate\r\n_\r\n")  # a flush: nil
     assert answers.entries == 0 and answers.answers("j") is None
+
+
+@pytest.mark.parametrize("per_lookup", [1, 500])
+async def test_the_byte_bound_holds_in_the_bytes_python_allocates(store, tenant, per_lookup):
+    """Filled past max_bytes through real lookups (one value per tenant's rule set, the costliest
+    shape per entry, and 500): clearing the cache frees no more than the bound (25 % margin)."""
+    answers, values = tracked(store).answers, 4_000
+    answers.max_bytes = 2**19
+    tracemalloc.start()
+    try:
+        for n in range(values // per_lookup):
+            asked = {f"v{n}.{i}@{uuid.uuid4().hex[:8]}.com" for i in range(per_lookup)}
+            await store.lookup(tenant_of(f"k{n}") if per_lookup == 1 else tenant, {E: asked})
+        gc.collect()
+        full = tracemalloc.get_traced_memory()[0]
+        charged, entries = answers.bytes, answers.entries
+        answers.clear("flush")
+        gc.collect()
+        freed = full - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert answers.max_bytes / 2 < charged <= answers.max_bytes
+    assert entries < values * 2  # each value asked in two scopes (the key's, global): evicted
+    assert answers.max_bytes / 4 < freed <= answers.max_bytes * 1.25, (freed, charged, entries)

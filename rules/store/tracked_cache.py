@@ -26,8 +26,14 @@ LOG = logging.getLogger(__name__)
 
 LIVE_WINDOW = 1.0
 """Seconds since Redis was last heard on the link within which a cached answer is served."""
-ENTRY_OVERHEAD = 64
-"""Bytes charged per entry besides its value's (the dict slot, the float)."""
+ENTRY_OVERHEAD = 80
+"""Bytes charged per entry besides its value's characters: the str object's header and the
+dict slot (measured with tracemalloc, CPython 3.11: ~75 B at 1,000 values per rule set)."""
+KEY_OVERHEAD = 360
+"""Bytes charged per rule set kept: its dict, its OrderedDict node and its key string (measured:
+~350 B; a cache of one value per rule set costs ~450 B per entry, not 100)."""
+MEMBER_OVERHEAD = 64
+"""Bytes charged per member found: its expiry (a float) in the members dict, and that dict."""
 EXPIRES = ":expires"
 NEVER = math.inf
 """The expiry of a rule that does not expire."""
@@ -126,7 +132,10 @@ class TrackedAnswers:
         if version is not None and len(self._versions) < self.max_entries:
             self._versions[version[0]] = version[1]
         for key, answers in found.items():
-            known = self._sets.setdefault(key, {})
+            known = self._sets.get(key)
+            if known is None:
+                known = self._sets[key] = {}
+                self.bytes += KEY_OVERHEAD
             self._sets.move_to_end(key)
             for value, answer in answers.items():
                 if value not in known:
@@ -134,16 +143,23 @@ class TrackedAnswers:
                     self.bytes += len(value) + ENTRY_OVERHEAD
                 known[value] = answer
                 if answer is not None:
-                    self._members.setdefault(key, {})[value] = answer
+                    self._member(key, value, answer)
         self._evict()
+
+    def _member(self, key: str, value: str, expiry: float) -> None:
+        members = self._members.setdefault(key, {})
+        if value not in members:
+            self.bytes += MEMBER_OVERHEAD
+        members[value] = expiry
 
     def _evict(self) -> None:
         while self._sets and (self.entries > self.max_entries or self.bytes > self.max_bytes):
             self._drop(next(iter(self._sets)))
 
     def _drop(self, key: str) -> None:
-        self._members.pop(key, None)
+        members = self._members.pop(key, None)
         known = self._sets.pop(key, None)
         if known is not None:
             self.entries -= len(known)
             self.bytes -= sum(len(value) for value in known) + ENTRY_OVERHEAD * len(known)
+            self.bytes -= KEY_OVERHEAD + MEMBER_OVERHEAD * len(members or ())
