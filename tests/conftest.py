@@ -5,7 +5,8 @@ of starting them. Tests never FLUSHALL an external Redis: the ones that must wip
 for `flushable_redis_url` and are skipped, saying why, when REDIS_URL is set.
 
 Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default `dev`; scripts/test picks `ci` under
-CI): `ci` is derandomised and bounded, `dev` random, `deep` many examples for fuzzing.
+CI): `ci` is derandomised and bounded, `dev` random, `deep` many examples for fuzzing. A test
+with its own budget names its count under `ci` (tests/budgets.py scales it to the profile).
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from rules.detect import company, finder, structure
 from rules.detect.contact import CONTACT_META_KEYS
+from tests.budgets import examples
 
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
-SETTINGS = settings(max_examples=300, deadline=None,
+SETTINGS = settings(max_examples=examples(300), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 FIELD_KEYS = [
     "openmart_id", "id", "ID", "external_id", "website", "domain", "Company_Website", "name",

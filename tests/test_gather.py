@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from rules import normalize
 from rules.detect import finder, gather, pipeline
 from rules.model import RuleType
+from tests.budgets import examples
 from tests.test_native import texts
 
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
-SETTINGS = settings(max_examples=300, deadline=None,
+SETTINGS = settings(max_examples=examples(300), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 KEYS = ["phone", "mobile_phone", "email", "emails", "website", "name", "city", "type", "linkedin"]
 keys = st.one_of(texts, st.sampled_from(KEYS))

@@ -22,6 +22,7 @@ from rules.detect import finder, joins, pipeline, structure
 from rules.detect.match import Identifier, Policy
 from rules.detect.readings import RULE_TYPE, normals
 from rules.model import RuleType
+from tests.budgets import examples
 from tests.test_jsonspan import json_array, json_contact, json_object, json_record, json_string
 
 REGION = "US"
@@ -69,7 +70,7 @@ def patched(module: Any, name: str, value: object) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("flat", ["compiled", "reference"])
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=_documents(), policy=st.sampled_from(["strip", "drop"]), data=st.data())
 def test_reading_around_the_joins_finds_what_a_full_rescan_finds(
     flat: str, body: bytes, policy: Policy, data: st.DataObject
@@ -128,7 +129,7 @@ def test_a_denied_email_is_gone_and_its_neighbours_are_read() -> None:
 
 
 @pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=_documents(), policy=st.sampled_from(["strip", "drop"]), data=st.data())
 def test_compiled_windows_are_the_reference_windows(
     body: bytes, policy: Policy, data: st.DataObject

@@ -25,6 +25,7 @@ from rules.detect.jsonspan import JsonBodyError, Kind, Scan, Token, scan
 from rules.detect.splice import Action, Edit, Policy, apply, record_of, splice
 from rules.model import RuleType
 from tests import test_match as payloads
+from tests.budgets import examples
 
 META = flt.CONTACT_META_KEYS
 
@@ -501,7 +502,7 @@ def reference(tree: Any, denied: set[int], policy: Policy) -> Any:
     return plain(ref_strip(out, denied) if inside else out)
 
 
-_SETTINGS = settings(max_examples=200, deadline=None,
+_SETTINGS = settings(max_examples=examples(200), deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from rules import normalize
 from rules.detect import finder, pipeline, scan, structure, textfind
+from tests.budgets import examples
 
 try:
     from rules import _native as native  # type: ignore[attr-defined]  # optional extension
@@ -28,7 +29,8 @@ except ImportError:  # pragma: no cover - only without a Rust toolchain
     native = None
 
 needs_native = pytest.mark.skipif(native is None, reason="rules._native is not built")
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(400), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 PLANTED = [
     "jane@acme.com",

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from rules.detect import finder, jsonspan, structure
 from rules.detect.jsonspan import JsonBodyError, Scan
 from rules.detect.structure import Structure
+from tests.budgets import examples
 from tests.test_jsonspan import META, documents
 
 try:
@@ -28,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - only without a Rust toolchain
     _native = None
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(max_examples=examples(200), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 Scanner = Callable[[bytes, frozenset[str], int], Scan]
 

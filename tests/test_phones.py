@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumber
 
 from rules import phones
+from tests.budgets import examples
 
 _E164 = phonenumbers.PhoneNumberFormat.E164
 
@@ -23,7 +24,7 @@ def read_back(number: PhoneNumber) -> str | None:
     return normal if phonenumbers.format_number(again, _E164) == normal else None
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.from_regex(r"\A[2-9][0-9]{9}\Z"))
 def test_every_nanp_form_reads_back_as_itself(national: str) -> None:
     form = "+1" + national
@@ -31,7 +32,7 @@ def test_every_nanp_form_reads_back_as_itself(national: str) -> None:
     assert phonenumbers.format_number(phonenumbers.parse(form), _E164) == form
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     country=st.sampled_from([1, 1, 1, 44, 39, 52, 98, 7, 49]),
     national=st.integers(0, 10**12),
@@ -48,7 +49,7 @@ def test_the_fast_path_agrees_with_the_read_back(
     assert phones._e164(number) == read_back(number)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.from_regex(r"\A[0-9]{10,11}\Z"), st.sampled_from(["", "+", "+1 ", "1-", "(", "00"]))
 def test_rule_forms_are_unchanged_for_digit_strings(digits: str, prefix: str) -> None:
     """`phone` against the same steps with the read-back in place of the fast path."""

@@ -26,6 +26,7 @@ from rules.detect.scan import (
 )
 from rules.model import RuleType
 from tests import leak_detector
+from tests.budgets import examples
 
 JANE = "jane@acme.com"
 PHONE = "+15125550100"
@@ -435,7 +436,8 @@ def _leaked(text: str, values: list[tuple[str, str]]) -> list[str]:
     )
 
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(300), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

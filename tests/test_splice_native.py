@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 from rules.detect import finder, gather, pipeline, splice, structure
 from rules.detect.contact import CONTACT_META_KEYS
 from rules.detect.splice import Policy
+from tests.budgets import examples
 from tests.test_gather import answers
 from tests.test_gather import documents as identifier_documents
 from tests.test_jsonspan import documents
 
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
-SETTINGS = settings(max_examples=400, deadline=None,
+SETTINGS = settings(max_examples=examples(400), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 policies = st.sampled_from(["strip", "drop"])
 
