@@ -26,6 +26,7 @@ class RulePublisher:
     so a bad value fails here, at the caller, instead of dead-lettering the whole event.
     Every event carries `region` too: what it holds is data read in that region, and every
     consumer reads it so, whatever its own `--phone-region`.
+    `delivery_timeout_ms`: how long a send may wait for the broker (tests shorten it).
     """
 
     def __init__(
@@ -36,12 +37,13 @@ class RulePublisher:
         region: str,
         source: str | None = None,
         linger_ms: int = 5,
+        delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
     ) -> None:
         self.topic = topic
         self.region = region
         self.source = source
         self._producer = make_producer(
-            options, "denyproxy-publisher", linger_ms=linger_ms, timeout_ms=DELIVERY_TIMEOUT_MS
+            options, "denyproxy-publisher", linger_ms=linger_ms, timeout_ms=delivery_timeout_ms
         )
 
     async def start(self) -> None:

@@ -22,6 +22,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from rules.consumer import RuleConsumer
 from rules.importer import ImportSpec, import_csv
@@ -159,9 +160,16 @@ def write_csv(path: Path, values: list[str]) -> Path:
     return path
 
 
-OUTAGE = 45.0
-"""Seconds the broker stays down: longer than aiokafka's default request_timeout_ms (40 s),
-after which a batch for a partition without a leader used to fail (LeaderNotAvailableError)."""
+PROBE_TIMEOUT_MS = 2_000
+"""Delivery timeout of a probe publisher that sends through the outage. The broker stays down
+until a send of the probe has failed (KafkaTimeoutError: its batch could not drain in time),
+while the import's publisher, whose sends wait DELIVERY_TIMEOUT_MS, rides the same outage out.
+A fixed 45 s outage proved that against aiokafka's default 40 s (a broker restart aborted
+`rules import` so); this proves it in seconds, and tests/test_publisher.py holds
+DELIVERY_TIMEOUT_MS, the default, above 45 s."""
+FULL_BATCH = [f"p{i}@probe.example" for i in range(10_000)]
+"""Values of one probe event: more than a batch (16 kB), so a second send to its partition
+waits for the first to drain."""
 
 
 class CountingSender:
@@ -197,7 +205,10 @@ async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
     values = [f"user{i}@import.example" for i in range(100_000)]  # 10 events
     spec = ImportSpec(write_csv(tmp_path / "optouts.csv", values), importer, DEFAULT_REGION,
                       column="email")
-    async with RulePublisher(options, topic, region=DEFAULT_REGION) as pub:
+    async with (
+        RulePublisher(options, topic, region=DEFAULT_REGION) as pub,
+        probe_publisher(options, f"{topic}-probe") as probe,
+    ):
         await churn(pub, ledger, tenants, rounds=150, seed=1)
         await poison(options, topic, ledger, tenants[:2])
         async with consumers(options, topic, store, 1, watch=ledger) as (members, watch):
@@ -207,7 +218,8 @@ async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
             await eventually(lambda: sender.sent >= 3, "the import under way")
             assert not job.done(), "the broker stops mid-import"
             await stop(broker)
-            await asyncio.sleep(OUTAGE)  # the outage itself: how long the broker stays down
+            # the outage: until a send that may wait PROBE_TIMEOUT_MS has failed
+            refused = await asyncio.wait_for(until_refused(probe, importer), timeout=60)
             await restart(broker)
             summary = await job
             ledger.imported += summary.events
@@ -217,6 +229,27 @@ async def test_broker_stopped_and_restarted_in_the_middle_of_an_import(
             await poison(options, topic, ledger, tenants[2:3])
             await check_outcome(members, watch, redis, ledger, options, topic)
     assert summary.published == len(values) and summary.rejected == 0
+    assert isinstance(refused, KafkaTimeoutError), refused
+
+
+@contextlib.asynccontextmanager
+async def probe_publisher(options: KafkaOptions, topic: str) -> AsyncIterator[RulePublisher]:
+    """A publisher of a topic of its own whose sends wait PROBE_TIMEOUT_MS for the broker;
+    it has sent once, so it knows the topic before the outage."""
+    await ensure_topic(options, topic)
+    async with RulePublisher(options, topic, region=DEFAULT_REGION,
+                             delivery_timeout_ms=PROBE_TIMEOUT_MS) as probe:
+        await probe.publish("add", new_tenants(1)[0], "email", ["before@probe.example"])
+        yield probe
+
+
+async def until_refused(probe: RulePublisher, tenant: str) -> KafkaError:
+    """Send full batches to one partition until a send fails: what failed it."""
+    while True:
+        try:
+            await probe.send_normalised("add", tenant, RuleType.EMAIL, FULL_BATCH)
+        except KafkaError as refused:
+            return refused
 
 
 async def end_offsets(options: KafkaOptions, topic: str) -> dict[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from rules import events
-from rules.kafka import KafkaOptions, ensure_topic
+from rules.kafka import DELIVERY_TIMEOUT_MS, KafkaOptions, ensure_topic
 from rules.model import MAX_VALUES_PER_CHANGE, RuleType, tenant_of
 from rules.publisher import RulePublisher
 from tests.services import KafkaBroker
@@ -95,3 +96,11 @@ async def test_batches_on_the_broker_are_idempotent_and_gzip(
     sequences = [int(m) for m in re.findall(r"baseSequence: (-?\d+)", "\n".join(batches))]
     assert sequences == [0, 1, 2], dump
     assert all("compresscodec: gzip" in line for line in batches), dump
+
+
+def test_by_default_a_send_waits_out_a_broker_restart_of_45_seconds() -> None:
+    """A send waits `delivery_timeout_ms` for the broker (tests/test_kafka_faults.py proves
+    that with 2 s against a real outage); by default DELIVERY_TIMEOUT_MS, longer than the 45 s
+    broker restart that aiokafka's default 40 s turned into an aborted `rules import`."""
+    default = inspect.signature(RulePublisher).parameters["delivery_timeout_ms"].default
+    assert default == DELIVERY_TIMEOUT_MS and DELIVERY_TIMEOUT_MS > 45_000
