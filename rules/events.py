@@ -60,7 +60,7 @@ MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 REASONS = (
     "json", "schema", "version", "too_many_values", "too_large", "values", "key", "partition",
-    "error",
+    "topic", "error",
 )
 """Reason codes: a bounded set, so they can label a metric (details go in the DLQ header)."""
 

@@ -410,11 +410,6 @@ async def test_lookups_during_a_rebuild_are_refused_or_complete_never_partial(
     assert not [a for a in answers if a.startswith("partial")]
 
 
-@pytest.mark.xfail(strict=True, reason="two topics on one Redis share the rule sets: topic B's "
-                   "remove deletes topic A's rule while A's store stays marked complete. Open: "
-                   "namespacing by topic renames every key (rule_key and ~50 call sites, the "
-                   "lookup scripts, redis.py/link.py); a store that refuses a second topic "
-                   "needs a claim that a Redis shared by many topics (this suite's) cannot hold")
 async def test_a_consumer_of_another_topic_cannot_change_this_topics_rules(
     redis_url: str, options: KafkaOptions, topic: str, store: RedisStore,
     publisher: RulePublisher, redis: aioredis.Redis, running: list[RuleConsumer],
@@ -435,5 +430,6 @@ async def test_a_consumer_of_another_topic_cannot_change_this_topics_rules(
         await wait_applied(other_store, [gone])
     finally:
         await other_store.aclose()
+    assert consumer.rejected_events == 1  # dead-lettered, reason `topic`
     assert await store.ready()
     assert await members(redis, tenant, RuleType.EMAIL) == {"optout@x.io"}

@@ -210,7 +210,7 @@ def test_every_reason_code_is_declared_and_documented() -> None:
     documented = set(re.findall(r"^  \| `([a-z_]+)` \| ", doc, flags=re.MULTILINE))
     assert documented == set(events.REASONS) == {
         "json", "schema", "version", "too_many_values", "too_large", "values", "key",
-        "partition", "error",
+        "partition", "topic", "error",
     }
 
 

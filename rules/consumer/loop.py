@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from rules import metrics
 from rules.consumer.assignment import Assignment, Assignments, Rebalance
 from rules.consumer.cancel import cancel_and_wait
+from rules.consumer.claims import refuse_foreign
 from rules.consumer.client import kafka_consumer
 from rules.consumer.commit import commit
 from rules.consumer.dead_letter import DeadLetters
@@ -241,6 +242,7 @@ class RuleConsumer:
         while self._slots().is_current(assignment):
             assignment.idle.clear()
             try:
+                await refuse_foreign(self.store, part)  # another topic's scopes: dead letters
                 await self.dead_letters.drain(part.rejects)  # guarded as the write: both or none
                 return await self.write(part.changes, part.offsets)
             except StoreSwappedError:  # a planned rebuild switched: position again

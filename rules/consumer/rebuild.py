@@ -27,6 +27,7 @@ from rules.changelog import (
     overdue,
     read_changelog,
 )
+from rules.consumer.claims import refuse_foreign
 from rules.consumer.steps import Checks, Record, decode_all, slices
 from rules.kafka import KafkaOptions, partition_ids
 from rules.lists.snapshot import lists_in, restore_lists
@@ -119,6 +120,7 @@ async def _from_changelog(
     fixes: list[Entry] = []
     for part in await read_changelog(plan.options, plan.topic, within=plan.wait):
         records = list(renormalised(part.rules.values(), plan.region, fixes, report))
+        await store.claim({r.scope for r in records})  # the claims move with the switch
         report.restored += await restore(store.client, records)
         report.lists += await restore_lists(store.client, part.lists.values())
         offsets.update(part.offsets)
@@ -201,6 +203,7 @@ class Replayer:
                 r for rs in batch.values() for r in rs if r.offset < todo[r.partition]
             ]
             for part in slices(records, decode_all(records, checks), 100_000):
+                await refuse_foreign(self.store, part)  # claims in the new generation too
                 await self.store.apply(part.changes, part.offsets)
             self.report.replayed += len(records)
 

@@ -37,6 +37,8 @@ class Slice:
 
     changes: list[Change] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    """The record of each event (so an event refused later can be dead-lettered)."""
     offsets: dict[int, int] = field(default_factory=dict)
     values: int = 0
     rejects: list[tuple[Record, InvalidEventError]] = field(default_factory=list)
@@ -105,6 +107,7 @@ def slices(records: list[Record], decoded: list[Decoded], max_values: int) -> li
                 parts.append(part)
             part.changes.append(item.change)
             part.events.append(item)
+            part.records.append(record)
             part.values += len(item.change.values)
         else:
             part.rejects.append((record, item))

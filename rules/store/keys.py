@@ -14,6 +14,8 @@ Redis layout (one set per scope per type, hash-tagged so a scope stays in one Cl
     denyproxy:{<tenant>}:writes          rule writes of the tenant in the current minute (limits)
     denyproxy:{<tenant>}:admitted        ZSET "<count>:<token>" -> expiry ms: adds admitted, not
                                          yet applied (the rule limit counts them)
+    denyproxy:{<tag>}:topic              the topic whose consumer owns the scopes tagged <tag>
+                                         (a key and its campaigns, `*`, `list:<id>`): SET NX
     denyproxy:{state}:region             the phone region of the rule set, and who recorded it
     denyproxy:{state}:generation         the rule set's generation (a planned rebuild raises it)
     denyproxy:{state}:normaliser         the normaliser version the rule set's values were made by
@@ -34,8 +36,8 @@ Named lists themselves, all in the one slot {lists} (one script changes them ato
     denyproxy:{lists}:version:<tenant>   INCR whenever the tenant's lists change (lookups cache
                                          a tenant's lists and read this in their round trip)
 
-"initialised", "region" and "writes" can never be a topic's or a rule type's name: a topic's
-keys have one more `:` part, and rule types are email, phone, domain, linkedin and company.
+"initialised", "region", "writes" and "topic" can never be a topic's or a rule type's name: a
+topic's keys have one more `:` part, and rule types are email, phone, domain, linkedin and company.
 """
 
 from __future__ import annotations
@@ -126,6 +128,12 @@ def admitted_key(tenant: str) -> str:
     """Adds the deny-rules API admitted and published, not yet applied: ZSET
     `<count>:<token>` -> expiry (epoch ms), counted against the scope's rule limit."""
     return f"{prefix(tenant)}admitted"
+
+
+def claim_key(scope: str) -> str:
+    """The topic that owns `scope` (rules/store/claims.py): one claim per hash tag, so a key's
+    campaigns belong to the key's topic and the claim sits in the slot of the rules it guards."""
+    return f"denyproxy:{{{scope.partition('/')[0]}}}:topic"
 
 
 def slot_of(key: str) -> int:

@@ -12,7 +12,7 @@ offsets and raise StoreSwappedError, and the consumer positions again from the n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -22,6 +22,7 @@ from rules.store.base import StoreSwappedError
 from rules.store.changes import queue_changes
 from rules.store.keys import (
     SLOTS,
+    claim_key,
     generation_key,
     heartbeat_key,
     initialised_key,
@@ -131,6 +132,26 @@ class MirroredRedisStore(RedisStore):
         _check_fence(replies[0] if offsets else 1)
         return before and all(replies[-len(groups) :])
 
+    async def claim(self, scopes: Iterable[str]) -> set[str]:
+        """Claim each scope for this topic unless another topic owns it (SET NX, then GET, in
+        one pipeline): the scopes another topic owns, which this consumer must not write.
+
+        A claim is never moved, so one the pipeline confirmed holds until a flush (which also
+        drops the ready marker: the consumer rebuilds and claims again).
+        """
+        by_key: dict[str, list[str]] = {}
+        for scope in scopes:
+            by_key.setdefault(claim_key(scope), []).append(scope)
+        if not by_key:
+            return set()
+        pipe = self.client.pipeline(transaction=False)
+        for key in by_key:
+            pipe.set(key, self.topic, nx=True)
+            pipe.get(key)
+        owners = (await self._run(pipe))[1::2]
+        foreign = (k for k, o in zip(by_key, owners, strict=True) if _text(o) != self.topic)
+        return {scope for key in foreign for scope in by_key[key]}
+
     def _queue_offsets(self, pipe: Pipeline, offsets: Mapping[int, int]) -> None:
         if offsets:
             flat = [x for p, o in offsets.items() for x in (str(p), o)]
@@ -180,6 +201,10 @@ class MirroredRedisStore(RedisStore):
             else:
                 pipe.delete(key)
         await self._run(pipe)
+
+
+def _text(raw: object) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _check_fence(reply: object) -> None:
