@@ -61,6 +61,7 @@ from rules.store import RedisStore, StoreUnavailableError
 from rules.store.generation import NORMALISER_VERSION
 from rules.store.keys import (
     LISTS,
+    claim_key,
     generation_key,
     lists_meta_key,
     lists_version_key,
@@ -181,10 +182,12 @@ def plan(options: KafkaOptions, topic: str, server: RedisServer, **kw: object) -
 
 
 async def rules_of(client: aioredis.Redis) -> dict[str, object]:
-    """Every rule key (sets, expiries, records, indexes) with its content; no state keys."""
+    """Every rule key (sets, expiries, records, indexes) with its content; no state keys (nor
+    the topic's claims: a deleted list's claim stays, a restore claims only what it restores)."""
     out: dict[str, object] = {}
     async for key in client.scan_iter(match="denyproxy:*", count=1000):
-        if key.startswith("denyproxy:{state}") or key.endswith((":ready", ":initialised")):
+        state = key.endswith((":ready", ":initialised", ":topic"))
+        if key.startswith("denyproxy:{state}") or state:
             continue
         kind = await client.type(key)
         if kind == "set":
@@ -236,6 +239,25 @@ async def test_rebuild_from_the_changelog_reproduces_the_store_exactly(
     assert await store.ready()
     async with aioredis.from_url(private_redis.url.replace("/0", "/1")) as old:
         assert await old.dbsize() == 0  # the old generation was deleted
+
+
+async def test_a_rebuild_keeps_the_topics_claims_and_its_consumer_applying(
+    options: KafkaOptions, topic: str, store: MirroredRedisStore, publisher: RulePublisher,
+    redis: aioredis.Redis, running: list[RuleConsumer], private_redis: RedisServer,
+) -> None:
+    """The claims move with the switch: the same topic still writes, another still cannot."""
+    tenant = tenant_of(f"k-{uuid.uuid4()}")
+    first = await publisher.publish("add", tenant, "email", ["a@acme.com"])
+    consumer = await start(running, options, topic, store)
+    await wait_applied(store, [first])
+
+    await rebuild(plan(options, topic, private_redis))
+
+    assert await redis.get(claim_key(tenant)) == topic
+    later = await publisher.publish("add", tenant, "email", ["b@acme.com"])
+    await wait_applied(store, [later])
+    assert await redis.smembers(f"denyproxy:{{{tenant}}}:email") == {"a@acme.com", "b@acme.com"}
+    assert consumer.rejected_events == 0
 
 
 async def test_changelog_is_compacted_and_holds_no_identifier_in_its_keys(

@@ -21,6 +21,7 @@ from rules.kafka import KafkaOptions, partition_ids
 from rules.kafka_access import changelog_needs, check_access
 from rules.lists.snapshot import deleted_entries, list_entries, restore_lists, touched_lists
 from rules.model import Change
+from rules.scopes import list_scope
 from rules.store import MirroredRedisStore, RuleWriter
 from rules.store.snapshot import entries, restore, touched
 
@@ -76,9 +77,13 @@ class Changelog:
             return {}
         offsets: dict[int, int] = {}
         for part in await read_changelog(self.options, self.topic):
-            mine = (r for r in part.rules.values() if r.partition in partitions)
+            mine = [r for r in part.rules.values() if r.partition in partitions]
+            lists = [r for r in part.lists.values() if r.partition in partitions]
+            scopes = [r.scope for r in mine] + [list_scope(r.list_id) for r in lists]
+            taken = await store.claim(scopes)
+            mine = [r for r in mine if r.scope not in taken]  # another topic's since the flush
+            lists = [r for r in lists if list_scope(r.list_id) not in taken]
             await restore(store.client, mine)
-            await restore_lists(store.client, (r for r in part.lists.values()
-                                               if r.partition in partitions))
+            await restore_lists(store.client, lists)
             offsets.update({p: o for p, o in part.offsets.items() if p in partitions})
         return offsets

@@ -31,6 +31,7 @@ from rules.consumer.claims import refuse_foreign
 from rules.consumer.steps import Checks, Record, decode_all, slices
 from rules.kafka import KafkaOptions, partition_ids
 from rules.lists.snapshot import lists_in, restore_lists
+from rules.scopes import list_scope
 from rules.store import generation
 from rules.store.keys import normaliser_key
 from rules.store.mirrored import MirroredRedisStore
@@ -120,7 +121,8 @@ async def _from_changelog(
     fixes: list[Entry] = []
     for part in await read_changelog(plan.options, plan.topic, within=plan.wait):
         records = list(renormalised(part.rules.values(), plan.region, fixes, report))
-        await store.claim({r.scope for r in records})  # the claims move with the switch
+        lists = [list_scope(r.list_id) for r in part.lists.values()]
+        await store.claim([r.scope for r in records] + lists)  # claims move with the switch
         report.restored += await restore(store.client, records)
         report.lists += await restore_lists(store.client, part.lists.values())
         offsets.update(part.offsets)
