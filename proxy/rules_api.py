@@ -207,6 +207,8 @@ class RulesApi:
         try:
             async with asyncio.timeout(self.forwarder.settings.store_timeout):
                 return await self.forwarder.store.admit(change, self.limits)
+        except StoreFedByKafkaError as exc:  # the key's scope belongs to another topic
+            raise StoreError(str(exc)) from exc
         except (StoreUnavailableError, TimeoutError) as exc:
             raise StoreError("suppression store unavailable; nothing was published") from exc
 

@@ -26,7 +26,14 @@ from rules.importer import ImportSpec, import_csv
 from rules.kafka import KafkaOptions, dead_letter_topic, ensure_topic
 from rules.model import Op, RuleChange, RuleType, tenant_of
 from rules.publisher import RulePublisher
-from rules.store import Limits, RedisStore, StoreUnavailableError, TooManyRulesError, rule_key
+from rules.store import (
+    Limits,
+    RedisStore,
+    StoreFedByKafkaError,
+    StoreUnavailableError,
+    TooManyRulesError,
+    rule_key,
+)
 from tests import test_consumer as base
 from tests.harness import eventually as wait_for
 from tests.test_consumer import members, read_all, sample, start, wait_applied
@@ -432,4 +439,29 @@ async def test_a_consumer_of_another_topic_cannot_change_this_topics_rules(
         await other_store.aclose()
     assert consumer.rejected_events == 1  # dead-lettered, reason `topic`
     assert await store.ready()
+    assert await members(redis, tenant, RuleType.EMAIL) == {"optout@x.io"}
+
+
+async def test_a_direct_write_or_an_admission_for_another_topic_cannot_touch_a_claimed_scope(
+    redis_url: str, options: KafkaOptions, topic: str, store: RedisStore,
+    publisher: RulePublisher, redis: aioredis.Redis, running: list[RuleConsumer],
+) -> None:
+    """The deny-rules API checks the claim in its limit script: without Kafka it writes no
+    claim and refuses a claimed scope; with another topic it publishes nothing."""
+    tenant = tenant_of(str(uuid.uuid4()))
+    meta = await publisher.publish("add", tenant, "email", ["optout@x.io"])
+    await start(running, options, topic, store)
+    await wait_applied(store, [meta])
+    gone = RuleChange("remove", tenant, RuleType.EMAIL, ("optout@x.io",))
+    other = RedisStore.from_url(redis_url, timeout=5.0, topic=f"{topic}-other")
+    direct = RedisStore.from_url(redis_url, timeout=5.0)
+    try:
+        with pytest.raises(StoreFedByKafkaError, match=f"topic {topic},"):
+            await other.admit(gone, Limits())
+        with pytest.raises(StoreFedByKafkaError, match=f"topic {topic},"):
+            await direct.write(gone, Limits())
+        assert await store.admit(gone, Limits()) is None  # its own topic's API admits it
+    finally:
+        await other.aclose()
+        await direct.aclose()
     assert await members(redis, tenant, RuleType.EMAIL) == {"optout@x.io"}

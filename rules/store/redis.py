@@ -38,6 +38,7 @@ from rules.store.keys import (
     SLOTS,
     admitted_key,
     catalogue_keys,
+    claim_key,
     initialised_key,
     lists_version_key,
     ready_key,
@@ -210,8 +211,9 @@ class RedisStore:
     ) -> list[int | bytes | str]:
         keys = catalogue_keys(change.tenant, change.type)
         keys += [rule_key(change.tenant, t) for t in RULE_TYPES]
-        keys += [writes_key(change.tenant), *extra]
-        args = script_args(change, limits, apply=token is None, token=token or "")
+        keys += [writes_key(change.tenant), *extra, claim_key(change.tenant)]
+        topic = "" if token is None else self.feeder_topic  # an admitted change's topic
+        args = script_args(change, limits, apply=token is None, token=token or "", topic=topic)
         reply = cast(list[int | bytes | str], await self._call(self._script(keys=keys, args=args)))
         raise_for(reply, limits, self.feeder_topic)
         return reply

@@ -23,7 +23,7 @@ from rules.store.base import (
 from rules.store.catalogue_script import FUNCTIONS, META_ARGS, meta_args
 
 WINDOW_MS = 60_000
-FIRST_VALUE = META_ARGS + 5  # ARGV index of the first value (Lua counts from 1)
+FIRST_VALUE = META_ARGS + 6  # ARGV index of the first value (Lua counts from 1)
 _SETS = 7  # KEYS index of the tenant's first rule set (after the 6 catalogue keys)
 _LAST_SET = _SETS + len(RULE_TYPES) - 1
 _WRITES, _MUST, _MUST_NOT = _LAST_SET + 1, _LAST_SET + 2, _LAST_SET + 3
@@ -33,13 +33,16 @@ SCRIPT = FUNCTIONS + f"""
 -- KEYS: the 6 catalogue keys of the target (rules/store/catalogue_script.py), the tenant's sets
 --       (one per rule type),
 --       write counter[, marker that must exist, marker that must not exist] (write mode)
---       or [, reservations] (admit mode: ZSET '<count>:<token>' -> expiry ms)
--- ARGV: the 9 catalogue meta args, max rules, writes per window, window ms,
---       mode ('write'|'admit:<token>'), values...
+--       or [, reservations] (admit mode: ZSET '<count>:<token>' -> expiry ms),
+--       and last the scope's topic claim (keys.claim_key)
+-- ARGV: the 9 catalogue meta args, max rules, writes per window, window ms, topic ('' for a
+--       write without Kafka), mode ('write'|'admit:<token>'), values...
 local first = {FIRST_VALUE}
-local op, max_rules, mode = ARGV[1], tonumber(ARGV[first - 4]), ARGV[first - 1]
-local per_window, window_ms = tonumber(ARGV[first - 3]), tonumber(ARGV[first - 2])
+local op, max_rules, mode = ARGV[1], tonumber(ARGV[first - 5]), ARGV[first - 1]
+local per_window, window_ms = tonumber(ARGV[first - 4]), tonumber(ARGV[first - 3])
 local admit = mode ~= 'write'
+local owner = redis.call('GET', KEYS[#KEYS])
+if owner and owner ~= ARGV[first - 2] then return {{5, owner}} end
 if not admit then
   if redis.call('EXISTS', KEYS[{_MUST_NOT}]) == 1 then return {{3}} end
   if redis.call('EXISTS', KEYS[{_MUST}]) == 0 then return {{4}} end
@@ -76,12 +79,14 @@ return {{0, reservation}}
 
 
 def script_args(
-    change: RuleChange, limits: Limits, *, apply: bool, token: str = ""
+    change: RuleChange, limits: Limits, *, apply: bool, token: str = "", topic: str = ""
 ) -> list[str | int]:
-    """`token` names an admission's reservation (unique per call: a uuid)."""
+    """`token` names an admission's reservation (unique per call: a uuid); `topic`: the one
+    an admitted change is published to (a write without Kafka has none: a claimed scope is
+    refused)."""
     mode = "write" if apply else f"admit:{token}"
-    head = [*meta_args(change), limits.max_rules, limits.writes_per_minute, WINDOW_MS, mode]
-    return [*head, *change.values]
+    head = [*meta_args(change), limits.max_rules, limits.writes_per_minute, WINDOW_MS]
+    return [*head, topic, mode, *change.values]
 
 
 def raise_for(reply: Sequence[int | bytes | str], limits: Limits, feeder_topic: str) -> None:
@@ -99,6 +104,12 @@ def raise_for(reply: Sequence[int | bytes | str], limits: Limits, feeder_topic: 
         )
     if code == 4:
         raise StoreNotInitialisedError(NOT_INITIALISED + "; nothing was changed")
+    if code == 5:
+        owner = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        raise StoreFedByKafkaError(
+            f"this key's rules are kept by the Kafka consumer of topic {owner}, which claimed"
+            " them on this Redis (one topic per Redis database); nothing was changed"
+        )
 
 
 NOT_INITIALISED = (
