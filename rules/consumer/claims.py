@@ -29,7 +29,7 @@ async def refuse_foreign(store: RuleWriter, part: Slice) -> None:
     if not foreign:
         return
     kept = [i for i, c in enumerate(part.changes) if scope_of(c) not in foreign]
-    gone = [i for i in range(len(part.changes)) if i not in set(kept)]
+    gone = sorted(set(range(len(part.changes))).difference(kept))
     part.rejects += [(part.records[i], InvalidEventError("topic", FOREIGN)) for i in gone]
     part.changes = [part.changes[i] for i in kept]
     part.events = [part.events[i] for i in kept]
