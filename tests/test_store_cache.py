@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from rules.model import RuleType, tenant_of
-from rules.store import MirroredRedisStore, RedisStore, StoreNotInitialisedError
+from rules.store import MirroredRedisStore, RedisStore, StoreNotInitialisedError, generation
 from rules.store.keys import expires_key, ready_key, rule_key
 from rules.store.link import _LinkProtocol
 from rules.store.tracked_cache import HITS, MISSES, TrackedAnswers
@@ -167,6 +167,41 @@ async def test_a_flush_clears_the_cache(flushable_redis_url):
         await client.aclose()
 
 
+async def never(offsets: dict[int, int]) -> None:
+    raise AssertionError("the target needed no catching up")
+
+
+async def test_a_generation_switch_clears_the_cache(flushable_redis_url):
+    """A planned rebuild switches databases with SWAPDB, which invalidates nothing by itself:
+    a rule that only the new generation holds must not stay hidden by a cached answer."""
+    db, jane = 7, "jane@acme.com"
+    live, target = aioredis.from_url(flushable_redis_url), aioredis.from_url(
+        generation.with_db(flushable_redis_url, db))
+    topic = f"cache-{uuid.uuid4().hex[:8]}"
+    first, second = tenant_of(str(uuid.uuid4())), tenant_of(str(uuid.uuid4()))
+    store = RedisStore.from_url(flushable_redis_url, timeout=2.0, topic=topic, cache=True)
+    try:
+        await live.set(ready_key(topic), "1")
+        await target.flushdb()
+        for tenant in (first, second):  # only the new generation holds their rules
+            await target.sadd(rule_key(tenant, E), jane)
+        await store.synced()  # tracking is by key name: those writes invalidated here too
+        for tenant in (first, second):  # the old generation's answers, cached again
+            assert await denied(store, tenant, jane) == set()
+        assert await denied(store, second, jane) == set()
+        assert tracked(store).answers.entries > 0
+        assert await generation.switch(live, target, db, topic, never) == 1
+        await store.synced()
+        assert await denied(store, first, jane) == {jane}  # a lookup that reads Redis again
+        assert await denied(store, second, jane) == {jane}  # and one the cache held
+    finally:
+        await live.swapdb(0, db)  # the suite's other keys back in db 0
+        await target.flushdb()
+        await store.aclose()
+        await live.aclose()
+        await target.aclose()
+
+
 async def test_the_cache_keeps_within_its_bound_on_entries(store, other, tenant):
     tracked(store).answers.max_entries = 50
     await other.sadd(rule_key(tenant, E), "v7@acme.com")
@@ -228,6 +263,7 @@ async def test_an_invalidation_read_with_the_reply_drops_what_the_reply_cached()
     protocol.connection_made(KeptWrites())
     protocol.tracking = True
     answers.opened(protocol, None)
+    answers.switches_tracked = True  # as after a lookup's read of the switches key
 
     def keep(replies: list[object]) -> None:
         answers.keep(("m",), {"k": {"v": None}, "j": {"v": None}}, None)

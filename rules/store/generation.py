@@ -30,6 +30,7 @@ from rules.store.keys import (
     pending_key,
     ready_key,
     region_key,
+    switches_key,
 )
 
 NORMALISER_VERSION = "3"
@@ -83,6 +84,7 @@ async def switch(
             await carry_state(live, target, topic)
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             pipe.swapdb(0, db)
+            pipe.incr(switches_key())  # in the new db 0: every local cache is invalidated
             try:
                 await pipe.execute()
                 return attempts

@@ -113,6 +113,12 @@ def generation_key() -> str:
     return "denyproxy:{state}:generation"
 
 
+def switches_key() -> str:
+    """A count of generation switches, written in the switch's transaction: SWAPDB itself sends
+    no invalidation, so the proxies' local caches (tracked_cache.py) are cleared by this key's."""
+    return "denyproxy:{state}:switches"
+
+
 def normaliser_key() -> str:
     """The normaliser version the stored values were normalised with."""
     return "denyproxy:{state}:normaliser"

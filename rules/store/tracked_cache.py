@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from prometheus_client import Counter
 
+from rules.store.keys import switches_key
 from rules.store.link import _LinkProtocol
 
 LOG = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ KEY_OVERHEAD = 360
 MEMBER_OVERHEAD = 64
 """Bytes charged per member found: its expiry (a float) in the members dict, and that dict."""
 EXPIRES = ":expires"
+SWITCHES = switches_key()
 NEVER = math.inf
 """The expiry of a rule that does not expire."""
 
@@ -62,6 +64,9 @@ class TrackedAnswers:
         self._link: _LinkProtocol | None = None
         self._refused: str | None = None
         self.entries = self.bytes = 0
+        self.switches_tracked = False
+        """The link read the generation switches key since the cache was last cleared: a
+        switch (SWAPDB, which invalidates nothing itself) then clears it (generation.py)."""
 
     def opened(self, link: _LinkProtocol | None, refused: str | None) -> None:
         """A new connection: its tracking is on (`link`) or was refused (logged once)."""
@@ -83,12 +88,19 @@ class TrackedAnswers:
         INVALIDATIONS.labels("key").inc(len(keys))
         for raw in keys:
             key = raw.decode()
+            if key == SWITCHES:
+                self.clear("switch")
+                continue
             self._drop(key[: -len(EXPIRES)] if key.endswith(EXPIRES) else key)
             self._versions.pop(key, None)
             self._markers = {group for group in self._markers if key not in group}
 
     def live(self) -> bool:
-        """Tracking on, on an open connection that Redis spoke on lately."""
+        """Tracking on, on an open connection that Redis spoke on lately, and a generation
+        switch would be heard."""
+        return self.switches_tracked and self.live_link()
+
+    def live_link(self) -> bool:
         link = self._link
         return (
             link is not None and link.tracking and not link.closed
@@ -103,6 +115,7 @@ class TrackedAnswers:
         self._markers.clear()
         self._versions.clear()
         self.entries = self.bytes = 0
+        self.switches_tracked = False
 
     def answers(self, key: str) -> dict[str, Answer] | None:
         """The values known for rule set `key` (now the most recently used), or None."""

@@ -32,7 +32,7 @@ from rules.store.link import RedisLink
 from rules.store.lookup_calls import Found, get_command, script_head
 from rules.store.lookup_script import LookupCall
 from rules.store.resp import Reply
-from rules.store.tracked_cache import HITS, MISSES, NEVER, Answer, TrackedAnswers
+from rules.store.tracked_cache import HITS, MISSES, NEVER, SWITCHES, Answer, TrackedAnswers
 
 TRACKED = """
 local m, types = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -61,6 +61,7 @@ end
 return out
 """
 
+SWITCHES_GET = get_command(SWITCHES)
 Hit = tuple[int, RuleType, str, Answer]
 """A member found: its scope's index, type, value and expiry."""
 
@@ -132,6 +133,8 @@ class TrackedLookup:
         packed = [script_head(self.sha, keys).command(arguments(len(markers), call))]
         if version_key is not None:
             packed.append(get_command(version_key))
+        if not self.answers.switches_tracked:  # read once: tracked until a switch writes it
+            packed.append(SWITCHES_GET)
         hook = functools.partial(self._keep, markers, keys, call, version_key)
         try:
             replies = await self.link.call_packed(b"".join(packed), len(packed), hook)
@@ -153,6 +156,8 @@ class TrackedLookup:
         version_key: str | None, replies: list[Reply],
     ) -> None:
         """The reply into the cache, where it stands in the stream (link.Hook)."""
+        if len(replies) > 1 + (version_key is not None):  # it read the switches key
+            self.answers.switches_tracked = self.answers.live_link()
         reply = replies[0]
         if not isinstance(reply, list) or not reply or reply[0] != 0:
             return
