@@ -142,6 +142,8 @@ class _LinkProtocol(asyncio.Protocol):
     def _pushed(self, push: list[Reply]) -> None:
         """An invalidation (its keys, or None: everything) for the tracker; other pushes ignored."""
         if self._tracker is not None and len(push) == 2 and push[0] == b"invalidate":
+            if self._pending and self._pending[0].replies:  # a call half answered: its first
+                self._pending[0].hook = None  # replies may predate the write, never cached
             self._tracker.invalidated(cast(list[bytes] | None, push[1]))
 
     def _deliver(self, reply: Reply) -> None:

@@ -35,6 +35,11 @@ KEY_OVERHEAD = 360
 ~350 B; a cache of one value per rule set costs ~450 B per entry, not 100)."""
 MEMBER_OVERHEAD = 64
 """Bytes charged per member found: its expiry (a float) in the members dict, and that dict."""
+VERSION_OVERHEAD = 120
+"""Bytes charged per key's lists version besides its key's characters (tracemalloc: ~107 B
+with a bytes value)."""
+VERSION_SHARE = 8
+"""The versions may take up to 1/8 of max_bytes; past it they are all dropped (read again)."""
 EXPIRES = ":expires"
 SWITCHES = switches_key()
 NEVER = math.inf
@@ -63,7 +68,7 @@ class TrackedAnswers:
         self._versions: dict[str, bytes | None] = {}
         self._link: _LinkProtocol | None = None
         self._refused: str | None = None
-        self.entries = self.bytes = 0
+        self.entries = self.bytes = self.version_bytes = 0
         self.switches_tracked = False
         """The link read the generation switches key since the cache was last cleared: a
         switch (SWAPDB, which invalidates nothing itself) then clears it (generation.py)."""
@@ -92,7 +97,10 @@ class TrackedAnswers:
                 self.clear("switch")
                 continue
             self._drop(key[: -len(EXPIRES)] if key.endswith(EXPIRES) else key)
-            self._versions.pop(key, None)
+            if key in self._versions:
+                del self._versions[key]
+                self.bytes -= len(key) + VERSION_OVERHEAD
+                self.version_bytes -= len(key) + VERSION_OVERHEAD
             self._markers = {group for group in self._markers if key not in group}
 
     def live(self) -> bool:
@@ -114,7 +122,7 @@ class TrackedAnswers:
         self._members.clear()
         self._markers.clear()
         self._versions.clear()
-        self.entries = self.bytes = 0
+        self.entries = self.bytes = self.version_bytes = 0
         self.switches_tracked = False
 
     def answers(self, key: str) -> dict[str, Answer] | None:
@@ -142,8 +150,8 @@ class TrackedAnswers:
         if not self.live():
             return
         self._markers.add(markers)
-        if version is not None and len(self._versions) < self.max_entries:
-            self._versions[version[0]] = version[1]
+        if version is not None:
+            self._version(*version)
         for key, answers in found.items():
             known = self._sets.get(key)
             if known is None:
@@ -158,6 +166,18 @@ class TrackedAnswers:
                 if answer is not None:
                     self._member(key, value, answer)
         self._evict()
+
+    def _version(self, key: str, version: bytes | None) -> None:
+        """A key's lists version, charged to the byte bound; over its share, all forgotten."""
+        if key not in self._versions:
+            cost = len(key) + VERSION_OVERHEAD
+            if self.version_bytes + cost > self.max_bytes // VERSION_SHARE:
+                self.bytes -= self.version_bytes
+                self.version_bytes = 0
+                self._versions.clear()
+            self.bytes += cost
+            self.version_bytes += cost
+        self._versions[key] = version
 
     def _member(self, key: str, value: str, expiry: float) -> None:
         members = self._members.setdefault(key, {})
