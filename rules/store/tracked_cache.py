@@ -110,10 +110,12 @@ class TrackedAnswers:
 
     def live_link(self) -> bool:
         link = self._link
-        return (
-            link is not None and link.tracking and not link.closed
-            and link.heard_within(LIVE_WINDOW)
-        )
+        return self.tracking() and link is not None and link.heard_within(LIVE_WINDOW)
+
+    def tracking(self) -> bool:
+        """An open link with tracking on (quiet or not)."""
+        link = self._link
+        return link is not None and link.tracking and not link.closed
 
     def clear(self, kind: str) -> None:
         if self.entries or self._markers or self._versions:

@@ -177,7 +177,7 @@ class TrackedLookup:
     async def sync(self) -> None:
         """A PING on the link: its reply comes after every invalidation a write made before it
         (this process's writes are then seen by its next lookup). Errors only fail the link."""
-        if self.answers.live():
+        if self.answers.tracking():  # quiet too: a lookup in flight may cache what it read
             with contextlib.suppress(RedisError, OSError):  # the link failed: cache cleared
                 await self.link.call([("PING",)])
 
