@@ -18,7 +18,7 @@ from rules.model import RuleType, tenant_of
 from rules.store import MirroredRedisStore, RedisStore, StoreNotInitialisedError, generation
 from rules.store.keys import expires_key, ready_key, rule_key
 from rules.store.link import _LinkProtocol
-from rules.store.tracked_cache import HITS, MISSES, TrackedAnswers
+from rules.store.tracked_cache import HITS, MISSES, NEVER, TrackedAnswers
 from rules.store.tracked_lookup import TrackedLookup
 from tests.test_link_writes import KeptWrites
 
@@ -251,7 +251,7 @@ async def test_without_tracking_the_store_reads_redis_every_time(redis_url, othe
 def test_an_answer_cached_from_a_dead_link_is_not_served() -> None:
     answers = TrackedAnswers()
     answers.opened(None, None)
-    answers.keep(("m",), {"k": {"v": None}}, None)  # no live link: nothing kept
+    answers.keep(("m",), {"k": {"v"}}, {}, None)  # no live link: nothing kept
     assert answers.entries == 0 and not answers.live()
 
 
@@ -266,17 +266,39 @@ async def test_an_invalidation_read_with_the_reply_drops_what_the_reply_cached()
     answers.switches_tracked = True  # as after a lookup's read of the switches key
 
     def keep(replies: list[object]) -> None:
-        answers.keep(("m",), {"k": {"v": None}, "j": {"v": None}}, None)
+        answers.keep(("m",), {"k": {"v"}, "j": {"v"}}, {}, None)
 
     first = protocol.send(b"PING", 1, keep)
     protocol.data_received(b"+PONG\r\n")
-    assert await first == [b"PONG"] and answers.answers("k") == {"v": None}
+    assert await first == [b"PONG"] and answers.answers("k") == {"v"}
     second = protocol.send(b"PING", 1, keep)
     protocol.data_received(b"+PONG\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n")
     assert await second == [b"PONG"]
-    assert answers.answers("k") is None and answers.answers("j") == {"v": None}
+    assert answers.answers("k") is None and answers.answers("j") == {"v"}
     protocol.data_received(b">2\r\n$10\r\ninvalidate\r\n_\r\n")  # a flush: nil
     assert answers.entries == 0 and answers.answers("j") is None
+
+
+async def test_answers_kept_again_are_charged_once_and_freed_by_an_invalidation() -> None:
+    """The fill charges only values (and members) not yet held: a reply repeating what the
+    cache knows leaves its count and bytes as they were; dropping the rule set frees them."""
+    answers = TrackedAnswers()
+    protocol = _LinkProtocol(asyncio.get_running_loop(), None, "kept", answers)
+    protocol.connection_made(KeptWrites())
+    protocol.tracking = True
+    answers.opened(protocol, None)
+    answers.switches_tracked = True
+    ping = protocol.send(b"PING", 1)
+    protocol.data_received(b"+PONG\r\n")  # Redis heard from: live
+    assert await ping == [b"PONG"]
+    answers.keep(("m",), {"k": {"a", "b"}}, {"k": {"a": NEVER}}, None)
+    charged = answers.bytes
+    answers.keep(("m",), {"k": {"b", "a"}}, {"k": {"a": NEVER}}, None)
+    assert (answers.entries, answers.bytes) == (2, charged)
+    answers.keep(("m",), {"k": {"a", "c"}}, {"k": {"c": 5.0}}, None)
+    assert answers.entries == 3 and answers.members("k") == {"a": NEVER, "c": 5.0}
+    answers.invalidated([b"k"])
+    assert (answers.entries, answers.bytes, answers.members("k")) == (0, 0, None)
 
 
 @pytest.mark.parametrize("per_lookup", [1, 500])

@@ -4,11 +4,12 @@ Redis's server-assisted client-side caching (RESP3 `CLIENT TRACKING ON`, default
 key a command on the link names is remembered by the server, and the first write to it sends an
 invalidation push on the same socket, in order with the replies. So an answer cached from a
 reply is dropped before any reply that could contradict it is read. What is kept, per Redis key:
-a rule set's answer per value (not a member, or a member and its expiry), a completeness marker
-group seen present, a key's lists version. An invalidation drops everything under its key (an
-expiry set's under its rule set's), a flush push (nil) or a lost link drops everything, and
-answers are served only while the link's tracking is on and Redis was heard from within
-`LIVE_WINDOW` (else the lookup reads Redis, which refreshes it). Bounded by entries and bytes:
+the values a rule set's answer is known for (a set) and the members among them with their
+expiry (few), a completeness marker group seen present, a key's lists version. Set operations
+fill and test it in C: a lookup of new values (a miss) costs no per-value Python step. An
+invalidation drops everything under its key (an expiry set's under its rule set's), a flush
+push (nil) or a lost link drops everything, and answers are served only while the link's
+tracking is on and Redis was heard from within `LIVE_WINDOW` (else the lookup reads Redis, which refreshes it). Bounded by entries and bytes:
 the least recently used keys go first.
 """
 
@@ -29,9 +30,9 @@ LIVE_WINDOW = 1.0
 """Seconds since Redis was last heard on the link within which a cached answer is served."""
 ENTRY_OVERHEAD = 80
 """Bytes charged per entry besides its value's characters: the str object's header and the
-dict slot (measured with tracemalloc, CPython 3.11: ~75 B at 1,000 values per rule set)."""
+set slot (measured with tracemalloc, CPython 3.11: ~75 B at 1,000 values per rule set)."""
 KEY_OVERHEAD = 360
-"""Bytes charged per rule set kept: its dict, its OrderedDict node and its key string (measured:
+"""Bytes charged per rule set kept: its set, its OrderedDict node and its key string (measured:
 ~350 B; a cache of one value per rule set costs ~450 B per entry, not 100)."""
 MEMBER_OVERHEAD = 64
 """Bytes charged per member found: its expiry (a float) in the members dict, and that dict."""
@@ -45,8 +46,9 @@ SWITCHES = switches_key()
 NEVER = math.inf
 """The expiry of a rule that does not expire."""
 
-Answer = float | None
-"""A value in a rule set: None (not a member), else the epoch ms its rule expires (NEVER)."""
+Members = dict[str, float]
+"""The members of a rule set among the values asked: value -> epoch ms its rule expires
+(NEVER)."""
 
 HITS = Counter("denyproxy_store_cache_hits_total", "Lookups answered from the local cache.")
 MISSES = Counter("denyproxy_store_cache_misses_total", "Lookups that read Redis (cache on).")
@@ -62,7 +64,7 @@ class TrackedAnswers:
 
     def __init__(self, max_entries: int = 200_000, max_bytes: int = 32 * 2**20) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._sets: OrderedDict[str, dict[str, Answer]] = OrderedDict()
+        self._sets: OrderedDict[str, set[str]] = OrderedDict()
         self._members: dict[str, dict[str, float]] = {}  # the members among them: few
         self._markers: set[tuple[str, ...]] = set()
         self._versions: dict[str, bytes | None] = {}
@@ -127,14 +129,14 @@ class TrackedAnswers:
         self.entries = self.bytes = self.version_bytes = 0
         self.switches_tracked = False
 
-    def answers(self, key: str) -> dict[str, Answer] | None:
-        """The values known for rule set `key` (now the most recently used), or None."""
+    def answers(self, key: str) -> set[str] | None:
+        """The values whose answer is known in rule set `key` (now the most recently used)."""
         known = self._sets.get(key)
         if known is not None:
             self._sets.move_to_end(key)
         return known
 
-    def members(self, key: str) -> dict[str, float] | None:
+    def members(self, key: str) -> Members | None:
         """The members among the values known for `key`, with their expiry (often none)."""
         return self._members.get(key)
 
@@ -145,29 +147,37 @@ class TrackedAnswers:
         return (True, self._versions[key]) if key in self._versions else (False, None)
 
     def keep(
-        self, markers: tuple[str, ...], found: dict[str, dict[str, Answer]],
+        self, markers: tuple[str, ...], asked: dict[str, set[str]], found: dict[str, Members],
         version: tuple[str, bytes | None] | None,
     ) -> None:
-        """What one reply said, at its place in the stream; only on a link tracking it."""
+        """What one reply said, at its place in the stream; only on a link tracking it: the
+        values `asked` per rule set, the members `found` among them."""
         if not self.live():
             return
         self._markers.add(markers)
         if version is not None:
             self._version(*version)
-        for key, answers in found.items():
-            known = self._sets.get(key)
-            if known is None:
-                known = self._sets[key] = {}
-                self.bytes += KEY_OVERHEAD
-            self._sets.move_to_end(key)
-            for value, answer in answers.items():
-                if value not in known:
-                    self.entries += 1
-                    self.bytes += len(value) + ENTRY_OVERHEAD
-                known[value] = answer
-                if answer is not None:
-                    self._member(key, value, answer)
+        for key, values in asked.items():
+            self._add(key, values)
+        for key, members in found.items():
+            held = self._members.setdefault(key, {})
+            before = len(held)  # not `members.keys() - held.keys()`: that walks all held
+            held.update(members)
+            self.bytes += MEMBER_OVERHEAD * (len(held) - before)
         self._evict()
+
+    def _add(self, key: str, values: set[str]) -> None:
+        """`values` into rule set `key`, charged for those not yet there (set operations)."""
+        known = self._sets.get(key)
+        if known is None:
+            new = self._sets[key] = set(values)
+            self.bytes += KEY_OVERHEAD
+        else:
+            self._sets.move_to_end(key)
+            new = values - known
+            known |= new
+        self.entries += len(new)
+        self.bytes += sum(map(len, new)) + ENTRY_OVERHEAD * len(new)
 
     def _version(self, key: str, version: bytes | None) -> None:
         """A key's lists version, charged to the byte bound; over its share, all forgotten."""
@@ -181,12 +191,6 @@ class TrackedAnswers:
             self.version_bytes += cost
         self._versions[key] = version
 
-    def _member(self, key: str, value: str, expiry: float) -> None:
-        members = self._members.setdefault(key, {})
-        if value not in members:
-            self.bytes += MEMBER_OVERHEAD
-        members[value] = expiry
-
     def _evict(self) -> None:
         while self._sets and (self.entries > self.max_entries or self.bytes > self.max_bytes):
             self._drop(next(iter(self._sets)))
@@ -196,5 +200,5 @@ class TrackedAnswers:
         known = self._sets.pop(key, None)
         if known is not None:
             self.entries -= len(known)
-            self.bytes -= sum(len(value) for value in known) + ENTRY_OVERHEAD * len(known)
+            self.bytes -= sum(map(len, known)) + ENTRY_OVERHEAD * len(known)
             self.bytes -= KEY_OVERHEAD + MEMBER_OVERHEAD * len(members or ())

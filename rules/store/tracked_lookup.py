@@ -32,7 +32,7 @@ from rules.store.link import RedisLink
 from rules.store.lookup_calls import Found, get_command, script_head
 from rules.store.lookup_script import LookupCall
 from rules.store.resp import Reply
-from rules.store.tracked_cache import HITS, MISSES, NEVER, SWITCHES, Answer, TrackedAnswers
+from rules.store.tracked_cache import HITS, MISSES, NEVER, SWITCHES, Members, TrackedAnswers
 
 TRACKED = """
 local m, types = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -62,7 +62,7 @@ return out
 """
 
 SWITCHES_GET = get_command(SWITCHES)
-Hit = tuple[int, RuleType, str, Answer]
+Hit = tuple[int, RuleType, str, float]
 """A member found: its scope's index, type, value and expiry."""
 
 
@@ -115,7 +115,7 @@ class TrackedLookup:
             values = call.values[t]
             for k in range(m + 2 * t, len(keys), 2 * types):
                 known = answers.answers(keys[k])
-                if known is None or not all(map(known.__contains__, values)):
+                if known is None or not known.issuperset(values):
                     return None
                 members = answers.members(keys[k])
                 if members:
@@ -146,7 +146,7 @@ class TrackedLookup:
             return None
         denied: dict[RuleType, set[str]] = {}
         for _, rule_type, value, expiry in hits(reply, call):
-            if expiry is not None and expiry > now_ms:
+            if expiry > now_ms:
                 denied.setdefault(rule_type, set()).add(value)
         version = replies[1] if version_key is not None else None
         return denied, version if isinstance(version, bytes) else None
@@ -162,17 +162,19 @@ class TrackedLookup:
         if not isinstance(reply, list) or not reply or reply[0] != 0:
             return
         m, types = len(markers), len(call.types)
-        found: dict[str, dict[str, Answer]] = {}
+        asked: dict[str, set[str]] = {}
         for t, values in enumerate(call.values):
+            each = set(values)  # one set per type, the same in every scope
             for k in range(m + 2 * t, len(keys), 2 * types):
-                found[keys[k]] = dict.fromkeys(values)
+                asked[keys[k]] = each
+        found: dict[str, Members] = {}
         for scope, rule_type, value, expiry in hits(reply, call):
-            t = call.types.index(rule_type)
-            found[keys[m + 2 * (scope * types + t)]][value] = expiry
+            key = keys[m + 2 * (scope * types + call.types.index(rule_type))]
+            found.setdefault(key, {})[value] = expiry
         version = None
         if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
             version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
-        self.answers.keep(markers, found, version)
+        self.answers.keep(markers, asked, found, version)
 
     async def sync(self) -> None:
         """A PING on the link: its reply comes after every invalidation a write made before it
