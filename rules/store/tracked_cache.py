@@ -9,8 +9,8 @@ expiry (few), a completeness marker group seen present, a key's lists version. S
 fill and test it in C: a lookup of new values (a miss) costs no per-value Python step. An
 invalidation drops everything under its key (an expiry set's under its rule set's), a flush
 push (nil) or a lost link drops everything, and answers are served only while the link's
-tracking is on and Redis was heard from within `LIVE_WINDOW` (else the lookup reads Redis, which refreshes it). Bounded by entries and bytes:
-the least recently used keys go first.
+tracking is on and Redis was heard from within `LIVE_WINDOW` (else the lookup reads Redis,
+which refreshes it). Bounded by entries and bytes: the least recently used keys go first.
 """
 
 from __future__ import annotations
