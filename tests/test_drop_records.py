@@ -2,9 +2,10 @@
 
 Each case goes through the pure-Python splice, the compiled one (rules/native/src/splice.rs)
 and the tree filter (`rules.detect.redact`): the same bytes from the splices, the same document
-from the tree filter, and the output is JSON. A record is a list element (an object, or a row
-array) or an object keyed in a map of records (an object of objects that is not a record; the
-body itself only when none of its values is an object of objects). What no record holds is
+from the tree filter, and the output is JSON. A record is the outermost list element (an
+object, or a row array) or object keyed in a map of records (an object of objects that is not
+a record; the body itself only when none of its values is an object of objects) around the
+identifier; with none, the body's object member that holds it. What no record holds is
 stripped where it is, as under `--policy strip`.
 """
 
@@ -28,9 +29,10 @@ CASES = {
                  b' "phone": "+15125550199"}}}', b'{"people": {"p0": {"id": 0}}}'),
     "map-only": (b'{"people": {"p1": {"email": "jane@acme.com", "phone": "+15125550199"}}}',
                  b'{"people": {}}'),
+    # a map inside a list element: the outermost record goes (a person's own entries cannot
+    # be told from a group's members, so the element that holds them goes)
     "map-in-a-record": (b'[{"org": "Acme", "people": {"p1": {"name": "Jane", "email":'
-                        b' "jane@acme.com"}, "p2": {"id": 2}}}]',
-                        b'[{"org": "Acme", "people": {"p2": {"id": 2}}}]'),
+                        b' "jane@acme.com"}, "p2": {"id": 2}}}, {"id": 3}]', b'[{"id": 3}]'),
     # a row array inside a list: the row goes
     "row": (b'{"rows": [["Jane", "jane@acme.com", "+15125550199"], ["Bob", 2]]}',
             b'{"rows": [["Bob", 2]]}'),
@@ -51,9 +53,25 @@ CASES = {
     # the body's own object is no record (as before): the value is stripped, the body kept
     "the-body": (b'{"email": "jane@acme.com", "phone": "+15125550199"}',
                  b'{"email": null, "phone": "+15125550199"}'),
-    # an object with other members than objects is no map: its object values are not records
+    # an object with other members than objects is no map: its object values are not records,
+    # the body's member that holds the identifier is
     "not-a-map": (b'{"people": {"p1": {"email": "jane@acme.com"}, "total": 1}, "status": "ok"}',
-                  b'{"people": {"p1": null, "total": 1}, "status": "ok"}'),
+                  b'{"status": "ok"}'),
+    # review5: the commonest envelope, one person beside a scalar: the body's member goes
+    "one-person-beside-a-status": (b'{"success": true, "data": {"name": "Jane", "email":'
+                                   b' "jane@acme.com", "phone": "+15125550199"}}',
+                                   b'{"success": true}'),
+    # review5: a person's entries inside the person: the person goes, not the entry
+    "an-email-entry": (b'{"data": [{"name": "Jane", "emails": [{"email": "jane@acme.com",'
+                       b' "domain": "acme.com"}], "phone": "+15125550199"}, {"id": 2}]}',
+                       b'{"data": [{"id": 2}]}'),
+    "an-email-pair": (b'{"data": [{"name": "Jane", "emails": [["jane@acme.com", "work"]],'
+                      b' "phone": "+15125550199"}, {"id": 2}]}', b'{"data": [{"id": 2}]}'),
+    "an-array-cell-in-a-row": (b'{"rows": [["Jane", ["jane@acme.com"], "+15125550199"],'
+                               b' ["Bob", 2]]}', b'{"rows": [["Bob", 2]]}'),
+    # a list of scalars inside the body's member: that member goes
+    "emails-in-a-member": (b'{"data": {"emails": ["jane@acme.com"], "phone": "+15125550199"},'
+                           b' "ok": true}', b'{"ok": true}'),
 }
 # Ambiguous shapes read the way that removes more (deny by default): an envelope of maps
 # (`{"data": {"people": {…}}}`) reads `people` as the record, the whole map goes.

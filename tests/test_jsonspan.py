@@ -449,40 +449,34 @@ def ref_strip(node: Any, denied: set[int]) -> Any:
     return node
 
 
-def ref_drop(node: Any, denied: set[int], record: bool | None = None) -> tuple[Any, bool]:
+def ref_drop(node: Any, denied: set[int], body: bool = True) -> tuple[Any, bool]:
     """`(node without its records holding denied leaves, is a denied leaf still inside)`.
 
-    Records: list elements (objects and row arrays), and objects keyed in a map of records: an
-    object of objects that is not a record (`record` True), the body (None) only when none of
-    its values is an object of objects too."""
-    if isinstance(node, Obj):
-        keyed = record is not True and 0 < ref_keyed(node) <= (1 if record is None else 2)
-        members, inside = [], False
-        for k, v in node.members:
-            new, sub = (
-                ref_drop(v, denied, keyed) if isinstance(v, Obj | Arr)
-                else (v, is_denied(v, denied))
-            )
-            inside = inside or is_denied(k, denied)
-            if sub and keyed:  # a record keyed in a map: it goes, a contact point's owner too
-                inside = inside or contact_point(v, denied)
-                continue
-            inside = inside or sub
-            members.append((k, new))
-        return Obj(members), inside
+    Records: the outermost list elements (objects and row arrays) and objects keyed in a map
+    of records (an object of objects that is not a record; the body only when none of its
+    values is an object of objects too); with none, the body's object member holding one."""
     if isinstance(node, Arr):
-        kept, inside = [], False
-        for v in node.items:
-            new, sub = (
-                ref_drop(v, denied, True) if isinstance(v, Obj | Arr)
-                else (v, is_denied(v, denied))
-            )
-            if sub:  # a denied scalar, or a record (object or row) holding one
-                inside = inside or not isinstance(v, Obj | Arr) or contact_point(v, denied)
-                continue
-            kept.append(new)
-        return Arr(kept), inside
-    return node, False
+        kept = [v for v in node.items if not (isinstance(v, Obj | Arr) and ref_holds(v, denied))]
+        return Arr(kept), any(is_denied(v, denied) for v in kept)
+    if not isinstance(node, Obj):
+        return node, False
+    keyed = 0 < ref_keyed(node) <= (1 if body else 2)
+    members, inside = [], any(is_denied(k, denied) for k, _ in node.members)
+    for k, v in node.members:
+        if keyed and isinstance(v, Obj):  # a record keyed in a map of records
+            if not ref_holds(v, denied):
+                members.append((k, v))
+            continue
+        new, sub = ref_drop(v, denied, False) if isinstance(v, Obj | Arr) else (v, False)
+        if sub and body and isinstance(v, Obj):  # the body's member that holds one goes
+            continue
+        inside = inside or sub or is_denied(v, denied)
+        members.append((k, new))
+    return Obj(members), inside
+
+
+def ref_holds(node: Any, denied: set[int]) -> bool:
+    return any(leaf.n in denied for leaf in leaves(node))
 
 
 def ref_keyed(node: Obj) -> int:

@@ -218,11 +218,6 @@ DROP_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "splice.record_of takes the nearest list element (or the body's object, only as a map of "
-    "objects) as the record: an email entry or pair in a list inside the person is a record "
-    "itself, and a person beside a scalar in the body has none (stripped), so Jane's phone "
-    "leaves under --policy drop"))
 @pytest.mark.parametrize("body", DROP_CASES.values(), ids=DROP_CASES.keys())
 def test_drop_never_lets_the_rest_of_a_denied_persons_record_out(body: bytes) -> None:
     outputs = [spliced(body, compiled=False)]

@@ -28,11 +28,14 @@ class Redaction:
         kind = type(value)  # exact types: orjson gives str, int, float; a bool is not an int
         return (kind is str or kind is int or kind is float) and value in self.denied
 
-    def cut_keys(self, node: dict[str, Any]) -> None:
-        for key in [k for k in node if k in self.keys]:
+    def cut_keys(self, node: dict[str, Any]) -> bool:
+        """Removes (and counts) the members under denied keys; True if there was one."""
+        cut = [k for k in node if k in self.keys]
+        for key in cut:
             del node[key]
             rule_type = self.keys[key]
             self.counts[rule_type] = self.counts.get(rule_type, 0) + 1
+        return bool(cut)
 
     def hit(self, value: Any) -> bool:
         """Is `value` denied? Counts it if so."""
@@ -69,7 +72,7 @@ def redact(
         return doc, state.counts
     if policy == "strip":
         _strip(doc, state)
-    elif _drop(doc, state):  # a denied value outside every record: strip it where it is
+    elif _drop_body(doc, state):  # a denied value outside every record: strip it where it is
         _strip(doc, Redaction(denied, keys))
     return doc, state.counts
 
@@ -90,31 +93,62 @@ def _strip(node: Any, state: Redaction) -> None:
                 _strip(value, state)
 
 
-def _drop(node: Any, state: Redaction, record: bool | None = None) -> bool:
+def _drop_body(doc: dict[str, Any] | list[Any], state: Redaction) -> bool:
     """Removes the records holding denied values; True if a denied value is still inside.
 
-    Records: list elements, and the objects keyed in a map of records (`splice.record_of`):
-    an object of objects that is not a record (`record`: True), the body (None) only when
-    none of its values is an object of objects too."""
+    Records (`splice.record_of`): the outermost list elements and objects keyed in a map of
+    records (an object of objects that is not a record; the body only when none of its values
+    is an object of objects too); with none, the body's object member that holds one."""
+    if type(doc) is list:
+        return _drop_below(doc, state)
+    keyed = 0 < _keyed(doc) <= 1
+    inside = bool(state.keys) and state.cut_keys(doc)
+    gone: list[str] = []
+    for key, value in doc.items():
+        if type(value) is dict and (_holds(value, state) if keyed else _drop_below(value, state)):
+            gone.append(key)  # a record keyed in the map, or the body's member holding one
+        elif type(value) is list:
+            inside = _drop_below(value, state) or inside
+        else:
+            inside = state.hit(value) or inside
+    for key in gone:
+        del doc[key]
+    return inside
+
+
+def _drop_below(node: dict[str, Any] | list[Any], state: Redaction) -> bool:
+    """`_drop_body` below the body, above every record: the records under `node` go."""
     if type(node) is list:
-        return _drop_list(node, state)
-    keyed = record is not True and 0 < _keyed(node) <= (1 if record is None else 2)
-    inside = bool(state.keys) and any(k in state.keys for k in node)
-    if inside:
-        state.cut_keys(node)
+        kept = [v for v in node if not ((type(v) is dict or type(v) is list) and _holds(v, state))]
+        inside = any([state.hit(value) for value in kept])  # noqa: C419 - every one counted
+        if len(kept) != len(node):
+            node[:] = kept
+        return inside
+    keyed = _keyed(node) > 0
+    inside = bool(state.keys) and state.cut_keys(node)
     gone: list[str] = []
     for key, value in node.items():
-        if state.hit(value):
-            inside = True
-        elif (type(value) is dict or type(value) is list) and _drop(value, state, keyed):
-            if keyed and type(value) is dict:  # a record keyed in a map of records: it goes
+        if keyed and type(value) is dict:
+            if _holds(value, state):  # a record keyed in a map of records: it goes
                 gone.append(key)
-                inside = inside or state.contact_point(value)  # a contact point: its owner too
-            else:
-                inside = True
+        elif type(value) is dict or type(value) is list:
+            inside = _drop_below(value, state) or inside
+        else:
+            inside = state.hit(value) or inside
     for key in gone:
         del node[key]
     return inside
+
+
+def _holds(node: dict[str, Any] | list[Any], state: Redaction) -> bool:
+    """Does `node` (a record) hold a denied value or key? Counts every one: they go with it."""
+    found = type(node) is dict and bool(state.keys) and state.cut_keys(node)
+    for value in node.values() if type(node) is dict else node:
+        if type(value) is dict or type(value) is list:
+            found = _holds(value, state) or found
+        else:
+            found = state.hit(value) or found
+    return found
 
 
 def _keyed(node: dict[str, Any]) -> int:
@@ -126,19 +160,3 @@ def _keyed(node: dict[str, Any]) -> int:
 
 def _objects(node: dict[str, Any]) -> bool:
     return bool(node) and all(type(value) is dict for value in node.values())
-
-
-def _drop_list(node: list[Any], state: Redaction) -> bool:
-    """Every element is a record (an object, or a row array): one holding a denied value goes."""
-    kept: list[Any] = []
-    inside = False
-    for value in node:
-        if state.hit(value):
-            inside = True
-        elif (type(value) is dict or type(value) is list) and _drop(value, state, True):
-            inside = inside or (type(value) is dict and state.contact_point(value))
-        else:
-            kept.append(value)
-    if len(kept) != len(node):
-        node[:] = kept
-    return inside

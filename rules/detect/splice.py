@@ -2,9 +2,9 @@
 
 `edits` turns the denied tokens into edits by the policy, with the semantics the tree filter
 had: `strip` drops a denied list element, turns a denied member value into `null`, and removes a
-contact point (`{"email": x, "verified": true}`) as a whole; `drop` removes the nearest record
-(`record_of`: an element of a list, an object keyed in a map of records) that holds a denied
-token, a contact point counting as its value, and strips what no record holds. A denied object
+contact point (`{"email": x, "verified": true}`) as a whole; `drop` removes the outermost record
+(`record_of`: an element of a list, an object keyed in a map of records, else the body's object
+member) that holds a denied token, and strips what no record holds. A denied object
 key removes its member. `apply` writes the body with the edits made, commas fixed, every other
 byte as it was. `spliced` does both in one
 compiled call over a compiled structure (rules/native/src/splice.rs); `spliced_reference` is its
@@ -81,8 +81,7 @@ def edits(scan: Nodes, denied: Iterable[Token], policy: Policy) -> list[Edit]:
     tokens = list(denied)
     if policy == "strip":
         return [_strip(scan, token) for token in tokens]
-    points = {wrapper(scan.node, t) for t in tokens} - {-1}  # contact points of denied values
-    return [edit for token in tokens for edit in _drop(scan, token, points)]
+    return [_drop(scan, token) for token in tokens]
 
 
 def _strip(scan: Nodes, token: Token) -> Edit:
@@ -98,42 +97,39 @@ def _strip(scan: Nodes, token: Token) -> Edit:
     return Edit(node.start, node.end, Action.NULL)
 
 
-def _drop(scan: Nodes, token: Token, points: set[int]) -> Iterator[Edit]:
-    """The nearest record that holds `token`; a contact point goes and its holder with it."""
+def _drop(scan: Nodes, token: Token) -> Edit:
+    """The record that holds `token` goes; with none, it is stripped where it is."""
     record = record_of(scan, token.parent)
-    while record in points:
-        yield _cut(scan, record)
-        record = record_of(scan, scan.node(record).parent)
-    if record >= 0:
-        yield _cut(scan, record)
-    else:  # no record holds it: strip it where it is
-        yield _strip(scan, token)
+    return _cut(scan, record) if record >= 0 else _strip(scan, token)
 
 
 def record_of(scan: Nodes, node: int) -> int:
     """The record `--policy drop` removes for what `node` holds, or -1 (none: strip instead).
 
-    The nearest container at or above `node` that is an element of a list (an object, or a
-    row array) or an object keyed in a map of records. A map of records is an object of object
-    values (`{"p1": {…}, "p2": {…}}`) that is not a record (a person's sub-objects are the
-    person's: `{"contact": {…}, "social": {…}}`); the body itself only when none of its values
-    is one (`{"person": {…}}`; in `{"people": {"p1": {…}}}` the records are the people)."""
+    The outermost container at or above `node` that is an element of a list (an object, or a
+    row array) or an object keyed in a map of records: a person's own entries (`emails: [{…}]`,
+    `[[email, label]]`) are the person's, and the person goes. A map of records is an object of
+    object values (`{"p1": {…}, "p2": {…}}`) that is not a record; the body only when none of
+    its values is one (`{"person": {…}}`; in `{"people": {"p1": {…}}}` the records are the
+    people). With none, the body's member that holds `node` when it is an object
+    (`{"success": true, "data": {person}}`: `data` goes, key and value)."""
     chain: list[int] = []
     while node >= 0:
         chain.append(node)
         node = scan.node(node).parent
-    record, keyed = -1, False  # keyed: the node above is a map of records
+    keyed = False  # the node above is a map of records
     for index in reversed(chain):
         n = scan.node(index)
-        is_record = n.slot is not None and (n.in_list or (n.is_object and keyed))
-        record = index if is_record else record
-        keyed = not is_record and 0 < n.keyed <= (1 if n.slot is None else 2)  # see above
-    return record
+        if n.slot is not None and (n.in_list or (n.is_object and keyed)):
+            return index
+        keyed = 0 < n.keyed <= (1 if n.slot is None else 2)  # see above
+    member = chain[-2] if len(chain) > 1 else -1  # the body's member on the way down
+    return member if member >= 0 and scan.node(member).is_object else -1
 
 
 def _cut(scan: Nodes, node: int) -> Edit:
     slot = scan.node(node).slot
-    assert slot is not None  # a record is an element of a list
+    assert slot is not None  # a record is a list element or an object member
     return Edit(*slot, Action.CUT)
 
 

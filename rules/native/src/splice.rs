@@ -62,37 +62,35 @@ fn strip(flat: &Flat, t: &Tok) -> Edit {
     }
 }
 
-/// `splice.record_of`: the nearest list element or object keyed in a map of records at or
+/// `splice.record_of`: the outermost list element or object keyed in a map of records at or
 /// above `node` (a map of records: an object of object values, not a record; the body only
-/// when none of its values is one).
+/// when none of its values is one), else the body's member holding `node` if it is an object.
 fn record_of(flat: &Flat, mut node: isize) -> isize {
     let mut chain = Vec::new();
     while node >= 0 {
         chain.push(node);
         node = flat.nodes[node as usize].parent;
     }
-    let (mut record, mut keyed) = (-1, false); // keyed: the node above is a map of records
+    let mut keyed = false; // keyed: the node above is a map of records
     for &index in chain.iter().rev() {
         let n = &flat.nodes[index as usize];
-        let is_record = n.slot.is_some() && (n.in_list || (n.is_object && keyed));
-        if is_record {
-            record = index;
+        if n.slot.is_some() && (n.in_list || (n.is_object && keyed)) {
+            return index;
         }
-        keyed = !is_record && n.keyed > 0 && (n.keyed == 1 || n.slot.is_some());
+        keyed = n.keyed > 0 && (n.keyed == 1 || n.slot.is_some());
     }
-    record
+    match chain.len() {
+        len if len > 1 && flat.nodes[chain[len - 2] as usize].is_object => chain[len - 2],
+        _ => -1,
+    }
 }
 
-/// `splice._drop`: the nearest record holding `t`, each contact point on the way cut too.
-fn drop(flat: &Flat, t: &Tok, points: &[isize], out: &mut Vec<Edit>) {
-    let mut record = record_of(flat, t.parent);
-    while points.contains(&record) {
-        out.extend(flat.nodes[record as usize].slot.map(cut));
-        record = record_of(flat, flat.nodes[record as usize].parent);
-    }
-    match record {
-        r if r >= 0 => out.extend(flat.nodes[r as usize].slot.map(cut)),
-        _ => out.push(strip(flat, t)),
+/// `splice._drop`: the record holding `t` goes; with none, `t` is stripped where it is.
+fn drop(flat: &Flat, t: &Tok) -> Edit {
+    let record = record_of(flat, t.parent);
+    match (record >= 0).then(|| flat.nodes[record as usize].slot).flatten() {
+        Some(slot) => cut(slot),
+        None => strip(flat, t),
     }
 }
 
@@ -101,11 +99,7 @@ fn edits(flat: &Flat, denied: &[usize], records: &[isize], drop_policy: bool) ->
     let tokens: Vec<&Tok> = denied.iter().map(|&i| &flat.tokens[i]).collect();
     let mut out = Vec::with_capacity(tokens.len() + records.len());
     if drop_policy {
-        let mut points: Vec<isize> = tokens.iter().map(|t| wrapper(flat, t)).collect();
-        points.retain(|&p| p >= 0);
-        points.sort_unstable();
-        points.dedup();
-        tokens.iter().for_each(|t| drop(flat, t, &points, &mut out));
+        out.extend(tokens.iter().map(|t| drop(flat, t)));
     } else {
         out.extend(tokens.iter().map(|t| strip(flat, t)));
     }
