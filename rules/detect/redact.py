@@ -99,7 +99,7 @@ def _drop_body(doc: dict[str, Any] | list[Any], state: Redaction) -> bool:
     Records (`splice.record_of`): the outermost list elements and objects keyed in a map of
     records (an object of objects that is not a record; the body only when none of its values
     is an object of objects too); with none, the body's object member that holds one."""
-    if type(doc) is list:
+    if isinstance(doc, list):
         return _drop_below(doc, state)
     keyed = 0 < _keyed(doc) <= 1
     inside = bool(state.keys) and state.cut_keys(doc)
@@ -118,7 +118,7 @@ def _drop_body(doc: dict[str, Any] | list[Any], state: Redaction) -> bool:
 
 def _drop_below(node: dict[str, Any] | list[Any], state: Redaction) -> bool:
     """`_drop_body` below the body, above every record: the records under `node` go."""
-    if type(node) is list:
+    if isinstance(node, list):
         kept = [v for v in node if not ((type(v) is dict or type(v) is list) and _holds(v, state))]
         inside = any([state.hit(value) for value in kept])  # noqa: C419 - every one counted
         if len(kept) != len(node):
