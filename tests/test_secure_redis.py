@@ -68,8 +68,9 @@ async def test_deny_rules_api_with_the_proxy_user_answers_503(secure_redis: Secu
         async with running_proxy(settings) as proxy, aiohttp.ClientSession() as client, \
                 client.post(f"{proxy.url}/api/v2/deny-rules", headers={"X-API-Key": api_key},
                             json={"type": "email", "values": ["x@acme.com"]}) as r:
-            assert r.status == 503
-            assert "unavailable" in (await r.json())["detail"]
+            assert r.status == 503  # refused: by the ACL, or first by a store Kafka keeps
+            detail = (await r.json())["detail"]  # (a consumer's marker from another test)
+            assert "unavailable" in detail or "nothing was changed" in detail, detail
     with secure_redis.server.admin() as admin:  # the script stopped before any rule or record
         assert admin.scard(rule_key(tenant_of(api_key), RuleType.EMAIL)) == 0
         assert list(admin.scan_iter(f"denyproxy:{{{tenant_of(api_key)}}}:rule:*")) == []
