@@ -29,7 +29,7 @@ from proxy.logs import route_template, scrub
 from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
 from proxy.settings import Settings, kafka_options
-from proxy.upstream import Upstream, client_session
+from proxy.upstream import Upstream, upstream_client
 from rules.catalogue.hits import HitBatch
 from rules.catalogue.of import catalogue_of
 from rules.consumer.cancel import cancel_and_wait
@@ -127,13 +127,14 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            session = await stack.enter_async_context(client_session(settings))
+            upstream = Upstream.parse(settings.upstream)
+            client = upstream_client(settings, upstream)
+            stack.callback(client.close)
             catalogue = catalogue_of(store)
             hits = HitBatch(catalogue)
             flusher = asyncio.create_task(hits.run())
             stack.push_async_callback(_stop, flusher)
-            upstream = Upstream.parse(settings.upstream)
-            app[FORWARDER] = Forwarder(settings, upstream, session, store, hits)
+            app[FORWARDER] = Forwarder(settings, upstream, client, store, hits)
             publisher = await start_publisher(settings, stack) if settings.kafka else None
             app[RULES_API] = RulesApi(app[FORWARDER], publisher)
             app[CATALOGUE_API] = CatalogueApi(app[RULES_API], catalogue)

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.errors import UpstreamBodyError
 from proxy.settings import Settings
 from proxy.upstream import CHUNK, upstream_errors
+from proxy.upstream_response import Response
 
 REQUEST_ID = web.RequestKey("request_id", str)
 STREAMING = web.RequestKey("streaming", bool)  # headers sent: an error now can only abort
 
 
-async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> bytes:
+async def read_body(response: Response, settings: Settings) -> bytes:
     """The whole (still encoded) body, within the filter limit and the upstream timeout."""
     limit, length = settings.max_filter_body, response.content_length  # parsed once
     if length is not None and length > limit:
         raise UpstreamBodyError(f"upstream body is larger than {limit} bytes")
+    if response.at_eof:  # it came with the headers: no wait, so no timer and no await
+        body = response.read_nowait()  # chunked too: at most one read past HIGH_WATER
+        if len(body) > limit:
+            raise UpstreamBodyError(f"upstream body is larger than {limit} bytes")
+        return body
     with upstream_errors(settings.upstream_timeout):
-        if length is not None and response.content.is_eof():  # it came with the headers:
-            return response.content.read_nowait()  # no wait, so no timer and no await
         async with asyncio.timeout(settings.upstream_timeout):
-            if length is not None:
-                return await response.read()
             chunks, size = [], 0
-            async for chunk in response.content.iter_chunked(CHUNK):
+            while chunk := await response.readany():
                 size += len(chunk)
                 if size > limit:
                     raise UpstreamBodyError(f"upstream body is larger than {limit} bytes")
@@ -37,7 +38,7 @@ async def read_body(response: aiohttp.ClientResponse, settings: Settings) -> byt
 
 
 async def stream(
-    request: web.Request, response: aiohttp.ClientResponse, out_headers: CIMultiDict[str],
+    request: web.Request, response: Response, out_headers: CIMultiDict[str],
     idle_timeout: float,
 ) -> web.StreamResponse:
     """Bytes as they come, encoding untouched: a 1 GB download never sits in memory.
@@ -57,7 +58,7 @@ async def stream(
     request[STREAMING] = True
     while request.method != "HEAD":
         async with asyncio.timeout(idle_timeout):  # idle, not total: a long download is fine
-            chunk = await response.content.readany()
+            chunk = await response.readany()
         if not chunk:
             break
         await out.write(chunk)
@@ -65,10 +66,10 @@ async def stream(
     return out
 
 
-async def _small(response: aiohttp.ClientResponse, idle_timeout: float) -> bytes:
+async def _small(response: Response, idle_timeout: float) -> bytes:
     """A body of known length ≤ CHUNK; no timer when it came with the headers (the usual)."""
+    if response.at_eof:
+        return response.read_nowait()
     with upstream_errors(idle_timeout):
-        if response.content.is_eof():
-            return response.content.read_nowait()
         async with asyncio.timeout(idle_timeout):
             return await response.read()

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
@@ -20,6 +19,8 @@ from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, U
 from proxy.settings import Settings
 from proxy.tenant import campaign_of, forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decoded, request_target, upstream_errors
+from proxy.upstream_client import UpstreamClient
+from proxy.upstream_response import Response, UpstreamError
 from proxy.watchdog import Watchdog
 from rules.catalogue.hits import HitBatch
 from rules.detect import company, pipeline
@@ -58,7 +59,7 @@ def logged_tenant(request: web.Request) -> str:
 class Forwarder:
     settings: Settings
     upstream: Upstream
-    session: aiohttp.ClientSession
+    client: UpstreamClient
     store: RuleStore
     hits: HitBatch | None = None
     """Suppression counts of the catalogue, batched: never a store round trip here."""
@@ -95,7 +96,7 @@ class Forwarder:
     async def send(
         self, request: web.Request, url: URL, body: bytes | AsyncIterator[bytes] | None = None,
         filtered: bool = True,
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         """Forward once (never retried: a batch POST may already have cost credits).
 
         The tenant is derived from the very headers sent. The body streams from the client
@@ -117,10 +118,10 @@ class Forwarder:
         started = time.perf_counter()
         with upstream_errors(self.settings.upstream_timeout), self.answers.bounded():
             try:
-                response = await self.session.request(
-                    request.method, url, headers=out_headers, data=body, allow_redirects=False,
+                response = await self.client.request(
+                    request.method, url.raw_path_qs, out_headers, body
                 )
-            except aiohttp.ClientError as exc:
+            except UpstreamError as exc:
                 if request.get(_BODY_TOO_LARGE):
                     raise _too_large(self.settings.max_request_body) from exc
                 raise
@@ -128,7 +129,7 @@ class Forwarder:
         return response
 
     def _streams(
-        self, request: web.Request, response: aiohttp.ClientResponse, label: media.Label
+        self, request: web.Request, response: Response, label: media.Label
     ) -> bool:
         """No body, or one labelled binary (the label is the contract: it is not sniffed)."""
         if request.method == "HEAD" or response.status in (204, 304):
@@ -137,7 +138,7 @@ class Forwarder:
         return kind is media.BodyKind.BINARY
 
     async def streamed(
-        self, request: web.Request, response: aiohttp.ClientResponse
+        self, request: web.Request, response: Response
     ) -> web.StreamResponse:
         """Body untouched; headers still checked (a store round trip only if one holds a
         candidate)."""
@@ -150,7 +151,7 @@ class Forwarder:
         return await stream(request, response, out_headers, self.settings.upstream_timeout)
 
     async def filtered(
-        self, request: web.Request, response: aiohttp.ClientResponse, label: media.Label
+        self, request: web.Request, response: Response, label: media.Label
     ) -> web.Response:
         """receive → classify → collect (both detectors, headers) → ONE lookup → strip →
         verify → send."""

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.catalogue_input import change_meta
 from proxy.company_input import CompanyInput, company_input
@@ -32,6 +32,7 @@ from proxy.errors import (
 )
 from proxy.forward import CAMPAIGN, Forwarder, api_key
 from proxy.tenant import campaign_of
+from proxy.upstream_response import UpstreamError
 from rules.detect import company
 from rules.detect.match import is_denied, query_for
 from rules.model import (
@@ -255,9 +256,12 @@ class RulesApi:
             return
         url = self.forwarder.upstream.url_for("/api/v2/credit-balance")
         try:
-            async with self.forwarder.session.get(url, headers={"X-API-Key": key}) as response:
-                ok = response.status == 200
-        except aiohttp.ClientError as exc:
+            with self.forwarder.answers.bounded():
+                response = await self.forwarder.client.request(
+                    "GET", url.raw_path_qs, CIMultiDict({"X-API-Key": key}))
+            response.release()  # the status is all it asks: the body is not read
+            ok = response.status == 200
+        except (UpstreamError, TimeoutError) as exc:
             raise UpstreamUnavailableError("cannot validate the API key upstream") from exc
         if not ok:
             raise UnauthorizedError("Invalid API Key")

@@ -36,14 +36,18 @@ def readable_ca_file(value: str) -> str:
 
 
 def tls_problem(exc: aiohttp.ClientSSLError) -> str:
-    """The `detail` of a TLS failure: what is wrong with the certificate, never a secret."""
+    """The `detail` of a TLS failure aiohttp reports (doctor.py): never a secret."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        error = exc.certificate_error
-        code = getattr(error, "verify_code", None)
-        if code in NAME_MISMATCH:
-            return "upstream TLS certificate does not match the upstream host"
-        if code == CERT_EXPIRED:
-            return "upstream TLS certificate expired"
-        reason = getattr(error, "verify_message", None)
-        return "upstream TLS certificate not trusted" + (f" ({reason})" if reason else "")
+        return certificate_problem(exc.certificate_error)
     return "upstream TLS handshake failed"
+
+
+def certificate_problem(error: Exception) -> str:
+    """What is wrong with the upstream's certificate (the proxy's client and doctor.py)."""
+    code = getattr(error, "verify_code", None)
+    if code in NAME_MISMATCH:
+        return "upstream TLS certificate does not match the upstream host"
+    if code == CERT_EXPIRED:
+        return "upstream TLS certificate expired"
+    reason = getattr(error, "verify_message", None)
+    return "upstream TLS certificate not trusted" + (f" ({reason})" if reason else "")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
 
-import aiohttp
 import brotli
-from multidict import CIMultiDict
 from yarl import URL
 
 from proxy import paths
@@ -22,7 +20,9 @@ from proxy.errors import (
     UpstreamUnavailableError,
 )
 from proxy.settings import Settings
-from proxy.tls import tls_problem, upstream_ssl_context
+from proxy.tls import upstream_ssl_context
+from proxy.upstream_client import UpstreamClient
+from proxy.upstream_response import UpstreamError
 from rules.detect import finder
 
 CHUNK = 64 * 1024
@@ -65,44 +65,24 @@ def request_target(target: str) -> str:
     return target
 
 
-_NOT_ADDED: CIMultiDict[None] = CIMultiDict(
-    (name, None) for name in ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
-)
-
-
-class ForwardRequest(aiohttp.ClientRequest):
-    """A client request that adds none of aiohttp's automatic headers (Accept,
-    Accept-Encoding, User-Agent, a default Content-Type): the upstream gets the client's.
-
-    The same as `skip_auto_headers` naming all four, without the per-request sort and two
-    header-dict copies aiohttp makes to apply that list (~4 % of a forwarded request).
-    """
-
-    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
-        self._skip_auto_headers = _NOT_ADDED  # aiohttp reads it when it sets the body's headers
-
-
-def client_session(settings: Settings) -> aiohttp.ClientSession:
-    """One pool for the process; bodies stay encoded so untouched ones stream byte for byte.
-
-    Read timeouts are set per step by the caller (a timer per read would cost every request).
-    """
-    connector = aiohttp.TCPConnector(
-        limit=0, limit_per_host=0, ttl_dns_cache=300,
-        ssl=upstream_ssl_context(settings.upstream_ca_file),
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=False,
-        request_class=ForwardRequest,
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout, sock_read=None
-        ),
+def upstream_client(settings: Settings, upstream: Upstream) -> UpstreamClient:
+    """One pool for the process, to the upstream's scheme://host:port; bodies stay encoded so
+    untouched ones stream byte for byte. Read timeouts are set per step by the caller."""
+    base = upstream.base
+    secure = base.scheme == "https"
+    host = base.raw_host or ""
+    port = base.port or (443 if secure else 80)
+    shown = f"[{host}]" if ":" in host else host
+    return UpstreamClient(
+        host=host, port=port,
+        host_header=shown if base.is_default_port() else f"{shown}:{port}",
+        ssl=upstream_ssl_context(settings.upstream_ca_file) if secure else None,
+        connect_timeout=settings.connect_timeout,
     )
 
 
 class upstream_errors:  # lowercase: used as a context manager, named like one
-    """aiohttp's failures become 502/504 values at this one boundary.
+    """The client's failures become 502/504 values at this one boundary.
 
     A plain (sync) context manager: it only catches, so it wraps awaits in async code too; a
     class, not a generator, since it wraps every request (a generator costs ~3x as much).
@@ -124,14 +104,10 @@ class upstream_errors:  # lowercase: used as a context manager, named like one
 
 
 def _mapped(exc: BaseException, timeout: float) -> ProxyError | None:
-    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+    if isinstance(exc, TimeoutError):
         return UpstreamTimeoutError(f"upstream did not answer within {timeout:g} s")
-    if isinstance(exc, aiohttp.ClientSSLError):  # before ClientConnectorError: it is one
-        return UpstreamUnavailableError(tls_problem(exc))
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamUnavailableError("upstream unreachable")
-    if isinstance(exc, aiohttp.ClientError):
-        return UpstreamUnavailableError(f"upstream failed: {type(exc).__name__}")
+    if isinstance(exc, UpstreamError):
+        return UpstreamUnavailableError(exc.detail)
     return None
 
 

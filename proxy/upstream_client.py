@@ -1,0 +1,276 @@
+"""The proxy's HTTP/1.1 client to its one upstream: a keep-alive pool on asyncio.Protocol,
+responses parsed by llhttp (httptools).
+
+aiohttp's ClientSession cost ~100 µs of every forwarded request (request objects, a stream
+reader, timers) for features a proxy to one fixed origin never uses. A request is never
+retried: a batch POST may already have cost credits. A request written on a pooled
+connection the upstream closed at that very instant fails with `Disconnected` (a 502), as it
+did with aiohttp; a connection the upstream closed while idle is dropped as soon as the loop
+sees it (`connection_lost`), and one idle longer than `KEEP_IDLE` is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import cast
+
+import httptools
+from multidict import CIMultiDict
+
+from proxy.tls import certificate_problem
+from proxy.upstream_response import (
+    BodyCut,
+    ConnectFailed,
+    Disconnected,
+    Malformed,
+    Response,
+    TlsFailed,
+    UpstreamError,
+    decoded_headers,
+)
+
+MAX_HEAD = 64 * 1024
+"""Bytes of status line and headers a response may have before it is refused (a 502)."""
+MAX_FIELD = 8190
+"""Bytes of one header line (name and value), aiohttp's limit."""
+MAX_IDLE = 64
+KEEP_IDLE = 15.0
+"""Seconds an idle connection is kept (aiohttp's keep-alive timeout): older ones are closed."""
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class Connection(asyncio.Protocol):
+    """One socket to the upstream: one request at a time, its response parsed as it comes."""
+
+    def __init__(self, pool: UpstreamClient) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[Response] | None = None  # the sender, until the headers
+        self.response: Response | None = None  # its body still arriving
+        self.raw: list[tuple[bytes, bytes]] = []
+        self.head_size = 0
+        self.to_head = False  # llhttp cannot be told: the body of a HEAD answer is skipped here
+        self.until_close = False
+        self.reusable = True
+        self.sending = False
+        self.paused = False
+        self.drained: asyncio.Future[None] | None = None
+        self.idle_since = 0.0
+
+    def begin(self, method: str) -> asyncio.Future[Response]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.to_head, self.head_size = method == "HEAD", 0
+        return self.waiter
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a stream (uvloop's: no subclass)
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None and self.response is None:
+            self.abort()  # bytes nobody asked for (an idle connection): never reused
+            return
+        try:
+            self.parser.feed_data(data)
+        except Exception:  # llhttp's errors, an upgrade, or a limit a callback raised
+            return self.fail(Malformed())
+        if self.waiter is not None:  # still no headers: their bytes are bounded (one read
+            self.head_size += len(data)  # past the bound at most is parsed)
+            if self.head_size > MAX_HEAD:
+                self.fail(Malformed())
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) > MAX_FIELD:
+            raise Malformed()
+        self.raw.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue): the real one follows
+            self.raw = []
+            return
+        response = Response(self, status, decoded_headers(self.raw))
+        self.raw = []
+        self.until_close = response.content_length is None and "chunked" not in (
+            response.headers.get("Transfer-Encoding", "").lower())
+        self.response, waiter, self.waiter = response, self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+        if self.to_head:  # no body, whatever its headers say; llhttp would wait for one
+            self.reusable = False
+            self.completed()
+
+    def on_body(self, body: bytes) -> None:
+        if self.response is not None and not self.to_head:
+            self.response.feed(body)
+
+    def on_message_complete(self) -> None:
+        if self.response is not None:
+            self.reusable = self.reusable and self.parser.should_keep_alive()
+            self.completed()
+
+    def completed(self) -> None:
+        """The body is all here: the connection goes back to the pool if both sides allow."""
+        assert self.response is not None
+        self.response.finish()
+        self.response = None
+        self.resume()
+        if self.reusable and not self.sending:
+            self.pool.put(self)
+        else:
+            self.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        self.pool.forget(self)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(Disconnected())
+        if self.response is not None:
+            self.response.finish(None if self.until_close else BodyCut())
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_exception(Disconnected())
+
+    def fail(self, error: UpstreamError) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+        if self.response is not None:
+            self.response.finish(error)
+        self.waiter = self.response = None
+        self.abort()
+
+    def abort(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause(self) -> None:
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
+
+    async def write_stream(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+        """A streamed request body, waiting whenever the socket's buffer is full."""
+        assert self.transport is not None
+        self.sending = True
+        async for chunk in body:
+            if self.transport.is_closing():
+                break  # it answered (or failed) already: the rest is not sent
+            if chunk:
+                self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if self.drained is not None:
+                await self.drained
+        if chunked:
+            self.transport.write(b"0\r\n\r\n")
+        self.sending = False
+        if self.waiter is None and self.response is None:  # it answered before we finished
+            self.abort()
+
+
+@dataclass(slots=True)
+class UpstreamClient:
+    """The pool: connections to one scheme://host:port, reused most-recent first."""
+
+    host: str
+    port: int
+    host_header: str
+    ssl: ssl.SSLContext | None
+    connect_timeout: float
+    max_idle: int = MAX_IDLE
+    idle: deque[Connection] = field(default_factory=deque)
+
+    async def request(
+        self, method: str, target: str, headers: CIMultiDict[str],
+        body: bytes | AsyncIterator[bytes] | None = None,
+    ) -> Response:
+        """Send once; the response once its headers are in (its body may be in too)."""
+        conn = await self.connection()
+        waiter = conn.begin(method)
+        assert conn.transport is not None
+        try:
+            if isinstance(body, bytes | None):
+                conn.transport.write(request_head(method, target, self.host_header, headers,
+                                                  body) + (body or b""))
+            else:
+                chunked = "Content-Length" not in headers
+                conn.transport.write(request_head(method, target, self.host_header, headers,
+                                                  None, chunked))
+                await conn.write_stream(body, chunked)
+            return await waiter
+        except BaseException:
+            conn.abort()
+            raise
+
+    async def connection(self) -> Connection:
+        """An idle connection still fresh enough, else a new one."""
+        now = asyncio.get_running_loop().time()
+        while self.idle:
+            conn = self.idle.pop()
+            if now - conn.idle_since < KEEP_IDLE:
+                return conn
+            conn.abort()
+        return await self.connect()
+
+    async def connect(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: Connection(self), self.host, self.port, ssl=self.ssl,
+                    server_hostname=self.host if self.ssl is not None else None,
+                )
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsFailed(certificate_problem(exc)) from exc
+        except ssl.SSLError as exc:
+            raise TlsFailed() from exc
+        except OSError as exc:  # refused, unreachable, no such name
+            raise ConnectFailed() from exc
+        return conn
+
+    def put(self, conn: Connection) -> None:
+        if len(self.idle) >= self.max_idle:
+            conn.abort()
+            return
+        conn.idle_since = asyncio.get_running_loop().time()
+        self.idle.append(conn)
+
+    def forget(self, conn: Connection) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().abort()
+
+
+def request_head(
+    method: str, target: str, host: str, headers: CIMultiDict[str], body: bytes | None,
+    chunked: bool = False,
+) -> bytes:
+    """Request line and headers; Host is the upstream's; a length or chunked framing added."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    elif "Content-Length" not in headers and (body or method not in _NO_BODY_METHODS):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    head = "\r\n".join(lines)
+    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
+        raise ValueError("a request header holds a line break")
+    return (head + "\r\n\r\n").encode("utf-8", "surrogateescape")
