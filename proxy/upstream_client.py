@@ -53,7 +53,8 @@ class Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[Response] | None = None  # the sender, until the headers
         self.response: Response | None = None  # its body still arriving
         self.raw: list[tuple[bytes, bytes]] = []
-        self.head_size = 0
+        self.head_size = 0  # bytes read while the head is incomplete (one never ending)
+        self.field_bytes = 0  # bytes of the header fields parsed
         self.to_head = False  # llhttp cannot be told: the body of a HEAD answer is skipped here
         self.until_close = False
         self.reusable = True
@@ -64,7 +65,7 @@ class Connection(asyncio.Protocol):
 
     def begin(self, method: str) -> asyncio.Future[Response]:
         self.waiter = asyncio.get_running_loop().create_future()
-        self.to_head, self.head_size = method == "HEAD", 0
+        self.to_head, self.head_size, self.field_bytes = method == "HEAD", 0, 0
         return self.waiter
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -73,18 +74,24 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.waiter is None and self.response is None:
             self.abort()  # bytes nobody asked for (an idle connection): never reused
-            return
-        try:
-            self.parser.feed_data(data)
-        except Exception:  # llhttp's errors, an upgrade, or a limit a callback raised
-            return self.fail(Malformed())
-        if self.waiter is not None:  # still no headers: their bytes are bounded (one read
+        elif not self._parsed(data):
+            self.fail(Malformed())
+        elif self.waiter is not None:  # still no headers: their bytes are bounded (one read
             self.head_size += len(data)  # past the bound at most is parsed)
             if self.head_size > MAX_HEAD:
                 self.fail(Malformed())
 
+    def _parsed(self, data: bytes) -> bool:
+        try:
+            self.parser.feed_data(data)
+        except Exception:  # llhttp's errors, an upgrade, or a limit a callback raised
+            return False
+        return True
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > MAX_FIELD:
+        size = len(name) + len(value)
+        self.field_bytes += size + 4
+        if size > MAX_FIELD or self.field_bytes > MAX_HEAD:  # also when all came in one read
             raise Malformed()
         self.raw.append((name, value))
 
