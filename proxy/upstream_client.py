@@ -100,6 +100,8 @@ class Connection(asyncio.Protocol):
         if status < 200:  # an interim answer (100 Continue): the real one follows
             self.raw = []
             return
+        if self.waiter is None:  # an answer nobody asked for: the connection is not trusted
+            raise Malformed()
         response = Response(self, status, decoded_headers(self.raw))
         self.raw = []
         self.until_close = response.content_length is None and "chunked" not in (
@@ -229,7 +231,7 @@ class UpstreamClient:
         now = asyncio.get_running_loop().time()
         while self.idle:
             conn = self.idle.pop()
-            if now - conn.idle_since < KEEP_IDLE:
+            if now - conn.idle_since < KEEP_IDLE and conn.reusable:
                 return conn
             conn.abort()
         return await self.connect()

@@ -159,6 +159,15 @@ async def test_a_pooled_connection_the_upstream_closed_is_never_used() -> None:
     assert raw.connections == 2
 
 
+async def test_an_answer_nobody_asked_for_drops_the_connection() -> None:
+    async with raw_server(ok(b"asked") + ok(b"not asked"), ok(b"next")) as raw:
+        client = client_of(raw)
+        assert await (await get(client)).read() == b"asked"
+        await until(lambda: not client.idle)  # never handed out with a stray answer in it
+        assert await (await get(client)).read() == b"next"
+    assert raw.connections == 2
+
+
 @pytest.mark.parametrize("header", [b"X-Big: " + b"v" * 9000, b"X-Many: v\r\n" * 8000],
                          ids=["one-long-field", "many-fields"])
 async def test_an_oversized_response_head_is_malformed(header: bytes) -> None:
