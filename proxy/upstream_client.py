@@ -185,7 +185,7 @@ class Connection(asyncio.Protocol):
                 self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
             if self.drained is not None:
                 await self.drained
-        if chunked:
+        if chunked and not self.transport.is_closing():
             self.transport.write(b"0\r\n\r\n")
         self.sending = False
         if self.waiter is None and self.response is None:  # it answered before we finished

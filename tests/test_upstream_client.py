@@ -25,6 +25,8 @@ from proxy.upstream_response import (
 
 CLOSE = b""
 """In a script: close the connection instead of answering."""
+HANG = b"HANG"
+"""In a script: never answer (until the client closes the connection)."""
 
 
 @dataclass
@@ -47,6 +49,9 @@ class RawServer:
                     self.bodies.append(await reader.readuntil(b"0\r\n\r\n"))
                 answer = self.script.pop(0)
                 data, close = answer if isinstance(answer, tuple) else (answer, False)
+                if data == HANG:
+                    await reader.read()
+                    break
                 writer.write(data)
                 await writer.drain()
                 if close or data == CLOSE:
@@ -165,6 +170,18 @@ async def test_an_answer_nobody_asked_for_drops_the_connection() -> None:
         assert await (await get(client)).read() == b"asked"
         await until(lambda: not client.idle)  # never handed out with a stray answer in it
         assert await (await get(client)).read() == b"next"
+    assert raw.connections == 2
+
+
+async def test_a_request_given_up_on_closes_its_connection() -> None:
+    """The caller's timeout cancels the wait: that connection is never pooled."""
+    async with raw_server(HANG, ok(b"later")) as raw:
+        client = client_of(raw)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await get(client)
+        assert not client.idle
+        assert await (await get(client)).read() == b"later"
     assert raw.connections == 2
 
 
