@@ -97,8 +97,9 @@ _AUTO = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
 async def test_the_upstream_gets_the_clients_headers_and_none_aiohttp_would_add() -> None:
-    """proxy/upstream.ForwardRequest: aiohttp's automatic headers stay off without the
-    per-request skip list (a client without them must not get them added on the way)."""
+    """proxy/upstream_client.py adds none of the headers aiohttp's client would (Accept,
+    Accept-Encoding, User-Agent, Content-Type): a client without them must not get them added
+    on the way."""
     async with (
         fake_upstream() as (fake, upstream),
         running_proxy(Settings(upstream=upstream)) as proxy,
