@@ -20,8 +20,21 @@ use crate::structure::Structure;
 /// Fields of a record kept in the memo at most (`rules.detect.company._CACHED_FIELDS`).
 const CACHED: usize = 64;
 
-/// One record: its node, and its fields as (kind index, token index).
-type Group = (isize, Vec<(usize, usize)>);
+/// The field kinds seen in one call: the Python names (the fields' first items) and the
+/// same names as Rust strings (compared per token without asking Python for its UTF-8).
+#[derive(Default)]
+struct Kinds<'py> {
+    names: Vec<Bound<'py, PyString>>,
+    texts: Vec<String>,
+}
+
+/// The records in order of their first field (their nodes), and every field as `(record
+/// position, kind index, token index)`, sorted by record then body order: one flat vector,
+/// not one per record (a 200-record body paid more in allocating than in reading them).
+struct Groups {
+    nodes: Vec<isize>,
+    fields: Vec<(usize, usize, usize)>,
+}
 
 /// Is `t` a value the reference keeps for a field of `kind` (a string; an id's whole number)?
 fn kept(t: &Tok, kind: &str) -> bool {
@@ -32,17 +45,37 @@ fn kept(t: &Tok, kind: &str) -> bool {
     }
 }
 
+/// The field kind (an index into `kinds`) member key `name` names, asked once per call.
+fn kind_named<'py>(
+    s: &Structure,
+    py: Python<'py>,
+    name: u32,
+    kind_of: &Bound<'py, PyAny>,
+    kinds: &mut Kinds<'py>,
+    memo: &mut Memo,
+) -> PyResult<Option<usize>> {
+    let text = &s.flat.keys[name as usize];
+    let asked = memo.get_or(py, 1, text.as_bytes(), || {
+        Ok(PyTuple::new(py, [kind_of.call1((s.key(py, name),))?])?.into_any())
+    })?; // slot 1: a key's field kind, as `(kind,)`, across bodies
+    kind_index(asked.get_item(0)?, kinds)
+}
+
 /// The records in order of their first field, each with its fields in body order.
 fn grouped<'py>(
     s: &Structure,
     py: Python<'py>,
     kind_of: &Bound<'py, PyAny>,
-    kinds: &mut Vec<Bound<'py, PyString>>,
+    kinds: &mut Kinds<'py>,
     memo: &mut Memo,
-) -> PyResult<Vec<Group>> {
+) -> PyResult<Groups> {
     let mut named: FxHashMap<u32, Option<usize>> = FxHashMap::default();
     let mut at: FxHashMap<isize, usize> = FxHashMap::default();
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups = Groups {
+        nodes: Vec::new(),
+        fields: Vec::new(),
+    };
+    let mut last: Option<(isize, usize)> = None; // a record's fields mostly come in a row
     for (index, t) in s.flat.tokens.iter().enumerate() {
         if t.kind == TKind::Key {
             continue;
@@ -58,62 +91,62 @@ fn grouped<'py>(
         let kind = match named.get(&name) {
             Some(kind) => *kind,
             None => {
-                let text = &s.flat.keys[name as usize];
-                let asked = memo.get_or(py, 1, text.as_bytes(), || {
-                    Ok(PyTuple::new(py, [kind_of.call1((s.key(py, name),))?])?.into_any())
-                })?; // slot 1: a key's field kind, as `(kind,)`, across bodies
-                let kind = kind_index(asked.get_item(0)?, kinds)?;
+                let kind = kind_named(s, py, name, kind_of, kinds, memo)?;
                 named.insert(name, kind);
                 kind
             }
         };
         let Some(kind) = kind else { continue };
-        if !kept(t, kinds[kind].to_str()?) {
+        if !kept(t, &kinds.texts[kind]) {
             continue;
         }
-        let group = *at.entry(t.record).or_insert_with(|| {
-            groups.push((t.record, Vec::new()));
-            groups.len() - 1
-        });
-        groups[group].1.push((kind, index));
+        let group = match last {
+            Some((record, group)) if record == t.record => group,
+            _ => *at.entry(t.record).or_insert_with(|| {
+                groups.nodes.push(t.record);
+                groups.nodes.len() - 1
+            }),
+        };
+        last = Some((t.record, group));
+        groups.fields.push((group, kind, index));
     }
+    groups.fields.sort_by_key(|&(group, _, _)| group); // stable: body order within a record
     Ok(groups)
 }
 
 /// The index of `kind` (a field kind name, or None) among the kinds seen so far.
-fn kind_index<'py>(
-    kind: Bound<'py, PyAny>,
-    kinds: &mut Vec<Bound<'py, PyString>>,
-) -> PyResult<Option<usize>> {
+fn kind_index<'py>(kind: Bound<'py, PyAny>, kinds: &mut Kinds<'py>) -> PyResult<Option<usize>> {
     if kind.is_none() {
         return Ok(None);
     }
     let kind = kind.downcast_into::<PyString>()?;
-    let text = kind.to_str()?;
-    if let Some(i) = kinds
-        .iter()
-        .position(|k| k.to_str().is_ok_and(|k| k == text))
-    {
+    let text = kind.to_str()?.to_owned();
+    if let Some(i) = kinds.texts.iter().position(|k| *k == text) {
         return Ok(Some(i));
     }
-    kinds.push(kind);
-    Ok(Some(kinds.len() - 1))
+    kinds.names.push(kind);
+    kinds.texts.push(text);
+    Ok(Some(kinds.names.len() - 1))
 }
 
 /// `(keys, complete)` of one record: from the memo, or `keys_of(fields)` (then kept).
 fn keys<'py>(
     s: &Structure,
     py: Python<'py>,
-    fields: &[(usize, usize)],
-    kinds: &[Bound<'py, PyString>],
+    fields: &[(usize, usize, usize)],
+    kinds: &Kinds<'py>,
     memo: &mut Memo,
     keys_of: &Bound<'py, PyAny>,
+    key: &mut Vec<u8>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let ask = || -> PyResult<Bound<'py, PyAny>> {
         let mut items = Vec::with_capacity(fields.len());
-        for &(kind, index) in fields {
+        for &(_, kind, index) in fields {
             let value = s.value(py, &s.flat.tokens[index])?;
-            items.push(PyTuple::new(py, [kinds[kind].clone().into_any(), value])?);
+            items.push(PyTuple::new(
+                py,
+                [kinds.names[kind].clone().into_any(), value],
+            )?);
         }
         keys_of.call1((PyTuple::new(py, items)?,))
     };
@@ -121,17 +154,17 @@ fn keys<'py>(
         return ask()?.downcast_into::<PyTuple>().map_err(Into::into);
     }
     let body = s.body.as_bytes(py);
-    let mut key = Vec::new();
-    for &(kind, index) in fields {
+    key.clear(); // one buffer for every record of the body
+    for &(_, kind, index) in fields {
         let t = &s.flat.tokens[index];
         let raw = &body[t.start..t.end];
-        let name = kinds[kind].to_str()?; // the field kind's name: stable across calls
+        let name = &kinds.texts[kind]; // the field kind's name: stable across calls
         key.push(name.len() as u8);
         key.extend_from_slice(name.as_bytes());
         key.extend_from_slice(&(raw.len() as u64).to_le_bytes());
         key.extend_from_slice(raw); // a string keeps its quotes: never a number's bytes
     }
-    memo.get_or(py, 0, &key, ask)
+    memo.get_or(py, 0, key, ask)
 }
 
 /// `[record(node, keys, complete)]` of every record that names a company (keys, or
@@ -146,13 +179,19 @@ pub fn companies<'py>(
     record: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
     let s = structure.get();
-    let mut kinds = Vec::new();
+    let mut kinds = Kinds::default();
     let mut memo = memo.try_borrow_mut()?;
     let groups = grouped(s, py, kind_of, &mut kinds, &mut memo)?;
     let record = Named::of(record)?;
     let out = PyList::empty(py);
-    for (node, fields) in groups {
-        let found = keys(s, py, &fields, &kinds, &mut memo, keys_of)?;
+    let mut key = Vec::new();
+    let mut from = 0;
+    while from < groups.fields.len() {
+        let group = groups.fields[from].0;
+        let to = from + groups.fields[from..].partition_point(|f| f.0 == group);
+        let (node, fields) = (groups.nodes[group], &groups.fields[from..to]);
+        from = to;
+        let found = keys(s, py, fields, &kinds, &mut memo, keys_of, &mut key)?;
         let (names, complete) = (found.get_item(0)?, found.get_item(1)?);
         if names.len()? == 0 && complete.is_truthy()? {
             continue;
