@@ -5,6 +5,12 @@
 //! Only for a class laid out as a plain tuple (a NamedTuple: `__slots__ = ()`): `Named::of`
 //! checks that it subclasses `tuple` with the same `__basicsize__` and `__itemsize__`, else it
 //! keeps calling `tuple.__new__`.
+//!
+//! A record built here is not tracked by Python's cycle collector: it is immutable and holds
+//! values made before it (a `RuleType`, ints, tuples of strings), none of which can refer back
+//! to it, so it can never be part of a cycle. CPython untracks plain tuples like it lazily, at
+//! a collection (`_PyTuple_MaybeUntrack`), but not tuple subclasses: tracked, a body's
+//! thousand candidates were traversed by every young collection that met them.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -61,6 +67,7 @@ impl<'py> Named<'py> {
                     return Err(PyErr::fetch(py));
                 }
             }
+            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()); // no cycle can hold it (see above)
             Ok(obj)
         }
     }
