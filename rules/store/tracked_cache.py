@@ -66,6 +66,7 @@ class TrackedAnswers:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._sets: OrderedDict[str, set[str]] = OrderedDict()
         self._members: dict[str, dict[str, float]] = {}  # the members among them: few
+        self._charged: dict[str, int] = {}  # bytes charged per rule set: freed as charged
         self._markers: set[tuple[str, ...]] = set()
         self._versions: dict[str, bytes | None] = {}
         self._link: _LinkProtocol | None = None
@@ -124,6 +125,7 @@ class TrackedAnswers:
             INVALIDATIONS.labels(kind).inc()
         self._sets.clear()
         self._members.clear()
+        self._charged.clear()
         self._markers.clear()
         self._versions.clear()
         self.entries = self.bytes = self.version_bytes = 0
@@ -163,21 +165,29 @@ class TrackedAnswers:
             held = self._members.setdefault(key, {})
             before = len(held)  # not `members.keys() - held.keys()`: that walks all held
             held.update(members)
-            self.bytes += MEMBER_OVERHEAD * (len(held) - before)
+            self._charge(key, MEMBER_OVERHEAD * (len(held) - before))
         self._evict()
 
     def _add(self, key: str, values: set[str]) -> None:
-        """`values` into rule set `key`, charged for those not yet there (set operations)."""
+        """`values` into rule set `key`, charged for those not yet there: one set update in
+        C, each new one at the mean length of `values` (no set of the new ones built)."""
         known = self._sets.get(key)
         if known is None:
-            new = self._sets[key] = set(values)
-            self.bytes += KEY_OVERHEAD
+            known = self._sets[key] = set(values)
+            added, cost = len(known), KEY_OVERHEAD
         else:
             self._sets.move_to_end(key)
-            new = values - known
-            known |= new
-        self.entries += len(new)
-        self.bytes += sum(map(len, new)) + ENTRY_OVERHEAD * len(new)
+            before = len(known)
+            known |= values
+            added, cost = len(known) - before, 0
+        if added:
+            cost += added * (ENTRY_OVERHEAD + sum(map(len, values)) // len(values))
+        self.entries += added
+        self._charge(key, cost)
+
+    def _charge(self, key: str, cost: int) -> None:
+        self.bytes += cost
+        self._charged[key] = self._charged.get(key, 0) + cost
 
     def _version(self, key: str, version: bytes | None) -> None:
         """A key's lists version, charged to the byte bound; over its share, all forgotten."""
@@ -196,9 +206,9 @@ class TrackedAnswers:
             self._drop(next(iter(self._sets)))
 
     def _drop(self, key: str) -> None:
-        members = self._members.pop(key, None)
+        """Rule set `key` forgotten: its entries and the bytes they were charged (no walk)."""
+        self._members.pop(key, None)
         known = self._sets.pop(key, None)
         if known is not None:
             self.entries -= len(known)
-            self.bytes -= sum(map(len, known)) + ENTRY_OVERHEAD * len(known)
-            self.bytes -= KEY_OVERHEAD + MEMBER_OVERHEAD * len(members or ())
+        self.bytes -= self._charged.pop(key, 0)
