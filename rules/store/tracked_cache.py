@@ -44,6 +44,13 @@ VERSION_SHARE = 8
 EXPIRES = ":expires"
 SWITCHES = switches_key()
 NEVER = math.inf
+FILL_WINDOW = 1024
+"""Misses per window of the fill's admission (FILL_SAMPLE)."""
+FILL_SAMPLE = 8
+"""Once the cache has evicted (since it was last cleared), after a window with fewer hits than one
+per FILL_SAMPLE misses only one miss in FILL_SAMPLE fills it: values seen once (a stream of new
+contacts) would churn it for nothing, and the sampled fills still notice a workload that
+repeats."""
 """The expiry of a rule that does not expire."""
 
 Members = dict[str, float]
@@ -72,6 +79,8 @@ class TrackedAnswers:
         self._link: _LinkProtocol | None = None
         self._refused: str | None = None
         self.entries = self.bytes = self.version_bytes = 0
+        self.hits = self.misses = 0  # lookups in the fill's admission window
+        self.evicted = self.sampling = False
         self.switches_tracked = False
         """The link read the generation switches key since the cache was last cleared: a
         switch (SWAPDB, which invalidates nothing itself) then clears it (generation.py)."""
@@ -126,6 +135,7 @@ class TrackedAnswers:
         self._sets.clear()
         self._members.clear()
         self._charged.clear()
+        self.evicted = self.sampling = False  # room again: every miss fills until it evicts
         self._markers.clear()
         self._versions.clear()
         self.entries = self.bytes = self.version_bytes = 0
@@ -147,6 +157,15 @@ class TrackedAnswers:
 
     def version(self, key: str) -> tuple[bool, bytes | None]:
         return (True, self._versions[key]) if key in self._versions else (False, None)
+
+    def fills(self) -> bool:
+        """Whether a miss's answers go in (FILL_SAMPLE); counts the window's misses. Skipping
+        a fill is always safe: the values are read from Redis again when asked."""
+        self.misses += 1
+        if self.misses >= FILL_WINDOW:
+            self.sampling = self.evicted and self.hits * FILL_SAMPLE < self.misses
+            self.hits = self.misses = 0
+        return not self.sampling or self.misses % FILL_SAMPLE == 0
 
     def keep(
         self, markers: tuple[str, ...], asked: dict[str, set[str]], found: dict[str, Members],
@@ -204,6 +223,7 @@ class TrackedAnswers:
     def _evict(self) -> None:
         while self._sets and (self.entries > self.max_entries or self.bytes > self.max_bytes):
             self._drop(next(iter(self._sets)))
+            self.evicted = True
 
     def _drop(self, key: str) -> None:
         """Rule set `key` forgotten: its entries and the bytes they were charged (no walk)."""

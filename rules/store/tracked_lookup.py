@@ -100,6 +100,7 @@ class TrackedLookup:
         denied = self._denied(answers, len(markers), keys, call, now_ms)
         if denied is not None:
             HITS.inc()
+            answers.hits += 1
             return denied, version
         return None
 
@@ -167,6 +168,13 @@ class TrackedLookup:
         reply = replies[0]
         if not isinstance(reply, list) or not reply or reply[0] != 0:
             return
+        parsed.append(hits(reply, call))
+        version = None
+        if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
+            version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
+        if not self.answers.fills():  # the markers and version only
+            self.answers.keep(markers, {}, {}, version)
+            return
         m, types = len(markers), len(call.types)
         asked: dict[str, set[str]] = {}
         for t, values in enumerate(call.values):
@@ -174,13 +182,9 @@ class TrackedLookup:
             for k in range(m + 2 * t, len(keys), 2 * types):
                 asked[keys[k]] = each
         found: dict[str, Members] = {}
-        parsed.append(hits(reply, call))
         for scope, rule_type, value, expiry in parsed[-1]:
             key = keys[m + 2 * (scope * types + call.types.index(rule_type))]
             found.setdefault(key, {})[value] = expiry
-        version = None
-        if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
-            version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
         self.answers.keep(markers, asked, found, version)
 
     async def sync(self) -> None:
