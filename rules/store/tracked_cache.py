@@ -10,7 +10,8 @@ fill and test it in C: a lookup of new values (a miss) costs no per-value Python
 invalidation drops everything under its key (an expiry set's under its rule set's), a flush
 push (nil) or a lost link drops everything, and answers are served only while the link's
 tracking is on and Redis was heard from within `LIVE_WINDOW` (else the lookup reads Redis,
-which refreshes it). Bounded by entries and bytes: the least recently used keys go first.
+which refreshes it). Bounded by entries and bytes: the least recently used keys go first. A
+full cache that seldom hits fills only a sample of its misses (FILL_SAMPLE).
 """
 
 from __future__ import annotations
