@@ -108,25 +108,21 @@ class TrackedLookup:
     def _denied(
         answers: TrackedAnswers, m: int, keys: tuple[str, ...], call: LookupCall, now_ms: int
     ) -> dict[RuleType, set[str]] | None:
-        """Each value's answer in each scope must be known (subset tests, all before any
-        member is looked at: a miss stops early); the members asked are found by a set
-        intersection (both in C), their expiries compared with `now_ms`."""
-        types, asked = len(call.types), []
-        for t, values in enumerate(call.values):
-            each = set(values)  # once per type, not a temporary set per scope
+        """Each value's answer in each scope must be known (a subset test); the members asked
+        are found by a set intersection (both in C), their expiries compared with `now_ms`."""
+        types = len(call.types)
+        denied: dict[RuleType, set[str]] = {}
+        for t, rule_type in enumerate(call.types):
+            values = call.values[t]
             for k in range(m + 2 * t, len(keys), 2 * types):
                 known = answers.answers(keys[k])
-                if known is None or not known.issuperset(each):
+                if known is None or not known.issuperset(values):
                     return None
-            asked.append(each)
-        denied: dict[RuleType, set[str]] = {}
-        for t, each in enumerate(asked):
-            for k in range(m + 2 * t, len(keys), 2 * types):
                 members = answers.members(keys[k])
                 if members:
-                    for value in members.keys() & each:  # C: the few asked that are members
+                    for value in members.keys() & values:  # C: the few asked that are members
                         if members[value] > now_ms:
-                            denied.setdefault(call.types[t], set()).add(value)
+                            denied.setdefault(rule_type, set()).add(value)
         return denied
 
     async def fetch(
