@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from rules.catalogue import redis as catalogue_redis
 from rules.catalogue.of import Catalogue, catalogue_of
 from rules.catalogue.record import ListQuery
 from rules.model import ChangeMeta, RuleChange, RuleType
@@ -79,3 +80,25 @@ async def test_suppression_hits_count_only_existing_records(store):
     records = (await catalogue.page(scope, ListQuery())).records
     assert [(r.value, r.suppressions) for r in records] == [("a@acme.com", 2)]
     assert records[0].last_suppressed_at is not None
+
+
+async def test_a_batch_of_hits_counts_each_record_of_each_scope_across_chunks(
+    store, monkeypatch: pytest.MonkeyPatch
+):
+    """A flush sends one script call per scope and chunk of records: every record of every
+    scope gets its own count, across a chunk boundary, and a missing one is skipped."""
+    monkeypatch.setattr(catalogue_redis, "HITS_CHUNK", 2)
+    first, second, catalogue, now = tenant(), tenant(), catalogue_of(store), time.time()
+    values = ["a@acme.com", "b@acme.com", "c@acme.com"]
+    await store.apply([add(scope, v, now) for scope in (first, second) for v in values])
+    hits = {(first, EMAIL, v): i + 1 for i, v in enumerate(values)}
+    hits |= {(first, EMAIL, "gone@acme.com"): 9, (second, EMAIL, "c@acme.com"): 7}
+    await catalogue.record_hits(hits, now)
+    assert await counts(catalogue, first) == [(v, i + 1) for i, v in enumerate(values)]
+    assert await counts(catalogue, second) == [("a@acme.com", 0), ("b@acme.com", 0),
+                                               ("c@acme.com", 7)]
+
+
+async def counts(catalogue: Catalogue, scope: str) -> list[tuple[str, int]]:
+    records = (await catalogue.page(scope, ListQuery())).records
+    return sorted((r.value, r.suppressions) for r in records)

@@ -15,7 +15,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from rules.model import RuleType, tenant_of
-from rules.store import MirroredRedisStore, RedisStore, StoreNotInitialisedError, generation
+from rules.store import (
+    MirroredRedisStore,
+    RedisStore,
+    StoreNotInitialisedError,
+    generation,
+    tracked_cache,
+)
 from rules.store.keys import expires_key, ready_key, rule_key
 from rules.store.link import _LinkProtocol
 from rules.store.tracked_cache import HITS, MISSES, NEVER, TrackedAnswers
@@ -211,6 +217,45 @@ async def test_the_cache_keeps_within_its_bound_on_entries(store, other, tenant)
         assert await denied(store, tenant, *values) == want
         assert tracked(store).answers.entries <= 50
     assert await denied(store, tenant, "v7@acme.com", "v99@acme.com") == {"v7@acme.com"}
+
+
+async def test_a_stream_of_new_values_through_a_full_cache_fills_one_miss_in_eight(
+    store, other, tenant, monkeypatch: pytest.MonkeyPatch
+):
+    """Every lookup asks new values and the cache is at its bound: after a window in which it
+    evicted and hardly hit, only one miss in FILL_SAMPLE fills it; every answer stays exact."""
+    monkeypatch.setattr(tracked_cache, "FILL_WINDOW", 16)
+    answers = tracked(store).answers
+    answers.max_entries = 20
+    filled: list[bool] = []  # per reply kept: did it fill values (or only markers, version)
+    keep = answers.keep
+    monkeypatch.setattr(answers, "keep", lambda m, asked, *rest: (
+        filled.append(bool(asked)), keep(m, asked, *rest)))
+    await other.sadd(rule_key(tenant, E), *(f"v{n}.0@acme.com" for n in range(0, 64, 3)))
+    for n in range(64):
+        values = [f"v{n}.{i}@acme.com" for i in range(2)]
+        misses = MISSES._value.get()
+        want = {f"v{n}.0@acme.com"} if n % 3 == 0 else set()
+        assert await denied(store, tenant, *values) == want
+        assert MISSES._value.get() == misses + 1  # every value new: each lookup read Redis
+        assert answers.entries <= 20
+    assert len(filled) == 64 and answers.sampling
+    assert all(filled[:16])  # the first window: every miss filled (evicting past 20)
+    assert sum(filled[16:]) == 48 // tracked_cache.FILL_SAMPLE
+
+
+async def test_hits_again_bring_the_full_fill_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sampling ends after a window with hits enough (a workload that repeats again)."""
+    monkeypatch.setattr(tracked_cache, "FILL_WINDOW", 16)
+    answers = TrackedAnswers()
+    answers.evicted = True
+    assert sum(answers.fills() for _ in range(16)) == 16  # the first window: all fill
+    assert answers.sampling
+    assert sum(answers.fills() for _ in range(15)) == 1
+    answers.hits = 2  # as many as one per FILL_SAMPLE misses
+    answers.fills()
+    assert not answers.sampling
+    assert sum(answers.fills() for _ in range(15)) == 15
 
 
 async def test_several_types_are_cached_and_invalidated_per_rule_set(store, other, tenant):

@@ -18,7 +18,7 @@ from redis.exceptions import NoPermissionError, RedisClusterException, RedisErro
 from rules.catalogue.record import Hit, ListQuery, Page, Record, sort_key
 from rules.model import RULE_TYPES, RuleType
 from rules.store.base import StoreUnavailableError
-from rules.store.catalogue_script import HITS, SWEEP, ms, rule_id, sweep_args
+from rules.store.catalogue_script import HITS, HITS_CHUNK, SWEEP, ms, rule_id, sweep_args
 from rules.store.keys import catalogue_keys, created_key, record_key, types_key, values_key
 
 T = TypeVar("T")
@@ -94,9 +94,16 @@ class RedisCatalogue:
         """One pipeline for a whole batch: count only records that still exist."""
         if not hits:
             return
-        pipe = self.client.pipeline(transaction=False)
+        by_scope: dict[str, tuple[list[str], list[int]]] = {}
         for (scope, rule_type, value), count in hits.items():
-            pipe.eval(HITS, 1, record_key(scope, rule_id(scope, rule_type, value)), count, ms(at))
+            keys, counts = by_scope.setdefault(scope, ([], []))
+            keys.append(record_key(scope, rule_id(scope, rule_type, value)))
+            counts.append(count)
+        pipe, when = self.client.pipeline(transaction=False), ms(at)
+        for keys, counts in by_scope.values():  # a scope's keys share its slot
+            for i in range(0, len(keys), HITS_CHUNK):
+                chunk = keys[i:i + HITS_CHUNK]
+                pipe.eval(HITS, len(chunk), *chunk, when, *counts[i:i + HITS_CHUNK])
         await self._call(pipe.execute())
 
     async def _by_created(self, tenant: str, query: ListQuery) -> tuple[list[str], int]:

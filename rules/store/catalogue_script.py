@@ -103,13 +103,18 @@ end
 APPLY = FUNCTIONS + f"change(KEYS, {META_ARGS + 1})\nreturn 0\n"
 SWEEP = FUNCTIONS + f"return sweep(KEYS, now_ms(), tonumber(ARGV[{META_ARGS + 1}]))\n"
 HITS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'suppressions', ARGV[1])
-  redis.call('HSET', KEYS[1], 'last_suppressed_at', ARGV[2])
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, 'suppressions', ARGV[i + 1])
+    redis.call('HSET', key, 'last_suppressed_at', ARGV[1])
+  end
 end
 return 0
 """
-"""Suppression counts: only a record that still exists is counted (never re-created)."""
+"""Suppression counts of one scope's records (KEYS; ARGV: at ms, then each key's count): only
+a record that still exists is counted (never re-created). One call per scope and chunk, not
+one per record: a flush of distinct hits cost a pipelined EVAL (redis-py packing) each."""
+HITS_CHUNK = 500
 
 
 def rule_id(scope: str, rule_type: RuleType, value: str) -> str:

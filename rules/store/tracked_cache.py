@@ -10,7 +10,8 @@ fill and test it in C: a lookup of new values (a miss) costs no per-value Python
 invalidation drops everything under its key (an expiry set's under its rule set's), a flush
 push (nil) or a lost link drops everything, and answers are served only while the link's
 tracking is on and Redis was heard from within `LIVE_WINDOW` (else the lookup reads Redis,
-which refreshes it). Bounded by entries and bytes: the least recently used keys go first.
+which refreshes it). Bounded by entries and bytes: the least recently used keys go first. A
+full cache that seldom hits fills only a sample of its misses (FILL_SAMPLE).
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ VERSION_SHARE = 8
 EXPIRES = ":expires"
 SWITCHES = switches_key()
 NEVER = math.inf
+FILL_WINDOW = 1024
+"""Misses per window of the fill's admission (FILL_SAMPLE)."""
+FILL_SAMPLE = 8
+"""Once the cache has evicted (since it was last cleared), after a window with fewer hits than one
+per FILL_SAMPLE misses only one miss in FILL_SAMPLE fills it: values seen once (a stream of new
+contacts) would churn it for nothing, and the sampled fills still notice a workload that
+repeats."""
 """The expiry of a rule that does not expire."""
 
 Members = dict[str, float]
@@ -66,11 +74,14 @@ class TrackedAnswers:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._sets: OrderedDict[str, set[str]] = OrderedDict()
         self._members: dict[str, dict[str, float]] = {}  # the members among them: few
+        self._charged: dict[str, int] = {}  # bytes charged per rule set: freed as charged
         self._markers: set[tuple[str, ...]] = set()
         self._versions: dict[str, bytes | None] = {}
         self._link: _LinkProtocol | None = None
         self._refused: str | None = None
         self.entries = self.bytes = self.version_bytes = 0
+        self.hits = self.misses = 0  # lookups in the fill's admission window
+        self.evicted = self.sampling = False
         self.switches_tracked = False
         """The link read the generation switches key since the cache was last cleared: a
         switch (SWAPDB, which invalidates nothing itself) then clears it (generation.py)."""
@@ -124,6 +135,8 @@ class TrackedAnswers:
             INVALIDATIONS.labels(kind).inc()
         self._sets.clear()
         self._members.clear()
+        self._charged.clear()
+        self.evicted = self.sampling = False  # room again: every miss fills until it evicts
         self._markers.clear()
         self._versions.clear()
         self.entries = self.bytes = self.version_bytes = 0
@@ -146,6 +159,15 @@ class TrackedAnswers:
     def version(self, key: str) -> tuple[bool, bytes | None]:
         return (True, self._versions[key]) if key in self._versions else (False, None)
 
+    def fills(self) -> bool:
+        """Whether a miss's answers go in (FILL_SAMPLE); counts the window's misses. Skipping
+        a fill is always safe: the values are read from Redis again when asked."""
+        self.misses += 1
+        if self.misses >= FILL_WINDOW:
+            self.sampling = self.evicted and self.hits * FILL_SAMPLE < self.misses
+            self.hits = self.misses = 0
+        return not self.sampling or self.misses % FILL_SAMPLE == 0
+
     def keep(
         self, markers: tuple[str, ...], asked: dict[str, set[str]], found: dict[str, Members],
         version: tuple[str, bytes | None] | None,
@@ -163,21 +185,29 @@ class TrackedAnswers:
             held = self._members.setdefault(key, {})
             before = len(held)  # not `members.keys() - held.keys()`: that walks all held
             held.update(members)
-            self.bytes += MEMBER_OVERHEAD * (len(held) - before)
+            self._charge(key, MEMBER_OVERHEAD * (len(held) - before))
         self._evict()
 
     def _add(self, key: str, values: set[str]) -> None:
-        """`values` into rule set `key`, charged for those not yet there (set operations)."""
+        """`values` into rule set `key`, charged for those not yet there: one set update in
+        C, each new one at the mean length of `values` (no set of the new ones built)."""
         known = self._sets.get(key)
         if known is None:
-            new = self._sets[key] = set(values)
-            self.bytes += KEY_OVERHEAD
+            known = self._sets[key] = set(values)
+            added, cost = len(known), KEY_OVERHEAD
         else:
             self._sets.move_to_end(key)
-            new = values - known
-            known |= new
-        self.entries += len(new)
-        self.bytes += sum(map(len, new)) + ENTRY_OVERHEAD * len(new)
+            before = len(known)
+            known |= values
+            added, cost = len(known) - before, 0
+        if added:
+            cost += added * (ENTRY_OVERHEAD + sum(map(len, values)) // len(values))
+        self.entries += added
+        self._charge(key, cost)
+
+    def _charge(self, key: str, cost: int) -> None:
+        self.bytes += cost
+        self._charged[key] = self._charged.get(key, 0) + cost
 
     def _version(self, key: str, version: bytes | None) -> None:
         """A key's lists version, charged to the byte bound; over its share, all forgotten."""
@@ -194,11 +224,12 @@ class TrackedAnswers:
     def _evict(self) -> None:
         while self._sets and (self.entries > self.max_entries or self.bytes > self.max_bytes):
             self._drop(next(iter(self._sets)))
+            self.evicted = True
 
     def _drop(self, key: str) -> None:
-        members = self._members.pop(key, None)
+        """Rule set `key` forgotten: its entries and the bytes they were charged (no walk)."""
+        self._members.pop(key, None)
         known = self._sets.pop(key, None)
         if known is not None:
             self.entries -= len(known)
-            self.bytes -= sum(map(len, known)) + ENTRY_OVERHEAD * len(known)
-            self.bytes -= KEY_OVERHEAD + MEMBER_OVERHEAD * len(members or ())
+        self.bytes -= self._charged.pop(key, 0)

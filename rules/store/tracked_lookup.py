@@ -100,6 +100,7 @@ class TrackedLookup:
         denied = self._denied(answers, len(markers), keys, call, now_ms)
         if denied is not None:
             HITS.inc()
+            answers.hits += 1
             return denied, version
         return None
 
@@ -135,7 +136,8 @@ class TrackedLookup:
             packed.append(get_command(version_key))
         if not self.answers.switches_tracked:  # read once: tracked until a switch writes it
             packed.append(SWITCHES_GET)
-        hook = functools.partial(self._keep, markers, keys, call, version_key)
+        parsed: list[list[Hit]] = []  # the hook's reading of the reply, shared with this
+        hook = functools.partial(self._keep, markers, keys, call, version_key, parsed)
         try:
             replies = await self.link.call_packed(b"".join(packed), len(packed), hook)
         except NoScriptError:
@@ -145,7 +147,7 @@ class TrackedLookup:
         if reply[0] != 0:
             return None
         denied: dict[RuleType, set[str]] = {}
-        for _, rule_type, value, expiry in hits(reply, call):
+        for _, rule_type, value, expiry in parsed[-1] if parsed else hits(reply, call):
             if expiry > now_ms:
                 denied.setdefault(rule_type, set()).add(value)
         version = replies[1] if version_key is not None else None
@@ -153,13 +155,21 @@ class TrackedLookup:
 
     def _keep(
         self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
-        version_key: str | None, replies: list[Reply],
+        version_key: str | None, parsed: list[list[Hit]], replies: list[Reply],
     ) -> None:
-        """The reply into the cache, where it stands in the stream (link.Hook)."""
+        """The reply into the cache, where it stands in the stream (link.Hook); its hits go
+        to `parsed` too (the caller reads them, not the reply again)."""
         if len(replies) > 1 + (version_key is not None):  # it read the switches key
             self.answers.switches_tracked = self.answers.live_link()
         reply = replies[0]
         if not isinstance(reply, list) or not reply or reply[0] != 0:
+            return
+        parsed.append(hits(reply, call))
+        version = None
+        if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
+            version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
+        if not self.answers.fills():  # the markers and version only
+            self.answers.keep(markers, {}, {}, version)
             return
         m, types = len(markers), len(call.types)
         asked: dict[str, set[str]] = {}
@@ -168,12 +178,9 @@ class TrackedLookup:
             for k in range(m + 2 * t, len(keys), 2 * types):
                 asked[keys[k]] = each
         found: dict[str, Members] = {}
-        for scope, rule_type, value, expiry in hits(reply, call):
+        for scope, rule_type, value, expiry in parsed[-1]:
             key = keys[m + 2 * (scope * types + call.types.index(rule_type))]
             found.setdefault(key, {})[value] = expiry
-        version = None
-        if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
-            version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
         self.answers.keep(markers, asked, found, version)
 
     async def sync(self) -> None:
