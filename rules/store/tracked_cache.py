@@ -45,6 +45,7 @@ VERSION_SHARE = 8
 EXPIRES = ":expires"
 SWITCHES = switches_key()
 NEVER = math.inf
+"""The expiry of a rule that does not expire."""
 FILL_WINDOW = 1024
 """Misses per window of the fill's admission (FILL_SAMPLE)."""
 FILL_SAMPLE = 8
@@ -52,7 +53,6 @@ FILL_SAMPLE = 8
 per FILL_SAMPLE misses only one miss in FILL_SAMPLE fills it: values seen once (a stream of new
 contacts) would churn it for nothing, and the sampled fills still notice a workload that
 repeats."""
-"""The expiry of a rule that does not expire."""
 
 Members = dict[str, float]
 """The members of a rule set among the values asked: value -> epoch ms its rule expires
