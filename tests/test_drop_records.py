@@ -72,6 +72,27 @@ CASES = {
     # a list of scalars inside the body's member: that member goes
     "emails-in-a-member": (b'{"data": {"emails": ["jane@acme.com"], "phone": "+15125550199"},'
                            b' "ok": true}', b'{"ok": true}'),
+    # review5: a lone person's entry in a list under an identifier key below the body's member
+    # is hers, no record: the body's member goes (`contact.is_entries_key`)
+    "a-lone-persons-email-entry": (b'{"success": true, "data": {"emails": [{"email":'
+                                   b' "jane@acme.com", "domain": "acme.com"}], "phone":'
+                                   b' "+15125550199"}}', b'{"success": true}'),
+    "a-lone-persons-email-pair": (b'{"data": {"name": "Jane", "email_addresses": [['
+                                  b'"jane@acme.com", "work"]], "phone": "+15125550199"},'
+                                  b' "ok": true}', b'{"ok": true}'),
+    "a-lone-persons-entry-deeper": (b'{"data": {"person": {"emails": [{"email": "jane@acme.com",'
+                                    b' "domain": "acme.com"}], "phone": "+15125550199"},'
+                                    b' "total": 1}, "ok": true}', b'{"ok": true}'),
+    # any other list below the body's member holds records: her neighbour stays
+    "people-beside-a-total": (b'{"success": true, "data": {"people": [{"email":'
+                              b' "jane@acme.com", "phone": "+15125550199"}, {"id": 2}],'
+                              b' "total": 3}}',
+                              b'{"success": true, "data": {"people": [{"id": 2}],'
+                              b' "total": 3}}'),
+    # a list of entries the body itself holds: each entry is a record, the others stay
+    "entries-in-the-body": (b'{"emails": [{"email": "jane@acme.com", "domain": "acme.com"},'
+                            b' {"email": "bob@acme.com", "domain": "acme.com"}]}',
+                            b'{"emails": [{"email": "bob@acme.com", "domain": "acme.com"}]}'),
 }
 # Ambiguous shapes read the way that removes more (deny by default): an envelope of maps
 # (`{"data": {"people": {…}}}`) reads `people` as the record, the whole map goes.

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules.detect import match as flt
-from rules.detect.contact import describes
+from rules.detect.contact import describes, is_entries_key
 from rules.detect.jsonspan import JsonBodyError, Kind, Scan, Token, scan
 from rules.detect.splice import Action, Edit, Policy, apply, record_of, splice
 from rules.model import RuleType
@@ -454,7 +454,8 @@ def ref_drop(node: Any, denied: set[int], body: bool = True) -> tuple[Any, bool]
 
     Records: the outermost list elements (objects and row arrays) and objects keyed in a map
     of records (an object of objects that is not a record; the body only when none of its
-    values is an object of objects too); with none, the body's object member holding one."""
+    values is an object of objects too), none in a list under an identifier key below the
+    body's member; with none, the body's object member holding one."""
     if isinstance(node, Arr):
         kept = [v for v in node.items if not (isinstance(v, Obj | Arr) and ref_holds(v, denied))]
         return Arr(kept), any(is_denied(v, denied) for v in kept)
@@ -467,7 +468,10 @@ def ref_drop(node: Any, denied: set[int], body: bool = True) -> tuple[Any, bool]
             if not ref_holds(v, denied):
                 members.append((k, v))
             continue
-        new, sub = ref_drop(v, denied, False) if isinstance(v, Obj | Arr) else (v, False)
+        if not body and isinstance(v, Arr) and is_entries_key(k.value):  # the holder's own
+            new, sub = v, ref_holds(v, denied)
+        else:
+            new, sub = ref_drop(v, denied, False) if isinstance(v, Obj | Arr) else (v, False)
         if sub and body and isinstance(v, Obj):  # the body's member that holds one goes
             continue
         inside = inside or sub or is_denied(v, denied)

@@ -236,11 +236,6 @@ def assert_jane_dropped(body: bytes) -> None:
         assert HER_PHONE.encode() not in out, out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a single person under a body member with a scalar beside its list, the identifier in "
-    "that list: the list element is the record (outermost), so the person's phone stays; by "
-    "shape alone it is `{\"data\": {\"people\": [...], \"total\": 3}}`, where dropping the "
-    "member would take every person (s6-drop2)"))
 def test_drop_takes_a_lone_person_whose_identifier_sits_in_a_list_of_hers() -> None:
     body = json.dumps({"success": True, "data": {
         "emails": [{"email": JANE, "domain": "acme.com"}], "phone": HER_PHONE}}).encode()

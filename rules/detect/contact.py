@@ -31,6 +31,9 @@ PHONE_WORDS = frozenset(
 # A key whose last word counts (`raw_number`, `phone_no`, `sanitized_number`): over-matching
 # an order number only costs a place in the lookup.
 NUMBER_WORDS = frozenset({"number", "numbers", "num", "no", "nr", "nbr", "digits"})
+# Words of a key whose list holds one person's own identifiers (`emails`, `linkedin_urls`),
+# besides the phone keys: `--policy drop` reads its elements as her entries, not records.
+IDENTIFIER_WORDS = frozenset({"email", "emails", "mail", "mails", "linkedin", "linkedins"})
 # Keys that only describe a contact point: an object made of one denied value and describing
 # members (`{"email": ..., "verified": true}`) is the contact point itself, removed as a whole.
 CONTACT_META_KEYS = frozenset(
@@ -72,6 +75,14 @@ def is_phone_key(key: str) -> bool:
         or (len(parts) > 1 and parts[-1] in NUMBER_WORDS)
         or parts == ("number",)
     )
+
+
+@lru_cache(maxsize=4096)
+def is_entries_key(key: str) -> bool:
+    """Does a list under `key` hold its holder's own identifiers (`emails`, `phone_numbers`,
+    `linkedin_urls`)? Its elements are the holder's entries (`{"email": x, "domain": d}`), not
+    records of their own: `--policy drop` removes the holder (rules/detect/splice.py)."""
+    return is_phone_key(key) or any(w in IDENTIFIER_WORDS for w in words(key))
 
 
 @lru_cache(maxsize=4096)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.detect.contact import CONTACT_META_KEYS, describes
+from rules.detect.contact import CONTACT_META_KEYS, describes, is_entries_key
 from rules.detect.splice import Policy
 from rules.model import RuleType
 
@@ -98,7 +98,8 @@ def _drop_body(doc: dict[str, Any] | list[Any], state: Redaction) -> bool:
 
     Records (`splice.record_of`): the outermost list elements and objects keyed in a map of
     records (an object of objects that is not a record; the body only when none of its values
-    is an object of objects too); with none, the body's object member that holds one."""
+    is an object of objects too; none in a list under an identifier key below the body's
+    member, `contact.is_entries_key`); with none, the body's object member that holds one."""
     if isinstance(doc, list):
         return _drop_below(doc, state)
     keyed = 0 < _keyed(doc) <= 1
@@ -131,6 +132,8 @@ def _drop_below(node: dict[str, Any] | list[Any], state: Redaction) -> bool:
         if keyed and type(value) is dict:
             if _holds(value, state):  # a record keyed in a map of records: it goes
                 gone.append(key)
+        elif type(value) is list and is_entries_key(key):  # the holder's entries: it goes
+            inside = _holds(value, state) or inside
         elif type(value) is dict or type(value) is list:
             inside = _drop_below(value, state) or inside
         else:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from rules.detect import finder
-from rules.detect.jsonspan import Kind, Node, Token, wrapper
+from rules.detect.contact import is_entries_key
+from rules.detect.jsonspan import Kind, Node, Path, Token, wrapper
 
 Policy = Literal["strip", "drop"]
 _WHITESPACE = b" \t\n\r"
@@ -61,7 +62,7 @@ def spliced(
 ) -> tuple[bytes, list[Replaced]]:
     """`spliced_reference`, in one compiled call when `scan` is the compiled structure."""
     if _native_splice is not None and type(scan) is _NativeStructure:
-        out, replaced = _native_splice(scan, denied, records, policy == "drop")
+        out, replaced = _native_splice(scan, denied, records, policy == "drop", is_entries_key)
         return out, replaced
     return spliced_reference(scan, body, denied, records, policy)
 
@@ -99,11 +100,11 @@ def _strip(scan: Nodes, token: Token) -> Edit:
 
 def _drop(scan: Nodes, token: Token) -> Edit:
     """The record that holds `token` goes; with none, it is stripped where it is."""
-    record = record_of(scan, token.parent)
+    record = record_of(scan, token.parent, token.path)
     return _cut(scan, record) if record >= 0 else _strip(scan, token)
 
 
-def record_of(scan: Nodes, node: int) -> int:
+def record_of(scan: Nodes, node: int, path: Path = ()) -> int:
     """The record `--policy drop` removes for what `node` holds, or -1 (none: strip instead).
 
     The outermost container at or above `node` that is an element of a list (an object, or a
@@ -111,20 +112,28 @@ def record_of(scan: Nodes, node: int) -> int:
     `[[email, label]]`) are the person's, and the person goes. A map of records is an object of
     object values (`{"p1": {…}, "p2": {…}}`) that is not a record; the body only when none of
     its values is one (`{"person": {…}}`; in `{"people": {"p1": {…}}}` the records are the
-    people). With none, the body's member that holds `node` when it is an object
+    people). Below the body's member, a list under an identifier key (`contact.is_entries_key`,
+    read from `path`, the path of what `node` holds) holds its holder's entries, no records.
+    With none, the body's member that holds `node` when it is an object
     (`{"success": true, "data": {person}}`: `data` goes, key and value)."""
     chain: list[int] = []
     while node >= 0:
         chain.append(node)
         node = scan.node(node).parent
     keyed = False  # the node above is a map of records
-    for index in reversed(chain):
+    for depth, index in enumerate(reversed(chain)):
         n = scan.node(index)
         if n.slot is not None and (n.in_list or (n.is_object and keyed)):
             return index
+        if depth > 1 and not n.is_object and _entries(path[depth - 1]):
+            break  # `{"data": {"emails": [{…}], "phone": …}}`: the holder's, `data` goes
         keyed = 0 < n.keyed <= (1 if n.slot is None else 2)  # see above
     member = chain[-2] if len(chain) > 1 else -1  # the body's member on the way down
     return member if member >= 0 and scan.node(member).is_object else -1
+
+
+def _entries(part: str | int) -> bool:
+    return type(part) is str and is_entries_key(part)
 
 
 def _cut(scan: Nodes, node: int) -> Edit:
@@ -201,7 +210,10 @@ def _skip(body: bytes, pos: int) -> int:
     return pos
 
 
-_Splice = Callable[[Tokens, Sequence[int], Sequence[int], bool], tuple[bytes, list[Replaced]]]
+_Splice = Callable[
+    [Tokens, Sequence[int], Sequence[int], bool, Callable[[str], bool]],
+    tuple[bytes, list[Replaced]],
+]
 _native = finder._native
 _native_splice: _Splice | None = _native.splice if _native is not None else None
 _NativeStructure: object = _native.Structure if _native is not None else None

@@ -8,7 +8,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use crate::json::{Flat, TKind, Tok, NONE};
+use rustc_hash::FxHashMap;
+
+use crate::json::{Flat, Part, TKind, Tok, NONE};
 use crate::structure::Structure;
 
 /// An edit: `[start, end)` cut (with a comma) or replaced by `null`.
@@ -62,44 +64,77 @@ fn strip(flat: &Flat, t: &Tok) -> Edit {
     }
 }
 
+/// `contact.is_entries_key`, asked of Python once per distinct key id of a call.
+struct Entries<'a, 'py> {
+    flat: &'a Flat,
+    rule: &'a Bound<'py, PyAny>,
+    known: FxHashMap<u32, bool>,
+}
+
+impl Entries<'_, '_> {
+    fn of(&mut self, key: u32) -> PyResult<bool> {
+        if let Some(&known) = self.known.get(&key) {
+            return Ok(known);
+        }
+        let known = self.rule.call1((&self.flat.keys[key as usize],))?.is_truthy()?;
+        self.known.insert(key, known);
+        Ok(known)
+    }
+}
+
 /// `splice.record_of`: the outermost list element or object keyed in a map of records at or
 /// above `node` (a map of records: an object of object values, not a record; the body only
-/// when none of its values is one), else the body's member holding `node` if it is an object.
-fn record_of(flat: &Flat, mut node: isize) -> isize {
+/// when none of its values is one; none in a list under an identifier key below the body's
+/// member), else the body's member holding `node` if it is an object.
+fn record_of(flat: &Flat, mut node: isize, entries: &mut Entries) -> PyResult<isize> {
     let mut chain = Vec::new();
     while node >= 0 {
         chain.push(node);
         node = flat.nodes[node as usize].parent;
     }
     let mut keyed = false; // keyed: the node above is a map of records
-    for &index in chain.iter().rev() {
+    for (depth, &index) in chain.iter().rev().enumerate() {
         let n = &flat.nodes[index as usize];
         if n.slot.is_some() && (n.in_list || (n.is_object && keyed)) {
-            return index;
+            return Ok(index);
+        }
+        if let (true, false, Part::Key(key)) = (depth > 1, n.is_object, n.part) {
+            if entries.of(key)? {
+                break; // the holder's own entries: the body's member goes
+            }
         }
         keyed = n.keyed > 0 && (n.keyed == 1 || n.slot.is_some());
     }
-    match chain.len() {
+    Ok(match chain.len() {
         len if len > 1 && flat.nodes[chain[len - 2] as usize].is_object => chain[len - 2],
         _ => -1,
-    }
+    })
 }
 
 /// `splice._drop`: the record holding `t` goes; with none, `t` is stripped where it is.
-fn drop(flat: &Flat, t: &Tok) -> Edit {
-    let record = record_of(flat, t.parent);
-    match (record >= 0).then(|| flat.nodes[record as usize].slot).flatten() {
+fn drop(flat: &Flat, t: &Tok, entries: &mut Entries) -> PyResult<Edit> {
+    let record = record_of(flat, t.parent, entries)?;
+    Ok(match (record >= 0).then(|| flat.nodes[record as usize].slot).flatten() {
         Some(slot) => cut(slot),
         None => strip(flat, t),
-    }
+    })
 }
 
 /// The edits of `denied` (token indexes) by policy, then a cut per record node in `records`.
-fn edits(flat: &Flat, denied: &[usize], records: &[isize], drop_policy: bool) -> Vec<Edit> {
+fn edits(
+    flat: &Flat,
+    denied: &[usize],
+    records: &[isize],
+    drop_rule: Option<&Bound<PyAny>>,
+) -> PyResult<Vec<Edit>> {
     let tokens: Vec<&Tok> = denied.iter().map(|&i| &flat.tokens[i]).collect();
     let mut out = Vec::with_capacity(tokens.len() + records.len());
-    if drop_policy {
-        out.extend(tokens.iter().map(|t| drop(flat, t)));
+    if let Some(rule) = drop_rule {
+        let known = FxHashMap::default();
+        let mut entries = Entries { flat, rule, known };
+        for t in tokens {
+            out.push(drop(flat, t, &mut entries)?);
+        }
     } else {
         out.extend(tokens.iter().map(|t| strip(flat, t)));
     }
@@ -108,7 +143,7 @@ fn edits(flat: &Flat, denied: &[usize], records: &[isize], drop_policy: bool) ->
         .filter(|&&r| r >= 0)
         .map(|&r| &flat.nodes[r as usize]);
     out.extend(nodes.filter_map(|n| n.slot.map(cut)));
-    out
+    Ok(out)
 }
 
 /// Edits in order, each one inside an earlier one left out (`splice._outermost`).
@@ -181,7 +216,8 @@ fn apply(body: &[u8], edits: Vec<Edit>) -> (Vec<u8>, Vec<Replaced>) {
 }
 
 /// `(output, replaced)`: the structure's body with the `denied` tokens (sorted indexes) removed
-/// by policy (`drop`: their records) and each record node of `records` cut; the body object
+/// by policy (`drop`: their records, `entries` the rule `contact.is_entries_key`) and each
+/// record node of `records` cut; the body object
 /// itself, and no region, when there is nothing to edit.
 #[pyfunction]
 pub fn splice<'py>(
@@ -190,6 +226,7 @@ pub fn splice<'py>(
     denied: Vec<usize>,
     records: Vec<isize>,
     drop_policy: bool,
+    entries: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let s = structure.get();
     let flat = &s.flat;
@@ -200,7 +237,7 @@ pub fn splice<'py>(
             "index out of range",
         ));
     }
-    let changes = edits(flat, &denied, &records, drop_policy);
+    let changes = edits(flat, &denied, &records, drop_policy.then_some(&entries))?;
     let body = s.body.bind(py);
     if changes.is_empty() {
         return PyTuple::new(py, [body.clone().into_any(), PyList::empty(py).into_any()]);
