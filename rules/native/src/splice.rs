@@ -76,7 +76,10 @@ impl Entries<'_, '_> {
         if let Some(&known) = self.known.get(&key) {
             return Ok(known);
         }
-        let known = self.rule.call1((&self.flat.keys[key as usize],))?.is_truthy()?;
+        let known = self
+            .rule
+            .call1((&self.flat.keys[key as usize],))?
+            .is_truthy()?;
         self.known.insert(key, known);
         Ok(known)
     }
@@ -114,10 +117,8 @@ fn record_of(flat: &Flat, mut node: isize, entries: &mut Entries) -> PyResult<is
 /// `splice._drop`: the record holding `t` goes; with none, `t` is stripped where it is.
 fn drop(flat: &Flat, t: &Tok, entries: &mut Entries) -> PyResult<Edit> {
     let record = record_of(flat, t.parent, entries)?;
-    Ok(match (record >= 0).then(|| flat.nodes[record as usize].slot).flatten() {
-        Some(slot) => cut(slot),
-        None => strip(flat, t),
-    })
+    let slot = (record >= 0).then(|| flat.nodes[record as usize].slot);
+    Ok(slot.flatten().map_or_else(|| strip(flat, t), cut))
 }
 
 /// The edits of `denied` (token indexes) by policy, then a cut per record node in `records`.
