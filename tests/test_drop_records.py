@@ -5,8 +5,9 @@ and the tree filter (`rules.detect.redact`): the same bytes from the splices, th
 from the tree filter, and the output is JSON. A record is the outermost list element (an
 object, or a row array) or object keyed in a map of records (an object of objects that is not
 a record; the body itself only when none of its values is an object of objects) around the
-identifier; with none, the body's object member that holds it. What no record holds is
-stripped where it is, as under `--policy strip`.
+identifier, none in a list under an identifier key below the body's member (its holder's own
+entries, `contact.is_entries_key`); with none, the body's object member that holds it. What no
+record holds is stripped where it is, as under `--policy strip`.
 """
 
 from __future__ import annotations

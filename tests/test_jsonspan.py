@@ -576,10 +576,19 @@ def test_generated_documents_cover_the_hard_cases() -> None:
                                    "dup": _has_duplicate_keys(body),
                                    "keyed": _keyed_record(found),
                                    "row": any(n.in_list and not n.is_object
-                                              for n in found.nodes)}.items() if v)
+                                              for n in found.nodes),
+                                   "entries": any(_in_entries(t.path)
+                                                  for t in found.tokens)}.items() if v)
 
     probe()
-    assert seen == {"bigint", "escape", "newline", "exp", "dup", "keyed", "row"}
+    assert seen == {"bigint", "escape", "newline", "exp", "dup", "keyed", "row", "entries"}
+
+
+def _in_entries(path: tuple[str | int, ...]) -> bool:
+    """In a list under an identifier key below the body's member (`--policy drop`: its
+    holder's entries, `splice.record_of`)."""
+    return any(type(key) is str and is_entries_key(key) and type(index) is int
+               for key, index in zip(path[1:], path[2:], strict=False))
 
 
 def _keyed_record(found: Scan) -> bool:
