@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -588,7 +589,7 @@ def _in_entries(path: tuple[str | int, ...]) -> bool:
     """In a list under an identifier key below the body's member (`--policy drop`: its
     holder's entries, `splice.record_of`)."""
     return any(type(key) is str and is_entries_key(key) and type(index) is int
-               for key, index in zip(path[1:], path[2:], strict=False))
+               for key, index in pairwise(path[1:]))
 
 
 def _keyed_record(found: Scan) -> bool:
