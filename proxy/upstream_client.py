@@ -88,6 +88,13 @@ class Connection(asyncio.Protocol):
             return False
         return True
 
+    def on_message_begin(self) -> None:
+        """A message starts clean (the last one's trailers are no header of it); one begun
+        with no request waiting (bytes past an answer in the same read) is refused."""
+        if self.waiter is None:
+            raise Malformed()
+        self.raw = []
+
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value)
         self.field_bytes += size + 4
