@@ -111,6 +111,7 @@ class Connection(asyncio.Protocol):
             raise Malformed()
         response = Response(self, status, decoded_headers(self.raw))
         self.raw = []
+        self.reusable = self.reusable and not self.sending  # the upstream may not read the rest
         self.until_close = response.content_length is None and "chunked" not in (
             response.headers.get("Transfer-Encoding", "").lower())
         self.response, waiter, self.waiter = response, self.waiter, None

@@ -4,10 +4,15 @@ and a body that did not come whole is never handed over as whole."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
+from multidict import CIMultiDict
+
+from proxy.upstream_client import Connection, UpstreamClient
 from proxy.upstream_response import BodyCut, Malformed
-from tests.test_upstream_client import client_of, get, ok, raw_server
+from tests.test_upstream_client import client_of, get, ok, raw_server, until
 
 
 async def test_trailers_of_one_response_never_reach_the_next_ones_headers() -> None:
@@ -43,6 +48,44 @@ async def test_a_stray_partial_answer_after_a_response_is_never_read_by_the_next
         assert await second.read() == b"right"
     assert second.status == 200 and "X-Stray" not in second.headers
     assert raw.connections == 2
+
+
+async def test_an_answer_that_began_before_the_upload_ended_never_pools_its_connection() -> None:
+    """The upstream answered without reading the body: what it did not read it may take for
+    the next request, whose answer would then go to whoever uses the connection next."""
+    answered = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        answered.set()
+        await reader.readuntil(b"0\r\n\r\n")
+        writer.write(b"cd")
+        await reader.read()  # until the client closes it
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conns: list[Connection] = []
+
+    class Recording(UpstreamClient):  # keeps the connection it makes, to watch its state
+        async def connect(self) -> Connection:
+            conns.append(await super().connect())
+            return conns[-1]
+
+    client = Recording("127.0.0.1", port, "h", None, connect_timeout=5)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first"
+        await answered.wait()
+        await until(lambda: bool(conns) and conns[0].response is not None)  # head is in
+        yield b"second"
+
+    async with server:
+        response = await client.request("POST", "/p", CIMultiDict(), body())
+        assert await response.read() == b"abcd"
+        assert not client.idle and conns[0].transport is not None
+        assert conns[0].transport.is_closing()
 
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
