@@ -147,7 +147,7 @@ class Connection(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(Disconnected())
         if self.response is not None:
-            self.response.finish(None if self.until_close else BodyCut())
+            self.response.finish(None if self.until_close and exc is None else BodyCut())
         if self.drained is not None and not self.drained.done():
             self.drained.set_exception(Disconnected())
 

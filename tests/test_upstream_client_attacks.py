@@ -5,6 +5,8 @@ and a body that did not come whole is never handed over as whole."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -86,6 +88,23 @@ async def test_an_answer_that_began_before_the_upload_ended_never_pools_its_conn
         assert await response.read() == b"abcd"
         assert not client.idle and conns[0].transport is not None
         assert conns[0].transport.is_closing()
+
+
+async def test_a_close_delimited_body_cut_by_a_reset_is_a_body_error() -> None:
+    """Only a clean close ends a close-delimited body; a reset is a cut (never sent as whole)."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\npartial")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # linger 0: an RST, not a FIN
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        response = await get(client_of(server.sockets[0].getsockname()[1]))
+        with pytest.raises(BodyCut):
+            await response.read()
 
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
