@@ -62,9 +62,11 @@ class Connection(asyncio.Protocol):
         self.paused = False
         self.drained: asyncio.Future[None] | None = None
         self.idle_since = 0.0
+        self.requests = 0  # begun on it: tells whether it still serves the one that began
 
     def begin(self, method: str) -> asyncio.Future[Response]:
         self.waiter = asyncio.get_running_loop().create_future()
+        self.requests += 1
         self.to_head, self.head_size, self.field_bytes = method == "HEAD", 0, 0
         return self.waiter
 
@@ -219,6 +221,7 @@ class UpstreamClient:
         """Send once; the response once its headers are in (its body may be in too)."""
         conn = await self.connection()
         waiter = conn.begin(method)
+        ticket = conn.requests
         assert conn.transport is not None
         try:
             if isinstance(body, bytes | None):
@@ -231,7 +234,8 @@ class UpstreamClient:
                 await conn.write_stream(body, chunked)
             return await waiter
         except BaseException:
-            conn.abort()
+            if conn.requests == ticket:  # answered whole, it may carry another request now
+                conn.abort()
             raise
 
     async def connection(self) -> Connection:

@@ -135,3 +135,37 @@ async def test_interim_answers_then_junk_is_malformed() -> None:
     async with raw_server(interim + b"JUNK\r\n\r\n") as raw:
         with pytest.raises(Malformed):
             await get(client_of(raw))
+
+
+async def test_a_request_cancelled_after_its_answer_came_leaves_the_next_request_alone() -> None:
+    """The answer came whole and its connection went back to the pool, but the task that
+    asked is cancelled before it resumes (the watchdog's timer in the same loop turn): the
+    connection now carries another request, which the cancelled one must not abort.
+
+    The cancelled request is a coroutine stepped by hand: that holds it exactly between its
+    answer and its resumption, where the loop may leave it under load."""
+    answer_third = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for body in (b"warm", b"a", b"b"):
+            await reader.readuntil(b"\r\n\r\n")
+            if body == b"b":
+                await answer_third.wait()
+            writer.write(ok(body))
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        client = client_of(server.sockets[0].getsockname()[1])
+        assert await (await get(client)).read() == b"warm"
+        conn = client.idle[-1]
+        cancelled = get(client)
+        cancelled.send(None)  # sent on the pooled connection; now waits for its answer
+        await until(lambda: conn in client.idle)  # answered whole: pooled again
+        other = asyncio.create_task(get(client))
+        await until(lambda: conn.waiter is not None)  # the other request is on it
+        with pytest.raises(asyncio.CancelledError):
+            cancelled.throw(asyncio.CancelledError())
+        answer_third.set()
+        assert await (await other).read() == b"b"
