@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+from proxy.settings import Settings
 from proxy.upstream_client import Connection, UpstreamClient
 from proxy.upstream_response import BodyCut, Malformed
+from tests.harness import running_proxy
 from tests.test_upstream_client import client_of, get, ok, raw_server, until
 
 
@@ -90,17 +93,24 @@ async def test_an_answer_that_began_before_the_upload_ended_never_pools_its_conn
         assert conns[0].transport.is_closing()
 
 
-async def test_a_close_delimited_body_cut_by_a_reset_is_a_body_error() -> None:
-    """Only a clean close ends a close-delimited body; a reset is a cut (never sent as whole)."""
+def answering_then_reset(answer: bytes) -> Callable[
+        [asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A server that writes `answer` to the first request, then resets the connection."""
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.0 200 OK\r\n\r\npartial")
+        writer.write(answer)
         await writer.drain()
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()  # linger 0: an RST, not a FIN
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return serve
+
+
+async def test_a_close_delimited_body_cut_by_a_reset_is_a_body_error() -> None:
+    """Only a clean close ends a close-delimited body; a reset is a cut (never sent as whole)."""
+    server = await asyncio.start_server(
+        answering_then_reset(b"HTTP/1.0 200 OK\r\n\r\npartial"), "127.0.0.1", 0)
     async with server:
         response = await get(client_of(server.sockets[0].getsockname()[1]))
         with pytest.raises(BodyCut):
@@ -169,3 +179,28 @@ async def test_a_request_cancelled_after_its_answer_came_leaves_the_next_request
             cancelled.throw(asyncio.CancelledError())
         answer_third.set()
         assert await (await other).read() == b"b"
+
+
+JSON = b"Content-Type: application/json\r\n"
+CUTS = {
+    "content-length-short": b"HTTP/1.1 200 OK\r\n" + JSON + b"Content-Length: 900\r\n\r\n"
+                            b'{"email": "a@b.co"}',
+    "chunked-unterminated": b"HTTP/1.1 200 OK\r\n" + JSON + b"Transfer-Encoding: chunked\r\n"
+                            b'\r\n13\r\n{"email": "a@b.co"}\r\n',
+    "close-delimited-reset": b"HTTP/1.0 200 OK\r\n" + JSON + b'\r\n{"email": "a@b.co"}',
+}
+
+
+@pytest.mark.parametrize("answer", CUTS.values(), ids=CUTS.keys())
+async def test_the_proxy_answers_502_for_a_body_that_did_not_come_whole(answer: bytes) -> None:
+    """Through the whole proxy: a cut body (read up to the cut, parseable JSON) is never
+    filtered and sent as if whole."""
+    server = await asyncio.start_server(answering_then_reset(answer), "127.0.0.1", 0)
+    upstream = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with (
+        server, running_proxy(Settings(upstream=upstream)) as proxy,
+        aiohttp.ClientSession() as session,
+        session.get(f"{proxy.url}/api/v1/x", headers={"X-API-Key": "k"}) as got,
+    ):
+        assert got.status == 502
+        assert (await got.json())["detail"] == "upstream failed: ClientPayloadError"
