@@ -57,6 +57,7 @@ class Connection(asyncio.Protocol):
         self.field_bytes = 0  # bytes of the header fields parsed
         self.to_head = False  # llhttp cannot be told: the body of a HEAD answer is skipped here
         self.until_close = False
+        self.ended = False  # a clean end of stream came: a FIN, over TLS the close_notify
         self.reusable = True
         self.sending = False
         self.paused = False
@@ -143,13 +144,22 @@ class Connection(asyncio.Protocol):
         else:
             self.abort()
 
+    def eof_received(self) -> None:
+        """A clean end: a FIN; over TLS only the close_notify. asyncio calls this after a bare
+        TCP close too (anyone on the path can forge one): then TLS still wants to read."""
+        tls = self.transport.get_extra_info("ssl_object") if self.transport else None
+        try:
+            self.ended = tls is None or tls.read(1) == b""  # b"": the close_notify was read
+        except ssl.SSLError:  # SSLWantReadError: the stream ended without it
+            self.ended = False
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
         self.pool.forget(self)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(Disconnected())
         if self.response is not None:
-            self.response.finish(None if self.until_close and exc is None else BodyCut())
+            self.response.finish(None if self.until_close and self.ended else BodyCut())
         if self.drained is not None and not self.drained.done():
             self.drained.set_exception(Disconnected())
 

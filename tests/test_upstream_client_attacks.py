@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
 from multidict import CIMultiDict
 
 from proxy.settings import Settings
+from proxy.tls import upstream_ssl_context
 from proxy.upstream_client import Connection, UpstreamClient
 from proxy.upstream_response import BodyCut, Malformed
 from tests.harness import running_proxy
+from tests.secure_services import TestCA as ThrowAwayCA
 from tests.test_upstream_client import client_of, get, ok, raw_server, until
 
 
@@ -204,3 +208,35 @@ async def test_the_proxy_answers_502_for_a_body_that_did_not_come_whole(answer: 
     ):
         assert got.status == 502
         assert (await got.json())["detail"] == "upstream failed: ClientPayloadError"
+
+
+@pytest.mark.parametrize("close_notify", [True, False], ids=["close-notify", "bare-tcp-close"])
+async def test_a_close_delimited_tls_body_ends_whole_only_at_the_close_notify(
+    tmp_path: Path, close_notify: bool,
+) -> None:
+    """Over TLS only the upstream's close_notify ends a close-delimited body: a bare TCP close
+    (a FIN anyone on the path can forge) is a cut, never the end of the body."""
+    ca = ThrowAwayCA.make(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(ca.cert, ca.key)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\nthe body")
+        await writer.drain()
+        if close_notify:
+            writer.close()  # TLS shutdown: the close_notify, then the TCP close
+        else:
+            writer.transport.abort()  # the TCP connection closes; no close_notify is sent
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        client = UpstreamClient("127.0.0.1", port, "h", upstream_ssl_context(str(ca.ca)),
+                                connect_timeout=5)
+        response = await get(client)
+        if close_notify:
+            assert await response.read() == b"the body"
+        else:
+            with pytest.raises(BodyCut):
+                await response.read()
