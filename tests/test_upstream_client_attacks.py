@@ -240,3 +240,31 @@ async def test_a_close_delimited_tls_body_ends_whole_only_at_the_close_notify(
         else:
             with pytest.raises(BodyCut):
                 await response.read()
+
+
+async def test_a_chunked_upload_the_client_cut_off_never_reaches_the_upstream_as_whole() -> None:
+    """The caller closes mid-upload: the upstream sees the connection end without the last
+    chunk (never a complete, shorter request it would act on)."""
+    received = bytearray()
+    upstream_done = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.extend(await reader.readuntil(b"\r\n\r\n"))
+        while chunk := await reader.read(65536):  # until the proxy closes it
+            received.extend(chunk)
+        upstream_done.set()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    upstream = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, running_proxy(Settings(upstream=upstream, upstream_timeout=5)) as proxy:
+        host, port = proxy.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /api/v1/x HTTP/1.1\r\nHost: p\r\nX-API-Key: k\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        await until(lambda: b"hello" in received)
+        writer.transport.abort()  # the caller goes away mid-upload
+        await upstream_done.wait()
+    assert b"Transfer-Encoding: chunked" in received
+    assert not received.endswith(b"0\r\n\r\n")
