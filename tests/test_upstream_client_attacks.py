@@ -8,6 +8,7 @@ import asyncio
 import socket
 import ssl
 import struct
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from multidict import CIMultiDict
 from proxy.settings import Settings
 from proxy.tls import upstream_ssl_context
 from proxy.upstream_client import Connection, UpstreamClient
-from proxy.upstream_response import BodyCut, Malformed
+from proxy.upstream_response import HIGH_WATER, BodyCut, Malformed
 from tests.harness import running_proxy
 from tests.secure_services import TestCA as ThrowAwayCA
 from tests.test_upstream_client import client_of, get, ok, raw_server, until
@@ -268,3 +269,22 @@ async def test_a_chunked_upload_the_client_cut_off_never_reaches_the_upstream_as
         await upstream_done.wait()
     assert b"Transfer-Encoding: chunked" in received
     assert not received.endswith(b"0\r\n\r\n")
+
+
+async def test_a_body_of_tiny_chunks_stays_within_the_buffer_bound_in_memory() -> None:
+    """HIGH_WATER bounds the bytes buffered, but each 2-byte chunk was a bytes object and a
+    list slot (~45 bytes): a paused response held ~24x the bound (6 MB for 256 KiB)."""
+    tiny = b"2\r\nab\r\n" * (512 * 1024)
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    async with raw_server(head + tiny + b"0\r\n\r\n") as raw:
+        response = await get(client_of(raw))
+        conn = response._conn
+        assert isinstance(conn, Connection)
+        await until(lambda: conn.paused)  # nothing more is read until the buffer is
+        held = sum(map(sys.getsizeof, response._chunks)) + sys.getsizeof(response._chunks)
+        assert held < 2 * HIGH_WATER
+        total = 0
+        while chunk := await response.readany():
+            assert isinstance(chunk, bytes)
+            total += len(chunk)
+    assert total == 2 * 512 * 1024
