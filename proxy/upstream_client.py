@@ -114,7 +114,9 @@ class Connection(asyncio.Protocol):
             raise Malformed()
         response = Response(self, status, decoded_headers(self.raw))
         self.raw = []
-        self.reusable = self.reusable and not self.sending  # the upstream may not read the rest
+        unsent = self.transport is not None and self.transport.get_write_buffer_size() > 0
+        if self.sending or unsent:  # answered before all was sent: the rest is no next request
+            self.reusable = False
         self.until_close = response.content_length is None and "chunked" not in (
             response.headers.get("Transfer-Encoding", "").lower())
         self.response, waiter, self.waiter = response, self.waiter, None

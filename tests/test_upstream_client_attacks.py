@@ -288,3 +288,20 @@ async def test_a_body_of_tiny_chunks_stays_within_the_buffer_bound_in_memory() -
             assert isinstance(chunk, bytes)
             total += len(chunk)
     assert total == 2 * 512 * 1024
+
+
+async def test_an_answer_while_a_sent_body_still_waits_in_the_buffer_never_pools_it() -> None:
+    """A body given whole (read before forwarding) still sits in the write buffer when the
+    upstream answers without reading it: that connection is not trusted for the next request."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(ok(b"early"))  # nothing of the 16 MiB body read yet
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        client = client_of(server.sockets[0].getsockname()[1])
+        response = await client.request("POST", "/p", CIMultiDict(), b"x" * (16 << 20))
+        assert await response.read() == b"early"
+        assert not client.idle
