@@ -305,3 +305,37 @@ async def test_an_answer_while_a_sent_body_still_waits_in_the_buffer_never_pools
         response = await client.request("POST", "/p", CIMultiDict(), b"x" * (16 << 20))
         assert await response.read() == b"early"
         assert not client.idle
+
+
+def dribbling(head: bytes) -> Callable[
+        [asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A slowloris upstream: `head`, then one more byte every 50 ms, never done."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head)
+        try:
+            while True:
+                await asyncio.sleep(0.05)
+                writer.write(b"a")
+                await writer.drain()
+        except ConnectionError:
+            writer.close()
+
+    return serve
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nX-Slow: ",
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+], ids=["head", "filtered-body"])
+async def test_a_slowloris_upstream_is_cut_at_the_upstream_timeout(head: bytes) -> None:
+    """Bytes that keep coming, too slowly, never reset the bound on the head or on a body read
+    whole for filtering: 504, whatever the trickle."""
+    server = await asyncio.start_server(dribbling(head), "127.0.0.1", 0)
+    upstream = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with (
+        server, running_proxy(Settings(upstream=upstream, upstream_timeout=0.5)) as proxy,
+        aiohttp.ClientSession() as session,
+        session.get(f"{proxy.url}/api/v1/x", headers={"X-API-Key": "k"}) as got,
+    ):
+        assert got.status == 504
