@@ -107,6 +107,8 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        if status < 100:  # llhttp reads any three digits
+            raise Malformed()
         if status < 200:  # an interim answer (100 Continue): the real one follows
             self.raw = []
             return

@@ -339,3 +339,32 @@ async def test_a_slowloris_upstream_is_cut_at_the_upstream_timeout(head: bytes) 
         session.get(f"{proxy.url}/api/v1/x", headers={"X-API-Key": "k"}) as got,
     ):
         assert got.status == 504
+
+
+async def test_the_idle_pool_keeps_at_most_max_idle_connections() -> None:
+    arrived: list[int] = []
+    both_in = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        arrived.append(1)
+        if len(arrived) == 2:
+            both_in.set()
+        await both_in.wait()  # each request is in flight on a connection of its own
+        writer.write(ok(b"x"))
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        client = client_of(server.sockets[0].getsockname()[1])
+        client.max_idle = 1
+        for response in await asyncio.gather(get(client), get(client)):
+            assert await response.read() == b"x"
+        assert len(arrived) == 2 and len(client.idle) == 1
+
+
+async def test_a_status_below_100_is_malformed_not_an_interim_answer() -> None:
+    async with raw_server(b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nhi" + ok(b"real")) as raw:
+        with pytest.raises(Malformed):
+            await get(client_of(raw))
