@@ -368,3 +368,31 @@ async def test_a_status_below_100_is_malformed_not_an_interim_answer() -> None:
     async with raw_server(b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nhi" + ok(b"real")) as raw:
         with pytest.raises(Malformed):
             await get(client_of(raw))
+
+
+async def test_expect_100_continue_from_the_caller_gets_one_interim_and_the_body_goes_up() -> None:
+    """The caller waits for a 100 before its body: the proxy sends it; the upstream's own 100
+    is skipped by the client, never a second interim or the final answer's stand-in."""
+    received = bytearray()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.extend(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        received.extend(await reader.readexactly(5))
+        writer.write(b"HTTP/1.1 200 OK\r\n" + JSON + b"Content-Length: 2\r\n\r\n{}")
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    upstream = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, running_proxy(Settings(upstream=upstream)) as proxy:
+        host, port = proxy.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /api/v1/x HTTP/1.1\r\nHost: p\r\nX-API-Key: k\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"hello")
+        final = await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert received.endswith(b"\r\n\r\nhello")
