@@ -22,6 +22,7 @@ import httptools
 from multidict import CIMultiDict
 
 from proxy.tls import certificate_problem
+from proxy.upstream_request import request_head
 from proxy.upstream_response import (
     BodyCut,
     ConnectFailed,
@@ -40,7 +41,6 @@ MAX_FIELD = 8190
 MAX_IDLE = 64
 KEEP_IDLE = 15.0
 """Seconds an idle connection is kept (aiohttp's keep-alive timeout): older ones are closed."""
-_NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class Connection(asyncio.Protocol):
@@ -112,13 +112,10 @@ class Connection(asyncio.Protocol):
         if status < 200:  # an interim answer (100 Continue): the real one follows
             self.raw = []
             return
-        if self.waiter is None:  # an answer nobody asked for: the connection is not trusted
-            raise Malformed()
         response = Response(self, status, decoded_headers(self.raw))
         self.raw = []
-        unsent = self.transport is not None and self.transport.get_write_buffer_size() > 0
-        if self.sending or unsent:  # answered before all was sent: the rest is no next request
-            self.reusable = False
+        if self.sending or (self.transport and self.transport.get_write_buffer_size()):
+            self.reusable = False  # answered before all was sent: the rest is no next request
         self.until_close = response.content_length is None and "chunked" not in (
             response.headers.get("Transfer-Encoding", "").lower())
         self.response, waiter, self.waiter = response, self.waiter, None
@@ -293,19 +290,3 @@ class UpstreamClient:
         while self.idle:
             self.idle.pop().abort()
 
-
-def request_head(
-    method: str, target: str, host: str, headers: CIMultiDict[str], body: bytes | None,
-    chunked: bool = False,
-) -> bytes:
-    """Request line and headers; Host is the upstream's; a length or chunked framing added."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    if chunked:
-        lines.append("Transfer-Encoding: chunked")
-    elif "Content-Length" not in headers and (body or method not in _NO_BODY_METHODS):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    head = "\r\n".join(lines)
-    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
-        raise ValueError("a request header holds a line break")
-    return (head + "\r\n\r\n").encode("utf-8", "surrogateescape")

@@ -13,7 +13,8 @@ from multidict import CIMultiDict
 
 from proxy.errors import UpstreamUnavailableError
 from proxy.upstream import upstream_errors
-from proxy.upstream_client import MAX_HEAD, UpstreamClient, request_head
+from proxy.upstream_client import MAX_HEAD, UpstreamClient
+from proxy.upstream_request import request_head
 from proxy.upstream_response import (
     HIGH_WATER,
     BodyCut,
