@@ -396,3 +396,19 @@ async def test_expect_100_continue_from_the_caller_gets_one_interim_and_the_body
         writer.close()
     assert final.startswith(b"HTTP/1.1 200 OK\r\n")
     assert received.endswith(b"\r\n\r\nhello")
+
+
+async def test_a_trailer_of_one_tenants_answer_never_reaches_the_next_through_the_proxy() -> None:
+    """Tenant A's answer ends with trailers; tenant B's answer, on the same pooled connection,
+    reaches B with its own headers only (A's trailers came first in B's headers before)."""
+    trailed = (b"HTTP/1.1 200 OK\r\n" + JSON + b"Transfer-Encoding: chunked\r\n\r\n"
+               b"2\r\n{}\r\n0\r\nSet-Cookie: session=tenant-a\r\nX-Owner: tenant-a\r\n\r\n")
+    async with raw_server(trailed, ok(b"[]", b"Content-Type: application/json")) as raw, \
+            running_proxy(Settings(upstream=f"http://127.0.0.1:{raw.port}")) as proxy, \
+            aiohttp.ClientSession() as session:
+        async with session.get(f"{proxy.url}/api/v1/x", headers={"X-API-Key": "a"}) as first:
+            assert await first.read() == b"{}"
+        async with session.get(f"{proxy.url}/api/v1/x", headers={"X-API-Key": "b"}) as second:
+            assert await second.read() == b"[]"
+    assert raw.connections == 1  # B's answer came on A's connection
+    assert "Set-Cookie" not in second.headers and "X-Owner" not in second.headers
