@@ -148,6 +148,7 @@ class Connection(asyncio.Protocol):
     def eof_received(self) -> None:
         """A clean end: a FIN; over TLS only the close_notify. asyncio calls this after a bare
         TCP close too (anyone on the path can forge one): then TLS still wants to read."""
+        self.reusable = False  # no next request (connection_lost comes a loop turn later)
         tls = self.transport.get_extra_info("ssl_object") if self.transport else None
         try:
             self.ended = tls is None or tls.read(1) == b""  # b"": the close_notify was read

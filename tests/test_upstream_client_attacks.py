@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from proxy.settings import Settings
 from proxy.tls import upstream_ssl_context
 from proxy.upstream_client import Connection, UpstreamClient
-from proxy.upstream_response import HIGH_WATER, BodyCut, Malformed
+from proxy.upstream_response import HIGH_WATER, BodyCut, ConnectFailed, Malformed
 from tests.harness import running_proxy
 from tests.secure_services import TestCA as ThrowAwayCA
 from tests.test_upstream_client import client_of, get, ok, raw_server, until
@@ -412,3 +412,37 @@ async def test_a_trailer_of_one_tenants_answer_never_reaches_the_next_through_th
             assert await second.read() == b"[]"
     assert raw.connections == 1  # B's answer came on A's connection
     assert "Set-Cookie" not in second.headers and "X-Owner" not in second.headers
+
+
+async def test_a_pooled_connection_is_not_handed_out_once_its_upstream_closed_it() -> None:
+    """Between the upstream's close (eof_received) and connection_lost lies one loop turn: a
+    request taking the connection then was written to a closing socket (a 502, never sent)."""
+    handed: list[Connection | None] = []
+
+    class Watched(Connection):
+        def eof_received(self) -> None:
+            super().eof_received()
+            client.probing = True
+            try:  # what a request started in this very turn would get
+                client.connection().send(None)
+            except StopIteration as done:  # handed out at once: the pooled connection
+                handed.append(done.value)
+            except ConnectFailed:  # it would connect anew: nothing stale handed out
+                handed.append(None)
+            client.probing = False
+
+    class Client(UpstreamClient):
+        probing = False
+
+        async def connect(self) -> Connection:
+            if self.probing:
+                raise ConnectFailed()
+            loop = asyncio.get_running_loop()
+            _, conn = await loop.create_connection(lambda: Watched(self), self.host, self.port)
+            return conn
+
+    async with raw_server((ok(b"then closed"), True)) as raw:
+        client = Client("127.0.0.1", raw.port, "h", None, connect_timeout=5)
+        assert await (await get(client)).read() == b"then closed"
+        await until(lambda: bool(handed))
+    assert handed == [None]
