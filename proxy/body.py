@@ -57,11 +57,12 @@ async def stream(
     await out.prepare(request)
     request[STREAMING] = True
     while request.method != "HEAD":
-        async with asyncio.timeout(idle_timeout):  # idle, not total: a long download is fine
-            chunk = await response.readany()
-        if not chunk:
-            break
-        await out.write(chunk)
+        # idle, not total (a long download is fine), on both sides: a caller that stops
+        # reading would otherwise hold this request and its upstream connection for good
+        async with asyncio.timeout(idle_timeout):
+            if not (chunk := await response.readany()):
+                break
+            await out.write(chunk)
     await out.write_eof()
     return out
 

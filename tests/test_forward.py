@@ -233,3 +233,23 @@ async def test_a_store_that_never_answers_is_503_and_the_next_lookup_is_bounded_
                 assert (r.status, doc) == (503, {"detail": "suppression store unavailable"})
         finally:
             await proxy.cleanup()
+
+
+async def test_a_caller_that_stops_reading_a_download_is_cut_at_the_idle_timeout():
+    """A streamed download whose caller stalls is ended after `upstream_timeout` without
+    progress, on the caller's side as on the upstream's: it does not hold the request (and its
+    upstream connection) for good. The stall is the stimulus, 3× the idle timeout."""
+    size = 256 * 1024 * 1024
+    async with (
+        fake_upstream() as (fake, upstream),
+        running_proxy(Settings(upstream=upstream, upstream_timeout=0.5)) as proxy,
+    ):
+        host, port = proxy.url.split("//")[1].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET /download/{size} HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\n\r\n".encode())
+        got = len(await reader.readexactly(64 * 1024))
+        await asyncio.sleep(1.5)  # stop reading: the proxy's writes block on a full socket
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), timeout=10):
+            got += len(chunk)
+        writer.close()
+    assert got < size, "the proxy waited for the stalled caller instead of ending the download"
