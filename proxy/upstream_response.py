@@ -46,17 +46,17 @@ class TlsFailed(UpstreamError):
 
 
 class Disconnected(UpstreamError):
-    """Closed before the response's headers (texts as aiohttp's, which the API kept)."""
+    """Closed before the response's headers."""
 
-    detail = "upstream failed: ServerDisconnectedError"
+    detail = "upstream closed the connection before answering"
 
 
 class BodyCut(UpstreamError):
-    detail = "upstream failed: ClientPayloadError"
+    detail = "upstream body ended before it was complete"
 
 
 class Malformed(UpstreamError):
-    detail = "upstream failed: ClientResponseError"
+    detail = "upstream sent a malformed response"
 
 
 class Response:

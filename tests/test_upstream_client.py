@@ -206,7 +206,7 @@ async def test_garbage_is_malformed_and_maps_to_todays_502_detail() -> None:
     async with raw_server(b"NOT HTTP AT ALL\r\n\r\n") as raw:
         with pytest.raises(UpstreamUnavailableError) as caught, upstream_errors(5):
             await get(client_of(raw))
-    assert caught.value.detail == "upstream failed: ClientResponseError"
+    assert caught.value.detail == "upstream sent a malformed response"
 
 
 async def test_a_reset_mid_body_is_a_body_error_after_the_bytes_that_came() -> None:
