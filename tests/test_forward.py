@@ -238,7 +238,7 @@ async def test_a_store_that_never_answers_is_503_and_the_next_lookup_is_bounded_
 async def test_a_caller_that_stops_reading_a_download_is_cut_at_the_idle_timeout():
     """A streamed download whose caller stalls is ended after `upstream_timeout` without
     progress, on the caller's side as on the upstream's: it does not hold the request (and its
-    upstream connection) for good. The stall is the stimulus, 3× the idle timeout."""
+    upstream connection) for good. The stall is the stimulus, three times the idle timeout."""
     size = 256 * 1024 * 1024
     async with (
         fake_upstream() as (fake, upstream),
