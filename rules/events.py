@@ -50,9 +50,9 @@ from rules.normalize import normalize_all
 
 __all__ = [
     "MAX_EVENT_BYTES", "MAX_REASON", "PARTITIONS_HEADER", "REASONS", "VERSION", "Event",
-    "InvalidEventError", "ParsedEvent", "PlacedAheadError", "check_key", "check_partition", "check_size", "decode",
-    "decode_event", "encode", "event_of", "key_of", "normalise", "parse_event", "partition_of",
-    "partitions_header", "placed_by",
+    "InvalidEventError", "ParsedEvent", "PlacedAheadError", "check_key", "check_partition",
+    "check_size", "decode", "decode_event", "encode", "event_of", "key_of", "normalise",
+    "parse_event", "partition_of", "partitions_header", "placed_by",
 ]
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024

@@ -26,10 +26,10 @@ from rules.consumer.commit import commit
 from rules.consumer.dead_letter import DeadLetters
 from rules.consumer.errors import DeadLetterError, describe, transient
 from rules.consumer.logged import Changelog
+from rules.consumer.placement import consumer_refresh, decode_current
 from rules.consumer.positions import Positions
 from rules.consumer.readiness import Readiness, ReadinessState, Signal
 from rules.consumer.stall import Progress
-from rules.consumer.placement import consumer_refresh, decode_current
 from rules.consumer.steps import Checks, Record, Slice, slices
 from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
