@@ -50,9 +50,9 @@ from rules.normalize import normalize_all
 
 __all__ = [
     "MAX_EVENT_BYTES", "MAX_REASON", "PARTITIONS_HEADER", "REASONS", "VERSION", "Event",
-    "InvalidEventError", "ParsedEvent", "check_key", "check_partition", "check_size", "decode",
-    "decode_event", "encode", "event_of", "key_of", "normalise", "parse_event", "partition_of",
-    "partitions_header", "placed_by",
+    "InvalidEventError", "ParsedEvent", "PlacedAheadError", "check_key", "check_partition",
+    "check_size", "decode", "decode_event", "encode", "event_of", "key_of", "normalise",
+    "parse_event", "partition_of", "partitions_header", "placed_by",
 ]
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -107,14 +107,28 @@ def placed_by(headers: Sequence[tuple[str, bytes | None]] | None) -> int | None:
     return int(said[0])
 
 
+class PlacedAheadError(InvalidEventError):
+    """A record placed by more partitions than the topic has. Partitions are only ever added, so
+    that is no count it was placed by, unless our count lags: refresh it and decide again."""
+
+    def __init__(self, placed: int, partitions: int) -> None:
+        super().__init__(
+            "partition", f"header {PARTITIONS_HEADER} says {placed}, the topic has {partitions}"
+        )
+        self.placed = placed
+
+
 def check_partition(
     key: bytes | None, partition: int, partitions: int, placed: int | None = None
 ) -> None:
     """A record outside its key's partition may overtake or trail its tenant's other events.
 
     `placed`: the count the publisher placed it by (its header), which may be a count the
-    topic had before partitions were added; without it the topic's current count.
+    topic had before partitions were added; without it the topic's current count. A count
+    above the topic's own raises PlacedAheadError (the consumer refreshes its count first).
     """
+    if placed is not None and 0 < partitions < placed:
+        raise PlacedAheadError(placed, partitions)
     count = partitions if placed is None else placed
     if key is not None and count > 0 and partition != partition_of(key, count):
         raise InvalidEventError(

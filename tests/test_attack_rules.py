@@ -8,6 +8,7 @@ still open (its reason says which); the others hold.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ from rules.store import (
 )
 from tests import test_consumer as base
 from tests.harness import eventually as wait_for
-from tests.test_consumer import members, read_all, sample, start, wait_applied
+from tests.test_consumer import FAST, members, read_all, sample, start, wait_applied
 
 options, topic = base.options, base.topic
 publisher, running = base.publisher, base.running
@@ -283,6 +284,36 @@ async def test_an_event_in_a_partition_added_while_running_is_applied_within_sec
 
     await wait_for(applied, "the new partition's event", 15)
     assert consumer.caught_up
+
+
+@pytest.mark.parametrize("group", ["g", None], ids=["group", "no-group"])
+async def test_a_record_placed_by_partitions_added_after_our_metadata_is_applied(
+    options: KafkaOptions, topic: str, store: RedisStore,
+    redis: aioredis.Redis, running: list[RuleConsumer], group: str | None,
+) -> None:
+    """Metadata refreshed only on demand (metadata_max_age 5 minutes): the consumer still knows
+    4 partitions when a record placed by 5 reaches a partition it reads. A header above its
+    count is refused only after a refresh of the count, which finds 5: applied, no dead letter."""
+    await ensure_topic(options, topic, 4)
+    lagging = dataclasses.replace(FAST, metadata_max_age=300.0)
+    consumer = await start(running, options, topic, store, group=group, tuning=lagging)
+    await wait_for(lambda: consumer.caught_up, "catch-up")
+    await add_partitions(options.bootstrap, topic, 5)
+    tenant = next(t for t in (tenant_moved_by(4, 5) for _ in range(1000))
+                  if partition_of(key_of(t), 5) < 4)
+    known = consumer._kafka().partitions_for_topic(topic)
+    assert known == {0, 1, 2, 3}, "the consumer's metadata was refreshed before the record"
+    rejected = sample("denyproxy_rule_events_rejected_total", reason="partition")
+    async with RulePublisher(options, topic, region="US") as fresh:  # sees 5 partitions
+        meta = await fresh.publish("add", tenant, "email", ["placed@x.io"])
+    assert meta.partition == partition_of(key_of(tenant), 5) != partition_of(key_of(tenant), 4)
+
+    async def applied() -> bool:
+        return "placed@x.io" in await members(redis, tenant, RuleType.EMAIL)
+
+    await wait_for(applied, "the record placed by 5 partitions", 15)
+    assert sample("denyproxy_rule_events_rejected_total", reason="partition") == rejected
+    assert len(consumer._kafka().partitions_for_topic(topic) or ()) == 5
 
 
 # --- the deny-rules API's limits -------------------------------------------------------------

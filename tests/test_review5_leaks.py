@@ -169,14 +169,6 @@ async def test_a_generation_switched_in_by_swapdb_is_what_the_next_lookup_reads(
 # 3. The rule path: the partitions header.
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "events.placed_by accepts any count of up to 6 digits and check_partition checks the record "
-    "against it alone: a header naming more partitions than the topic has (never a count it "
-    "was placed by) passes a record outside its key's partition, where it can overtake or "
-    "trail the tenant's other events (a remove applied before the add it followed: a rule "
-    "lost on a replay). Open: refusing it needs the consumer's own count to be current (a "
-    "record placed by partitions added seconds ago must not be dead-lettered by a consumer "
-    "whose metadata lags): a metadata refresh before the refusal"))
 def test_a_partitions_header_above_the_topics_count_is_refused() -> None:
     """A record names the partition count it was placed by; partitions are only ever added,
     so a count above the topic's own is no count it was ever placed by."""

@@ -2,11 +2,10 @@
 
     fetch → decode (and normalise) → cut into writes → dead-letter + apply each → commit last
 
-Positions come from the store (see positions.py); the Kafka commit after each write is for
-lag tooling only. The store's ready marker says "complete" to every proxy: a consumer clears
-it when it starts a rebuild and sets it once the mirrored offsets of *every* partition of the
-topic (also those other group members own) have reached the end offsets it saw when the
-(re)build began. Readiness is one state (readiness.py). """
+Positions come from the store (positions.py); the Kafka commit after each write is for lag
+tooling only. The store's ready marker says "complete" to every proxy: cleared when a rebuild
+starts, set once the mirrored offsets of *every* partition of the topic (also those other group
+members own) reached the end offsets seen when the (re)build began (readiness.py). """
 
 from __future__ import annotations
 
@@ -27,10 +26,11 @@ from rules.consumer.commit import commit
 from rules.consumer.dead_letter import DeadLetters
 from rules.consumer.errors import DeadLetterError, describe, transient
 from rules.consumer.logged import Changelog
+from rules.consumer.placement import consumer_refresh, decode_current
 from rules.consumer.positions import Positions
 from rules.consumer.readiness import Readiness, ReadinessState, Signal
 from rules.consumer.stall import Progress
-from rules.consumer.steps import Checks, Record, Slice, decode_all, slices
+from rules.consumer.steps import Checks, Record, Slice, slices
 from rules.consumer.tuning import ConsumerTuning
 from rules.kafka import KafkaOptions, ensure_topic
 from rules.kafka_access import check_access, consumer_needs
@@ -73,9 +73,8 @@ class RuleConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: Positions | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last_check = 0.0
+        self._last_check, self.applied_events = 0.0, 0
         self.last_poll = self._last_activity = time.monotonic()
-        self.applied_events = 0
         self.progress = Progress()
 
     async def start(self) -> None:
@@ -210,7 +209,8 @@ class RuleConsumer:
     async def _process(self, records: list[Record], assignment: Assignment) -> None:
         """decode → cut into writes → dead-letter and apply each → commit what was applied."""
         checks = Checks.of(self.tuning, self.region, len(self._parts().bounds.end))
-        decoded = await asyncio.to_thread(decode_all, records, checks)
+        refresh = consumer_refresh(self._kafka(), self.topic, self.tuning.metadata_timeout)
+        decoded = await decode_current(records, checks, refresh)  # placed ahead: count refreshed
         if not self._slots().is_current(assignment):
             return  # a rebalance took the batch
         self.progress.lagging(assignment.report_lag(self._kafka(), self.topic))

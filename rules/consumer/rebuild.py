@@ -28,7 +28,8 @@ from rules.changelog import (
     read_changelog,
 )
 from rules.consumer.claims import refuse_foreign
-from rules.consumer.steps import Checks, Record, decode_all, slices
+from rules.consumer.placement import admin_refresh, decode_current
+from rules.consumer.steps import Checks, Record, slices
 from rules.kafka import KafkaOptions, partition_ids
 from rules.lists.snapshot import lists_in, restore_lists
 from rules.scopes import list_scope
@@ -204,7 +205,8 @@ class Replayer:
             records: list[Record] = [
                 r for rs in batch.values() for r in rs if r.offset < todo[r.partition]
             ]
-            for part in slices(records, decode_all(records, checks), 100_000):
+            refresh = admin_refresh(self.plan.options, self.plan.topic)
+            for part in slices(records, await decode_current(records, checks, refresh), 100_000):
                 await refuse_foreign(self.store, part)  # claims in the new generation too
                 await self.store.apply(part.changes, part.offsets)
             self.report.replayed += len(records)

@@ -25,3 +25,6 @@ class ConsumerTuning:
     metadata_max_age: float = 5.0
     """Seconds between metadata refreshes: how soon partitions added to the topic are read
     (aiokafka's default is 5 minutes, all that time with the consumer ready)."""
+    metadata_timeout: float = 10.0
+    """Seconds a metadata refresh may take before a record placed ahead of our partition count
+    is retried later (rules/consumer/placement.py)."""
