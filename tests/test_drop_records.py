@@ -6,7 +6,8 @@ from the tree filter, and the output is JSON. A record is the outermost list ele
 object, or a row array) or object keyed in a map of records (an object of objects that is not
 a record; the body itself only when none of its values is an object of objects) around the
 identifier, none in a list under an identifier key below the body's member (its holder's own
-entries, `contact.is_entries_key`); with none, the body's object member that holds it. What no
+entries, `contact.is_entries_key`) but for an element that says more than an entry (a person:
+`splice.is_entry`); with none, the body's object member that holds it. What no
 record holds is stripped where it is, as under `--policy strip`.
 """
 
@@ -90,6 +91,25 @@ CASES = {
                               b' "total": 3}}',
                               b'{"success": true, "data": {"people": [{"id": 2}],'
                               b' "total": 3}}'),
+    # a Hunter-style domain search: a person in a list under an identifier key says more
+    # than an entry (a name, a position, her own phone): she is a record and goes alone
+    "a-person-in-an-emails-list": (
+        b'{"data": {"domain": "acme.com", "emails": [{"value": "jane@acme.com", "type":'
+        b' "personal", "confidence": 94, "first_name": "Jane", "last_name": "Doe", "position":'
+        b' "CEO", "phone_number": "+15125550199"}, {"value": "bob@acme.com", "first_name":'
+        b' "Bob", "last_name": "Roe", "position": "CTO", "phone_number": null}]}}',
+        b'{"data": {"domain": "acme.com", "emails": [{"value": "bob@acme.com", "first_name":'
+        b' "Bob", "last_name": "Roe", "position": "CTO", "phone_number": null}]}}'),
+    "the-last-person-in-an-emails-list": (
+        b'{"data": {"emails": [{"value": "bob@acme.com", "first_name": "Bob"}, {"value":'
+        b' "jane@acme.com", "first_name": "Jane"}], "domain": "acme.com"}, "ok": true}',
+        b'{"data": {"emails": [{"value": "bob@acme.com", "first_name": "Bob"}], "domain":'
+        b' "acme.com"}, "ok": true}'),
+    # an entry describes its identifier only (type/label/domain/verified…): the holder goes
+    "a-typed-entry-beside-a-person": (
+        b'{"data": {"emails": [{"value": "bob@acme.com", "first_name": "Bob"}, {"value":'
+        b' "jane@acme.com", "type": "work", "verified": true}], "phone": "+15125550199"},'
+        b' "ok": true}', b'{"ok": true}'),
     # a list of entries the body itself holds: each entry is a record, the others stay
     "entries-in-the-body": (b'{"emails": [{"email": "jane@acme.com", "domain": "acme.com"},'
                             b' {"email": "bob@acme.com", "domain": "acme.com"}]}',

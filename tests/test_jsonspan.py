@@ -466,11 +466,12 @@ def ref_drop(node: Any, denied: set[int], body: bool = True) -> tuple[Any, bool]
     members, inside = [], any(is_denied(k, denied) for k, _ in node.members)
     for k, v in node.members:
         if keyed and isinstance(v, Obj):  # a record keyed in a map of records
+            v = ref_persons(v, denied) if body else v  # noqa: PLW2901 - persons go alone
             if not ref_holds(v, denied):
                 members.append((k, v))
             continue
         if not body and isinstance(v, Arr) and is_entries_key(k.value):  # the holder's own
-            new, sub = v, ref_holds(v, denied)
+            new, sub = ref_entries(v, denied)
         else:
             new, sub = ref_drop(v, denied, False) if isinstance(v, Obj | Arr) else (v, False)
         if sub and body and isinstance(v, Obj):  # the body's member that holds one goes
@@ -478,6 +479,32 @@ def ref_drop(node: Any, denied: set[int], body: bool = True) -> tuple[Any, bool]
         inside = inside or sub or is_denied(v, denied)
         members.append((k, new))
     return Obj(members), inside
+
+
+def ref_persons(node: Obj, denied: set[int]) -> Obj:
+    """Below a record keyed in the body's map, its lists of entries with no record between
+    lose the persons holding denied leaves (`splice._person`)."""
+    keyed = ref_keyed(node) > 0
+    members = []
+    for k, v in node.members:
+        if isinstance(v, Obj) and not keyed:
+            v = ref_persons(v, denied)  # noqa: PLW2901 - the member, its persons gone
+        elif isinstance(v, Arr) and is_entries_key(k.value):
+            v = Arr([x for x in v.items if not (_person(x) and ref_holds(x, denied))])  # noqa: PLW2901
+        members.append((k, v))
+    return Obj(members)
+
+
+def _person(v: Any) -> bool:
+    """An element of a list of entries that says more than an entry (`splice.is_entry`)."""
+    return isinstance(v, Obj) and len({k.value for k, x in v.members if _content(k.value, x)}) != 1
+
+
+def ref_entries(node: Arr, denied: set[int]) -> tuple[Arr, bool]:
+    """A list of its holder's entries: a person in it (an object of other than one content
+    key) is a record and goes alone; is a denied leaf in an entry (the holder goes)."""
+    kept = [v for v in node.items if not (_person(v) and ref_holds(v, denied))]
+    return Arr(kept), any(ref_holds(v, denied) for v in kept)
 
 
 def ref_holds(node: Any, denied: set[int]) -> bool:

@@ -40,7 +40,7 @@ CONTACT_META_KEYS = frozenset(
     {
         "verified", "valid", "line_type", "type", "label", "status", "primary", "is_primary",
         "confidence", "score", "source", "sources", "carrier", "country_code", "kind",
-        "first_seen", "last_seen", "validation", "deliverability", "catch_all",
+        "first_seen", "last_seen", "validation", "deliverability", "catch_all", "domain",
     }
 )
 _META_FIRST = frozenset({"is", "has", "can", "do", "does", "opt", "dnc"})

@@ -106,6 +106,8 @@ def _drop_body(doc: dict[str, Any] | list[Any], state: Redaction) -> bool:
     inside = bool(state.keys) and state.cut_keys(doc)
     gone: list[str] = []
     for key, value in doc.items():
+        if keyed and type(value) is dict:
+            _drop_persons(value, state)  # a person in its `emails` goes alone
         if type(value) is dict and (_holds(value, state) if keyed else _drop_below(value, state)):
             gone.append(key)  # a record keyed in the map, or the body's member holding one
         elif type(value) is list:
@@ -133,7 +135,7 @@ def _drop_below(node: dict[str, Any] | list[Any], state: Redaction) -> bool:
             if _holds(value, state):  # a record keyed in a map of records: it goes
                 gone.append(key)
         elif type(value) is list and is_entries_key(key):  # the holder's entries: it goes
-            inside = _holds(value, state) or inside
+            inside = _drop_entries(value, state) or inside
         elif type(value) is dict or type(value) is list:
             inside = _drop_below(value, state) or inside
         else:
@@ -141,6 +143,42 @@ def _drop_below(node: dict[str, Any] | list[Any], state: Redaction) -> bool:
     for key in gone:
         del node[key]
     return inside
+
+
+def _drop_entries(entries: list[Any], state: Redaction) -> bool:
+    """A list of its holder's entries: a person in it (`splice.is_entry` says no) is a record
+    and goes alone; True if an entry holds a denied value (the holder goes)."""
+    kept = [v for v in entries if _entry(v) or not _holds(v, state)]
+    inside = any([_holds_any(v, state) for v in kept])  # noqa: C419 - every one counted
+    if len(kept) != len(entries):
+        entries[:] = kept
+    return inside
+
+
+def _drop_persons(node: dict[str, Any], state: Redaction) -> None:
+    """Below a record keyed in the body's map: the persons in its lists of entries with no
+    record between (`splice._person`) go alone."""
+    keyed = _keyed(node) > 0
+    for key, value in node.items():
+        if type(value) is dict and not keyed:
+            _drop_persons(value, state)
+        elif type(value) is list and is_entries_key(key):
+            value[:] = [v for v in value if _entry(v) or not _holds(v, state)]
+
+
+def _holds_any(value: Any, state: Redaction) -> bool:
+    """`_holds` for any value: a scalar holds itself."""
+    if type(value) is dict or type(value) is list:
+        return _holds(value, state)
+    return state.hit(value)
+
+
+def _entry(element: Any) -> bool:
+    """`splice.is_entry` on a parsed element: no object, or one of one content key."""
+    if type(element) is not dict:
+        return True
+    content = [k for k, v in element.items() if k not in CONTACT_META_KEYS and not describes(k, v)]
+    return len(content) == 1
 
 
 def _holds(node: dict[str, Any] | list[Any], state: Redaction) -> bool:

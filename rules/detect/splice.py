@@ -113,15 +113,20 @@ def record_of(scan: Nodes, node: int, path: Path = ()) -> int:
     object values (`{"p1": {…}, "p2": {…}}`) that is not a record; the body only when none of
     its values is one (`{"person": {…}}`; in `{"people": {"p1": {…}}}` the records are the
     people). Below the body's member, a list under an identifier key (`contact.is_entries_key`,
-    read from `path`, the path of what `node` holds) holds its holder's entries, no records.
+    read from `path`, the path of what `node` holds) holds its holder's entries (`is_entry`),
+    no records; an element that says more than an entry (a person) is a record, alone.
     With none, the body's member that holds `node` when it is an object
     (`{"success": true, "data": {person}}`: `data` goes, key and value)."""
     chain: list[int] = []
     while node >= 0:
         chain.append(node)
         node = scan.node(node).parent
+    down = chain[::-1]
+    person = _person(scan, down, path)
+    if person >= 0:  # a person in `emails` (`{"value": …, "first_name": …}`): she goes alone
+        return person
     keyed = False  # the node above is a map of records
-    for depth, index in enumerate(reversed(chain)):
+    for depth, index in enumerate(down):
         n = scan.node(index)
         if n.slot is not None and (n.in_list or (n.is_object and keyed)):
             return index
@@ -132,8 +137,31 @@ def record_of(scan: Nodes, node: int, path: Path = ()) -> int:
     return member if member >= 0 and scan.node(member).is_object else -1
 
 
+def _person(scan: Nodes, down: list[int], path: Path) -> int:
+    """The element of a list under an identifier key below the body's object member, with no
+    record between them, when it says more than an entry (`is_entry`: a person), else -1. She
+    is the record even where the body's member is one (`{"data": {"emails": [person…]}}`)."""
+    if len(down) < 4 or scan.node(down[1]).in_list:
+        return -1
+    for depth in range(2, len(down) - 1):
+        n = scan.node(down[depth])
+        if n.in_list or (n.is_object and scan.node(down[depth - 1]).keyed > 0):
+            return -1  # a record above any list of entries
+        if not n.is_object and _entries(path[depth - 1]):
+            element = down[depth + 1]
+            return -1 if is_entry(scan.node(element)) else element
+    return -1
+
+
 def _entries(part: str | int) -> bool:
     return type(part) is str and is_entries_key(part)
+
+
+def is_entry(element: Node) -> bool:
+    """Is this element of a list under an identifier key its holder's entry? A row array
+    (`[email, "work"]`) or an object of one content key (`{"email": …, "domain": …}`) is; an
+    object saying more (`{"value": …, "first_name": …}`: a person) is a record of its own."""
+    return not element.is_object or element.sole_key is not None
 
 
 def _cut(scan: Nodes, node: int) -> Edit:

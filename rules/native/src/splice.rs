@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use rustc_hash::FxHashMap;
 
-use crate::json::{Flat, Part, TKind, Tok, NONE};
+use crate::json::{Flat, Nd, Part, TKind, Tok, NONE};
 use crate::structure::Structure;
 
 /// An edit: `[start, end)` cut (with a comma) or replaced by `null`.
@@ -88,15 +88,21 @@ impl Entries<'_, '_> {
 /// `splice.record_of`: the outermost list element or object keyed in a map of records at or
 /// above `node` (a map of records: an object of object values, not a record; the body only
 /// when none of its values is one; none in a list under an identifier key below the body's
-/// member), else the body's member holding `node` if it is an object.
+/// member, but for an element that says more than an entry, `is_entry`), else the body's
+/// member holding `node` if it is an object.
 fn record_of(flat: &Flat, mut node: isize, entries: &mut Entries) -> PyResult<isize> {
     let mut chain = Vec::new();
     while node >= 0 {
         chain.push(node);
         node = flat.nodes[node as usize].parent;
     }
+    chain.reverse();
+    let person = person(flat, &chain, entries)?;
+    if person >= 0 {
+        return Ok(person); // a person in `emails`: she goes alone
+    }
     let mut keyed = false; // keyed: the node above is a map of records
-    for (depth, &index) in chain.iter().rev().enumerate() {
+    for (depth, &index) in chain.iter().enumerate() {
         let n = &flat.nodes[index as usize];
         if n.slot.is_some() && (n.in_list || (n.is_object && keyed)) {
             return Ok(index);
@@ -108,10 +114,43 @@ fn record_of(flat: &Flat, mut node: isize, entries: &mut Entries) -> PyResult<is
         }
         keyed = n.keyed > 0 && (n.keyed == 1 || n.slot.is_some());
     }
-    Ok(match chain.len() {
-        len if len > 1 && flat.nodes[chain[len - 2] as usize].is_object => chain[len - 2],
+    Ok(holder(flat, &chain))
+}
+
+/// `splice._person`: the element of a list under an identifier key below the body's object
+/// member, with no record between them, that says more than an entry (a person), else -1.
+fn person(flat: &Flat, down: &[isize], entries: &mut Entries) -> PyResult<isize> {
+    let node = |depth: usize| &flat.nodes[down[depth] as usize];
+    if down.len() < 4 || node(1).in_list {
+        return Ok(-1);
+    }
+    for depth in 2..down.len() - 1 {
+        let n = node(depth);
+        if n.in_list || (n.is_object && node(depth - 1).keyed > 0) {
+            return Ok(-1); // a record above any list of entries
+        }
+        if let (false, Part::Key(key)) = (n.is_object, n.part) {
+            if entries.of(key)? {
+                let element = down[depth + 1];
+                return Ok(if is_entry(node(depth + 1)) { -1 } else { element });
+            }
+        }
+    }
+    Ok(-1)
+}
+
+/// The body's member on the way down `chain` (root first) if it is an object, else -1.
+fn holder(flat: &Flat, chain: &[isize]) -> isize {
+    match chain.get(1) {
+        Some(&member) if flat.nodes[member as usize].is_object => member,
         _ => -1,
-    })
+    }
+}
+
+/// `splice.is_entry`: a row array, or an object of one content key (`{"email": …, "domain": …}`),
+/// is its holder's entry; an object saying more (a person) is a record of its own.
+fn is_entry(element: &Nd) -> bool {
+    !element.is_object || element.sole != NONE
 }
 
 /// `splice._drop`: the record holding `t` goes; with none, `t` is stripped where it is.
