@@ -466,7 +466,7 @@ def ref_drop(node: Any, denied: set[int], body: bool = True) -> tuple[Any, bool]
     members, inside = [], any(is_denied(k, denied) for k, _ in node.members)
     for k, v in node.members:
         if keyed and isinstance(v, Obj):  # a record keyed in a map of records
-            v = ref_persons(v, denied) if body else v  # noqa: PLW2901 - persons go alone
+            v = ref_persons(v, denied) if body else v
             if not ref_holds(v, denied):
                 members.append((k, v))
             continue
@@ -488,9 +488,9 @@ def ref_persons(node: Obj, denied: set[int]) -> Obj:
     members = []
     for k, v in node.members:
         if isinstance(v, Obj) and not keyed:
-            v = ref_persons(v, denied)  # noqa: PLW2901 - the member, its persons gone
+            v = ref_persons(v, denied)
         elif isinstance(v, Arr) and is_entries_key(k.value):
-            v = Arr([x for x in v.items if not (_person(x) and ref_holds(x, denied))])  # noqa: PLW2901
+            v = Arr([x for x in v.items if not (_person(x) and ref_holds(x, denied))])
         members.append((k, v))
     return Obj(members)
 

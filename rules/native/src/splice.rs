@@ -132,7 +132,11 @@ fn person(flat: &Flat, down: &[isize], entries: &mut Entries) -> PyResult<isize>
         if let (false, Part::Key(key)) = (n.is_object, n.part) {
             if entries.of(key)? {
                 let element = down[depth + 1];
-                return Ok(if is_entry(node(depth + 1)) { -1 } else { element });
+                return Ok(if is_entry(node(depth + 1)) {
+                    -1
+                } else {
+                    element
+                });
             }
         }
     }
