@@ -100,6 +100,11 @@ CASES = {
         b' "Bob", "last_name": "Roe", "position": "CTO", "phone_number": null}]}}',
         b'{"data": {"domain": "acme.com", "emails": [{"value": "bob@acme.com", "first_name":'
         b' "Bob", "last_name": "Roe", "position": "CTO", "phone_number": null}]}}'),
+    "a-person-in-an-emails-list-beside-meta": (
+        b'{"data": {"emails": [{"value": "jane@acme.com", "first_name": "Jane"}, {"value":'
+        b' "bob@acme.com", "first_name": "Bob"}]}, "meta": {"results": 2}}',
+        b'{"data": {"emails": [{"value": "bob@acme.com", "first_name": "Bob"}]}, "meta":'
+        b' {"results": 2}}'),
     "the-last-person-in-an-emails-list": (
         b'{"data": {"emails": [{"value": "bob@acme.com", "first_name": "Bob"}, {"value":'
         b' "jane@acme.com", "first_name": "Jane"}], "domain": "acme.com"}, "ok": true}',
