@@ -15,33 +15,35 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
+use std::sync::Mutex;
 
 pub struct Named<'py> {
     cls: Bound<'py, PyType>,
     /// The class's `tp_alloc` when it is laid out as a tuple; None: call `tuple.__new__`.
     alloc: Option<ffi::allocfunc>,
-    tuple_new: Bound<'py, PyAny>,
 }
+
+/// What `layout` found per class, for the few classes a process builds (a call builds a
+/// `Named` each time: the attribute lookups and the subclass test were ~1 µs of it). A class
+/// here is held, so it cannot be freed and its address reused by another.
+static LAYOUTS: Mutex<Vec<(Py<PyType>, Option<ffi::allocfunc>)>> = Mutex::new(Vec::new());
+const MAX_LAYOUTS: usize = 16;
 
 impl<'py> Named<'py> {
     pub fn of(cls: &Bound<'py, PyAny>) -> PyResult<Self> {
-        let py = cls.py();
-        let tuple = py.get_type::<PyTuple>();
         let cls = cls.downcast::<PyType>()?.clone();
-        let same =
-            |name: &str| -> PyResult<bool> { Ok(cls.getattr(name)?.eq(tuple.getattr(name)?)?) };
-        let plain = cls.is_subclass(&tuple)? && same("__basicsize__")? && same("__itemsize__")?;
-        // SAFETY: `cls` is a live type object; a tuple subclass always has a tp_alloc slot.
-        let slot = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
-        let alloc = (plain && !slot.is_null()).then(|| {
-            // SAFETY: the Py_tp_alloc slot holds an allocfunc.
-            unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) }
-        });
-        Ok(Named {
-            cls,
-            alloc,
-            tuple_new: tuple.getattr("__new__")?,
-        })
+        let known = |layouts: &[(Py<PyType>, Option<ffi::allocfunc>)]| {
+            layouts.iter().find(|(c, _)| c.as_ptr() == cls.as_ptr()).map(|&(_, a)| a)
+        };
+        if let Some(alloc) = known(&LAYOUTS.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(Named { cls, alloc });
+        }
+        let alloc = layout(&cls)?; // Python code runs: no lock held
+        let mut layouts = LAYOUTS.lock().unwrap_or_else(|e| e.into_inner());
+        if layouts.len() < MAX_LAYOUTS && known(&layouts).is_none() {
+            layouts.push((cls.clone().unbind(), alloc));
+        }
+        Ok(Named { cls, alloc })
     }
 
     /// `tuple.__new__(cls, items)`.
@@ -51,7 +53,8 @@ impl<'py> Named<'py> {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.cls.py();
         let Some(alloc) = self.alloc else {
-            return self.tuple_new.call1((&self.cls, PyTuple::new(py, items)?));
+            let tuple_new = py.get_type::<PyTuple>().getattr("__new__")?;
+            return tuple_new.call1((&self.cls, PyTuple::new(py, items)?));
         };
         // SAFETY: `alloc` is the class's own tp_alloc and the class is laid out as a tuple
         // (checked in `of`): it returns a new tuple of N empty slots, each filled once below
@@ -71,4 +74,17 @@ impl<'py> Named<'py> {
             Ok(obj)
         }
     }
+}
+
+/// The class's `tp_alloc` when it is laid out as a plain tuple (a NamedTuple), else None.
+fn layout(cls: &Bound<'_, PyType>) -> PyResult<Option<ffi::allocfunc>> {
+    let tuple = cls.py().get_type::<PyTuple>();
+    let same = |name: &str| -> PyResult<bool> { cls.getattr(name)?.eq(tuple.getattr(name)?) };
+    let plain = cls.is_subclass(&tuple)? && same("__basicsize__")? && same("__itemsize__")?;
+    // SAFETY: `cls` is a live type object; a tuple subclass always has a tp_alloc slot.
+    let slot = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
+    Ok((plain && !slot.is_null()).then(|| {
+        // SAFETY: the Py_tp_alloc slot holds an allocfunc.
+        unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) }
+    }))
 }
