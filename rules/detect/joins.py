@@ -23,9 +23,16 @@ from rules.detect.scan import Candidate, identifiers_in
 from rules.detect.splice import Replaced
 from rules.detect.structure import Structure
 
-WINDOW = 320
-"""Bytes read on each side of a join: the longest email the finder reads (64 + 1 + 253), many
-times a phone window. The widening to whole tokens is what makes the cut safe; this is margin."""
+WINDOW = 16
+"""Bytes read on each side of a join before the widening. The widening to whole tokens and
+input candidates is what makes the cut safe: no candidate leaves its token (above), the
+splice moves whole tokens, so every output token away from a join is an input token whose
+candidates are reused, and one at a join lies whole inside its widened window. The margin
+only adds the neighbouring punctuation; tests/test_joins.py checks 0 and 3 bytes too. (It was
+320, the longest email, from before the widening: 7x the bytes read on a 79 kB body.)"""
+
+TOKEN_REACH = 48
+"""Bytes the widening typically adds on each side of a join (a key and its value's quote)."""
 
 Span = tuple[int, int]
 
@@ -34,14 +41,11 @@ def windows_pay(replaced: Sequence[Replaced], out: bytes) -> bool:
     """Whether reading around the joins is cheaper than a compiled rescan of all of `out`.
 
     Both are compiled (the windows: rules/native/src/windows.rs, their scan: identifiers only),
-    so a window costs about its bytes: measured on a 79 kB body with 25 joins, 134 µs against
-    286 µs for the rescan; on a 7 kB one with 5 joins, 13 µs against 27 µs. They win while
-    they cover less than the body. On bench/run's 8-contact bodies (3.1 kB, ~1 value in 8
-    denied: 4-10 joins) a third rescan in full, rightly: widened to whole tokens and merged,
-    their windows cover 75-100% of the body, and measured with `output_ids` compiled in one
-    call the rescan is as cheap or cheaper there (10-11 against 11-13 µs); with 1-3 joins the
-    windows win (8-10 against 10-16 µs)."""
-    return 2 * WINDOW * len(replaced) < len(out)
+    so a window costs about its bytes, widened to whole tokens: they win while they cover
+    less than the body. Measured (one value in eight denied, windows forced either way):
+    79 kB with 25 joins, 25 µs against 200-240 µs for the rescan; 3.1 kB with 1 join, 4
+    against 9-11 µs."""
+    return 2 * (WINDOW + TOKEN_REACH) * len(replaced) < len(out)
 
 
 def output_ids(

@@ -20,7 +20,6 @@ import re
 from bisect import bisect_right
 from itertools import accumulate
 
-from rules.detect.joins import WINDOW
 from rules.detect.scan import Candidate, merge_spans, scan
 from rules.detect.textview import View
 
@@ -34,6 +33,9 @@ _JSON_TAG = re.compile(
 _MARKUP = re.compile(rf"({_TAG.pattern}|\x00|\\u0000)", re.S)
 _JSON_MARKUP = re.compile(rf"({_JSON_TAG.pattern}|\\u0000)", re.S)
 _DENSE = 64  # one `<` or NUL in fewer characters: split by regex (C), else `str.find`
+REACH = 320
+"""Characters read on each side of a dropped piece: the longest email the finder reads (64 +
+1 + 253). No widening to tokens here (a rendered text has none): this bound is the safety."""
 _QP = re.compile(r"=\r?\n|(?:=[0-9A-Fa-f]{2})+")
 MARKERS = (b"<", b"\0", b"\\u0000")
 """What a body must hold for its rendered reading to differ from the text as written."""
@@ -112,10 +114,10 @@ _INERT = frozenset('"<>\r\n')
 
 def _crossing(shown: str, cuts: list[int], region: str) -> list[Candidate]:
     """The candidates of `shown` that hold a cut inside them, read around the cuts only."""
-    if len(cuts) * WINDOW * 4 > len(shown):  # the windows would cover most of it
+    if len(cuts) * REACH * 4 > len(shown):  # the windows would cover most of it
         windows = [(0, len(shown))]
     else:
-        windows = merge_spans((max(0, cut - WINDOW), cut + WINDOW) for cut in cuts)
+        windows = merge_spans((max(0, cut - REACH), cut + REACH) for cut in cuts)
     found: list[Candidate] = []
     for start, end in windows:
         for c in scan(shown[start:end], region):
