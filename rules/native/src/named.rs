@@ -33,7 +33,10 @@ impl<'py> Named<'py> {
     pub fn of(cls: &Bound<'py, PyAny>) -> PyResult<Self> {
         let cls = cls.downcast::<PyType>()?.clone();
         let known = |layouts: &[(Py<PyType>, Option<ffi::allocfunc>)]| {
-            layouts.iter().find(|(c, _)| c.as_ptr() == cls.as_ptr()).map(|&(_, a)| a)
+            layouts
+                .iter()
+                .find(|(c, _)| c.as_ptr() == cls.as_ptr())
+                .map(|&(_, a)| a)
         };
         if let Some(alloc) = known(&LAYOUTS.lock().unwrap_or_else(|e| e.into_inner())) {
             return Ok(Named { cls, alloc });
