@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 HIGH_WATER = 256 * 1024
 """Body bytes buffered before the socket is paused (a slow client slows the upstream)."""
@@ -138,10 +138,3 @@ class Response:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-
-def decoded_headers(raw: list[tuple[bytes, bytes]]) -> CIMultiDictProxy[str]:
-    """Header names and values as aiohttp decodes them: UTF-8, odd bytes surrogate-escaped."""
-    return CIMultiDictProxy(CIMultiDict(
-        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        for name, value in raw
-    ))
