@@ -69,11 +69,14 @@ class Forwarder:
     """Bounds the wait for the upstream's response headers: one timer for every request."""
     lookups: Watchdog = field(init=False)
     """Bounds each store lookup (retries included), the same way."""
+    failures: upstream_errors = field(init=False)
+    """Maps the client's failures (it keeps no state: one serves every request)."""
 
     def __post_init__(self) -> None:
         self.lists_of = lists_reader(self.store)  # a Protocol isinstance costs ~10 µs: once
         self.answers = Watchdog(self.settings.upstream_timeout)
         self.lookups = Watchdog(self.settings.store_timeout)
+        self.failures = upstream_errors(self.settings.upstream_timeout)
 
     async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
         """`body`: the request body when a check before forwarding read it (preflight.py)."""
@@ -116,7 +119,7 @@ class Forwarder:
         if body is None and request.body_exists:
             body = _limited(request, self.settings.max_request_body)
         started = time.perf_counter()
-        with upstream_errors(self.settings.upstream_timeout), self.answers.bounded():
+        with self.failures, self.answers.bounded():
             try:
                 response = await self.client.request(
                     request.method, url.raw_path_qs, out_headers, body

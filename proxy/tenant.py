@@ -29,17 +29,17 @@ def forwarded_key(headers: Headers) -> str | None:
     token, an empty key, and any Authorization that is not `Bearer <token>` are refused: the
     upstream might read any of them, so the proxy cannot know whose rules apply.
     """
-    keys = headers.getall("X-API-Key", [])
-    auths = headers.getall("Authorization", [])
+    keys = headers.getall("X-API-Key", ())
+    auths = headers.getall("Authorization", ())
     if len(keys) > 1 or len(auths) > 1:
         raise BadRequestError("more than one X-API-Key or Authorization header")
-    if auths:
-        keys.append(_bearer_token(auths[0]))
-    if any(not key for key in keys):
+    key = keys[0] if keys else None
+    token = _bearer_token(auths[0]) if auths else None  # never "": the pattern wants a char
+    if key == "":
         raise BadRequestError("empty API key")
-    if len(set(keys)) > 1:
+    if token is not None and key is not None and key != token:
         raise BadRequestError("X-API-Key and Authorization carry different keys")
-    return keys[0] if keys else None
+    return key if token is None else token
 
 
 def scope_of(headers: Headers) -> str:
