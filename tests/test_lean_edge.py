@@ -10,11 +10,13 @@ import uuid
 import aiohttp
 import pytest
 from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry, Histogram
 
 from proxy import metrics, paths
 from proxy.candidates import HeaderIds, header_identifiers
 from proxy.server import loop_factory
 from proxy.settings import Settings, SettingsError
+from proxy.tallies import Counts, Timings
 from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
 from tests.harness import fake_upstream, running_proxy
@@ -129,3 +131,31 @@ def test_tenant_of_is_remembered_and_still_refuses_an_empty_key() -> None:
     for _ in range(2):  # an error is not remembered as a scope
         with pytest.raises(ValueError, match="must not be empty"):
             tenant_of("  ")
+
+
+@pytest.mark.parametrize(
+    "amounts", [[0.0, 0.0005, 0.0007, 0.001, 0.3, 7.0, float("inf")], [], [2.5]]
+)
+def test_plain_python_timings_export_what_prometheus_histogram_would(amounts: list[float]) -> None:
+    buckets = (0.0005, 0.001, 0.25, 0.5, 1.0)
+    ours = Timings("t_seconds", "doc", buckets)
+    registry = CollectorRegistry()
+    theirs = Histogram("t_seconds", "doc", buckets=buckets, registry=registry)
+    for amount in amounts:
+        ours.observe(amount)
+        theirs.observe(amount)
+    expected = [(s.name, s.labels, s.value) for s in next(iter(registry.collect())).samples
+                if not s.name.endswith("_created")]
+    assert [(s.name, s.labels, s.value) for s in next(iter(ours.collect())).samples] == expected
+
+
+def test_plain_python_counts_keep_one_child_per_label_values() -> None:
+    counts = Counts("c_total", "doc", ["method", "status"])
+    counts.labels("GET", 200).inc()
+    counts.labels("GET", "200").inc(2)
+    counts.labels("POST", 500).inc()
+    assert counts.labels("GET", 200) is counts.labels("GET", "200")
+    samples = {tuple(s.labels.values()): s.value for s in next(iter(counts.collect())).samples}
+    assert samples == {("GET", "200"): 3.0, ("POST", "500"): 1.0}
+    with pytest.raises(ValueError, match="label values"):
+        counts.labels("GET")
