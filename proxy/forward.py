@@ -37,6 +37,8 @@ SUPPRESSED_HEADER = "X-Denyproxy-Suppressed"
 SUPPRESSED = web.RequestKey("suppressed", int)
 TENANT = web.RequestKey("tenant", str)
 CAMPAIGN = web.RequestKey("campaign", str)
+"""The request's campaign; "" for none (always set by `send`: a missing key made each read
+raise and catch a KeyError inside `Mapping.get`)."""
 _BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 REFUSED = "response withheld: a suppressed identifier could not be removed"
 
@@ -111,8 +113,8 @@ class Forwarder:
             filtered=filtered,
         )
         request[TENANT] = scope_of(out_headers)
-        if (campaign := campaign_of(request.headers)) is not None and request[TENANT] != GLOBAL:
-            request[CAMPAIGN] = campaign
+        campaign = campaign_of(request.headers)
+        request[CAMPAIGN] = campaign if campaign is not None and request[TENANT] != GLOBAL else ""
         out_headers["X-Request-Id"] = request[REQUEST_ID]
         if length is not None and length > self.settings.max_request_body:
             raise _too_large(self.settings.max_request_body)
@@ -220,14 +222,14 @@ class Forwarder:
         if answer and self.hits is not None:
             tenant, campaign = request[TENANT], request.get(CAMPAIGN)
             also = [list_scope(i) for i in self.lists_of(tenant)]
-            if campaign is not None:
+            if campaign:
                 also.append(campaign_scope(tenant, campaign))
             self.hits.record(tenant, answer, also)
 
     async def lookup(self, request: web.Request, query: Lookup) -> dict[RuleType, set[str]]:
         """The one store round trip, bounded (retries included); failures answer 503."""
         started = time.perf_counter()
-        scope, campaign = request[TENANT], request.get(CAMPAIGN)
+        scope, campaign = request[TENANT], request.get(CAMPAIGN) or None
         try:
             with self.lookups.bounded():
                 answer = await self.store.lookup(scope, query, campaign=campaign)

@@ -138,6 +138,8 @@ def codings(encoding: str) -> list[str]:
 
 def decoded(body: bytes, encoding: str, limit: int) -> Decoded:
     """Every coding undone, last applied first (RFC 9110 §8.4), each capped at `limit`."""
+    if not encoding:  # none (the usual): nothing to split or undo
+        return Decoded(body)
     hidden = False
     for coding in reversed(codings(encoding)):
         try:
