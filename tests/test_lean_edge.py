@@ -14,9 +14,11 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from proxy import metrics, paths
 from proxy.candidates import HeaderIds, header_identifiers
+from proxy.errors import BadRequestError
 from proxy.server import loop_factory
 from proxy.settings import Settings, SettingsError
 from proxy.tallies import Counts, Timings
+from proxy.tenant import forwarded_key
 from rules.model import RuleChange, RuleType, tenant_of
 from rules.store import RedisStore
 from tests.harness import fake_upstream, running_proxy
@@ -159,3 +161,30 @@ def test_plain_python_counts_keep_one_child_per_label_values() -> None:
     assert samples == {("GET", "200"): 3.0, ("POST", "500"): 1.0}
     with pytest.raises(ValueError, match="label values"):
         counts.labels("GET")
+
+
+@pytest.mark.parametrize(
+    ("headers", "outcome"),
+    [
+        ([], None),
+        ([("X-API-Key", "one")], "one"),
+        ([("Authorization", "Bearer one")], "one"),
+        ([("X-API-Key", "one"), ("Authorization", "bearer  one")], "one"),
+        ([("X-API-Key", "one"), ("Authorization", "Bearer two")], "different keys"),
+        ([("X-API-Key", "")], "empty API key"),
+        ([("X-API-Key", ""), ("Authorization", "Bearer one")], "empty API key"),
+        ([("X-API-Key", ""), ("Authorization", "Basic b25l")], "must be 'Bearer"),
+        ([("X-API-Key", "one"), ("Authorization", "Token one")], "must be 'Bearer"),
+        ([("X-API-Key", "a"), ("X-API-Key", "a")], "more than one"),
+        ([("Authorization", "Bearer"), ("Authorization", "Bearer")], "more than one"),
+    ],
+)
+def test_the_forwarded_key_or_the_first_refusal_that_applies(
+    headers: list[tuple[str, str]], outcome: str | None
+) -> None:
+    forwarded = CIMultiDict(headers)
+    if outcome is None or " " not in outcome:
+        assert forwarded_key(forwarded) == outcome
+        return
+    with pytest.raises(BadRequestError, match=outcome):
+        forwarded_key(forwarded)
