@@ -98,8 +98,7 @@ class Connection(asyncio.Protocol):
         self.fields = CIMultiDict()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Decoded as aiohttp does (UTF-8, odd bytes surrogate-escaped), straight into the
-        response's headers: no list of raw pairs to build and free per response."""
+        """Decoded as aiohttp does (UTF-8, odd bytes surrogate-escaped) as it comes."""
         size = len(name) + len(value)
         self.field_bytes += size + 4
         if size > MAX_FIELD or self.field_bytes > MAX_HEAD:  # also when all came in one read
@@ -230,8 +229,7 @@ class UpstreamClient:
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
 
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop of its first request, kept: `asyncio.get_running_loop` makes a `getpid`
-        system call each time (~2 µs here, three per request). Its connections live on it."""
+        """Its first request's, kept: `asyncio.get_running_loop` makes a getpid syscall."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
@@ -242,8 +240,7 @@ class UpstreamClient:
     ) -> Response:
         """Send once; the response once its headers are in (its body may be in too)."""
         conn = await self.connection()
-        waiter = conn.begin(method)
-        ticket = conn.requests
+        waiter, ticket = conn.begin(method), conn.requests  # begin counts it first
         assert conn.transport is not None
         try:
             if isinstance(body, bytes | None):
