@@ -44,8 +44,8 @@ _WHITESPACE = ["", " ", "\n", "\t", "  \r\n ", " " * 40]
 
 @st.composite
 def _string(draw: Any) -> str:
-    parts = draw(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=3))
-    glue = draw(st.sampled_from(["", " ", "-", ".", "/"]))
+    parts: list[str] = draw(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=3))
+    glue: str = draw(st.sampled_from(["", " ", "-", ".", "/"]))
     return '"' + glue.join(parts) + '"'
 
 
@@ -64,7 +64,7 @@ def _containers(kids: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
         st.lists(_padded(kids), max_size=6).map(lambda xs: "[" + ",".join(xs) + "]"),
         members.map(lambda ms: "{" + ",".join(ms) + "}"),
-        contact.map(lambda c: '{"type": %s, "value": %s, "verified": true}' % c),
+        contact.map(lambda c: '{"type": ' + c[0] + ', "value": ' + c[1] + ', "verified": true}'),
     )
 
 
@@ -76,7 +76,7 @@ def _documents() -> st.SearchStrategy[bytes]:
     return st.one_of(tree, records).map(lambda text: text.encode())
 
 
-def _answer(denied: list[tuple[RuleType, str]], domains: list[str]) -> Lookup:
+def _answer(denied: list[tuple[RuleType, str]], domains: list[str]) -> dict[RuleType, set[str]]:
     answer: dict[RuleType, set[str]] = {}
     for kind, normal in denied:
         answer.setdefault(kind, set()).add(normal)
@@ -179,3 +179,22 @@ def test_either_side_of_windows_pay_gives_the_full_verdict(joins_count: int) -> 
     pad = '"' + "p" * (2 * (joins.WINDOW + joins.TOKEN_REACH)) + '"'
     items = ", ".join(['"jane@acme.com"', "5125", pad, '"5550100"'] * joins_count)
     assert_windowed_is_full(f"[{items}]".encode(), "strip", _answer([_JANE], []))
+
+
+_COMPANY_BODIES = [
+    b'{"data":[{"name":"Acme Inc","city":"Austin","website":"acme.com"} , {"email":'
+    b'"jane@acme.com"},{"website":"y.io","phone":"512"},{"phone":"5550100"}]}',
+    b'[{"website":"acme.com","p":"512"},"jane@acme.com",{"website":"y.io"},{"p":"5550100"}]',
+]
+
+
+@pytest.mark.parametrize("policy", ["strip", "drop"])
+@pytest.mark.parametrize("body", _COMPANY_BODIES)
+def test_company_records_cut_next_to_a_denied_token(body: bytes, policy: Policy) -> None:
+    """A record cut and a token cut side by side: regions that touch, digits either side."""
+    companies = sorted(pipeline.inspect(body, REGION).asked[RuleType.COMPANY])
+    assert companies
+    for key in companies:
+        answer = _answer([_JANE], [])
+        answer[RuleType.COMPANY] = {key}
+        assert_windowed_is_full(body, policy, answer)
