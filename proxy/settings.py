@@ -34,6 +34,7 @@ from proxy.setting_values import (
     workers as workers_value,
 )
 from proxy.tls import readable_ca_file
+from proxy.upstream_slots import MAX_CONNECTIONS
 from rules.model import DEFAULT_REGION
 
 if TYPE_CHECKING:
@@ -104,6 +105,9 @@ class Settings:
     )
     connect_timeout: float = _setting(10.0, positive(float), "upstream connect timeout, s")
     upstream_timeout: float = _setting(120.0, positive(float), "upstream total timeout, s")
+    upstream_max_connections: int = _setting(
+        MAX_CONNECTIONS, positive(int), "upstream connections at once (in use and idle); more wait"
+    )
     store_timeout: float = _setting(1.0, positive(float), "rule store timeout, s")
     store_cache: bool = _setting(
         True, boolean, "Redis store: answer repeated lookups from memory (Redis-tracked)"

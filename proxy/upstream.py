@@ -23,6 +23,7 @@ from proxy.settings import Settings
 from proxy.tls import upstream_ssl_context
 from proxy.upstream_client import UpstreamClient
 from proxy.upstream_response import UpstreamError
+from proxy.upstream_slots import Slots
 from rules.detect import finder
 
 CHUNK = 64 * 1024
@@ -66,8 +67,9 @@ def request_target(target: str) -> str:
 
 
 def upstream_client(settings: Settings, upstream: Upstream) -> UpstreamClient:
-    """One pool for the process, to the upstream's scheme://host:port; bodies stay encoded so
-    untouched ones stream byte for byte. Read timeouts are set per step by the caller."""
+    """One pool for the process, to the upstream's scheme://host:port, of at most
+    `upstream_max_connections`; bodies stay encoded so untouched ones stream byte for byte.
+    Read timeouts are set per step by the caller (a wait for a connection counts in them)."""
     base = upstream.base
     secure = base.scheme == "https"
     host = base.raw_host or ""
@@ -78,6 +80,7 @@ def upstream_client(settings: Settings, upstream: Upstream) -> UpstreamClient:
         host_header=shown if base.is_default_port() else f"{shown}:{port}",
         ssl=upstream_ssl_context(settings.upstream_ca_file) if secure else None,
         connect_timeout=settings.connect_timeout,
+        slots=Slots(settings.upstream_max_connections),
     )
 
 

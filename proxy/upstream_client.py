@@ -6,7 +6,8 @@ reader, timers) for features a proxy to one fixed origin never uses. A request i
 retried: a batch POST may already have cost credits. A request written on a pooled
 connection the upstream closed at that very instant fails with `Disconnected` (a 502), as it
 did with aiohttp; a connection the upstream closed while idle is dropped as soon as the loop
-sees it (`connection_lost`), and one idle longer than `KEEP_IDLE` is never used.
+sees it (`connection_lost`), one idle longer than `KEEP_IDLE` is never used. Connections are
+capped (proxy/upstream_slots.py).
 """
 
 from __future__ import annotations
@@ -21,17 +22,10 @@ from typing import cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.tls import certificate_problem
+from proxy.upstream_connect import opened
 from proxy.upstream_request import request_head
-from proxy.upstream_response import (
-    BodyCut,
-    ConnectFailed,
-    Disconnected,
-    Malformed,
-    Response,
-    TlsFailed,
-    UpstreamError,
-)
+from proxy.upstream_response import BodyCut, Disconnected, Malformed, Response, UpstreamError
+from proxy.upstream_slots import MAX_CONNECTIONS, Slots
 
 MAX_HEAD = 64 * 1024
 """Bytes of status line and headers a response may have before it is refused (a 502)."""
@@ -55,14 +49,13 @@ class Connection(asyncio.Protocol):
         self.head_size = 0  # bytes read while the head is incomplete (one never ending)
         self.field_bytes = 0  # bytes of the header fields parsed
         self.to_head = False  # llhttp cannot be told: the body of a HEAD answer is skipped here
-        self.until_close = False
+        self.until_close = self.sending = self.paused = False
         self.ended = False  # a clean end of stream came: a FIN, over TLS the close_notify
         self.reusable = True
-        self.sending = False
-        self.paused = False
         self.drained: asyncio.Future[None] | None = None
         self.idle_since = 0.0
         self.requests = 0  # begun on it: tells whether it still serves the one that began
+        self.slot = True  # holds one of the pool's slots, until it closes or fails to open
 
     def begin(self, method: str) -> asyncio.Future[Response]:
         self.waiter = self.pool.loop().create_future()  # the pool's: no getpid per request
@@ -225,6 +218,7 @@ class UpstreamClient:
     ssl: ssl.SSLContext | None
     connect_timeout: float
     max_idle: int = MAX_IDLE
+    slots: Slots[Connection] = field(default_factory=lambda: Slots(MAX_CONNECTIONS))
     idle: deque[Connection] = field(default_factory=deque)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
 
@@ -258,32 +252,34 @@ class UpstreamClient:
             raise
 
     async def connection(self) -> Connection:
-        """An idle connection still fresh enough, else a new one."""
+        """An idle one still fresh, else a new one under the cap, else its turn (FIFO)."""
         now = self.loop().time()
         while self.idle:
             conn = self.idle.pop()
             if now - conn.idle_since < KEEP_IDLE and conn.reusable:
                 return conn
             conn.abort()
-        return await self.connect()
+        if self.slots.take():
+            return await self.connect()
+        handed = await self.slots.wait(self.loop(), self.put)
+        if handed is not None and handed.reusable:  # a released one, still open
+            return handed  # else the slot of one closed, or one closing since (its slot went on)
+        return await (self.connect() if handed is None else self.connection())
 
     async def connect(self) -> Connection:
-        loop = self.loop()
+        """A new connection in the slot taken for it, given back if it does not open."""
+        conn = Connection(self)
         try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: Connection(self), self.host, self.port, ssl=self.ssl,
-                    server_hostname=self.host if self.ssl is not None else None,
-                )
-        except ssl.SSLCertVerificationError as exc:
-            raise TlsFailed(certificate_problem(exc)) from exc
-        except ssl.SSLError as exc:
-            raise TlsFailed() from exc
-        except OSError as exc:  # refused, unreachable, no such name
-            raise ConnectFailed() from exc
+            await opened(self.loop(), conn, self.host, self.port, self.ssl, self.connect_timeout)
+        except BaseException:
+            self.forget(conn)
+            raise
         return conn
 
     def put(self, conn: Connection) -> None:
+        """A released connection: to the first waiter, else idle (within `max_idle`)."""
+        if self.slots.waiters and self.slots.hand(conn):
+            return
         if len(self.idle) >= self.max_idle:
             conn.abort()
             return
@@ -291,8 +287,12 @@ class UpstreamClient:
         self.idle.append(conn)
 
     def forget(self, conn: Connection) -> None:
+        """Closed (or never opened): out of the idle ones, its slot freed once."""
         if conn in self.idle:
             self.idle.remove(conn)
+        if conn.slot:
+            conn.slot = False
+            self.slots.free()
 
     def close(self) -> None:
         while self.idle:
