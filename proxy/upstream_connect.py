@@ -11,11 +11,11 @@ from proxy.upstream_response import ConnectFailed, TlsFailed
 
 async def opened(
     loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, host: str, port: int,
-    context: ssl.SSLContext | None, timeout: float,
+    context: ssl.SSLContext | None, seconds: float,
 ) -> None:
-    """`protocol` connected to host:port (over TLS with `context`) within `timeout` seconds."""
+    """`protocol` connected to host:port (TLS with `context`) within `seconds` (connect)."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             await loop.create_connection(
                 lambda: protocol, host, port, ssl=context,
                 server_hostname=host if context is not None else None,
