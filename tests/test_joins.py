@@ -10,7 +10,7 @@ also set to 0 and 3 bytes: then only the widening to whole tokens keeps the read
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,6 +69,17 @@ def patched(module: Any, name: str, value: object) -> Iterator[None]:
         setattr(module, name, saved)
 
 
+def scanner_and_denied(
+    flat: str, body: bytes, data: st.DataObject
+) -> tuple[Callable[..., Any], list[Identifier]]:
+    """The JSON scan `flat` names, and a drawn subset of what it finds in `body` to deny."""
+    scanner = finder.json_structure if flat == "compiled" else structure.reference
+    with patched(finder, "json_structure", scanner):
+        found = sorted(pipeline.inspect(body, REGION).found)
+    denied = data.draw(st.lists(st.sampled_from(found), unique=True) if found else st.just([]))
+    return scanner, denied
+
+
 @pytest.mark.parametrize("flat", ["compiled", "reference"])
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=_documents(), policy=st.sampled_from(["strip", "drop"]), data=st.data())
@@ -76,10 +87,7 @@ def test_reading_around_the_joins_finds_what_a_full_rescan_finds(
     flat: str, body: bytes, policy: Policy, data: st.DataObject
 ) -> None:
     """Every document is read with each margin (generating it costs more than reading it)."""
-    scanner = finder.json_structure if flat == "compiled" else structure.reference
-    with patched(finder, "json_structure", scanner):
-        found = sorted(pipeline.inspect(body, REGION).found)
-    denied = data.draw(st.lists(st.sampled_from(found), unique=True) if found else st.just([]))
+    scanner, denied = scanner_and_denied(flat, body, data)
     answer: dict[RuleType, set[str]] = {}
     for kind, normal in denied:
         answer.setdefault(kind, set()).add(normal)

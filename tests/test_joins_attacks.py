@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.detect import finder, joins, pipeline, structure
+from rules.detect import finder, joins, pipeline
 from rules.detect.match import Policy
 from rules.model import Lookup, RuleType
 from tests.budgets import examples
-from tests.test_joins import REGION, full_ids, patched
+from tests.test_joins import REGION, full_ids, patched, scanner_and_denied
 
 _FRAGMENTS = [
     "jane@acme.com", "jane\\u0040acme.com", "jane%40acme.com", "jane&#64acme.com", "x@y.io",
@@ -118,10 +118,8 @@ def assert_windowed_is_full(body: bytes, policy: Policy, answer: Lookup) -> None
 def test_adversarial_documents_verify_the_same_windowed_and_in_full(
     flat: str, body: bytes, policy: Policy, data: st.DataObject
 ) -> None:
-    scanner = finder.json_structure if flat == "compiled" else structure.reference
+    scanner, denied = scanner_and_denied(flat, body, data)
     with patched(finder, "json_structure", scanner):
-        found = sorted(pipeline.inspect(body, REGION).found)
-        denied = data.draw(st.lists(st.sampled_from(found), unique=True) if found else st.just([]))
         domains = data.draw(st.lists(st.sampled_from(["acme.com", "com", "y.io", "c.io"])))
         assert_windowed_is_full(body, policy, _answer(denied, domains))
 
