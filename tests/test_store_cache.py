@@ -97,6 +97,18 @@ async def test_a_repeated_lookup_is_answered_without_a_redis_command(store, othe
     assert await commands(other, "evalsha_ro") - before == 1
 
 
+async def test_a_scope_named_twice_is_answered_alike_from_redis_and_from_memory(
+    store, other, tenant
+):
+    """The script's KEYS and the cached answer's rule sets are named apart: same answer."""
+    await other.sadd(rule_key(tenant, E), "jane@acme.com")
+    scopes, query = [tenant, "*", tenant], {E: {"jane@acme.com", "bob@acme.com"}, P: {"+1555"}}
+    hits, misses = HITS._value.get(), MISSES._value.get()
+    assert await store.lookup_scopes(scopes, query) == {E: {"jane@acme.com"}}  # from Redis
+    assert await store.lookup_scopes(scopes, query) == {E: {"jane@acme.com"}}  # from memory
+    assert (HITS._value.get() - hits, MISSES._value.get() - misses) == (1, 1)
+
+
 async def test_a_rule_added_or_removed_by_another_connection_is_seen_by_the_next_lookup(
     store, other, tenant
 ):

@@ -24,6 +24,10 @@ class AssignedCache:
             held = self._held[tenant] = await self._read(tenant)
         return held
 
+    def get(self, tenant: str) -> Assigned | None:
+        """No I/O: `tenant`'s lists if held (a lookup then awaits nothing to learn them)."""
+        return self._held.get(tenant)
+
     async def refresh(self, tenant: str) -> Assigned:
         self._held.pop(tenant, None)
         return await self.held(tenant)

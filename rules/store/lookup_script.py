@@ -64,9 +64,10 @@ READ_ONLY = "EVALSHA_RO"
 def script_keys(
     markers: tuple[str, ...], scopes: tuple[str, ...], types: tuple[RuleType, ...]
 ) -> tuple[str, ...]:
-    """KEYS of a call; kept, as a tenant's lookups ask the same (~14 µs to name them)."""
+    """KEYS of a call, each scope once; kept, as a tenant's lookups ask the same (~14 µs to
+    name them)."""
     keys = list(markers)
-    for scope in scopes:
+    for scope in dict.fromkeys(scopes):
         for rule_type in types:
             keys += (rule_key(scope, rule_type), expires_key(scope, rule_type))
     return tuple(keys)

@@ -63,6 +63,7 @@ DEFAULT_TOPIC = "denyproxy.rules"
 T = TypeVar("T")
 MarkerGroup = tuple[str, ...]
 """Markers of which at least one must exist."""
+NO_LISTS = Assigned(None, ())
 
 
 class RedisStore:
@@ -79,6 +80,7 @@ class RedisStore:
         self._scripts = LookupScripts(client)
         self.lists = RedisLists(self)
         self._assigned = AssignedCache(self.lists.assigned)
+        self._state_markers: MarkerGroup | None = None
 
     @overload
     @classmethod
@@ -127,17 +129,20 @@ class RedisStore:
     ) -> dict[RuleType, set[str]]:
         """Every scope (key, global, assigned lists, campaign) and the key's assignments
         version in one round trip; a version that moved re-reads the key's lists (the lookup
-        stands if they are the same)."""
+        stands if they are the same). A cached answer costs no round trip and no await."""
         if not any(query.values()):
             return {}
         with_lists = has_lists(tenant, include_global)
-        held = await self._assigned.held(tenant) if with_lists else Assigned(None, ())
+        held = NO_LISTS
+        if with_lists:
+            held = self._assigned.get(tenant) or await self._assigned.held(tenant)
         version_key = lists_version_key(tenant) if with_lists else None
         for _ in range(3):
             scopes = filtering_scopes(
                 tenant, include_global=include_global, campaign=campaign, lists=held.ids
             )
-            denied, version = await self._lookup(scopes, query, version_key)
+            found = self._cached(scopes, query, version_key)
+            denied, version = found or await self._lookup(scopes, query, version_key)
             if with_lists and version != held.version:  # the key's lists changed: re-read
                 read_with, held = held.ids, await self._assigned.refresh(tenant)
                 if held.version != version or held.ids != read_with:
@@ -152,7 +157,27 @@ class RedisStore:
         self, scopes: Sequence[str], query: Lookup
     ) -> dict[RuleType, set[str]]:
         """Denied in any of `scopes`: one script call per Cluster slot, one round trip."""
-        return (await self._lookup(scopes, query, None))[0]
+        found = self._cached(tuple(scopes), query, None)
+        return (found or await self._lookup(scopes, query, None))[0]
+
+    def _cached(
+        self, scopes: tuple[str, ...], query: Lookup, version_key: str | None
+    ) -> tuple[dict[RuleType, set[str]], int | None] | None:
+        """The answer from the local read path when it holds all of it (no I/O); else None."""
+        if self.tracked is None:
+            return None
+        now_ms = int(time.time() * 1000)
+        found = self.tracked.cached(self._markers(), scopes, query, version_key, now_ms)
+        if found is None:
+            return None
+        return found[0], None if found[1] is None else int(found[1])
+
+    def _markers(self) -> MarkerGroup:
+        """marker_group(None), named once (a subclass's markers are fixed once it is built)."""
+        markers = self._state_markers
+        if markers is None:
+            markers = self._state_markers = self.marker_group(None)
+        return markers
 
     async def _lookup(
         self, scopes: Sequence[str], query: Lookup, version_key: str | None
@@ -162,9 +187,8 @@ class RedisStore:
         if not asked:
             return {}, None
         call, now_ms = LookupCall.of(asked), int(time.time() * 1000)
-        if self.tracked is not None:  # from memory, or one call on the tracking link
-            markers = self.marker_group(None)
-            pending = self.tracked.lookup(markers, scopes, call, version_key, now_ms)
+        if self.tracked is not None:  # one call on the tracking link
+            pending = self.tracked.fetch(self._markers(), scopes, call, version_key, now_ms)
         else:
             slots = by_slot(scopes, self._cluster)
             groups = [(self.marker_group(slot), group) for slot, group in slots]

@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import Counter
 
+from rules.model import Lookup, RuleType
 from rules.store.keys import switches_key
 from rules.store.link import _LinkProtocol
 
@@ -118,8 +120,10 @@ class TrackedAnswers:
 
     def live(self) -> bool:
         """Tracking on, on an open connection that Redis spoke on lately, and a generation
-        switch would be heard."""
-        return self.switches_tracked and self.live_link()
+        switch would be heard (live_link's test inline: every cached answer asks)."""
+        link = self._link
+        return (self.switches_tracked and link is not None and link.tracking
+                and not link.closed and link.heard_within(LIVE_WINDOW))
 
     def live_link(self) -> bool:
         link = self._link
@@ -149,15 +153,44 @@ class TrackedAnswers:
             self._sets.move_to_end(key)
         return known
 
+    def answer(
+        self, markers: tuple[str, ...], rule_sets: Mapping[RuleType, Sequence[str]],
+        query: Lookup, version_key: str | None, now_ms: int,
+    ) -> tuple[dict[RuleType, set[str]], bytes | None] | None:
+        """The values of `query` denied in the sets `rule_sets` names for their type, and
+        `version_key`'s version, when the cache holds every part and is live; else None.
+
+        Each value's answer in each set must be known (a subset test); the members among
+        them are found by a set intersection (both in C), their expiries compared with
+        `now_ms`."""
+        if markers not in self._markers or not self.live():
+            return None
+        version = None
+        if version_key is not None:
+            if version_key not in self._versions:
+                return None
+            version = self._versions[version_key]
+        sets, found = self._sets, self._members
+        denied: dict[RuleType, set[str]] = {}
+        for rule_type, values in query.items():
+            if not values:
+                continue
+            for key in rule_sets[rule_type]:
+                known = sets.get(key)
+                if known is None or not known.issuperset(values):
+                    return None
+                sets.move_to_end(key)
+                members = found.get(key)
+                if members:
+                    for value in members.keys() & values:  # C: the few asked that are members
+                        if members[value] > now_ms:
+                            denied.setdefault(rule_type, set()).add(value)
+        self.hits += 1
+        return denied, version
+
     def members(self, key: str) -> Members | None:
         """The members among the values known for `key`, with their expiry (often none)."""
         return self._members.get(key)
-
-    def marked(self, group: tuple[str, ...]) -> bool:
-        return group in self._markers
-
-    def version(self, key: str) -> tuple[bool, bytes | None]:
-        return (True, self._versions[key]) if key in self._versions else (False, None)
 
     def fills(self) -> bool:
         """Whether a miss's answers go in (FILL_SAMPLE); counts the window's misses. Skipping

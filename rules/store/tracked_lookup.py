@@ -27,7 +27,8 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
-from rules.model import RuleType
+from rules.model import RULE_TYPES, Lookup, RuleType
+from rules.store.keys import rule_key
 from rules.store.link import RedisLink
 from rules.store.lookup_calls import Found, get_command, script_head
 from rules.store.lookup_script import LookupCall
@@ -75,62 +76,24 @@ class TrackedLookup:
         self.link = RedisLink.of(client, self.answers)
         self.sha = hashlib.sha1(TRACKED.encode()).hexdigest()
 
-    async def lookup(
-        self, markers: tuple[str, ...], scopes: Sequence[str], call: LookupCall,
-        version_key: str | None, now_ms: int,
-    ) -> Found | None:
-        """From memory when every part is cached, else fetched; None: no marker exists."""
-        keys = call.keys(markers, list(dict.fromkeys(scopes)))
-        found = self.cached(markers, keys, call, version_key, now_ms)
-        return found if found is not None else await self.fetch(
-            markers, keys, call, version_key, now_ms
-        )
-
     def cached(
-        self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
+        self, markers: tuple[str, ...], scopes: tuple[str, ...], query: Lookup,
         version_key: str | None, now_ms: int,
     ) -> Found | None:
-        """The answer when the cache holds every part of it and its tracking is live."""
-        answers = self.answers
-        if not answers.live() or not answers.marked(markers):
-            return None
-        known_version, version = answers.version(version_key) if version_key else (True, None)
-        if not known_version:
-            return None
-        denied = self._denied(answers, len(markers), keys, call, now_ms)
-        if denied is not None:
+        """The answer from memory when every part of it is there and its tracking is live (no
+        I/O, no LookupCall built: the usual lookup of a repeated query); None: fetch it."""
+        found = self.answers.answer(markers, rule_sets(scopes), query, version_key, now_ms)
+        if found is not None:
             HITS.inc()
-            answers.hits += 1
-            return denied, version
-        return None
-
-    @staticmethod
-    def _denied(
-        answers: TrackedAnswers, m: int, keys: tuple[str, ...], call: LookupCall, now_ms: int
-    ) -> dict[RuleType, set[str]] | None:
-        """Each value's answer in each scope must be known (a subset test); the members asked
-        are found by a set intersection (both in C), their expiries compared with `now_ms`."""
-        types = len(call.types)
-        denied: dict[RuleType, set[str]] = {}
-        for t, rule_type in enumerate(call.types):
-            values = call.values[t]
-            for k in range(m + 2 * t, len(keys), 2 * types):
-                known = answers.answers(keys[k])
-                if known is None or not known.issuperset(values):
-                    return None
-                members = answers.members(keys[k])
-                if members:
-                    for value in members.keys() & values:  # C: the few asked that are members
-                        if members[value] > now_ms:
-                            denied.setdefault(rule_type, set()).add(value)
-        return denied
+        return found
 
     async def fetch(
-        self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
+        self, markers: tuple[str, ...], scopes: Sequence[str], call: LookupCall,
         version_key: str | None, now_ms: int,
     ) -> Found | None:
         """One script call (and the version's GET) on the link; None: no marker exists."""
         MISSES.inc()
+        keys = call.keys(markers, scopes)
         packed = [script_head(self.sha, keys).command(arguments(len(markers), call))]
         if version_key is not None:
             packed.append(get_command(version_key))
@@ -192,6 +155,16 @@ class TrackedLookup:
 
     async def aclose(self) -> None:
         await self.link.aclose()
+
+
+@functools.lru_cache(maxsize=1024)
+def rule_sets(scopes: tuple[str, ...]) -> dict[RuleType, tuple[str, ...]]:
+    """Per type, its rule set in each of `scopes` (once each, in order): the sets a cached
+    answer is read from; kept per scope tuple (a tenant's lookups ask the same). Not to be
+    changed by a caller."""
+    unique = dict.fromkeys(scopes)
+    return {rule_type: tuple([rule_key(scope, rule_type) for scope in unique])
+            for rule_type in RULE_TYPES}
 
 
 def arguments(markers: int, call: LookupCall) -> list[str | int]:
