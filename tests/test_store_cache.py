@@ -308,7 +308,7 @@ async def test_without_tracking_the_store_reads_redis_every_time(redis_url, othe
 def test_an_answer_cached_from_a_dead_link_is_not_served() -> None:
     answers = TrackedAnswers()
     answers.opened(None, None)
-    answers.keep(("m",), {"k": {"v"}}, {}, None)  # no live link: nothing kept
+    answers.keep(("m",), [(("k",), {"v"})], {}, None)  # no live link: nothing kept
     assert answers.entries == 0 and not answers.live()
 
 
@@ -323,7 +323,7 @@ async def test_an_invalidation_read_with_the_reply_drops_what_the_reply_cached()
     answers.switches_tracked = True  # as after a lookup's read of the switches key
 
     def keep(replies: list[object]) -> None:
-        answers.keep(("m",), {"k": {"v"}, "j": {"v"}}, {}, None)
+        answers.keep(("m",), [(("k", "j"), {"v"})], {}, None)
 
     first = protocol.send(b"PING", 1, keep)
     protocol.data_received(b"+PONG\r\n")
@@ -348,11 +348,11 @@ async def test_answers_kept_again_are_charged_once_and_freed_by_an_invalidation(
     ping = protocol.send(b"PING", 1)
     protocol.data_received(b"+PONG\r\n")  # Redis heard from: live
     assert await ping == [b"PONG"]
-    answers.keep(("m",), {"k": {"a", "b"}}, {"k": {"a": NEVER}}, None)
+    answers.keep(("m",), [(("k",), {"a", "b"})], {"k": {"a": NEVER}}, None)
     charged = answers.bytes
-    answers.keep(("m",), {"k": {"b", "a"}}, {"k": {"a": NEVER}}, None)
+    answers.keep(("m",), [(("k",), ["b", "a"])], {"k": {"a": NEVER}}, None)
     assert (answers.entries, answers.bytes) == (2, charged)
-    answers.keep(("m",), {"k": {"a", "c"}}, {"k": {"c": 5.0}}, None)
+    answers.keep(("m",), [(("k",), {"a", "c"})], {"k": {"c": 5.0}}, None)
     assert answers.entries == 3 and answers.members("k") == {"a": NEVER, "c": 5.0}
     answers.invalidated([b"k"])
     assert (answers.entries, answers.bytes, answers.members("k")) == (0, 0, None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from prometheus_client import Counter
 
@@ -202,18 +202,22 @@ class TrackedAnswers:
         return not self.sampling or self.misses % FILL_SAMPLE == 0
 
     def keep(
-        self, markers: tuple[str, ...], asked: dict[str, set[str]], found: dict[str, Members],
-        version: tuple[str, bytes | None] | None,
+        self, markers: tuple[str, ...], asked: Sequence[tuple[Sequence[str], Collection[str]]],
+        found: dict[str, Members], version: tuple[str, bytes | None] | None,
     ) -> None:
-        """What one reply said, at its place in the stream; only on a link tracking it: the
-        values `asked` per rule set, the members `found` among them."""
+        """What one reply said, at its place in the stream; only on a link tracking it: per
+        type, the rule sets read and the values `asked` in each, the members `found` among
+        them."""
         if not self.live():
             return
         self._markers.add(markers)
         if version is not None:
             self._version(*version)
-        for key, values in asked.items():
-            self._add(key, values)
+        for keys, values in asked:
+            each = set(values)  # one set per type, the same in every rule set
+            size = ENTRY_OVERHEAD + sum(map(len, each)) // len(each) if each else 0
+            for key in keys:
+                self._add(key, each, size)
         for key, members in found.items():
             held = self._members.setdefault(key, {})
             before = len(held)  # not `members.keys() - held.keys()`: that walks all held
@@ -221,9 +225,9 @@ class TrackedAnswers:
             self._charge(key, MEMBER_OVERHEAD * (len(held) - before))
         self._evict()
 
-    def _add(self, key: str, values: set[str]) -> None:
+    def _add(self, key: str, values: set[str], size: int) -> None:
         """`values` into rule set `key`, charged for those not yet there: one set update in
-        C, each new one at the mean length of `values` (no set of the new ones built)."""
+        C, each new one at `size` (their mean; no set of the new ones built)."""
         known = self._sets.get(key)
         if known is None:
             known = self._sets[key] = set(values)
@@ -233,10 +237,8 @@ class TrackedAnswers:
             before = len(known)
             known |= values
             added, cost = len(known) - before, 0
-        if added:
-            cost += added * (ENTRY_OVERHEAD + sum(map(len, values)) // len(values))
         self.entries += added
-        self._charge(key, cost)
+        self._charge(key, cost + added * size)
 
     def _charge(self, key: str, cost: int) -> None:
         self.bytes += cost

@@ -100,7 +100,7 @@ class TrackedLookup:
         if not self.answers.switches_tracked:  # read once: tracked until a switch writes it
             packed.append(SWITCHES_GET)
         parsed: list[list[Hit]] = []  # the hook's reading of the reply, shared with this
-        hook = functools.partial(self._keep, markers, keys, call, version_key, parsed)
+        hook = functools.partial(self._keep, markers, scopes, call, version_key, parsed)
         try:
             replies = await self.link.call_packed(b"".join(packed), len(packed), hook)
         except NoScriptError:
@@ -117,7 +117,7 @@ class TrackedLookup:
         return denied, version if isinstance(version, bytes) else None
 
     def _keep(
-        self, markers: tuple[str, ...], keys: tuple[str, ...], call: LookupCall,
+        self, markers: tuple[str, ...], scopes: Sequence[str], call: LookupCall,
         version_key: str | None, parsed: list[list[Hit]], replies: list[Reply],
     ) -> None:
         """The reply into the cache, where it stands in the stream (link.Hook); its hits go
@@ -132,18 +132,13 @@ class TrackedLookup:
         if version_key is not None and not isinstance(replies[1], hiredis.ReplyError):
             version = (version_key, replies[1] if isinstance(replies[1], bytes) else None)
         if not self.answers.fills():  # the markers and version only
-            self.answers.keep(markers, {}, {}, version)
+            self.answers.keep(markers, [], {}, version)
             return
-        m, types = len(markers), len(call.types)
-        asked: dict[str, set[str]] = {}
-        for t, values in enumerate(call.values):
-            each = set(values)  # one set per type, the same in every scope
-            for k in range(m + 2 * t, len(keys), 2 * types):
-                asked[keys[k]] = each
+        sets = rule_sets(tuple(scopes))
+        asked = [(sets[t], values) for t, values in zip(call.types, call.values, strict=True)]
         found: dict[str, Members] = {}
         for scope, rule_type, value, expiry in parsed[-1]:
-            key = keys[m + 2 * (scope * types + call.types.index(rule_type))]
-            found.setdefault(key, {})[value] = expiry
+            found.setdefault(sets[rule_type][scope], {})[value] = expiry
         self.answers.keep(markers, asked, found, version)
 
     async def sync(self) -> None:
