@@ -62,8 +62,9 @@ class MemoryStore:
         now = time.time() * 1000
         for rule_type, values in query.items():
             hits: set[str] = set()
-            for scope in scopes:  # the set's intersection: a C loop over the fewer values
-                if members := self._sets.get((scope, rule_type)):
+            for scope in scopes:  # C loops over the values; expiries only of a value found
+                members = self._sets.get((scope, rule_type))
+                if members and not members.isdisjoint(values):
                     hits |= _live(members.intersection(values),
                                   self.catalogue.expiries(scope, rule_type), now)
             if hits:
