@@ -61,18 +61,20 @@ _JSON_CONTEXT = (
 
 
 # What the rules say of each object key (phone key? describing?), per meta-key set: the
-# compiled scan asks Python once per key, not once per key and body. Bounded: keys come from
+# compiled scan asks Python once per key, not once per key and body, and keeps the answers on
+# its side (`_native.KeyFacts`: no Python string per key and body). Bounded: keys come from
 # upstream bodies.
-_KEY_FACTS: dict[frozenset[str], dict[str, int]] = {}
+_KEY_FACTS: dict[frozenset[str], object] = {}
 _MAX_KEYS = 65_536
 
 
-def _facts(meta_keys: frozenset[str]) -> dict[str, int]:
+def _facts(meta_keys: frozenset[str]) -> object:
     facts = _KEY_FACTS.get(meta_keys)
-    if facts is None or len(facts) > _MAX_KEYS:
+    if facts is None:
         if len(_KEY_FACTS) > 16:
             _KEY_FACTS.clear()
-        facts = _KEY_FACTS[meta_keys] = {}
+        assert _native is not None  # only the compiled scans keep key facts
+        facts = _KEY_FACTS[meta_keys] = _native.KeyFacts(_MAX_KEYS)
     return facts
 
 
@@ -95,10 +97,9 @@ def _native_structure(
 
 _JsonParts = tuple[tuple[jsonspan.Token, ...], tuple[jsonspan.Node, ...]]
 _native_find: Callable[[bytes, bool], list[Raw]]
-_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...], dict[str, int]],
-                            _JsonParts]
+_native_json_scan: Callable[[bytes, frozenset[str], int, tuple[object, ...], object], _JsonParts]
 _native_json_structure: Callable[
-    [bytes, frozenset[str], int, tuple[object, ...], dict[str, int]], structure.Structure
+    [bytes, frozenset[str], int, tuple[object, ...], object], structure.Structure
 ]
 find_text: Callable[[str], list[Raw]]
 find_bytes: Callable[[bytes], list[Raw]]

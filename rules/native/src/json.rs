@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyString, PyType};
 
 use rustc_hash::FxHashMap;
 
@@ -102,7 +102,7 @@ struct Frame {
 /// What a key is: asked of Python once per distinct key, kept across scans in `Rules::facts`
 /// (all but `site`, which Rust computes once per distinct key of a scan).
 #[derive(Default, Clone, Copy)]
-struct KeyFacts {
+struct Facts {
     meta: bool,
     content: bool, // a string member under it is content (`describes` says no)
     phone: bool,
@@ -110,7 +110,7 @@ struct KeyFacts {
     site: bool, // the key's own text may hold an identifier (`could_hold`)
 }
 
-impl KeyFacts {
+impl Facts {
     fn bits(self) -> u8 {
         u8::from(self.meta)
             | u8::from(self.content) << 1
@@ -129,11 +129,36 @@ impl KeyFacts {
     }
 }
 
+/// What the rules say of each object key, for one set of meta keys, across scans
+/// (rules/detect/finder.py keeps one per set): held as Rust strings, so a key seen before costs
+/// a hash here, not a Python string and a dict lookup per key and body. Bounded: keys come from
+/// upstream bodies; past `limit` it starts afresh (a cleared cache only asks Python again).
+#[pyclass(module = "rules._native")]
+pub struct KeyFacts {
+    known: FxHashMap<Box<str>, u8>,
+    limit: usize,
+}
+
+#[pymethods]
+impl KeyFacts {
+    #[new]
+    fn new(limit: usize) -> Self {
+        KeyFacts {
+            known: FxHashMap::default(),
+            limit: limit.max(1),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.known.len()
+    }
+}
+
 /// The Python rules a scan asks: `(meta_keys, describes, is_phone_key, is_phone_type,
-/// TYPE_KEYS, JsonBodyError)`, and `facts`: key → `KeyFacts` bits, the caller's cache for
+/// TYPE_KEYS, JsonBodyError)`, and `facts`: what they said of each key, the caller's cache for
 /// these `meta_keys` (rules/detect/finder.py).
 pub struct Rules<'py> {
-    pub facts: Bound<'py, PyDict>,
+    pub facts: Bound<'py, KeyFacts>,
     pub meta: Bound<'py, PyAny>,
     pub describes: Bound<'py, PyAny>,
     pub phone_key: Bound<'py, PyAny>,
@@ -163,7 +188,7 @@ pub struct Scanner<'a, 'py> {
     expect: Expect,
     key_ids: FxHashMap<String, u32>,
     keys: Vec<String>,
-    facts: Vec<KeyFacts>,
+    facts: Vec<Facts>,
     phone_types: FxHashMap<String, bool>,
 }
 
@@ -453,28 +478,32 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let id = self.keys.len() as u32;
         let facts = self.learn(text)?;
         let site = could_hold(text);
-        self.facts.push(KeyFacts { site, ..facts });
+        self.facts.push(Facts { site, ..facts });
         self.keys.push(text.to_owned());
         self.key_ids.insert(text.to_owned(), id);
         Ok(id)
     }
 
     /// What the rules say of a key: from the caller's cache, else asked and cached there.
-    fn learn(&self, text: &str) -> PyResult<KeyFacts> {
+    fn learn(&self, text: &str) -> PyResult<Facts> {
         let rules = self.rules;
-        let key = PyString::new(self.py, text);
-        if let Some(bits) = rules.facts.get_item(&key)? {
-            return Ok(KeyFacts::of(bits.extract()?));
+        if let Some(&bits) = rules.facts.borrow().known.get(text) {
+            return Ok(Facts::of(bits));
         }
+        let key = PyString::new(self.py, text); // Python runs below: no borrow held
         let meta = rules.meta.contains(&key)?;
-        let facts = KeyFacts {
+        let facts = Facts {
             meta,
             content: !meta && !rules.describes.call1((&key, ""))?.is_truthy()?,
             phone: rules.phone_key.call1((&key,))?.is_truthy()?,
             type_key: rules.type_keys.contains(&key)?,
             site: false,
         };
-        rules.facts.set_item(key, facts.bits())?;
+        let mut cache = rules.facts.borrow_mut();
+        if cache.known.len() >= cache.limit {
+            cache.known.clear();
+        }
+        cache.known.insert(text.into(), facts.bits());
         Ok(facts)
     }
 

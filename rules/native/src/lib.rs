@@ -357,6 +357,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(splice::splice, m)?)?;
     m.add_function(wrap_pyfunction!(place::place, m)?)?;
     m.add_class::<Memo>()?;
+    m.add_class::<json::KeyFacts>()?;
     m.add_class::<structure::Structure>()?;
     m.add_function(wrap_pyfunction!(structure::json_structure, m)?)?;
     m.add_function(wrap_pyfunction!(structure::json_scan, m)?)

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple, PyType};
 
-use crate::json::{Flat, Part, Rules, Scanner, TKind, Tok, NONE};
+use crate::json::{Flat, KeyFacts, Part, Rules, Scanner, TKind, Tok, NONE};
 use crate::lex::unescape;
 use crate::normalised::Memo;
 
@@ -21,7 +21,6 @@ struct Classes {
     token: Py<PyAny>,
     node: Py<PyAny>,
     kinds: [Py<PyAny>; 3],
-    tuple_new: Py<PyAny>,
     int: Py<PyAny>,
 }
 
@@ -38,7 +37,7 @@ fn scan<'py>(
     meta_keys: &Bound<'py, PyAny>,
     max_depth: i64,
     context: &Bound<'py, PyTuple>,
-    facts: &Bound<'py, PyDict>,
+    facts: &Bound<'py, KeyFacts>,
 ) -> PyResult<Structure> {
     let rules = Rules {
         facts: facts.clone(),
@@ -59,7 +58,6 @@ fn scan<'py>(
             context.get_item(3)?.unbind(),
             context.get_item(4)?.unbind(),
         ],
-        tuple_new: py.get_type::<PyTuple>().getattr("__new__")?.unbind(),
         int: rules.int.unbind(),
     };
     Ok(Structure {
@@ -126,10 +124,9 @@ impl Structure {
         cls: &Py<PyAny>,
         fields: Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.classes
-            .tuple_new
-            .bind(py)
-            .call1((cls.bind(py), fields))
+        // Looked up here, not per scan: only the reference's paths build tokens and nodes.
+        let tuple_new = py.get_type::<PyTuple>().getattr("__new__")?;
+        tuple_new.call1((cls.bind(py), fields))
     }
 
     fn build_token<'py>(
@@ -352,7 +349,7 @@ pub fn json_structure<'py>(
     meta_keys: &Bound<'py, PyAny>,
     max_depth: i64,
     context: &Bound<'py, PyTuple>,
-    facts: &Bound<'py, PyDict>,
+    facts: &Bound<'py, KeyFacts>,
 ) -> PyResult<Structure> {
     scan(py, body, meta_keys, max_depth, context, facts)
 }
@@ -366,7 +363,7 @@ pub fn json_scan<'py>(
     meta_keys: &Bound<'py, PyAny>,
     max_depth: i64,
     context: &Bound<'py, PyTuple>,
-    facts: &Bound<'py, PyDict>,
+    facts: &Bound<'py, KeyFacts>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     scan(py, body, meta_keys, max_depth, context, facts)?.all(py)
 }
