@@ -103,6 +103,11 @@ def slot_initialised(slot: int) -> str:
     return f"denyproxy:{{{slot_tags()[slot]}}}:initialised"
 
 
+def initialised_keys(cluster: bool) -> list[str]:
+    """Every `initialised` marker: the {state} one and, on a Cluster, every slot's."""
+    return [initialised_key(), *(slot_initialised(s) for s in range(SLOTS) if cluster)]
+
+
 def region_key() -> str:
     """The phone region the rule set was recorded in (rules/store/region.py)."""
     return "denyproxy:{state}:region"

@@ -25,11 +25,10 @@ from rules.store.keys import (
     claim_key,
     generation_key,
     heartbeat_key,
-    initialised_key,
+    initialised_keys,
     offsets_key,
     pending_key,
     ready_key,
-    slot_initialised,
     slot_marker,
 )
 from rules.store.redis import MarkerGroup, RedisStore
@@ -192,8 +191,7 @@ class MirroredRedisStore(RedisStore):
         if self.cluster:
             keys += [slot_marker(self.topic, s) for s in range(SLOTS)]
         if not ready:
-            keys += [initialised_key()]
-            keys += [slot_initialised(s) for s in range(SLOTS)] if self.cluster else []
+            keys += initialised_keys(self.cluster)
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             if ready:

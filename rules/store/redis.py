@@ -11,6 +11,7 @@ rules/store/mirrored.py; key names in rules/store/keys.py.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -25,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rules.lists.cache import AssignedCache
 from rules.lists.model import Assigned
 from rules.lists.redis import RedisLists
-from rules.model import RULE_TYPES, Change, Lookup, RuleChange, RuleType
+from rules.model import Change, Lookup, RuleChange, RuleType
 from rules.scopes import filtering_scopes, has_lists
 from rules.store.base import (
     Limits,
@@ -35,11 +36,9 @@ from rules.store.base import (
 )
 from rules.store.changes import queue_changes
 from rules.store.keys import (
-    SLOTS,
     admitted_key,
-    catalogue_keys,
-    claim_key,
     initialised_key,
+    initialised_keys,
     lists_version_key,
     ready_key,
     region_key,
@@ -47,13 +46,12 @@ from rules.store.keys import (
     slot_initialised,
     slot_marker,
     slot_of,
-    writes_key,
 )
 from rules.store.lookup_calls import LookupScripts, by_slot
 from rules.store.lookup_script import LookupCall
-from rules.store.redis_connection import connect
+from rules.store.redis_connection import connect, range_starts
 from rules.store.tracked_lookup import TrackedLookup
-from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args
+from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args, script_keys
 
 if TYPE_CHECKING:
     from rules.store.mirrored import MirroredRedisStore
@@ -74,13 +72,12 @@ class RedisStore:
     ) -> None:
         self.client = client
         self.feeder_topic = feeder_topic
-        self._cluster = isinstance(client, RedisCluster)  # cache: not on a Cluster (one link)
-        self.tracked = TrackedLookup(client) if cache and not self._cluster else None
+        self.cluster = isinstance(client, RedisCluster)  # cache: not on a Cluster (one link)
+        self.tracked = TrackedLookup(client) if cache and not self.cluster else None
         self._script = client.register_script(SCRIPT)
         self._scripts = LookupScripts(client)
         self.lists = RedisLists(self)
         self._assigned = AssignedCache(self.lists.assigned)
-        self._state_markers: MarkerGroup | None = None
 
     @overload
     @classmethod
@@ -109,10 +106,6 @@ class RedisStore:
         if topic is None:
             return RedisStore(client, feeder_topic, cache)
         return MirroredRedisStore(client, topic, cache)
-
-    @property
-    def cluster(self) -> bool:
-        return self._cluster
 
     def marker_group(self, slot: int | None) -> MarkerGroup:
         """The markers of `slot` (None: the {state} ones) of which one must exist."""
@@ -164,20 +157,14 @@ class RedisStore:
         self, scopes: tuple[str, ...], query: Lookup, version_key: str | None
     ) -> tuple[dict[RuleType, set[str]], int | None] | None:
         """The answer from the local read path when it holds all of it (no I/O); else None."""
-        if self.tracked is None:
-            return None
-        now_ms = int(time.time() * 1000)
-        found = self.tracked.cached(self._markers(), scopes, query, version_key, now_ms)
-        if found is None:
-            return None
-        return found[0], None if found[1] is None else int(found[1])
+        tracked = self.tracked
+        return None if tracked is None else tracked.cached(
+            self.state_markers, scopes, query, version_key)
 
-    def _markers(self) -> MarkerGroup:
-        """marker_group(None), named once (a subclass's markers are fixed once it is built)."""
-        markers = self._state_markers
-        if markers is None:
-            markers = self._state_markers = self.marker_group(None)
-        return markers
+    @functools.cached_property
+    def state_markers(self) -> MarkerGroup:
+        """marker_group(None), named once: every lookup sends it."""
+        return self.marker_group(None)
 
     async def _lookup(
         self, scopes: Sequence[str], query: Lookup, version_key: str | None
@@ -188,9 +175,9 @@ class RedisStore:
             return {}, None
         call, now_ms = LookupCall.of(asked), int(time.time() * 1000)
         if self.tracked is not None:  # one call on the tracking link
-            pending = self.tracked.fetch(self._markers(), scopes, call, version_key, now_ms)
+            pending = self.tracked.fetch(self.state_markers, scopes, call, version_key, now_ms)
         else:
-            slots = by_slot(scopes, self._cluster)
+            slots = by_slot(scopes, self.cluster)
             groups = [(self.marker_group(slot), group) for slot, group in slots]
             pending = self._scripts.lookup(groups, call, version_key, now_ms)
         found = await self._call(pending)
@@ -212,7 +199,7 @@ class RedisStore:
 
     async def write(self, change: RuleChange, limits: Limits) -> None:
         """Marker, limits and the write itself in one script (see write_script.py)."""
-        slot = slot_of(rule_key(change.tenant, change.type)) if self._cluster else None
+        slot = slot_of(rule_key(change.tenant, change.type)) if self.cluster else None
         initialised = initialised_key() if slot is None else slot_initialised(slot)
         fed = ready_key(self.feeder_topic) if slot is None else slot_marker(self.feeder_topic, slot)
         await self._run_script(change, limits, [initialised, fed])
@@ -233,9 +220,7 @@ class RedisStore:
     async def _run_script(
         self, change: RuleChange, limits: Limits, extra: list[str], token: str | None = None
     ) -> list[int | bytes | str]:
-        keys = catalogue_keys(change.tenant, change.type)
-        keys += [rule_key(change.tenant, t) for t in RULE_TYPES]
-        keys += [writes_key(change.tenant), *extra, claim_key(change.tenant)]
+        keys = script_keys(change, extra)
         topic = "" if token is None else self.feeder_topic  # an admitted change's topic
         args = script_args(change, limits, apply=token is None, token=token or "", topic=topic)
         reply = cast(list[int | bytes | str], await self._call(self._script(keys=keys, args=args)))
@@ -255,9 +240,7 @@ class RedisStore:
 
     async def mark_initialised(self) -> None:
         """The operator's word that the rule set is complete (rules/store/init.py)."""
-        keys = [initialised_key()]
-        if self._cluster:
-            keys += [slot_initialised(s) for s in range(SLOTS)]
+        keys = initialised_keys(self.cluster)
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.set(key, "1")
@@ -265,10 +248,8 @@ class RedisStore:
 
     async def claim_region(self, record: str) -> str:
         """Record `record` as the rule set's region unless one is recorded; the one recorded.
-
-        One key, written once (SET NX): the first process to start on a store records it. A
-        region already recorded is only read, so a read-only ACL user (the proxy's) can check it.
-        """
+        One key, written once (SET NX): the first process to start on a store records it; one
+        already recorded is only read, so a read-only ACL user (the proxy's) can check it."""
         recorded = await self._call(self.client.get(region_key()))
         if recorded is None:
             pipe = self.client.pipeline(transaction=False)
@@ -292,13 +273,9 @@ class RedisStore:
         Reading every slot's marker costs ~0.2 s; a node that came back empty has lost all of
         its markers, so this is enough to notice it.
         """
-        if not self._cluster:
+        if not self.cluster:
             return [self.marker_group(None)]
-        cluster = cast(RedisCluster, self.client)
-        await self._call(cluster.initialize())  # the slot map; a no-op once connected
-        cache = cluster.nodes_manager.slots_cache
-        owners = [n[0].name if (n := cache.get(s)) else None for s in range(SLOTS)]
-        starts = [s for s, owner in enumerate(owners) if s == 0 or owner != owners[s - 1]]
+        starts = await self._call(range_starts(cast(RedisCluster, self.client)))
         return [self.marker_group(None), *(self.marker_group(s) for s in starts)]
 
     async def all_present(self, groups: Sequence[MarkerGroup]) -> bool:

@@ -17,6 +17,8 @@ from redis.connection import HiredisRespSerializer
 from redis.typing import EncodableT
 from redis.utils import HIREDIS_AVAILABLE
 
+from rules.store.keys import SLOTS
+
 PATCHED_FOR = ((8, 0), (9, 0))
 """redis-py versions [from, to) whose asyncio Connection.pack_command this replaces."""
 
@@ -66,3 +68,11 @@ def connect(
     if HIREDIS_AVAILABLE:
         pool.connection_class = FAST_PACKING.get(pool.connection_class, pool.connection_class)
     return aioredis.Redis(connection_pool=pool)
+
+
+async def range_starts(cluster: RedisCluster) -> list[int]:
+    """The first slot of each range of slots a primary serves (from the slot map)."""
+    await cluster.initialize()  # the slot map; a no-op once connected
+    cache = cluster.nodes_manager.slots_cache
+    owners = [n[0].name if (n := cache.get(s)) else None for s in range(SLOTS)]
+    return [s for s, owner in enumerate(owners) if s == 0 or owner != owners[s - 1]]

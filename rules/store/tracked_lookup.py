@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import cast
@@ -78,14 +79,17 @@ class TrackedLookup:
 
     def cached(
         self, markers: tuple[str, ...], scopes: tuple[str, ...], query: Lookup,
-        version_key: str | None, now_ms: int,
-    ) -> Found | None:
-        """The answer from memory when every part of it is there and its tracking is live (no
-        I/O, no LookupCall built: the usual lookup of a repeated query); None: fetch it."""
+        version_key: str | None,
+    ) -> tuple[dict[RuleType, set[str]], int | None] | None:
+        """The answer and the key's lists version from memory when every part of it is there
+        and its tracking is live (no I/O, no LookupCall built: the usual lookup of a repeated
+        query); None: fetch it."""
+        now_ms = int(time.time() * 1000)
         found = self.answers.answer(markers, rule_sets(scopes), query, version_key, now_ms)
-        if found is not None:
-            HITS.inc()
-        return found
+        if found is None:
+            return None
+        HITS.inc()
+        return found[0], None if found[1] is None else int(found[1])
 
     async def fetch(
         self, markers: tuple[str, ...], scopes: Sequence[str], call: LookupCall,

@@ -21,6 +21,7 @@ from rules.store.base import (
     TooManyWritesError,
 )
 from rules.store.catalogue_script import FUNCTIONS, META_ARGS, meta_args
+from rules.store.keys import catalogue_keys, claim_key, rule_key, writes_key
 
 WINDOW_MS = 60_000
 FIRST_VALUE = META_ARGS + 6  # ARGV index of the first value (Lua counts from 1)
@@ -76,6 +77,15 @@ redis.call('PEXPIRE', KEYS[{_ADMITTED}], window_ms)
 return {{0, reservation}}
 """
 # unpack() in chunks of 1000: Redis's Lua refuses to unpack more than ~8000 values at once.
+
+
+def script_keys(change: RuleChange, extra: Sequence[str]) -> list[str]:
+    """KEYS of one call, in the order SCRIPT reads them; `extra`: the markers (write mode) or
+    the reservations (admit mode)."""
+    tenant = change.tenant
+    sets = [rule_key(tenant, t) for t in RULE_TYPES]
+    return [*catalogue_keys(tenant, change.type), *sets, writes_key(tenant), *extra,
+            claim_key(tenant)]
 
 
 def script_args(
