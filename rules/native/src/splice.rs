@@ -195,7 +195,7 @@ fn outermost(mut edits: Vec<Edit>) -> Vec<Edit> {
     edits.sort_unstable_by_key(|e| (e.start, std::cmp::Reverse(e.end), e.null));
     let mut end = None;
     edits.retain(|e| {
-        let keep = end.is_none_or(|last| e.end > last);
+        let keep = end.map_or(true, |last| e.end > last); // is_none_or: Rust 1.82, MSRV 1.74
         if keep {
             end = Some(e.end);
         }
