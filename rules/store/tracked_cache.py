@@ -120,10 +120,8 @@ class TrackedAnswers:
 
     def live(self) -> bool:
         """Tracking on, on an open connection that Redis spoke on lately, and a generation
-        switch would be heard (live_link's test inline: every cached answer asks)."""
-        link = self._link
-        return (self.switches_tracked and link is not None and link.tracking
-                and not link.closed and link.heard_within(LIVE_WINDOW))
+        switch would be heard."""
+        return self.switches_tracked and self.live_link()
 
     def live_link(self) -> bool:
         link = self._link
