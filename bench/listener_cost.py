@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench.listener_cost [--seconds 8] [--rounds 2] [--conns 16]
 
-Two listeners answer every request with the same 3,190-byte JSON body (the 8-contact result's
+Three listeners answer every request with the same 3,190-byte JSON body (the 8-contact result's
 size), nothing forwarded: aiohttp's web server with one catch-all route (as the proxy listener
-has) and a bare asyncio Protocol parsing with httptools (llhttp, already the upstream client's
-parser). Each is started in its own process, warmed up, then driven by wrk; its CPU is the
-process's utime+stime over the run. Issue #11: the proxy's request is ~350 µs here; the
-difference between the two rows is what replacing the listener could take off it.
+has), aiohttp's low-level server (`web.Server`: no application, router or `web.Request`) and a
+bare asyncio Protocol parsing with httptools (llhttp, already the upstream client's parser).
+Each is started in its own process, warmed up, then driven by wrk; its CPU is the process's
+utime+stime over the run. Issue #11: the proxy's request is ~250-350 µs here; the differences
+between the rows are what a leaner listener could take off it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.services import free_ports
 
 BODY = b'{"contacts": "' + b"x" * 3174 + b'"}'
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-LISTENERS = ("aiohttp", "httptools")
+LISTENERS = ("aiohttp", "lowlevel", "httptools")
 
 
 def serve_aiohttp(port: int) -> None:
@@ -37,6 +38,22 @@ def serve_aiohttp(port: int) -> None:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def serve_lowlevel(port: int) -> None:
+    from aiohttp import web
+
+    async def answer(request: web.BaseRequest) -> web.Response:
+        return web.Response(body=BODY, content_type="application/json")
+
+    async def main() -> None:
+        server = web.Server(answer, access_log=None)
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
 
 
 class Bare(asyncio.Protocol):
@@ -62,6 +79,9 @@ def serve_httptools(port: int) -> None:
         await server.serve_forever()
 
     asyncio.run(main())
+
+
+SERVE = {"aiohttp": serve_aiohttp, "lowlevel": serve_lowlevel, "httptools": serve_httptools}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -107,7 +127,7 @@ def main() -> None:
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.serve:
-        (serve_aiohttp if a.serve == "aiohttp" else serve_httptools)(a.port)
+        SERVE[a.serve](a.port)
         return
     print("| listener | round | req/s | CPU µs/req |\n|---|--:|--:|--:|")
     for round_ in range(1, a.rounds + 1):
