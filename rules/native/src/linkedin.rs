@@ -2,13 +2,31 @@
 //! written and cut at trailing marks. Regex searches of the reference are spelled out here,
 //! including `re`'s case folding (`K` matches U+212A) and `$` matching before a final `\n`.
 
-use crate::classes::{is, is_alnum, is_ascii_in};
+use crate::classes::{ascii_set, is, is_alnum, is_ascii_in};
 use crate::units::Unit;
 
 const MAX_PATH: usize = 512;
 const MAX_SPLITS: usize = 16;
 const PATH_STOP: &[u8] = b" \t\r\n\"'<>`{}|^[]"; // `\` is a `/` to a browser (WHATWG URL)
 const TRAILING: &[u8] = b".,;:!?)]}'\"*";
+/// The ASCII characters of a path: printable, none of `PATH_STOP` (a table, not a search of
+/// the stop list per character).
+const PATH_ASCII: [bool; 128] = path_ascii();
+/// The ASCII characters a path is not split at: letters, digits, `-`, `_`, `%`.
+const UNSPLIT_ASCII: [bool; 128] = ascii_set(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_%",
+);
+
+const fn path_ascii() -> [bool; 128] {
+    let stop = ascii_set(PATH_STOP);
+    let mut table = [false; 128];
+    let mut c = 0x20;
+    while c < 0x7F {
+        table[c] = !stop[c];
+        c += 1;
+    }
+    table
+}
 const HOST: &[u8] = b"linkedin.com";
 const K_AT: usize = 3; // where the host's `k` is
 
@@ -25,11 +43,21 @@ fn folds_to(c: u32, p: u8) -> bool {
 }
 
 fn matches_at<U: Unit>(t: &[U], p: usize, pattern: &[u8]) -> bool {
-    p + pattern.len() <= t.len()
-        && pattern
+    let Some(here) = t.get(p..p + pattern.len()) else {
+        return false;
+    };
+    match U::ascii(here) {
+        // All ASCII: a letter matches either case (`| 0x20`), any other byte only itself;
+        // every byte tested at once, no early exit (the compiler vectorises it).
+        Some(bytes) => bytes.iter().zip(pattern).fold(true, |same, (&c, &b)| {
+            let case = if b.is_ascii_lowercase() { 0x20 } else { 0 };
+            same & (c | case == b)
+        }),
+        None => pattern
             .iter()
-            .zip(&t[p..])
-            .all(|(&b, &c)| folds_to(c.code(), b))
+            .zip(here)
+            .all(|(&b, &c)| folds_to(c.code(), b)),
+    }
 }
 
 pub fn linkedins<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
@@ -123,9 +151,20 @@ fn url_start<U: Unit>(t: &[U], host: usize) -> usize {
     start
 }
 
+#[inline]
 fn is_path(c: u32) -> bool {
     if c < 0x80 {
-        (0x20..0x7F).contains(&c) && !is_ascii_in(c, PATH_STOP)
+        PATH_ASCII[c as usize]
+    } else {
+        is_alnum(c)
+    }
+}
+
+/// A path character the path is not split at.
+#[inline]
+fn is_unsplit(c: u32) -> bool {
+    if c < 0x80 {
+        UNSPLIT_ASCII[c as usize]
     } else {
         is_alnum(c)
     }
@@ -144,9 +183,8 @@ fn path_ends<U: Unit>(t: &[U], slash: usize, ends: &mut Vec<usize>) {
         trimmed -= 1;
     }
     ends.push(trimmed);
-    for (k, c) in t.iter().enumerate().take(end).skip(slash + 1) {
-        let c = c.code();
-        if !(is_alnum(c) || is_ascii_in(c, b"-_%")) && ends.len() < MAX_SPLITS {
+    for (k, c) in t[..end].iter().enumerate().skip(slash + 1) {
+        if !is_unsplit(c.code()) && ends.len() < MAX_SPLITS {
             ends.push(k);
         }
     }

@@ -21,6 +21,9 @@ pub trait Unit: Copy {
     /// The first index from `from` that holds one of `bytes` (one to three ASCII characters)
     /// or a code point `other` accepts; `t.len()` if none.
     fn find(t: &[Self], from: usize, bytes: &[u8], other: impl Fn(u32) -> bool) -> usize;
+
+    /// The text as its bytes when it is read as bytes (an ASCII body), else None.
+    fn ascii(t: &[Self]) -> Option<&[u8]>;
 }
 
 /// Bytes tested at once: one SSE2 compare. Wider blocks lose on JSON, where a digit comes
@@ -62,6 +65,11 @@ impl Unit for u8 {
         };
         hit.map_or(t.len(), |i| from + i)
     }
+
+    #[inline(always)]
+    fn ascii(t: &[u8]) -> Option<&[u8]> {
+        Some(t)
+    }
 }
 
 impl Unit for u32 {
@@ -99,6 +107,11 @@ impl Unit for u32 {
     #[inline(always)]
     fn find(t: &[u32], from: usize, bytes: &[u8], other: impl Fn(u32) -> bool) -> usize {
         Self::skip(t, from, |b| bytes.iter().any(|&x| x == b), other)
+    }
+
+    #[inline(always)]
+    fn ascii(_: &[u32]) -> Option<&[u8]> {
+        None
     }
 }
 
