@@ -205,11 +205,11 @@ impl<U: Unit, F: Fn(usize) -> usize, B: Fn(usize) -> usize> Body<'_, U, F, B> {
         let v = view::decoded(self.chars);
         let raws = find_chars(self.chars, v.as_ref());
         let decoded = v.as_ref().map_or(&[][..], |v| &v.text[..]);
-        let mut merged = Merged::new();
+        let mut merged = Merged::with_capacity(raws.len());
         for raw in &raws {
             let span = (raw.kind, (self.offset)(raw.start), (self.offset)(raw.end));
             let forms = memo.forms(ctx, raw.kind, &self.text(decoded, raw))?;
-            merged.add(ctx, span, forms)?;
+            merged.add(span, forms);
         }
         merged.candidates(ctx)
     }

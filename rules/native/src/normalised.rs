@@ -123,46 +123,41 @@ impl Memo {
 }
 
 /// Merges the forms found per `(start, end, type)` and builds the sorted `Candidate`s.
+///
+/// The readings are listed as found and sorted once at the end (a stable sort: the readings
+/// of one span and type stay in the order found, which is the order their forms are merged
+/// in), not kept in a map per span: a body lists a thousand, almost all of them one per span.
 pub struct Merged<'py> {
-    spans: FxHashMap<(usize, usize, usize), Bound<'py, PyTuple>>,
+    found: Vec<((usize, usize, usize), Bound<'py, PyTuple>)>,
 }
 
 impl<'py> Merged<'py> {
-    pub fn new() -> Self {
+    /// Room for `readings` readings (each raw candidate is one).
+    pub fn with_capacity(readings: usize) -> Self {
         Merged {
-            spans: FxHashMap::default(),
+            found: Vec::with_capacity(readings),
         }
     }
 
     /// One reading: `forms` of a candidate of finder kind `kind` at `start..end` (caller's
     /// units); none is no identifier.
-    pub fn add(
-        &mut self,
-        ctx: &Context<'py>,
-        (kind, start, end): (u8, usize, usize),
-        forms: Bound<'py, PyTuple>,
-    ) -> PyResult<()> {
-        if forms.is_empty() {
-            return Ok(());
+    pub fn add(&mut self, (kind, start, end): (u8, usize, usize), forms: Bound<'py, PyTuple>) {
+        if !forms.is_empty() {
+            let key = (start, end, TYPE_OF_KIND[usize::from(kind)]);
+            self.found.push((key, forms));
         }
-        let key = (start, end, TYPE_OF_KIND[usize::from(kind)]);
-        let merged = match self.spans.remove(&key) {
-            None => forms,
-            Some(known) => ctx
-                .union
-                .call1((known, forms))?
-                .downcast_into::<PyTuple>()?,
-        };
-        self.spans.insert(key, merged);
-        Ok(())
     }
 
-    pub fn candidates(self, ctx: &Context<'py>) -> PyResult<Bound<'py, PyList>> {
+    pub fn candidates(mut self, ctx: &Context<'py>) -> PyResult<Bound<'py, PyList>> {
         let py = ctx.normals.py();
-        let mut spans: Vec<_> = self.spans.into_iter().collect();
-        spans.sort_unstable_by_key(|(key, _)| *key);
-        let mut out = Vec::with_capacity(spans.len());
-        for ((start, end, rule_type), forms) in spans {
+        self.found.sort_by_key(|&(key, _)| key);
+        let mut out = Vec::with_capacity(self.found.len());
+        let mut found = self.found.into_iter().peekable();
+        while let Some((key, mut forms)) = found.next() {
+            while let Some((_, more)) = found.next_if(|(next, _)| *next == key) {
+                forms = ctx.union.call1((forms, more))?.downcast_into::<PyTuple>()?;
+            }
+            let (start, end, rule_type) = key;
             out.push(ctx.candidate.make([
                 ctx.types[rule_type].clone(),
                 start.into_pyobject(py)?.into_any(),
