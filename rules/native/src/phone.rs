@@ -59,12 +59,7 @@ fn run_at<U: Unit>(t: &[U], p: usize) -> Option<usize> {
 
 /// The next place from `from` where a run may start: `+`, `(` or a digit.
 fn next_run<U: Unit>(t: &[U], from: usize) -> usize {
-    U::skip(
-        t,
-        from,
-        |b| b.is_ascii_digit() | (b == b'+') | (b == b'('),
-        is_decimal,
-    )
+    U::skip_to_digit(t, from, b'+', b'(', is_decimal)
 }
 
 pub fn phone_windows<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
@@ -160,7 +155,7 @@ fn exponent_from<U: Unit>(t: &[U], q: usize) -> Option<usize> {
 
 /// The next place from `from` where a number may start: `-` or a digit.
 fn next_number<U: Unit>(t: &[U], from: usize) -> usize {
-    U::skip(t, from, |b| b.is_ascii_digit() | (b == b'-'), is_decimal)
+    U::skip_to_digit(t, from, b'-', b'-', is_decimal)
 }
 
 pub fn number_tokens<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
