@@ -54,18 +54,19 @@ struct Raw {
 fn find_all<U: Unit>(t: &[U]) -> Vec<(u8, usize, usize)> {
     let mut found = Vec::new();
     let mut spans = Vec::new();
-    type Finder<U> = fn(&[U], &mut Vec<(usize, usize)>);
-    let finders: [(u8, Finder<U>); 4] = [
-        (EMAIL, email::emails),
-        (LINKEDIN, linkedin::linkedins),
-        (PHONE, phone::phone_windows),
-        (NUMBER, phone::number_tokens),
-    ];
-    for (kind, finder) in finders {
-        spans.clear();
-        finder(t, &mut spans);
+    let mut numbers = Vec::new();
+    let mut add = |kind: u8, spans: &[(usize, usize)]| {
         found.extend(spans.iter().map(|&(s, e)| (kind, s, e)));
-    }
+    };
+    email::emails(t, &mut spans);
+    add(EMAIL, &spans);
+    spans.clear();
+    linkedin::linkedins(t, &mut spans);
+    add(LINKEDIN, &spans);
+    spans.clear();
+    phone::phones_and_numbers(t, &mut spans, &mut numbers);
+    add(PHONE, &spans);
+    add(NUMBER, &numbers);
     found
 }
 

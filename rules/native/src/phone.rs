@@ -26,8 +26,8 @@ fn is_sep(c: u32) -> bool {
         || is_ascii_in(c, b" .-/()")
 }
 
-/// The end of `_RUN` matched at `p`, if it matches there.
-fn run_at<U: Unit>(t: &[U], p: usize) -> Option<usize> {
+/// The end of `_RUN` matched at `p`, if it matches there; `groups`: its digit runs.
+fn run_at<U: Unit>(t: &[U], p: usize, groups: &mut Vec<(usize, usize)>) -> Option<usize> {
     let c = t[p].code();
     let first = if is(c, b'+') && dec(t, p + 1) {
         p + 1
@@ -44,7 +44,9 @@ fn run_at<U: Unit>(t: &[U], p: usize) -> Option<usize> {
     } else {
         return None;
     };
+    groups.clear();
     let mut end = digits_end(t, first);
+    groups.push((first, end));
     loop {
         let mut r = end;
         while r < t.len() && r - end < 3 && is_sep(t[r].code()) {
@@ -54,26 +56,65 @@ fn run_at<U: Unit>(t: &[U], p: usize) -> Option<usize> {
             return Some(end);
         }
         end = digits_end(t, r);
+        groups.push((r, end));
     }
 }
 
-/// The next place from `from` where a run may start: `+`, `(` or a digit.
-fn next_run<U: Unit>(t: &[U], from: usize) -> usize {
-    U::skip_to_digit(t, from, b'+', b'(', is_decimal)
+/// Phone windows (`phones`) and numbers written with an exponent (`numbers`) in one pass
+/// over the text: both start at digits, so one skip to the next `+`, `(`, `-` or digit
+/// serves both, and a number reads the digit run a phone run already measured.
+pub fn phones_and_numbers<U: Unit>(
+    t: &[U],
+    phones: &mut Vec<(usize, usize)>,
+    numbers: &mut Vec<(usize, usize)>,
+) {
+    let mut groups = Vec::new(); // the digit runs of the last phone run: (start, end)
+    let (mut phone_next, mut number_next) = (0, 0);
+    loop {
+        let q = U::skip_to_digit(t, phone_next.min(number_next), b"+(-", is_decimal);
+        if q >= t.len() {
+            break;
+        }
+        if q >= phone_next {
+            phone_next = match run_at(t, q, &mut groups) {
+                Some(end) => {
+                    run_windows(t, q, end, &groups, phones);
+                    end
+                }
+                None => q + 1,
+            };
+        }
+        if q >= number_next {
+            number_next = number_at(t, q, &groups, numbers);
+        }
+    }
 }
 
-pub fn phone_windows<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
-    let mut groups = Vec::new();
-    let mut p = next_run(t, 0);
-    while p < t.len() {
-        match run_at(t, p) {
-            Some(end) => {
-                run_windows(t, p, end, &mut groups, out);
-                p = end;
-            }
-            None => p += 1,
+/// `_EXPONENT` tried at `q`: where the search for the next number goes on.
+fn number_at<U: Unit>(
+    t: &[U],
+    q: usize,
+    groups: &[(usize, usize)],
+    numbers: &mut Vec<(usize, usize)>,
+) -> usize {
+    let digits = if is(t[q].code(), b'-') && dec(t, q + 1) {
+        q + 1
+    } else if is_decimal(t[q].code()) {
+        q
+    } else {
+        return q + 1;
+    };
+    // A digit run's end depends only on where it starts: one a phone run measured serves.
+    let run_end = match groups.iter().find(|&&(start, _)| start == digits) {
+        Some(&(_, end)) => end,
+        None => digits_end(t, digits),
+    };
+    match exponent_from(t, run_end) {
+        Some(end) => {
+            numbers.push((q, end));
+            end
         }
-        p = next_run(t, p);
+        None => run_end,
     }
 }
 
@@ -81,25 +122,14 @@ fn run_windows<U: Unit>(
     t: &[U],
     start: usize,
     end: usize,
-    groups: &mut Vec<(usize, usize)>,
+    groups: &[(usize, usize)],
     out: &mut Vec<(usize, usize)>,
 ) {
-    groups.clear();
-    let mut i = start;
-    let mut total = 0;
-    while i < end {
-        if is_decimal(t[i].code()) {
-            let stop = digits_end(t, i).min(end);
-            groups.push((i, stop));
-            total += stop - i;
-            i = stop;
-        } else {
-            i += 1;
-        }
-    }
+    let total: usize = groups.iter().map(|&(s, e)| e - s).sum();
     if total < MIN_DIGITS {
         return;
     }
+    debug_assert!(groups.last().is_some_and(|&(_, e)| e == end));
     for (index, &(first, _)) in groups.iter().enumerate() {
         let window_start = if index == 0 {
             start
@@ -127,9 +157,8 @@ fn with_prefix<U: Unit>(t: &[U], first: usize, previous_end: usize) -> usize {
     }
 }
 
-/// The end of `_EXPONENT` matched at the digit run starting at `q`, if it matches.
-fn exponent_from<U: Unit>(t: &[U], q: usize) -> Option<usize> {
-    let run_end = digits_end(t, q);
+/// The end of `_EXPONENT` matched at a digit run ending at `run_end`, if it matches.
+fn exponent_from<U: Unit>(t: &[U], run_end: usize) -> Option<usize> {
     let mut e = run_end;
     if e < t.len() && is(t[e].code(), b'.') && dec(t, e + 1) {
         e = digits_end(t, e + 1);
@@ -151,31 +180,4 @@ fn exponent_from<U: Unit>(t: &[U], q: usize) -> Option<usize> {
         end += 1;
     }
     Some(end)
-}
-
-/// The next place from `from` where a number may start: `-` or a digit.
-fn next_number<U: Unit>(t: &[U], from: usize) -> usize {
-    U::skip_to_digit(t, from, b'-', b'-', is_decimal)
-}
-
-pub fn number_tokens<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
-    let mut p = next_number(t, 0);
-    while p < t.len() {
-        let digits = if is(t[p].code(), b'-') && dec(t, p + 1) {
-            p + 1
-        } else if is_decimal(t[p].code()) {
-            p
-        } else {
-            p = next_number(t, p + 1);
-            continue;
-        };
-        match exponent_from(t, digits) {
-            Some(end) => {
-                out.push((p, end));
-                p = end;
-            }
-            None => p = digits_end(t, digits),
-        }
-        p = next_number(t, p);
-    }
 }

@@ -22,11 +22,12 @@ pub trait Unit: Copy {
     /// or a code point `other` accepts; `t.len()` if none.
     fn find(t: &[Self], from: usize, bytes: &[u8], other: impl Fn(u32) -> bool) -> usize;
 
-    /// The first index from `from` that holds an ASCII digit, `a` or `b`, or a code point
-    /// `other` accepts; `t.len()` if none. `skip` for the phone finders' anchors.
+    /// The first index from `from` that holds an ASCII digit, one of `extra`, or a code point
+    /// `other` accepts; `t.len()` if none. `skip` for the phone finder's anchors.
     #[inline(always)]
-    fn skip_to_digit(t: &[Self], from: usize, a: u8, b: u8, other: impl Fn(u32) -> bool) -> usize {
-        Self::skip(t, from, |c| c.is_ascii_digit() | (c == a) | (c == b), other)
+    fn skip_to_digit(t: &[Self], from: usize, extra: &[u8; 3], other: impl Fn(u32) -> bool) -> usize {
+        let [a, b, c] = *extra;
+        Self::skip(t, from, |x| x.is_ascii_digit() | (x == a) | (x == b) | (x == c), other)
     }
 
     /// The text as its bytes when it is read as bytes (an ASCII body), else None.
@@ -78,7 +79,7 @@ impl Unit for u8 {
     /// every few dozen bytes).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn skip_to_digit(t: &[u8], from: usize, a: u8, b: u8, _: impl Fn(u32) -> bool) -> usize {
+    fn skip_to_digit(t: &[u8], from: usize, extra: &[u8; 3], _: impl Fn(u32) -> bool) -> usize {
         use std::arch::x86_64::{
             _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
             _mm_set1_epi8, _mm_sub_epi8,
@@ -87,13 +88,16 @@ impl Unit for u8 {
         // SAFETY: SSE2 is part of x86_64; each load reads t[i..i + 16], inside `t`.
         unsafe {
             let (zero, nine) = (_mm_set1_epi8(b'0' as i8), _mm_set1_epi8(9));
-            let (a, b) = (_mm_set1_epi8(a as i8), _mm_set1_epi8(b as i8));
+            let [a, b, c] = extra.map(|x| _mm_set1_epi8(x as i8));
             while i + BLOCK <= t.len() {
                 let block = _mm_loadu_si128(t.as_ptr().add(i).cast());
                 let digit = _mm_sub_epi8(block, zero); // a digit: 0..=9 as an unsigned byte
                 let hits = _mm_or_si128(
                     _mm_cmpeq_epi8(_mm_min_epu8(digit, nine), digit),
-                    _mm_or_si128(_mm_cmpeq_epi8(block, a), _mm_cmpeq_epi8(block, b)),
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(block, a),
+                        _mm_or_si128(_mm_cmpeq_epi8(block, b), _mm_cmpeq_epi8(block, c)),
+                    ),
                 );
                 let mask = _mm_movemask_epi8(hits);
                 if mask != 0 {
@@ -102,7 +106,7 @@ impl Unit for u8 {
                 i += BLOCK;
             }
         }
-        while i < t.len() && !(t[i].is_ascii_digit() | (t[i] == a) | (t[i] == b)) {
+        while i < t.len() && !(t[i].is_ascii_digit() | extra.contains(&t[i])) {
             i += 1;
         }
         i.min(t.len())
