@@ -53,27 +53,25 @@ pub fn emails<U: Unit>(t: &[U], out: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// Where the local part before `at` may start: its first character, then each place after
+/// a weak mark or a script change, nearest the `@` first (one walk back).
 fn local_starts<U: Unit>(t: &[U], at: usize, starts: &mut Vec<usize>) {
     starts.clear();
+    starts.push(at); // the first character's place, known once the walk ends
     let mut first = at;
     let limit = at.saturating_sub(MAX_LOCAL);
     while first > limit && is_local(t[first - 1].code()) {
+        let before = t[first - 1].code();
+        let split = in_set(before, &WEAK) || (before >= 0x80 && t[first].code() < 0x80);
+        if first < at && split && starts.len() <= MAX_SPLITS {
+            starts.push(first);
+        }
         first -= 1;
     }
     if first == at {
-        return;
-    }
-    starts.push(first);
-    let mut k = at - 1;
-    while k > first {
-        let before = t[k - 1].code();
-        if in_set(before, &WEAK) || (before >= 0x80 && t[k].code() < 0x80) {
-            starts.push(k);
-            if starts.len() > MAX_SPLITS {
-                break;
-            }
-        }
-        k -= 1;
+        starts.clear();
+    } else {
+        starts[0] = first;
     }
 }
 
