@@ -171,23 +171,22 @@ fn is_unsplit(c: u32) -> bool {
 }
 
 fn path_ends<U: Unit>(t: &[U], slash: usize, ends: &mut Vec<usize>) {
+    ends.clear();
+    ends.extend([slash, slash]); // the path's end and its end trimmed, known once it is read
     let mut end = slash;
     let limit = t.len().min(slash + MAX_PATH);
     while end < limit && is_path(t[end].code()) {
+        if end > slash && !is_unsplit(t[end].code()) && ends.len() < MAX_SPLITS {
+            ends.push(end); // a split: the path cut before this mark
+        }
         end += 1;
     }
-    ends.clear();
-    ends.push(end);
     let mut trimmed = end;
     while trimmed > slash + 1 && is_ascii_in(t[trimmed - 1].code(), TRAILING) {
         trimmed -= 1;
     }
-    ends.push(trimmed);
-    for (k, c) in t[..end].iter().enumerate().skip(slash + 1) {
-        if !is_unsplit(c.code()) && ends.len() < MAX_SPLITS {
-            ends.push(k);
-        }
-    }
+    ends[0] = end;
+    ends[1] = trimmed;
     let mut kept = 0; // each end once, where first listed
     for i in 0..ends.len() {
         if !ends[..kept].contains(&ends[i]) {
