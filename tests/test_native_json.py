@@ -144,6 +144,34 @@ def test_same_sites_and_phone_context(body: bytes) -> None:
     assert finder.json_structure(body, META, 512).sites()  # something is a site here
 
 
+_HOLDERS = ["123456", "1234567", "a1b2c3d4e5f6g", "1-2-3-4-5-6-7", "x" * 9 + "1234567",
+            "LinkedIn", "xxxxxxxlinkedin", "lInKeDiN.com/in/a", "linkedi", "k" * 20, "caf\u00e9",
+            "x" * 15 + "@", "x" * 16 + "%", "&", "tab\\there", "abcdefgh" * 3 + "linkedin"]
+
+
+@needs_native
+@pytest.mark.parametrize("text", _HOLDERS)
+def test_same_sites_by_text_at_every_offset(text: str) -> None:
+    """The compiled `could_hold` reads eight bytes at a time: marks, digits and `linkedin`
+    on either side of a word's edge, and values that end the body (no word left to read)."""
+    for pad in range(9):
+        value = "y" * pad + text
+        for body in (f'"{value}"', f'["{value}"]', f'{{"{value}": 1, "k": "{value}"}}'):
+            assert_same(body.encode())
+
+
+@needs_native
+@pytest.mark.parametrize("body", [
+    b'[{"a": 1, "b": 2}, {"b": 1, "a": 2}, {"a": {"a": 1, "c": 2}, "c": 3}, {"c": 1}]',
+    b'[{"k": 1, "k": 2, "kk": 3}, {"k": 1, "kk": 2, "k": 3}, {"phone": "5125550100"}]',
+    b'{"a\\u0062": 1, "ab": "5125550100", "a": {"ab": 2, "b": {"phone": 15125550100}}}',
+])
+def test_same_keys_in_any_order(body: bytes) -> None:
+    """Keys are read by guessing the one that followed last time: wrong guesses, repeated
+    keys, escaped spellings of one key and the same key at other depths read as ever."""
+    assert_same(body)
+
+
 @needs_native
 @SETTINGS
 @given(documents(unique=False), st.sampled_from([META, frozenset()]))

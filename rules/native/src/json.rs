@@ -189,38 +189,77 @@ pub struct Scanner<'a, 'py> {
     key_ids: FxHashMap<String, u32>,
     keys: Vec<String>,
     facts: Vec<Facts>,
+    /// The key that followed each key in its object last time, and the first key of the last
+    /// object at each depth: records repeat their keys in order, so a key is mostly read by
+    /// one compare with the guess, not a hash and a probe (`key_id`).
+    next_key: Vec<u32>,
+    first_key: Vec<u32>,
     phone_types: FxHashMap<String, bool>,
 }
 
-/// What a byte of a string is to `could_hold`: 2 holds by itself (non-ASCII, `@`, `%`, `&`,
-/// a backslash), 1 a digit, 0 nothing.
-const HOLDS: [u8; 256] = {
-    let mut table = [0; 256];
-    let mut c = 0;
-    while c < 256 {
-        table[c] = match c as u8 {
-            0x80.. | b'@' | b'%' | b'&' | b'\\' => 2,
-            b'0'..=b'9' => 1,
-            _ => 0,
-        };
-        c += 1;
-    }
-    table
-};
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The lanes of `x` (eight bytes, high bits clear) equal to `byte`, as their high bits.
+fn lanes_eq(x: u64, byte: u8) -> u64 {
+    // No lane is 0x80 or above here, so no borrow crosses a lane: exact per lane.
+    let y = x ^ (ONES * u64::from(byte));
+    y.wrapping_sub(ONES) & !y & HIGHS
+}
 
 /// Could this text hold an identifier? Over-matches `rules.detect.match.candidate` on purpose
 /// (its reference: `rules.detect.structure.could_hold`): any non-ASCII text, `@`, `%`, `&`,
 /// a backslash, seven digits, or `linkedin` in any case.
 pub fn could_hold(text: &str) -> bool {
-    let b = text.as_bytes();
-    let mut digits = 0;
-    for &c in b {
-        match HOLDS[c as usize] {
-            2 => return true,
-            one => digits += one as usize,
+    could_hold_in(text.as_bytes(), 0, text.len())
+}
+
+/// `could_hold` of `body[start..end]`, eight bytes at a time: the last word is read whole
+/// where the body goes on (its lanes past `end` masked off), so a short value costs a step
+/// or two, not one a byte.
+fn could_hold_in(body: &[u8], start: usize, end: usize) -> bool {
+    let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("eight bytes"));
+    let (mut digits, mut k, mut i) = (0, false, start);
+    while i < end {
+        let x = if i + 8 <= end {
+            word(i)
+        } else if i + 8 <= body.len() {
+            word(i) & (u64::MAX >> (8 * (8 - (end - i))))
+        } else {
+            let mut lanes = [0u8; 8];
+            lanes[..end - i].copy_from_slice(&body[i..end]);
+            u64::from_le_bytes(lanes)
+        };
+        i += 8;
+        if x & HIGHS != 0 {
+            return true; // non-ASCII
         }
+        let marks = lanes_eq(x, b'@') | lanes_eq(x, b'%') | lanes_eq(x, b'&');
+        if marks | lanes_eq(x, b'\\') != 0 {
+            return true;
+        }
+        // A lane is a digit where adding 0x50 sets its high bit and adding 0x46 does not.
+        let at_least_0 = x.wrapping_add(ONES * 0x50);
+        let above_9 = x.wrapping_add(ONES * 0x46);
+        digits += (at_least_0 & !above_9 & HIGHS).count_ones();
+        k = k || lanes_eq(x | (ONES * 0x20), b'k') != 0;
     }
-    digits >= 7 || has_linkedin(b)
+    digits >= 7 || (k && has_linkedin(&body[start..end]))
+}
+
+/// `a == b`, inline for the short strings keys are (two overlapping word loads, no `bcmp`).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
 }
 
 /// Does `linkedin` occur in `b`, in any case? Tested at each `k` (rarer than an `l`).
@@ -245,6 +284,8 @@ impl<'a, 'py> Scanner<'a, 'py> {
             key_ids: FxHashMap::default(),
             keys: Vec::new(),
             facts: Vec::new(),
+            next_key: Vec::new(),
+            first_key: Vec::new(),
             phone_types: FxHashMap::default(),
         }
     }
@@ -399,7 +440,12 @@ impl<'a, 'py> Scanner<'a, 'py> {
     }
 
     fn string(&mut self, start: usize, end: usize, escaped: bool, text: &str) -> PyResult<()> {
-        let key = self.scalar(TKind::Str, start, end, escaped, false, could_hold(text))?;
+        let site = if escaped {
+            could_hold(text)
+        } else {
+            could_hold_in(self.body, start + 1, end - 1) // the text is these bytes
+        };
+        let key = self.scalar(TKind::Str, start, end, escaped, false, site)?;
         if key != NONE && self.is_type_key(key) && self.is_phone_type(text)? {
             let frame = self.stack.last_mut();
             frame.expect("a key is only read inside an object").typed = true;
@@ -441,7 +487,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
 
     fn member(&mut self, start: usize, end: usize, escaped: bool) -> PyResult<()> {
         let text = self.text(start, end, escaped)?;
-        let key = self.intern(&text)?;
+        let key = self.key_id(&text)?;
         let site = self.facts[key as usize].site;
         let index = self.tokens.len();
         let frame = self
@@ -471,6 +517,31 @@ impl<'a, 'py> Scanner<'a, 'py> {
         Ok(())
     }
 
+    /// The id of the member key `text` of the top frame: the guess when it is right, else
+    /// `intern`'s (and the guess learns it).
+    fn key_id(&mut self, text: &str) -> PyResult<u32> {
+        let depth = self.stack.len();
+        let prev = self.stack.last().map_or(NONE, |f| f.key);
+        let guess = if prev == NONE {
+            self.first_key.get(depth).copied().unwrap_or(NONE)
+        } else {
+            self.next_key[prev as usize]
+        };
+        if guess != NONE && same(self.keys[guess as usize].as_bytes(), text.as_bytes()) {
+            return Ok(guess);
+        }
+        let key = self.intern(text)?;
+        if prev != NONE {
+            self.next_key[prev as usize] = key;
+        } else {
+            if self.first_key.len() <= depth {
+                self.first_key.resize(depth + 1, NONE);
+            }
+            self.first_key[depth] = key;
+        }
+        Ok(key)
+    }
+
     fn intern(&mut self, text: &str) -> PyResult<u32> {
         if let Some(&id) = self.key_ids.get(text) {
             return Ok(id);
@@ -479,6 +550,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
         let facts = self.learn(text)?;
         let site = could_hold(text);
         self.facts.push(Facts { site, ..facts });
+        self.next_key.push(NONE);
         self.keys.push(text.to_owned());
         self.key_ids.insert(text.to_owned(), id);
         Ok(id)
