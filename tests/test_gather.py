@@ -66,6 +66,7 @@ def check(data: st.DataObject, body: bytes) -> None:
     sites, text = inspection.sites, inspection.text
     reference = gather.asked_reference(sites, text)
     assert gather.asked(sites, text) == reference
+    assert gather.asked(list(sites), text) == reference  # a compiled `Sites`, or any sequence
     ids = {i for _, site_ids in sites for i in site_ids} | {
         (c.kind, n) for c in text for n in c.normal
     }
@@ -74,6 +75,7 @@ def check(data: st.DataObject, body: bytes) -> None:
     hits = gather.hits(inspection.asked, answer)
     assert hits == by_kind(pipeline._denied(ids, answer))
     assert gather.denied(sites, text, hits) == gather.denied_reference(sites, text, hits)
+    assert gather.denied(tuple(sites), text, hits) == gather.denied(sites, text, hits)
 
 
 @needs_native

@@ -173,6 +173,23 @@ def test_same_keys_in_any_order(body: bytes) -> None:
 
 
 @needs_native
+def test_identified_sites_read_as_a_sequence_of_tuples() -> None:
+    """The compiled `identified` answers a `Sites`: a sequence of the reference's tuples."""
+    body = b'[{"a": "x@y.co", "phones": ["5125550100", "abc"]}, "a@b.co", "5125550101"]'
+    found = finder.json_structure(body, META, 512)
+    sites = found.identified(_native.Memo(16), _identify)
+    expected = structure.reference(body, META, 512).identified(None, _identify)
+    assert len(expected) == 3 and len(sites) == 3
+    assert list(sites) == expected and sites == expected and sites == tuple(expected)
+    assert [sites[i] for i in range(-3, 3)] == expected + expected
+    assert sites != expected[:2]
+    with pytest.raises(IndexError):
+        sites[3]
+    with pytest.raises(IndexError):
+        sites[-4]
+
+
+@needs_native
 @SETTINGS
 @given(documents(unique=False), st.sampled_from([META, frozenset()]))
 def test_same_scan_of_random_documents(doc: tuple[bytes, Any], meta: frozenset[str]) -> None:

@@ -35,7 +35,7 @@ class Inspection:
 
     body: bytes
     structure: Structure  # the flat scan: sites, and the tokens a splice needs
-    sites: tuple[Site, ...]  # structural: token → identifiers
+    sites: Sequence[Site]  # structural: token → identifiers (a compiled `Sites`, or a list)
     text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
     asked: dict[RuleType, set[str]]  # what to ask the store (read it, do not change it)
     companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
@@ -66,7 +66,7 @@ class Filtered:
 def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
     found = finder.json_structure(body, CONTACT_META_KEYS, max_depth)
-    sites = tuple(structural(found, region))
+    sites = structural(found, region)
     text = tuple(scan_bytes(body, region))
     asked = gather.asked(sites, text)
     companies = company.company_candidates(found)
@@ -75,7 +75,7 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     return Inspection(body, found, sites, text, asked, companies)
 
 
-def structural(found: Structure, region: str) -> list[Site]:
+def structural(found: Structure, region: str) -> Sequence[Site]:
     """Identifiers site by site: phones anywhere, object keys, phone context from keys.
 
     No `candidate` pre-filter here: `could_hold` (structure.py) filtered already, and

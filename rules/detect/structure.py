@@ -18,7 +18,7 @@ proves with hypothesis that both give the same answers on every document.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from rules.detect import jsonspan
@@ -37,9 +37,12 @@ Identify = Callable[[str | int | float, bool], tuple[tuple[object, str], ...]]
 class Structure(Protocol):
     def sites(self) -> list[Site]: ...
 
-    def identified(self, memo: object, identify: Identify) -> list[tuple[int, tuple[Any, ...]]]:
+    def identified(
+        self, memo: object, identify: Identify
+    ) -> Sequence[tuple[int, tuple[Any, ...]]]:
         """`(index, identify(value, phone_context))` of the sites it finds something in; a
-        compiled structure asks once per distinct token and keeps the answer in `memo`."""
+        compiled structure asks once per distinct token and keeps the answer in `memo` (and
+        answers a `Sites` sequence: rules/native/src/gather.rs reads it without tuples)."""
 
     def token(self, index: int) -> jsonspan.Token: ...
 

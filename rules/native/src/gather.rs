@@ -14,6 +14,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashSet;
 
+use crate::structure::Sites;
+
 /// One set per type, found by identity; a handful of types, so a list beats a map.
 struct Sets<'py> {
     kinds: Vec<(Bound<'py, PyAny>, Bound<'py, PySet>)>,
@@ -55,6 +57,25 @@ fn each<'py>(
     seq.try_iter()?.try_for_each(|item| f(&item?))
 }
 
+/// Calls `f` on each site's `(index, identifiers)`: read off a compiled `Sites` as they are
+/// (no tuple per site), else off each `(index, ids)` tuple of any sequence.
+fn each_site<'py>(
+    sites: &Bound<'py, PyAny>,
+    mut f: impl FnMut(&dyn Fn() -> PyResult<Bound<'py, PyAny>>, &Bound<'py, PyTuple>) -> PyResult<()>,
+) -> PyResult<()> {
+    let py = sites.py();
+    if let Ok(flat) = sites.downcast::<Sites>() {
+        return flat.get().items.iter().try_for_each(|(index, ids)| {
+            f(&|| Ok(index.into_pyobject(py)?.into_any()), ids.bind(py))
+        });
+    }
+    each(sites, |site| {
+        let site = site.downcast::<PyTuple>()?;
+        let ids = site.get_borrowed_item(1)?;
+        f(&|| site.get_item(0), ids.downcast::<PyTuple>()?)
+    })
+}
+
 /// `query_for` of every identifier of `sites` and `text`: type → normal forms, emails' domains.
 #[pyfunction]
 pub fn asked<'py>(
@@ -66,9 +87,8 @@ pub fn asked<'py>(
     domains: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut sets = Sets { kinds: Vec::new() };
-    each(sites, |site| {
-        let ids = site.downcast::<PyTuple>()?.get_borrowed_item(1)?;
-        for id in ids.downcast::<PyTuple>()?.iter_borrowed() {
+    each_site(sites, |_, ids| {
+        for id in ids.iter_borrowed() {
             let id = id.downcast::<PyTuple>()?;
             sets.of(&*id.get_borrowed_item(0)?)?
                 .add(id.get_borrowed_item(1)?)?;
@@ -134,11 +154,9 @@ pub fn denied<'py>(
         sets.kinds.push((pair.get_item(0)?, set));
     }
     let placed = PyList::empty(py);
-    each(sites, |site| {
-        let site = site.downcast::<PyTuple>()?;
-        let ids = site.get_borrowed_item(1)?;
-        if let Some(kind) = first_hit(&sets, ids.downcast::<PyTuple>()?)? {
-            placed.append((site.get_borrowed_item(0)?, kind))?;
+    each_site(sites, |index, ids| {
+        if let Some(kind) = first_hit(&sets, ids)? {
+            placed.append((index()?, kind))?;
         }
         Ok(())
     })?;

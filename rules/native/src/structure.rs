@@ -183,6 +183,41 @@ impl Structure {
     }
 }
 
+/// `Structure.identified`'s answer: `(index, identifiers)` of each site that holds any, as a
+/// read-only sequence of those tuples. Kept flat on the Rust side: rules/native/src/gather.rs
+/// reads it without a tuple per site (a 79 kB body has ~800), Python code builds one on demand.
+#[pyclass(frozen, sequence, module = "rules._native")]
+pub struct Sites {
+    pub(crate) items: Vec<(usize, Py<PyTuple>)>,
+}
+
+#[pymethods]
+impl Sites {
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyTuple>> {
+        let at = if index < 0 {
+            index + self.items.len() as isize
+        } else {
+            index
+        };
+        let (token, ids) = usize::try_from(at)
+            .ok()
+            .and_then(|at| self.items.get(at))
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("site index out of range"))?;
+        (*token, ids.bind(py)).into_pyobject(py)
+    }
+
+    /// Equal to any sequence of the same `(index, identifiers)` tuples (the reference's list).
+    fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let mine = PyList::new(slf.py(), slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        let theirs = PyList::new(slf.py(), other.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        mine.eq(theirs)
+    }
+}
+
 #[pymethods]
 impl Structure {
     /// `(index, identify(value, phone_context))` of every site whose answer is not empty;
@@ -192,7 +227,7 @@ impl Structure {
         py: Python<'py>,
         memo: &Bound<'py, Memo>,
         identify: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Sites> {
         let body = self.body.as_bytes(py);
         let mut memo = memo.try_borrow_mut()?;
         let mut out = Vec::new();
@@ -206,10 +241,10 @@ impl Structure {
                 identify.call1((self.value(py, t)?, ctx))
             })?;
             if !ids.is_empty() {
-                out.push((index, ids).into_pyobject(py)?);
+                out.push((index, ids.unbind()));
             }
         }
-        PyList::new(py, out)
+        Ok(Sites { items: out })
     }
 
     /// `(index, value, phone_context)` of every token that may hold an identifier.
