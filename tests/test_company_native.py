@@ -56,6 +56,8 @@ def same(body: bytes) -> None:
     assert company.company_candidates(compiled) == expected  # memo warm
     again = finder.json_structure(body, CONTACT_META_KEYS, 512)
     assert company.company_candidates(again) == expected  # another scan, the memo warm
+    # the records and their query from the one compiled call (each shared keys tuple once)
+    assert company.candidates_and_query(again) == (expected, company.query(expected))
 
 
 @needs_native

@@ -110,6 +110,19 @@ def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
     return tuple(found)
 
 
+def candidates_and_query(scanned: Scan | Structure) -> tuple[tuple[CompanyRecord, ...], set[str]]:
+    """`company_candidates` and their `query`; over a compiled structure from the one compiled
+    call, which adds each distinct keys tuple once (records of one company share theirs)."""
+    flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
+    if _native_companies is None or isinstance(flat, Reference):
+        found = candidates_reference(flat)
+        return found, query(found)
+    memo, _ = _RECORDS.of(finder.FUSED, "") if finder.FUSED else (None, None)
+    keys: set[str] = set()
+    records = _native_companies(flat, _kind_of, memo, _keys_of, CompanyRecord, keys)
+    return tuple(records), keys
+
+
 def candidates_reference(flat: Structure) -> tuple[CompanyRecord, ...]:
     """`company_candidates` in Python: the contract of the compiled one."""
     out = []
@@ -169,7 +182,18 @@ def _read_keys(fields: RecordFields) -> Keys:
         found.add(_STORED.get(kind, kind), value)
         unread = unread or (value is None and _unreadable(kind, raw))
     keys, paired = found.keys()
-    return keys, paired and not unread
+    return _shared(keys), paired and not unread
+
+
+def _shared(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple for equal keys: the records of one company (its people, with their own
+    emails) share it, and the compiled query adds a shared tuple once. Bounded like the cache."""
+    if len(_SHARED) >= 16_384:
+        _SHARED.clear()
+    return _SHARED.setdefault(keys, keys)
+
+
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _unreadable(kind: str, raw: str | int) -> bool:
@@ -245,6 +269,6 @@ def answer_for(answer: dict[RuleType, set[str]], name_only: bool) -> dict[RuleTy
 
 __all__ = [
     "CITY_FIELDS", "DOMAIN_FIELDS", "ID_FIELDS", "NAME_FIELDS", "OUTSIDE", "CompanyRecord",
-    "answer_for", "company_candidates", "denied_records", "observed", "query",
-    "task_keys", "unchecked",
+    "answer_for", "candidates_and_query", "company_candidates", "denied_records", "observed",
+    "query", "task_keys", "unchecked",
 ]

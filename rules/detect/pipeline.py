@@ -69,9 +69,9 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     sites = structural(found, region)
     text = tuple(scan_bytes(body, region))
     asked = gather.asked(sites, text)
-    companies = company.company_candidates(found)
+    companies, keys = company.candidates_and_query(found)
     if companies:
-        asked[RuleType.COMPANY] = company.query(companies)
+        asked[RuleType.COMPANY] = keys
     return Inspection(body, found, sites, text, asked, companies)
 
 

@@ -9,8 +9,8 @@
 //! member key names (`kind_of`), so a body seen before costs no Python call at all.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
-use rustc_hash::FxHashMap;
+use pyo3::types::{PyList, PySet, PyString, PyTuple};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::json::{TKind, Tok, NONE};
 use crate::named::Named;
@@ -168,8 +168,11 @@ fn keys<'py>(
 }
 
 /// `[record(node, keys, complete)]` of every record that names a company (keys, or
-/// `complete` false), in order of its first field.
+/// `complete` false), in order of its first field; with `query`, every key is also added to
+/// it (`rules.detect.company.query`), each keys tuple once: the records of one company share
+/// theirs (`company._shared`), so a body of one company's people adds its keys once.
 #[pyfunction]
+#[pyo3(signature = (structure, kind_of, memo, keys_of, record, query=None))]
 pub fn companies<'py>(
     py: Python<'py>,
     structure: &Bound<'py, Structure>,
@@ -177,8 +180,10 @@ pub fn companies<'py>(
     memo: &Bound<'py, Memo>,
     keys_of: &Bound<'py, PyAny>,
     record: &Bound<'py, PyAny>,
+    query: Option<&Bound<'py, PySet>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let s = structure.get();
+    let mut added: FxHashSet<usize> = FxHashSet::default(); // the keys tuples `query` holds
     let mut kinds = Kinds::default();
     let mut memo = memo.try_borrow_mut()?;
     let groups = grouped(s, py, kind_of, &mut kinds, &mut memo)?;
@@ -195,6 +200,12 @@ pub fn companies<'py>(
         let (names, complete) = (found.get_item(0)?, found.get_item(1)?);
         if names.len()? == 0 && complete.is_truthy()? {
             continue;
+        }
+        if let Some(query) = query {
+            if added.insert(names.as_ptr() as usize) {
+                let names = names.downcast::<PyTuple>()?;
+                names.iter_borrowed().try_for_each(|key| query.add(key))?;
+            }
         }
         out.append(record.make([node.into_pyobject(py)?.into_any(), names, complete])?)?;
     }
