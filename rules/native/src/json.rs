@@ -197,54 +197,39 @@ pub struct Scanner<'a, 'py> {
     phone_types: FxHashMap<String, bool>,
 }
 
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-
-/// The lanes of `x` (eight bytes, high bits clear) equal to `byte`, as their high bits.
-fn lanes_eq(x: u64, byte: u8) -> u64 {
-    // No lane is 0x80 or above here, so no borrow crosses a lane: exact per lane.
-    let y = x ^ (ONES * u64::from(byte));
-    y.wrapping_sub(ONES) & !y & HIGHS
-}
+/// What a byte of a string is to `could_hold`: 2 holds by itself (non-ASCII, `@`, `%`, `&`,
+/// a backslash), 1 a digit, 4 a `k` (`linkedin` is looked for only after one), 0 nothing.
+const HOLDS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = match c as u8 {
+            0x80.. | b'@' | b'%' | b'&' | b'\\' => 2,
+            b'0'..=b'9' => 1,
+            b'k' | b'K' => 4,
+            _ => 0,
+        };
+        c += 1;
+    }
+    table
+};
 
 /// Could this text hold an identifier? Over-matches `rules.detect.match.candidate` on purpose
 /// (its reference: `rules.detect.structure.could_hold`): any non-ASCII text, `@`, `%`, `&`,
-/// a backslash, seven digits, or `linkedin` in any case.
+/// a backslash, seven digits, or `linkedin` in any case. One pass (a table byte by byte beat
+/// eight-byte words here: values are short, and most end early or hold few marks).
 pub fn could_hold(text: &str) -> bool {
-    could_hold_in(text.as_bytes(), 0, text.len())
-}
-
-/// `could_hold` of `body[start..end]`, eight bytes at a time: the last word is read whole
-/// where the body goes on (its lanes past `end` masked off), so a short value costs a step
-/// or two, not one a byte.
-fn could_hold_in(body: &[u8], start: usize, end: usize) -> bool {
-    let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("eight bytes"));
-    let (mut digits, mut k, mut i) = (0, false, start);
-    while i < end {
-        let x = if i + 8 <= end {
-            word(i)
-        } else if i + 8 <= body.len() {
-            word(i) & (u64::MAX >> (8 * (8 - (end - i))))
-        } else {
-            let mut lanes = [0u8; 8];
-            lanes[..end - i].copy_from_slice(&body[i..end]);
-            u64::from_le_bytes(lanes)
-        };
-        i += 8;
-        if x & HIGHS != 0 {
-            return true; // non-ASCII
-        }
-        let marks = lanes_eq(x, b'@') | lanes_eq(x, b'%') | lanes_eq(x, b'&');
-        if marks | lanes_eq(x, b'\\') != 0 {
+    let b = text.as_bytes();
+    let (mut digits, mut seen) = (0, 0);
+    for &c in b {
+        let class = HOLDS[c as usize];
+        if class == 2 {
             return true;
         }
-        // A lane is a digit where adding 0x50 sets its high bit and adding 0x46 does not.
-        let at_least_0 = x.wrapping_add(ONES * 0x50);
-        let above_9 = x.wrapping_add(ONES * 0x46);
-        digits += (at_least_0 & !above_9 & HIGHS).count_ones();
-        k = k || lanes_eq(x | (ONES * 0x20), b'k') != 0;
+        digits += usize::from(class & 1);
+        seen |= class;
     }
-    digits >= 7 || (k && has_linkedin(&body[start..end]))
+    digits >= 7 || (seen & 4 != 0 && has_linkedin(b))
 }
 
 /// `a == b`, inline for the short strings keys are (two overlapping word loads, no `bcmp`).
@@ -440,12 +425,7 @@ impl<'a, 'py> Scanner<'a, 'py> {
     }
 
     fn string(&mut self, start: usize, end: usize, escaped: bool, text: &str) -> PyResult<()> {
-        let site = if escaped {
-            could_hold(text)
-        } else {
-            could_hold_in(self.body, start + 1, end - 1) // the text is these bytes
-        };
-        let key = self.scalar(TKind::Str, start, end, escaped, false, site)?;
+        let key = self.scalar(TKind::Str, start, end, escaped, false, could_hold(text))?;
         if key != NONE && self.is_type_key(key) && self.is_phone_type(text)? {
             let frame = self.stack.last_mut();
             frame.expect("a key is only read inside an object").typed = true;
