@@ -69,7 +69,8 @@ fn grouped<'py>(
     kinds: &mut Kinds<'py>,
     memo: &mut Memo,
 ) -> PyResult<Groups> {
-    let mut named: FxHashMap<u32, Option<usize>> = FxHashMap::default();
+    // by key id (a body's keys are few): the field kind each names, once asked
+    let mut named: Vec<Option<Option<usize>>> = vec![None; s.flat.keys.len()];
     let mut at: FxHashMap<isize, usize> = FxHashMap::default();
     let mut groups = Groups {
         nodes: Vec::new(),
@@ -88,11 +89,11 @@ fn grouped<'py>(
         if name == NONE {
             continue;
         }
-        let kind = match named.get(&name) {
-            Some(kind) => *kind,
+        let kind = match named[name as usize] {
+            Some(kind) => kind,
             None => {
                 let kind = kind_named(s, py, name, kind_of, kinds, memo)?;
-                named.insert(name, kind);
+                named[name as usize] = Some(kind);
                 kind
             }
         };
@@ -193,7 +194,9 @@ pub fn companies<'py>(
     let mut from = 0;
     while from < groups.fields.len() {
         let group = groups.fields[from].0;
-        let to = from + groups.fields[from..].partition_point(|f| f.0 == group);
+        // a record has a few fields: a walk, not a binary search over all that follow
+        let rest = &groups.fields[from..];
+        let to = from + rest.iter().position(|f| f.0 != group).unwrap_or(rest.len());
         let (node, fields) = (groups.nodes[group], &groups.fields[from..to]);
         from = to;
         let found = keys(s, py, fields, &kinds, &mut memo, keys_of, &mut key)?;
