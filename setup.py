@@ -15,7 +15,7 @@ setup(
             binding=Binding.PyO3,
             optional=True,
             debug=False,  # release even for editable installs: the point is speed
-            py_limited_api=True,  # abi3 (the crate builds pyo3 with abi3-py311)
+            py_limited_api=False,  # built for this interpreter (rules/native/Cargo.toml: why)
         )
     ],
 )
