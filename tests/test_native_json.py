@@ -182,7 +182,7 @@ def test_identified_sites_read_as_a_sequence_of_tuples() -> None:
     assert len(expected) == 3 and len(sites) == 3
     assert list(sites) == expected and sites == expected and sites == tuple(expected)
     assert [sites[i] for i in range(-3, 3)] == expected + expected
-    assert sites != expected[:2]
+    assert sites != expected[:2] and sites != None and sites != 3  # noqa: E711
     with pytest.raises(IndexError):
         sites[3]
     with pytest.raises(IndexError):

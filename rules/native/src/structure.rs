@@ -210,11 +210,21 @@ impl Sites {
         (*token, ids.bind(py)).into_pyobject(py)
     }
 
-    /// Equal to any sequence of the same `(index, identifiers)` tuples (the reference's list).
-    fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<bool> {
-        let mine = PyList::new(slf.py(), slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        let theirs = PyList::new(slf.py(), other.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        mine.eq(theirs)
+    /// Equal to any sequence of the same `(index, identifiers)` tuples (the reference's list);
+    /// anything that is not iterable is left to Python (unequal).
+    fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<PyObject> {
+        let py = slf.py();
+        let Ok(theirs) = other.try_iter() else {
+            return Ok(py.NotImplemented());
+        };
+        let theirs = PyList::new(py, theirs.collect::<PyResult<Vec<_>>>()?)?;
+        let mine = PyList::new(py, slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        Ok(mine
+            .eq(theirs)?
+            .into_pyobject(py)?
+            .to_owned()
+            .into_any()
+            .unbind())
     }
 }
 
