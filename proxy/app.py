@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -25,6 +25,8 @@ from proxy.catalogue_api import CATALOGUE_API, CatalogueApi
 from proxy.catalogue_api import ROUTES as CATALOGUE_ROUTES
 from proxy.errors import ProxyError
 from proxy.forward import REQUEST_ID, STREAMING, SUPPRESSED, Forwarder, logged_tenant
+from proxy.front_head import api_prefixes
+from proxy.incoming import FrontRequest, Incoming
 from proxy.logs import route_template, scrub
 from proxy.rules_api import ROUTES as RULES_ROUTES
 from proxy.rules_api import RULES_API, RulesApi
@@ -44,6 +46,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ID_PREFIX = os.urandom(6).hex()  # generated ids: unique per process, then a counter
 _ids = itertools.count(1)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+R = TypeVar("R", bound=Incoming)
+CATCH_ALL = "/{tail:.*}"
 
 
 @dataclass(slots=True)
@@ -100,8 +104,11 @@ def edged_routes(routes: Iterable[web.RouteDef]) -> list[web.RouteDef]:
     return [web.RouteDef(r.method, r.path, edged(r.handler), r.kwargs) for r in routes]
 
 
-async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, errors mapped to JSON once, one access line, request metrics."""
+async def edge(
+    request: R, handler: Callable[[R], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Request id, errors mapped to JSON once, one access line, request metrics: for aiohttp's
+    routes and the front's requests alike."""
     request_id = request.headers.get("X-Request-Id", "")
     if not request_id or not _REQUEST_ID.fullmatch(request_id) or scrub(request_id) != request_id:
         request_id = f"{_ID_PREFIX}{next(_ids):x}"
@@ -165,8 +172,27 @@ def create_app(settings: Settings, store: RuleStore) -> web.Application:
     app.router.add_routes(edged_routes([*deny_lists.ROUTES, *RULES_ROUTES, *CATALOGUE_ROUTES]))
     if settings.company_preflight:
         app.router.add_post(preflight.SUBMIT, edged(submit))
-    app.router.add_route("*", "/{tail:.*}", edged(forward))
+    app.router.add_route("*", CATCH_ALL, edged(forward))
     return app
+
+
+def front_serve(forwarder: Forwarder) -> Callable[[FrontRequest], Awaitable[web.StreamResponse]]:
+    """What the front (proxy/front.py) runs for a plain request: the catch-all route's work,
+    with the body it read."""
+
+    async def forward(request: FrontRequest) -> web.StreamResponse:
+        return await forwarder(request, request.body or None)
+
+    async def serve(request: FrontRequest) -> web.StreamResponse:
+        return await edge(request, forward)
+
+    return serve
+
+
+def own_prefixes(app: web.Application) -> tuple[str, ...]:
+    """The path prefixes of the proxy listener's own routes (the front hands them to aiohttp)."""
+    canonicals = [resource.canonical for resource in app.router.resources()]
+    return api_prefixes(canonicals, CATCH_ALL.replace(":.*", ""))
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -8,6 +8,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.errors import UpstreamBodyError
+from proxy.front_reply import FrontStream
+from proxy.incoming import FrontRequest, Incoming
 from proxy.settings import Settings
 from proxy.upstream import CHUNK, upstream_errors
 from proxy.upstream_response import Response
@@ -38,7 +40,7 @@ async def read_body(response: Response, settings: Settings) -> bytes:
 
 
 async def stream(
-    request: web.Request, response: Response, out_headers: CIMultiDict[str],
+    request: Incoming, response: Response, out_headers: CIMultiDict[str],
     idle_timeout: float,
 ) -> web.StreamResponse:
     """Bytes as they come, encoding untouched: a 1 GB download never sits in memory.
@@ -53,8 +55,7 @@ async def stream(
             status=response.status, body=await _small(response, idle_timeout), headers=out_headers
         )
     out_headers["X-Request-Id"] = request[REQUEST_ID]
-    out = web.StreamResponse(status=response.status, headers=out_headers)
-    await out.prepare(request)
+    out = await _started(request, response.status, out_headers)
     request[STREAMING] = True
     while request.method != "HEAD":
         # idle, not total (a long download is fine), on both sides: a caller that stops
@@ -64,6 +65,18 @@ async def stream(
                 break
             await out.write(chunk)
     await out.write_eof()
+    return out
+
+
+async def _started(
+    request: Incoming, status: int, out_headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """A streamed response whose head is out: aiohttp's, or the front's on its connection."""
+    if isinstance(request, FrontRequest):
+        return FrontStream(request.sink, status, out_headers, request.keep_alive)
+    assert isinstance(request, web.BaseRequest)
+    out = web.StreamResponse(status=status, headers=out_headers)
+    await out.prepare(request)
     return out
 
 

@@ -16,6 +16,7 @@ from proxy import headers, media, metrics, paths, respond
 from proxy.body import REQUEST_ID, STREAMING, read_body, stream
 from proxy.candidates import HeaderIds, header_identifiers
 from proxy.errors import OutputRefusedError, PayloadTooLargeError, StoreError, UpstreamBodyError
+from proxy.incoming import Incoming
 from proxy.settings import Settings
 from proxy.tenant import campaign_of, forwarded_key, scope_of
 from proxy.upstream import CHUNK, Upstream, decoded, request_target, upstream_errors
@@ -43,7 +44,7 @@ _BODY_TOO_LARGE = web.RequestKey("body_too_large", bool)
 REFUSED = "response withheld: a suppressed identifier could not be removed"
 
 
-def api_key(request: web.Request) -> str | None:
+def api_key(request: Incoming) -> str | None:
     """The caller's key as the upstream would get it (X-API-Key or Bearer); 400 if ambiguous."""
     out = headers.upstream_request(request.headers, peer=None, scheme="", length=None)
     key = forwarded_key(out)
@@ -51,7 +52,7 @@ def api_key(request: web.Request) -> str | None:
     return key
 
 
-def logged_tenant(request: web.Request) -> str:
+def logged_tenant(request: Incoming) -> str:
     """For the access line: the scope if one was derived (a refused request has none)."""
     tenant: str = request.get(TENANT, "-")
     return tenant
@@ -80,7 +81,7 @@ class Forwarder:
         self.lookups = Watchdog(self.settings.store_timeout)
         self.failures = upstream_errors(self.settings.upstream_timeout)
 
-    async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
+    async def __call__(self, request: Incoming, body: bytes | None = None) -> web.StreamResponse:
         """`body`: the request body when a check before forwarding read it (preflight.py)."""
         target = request_target(request.raw_path)
         exempt = paths.is_exempt(target, self.settings.exempt_paths)
@@ -99,7 +100,7 @@ class Forwarder:
             response.release()
 
     async def send(
-        self, request: web.Request, url: URL, body: bytes | AsyncIterator[bytes] | None = None,
+        self, request: Incoming, url: URL, body: bytes | AsyncIterator[bytes] | None = None,
         filtered: bool = True,
     ) -> Response:
         """Forward once (never retried: a batch POST may already have cost credits).
@@ -118,8 +119,8 @@ class Forwarder:
         out_headers["X-Request-Id"] = request[REQUEST_ID]
         if length is not None and length > self.settings.max_request_body:
             raise _too_large(self.settings.max_request_body)
-        if body is None and request.body_exists:
-            body = _limited(request, self.settings.max_request_body)
+        if body is None and isinstance(request, web.BaseRequest) and request.body_exists:
+            body = _limited(request, self.settings.max_request_body)  # the front reads it whole
         started = time.perf_counter()
         with self.failures, self.answers.bounded():
             try:
@@ -134,7 +135,7 @@ class Forwarder:
         return response
 
     def _streams(
-        self, request: web.Request, response: Response, label: media.Label
+        self, request: Incoming, response: Response, label: media.Label
     ) -> bool:
         """No body, or one labelled binary (the label is the contract: it is not sniffed)."""
         if request.method == "HEAD" or response.status in (204, 304):
@@ -143,7 +144,7 @@ class Forwarder:
         return kind is media.BodyKind.BINARY
 
     async def streamed(
-        self, request: web.Request, response: Response
+        self, request: Incoming, response: Response
     ) -> web.StreamResponse:
         """Body untouched; headers still checked (a store round trip only if one holds a
         candidate)."""
@@ -156,7 +157,7 @@ class Forwarder:
         return await stream(request, response, out_headers, self.settings.upstream_timeout)
 
     async def filtered(
-        self, request: web.Request, response: Response, label: media.Label
+        self, request: Incoming, response: Response, label: media.Label
     ) -> web.Response:
         """receive → classify → collect (both detectors, headers) → ONE lookup → strip →
         verify → send."""
@@ -193,7 +194,7 @@ class Forwarder:
         return web.Response(status=response.status, body=out, headers=out_headers)
 
     async def verified(
-        self, request: web.Request, out_headers: CIMultiDict[str] | None, answer: Lookup,
+        self, request: Incoming, out_headers: CIMultiDict[str] | None, answer: Lookup,
         asked: Lookup, verdict: pipeline.Verdict,
     ) -> None:
         """The body's verdict (the plan read its output again) and the header values: a denied
@@ -217,7 +218,7 @@ class Forwarder:
             metrics.OUTPUT_REFUSALS.inc()
             raise OutputRefusedError(REFUSED)
 
-    def counted(self, request: web.Request, answer: dict[RuleType, set[str]]) -> None:
+    def counted(self, request: Incoming, answer: dict[RuleType, set[str]]) -> None:
         """The catalogue's suppression counts, from the lookup's answer: batched, no I/O here."""
         if answer and self.hits is not None:
             tenant, campaign = request[TENANT], request.get(CAMPAIGN)
@@ -226,7 +227,7 @@ class Forwarder:
                 also.append(campaign_scope(tenant, campaign))
             self.hits.record(tenant, answer, also)
 
-    async def lookup(self, request: web.Request, query: Lookup) -> dict[RuleType, set[str]]:
+    async def lookup(self, request: Incoming, query: Lookup) -> dict[RuleType, set[str]]:
         """The one store round trip, bounded (retries included); failures answer 503."""
         started = time.perf_counter()
         scope, campaign = request[TENANT], request.get(CAMPAIGN) or None
@@ -267,7 +268,7 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"request body is larger than {limit} bytes")
 
 
-async def _limited(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+async def _limited(request: web.BaseRequest, limit: int) -> AsyncIterator[bytes]:
     """The request body as it arrives, cut off past the limit (chunked uploads)."""
     seen = 0
     async for chunk in request.content.iter_chunked(CHUNK):

@@ -7,12 +7,14 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from proxy.app import Health, create_admin_app, create_app
+from proxy.app import FORWARDER, Health, create_admin_app, create_app, front_serve, own_prefixes
+from proxy.front import Front
 from proxy.settings import Settings, SettingsError, kafka_options
 from rules.consumer.cancel import cancel_and_wait
 from rules.detect import finder
@@ -173,6 +175,42 @@ async def start_site(app: web.Application, address: str, settings: Settings) -> 
     return runner
 
 
+FRONT_MAX_BODY = 1024 * 1024
+"""A larger request body streams to the upstream through aiohttp's server instead."""
+
+
+@dataclass(slots=True)
+class ProxyListener:
+    """The proxy listener: the front on the socket, aiohttp's server behind it."""
+
+    runner: web.AppRunner
+    front: Front
+    server: asyncio.Server
+    shutdown_timeout: float
+
+    async def cleanup(self) -> None:
+        """No new connections; the front's requests finish (bounded), then aiohttp's, then
+        the application's resources close."""
+        self.server.close()
+        await self.front.shutdown(self.shutdown_timeout)
+        await self.runner.cleanup()
+
+
+async def start_proxy(app: web.Application, address: str, settings: Settings) -> ProxyListener:
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+    )
+    await runner.setup()
+    assert runner.server is not None
+    front = Front(front_serve(app[FORWARDER]), runner.server, own_prefixes(app),
+                  min(settings.max_request_body, FRONT_MAX_BODY))
+    host, port = split(address)
+    server = await asyncio.get_running_loop().create_server(
+        front, host, port, backlog=128, reuse_port=settings.workers > 1 or None
+    )
+    return ProxyListener(runner, front, server, settings.shutdown_timeout)
+
+
 async def wait_for_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -217,7 +255,7 @@ async def serve(settings: Settings, until: Callable[[], Awaitable[None]] = wait_
     requests finish (bounded by shutdown_timeout), then the consumer and the store close."""
     async with AsyncExitStack() as stack:
         health = await start_control(settings, stack)
-        proxy = await start_site(create_app(settings, health.store), settings.listen, settings)
+        proxy = await start_proxy(create_app(settings, health.store), settings.listen, settings)
         log.info("listening", extra={"fields": {"listen": settings.listen,
                                                  "admin": settings.admin_listen,
                                                  "scanner": finder.announce()}})
@@ -232,7 +270,7 @@ async def serve_proxy(settings: Settings, on_listening: Callable[[], None]) -> N
     store = make_store(settings, fed_by_kafka=False)
     try:
         app = create_app(settings, guarded(settings, store))
-        proxy = await start_site(app, settings.listen, settings)
+        proxy = await start_proxy(app, settings.listen, settings)
         on_listening()
         await wait_for_signal()
         await proxy.cleanup()
