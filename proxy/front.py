@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiohttp import web
 
@@ -100,8 +101,8 @@ class Connection(asyncio.Protocol):
         self._writable = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's is one without subclassing asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.remote = peer[0] if isinstance(peer, tuple) else None
         self.front.connections.add(self)
@@ -217,5 +218,5 @@ class Connection(asyncio.Protocol):
             transport.resume_reading()
         data, self.buffer, self.transport = bytes(self.buffer), bytearray(), None
         handler.data_received(data)
-        if self.eof and not handler.eof_received():
-            transport.close()
+        if self.eof:
+            handler.eof_received()  # the transport stays open: aiohttp's keep-alive closes it

@@ -7,14 +7,13 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from proxy.app import FORWARDER, Health, create_admin_app, create_app, front_serve, own_prefixes
-from proxy.front import Front
+from proxy.app import Health, create_admin_app, create_app
+from proxy.listener import split, start_proxy
 from proxy.settings import Settings, SettingsError, kafka_options
 from rules.consumer.cancel import cancel_and_wait
 from rules.detect import finder
@@ -160,11 +159,6 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 async def start_site(app: web.Application, address: str, settings: Settings) -> web.AppRunner:
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
@@ -173,42 +167,6 @@ async def start_site(app: web.Application, address: str, settings: Settings) -> 
     host, port = split(address)
     await web.TCPSite(runner, host, port, reuse_port=settings.workers > 1).start()
     return runner
-
-
-FRONT_MAX_BODY = 1024 * 1024
-"""A larger request body streams to the upstream through aiohttp's server instead."""
-
-
-@dataclass(slots=True)
-class ProxyListener:
-    """The proxy listener: the front on the socket, aiohttp's server behind it."""
-
-    runner: web.AppRunner
-    front: Front
-    server: asyncio.Server
-    shutdown_timeout: float
-
-    async def cleanup(self) -> None:
-        """No new connections; the front's requests finish (bounded), then aiohttp's, then
-        the application's resources close."""
-        self.server.close()
-        await self.front.shutdown(self.shutdown_timeout)
-        await self.runner.cleanup()
-
-
-async def start_proxy(app: web.Application, address: str, settings: Settings) -> ProxyListener:
-    runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
-    )
-    await runner.setup()
-    assert runner.server is not None
-    front = Front(front_serve(app[FORWARDER]), runner.server, own_prefixes(app),
-                  min(settings.max_request_body, FRONT_MAX_BODY))
-    host, port = split(address)
-    server = await asyncio.get_running_loop().create_server(
-        front, host, port, backlog=128, reuse_port=settings.workers > 1 or None
-    )
-    return ProxyListener(runner, front, server, settings.shutdown_timeout)
 
 
 async def wait_for_signal() -> None:
