@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -26,6 +27,7 @@ from proxy.front_head import HAND_OVER, read_head
 from proxy.front_reply import whole
 from proxy.incoming import FrontRequest
 
+log = logging.getLogger("denyproxy.front")
 HIGH_WATER = 256 * 1024
 KEEPALIVE = 75.0
 Serve = Callable[[FrontRequest], Awaitable[web.StreamResponse]]
@@ -189,7 +191,11 @@ class Connection(asyncio.Protocol):
             if not response.prepared:
                 assert isinstance(response, web.Response)
                 self.write(whole(response, keep_alive))
-        except Exception:  # mid-stream (the edge logged it) or unsendable: only closing is left
+            if not self._writable and self.transport is not None:  # before the next request
+                async with asyncio.timeout(KEEPALIVE):  # is read, as aiohttp; a client that
+                    await self.drain()  # stops reading is let go
+        except Exception as exc:  # mid-stream, unsendable, or not read: only closing is left
+            log.warning("response aborted", extra={"fields": {"error": type(exc).__name__}})
             if self.transport is not None:
                 self.transport.abort()
             return

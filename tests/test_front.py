@@ -247,3 +247,19 @@ async def test_a_streamed_download_goes_out_whole(
     _, proxy = proxied
     (status, body), = responses(await exchange(proxy, get(path, "Connection: close")))
     assert status == 200 and body == b"x" * 300000
+
+
+async def test_a_client_that_pipelines_without_reading_is_not_served_ahead(
+    proxied: tuple[FakeOpenmart, Running],
+) -> None:
+    """Responses the client does not read are not piled up: the next request waits for the
+    last response to drain, and the proxy stops reading (memory stays bounded)."""
+    fake, proxy = proxied
+    host, port = proxy.url[7:].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    before = len(fake.requests)
+    writer.write(get("/download/1000000") * 2000)  # 2 GB of answers asked for, none read
+    await asyncio.sleep(1.0)
+    served = len(fake.requests) - before
+    writer.transport.abort()
+    assert 1 <= served < 20
