@@ -377,7 +377,9 @@ async def test_api_key_from_a_file_is_trimmed_and_never_printed(
     )
     assert code == 0
     out = capsys.readouterr()
-    assert API_KEY not in out.out + out.err and "warning" not in out.err
+    # the CLI's own warning (a key on the command line); aiokafka may log a retry on a topic
+    # still electing its leader, which is not ours to assert on
+    assert API_KEY not in out.out + out.err and "denyproxy rules: warning" not in out.err
     [(key, event)] = await read_events(kafka_bootstrap, topic, 1)
     assert event["tenant"] == tenant_of(API_KEY) == hashlib.sha256(API_KEY.encode()).hexdigest()
     assert key == event["tenant"].encode()
@@ -393,7 +395,9 @@ async def test_api_key_from_the_environment_needs_no_flag(
     )
     assert code == 0
     out = capsys.readouterr()
-    assert API_KEY not in out.out + out.err and "warning" not in out.err
+    # the CLI's own warning (a key on the command line); aiokafka may log a retry on a topic
+    # still electing its leader, which is not ours to assert on
+    assert API_KEY not in out.out + out.err and "denyproxy rules: warning" not in out.err
     [(_, event)] = await read_events(kafka_bootstrap, topic, 1)
     assert event["tenant"] == hashlib.sha256(API_KEY.encode()).hexdigest()
 
