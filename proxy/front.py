@@ -1,8 +1,8 @@
 """The proxy listener's front: plain requests read and answered straight off the socket.
 
-aiohttp's server cost a forwarded request ~60-90 CPU µs in situ (its request, router, response
-and writer objects around the handler): a third of a filtered 8-contact request. The front
-reads a plain request whole (proxy/front_head.py says which are), runs it through the same
+aiohttp's server costs a request ~30-40 CPU µs of its own (its request, router, response and
+writer objects around the handler: bench/listener_cost.py), a tenth of a filtered 8-contact
+request. The front reads a plain request whole (proxy/front_head.py says which are), runs it through the same
 edge and Forwarder as aiohttp's route, and writes the response (proxy/front_reply.py). Any
 other request, and the rest of its connection, goes to aiohttp's server for the application,
 as if that server had accepted the connection: every odd case keeps aiohttp's handling.
