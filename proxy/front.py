@@ -2,10 +2,11 @@
 
 aiohttp's server costs a request ~30-40 CPU µs of its own (its request, router, response and
 writer objects around the handler: bench/listener_cost.py), a tenth of a filtered 8-contact
-request. The front reads a plain request whole (proxy/front_head.py says which are), runs it through the same
-edge and Forwarder as aiohttp's route, and writes the response (proxy/front_reply.py). Any
-other request, and the rest of its connection, goes to aiohttp's server for the application,
-as if that server had accepted the connection: every odd case keeps aiohttp's handling.
+request. The front reads a plain request whole (proxy/front_head.py says which are), runs it
+through the same edge and Forwarder as aiohttp's route, and writes the response
+(proxy/front_reply.py). Any other request, and the rest of its connection, goes to aiohttp's
+server for the application, as if that server had accepted the connection: every odd case
+keeps aiohttp's handling.
 
 Requests on a connection are answered one at a time, in order (pipelined ones wait in the
 buffer, which stops reading past `HIGH_WATER`); an idle connection is closed after
