@@ -1,0 +1,176 @@
+"""Attacks on the proxy listener's front (proxy/front.py): framing it shares with aiohttp's
+server behind it, paths and tenants, responses in every framing, memory and shutdown.
+
+Through the running proxy (its real listener) against the fake upstream and a real Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from proxy.settings import Settings
+from rules.model import GLOBAL, RuleType
+from tests.fake_openmart import FakeOpenmart
+from tests.harness import Running, fake_upstream, running_proxy
+from tests.test_front import DENIED, KEY, exchange, get, responses
+from tests.test_suppression import add
+
+
+class OddFake(FakeOpenmart):
+    """The fake upstream plus responses that are awkward to frame."""
+
+    def app(self) -> web.Application:
+        app = super().app()
+        app.router.add_get("/status/{code}", self.status_only)
+        app.router.add_get("/header-denied", self.header_denied)
+        app.router.add_get("/cut/{size}", self.cut)
+        return app
+
+    async def status_only(self, request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["code"]))
+
+    async def header_denied(self, request: web.Request) -> web.Response:
+        return web.Response(body=b"\x00" * 100, content_type="application/octet-stream",
+                            headers={"X-Contact": DENIED})
+
+    async def cut(self, request: web.Request) -> web.StreamResponse:
+        """Announces `size` bytes, sends a third, then drops the connection."""
+        size = int(request.match_info["size"])
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = size
+        await response.prepare(request)
+        await response.write(b"x" * (size // 3))
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+
+@pytest.fixture
+async def proxied(redis_url: str) -> AsyncIterator[tuple[OddFake, Running]]:
+    await add(redis_url, GLOBAL, RuleType.EMAIL, DENIED)
+    fake = OddFake()
+    async with fake_upstream(fake) as (_, upstream), running_proxy(
+        Settings(upstream=upstream, redis=redis_url)
+    ) as proxy:
+        yield fake, proxy
+
+
+
+def post(path: str, body: bytes, *extra: str) -> bytes:
+    lines = "".join(f"{line}\r\n" for line in (f"X-API-Key: {KEY}", *extra))
+    return (f"POST {path} HTTP/1.1\r\nHost: a\r\n{lines}Content-Length: {len(body)}\r\n\r\n"
+            .encode() + body)
+
+
+def handed(request: bytes) -> bytes:
+    """The same request made not plain (over 100 header lines), so aiohttp's server reads it."""
+    return request.replace(b"Host: a\r\n", b"Host: a\r\n" + b"X-Pad: 1\r\n" * 101, 1)
+
+
+def comparable(answer: bytes) -> bytes:
+    """An answer without what differs between two identical requests (date, request id)."""
+    return re.sub(rb"(Date|X-Request-Id): [^\r]*\r\n", b"", answer)
+
+
+# 1. Framing: every split of the bytes, every end of them, plain and handed-over mixed
+
+
+async def test_a_head_and_body_split_at_every_byte_are_read_the_same(
+    proxied: tuple[OddFake, Running],
+) -> None:
+    fake, proxy = proxied
+    raw = post("/echo/1", b"hello") + get("/text", "Connection: close")
+    for cut in range(1, len(raw)):
+        got = responses(await exchange(proxy, raw[:cut], raw[cut:], pause=0.002))
+        assert [status for status, _ in got] == [200, 200], cut
+        assert fake.requests[-2].body == b"hello"
+
+
+async def test_an_end_of_input_anywhere_answers_the_whole_requests_then_closes(
+    proxied: tuple[OddFake, Running],
+) -> None:
+    _, proxy = proxied
+    first = post("/echo/1", b"hello")
+    raw = first + get("/text")
+    host, port = proxy.url[7:].split(":")
+    for cut in range(len(raw) + 1):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(raw[:cut])
+        writer.write_eof()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        expected = [200] * ((cut >= len(first)) + (cut == len(raw)))
+        assert [status for status, _ in responses(answer)] == expected, cut
+
+
+ODD = [  # (request, responses to it and what follows it: aiohttp closes after a 400)
+    (get("/text").replace(b"Host: a\r\n", b"Host: a\r\nX: a\r\n b\r\n"), 1),  # obs-fold: 400
+    (get("/text", "Content-Length:  0 "), 4),  # llhttp keeps the trailing space
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nX-API-Key: " + KEY.encode()
+     + b"\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 4),
+    (get("/text").replace(b"HTTP/1.1", b"HTTP/1.0").replace(
+        b"Host: a\r\n", b"Host: a\r\nConnection: keep-alive\r\n"), 4),
+    (get("/text").replace(b"GET", b"HEAD"), 4),
+    (b"\r\n\r\n" + get("/text"), 4),
+    (get("/text", "Content-Length: 3", "Content-Length: 3") + b"abc", 1),  # 400
+]
+
+
+@pytest.mark.parametrize(("odd", "answered"), ODD)
+async def test_plain_and_handed_over_requests_pipelined_are_all_answered_in_order(
+    proxied: tuple[OddFake, Running], odd: bytes, answered: int,
+) -> None:
+    _, proxy = proxied
+    raw = get("/text") + odd + get("/text") + odd + get("/text", "Connection: close")
+    answer = await exchange(proxy, raw)
+    assert DENIED.encode() not in answer
+    assert answer.count(b"HTTP/1.") == 1 + answered
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+# 2. The same answer as aiohttp's server gives (status, headers, body, what reaches upstream)
+
+
+@pytest.mark.parametrize("request_", [
+    get("/text"), get("/status/204"), get("/status/304"), get("/status/404"),
+    get("/status/500"), get("/header-denied"),
+    get("/download/300000"), get("/download/10"), get("/download/0"), get("/bad-json"),
+    get("/gzip-json"), get("/text", f"X-API-Key: {KEY}"), get("/text", "Authorization: Basic x"),
+    get("/text", "Connection: keep-alive"), get("/text", "X-Request-Id: a b"),
+    post("/echo", b"x" * 5000), post("/api/v1/search", b'{"q": 1}'), post("/echo", b""),
+    get("/text", "Content-Length: 0"), get("/held-json"),
+    get("/api/v2/deny-rules"), get("/api/v2/deny-rules/"), get("/api/v2/deny-rules;x"),
+    get("/api/v2/deny-rules?x"), get("/api/v2/deny-lists"), get("/api/v2/deny-rules/export"),
+    get("/api/v2/deny-rules/x/../y"), get("/api/v2/./deny-rules"), get("/api/v2/deny-rules%3F"),
+    get("/API/v2/deny-rules"), get("/admin/v1/lists"), get("/metrics"), get("/?a=/../x"),
+])
+async def test_a_plain_request_is_answered_as_aiohttps_server_answers_it(
+    proxied: tuple[OddFake, Running], request_: bytes,
+) -> None:
+    fake, proxy = proxied
+    fake.release.set()
+    seen = len(fake.requests)
+    front = await exchange(proxy, request_ + get("/text", "Connection: close"))
+    upstream = [(r.method, r.path_qs, r.body) for r in fake.requests[seen:]]
+    seen = len(fake.requests)
+    behind = await exchange(proxy, handed(request_) + get("/text", "Connection: close"))
+    assert comparable(front) == comparable(behind)
+    assert upstream == [(r.method, r.path_qs, r.body) for r in fake.requests[seen:]]
+    assert DENIED.encode() not in front
+
+
+async def test_a_stream_cut_by_the_upstream_is_cut_for_the_client(
+    proxied: tuple[OddFake, Running],
+) -> None:
+    """Never a complete-looking response, nor a next one after it on the connection."""
+    _, proxy = proxied
+    answer = await exchange(proxy, get("/cut/300000") + get("/text"))
+    assert answer.count(b"HTTP/1.1") == 1
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and len(answer) < 300000
+
