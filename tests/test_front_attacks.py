@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -174,3 +175,32 @@ async def test_a_stream_cut_by_the_upstream_is_cut_for_the_client(
     assert answer.count(b"HTTP/1.1") == 1
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and len(answer) < 300000
 
+
+# 3. Cost
+
+
+async def test_a_body_in_many_pieces_reads_its_head_once(
+    proxied: tuple[OddFake, Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body trickled in small pieces must not have its head parsed again for each piece: a
+    16 KB head costs ~70 µs to read, so a 1 MB body sent a byte at a time would hold a core
+    for over a minute (aiohttp's parser reads on from where it stopped)."""
+    import proxy.front
+
+    fake, running = proxied
+    reads = 0
+    real = proxy.front.read_head
+
+    def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real(*args)
+
+    monkeypatch.setattr(proxy.front, "read_head", counted)
+    body = b"y" * 40
+    head = post("/echo", body, "Connection: close")[: -len(body)]
+    pieces = [head, *[body[i:i + 2] for i in range(0, len(body), 2)]]
+    got = responses(await exchange(running, *pieces, pause=0.01))
+    assert [status for status, _ in got] == [200]
+    assert fake.last().body == body
+    assert reads <= 2, reads
