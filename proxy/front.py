@@ -24,7 +24,7 @@ from typing import cast
 
 from aiohttp import web
 
-from proxy.front_head import HAND_OVER, read_head
+from proxy.front_head import HAND_OVER, Head, read_head
 from proxy.front_reply import whole
 from proxy.incoming import FrontRequest
 
@@ -92,6 +92,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, front: Front) -> None:
         self.front = front
         self.buffer = bytearray()
+        self.head: Head | None = None  # the head at the buffer's start, its body still coming
         self.busy = False  # a request is being answered
         self.closing = False  # close after the response in progress (shutting down)
         self.eof = False  # the client sent all it will: close once the buffer is answered
@@ -163,10 +164,12 @@ class Connection(asyncio.Protocol):
         if self.closing or self.transport is None:
             return
         front = self.front
-        found = read_head(self.buffer, front.api_prefixes, front.max_body)
+        # a head read once: a body trickled in pieces must not cost a parse of it per piece
+        found = self.head or read_head(self.buffer, front.api_prefixes, front.max_body)
         if found is HAND_OVER:
             self._hand_over()
             return
+        self.head = found
         end = None if found is None else found.size + (found.content_length or 0)
         if found is None or end is None or len(self.buffer) < end:
             if self.eof:  # it will never be whole
@@ -177,6 +180,7 @@ class Connection(asyncio.Protocol):
             return
         body = bytes(self.buffer[found.size:end])
         del self.buffer[:end]
+        self.head = None
         request = FrontRequest(
             found.method, found.raw_path, found.headers, body, found.content_length,
             remote=self.remote, keep_alive=found.keep_alive, sink=self,
