@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from aiohttp import web
 from proxy.settings import Settings
 from rules.model import GLOBAL, RuleType
 from tests.fake_openmart import FakeOpenmart
-from tests.harness import Running, fake_upstream, running_proxy
+from tests.harness import Running, eventually, fake_upstream, running_proxy
 from tests.test_front import DENIED, KEY, exchange, get, responses
 from tests.test_suppression import add
 
@@ -204,3 +205,34 @@ async def test_a_body_in_many_pieces_reads_its_head_once(
     assert [status for status, _ in got] == [200]
     assert fake.last().body == body
     assert reads <= 2, reads
+
+
+# 4. Shutdown
+
+
+async def test_shutdown_drains_the_front_and_aiohttp_together_then_cancels(
+    redis_url: str,
+) -> None:
+    """Requests in flight on the front and on a handed-over connection share one drain window
+    (the front's grace is not added to aiohttp's), and a request still running past it is
+    cancelled, as aiohttp cancels its handlers: nothing of it outlives the listener."""
+    fake = FakeOpenmart()
+    async with fake_upstream(fake) as (_, upstream):
+        settings = Settings(upstream=upstream, redis=redis_url, shutdown_timeout=1.0)
+        listener = running_proxy(settings)
+        proxy = await listener.__aenter__()
+        host, port = proxy.url[7:].split(":")
+        clients = []
+        for raw in (get("/slow/5"), handed(get("/slow/5"))):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(raw)
+            clients.append(writer)
+        await eventually(lambda: len(fake.requests) == 2, "both requests upstream")
+        started = time.monotonic()
+        await listener.__aexit__(None, None, None)
+        took = time.monotonic() - started
+        left = [task for task in asyncio.all_tasks() if "Connection._answer" in repr(task)]
+        for writer in clients:
+            writer.close()
+    assert not left
+    assert took < 2.6  # aiohttp's own: its grace, then as long again for cancelled handlers
