@@ -44,8 +44,8 @@ class Front:
     max_body: int
     connections: set[Connection] = field(default_factory=set)
     sweeper: asyncio.Task[None] | None = None
-    answering: int = 0  # requests in progress
-    quiet: asyncio.Event = field(default_factory=asyncio.Event)  # set while `answering` is 0
+    answers: set[asyncio.Task[None]] = field(default_factory=set)  # requests in progress
+    quiet: asyncio.Event = field(default_factory=asyncio.Event)  # set while none are
 
     def __call__(self) -> Connection:
         if self.sweeper is None:
@@ -61,29 +61,35 @@ class Front:
             for conn in [c for c in self.connections if not c.busy and c.idle_since < since]:
                 conn.close()
 
-    def started(self) -> None:
-        self.answering += 1
+    def started(self, answer: asyncio.Task[None]) -> None:
+        self.answers.add(answer)
         self.quiet.clear()
 
-    def finished(self) -> None:
-        self.answering -= 1
-        if not self.answering:
+    def finished(self, answer: asyncio.Task[None]) -> None:
+        self.answers.discard(answer)
+        if not self.answers:
             self.quiet.set()
 
     async def shutdown(self, grace: float) -> None:
         """Idle connections closed now; busy ones once their response is out, within `grace`
-        seconds; then the rest."""
+        seconds; then the rest, their requests cancelled and waited for up to `grace` again
+        (as aiohttp's server does its handlers), so none outlives the application."""
         if self.sweeper is not None:
             self.sweeper.cancel()
         for conn in list(self.connections):
             conn.closing = True
             if not conn.busy:
                 conn.close()
-        if self.answering:
+        if self.answers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.quiet.wait(), grace)
         for conn in list(self.connections):
             conn.close()
+        late = list(self.answers)  # a client gone mid-request leaves `connections` before
+        for answer in late:
+            answer.cancel()
+        if late:
+            await asyncio.wait(late, timeout=grace)
 
 
 class Connection(asyncio.Protocol):
@@ -186,8 +192,8 @@ class Connection(asyncio.Protocol):
             remote=self.remote, keep_alive=found.keep_alive, sink=self,
         )
         self.busy = True
-        front.started()
         self.task = asyncio.get_running_loop().create_task(self._answer(request))
+        front.started(self.task)
 
     async def _answer(self, request: FrontRequest) -> None:
         keep_alive = request.keep_alive and not self.closing
@@ -206,7 +212,8 @@ class Connection(asyncio.Protocol):
             return
         finally:
             self.busy = False
-            self.front.finished()
+            if self.task is not None:
+                self.front.finished(self.task)
             self.idle_since = asyncio.get_running_loop().time()
         if not keep_alive or self.closing:
             self.close()

@@ -25,11 +25,16 @@ class ProxyListener:
     shutdown_timeout: float
 
     async def cleanup(self) -> None:
-        """No new connections; the front's requests finish (bounded), then aiohttp's, then
-        the application's resources close."""
+        """No new connections; the front's requests and aiohttp's finish in the same bounded
+        window (one after the other would add the two), then the application's resources
+        close."""
         self.server.close()
-        await self.front.shutdown(self.shutdown_timeout)
-        await self.runner.cleanup()
+        behind = self.runner.server
+        assert behind is not None  # set up by `start_proxy`
+        behind.pre_shutdown()  # aiohttp's idle connections close now, as its cleanup does
+        await asyncio.gather(self.front.shutdown(self.shutdown_timeout),
+                             behind.shutdown(self.shutdown_timeout))
+        await self.runner.cleanup()  # its connections are gone: the application's cleanup
 
 
 async def start_proxy(app: web.Application, address: str, settings: Settings) -> ProxyListener:
