@@ -136,6 +136,20 @@ async def test_plain_and_handed_over_requests_pipelined_are_all_answered_in_orde
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
+async def test_a_content_length_of_thousands_of_digits_is_answered_as_aiohttp_answers_it(
+    proxied: tuple[OddFake, Running],
+) -> None:
+    """llhttp takes leading zeros without limit; Python's int() refuses over 4,300 digits. The
+    front must not fail on it (an exception out of data_received: no answer at all, a
+    traceback logged per request): aiohttp's server answers it (a 500 of its own, today)."""
+    _, proxy = proxied
+    digits = b"Content-Length: " + b"0" * 5000 + b"3"
+    raw = post("/echo", b"abc").replace(b"Content-Length: 3", digits)
+    front = await exchange(proxy, raw + get("/text", "Connection: close"))
+    behind = await exchange(proxy, handed(raw) + get("/text", "Connection: close"))
+    assert comparable(front) == comparable(behind)
+    assert [status for status, _ in responses(front)][1:] == [200]
+
 # 2. The same answer as aiohttp's server gives (status, headers, body, what reaches upstream)
 
 
