@@ -23,6 +23,9 @@ MAX_HEADERS = 100
 PLAIN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 """HEAD, OPTIONS, CONNECT and the rest go to aiohttp: their responses are framed differently."""
 _NOT_PLAIN = ("transfer-encoding", "expect", "upgrade")
+_MAX_DIGITS = 20
+"""A longer Content-Length is all leading zeros (llhttp takes any number of them, and
+refuses a value past 64 bits): aiohttp's to read, as int() refuses over 4,300 digits."""
 _ODD_PATH = (b"%", b"\\", b"/.", b"//", b"#")
 """A path aiohttp would decode or normalise (percent escapes, dot segments) before routing it."""
 
@@ -125,7 +128,8 @@ def _plain_headers(
         if lower in _NOT_PLAIN:
             return HAND_OVER
         if lower == "content-length":
-            if length is not None or not value.isdigit() or int(value) > max_body:
+            if (length is not None or not value.isdigit() or len(value) > _MAX_DIGITS
+                    or int(value) > max_body):
                 return HAND_OVER
             length = int(value)
     return length
