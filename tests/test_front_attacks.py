@@ -7,6 +7,7 @@ Through the running proxy (its real listener) against the fake upstream and a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -251,3 +252,47 @@ async def test_shutdown_drains_the_front_and_aiohttp_together_then_cancels(
             writer.close()
     assert not left
     assert took < 2.6  # aiohttp's own: its grace, then as long again for cancelled handlers
+
+
+# 5. Response headers that are not UTF-8
+
+
+@contextlib.asynccontextmanager
+async def raw_upstream(reply: bytes) -> AsyncIterator[str]:
+    """An upstream that answers every request with `reply`, byte for byte (aiohttp's server
+    cannot send a header that is not UTF-8)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(reply)
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("value", [
+    b"mailto:jane.doe@acme\xff.com", b"jane.doe\xff@acme.com", b"<jane.doe@acme.com\xe9>",
+])
+@pytest.mark.parametrize("kind", [b"application/json", b"application/octet-stream"])
+async def test_a_header_that_is_not_utf8_never_carries_a_denied_identifier_out(
+    redis_url: str, value: bytes, kind: bytes,
+) -> None:
+    """The check reads the header as text; what is written must be that text. aiohttp's writer
+    dropped the undecodable byte (surrogate) the check had seen as a separator, and
+    `jane.doe@acme.com` went out; the front's refused to encode it and sent nothing."""
+    await add(redis_url, tenant_of(KEY), RuleType.EMAIL, DENIED)
+    reply = (b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nX-Contact: " + value
+             + b"\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\n\r\n{}")
+    async with raw_upstream(reply) as upstream, running_proxy(
+        Settings(upstream=upstream, redis=redis_url)
+    ) as proxy:
+        for request in (handed(get("/x", "Connection: close")), get("/x", "Connection: close")):
+            answer = await exchange(proxy, request)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+            assert DENIED.encode() not in answer
