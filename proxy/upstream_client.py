@@ -91,13 +91,14 @@ class Connection(asyncio.Protocol):
         self.fields = CIMultiDict()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Decoded as aiohttp does (UTF-8, odd bytes surrogate-escaped) as it comes."""
+        """Decoded as it comes: UTF-8, a byte that is not becomes U+FFFD. The header check reads
+        this text and the writers send it: a surrogate-escaped byte (aiohttp's client's way)
+        was a separator to the check, then dropped by aiohttp's writer, joining what it cut."""
         size = len(name) + len(value)
         self.field_bytes += size + 4
         if size > MAX_FIELD or self.field_bytes > MAX_HEAD:  # also when all came in one read
             raise Malformed()
-        self.fields.add(name.decode("utf-8", "surrogateescape"),
-                        value.decode("utf-8", "surrogateescape"))
+        self.fields.add(name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
