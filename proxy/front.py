@@ -53,7 +53,8 @@ class Front:
         return Connection(self)
 
     async def _sweep(self) -> None:
-        """Closes connections idle for `KEEPALIVE` (a head trickled byte by byte too)."""
+        """Closes connections idle for `KEEPALIVE`: no request in progress, no body arriving
+        (a head trickled byte by byte must still be whole within it)."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(KEEPALIVE / 5)
@@ -119,6 +120,8 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if self.head is not None:  # a body on its way is not idleness (a head must come whole)
+            self.idle_since = asyncio.get_running_loop().time()
         if self.busy:
             if len(self.buffer) > HIGH_WATER and self.transport is not None:
                 self.transport.pause_reading()

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
+from proxy import front
 from proxy.front_head import HAND_OVER, MAX_HEAD, Head, read_head
 from proxy.settings import Settings
 from rules.model import RuleType, tenant_of
@@ -264,3 +265,33 @@ async def test_a_client_that_pipelines_without_reading_is_not_served_ahead(
     served = len(fake.requests) - before
     writer.transport.abort()
     assert 1 <= served < 20
+
+
+async def test_idle_connections_close_and_a_slow_body_is_not_idle(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """KEEPALIVE (75 s) at 0.5 s: a connection that sends nothing is closed, one whose head is
+    still incomplete too; one whose body keeps arriving, slower than that in all, is answered."""
+    monkeypatch.setattr(front, "KEEPALIVE", 0.5)
+    fake = FakeOpenmart()
+    async with fake_upstream(fake) as (_, upstream), running_proxy(
+        Settings(upstream=upstream, redis=redis_url)
+    ) as proxy:
+        host, port = proxy.url[7:].split(":")
+        silent = await asyncio.open_connection(host, int(port))
+        trickled_head = await asyncio.open_connection(host, int(port))
+        trickled_head[1].write(b"GET /text HTTP/1.1\r\n")
+        body = b"0123456789"
+        head = (f"POST /echo HTTP/1.1\r\nHost: a\r\nX-API-Key: {KEY}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        slow = await asyncio.open_connection(host, int(port))
+        slow[1].write(head)
+        for byte in body:  # 10 bytes over ~2 s: four times the idle limit in all
+            await asyncio.sleep(0.2)
+            slow[1].write(bytes([byte]))
+        assert await asyncio.wait_for(silent[0].read(), 5) == b""  # closed, nothing sent
+        assert await asyncio.wait_for(trickled_head[0].read(), 5) == b""
+        (status, _), = responses(await asyncio.wait_for(slow[0].read(), 5))
+        assert status == 200 and fake.last().body == body
+        for _, writer in (silent, trickled_head, slow):
+            writer.close()
