@@ -91,9 +91,8 @@ class Connection(asyncio.Protocol):
         self.fields = CIMultiDict()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Decoded as it comes: UTF-8, a byte that is not becomes U+FFFD. The header check reads
-        this text and the writers send it: a surrogate-escaped byte (aiohttp's client's way)
-        was a separator to the check, then dropped by aiohttp's writer, joining what it cut."""
+        """UTF-8, a byte that is not becomes U+FFFD: the text the header check reads is the text
+        sent (a surrogate-escaped byte split a value for the check, then aiohttp dropped it)."""
         size = len(name) + len(value)
         self.field_bytes += size + 4
         if size > MAX_FIELD or self.field_bytes > MAX_HEAD:  # also when all came in one read
