@@ -98,6 +98,8 @@ def read_head(
         parser.feed_data(bytes(buffer[:size]))
     except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # upgrades: aiohttp's
         return HAND_OVER
+    finally:  # reader and parser hold each other: a cycle per request, left to the collector,
+        reader.parser = None  # made young collections of ~80 ms (a p99 of ~70 ms)
     method = parser.get_method().decode("ascii")
     if (not reader.complete or reader.extra or method not in PLAIN_METHODS
             or parser.get_http_version() != "1.1"):

@@ -8,6 +8,7 @@ head reader's decisions are checked on their own too.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -48,6 +49,20 @@ def test_a_plain_request_is_read_with_its_length_and_keep_alive(method: str) -> 
 def test_connection_close_is_read() -> None:
     found = head_of(b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert isinstance(found, Head) and not found.keep_alive
+
+
+def test_reading_a_head_leaves_nothing_for_the_cycle_collector() -> None:
+    """A cycle per request (reader and parser holding each other) made young collections of
+    ~80 ms under load; reference counting alone must free what reading a head makes."""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(100):
+            assert isinstance(head_of(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"),
+                              Head)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("raw", [
