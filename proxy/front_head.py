@@ -105,9 +105,10 @@ def read_head(
             or parser.get_http_version() != "1.1"):
         return HAND_OVER
     path = reader.url.partition(b"?")[0]
-    if not path.startswith(b"/") or any(odd in path for odd in _ODD_PATH):
-        return HAND_OVER
-    raw_path = reader.url.decode("ascii", errors="replace")
+    if (not reader.url.isascii() or not path.startswith(b"/")
+            or any(odd in path for odd in _ODD_PATH)):
+        return HAND_OVER  # a byte past ASCII (llhttp refuses it too): never decoded by a guess
+    raw_path = reader.url.decode("ascii")
     if raw_path.partition("?")[0].startswith(api_prefixes):
         return HAND_OVER
     length = _plain_headers(reader.headers, max_body)

@@ -91,6 +91,7 @@ def test_an_unfinished_head_is_waited_for(raw: bytes) -> None:
     b"GET /x/../api/v2/deny-rules HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET //api/v2/deny-rules HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /caf\xc3\xa9?q=\xff HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET http://a/api/v2/deny-rules HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /a HTTP/1.1\nHost: a\n\nGET /api/v2/deny-rules HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /a HTTP/1.1\r\nHost: a\r\n\nGET /b HTTP/1.1\r\n\r\n",
