@@ -101,7 +101,8 @@ def main() -> None:
     spy = Path(a.py_spy) if a.py_spy else None
     unique = 4096 if a.payload == "unique" else 0  # bench/run's cold-cache documents
     with bench_env(a.filler_rules, unique) as bench:
-        print("| contender | req/s | CPU µs/req | p50 ms | p99 ms | other load |\n|---|--:|--:|--:|--:|--:|")
+        print("| contender | req/s | CPU µs/req | p50 ms | p99 ms | other load |\n"
+              "|---|--:|--:|--:|--:|--:|")
         for number in (int(n) for n in a.only.split(",")):
             print(cost(bench, number, a.seconds, a.conns, a.payload, spy), flush=True)
 
