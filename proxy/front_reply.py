@@ -29,8 +29,20 @@ def _date() -> str:
     return _dates[1]
 
 
-def _bodiless(status: int) -> bool:
-    return status < 200 or status in (204, 304)
+def _framed(status: int, headers: CIMultiDict[str], length: int | None) -> bool:
+    """Length or chunked framing as aiohttp sets it; False: the status carries no body.
+    `length` None: not known yet (chunked, unless the upstream's Content-Length gives it)."""
+    if status < 200 or status in (204, 304):
+        headers.popall("Content-Length", None)
+        headers.popall("Transfer-Encoding", None)
+        return False
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    elif "Content-Length" not in headers:
+        headers["Transfer-Encoding"] = "chunked"
+    if headers.get("Content-Length") != "0":
+        headers.setdefault("Content-Type", "application/octet-stream")
+    return True
 
 
 def head(status: int, reason: str, headers: CIMultiDict[str], keep_alive: bool) -> bytes:
@@ -52,16 +64,9 @@ def whole(response: web.Response, keep_alive: bool) -> bytes:
     body = response.body
     if not isinstance(body, bytes):  # the response path only builds bytes bodies
         raise TypeError(f"cannot send a {type(body).__name__} body")
-    headers = response.headers
-    if _bodiless(response.status):
-        headers.popall("Content-Length", None)
-        headers.popall("Transfer-Encoding", None)
+    if not _framed(response.status, response.headers, len(body)):
         body = b""
-    else:
-        headers["Content-Length"] = str(len(body))
-        if body:
-            headers.setdefault("Content-Type", "application/octet-stream")
-    return head(response.status, response.reason, headers, keep_alive) + body
+    return head(response.status, response.reason, response.headers, keep_alive) + body
 
 
 class FrontStream(web.StreamResponse):
@@ -73,14 +78,7 @@ class FrontStream(web.StreamResponse):
     ) -> None:
         super().__init__(status=status, headers=headers)
         self._sink = sink
-        self._chunks = not _bodiless(status) and "Content-Length" not in headers
-        if _bodiless(status):
-            headers.popall("Content-Length", None)
-            headers.popall("Transfer-Encoding", None)
-        elif self._chunks:
-            headers["Transfer-Encoding"] = "chunked"
-        if not _bodiless(status) and headers.get("Content-Length") != "0":
-            headers.setdefault("Content-Type", "application/octet-stream")
+        self._chunks = _framed(status, headers, None) and "Content-Length" not in headers
         sink.write(head(status, self.reason, headers, keep_alive))
 
     @property
