@@ -61,7 +61,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
         return workers.run(settings)
     heap.settle()  # the process's collector: a library coroutine (tests run many) leaves it be
-    server.run(settings, lambda: server.serve(settings))
+    server.run(settings, lambda: heap.collecting(server.serve(settings)))
     return 0
 
 

@@ -44,7 +44,10 @@ def _worker(settings: Settings, listening: EventType) -> None:
 
     logs.configure(settings.log_level, settings.log_format)
     heap.settle()
-    server.run(settings, lambda: server.serve_proxy(settings, on_listening=listening.set))
+    server.run(
+        settings,
+        lambda: heap.collecting(server.serve_proxy(settings, on_listening=listening.set)),
+    )
 
 
 async def supervise(settings: Settings) -> None:
