@@ -118,6 +118,12 @@ FUSED: Fused | None = None
 MEMO_ENTRIES = 131_072
 """Distinct texts whose answers one compiled memo keeps (~13 MB when full of e-mail-sized
 texts), as many as `readings.normals` caches; then it starts afresh."""
+KEPT_TEXT = 1024 // 12
+"""Texts shorter than this are always kept by a compiled memo (it keeps keys up to 1 kB, and a
+character is at most 12 bytes of a body: a JSON-escaped surrogate pair). What a memo asks of
+them skips Python's caches: a memo asks only on its own miss, which on a cold body misses those
+caches too, and a full cache's miss costs an eviction. Longer texts are answered, not kept:
+they go through the caches."""
 T = TypeVar("T")
 
 

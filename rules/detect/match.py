@@ -151,7 +151,12 @@ def candidate(text: str) -> bool:
 
 @lru_cache(maxsize=65_536)
 def identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifier, ...]:
-    """The identifiers in one string or number (cached: responses repeat their contacts).
+    """`read_identifiers`, cached: responses repeat their contacts."""
+    return read_identifiers(value, phone_ctx, region)
+
+
+def read_identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifier, ...]:
+    """The identifiers in one string or number.
 
     Strings: emails, LinkedIn profiles, phones anywhere (the text scanner's phone windows),
     and, where something is encoded (entities, percent, `\\u` escapes), every candidate the

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 from rules.detect import company, finder, gather, joins, splice
 from rules.detect.contact import CONTACT_META_KEYS
-from rules.detect.match import Identifier, Policy, identifiers, is_denied, query_for
+from rules.detect.match import (
+    Identifier,
+    Policy,
+    identifiers,
+    is_denied,
+    query_for,
+    read_identifiers,
+)
 from rules.detect.scan import Candidate, identifiers_in, scan_bytes, shortest_denied
 from rules.detect.structure import Identify, Structure
 from rules.model import Lookup, RuleType
@@ -92,7 +99,19 @@ def _identify(region: str) -> Identify:
     return identify
 
 
-_SITES = finder.Memos(_identify)
+def _identify_kept(region: str) -> Identify:
+    """`_identify` for the compiled memo: a string it keeps is read uncached (`KEPT_TEXT`);
+    numbers (a token of any length) through the cache."""
+
+    def identify(value: str | int | float, phone_ctx: bool) -> tuple[Identifier, ...]:
+        if type(value) is str and len(value) < finder.KEPT_TEXT:
+            return read_identifiers(value, phone_ctx, region)
+        return identifiers(value, phone_ctx, region)
+
+    return identify
+
+
+_SITES = finder.Memos(_identify_kept)
 
 
 def filtered(inspection: Inspection, answer: Lookup, policy: Policy) -> Filtered:

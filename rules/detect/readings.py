@@ -24,6 +24,12 @@ RULE_TYPE = (RuleType.EMAIL, RuleType.LINKEDIN, RuleType.PHONE, RuleType.PHONE)
 
 @lru_cache(maxsize=131_072)
 def normals(kind: int, text: str, region: str) -> tuple[str, ...]:
+    """`normal_forms`, cached per string (the reference finder's; the compiled scan keeps
+    its own answers: rules/detect/scan.py)."""
+    return normal_forms(kind, text, region)
+
+
+def normal_forms(kind: int, text: str, region: str) -> tuple[str, ...]:
     """The normal forms of one raw candidate of finder kind `kind` (empty: not an identifier)."""
     if kind == EMAIL:
         return _one(normalize.email(text))
@@ -47,11 +53,12 @@ _FOLD = str.maketrans(
 )
 
 
-@lru_cache(maxsize=65_536)
 def phone_readings(window: str, region: str) -> tuple[str, ...]:
     """The window read in the region, and read as an international number (`00` included:
     the international prefix of most of the world, even where the region dials `011`).
-    A window that starts at a bracket is also read without it: `(0044 20 7946 0958)`."""
+    A window that starts at a bracket is also read without it: `(0044 20 7946 0958)`.
+    Not cached: `normals` and the compiled memos keep its answers, `normalize.phone` each
+    reading's."""
     window = window.translate(_FOLD)  # phonenumbers knows ASCII punctuation, not U+2009
     readings = list(dict.fromkeys((window, window.lstrip("( "))))
     if not window.startswith("+"):
@@ -83,5 +90,5 @@ def number_digits(token: str) -> str | None:
 
 def clear_caches() -> None:
     """Forget every cached normal form (benchmarks measure cold caches with it)."""
-    for cached in (normalize.email, normalize.phone, normalize.linkedin, phone_readings, normals):
+    for cached in (normalize.email, normalize.phone, normalize.linkedin, normals):
         cached.cache_clear()

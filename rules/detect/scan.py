@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from rules.detect import finder
-from rules.detect.readings import RULE_TYPE, normals, number_digits
+from rules.detect.readings import RULE_TYPE, normal_forms, normals, number_digits
 from rules.detect.textfind import Raw
 from rules.model import RuleType
 
@@ -73,6 +73,8 @@ def _context(region: str) -> tuple[object, ...]:
     """What the compiled scan needs of Python for one region (rules/native/src/normalised.rs)."""
 
     def normals_here(kind: int, text: str) -> tuple[str, ...]:
+        if len(text) < finder.KEPT_TEXT:  # the memo keeps the answer: no second cache
+            return normal_forms(kind, text, region)
         return normals(kind, text, region)
 
     return (normals_here, _union, RULE_TYPE[:3], Candidate)
