@@ -21,7 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules import normalize
 from rules.detect import match as flt
+from rules.detect import scan
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import MemoryStore
 from tests.identifiers import (
@@ -258,6 +260,21 @@ def test_phones_are_found_under_any_key() -> None:
         # a window of the run (`20 7946 0958`) is also a US reading: over-matching is safe
         "+44 20 7946 0958": ((P, "+442079460958"), (P, "+12079460958")),
     }
+
+
+@given(
+    st.from_regex(r"\+(?:1[2-9][0-9]{9}|44[0-9]{10}|49[0-9]{6,12}|[0-9]{1,22})", fullmatch=True),
+    st.sampled_from(["US", "GB", "DE", "IN", "BR"]),
+)
+def test_a_plus_and_digits_under_a_phone_key_skips_a_text_scan_that_adds_nothing(
+    value: str, region: str
+) -> None:
+    """`read_identifiers` answers `+<digits>` under a phone context by `phone_candidates`
+    alone: every candidate the text scanner reads in it is among them."""
+    scanned = {(c.kind, n) for c in scan.scan(value, region) for n in c.normal}
+    candidates = tuple((P, n) for n in normalize.phone_candidates(value, region))
+    assert scanned <= set(candidates)
+    assert flt.read_identifiers(value, True, region) == candidates
 
 
 def test_collect_reads_national_numbers_with_the_given_region() -> None:

@@ -39,6 +39,11 @@ _LINKEDIN_HINT = re.compile(r"linkedin\.com\.?/", re.IGNORECASE).search  # `link
 # Could hold a phone anywhere (phones are found in any string, not only under phone keys):
 # seven digits, whatever separates them. Possessive: no backtracking.
 _SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
+# No email, LinkedIn or encoding; the text scanner's one candidate is the phone window of the
+# whole text (one digit group, none outside 7-18 digits), read as itself (it starts with `+`):
+# `normalize.phone(value)`, which `phone_candidates` yields whenever it is a number. So under a
+# phone context the scan adds nothing (tests/test_match.py proves it on generated values).
+_PLUS_DIGITS = re.compile(r"\+[0-9]+")
 # Could hold an identifier only a decoding shows (`jane&#64;acme.com`, `jane%40acme.com`).
 _ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u|linkedin[\u3002\uff0e\uff61]", re.I)
 
@@ -165,6 +170,8 @@ def read_identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifi
     """
     if not isinstance(value, str):
         return _number(value, phone_ctx, region)
+    if phone_ctx and _PLUS_DIGITS.fullmatch(value):  # `+15125550100`, the usual phone
+        return tuple((RuleType.PHONE, n) for n in normalize.phone_candidates(value, region))
     found = list(_find(value, phone_ctx, region))
     encoded = _ENCODED.search(value) is not None
     if encoded or _SEVEN_DIGITS.search(value):
