@@ -171,7 +171,9 @@ def read_identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifi
     if not isinstance(value, str):
         return _number(value, phone_ctx, region)
     if phone_ctx and _PLUS_DIGITS.fullmatch(value):  # `+15125550100`, the usual phone
-        return tuple((RuleType.PHONE, n) for n in normalize.phone_candidates(value, region))
+        normal = normalize.phone(value, region)  # a number: `phone_candidates` is its form
+        forms = (normal,) if normal is not None else normalize.phone_candidates(value, region)
+        return tuple((RuleType.PHONE, n) for n in forms)
     found = list(_find(value, phone_ctx, region))
     encoded = _ENCODED.search(value) is not None
     if encoded or _SEVEN_DIGITS.search(value):

@@ -59,13 +59,16 @@ def phone_readings(window: str, region: str) -> tuple[str, ...]:
     A window that starts at a bracket is also read without it: `(0044 20 7946 0958)`.
     Not cached: `normals` and the compiled memos keep its answers, `normalize.phone` each
     reading's."""
-    window = window.translate(_FOLD)  # phonenumbers knows ASCII punctuation, not U+2009
+    if not window.isascii():  # phonenumbers knows ASCII punctuation, not U+2009
+        window = window.translate(_FOLD)
+    if window.startswith("+"):  # international as written: its one reading
+        normal = normalize.phone(window, region)
+        return () if normal is None else (normal,)
     readings = list(dict.fromkeys((window, window.lstrip("( "))))
-    if not window.startswith("+"):
-        digits = "".join(c for c in window if c.isdigit())
-        readings.append("+" + digits)
-        if digits.startswith("00"):
-            readings.append("+" + digits[2:])
+    digits = "".join(c for c in window if c.isdigit())
+    readings.append("+" + digits)
+    if digits.startswith("00"):
+        readings.append("+" + digits[2:])
     found = (normalize.phone(reading, region) for reading in readings)
     return tuple(dict.fromkeys(normal for normal in found if normal is not None))
 
