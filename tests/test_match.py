@@ -277,6 +277,15 @@ def test_a_plus_and_digits_under_a_phone_key_skips_a_text_scan_that_adds_nothing
     assert flt.read_identifiers(value, True, region) == candidates
 
 
+_PIECES = ["%40", "%4", "&#", "&commat;", "&COMMAT;", "\\u", "\\U", "LinkedIn\u3002",
+           "linkedin\uff0e", "\uff20", "\ufe6b", "\u212a", "jane", "@", "."]
+
+
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=4)).map("".join))
+def test_the_encoding_precheck_answers_as_the_regex(text: str) -> None:
+    assert flt._encoded(text) == (flt._ENCODED.search(text) is not None)
+
+
 def test_collect_reads_national_numbers_with_the_given_region() -> None:
     doc = {"phone": "020 7946 0958"}
     assert flt.collect(doc, "GB").by_raw == {"020 7946 0958": ((P, "+442079460958"),)}

@@ -46,6 +46,14 @@ _SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
 _PLUS_DIGITS = re.compile(r"\+[0-9]+")
 # Could hold an identifier only a decoding shows (`jane&#64;acme.com`, `jane%40acme.com`).
 _ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u|linkedin[\u3002\uff0e\uff61]", re.I)
+_ENCODING_MARKS = frozenset("%&\\")  # every `_ENCODED` match holds one, or a non-ASCII character
+
+
+def _encoded(text: str) -> bool:
+    """`_ENCODED.search(text)`, the regex skipped for ASCII text without `%`, `&` or `\\`."""
+    if text.isascii() and _ENCODING_MARKS.isdisjoint(text):
+        return False
+    return _ENCODED.search(text) is not None
 
 
 @dataclass(slots=True)
@@ -150,7 +158,7 @@ def candidate(text: str) -> bool:
     """Cheap pre-filter: could `text` hold an identifier at all?"""
     return (
         "@" in text or _LINKEDIN_HINT(text) is not None or _SEVEN_DIGITS.search(text) is not None
-        or _ENCODED.search(text) is not None
+        or _encoded(text)
     )
 
 
@@ -172,10 +180,11 @@ def read_identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifi
         return _number(value, phone_ctx, region)
     if phone_ctx and _PLUS_DIGITS.fullmatch(value):  # `+15125550100`, the usual phone
         normal = normalize.phone(value, region)  # a number: `phone_candidates` is its form
-        forms = (normal,) if normal is not None else normalize.phone_candidates(value, region)
-        return tuple((RuleType.PHONE, n) for n in forms)
+        if normal is not None:
+            return ((RuleType.PHONE, normal),)
+        return tuple((RuleType.PHONE, n) for n in normalize.phone_candidates(value, region))
     found = list(_find(value, phone_ctx, region))
-    encoded = _ENCODED.search(value) is not None
+    encoded = _encoded(value)
     if encoded or _SEVEN_DIGITS.search(value):
         found += [
             (c.kind, n) for c in scan.scan(value, region)
