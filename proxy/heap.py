@@ -26,8 +26,9 @@ GEN0_THRESHOLD = 50_000
 """Container allocations between young collections (CPython's default: 700)."""
 YOUNG_EVERY = 0.02
 """Seconds between young collections by the clock (~1 ms each at a busy proxy's churn)."""
-MIDDLE_EVERY = 50
-"""Young collections between collections of the middle generation (CPython's: 10)."""
+MIDDLE_EVERY = 10
+"""Young collections between collections of the middle generation (as CPython: its pause
+grows with the interval)."""
 FULL_EVERY = 15_000
 """Young collections between full ones (5 minutes): cyclic garbage that lived past the middle
 generation waits at most this long."""
