@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from rules.catalogue.of import Catalogue, catalogue_of
 from rules.catalogue.record import ListQuery
 from rules.model import ChangeMeta, RuleChange, RuleType
 from rules.store import MemoryStore, RedisStore
+from rules.store.catalogue_script import HITS_CHUNK
 from rules.store.memory import MemoryStore as Memory
 from tests.harness import eventually
 
@@ -102,3 +104,25 @@ async def test_a_batch_of_hits_counts_each_record_of_each_scope_across_chunks(
 async def counts(catalogue: Catalogue, scope: str) -> list[tuple[str, int]]:
     records = (await catalogue.page(scope, ListQuery())).records
     return sorted((r.value, r.suppressions) for r in records)
+
+
+async def test_a_large_flush_of_the_embedded_catalogue_lets_requests_run_between_chunks():
+    """A second of distinct contacts' hits is thousands of records to hash: the flush must not
+    hold the event loop (and so every request) for all of them at once."""
+    catalogue, scope, now = catalogue_of(Memory()), tenant(), time.time()
+    hits = {(scope, EMAIL, f"x{i}@acme.com"): 1 for i in range(5 * HITS_CHUNK)}
+    turns = 0
+
+    async def request() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    before = turns
+    await catalogue.record_hits(hits, now)
+    during = turns - before
+    other.cancel()
+    assert during >= 4
