@@ -8,6 +8,7 @@ matches, not with the catalogue. Export walks the created index with ZSCAN in fi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import TypeVar, cast
@@ -91,14 +92,17 @@ class RedisCatalogue:
                 return
 
     async def record_hits(self, hits: Mapping[Hit, int], at: float) -> None:
-        """One pipeline for a whole batch: count only records that still exist."""
+        """One pipeline for a whole batch: count only records that still exist. Hashing the
+        records' ids yields to the loop between chunks, as the embedded catalogue does."""
         if not hits:
             return
         by_scope: dict[str, tuple[list[str], list[int]]] = {}
-        for (scope, rule_type, value), count in hits.items():
+        for done, ((scope, rule_type, value), count) in enumerate(list(hits.items()), 1):
             keys, counts = by_scope.setdefault(scope, ([], []))
             keys.append(record_key(scope, rule_id(scope, rule_type, value)))
             counts.append(count)
+            if done % HITS_CHUNK == 0:
+                await asyncio.sleep(0)
         pipe, when = self.client.pipeline(transaction=False), ms(at)
         for keys, counts in by_scope.values():  # a scope's keys share its slot
             for i in range(0, len(keys), HITS_CHUNK):
