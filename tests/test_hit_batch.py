@@ -3,6 +3,7 @@ the bound on distinct pending hits holds however a batch arrives."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -12,7 +13,9 @@ from rules.catalogue import hits as hits_module
 from rules.catalogue.hits import HitBatch
 from rules.catalogue.of import catalogue_of
 from rules.catalogue.record import ListQuery
+from rules.consumer.cancel import cancel_and_wait
 from rules.model import GLOBAL, ChangeMeta, RuleChange, RuleType
+from rules.store.catalogue_script import HITS_CHUNK
 from rules.store.memory import MemoryStore
 
 EMAIL, PHONE = RuleType.EMAIL, RuleType.PHONE
@@ -63,3 +66,29 @@ async def test_a_flush_adds_the_counts_to_the_records() -> None:
     records = (await store.catalogue.page(tenant, ListQuery())).records
     assert [(r.value, r.suppressions) for r in records] == [("a@acme.com", 3)]
     assert not hits._pending
+
+
+async def test_a_flusher_stopped_mid_flush_still_counts_every_hit_of_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The embedded catalogue's flush yields between chunks (HITS_CHUNK): the shutdown's
+    cancel can land inside it. The rest of that batch must still be counted, not dropped."""
+    store, tenant = MemoryStore(), uuid.uuid4().hex * 2
+    values = [f"x{i}@acme.com" for i in range(4 * HITS_CHUNK)]
+    meta = ChangeMeta(time.time(), "test")
+    await store.apply([RuleChange("add", tenant, EMAIL, tuple(values), meta)])
+    monkeypatch.setattr(hits_module, "FLUSH_SECONDS", 0.001)
+    hits = HitBatch(catalogue_of(store))
+    hits.record(tenant, {EMAIL: set(values)})
+    flusher = asyncio.create_task(hits.run())
+    for _ in range(1000):  # loop turns until the flush took the batch and yielded (one chunk)
+        if not hits._pending:
+            break
+        await asyncio.sleep(0)
+    assert not hits._pending
+    assert await cancel_and_wait(flusher, "the flusher")
+    counted = 0
+    for offset in range(0, len(values), 50):
+        page = await store.catalogue.page(tenant, ListQuery(offset=offset))
+        counted += sum(r.suppressions for r in page.records)
+    assert counted == len(values)
