@@ -62,11 +62,18 @@ class HitBatch:
             self._pending.update(batch)
 
     async def run(self) -> None:
-        """Flush every `interval` until cancelled, then once more."""
+        """Flush every `interval` until cancelled, then once more. A flush is shielded and
+        finished first: it yields between chunks, and cut there it would lose its batch's rest
+        (taken from `_pending`, so the last flush does not hold it)."""
+        flushing: asyncio.Task[None] | None = None
         try:
             while True:
                 await asyncio.sleep(self.interval)
-                await self.flush()
+                flushing = asyncio.ensure_future(self.flush())
+                await asyncio.shield(flushing)
         finally:
+            with contextlib.suppress(Exception):
+                if flushing is not None and not flushing.done():
+                    await asyncio.shield(flushing)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.flush())
