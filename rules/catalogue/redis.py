@@ -8,7 +8,6 @@ matches, not with the catalogue. Export walks the created index with ZSCAN in fi
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import TypeVar, cast
@@ -19,7 +18,15 @@ from redis.exceptions import NoPermissionError, RedisClusterException, RedisErro
 from rules.catalogue.record import Hit, ListQuery, Page, Record, sort_key
 from rules.model import RULE_TYPES, RuleType
 from rules.store.base import StoreUnavailableError
-from rules.store.catalogue_script import HITS, HITS_CHUNK, SWEEP, ms, rule_id, sweep_args
+from rules.store.catalogue_script import (
+    HITS,
+    HITS_CHUNK,
+    SWEEP,
+    in_turns,
+    ms,
+    rule_id,
+    sweep_args,
+)
 from rules.store.keys import catalogue_keys, created_key, record_key, types_key, values_key
 
 T = TypeVar("T")
@@ -92,17 +99,15 @@ class RedisCatalogue:
                 return
 
     async def record_hits(self, hits: Mapping[Hit, int], at: float) -> None:
-        """One pipeline for a whole batch: count only records that still exist. Hashing the
-        records' ids yields to the loop between chunks, as the embedded catalogue does."""
+        """One pipeline for a whole batch (read `in_turns`): count only records that still
+        exist."""
         if not hits:
             return
         by_scope: dict[str, tuple[list[str], list[int]]] = {}
-        for done, ((scope, rule_type, value), count) in enumerate(list(hits.items()), 1):
+        async for (scope, rule_type, value), count in in_turns(hits):
             keys, counts = by_scope.setdefault(scope, ([], []))
             keys.append(record_key(scope, rule_id(scope, rule_type, value)))
             counts.append(count)
-            if done % HITS_CHUNK == 0:
-                await asyncio.sleep(0)
         pipe, when = self.client.pipeline(transaction=False), ms(at)
         for keys, counts in by_scope.values():  # a scope's keys share its slot
             for i in range(0, len(keys), HITS_CHUNK):
