@@ -11,6 +11,12 @@ from bench.proctree import CLK_TCK, children_cpu, cpu_ticks, machine_ticks, peak
 from bench.results import Run
 from bench.wrk import Workload
 
+DISTURBED_PCT = 10.0
+"""A cell during which outside processes kept more than this (% of a core) busy is measured
+again (bench/session.py): on 2 shared cores they slow the contender's own CPU time too (its
+µs/req moved 20-60 % in such cells). The least disturbed of its runs is kept."""
+REMEASURES = 2
+
 
 @dataclass
 class QuietWait:

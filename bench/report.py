@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bench.contenders import NAMES
 from bench.data import KEYS, Data
+from bench.measure import DISTURBED_PCT
 from bench.options import Options
 from bench.results import Findings, Profile, Run
 from bench.table import fmt, ratio, table
@@ -101,7 +102,9 @@ def foreign_load(c: Context) -> list[str]:
         return []
     mean = sum(others) / len(others)
     return ["", (f"Waited {c.found.quiet_waited:.0f} s (budget {c.opts.quiet_budget:g} s) "
-                 "for outside load to drop before cells."), "",
+                 "for outside load to drop before cells; measured a cell again "
+                 f"{c.found.remeasured} time(s) when outside load passed {DISTURBED_PCT:g} % "
+                 "of a core during it (the least disturbed run kept)."), "",
             f"**Foreign load:** outside processes used on average {mean:.0f} % of a core (max "
             f"{max(others):.0f} %) during the measurements"
             + (" — this machine was not quiet; compare ratios within a row block rather than "

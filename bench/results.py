@@ -83,6 +83,7 @@ class Findings:
     profiles: list[Profile] = field(default_factory=list)
     kafka: str = ""
     quiet_waited: float = 0.0
+    remeasured: int = 0  # cells measured again for outside load (session.DISTURBED_PCT)
     lists_check: str = ""  # the lists key's filtering verdict (#6, 1 worker)
 
     def check(self, contender: int, workers: int) -> str:

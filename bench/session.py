@@ -9,7 +9,7 @@ from bench import wrk
 from bench.checks import check_filtering, check_lists
 from bench.contenders import PROFILED, Contender, Env, Skip
 from bench.data import KEYS
-from bench.measure import Cell, QuietWait, measure
+from bench.measure import DISTURBED_PCT, REMEASURES, Cell, QuietWait, measure
 from bench.options import Options
 from bench.procs import Server, tail, wait_ready
 from bench.pyspy import Sampling, profile
@@ -38,6 +38,13 @@ class Session:
         upstream = self.env.upstream
         aux = ([upstream] if server is not upstream else []) + self.redis
         run = measure(server, aux, cell, self.opts.duration, self.load, self.quiet)
+        for _ in range(REMEASURES):
+            if run.other_cpu_pct <= DISTURBED_PCT:
+                break
+            self.found.remeasured += 1
+            log.info(f"  outside load {run.other_cpu_pct:.0f} % of a core: measuring again")
+            again = measure(server, aux, cell, self.opts.duration, self.load, self.quiet)
+            run = again if again.other_cpu_pct < run.other_cpu_pct else run
         self.found.runs.append(run)
         return run
 
