@@ -76,3 +76,43 @@ async def test_collecting_returns_what_main_returns_and_stops_its_clock() -> Non
     assert await heap.collecting(main()) == "done"
     await asyncio.sleep(0)
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "denyproxy-gc"]
+
+
+async def _growing(survivors: int) -> list[int]:
+    """Containers that stay (a cache filling with new contacts) while the clock runs; the
+    generations of the collections that ran meanwhile."""
+    ran: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            ran.append(info["generation"])
+
+    kept: list[list[int]] = []
+    gc.callbacks.append(seen)
+    try:
+        for i in range(survivors):
+            kept.append([i])
+            if i % 2000 == 0:
+                await asyncio.sleep(0.002)
+    finally:
+        gc.callbacks.remove(seen)
+    return ran
+
+
+@pytest.mark.usefixtures("restored")
+async def test_cpython_alone_starts_full_collections_as_the_old_generation_grows() -> None:
+    heap.settle()
+    gc.set_threshold(2000, 10, 10)  # the clock's middle collections, by CPython's count
+    assert 2 in await _growing(400_000)
+
+
+@pytest.mark.usefixtures("restored")
+async def test_while_the_clock_runs_only_it_starts_a_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    heap.settle()
+    gc.set_threshold(2000, 10, 10)  # young collections by the count too, as under load
+    monkeypatch.setattr(heap, "YOUNG_EVERY", 0.001)
+    ran = await heap.collecting(_growing(400_000))
+    assert ran.count(1) > 0 and 2 not in ran  # the clock's full one is minutes away
+    assert gc.get_threshold()[2] == 10  # restored when main returns
