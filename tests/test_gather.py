@@ -76,6 +76,9 @@ def check(data: st.DataObject, body: bytes) -> None:
     assert hits == by_kind(pipeline._denied(ids, answer))
     assert gather.denied(sites, text, hits) == gather.denied_reference(sites, text, hits)
     assert gather.denied(tuple(sites), text, hits) == gather.denied(sites, text, hits)
+    # a compiled `Candidates`, or the `Candidate` tuples of any sequence (headers appended)
+    assert gather.asked(sites, tuple(text)) == reference
+    assert gather.denied(sites, list(text), hits) == gather.denied(sites, text, hits)
 
 
 @needs_native

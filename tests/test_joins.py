@@ -104,6 +104,10 @@ def read_around_the_joins(body: bytes, policy: Policy, answer: dict[RuleType, se
         inspection.structure, inspection.text, body, result.body, result.replaced, REGION
     )
     assert ids == full_ids(result.body)
+    as_tuples = tuple(inspection.text)  # `Candidate` tuples, not a compiled `Candidates`
+    assert ids == joins.output_ids(
+        inspection.structure, as_tuples, body, result.body, result.replaced, REGION
+    )
     chosen = pipeline.verify_filtered(inspection, result, REGION, answer)
     with patched(joins, "windows_pay", lambda replaced, out: True):  # small bodies too
         windowed = pipeline.verify_filtered(inspection, result, REGION, answer)
@@ -155,3 +159,6 @@ def test_compiled_windows_are_the_reference_windows(
             compiled = joins.windows_of(inspection.structure, inspection.text, replaced, len(body))
             blocks = joins._Blocks(inspection.text)
             assert compiled == joins._windows(inspection.structure, blocks, replaced, len(body))
+            as_tuples = tuple(inspection.text)  # `Candidate` tuples, not a compiled `Candidates`
+            tupled = joins.windows_of(inspection.structure, as_tuples, replaced, len(body))
+            assert tupled == compiled

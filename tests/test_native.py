@@ -328,3 +328,29 @@ def test_compiled_candidates_are_left_out_of_the_cycle_collector() -> None:
     assert found == reference and found
     assert not any(gc.is_tracked(c) for c in found)
     assert all(gc.is_tracked(c) for c in reference)
+
+
+@needs_native
+def test_compiled_candidates_read_as_a_sequence_of_the_reference() -> None:
+    """`scan_bytes` answers a compiled `Candidates`: each item, slice and iteration a
+    `Candidate` equal to the reference's, built when read (and untracked, as above)."""
+    body = b'{"a": "jane@acme.com", "p": "+1 512 555 0100", "l": "linkedin.com/in/jane"}'
+    found = scan.scan_bytes(body, "US")
+    expected = scan._candidates(textfind.find_bytes(body), "US")
+    assert type(found) is native.Candidates and len(found) == len(expected) >= 4
+    assert list(found) == expected and found == expected and found == tuple(expected)
+    assert expected == found and tuple(expected) == found  # the reflected comparison too
+    assert [found[i] for i in range(-len(found), len(found))] == expected + expected
+    assert all(type(c) is scan.Candidate for c in found)
+    for part in (slice(1, None), slice(None, -1), slice(None, None, -1), slice(0, 9, 2),
+                 slice(3, 1)):
+        assert type(found[part]) is native.Candidates and found[part] == expected[part]
+    assert found != expected[:-1] and found != None and found != 3  # noqa: E711
+    assert repr(found) == f"Candidates({expected!r})"
+    assert not any(gc.is_tracked(c) for c in found)
+    with pytest.raises(IndexError):
+        found[len(found)]
+    with pytest.raises(IndexError):
+        found[-len(found) - 1]
+    with pytest.raises(TypeError):
+        found["0"]

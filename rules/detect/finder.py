@@ -107,10 +107,12 @@ find_bytes: Callable[[bytes], list[Raw]]
 
 class Fused(NamedTuple):
     """The finder and the normalising after it in one compiled call (rules/native/src/
-    normalised.rs), for rules/detect/scan.py: `candidates(data, char_spans, memo, context)`."""
+    normalised.rs), for rules/detect/scan.py: `candidates(data, char_spans, memo, context)`
+    (a list), `records(...)` (the same as a compiled `Candidates` sequence)."""
 
     memo: Callable[[int], object]  # Memo(entries): the normal forms it keeps
     candidates: Callable[[bytes, bool, object, tuple[object, ...]], list[Any]]
+    records: Callable[[bytes, bool, object, tuple[object, ...]], Any]  # the same, `Candidates`
     identifiers: Callable[[bytes, list[tuple[int, int]], object, tuple[object, ...]], Any]
 
 
@@ -164,7 +166,9 @@ if _native is not None:
     _native_json_structure = _native.json_structure
     find_text, find_bytes, scan_json = _native_text, _native_bytes, _native_json
     json_structure = _native_structure
-    FUSED = Fused(_native.Memo, _native.candidates, _native.identifiers)
+    FUSED = Fused(
+        _native.Memo, _native.candidates, _native.candidate_records, _native.identifiers
+    )
 else:
     if os.environ.get("DENYPROXY_REQUIRE_NATIVE") == "1":
         raise ImportError("DENYPROXY_REQUIRE_NATIVE=1 but rules._native is not built")

@@ -43,7 +43,8 @@ class Inspection:
     body: bytes
     structure: Structure  # the flat scan: sites, and the tokens a splice needs
     sites: Sequence[Site]  # structural: token → identifiers (a compiled `Sites`, or a list)
-    text: tuple[Candidate, ...]  # text scanner: byte spans → normal forms
+    text: Sequence[Candidate]  # text scanner: byte spans → normal forms (a compiled
+    # `Candidates`: its items are built when read; or a tuple)
     asked: dict[RuleType, set[str]]  # what to ask the store (read it, do not change it)
     companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
 
@@ -74,7 +75,8 @@ def inspect(body: bytes, region: str, max_depth: int = 512) -> Inspection:
     """Both detectors over `body`; `JsonBodyError` if it is not JSON this proxy can read."""
     found = finder.json_structure(body, CONTACT_META_KEYS, max_depth)
     sites = structural(found, region)
-    text = tuple(scan_bytes(body, region))
+    text = scan_bytes(body, region)
+    text = tuple(text) if type(text) is list else text  # the reference's: kept immutable
     asked = gather.asked(sites, text)
     companies, keys = company.candidates_and_query(found)
     if companies:

@@ -14,7 +14,7 @@ its own, so redacting one never touches an allowed neighbour.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from rules.detect import finder
@@ -50,10 +50,16 @@ def scan(text: str, region: str) -> list[Candidate]:
     return _candidates(finder.find_text(text), region)
 
 
-def scan_bytes(body: bytes, region: str) -> list[Candidate]:
-    """Candidates of a UTF-8 body, spans in bytes (undecodable bytes end a candidate)."""
+def scan_bytes(body: bytes, region: str) -> Sequence[Candidate]:
+    """Candidates of a UTF-8 body, spans in bytes (undecodable bytes end a candidate).
+
+    Compiled: a read-only `Candidates` sequence (rules/native/src/records.rs) whose items are
+    built only when Python reads them; the compiled consumers (gather, windows) read its
+    records. Else the reference's list."""
     if (fused := finder.FUSED) is not None:
-        return _fused(fused, body, False, region)
+        memo, context = MEMOS.of(fused, region)
+        found: Sequence[Candidate] = fused.records(body, False, memo, context)
+        return found
     return _candidates(finder.find_bytes(body), region)
 
 

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashSet;
 
+use crate::records::{each_candidate, Candidates};
 use crate::structure::Sites;
 
 /// One set per type, found by identity; a handful of types, so a list beats a map.
@@ -95,11 +96,8 @@ pub fn asked<'py>(
         }
         Ok(())
     })?;
-    each(text, |c| {
-        let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
-        let (kind, forms) = (c.get_borrowed_item(0)?, c.get_borrowed_item(3)?);
-        let set = sets.of(&kind)?;
-        let forms = forms.downcast::<PyTuple>()?;
+    each_candidate(text, |kind, _, _, forms| {
+        let set = sets.of(kind)?;
         forms.iter_borrowed().try_for_each(|form| set.add(form))
     })?;
     let hosts = email_hosts(sets.get(email))?;
@@ -161,6 +159,19 @@ pub fn denied<'py>(
         Ok(())
     })?;
     let spans = PyList::empty(py);
+    if let Ok(records) = text.downcast::<Candidates>() {
+        // the denied few built as `Candidate`s, the rest read where they are
+        let records = records.get();
+        let named = records.named(py)?;
+        for r in &records.items {
+            if let Some(set) = sets.get(records.kind(py, r)) {
+                if any_in(set, r.forms.bind(py))? {
+                    spans.append(records.make(py, &named, r)?)?;
+                }
+            }
+        }
+        return PyTuple::new(py, [placed.into_any(), spans.into_any()]);
+    }
     each(text, |c| {
         let t = c.downcast::<PyTuple>()?;
         if let Some(set) = sets.get(&*t.get_borrowed_item(0)?) {

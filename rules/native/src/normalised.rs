@@ -11,6 +11,7 @@ use pyo3::types::{PyList, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::named::Named;
+use crate::records::{Candidates, Record};
 
 /// What each finder kind is looked up as: emails, LinkedIn profiles, and phones (windows of
 /// text and JSON numbers alike); the order of `RuleType`'s values, so spans sort as in Python.
@@ -63,6 +64,7 @@ pub struct Context<'py> {
     normals: Bound<'py, PyAny>,
     union: Bound<'py, PyAny>,
     types: [Bound<'py, PyAny>; 3],
+    class: Bound<'py, PyAny>,
     candidate: Named<'py>,
 }
 
@@ -74,11 +76,13 @@ impl<'py> Context<'py> {
 
     pub fn of(_py: Python<'py>, context: &Bound<'py, PyTuple>) -> PyResult<Self> {
         let types = context.get_item(2)?;
+        let class = context.get_item(3)?;
         Ok(Context {
             normals: context.get_item(0)?,
             union: context.get_item(1)?,
             types: [types.get_item(0)?, types.get_item(1)?, types.get_item(2)?],
-            candidate: Named::of(&context.get_item(3)?)?,
+            candidate: Named::of(&class)?,
+            class,
         })
     }
 }
@@ -148,8 +152,8 @@ impl<'py> Merged<'py> {
         }
     }
 
-    pub fn candidates(mut self, ctx: &Context<'py>) -> PyResult<Bound<'py, PyList>> {
-        let py = ctx.normals.py();
+    /// The merged records, sorted by span then type, the forms of one span and type joined.
+    fn merged(mut self, ctx: &Context<'py>) -> PyResult<Vec<Record>> {
         self.found.sort_by_key(|&(key, _)| key);
         let mut out = Vec::with_capacity(self.found.len());
         let mut found = self.found.into_iter().peekable();
@@ -158,13 +162,36 @@ impl<'py> Merged<'py> {
                 forms = ctx.union.call1((forms, more))?.downcast_into::<PyTuple>()?;
             }
             let (start, end, rule_type) = key;
+            out.push(Record {
+                rule_type,
+                start,
+                end,
+                forms: forms.unbind(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The reference's list of `Candidate`s.
+    pub fn candidates(self, ctx: &Context<'py>) -> PyResult<Bound<'py, PyList>> {
+        let py = ctx.normals.py();
+        let records = self.merged(ctx)?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
             out.push(ctx.candidate.make([
-                ctx.types[rule_type].clone(),
-                start.into_pyobject(py)?.into_any(),
-                end.into_pyobject(py)?.into_any(),
-                forms.into_any(),
+                ctx.types[r.rule_type].clone(),
+                r.start.into_pyobject(py)?.into_any(),
+                r.end.into_pyobject(py)?.into_any(),
+                r.forms.into_bound(py).into_any(),
             ])?);
         }
         PyList::new(py, out)
+    }
+
+    /// The same candidates kept as records: a `Candidate` is built only when Python asks.
+    pub fn records(self, ctx: &Context<'py>) -> PyResult<Candidates> {
+        let types = [0, 1, 2].map(|i| ctx.types[i].clone().unbind());
+        let class = ctx.class.clone().unbind();
+        Ok(Candidates::new(self.merged(ctx)?, types, class))
     }
 }

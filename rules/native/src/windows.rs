@@ -5,9 +5,10 @@
 //! candidates' spans in Python; here both are plain arrays.
 
 use pyo3::prelude::*;
-use pyo3::types::{PySet, PyTuple};
+use pyo3::types::PySet;
 
 use crate::json::Tok;
+use crate::records::each_candidate;
 use crate::structure::Structure;
 
 /// The input candidates' spans sorted by start, and the furthest end reached so far.
@@ -21,19 +22,12 @@ impl Blocks {
         let mut spans = Vec::new();
         let mut reach = Vec::new();
         let mut furthest = 0;
-        let mut add = |c: &Bound<'_, PyAny>| -> PyResult<()> {
-            let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
-            let start: usize = c.get_borrowed_item(1)?.extract()?;
-            let end: usize = c.get_borrowed_item(2)?.extract()?;
+        each_candidate(text, |_, start, end, _| {
             furthest = furthest.max(end);
             spans.push((start, end));
             reach.push(furthest);
             Ok(())
-        };
-        match text.downcast::<PyTuple>() {
-            Ok(items) => items.iter_borrowed().try_for_each(|c| add(&c))?,
-            Err(_) => text.try_iter()?.try_for_each(|c| add(&c?))?,
-        }
+        })?;
         Ok(Blocks { spans, reach })
     }
 
@@ -121,22 +115,17 @@ fn reused<'py>(
     windows: &[(usize, usize)],
     out: &Bound<'py, PySet>,
 ) -> PyResult<()> {
-    for c in reuse.try_iter()? {
-        let c = c?;
-        let c = c.downcast::<PyTuple>()?; // a `Candidate`: (kind, start, end, forms)
-        let start: usize = c.get_borrowed_item(1)?.extract()?;
-        let end: usize = c.get_borrowed_item(2)?.extract()?;
+    each_candidate(reuse, |kind, start, end, forms| {
         let next = windows.partition_point(|w| w.0 <= start);
         if (next > 0 && start < windows[next - 1].1) || windows.get(next).is_some_and(|w| end > w.0)
         {
-            continue; // starts inside a window, or reaches into the next one
+            return Ok(()); // starts inside a window, or reaches into the next one
         }
-        let kind = c.get_borrowed_item(0)?;
-        for normal in c.get_borrowed_item(3)?.try_iter()? {
-            out.add((&kind, normal?))?;
+        for normal in forms.iter_borrowed() {
+            out.add((kind, normal))?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `joins._shifted`: where each input window is in the output, one walk over both.
