@@ -12,6 +12,8 @@ size, must give the same `CompanyRecord`s from both, in order, the records' memo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 
 from rules.detect import company, finder, structure
 from rules.detect.contact import CONTACT_META_KEYS
+from rules.model import RuleType
 from tests.budgets import examples
 
 needs_native = pytest.mark.skipif(finder.BACKEND != "native", reason="rules._native is not built")
@@ -58,6 +61,20 @@ def same(body: bytes) -> None:
     assert company.company_candidates(again) == expected  # another scan, the memo warm
     # the records and their query from the one compiled call (each shared keys tuple once)
     assert company.candidates_and_query(again) == (expected, company.query(expected))
+    check_records(company.candidates_and_query(again)[0], expected)
+
+
+def check_records(records: Sequence[company.CompanyRecord], expected: tuple[Any, ...]) -> None:
+    """A compiled `CompanyRecords` reads as the reference's tuple, and its compiled
+    `unchecked` and `denied_records` answer what the reference's loops answer over it."""
+    assert list(records) == list(expected) and len(records) == len(expected)
+    assert [records[i] for i in range(-len(records), len(records))] == [*expected, *expected]
+    assert records[1:] == expected[1:] and records[::-1] == expected[::-1]
+    assert company.unchecked(records) == company.unchecked(expected)
+    keys = sorted(company.query(expected))
+    for denied in ({}, set(keys[::2]), set(keys[1::3]), set(keys), {"name:nobody"}):
+        answer = {RuleType.COMPANY: denied}
+        assert company.denied_records(records, answer) == company.denied_records(expected, answer)
 
 
 @needs_native
@@ -90,3 +107,24 @@ def test_the_same_bytes_under_other_fields_are_other_records() -> None:
     assert found[0].values == ("domain:acme.com",)
     ids = json.dumps({"data": [{"id": 42}, {"id": "42"}, {"id": 42.0}]}).encode()
     same(ids)
+
+
+@needs_native
+def test_compiled_records_read_as_a_sequence_of_the_reference() -> None:
+    body = json.dumps({"data": [
+        {"name": "Acme", "city": "Austin", "website": "acme.com"}, {"name": "Acme"},
+        {"id": 7, "name": "Beta"},
+        {"name": [f"n{i}" for i in range(70)], "city": [f"c{i}" for i in range(70)]},  # unchecked
+    ]}).encode()
+    records, _ = company.candidates_and_query(finder.json_structure(body, CONTACT_META_KEYS, 512))
+    expected = company.candidates_reference(structure.reference(body, CONTACT_META_KEYS, 512))
+    assert type(records) is finder._native.CompanyRecords
+    assert records == expected and expected == records
+    assert company.unchecked(records) == 1 and not records[-1].complete
+    assert repr(records) == f"CompanyRecords({list(expected)!r})"
+    assert records != expected[:-1] and records != None  # noqa: E711
+    with pytest.raises(IndexError):
+        records[len(records)]
+    answer = {RuleType.COMPANY: {"name:acme", "domain:acme.com"}}
+    assert company.denied_records(records, answer) == {
+        records[0].node: "domain", records[1].node: "name"}

@@ -28,7 +28,7 @@ denied one (fail closed). So is a record with a name or city too long to read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
@@ -106,13 +106,14 @@ def company_candidates(scanned: Scan | Structure) -> tuple[CompanyRecord, ...]:
     if _native_companies is None or isinstance(flat, Reference):
         return candidates_reference(flat)
     memo, _ = _RECORDS.of(finder.FUSED, "") if finder.FUSED else (None, None)
-    found: list[CompanyRecord] = _native_companies(flat, _kind_of, memo, _keys_of, CompanyRecord)
-    return tuple(found)
+    return tuple(_native_companies(flat, _kind_of, memo, _keys_of, CompanyRecord))
 
 
-def candidates_and_query(scanned: Scan | Structure) -> tuple[tuple[CompanyRecord, ...], set[str]]:
+def candidates_and_query(scanned: Scan | Structure) -> tuple[Sequence[CompanyRecord], set[str]]:
     """`company_candidates` and their `query`; over a compiled structure from the one compiled
-    call, which adds each distinct keys tuple once (records of one company share theirs)."""
+    call, which adds each distinct keys tuple once (records of one company share theirs), its
+    records a compiled `CompanyRecords` (a `CompanyRecord` built per item read; `unchecked` and
+    `denied_records` read it without)."""
     flat = Reference(scanned) if isinstance(scanned, Scan) else scanned
     if _native_companies is None or isinstance(flat, Reference):
         found = candidates_reference(flat)
@@ -120,7 +121,7 @@ def candidates_and_query(scanned: Scan | Structure) -> tuple[tuple[CompanyRecord
     memo, _ = _RECORDS.of(finder.FUSED, "") if finder.FUSED else (None, None)
     keys: set[str] = set()
     records = _native_companies(flat, _kind_of, memo, _keys_of, CompanyRecord, keys)
-    return tuple(records), keys
+    return records, keys
 
 
 def candidates_reference(flat: Structure) -> tuple[CompanyRecord, ...]:
@@ -135,9 +136,10 @@ def candidates_reference(flat: Structure) -> tuple[CompanyRecord, ...]:
 
 _RECORDS = finder.Memos(lambda _: None, entries=16_384)
 """The compiled records' keys (as many as `_record_keys` caches); one memo, regions aside."""
-_native_companies: Callable[..., list[CompanyRecord]] | None = (
+_native_companies: Callable[..., Sequence[CompanyRecord]] | None = (
     finder._native.companies if finder._native is not None else None
 )
+_Compiled: object = finder._native.CompanyRecords if finder._native is not None else None
 
 
 def _grouped(flat: Structure) -> dict[int, list[tuple[str, str | int]]]:
@@ -235,15 +237,22 @@ def query(records: Iterable[CompanyRecord]) -> set[str]:
 
 def unchecked(records: Iterable[CompanyRecord]) -> int:
     """Records whose name x city pairs were too many to ask, or with a name or city too long to
-    read: each refuses the response."""
+    read: each refuses the response. A compiled `CompanyRecords` counted them when made."""
+    if type(records) is _Compiled:
+        count: int = records.unchecked()  # type: ignore[attr-defined]  # compiled, untyped
+        return count
     return [record.complete for record in records].count(False)
 
 
 def denied_records(records: Iterable[CompanyRecord], answer: Lookup) -> dict[int, Tier]:
-    """Record node → the highest tier at which a rule denies it."""
+    """Record node → the highest tier at which a rule denies it (the first of its keys the
+    answer holds: keys are highest tier first). Compiled over a compiled `CompanyRecords`."""
     denied = answer.get(RuleType.COMPANY, ())
     if not denied:
         return {}
+    if type(records) is _Compiled:
+        found: dict[int, Tier] = records.denied(denied, tier_of)  # type: ignore[attr-defined]
+        return found
     out: dict[int, Tier] = {}
     for record in records:
         hit = next((v for v in record.values if v in denied), None)

@@ -46,7 +46,8 @@ class Inspection:
     text: Sequence[Candidate]  # text scanner: byte spans → normal forms (a compiled
     # `Candidates`: its items are built when read; or a tuple)
     asked: dict[RuleType, set[str]]  # what to ask the store (read it, do not change it)
-    companies: tuple[company.CompanyRecord, ...] = ()  # records → company keys
+    companies: Sequence[company.CompanyRecord] = ()  # records → company keys (a compiled
+    # `CompanyRecords`: its items are built when read; or a tuple)
 
     @property
     def found(self) -> frozenset[Identifier]:

@@ -7,9 +7,15 @@
 //! (its fields' kinds and raw bytes) and kept in a `Memo`; a record of more than `CACHED` fields
 //! is asked every time, as the reference's cache does. The memo also keeps what field each
 //! member key names (`kind_of`), so a body seen before costs no Python call at all.
+//!
+//! The records stay Rust records in a `CompanyRecords` sequence (a 200-contact body has 200:
+//! a NamedTuple and an int each, built and freed per request, read back only to count the
+//! unchecked and find the denied): `CompanyRecord`s are built only for Python code that reads
+//! them (`__getitem__`, `__iter__`).
 
+use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet, PySlice, PyString, PyTuple};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::json::{TKind, Tok, NONE};
@@ -169,9 +175,10 @@ fn keys<'py>(
 }
 
 /// `[record(node, keys, complete)]` of every record that names a company (keys, or
-/// `complete` false), in order of its first field; with `query`, every key is also added to
-/// it (`rules.detect.company.query`), each keys tuple once: the records of one company share
-/// theirs (`company._shared`), so a body of one company's people adds its keys once.
+/// `complete` false), in order of its first field, as a `CompanyRecords` sequence; with
+/// `query`, every key is also added to it (`rules.detect.company.query`), each keys tuple once:
+/// the records of one company share theirs (`company._shared`), so a body of one company's
+/// people adds its keys once.
 #[pyfunction]
 #[pyo3(signature = (structure, kind_of, memo, keys_of, record, query=None))]
 pub fn companies<'py>(
@@ -182,14 +189,13 @@ pub fn companies<'py>(
     keys_of: &Bound<'py, PyAny>,
     record: &Bound<'py, PyAny>,
     query: Option<&Bound<'py, PySet>>,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<CompanyRecords> {
     let s = structure.get();
     let mut added: FxHashSet<usize> = FxHashSet::default(); // the keys tuples `query` holds
     let mut kinds = Kinds::default();
     let mut memo = memo.try_borrow_mut()?;
     let groups = grouped(s, py, kind_of, &mut kinds, &mut memo)?;
-    let record = Named::of(record)?;
-    let out = PyList::empty(py);
+    let mut out = Vec::new();
     let mut key = Vec::new();
     let mut from = 0;
     while from < groups.fields.len() {
@@ -200,17 +206,212 @@ pub fn companies<'py>(
         let (node, fields) = (groups.nodes[group], &groups.fields[from..to]);
         from = to;
         let found = keys(s, py, fields, &kinds, &mut memo, keys_of, &mut key)?;
-        let (names, complete) = (found.get_item(0)?, found.get_item(1)?);
-        if names.len()? == 0 && complete.is_truthy()? {
+        let names = found.get_item(0)?.downcast_into::<PyTuple>()?;
+        let complete = found.get_item(1)?.is_truthy()?;
+        if names.is_empty() && complete {
             continue;
         }
         if let Some(query) = query {
             if added.insert(names.as_ptr() as usize) {
-                let names = names.downcast::<PyTuple>()?;
                 names.iter_borrowed().try_for_each(|key| query.add(key))?;
             }
         }
-        out.append(record.make([node.into_pyobject(py)?.into_any(), names, complete])?)?;
+        out.push(Company {
+            node,
+            values: names.unbind(),
+            complete,
+        });
     }
-    Ok(out)
+    Ok(CompanyRecords {
+        unchecked: out.iter().filter(|r| !r.complete).count(),
+        items: out,
+        class: record.clone().unbind(),
+    })
+}
+
+/// One record: its node, its keys (the memo's shared tuple), whether they are all of them.
+struct Company {
+    node: isize,
+    values: Py<PyTuple>,
+    complete: bool,
+}
+
+/// A read-only sequence of `CompanyRecord(node, values, complete)`, equal item by item to the
+/// reference's tuple (`rules.detect.company.candidates_reference`).
+#[pyclass(frozen, sequence, module = "rules._native")]
+pub struct CompanyRecords {
+    items: Vec<Company>,
+    /// The `CompanyRecord` class.
+    class: Py<PyAny>,
+    unchecked: usize,
+}
+
+impl CompanyRecords {
+    fn make<'py>(
+        &self,
+        py: Python<'py>,
+        named: &Named<'py>,
+        r: &Company,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        named.make([
+            r.node.into_pyobject(py)?.into_any(),
+            r.values.bind(py).clone().into_any(),
+            pyo3::types::PyBool::new(py, r.complete)
+                .to_owned()
+                .into_any(),
+        ])
+    }
+
+    fn sliced(&self, py: Python<'_>, slice: &Bound<'_, PySlice>) -> PyResult<Self> {
+        let at = slice.indices(self.items.len() as isize)?;
+        let mut items = Vec::with_capacity(at.slicelength);
+        let mut index = at.start;
+        for _ in 0..at.slicelength {
+            let r = &self.items[index as usize];
+            items.push(Company {
+                node: r.node,
+                values: r.values.clone_ref(py),
+                complete: r.complete,
+            });
+            index += at.step;
+        }
+        Ok(CompanyRecords {
+            unchecked: items.iter().filter(|r| !r.complete).count(),
+            items,
+            class: self.class.clone_ref(py),
+        })
+    }
+}
+
+#[pymethods]
+impl CompanyRecords {
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+
+    /// A `CompanyRecord` by index, or a `CompanyRecords` by slice (as a tuple slices).
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        index: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(slice) = index.downcast::<PySlice>() {
+            return Ok(Bound::new(py, self.sliced(py, slice)?)?.into_any());
+        }
+        let index: isize = index.extract()?;
+        let at = if index < 0 {
+            index + self.items.len() as isize
+        } else {
+            index
+        };
+        let record = usize::try_from(at)
+            .ok()
+            .and_then(|at| self.items.get(at))
+            .ok_or_else(|| PyIndexError::new_err("record index out of range"))?;
+        self.make(py, &Named::of(self.class.bind(py))?, record)
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> CompanyRecordsIter {
+        CompanyRecordsIter {
+            seq: slf.unbind(),
+            at: 0,
+        }
+    }
+
+    /// Equal to any sequence of the same `CompanyRecord`s (the reference's tuple); anything
+    /// that is not iterable is left to Python (unequal).
+    fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<PyObject> {
+        let py = slf.py();
+        let Ok(theirs) = other.try_iter() else {
+            return Ok(py.NotImplemented());
+        };
+        let theirs = PyList::new(py, theirs.collect::<PyResult<Vec<_>>>()?)?;
+        let mine = PyList::new(py, slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        Ok(mine
+            .eq(theirs)?
+            .into_pyobject(py)?
+            .to_owned()
+            .into_any()
+            .unbind())
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let items = PyList::new(slf.py(), slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        Ok(format!("CompanyRecords({})", items.repr()?))
+    }
+
+    /// `rules.detect.company.unchecked`: the records not read whole (counted when made).
+    fn unchecked(&self) -> usize {
+        self.unchecked
+    }
+
+    /// `rules.detect.company.denied_records` of a non-empty `denied`: record node → the tier
+    /// (`tier_of(key)`) of its first key `denied` holds. `tier_of` is asked once per distinct
+    /// key tuple and hit: the records of one company share their keys.
+    fn denied<'py>(
+        &self,
+        py: Python<'py>,
+        denied: &Bound<'py, PyAny>,
+        tier_of: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let mut seen: Vec<(usize, Option<Bound<'py, PyAny>>)> = Vec::new(); // keys tuple → tier
+        for r in &self.items {
+            let values = r.values.bind(py);
+            let known = seen.iter().find(|(at, _)| *at == values.as_ptr() as usize);
+            let tier = match known {
+                Some((_, tier)) => tier.clone(),
+                None => {
+                    let tier = first_in(values, denied)?
+                        .map(|hit| tier_of.call1((hit,)))
+                        .transpose()?;
+                    if seen.len() < 64 {
+                        seen.push((values.as_ptr() as usize, tier.clone()));
+                    }
+                    tier
+                }
+            };
+            if let Some(tier) = tier {
+                out.set_item(r.node, tier)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The first of `values` that `denied` holds.
+fn first_in<'py>(
+    values: &Bound<'py, PyTuple>,
+    denied: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    for value in values.iter_borrowed() {
+        if denied.contains(&*value)? {
+            return Ok(Some(value.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// `iter(records)`: a `CompanyRecord` per step.
+#[pyclass(module = "rules._native")]
+pub struct CompanyRecordsIter {
+    seq: Py<CompanyRecords>,
+    at: usize,
+}
+
+#[pymethods]
+impl CompanyRecordsIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let seq = self.seq.get();
+        let Some(record) = seq.items.get(self.at) else {
+            return Ok(None);
+        };
+        self.at += 1;
+        seq.make(py, &Named::of(seq.class.bind(py))?, record)
+            .map(Some)
+    }
 }

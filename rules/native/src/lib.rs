@@ -380,6 +380,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(place::place, m)?)?;
     m.add_class::<Memo>()?;
     m.add_class::<records::Candidates>()?;
+    m.add_class::<companies::CompanyRecords>()?;
     m.add_class::<json::KeyFacts>()?;
     m.add_class::<structure::Structure>()?;
     m.add_function(wrap_pyfunction!(structure::json_structure, m)?)?;
