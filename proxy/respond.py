@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Protocol
 
 from proxy.errors import UpstreamBodyError
@@ -85,7 +86,8 @@ def json_filter(body: bytes, region: str) -> JsonPlan:
 
 def with_rendered(inspection: pipeline.Inspection, region: str) -> pipeline.Inspection:
     """The inspection with the candidates of its strings as a page renders them (HTML in a
-    field: `<wbr>`, `\\u0000` dropped): a denied one denies its string token."""
+    field: `<wbr>`, `\\u0000` dropped): a denied one denies its string token. Merged in span
+    order, as the scanner's: the join windows (rules/detect/joins.py) bisect on it."""
     found = rendered.candidates_bytes(inspection.body, region)
     if not found:
         return inspection
@@ -93,7 +95,11 @@ def with_rendered(inspection: pipeline.Inspection, region: str) -> pipeline.Insp
     asked = {rule_type: set(values) for rule_type, values in inspection.asked.items()}
     for rule_type, values in query_for(ids).items():
         asked.setdefault(rule_type, set()).update(values)
-    return replace(inspection, text=(*inspection.text, *found), asked=asked)
+    text = tuple(sorted((*inspection.text, *found), key=_SPAN_ORDER))
+    return replace(inspection, text=text, asked=asked)
+
+
+_SPAN_ORDER = attrgetter("start", "end", "kind")  # rules/detect/scan.py's order
 
 
 @dataclass(slots=True)

@@ -3,8 +3,10 @@ that each candidate's span covers the identifier as written, markup included."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from proxy import respond
 from rules.detect import rendered
 from rules.model import RuleType
 
@@ -52,3 +54,15 @@ def test_quoted_printable_is_read_decoded_in_a_mail() -> None:
     written = {part[c.start:c.end] for c in found}
     assert {"jane.doe=40acme.com", "+1 512 555 01=\r\n00"} <= written
     assert rendered.candidates(part, "US") == []  # not a mail: `=40` is what a reader sees
+
+
+def test_a_json_plan_keeps_the_rendered_candidates_in_span_order() -> None:
+    """The join windows bisect on the candidates' starts (rules/detect/joins.py): a rendered
+    candidate early in the body is merged in place, not appended after the scanner's."""
+    body = orjson.dumps({"bio": "mail jane.doe<wbr>@acme.com", "email": "bob@acme.com",
+                         "phone": "+15125550100"})
+    inspection = respond.json_filter(body, "US").inspection
+    assert inspection is not None
+    text = inspection.text
+    assert any(c.end - c.start > len("jane.doe@acme.com") for c in text)  # the rendered one
+    assert [(c.start, c.end) for c in text] == sorted((c.start, c.end) for c in text)
