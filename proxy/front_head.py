@@ -11,6 +11,7 @@ server gets the connection from that request's first byte on.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,8 +27,9 @@ _NOT_PLAIN = ("transfer-encoding", "expect", "upgrade")
 _MAX_DIGITS = 20
 """A longer Content-Length is all leading zeros (llhttp takes any number of them, and
 refuses a value past 64 bits): aiohttp's to read, as int() refuses over 4,300 digits."""
-_ODD_PATH = (b"%", b"\\", b"/.", b"//", b"#")
-"""A path aiohttp would decode or normalise (percent escapes, dot segments) before routing it."""
+_ODD_PATH = re.compile(rb"%|\\|/\.|//|#")
+"""A path aiohttp would decode or normalise (percent escapes, dot segments) before routing it:
+`%`, `\\`, `/.`, `//` or `#` anywhere (one search: a generator over the five cost ~0.6 µs)."""
 
 
 class HandOver(enum.Enum):
@@ -106,7 +108,7 @@ def read_head(
         return HAND_OVER
     path = reader.url.partition(b"?")[0]
     if (not reader.url.isascii() or not path.startswith(b"/")
-            or any(odd in path for odd in _ODD_PATH)):
+            or _ODD_PATH.search(path) is not None):
         return HAND_OVER  # a byte past ASCII (llhttp refuses it too): never decoded by a guess
     raw_path = reader.url.decode("ascii")
     if raw_path.partition("?")[0].startswith(api_prefixes):
