@@ -7,9 +7,9 @@ rules and its campaign's share one Cluster slot.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
-from collections.abc import Sequence
 
 from rules.model import GLOBAL, is_tenant
 
@@ -57,11 +57,13 @@ def scope_kind(scope: str) -> str:
     return "campaign" if "/" in scope else "key"
 
 
+@functools.lru_cache(maxsize=4096)
 def filtering_scopes(
-    tenant: str, *, include_global: bool, campaign: str | None, lists: Sequence[str]
+    tenant: str, *, include_global: bool, campaign: str | None, lists: tuple[str, ...]
 ) -> tuple[str, ...]:
     """The scopes a response of `tenant` is filtered by: its own, then (unless only its own
-    rules are asked) global and its assigned lists, then its campaign's (with the header)."""
+    rules are asked) global and its assigned lists, then its campaign's (with the header).
+    Kept per arguments: every lookup asks, and a key asks the same (~0.3 µs each)."""
     if tenant == GLOBAL:
         return (GLOBAL,)
     scopes = [tenant]
@@ -72,6 +74,8 @@ def filtering_scopes(
     return tuple(scopes)
 
 
+@functools.lru_cache(maxsize=4096)
 def has_lists(tenant: str, include_global: bool) -> bool:
-    """Whether a lookup for `tenant` reads its assigned lists: a key's, with global rules."""
+    """Whether a lookup for `tenant` reads its assigned lists: a key's, with global rules.
+    Kept per tenant: every lookup asks, and the tenant regex cost ~0.3 µs."""
     return include_global and tenant != GLOBAL and is_tenant(tenant)
