@@ -203,13 +203,16 @@ class Forwarder:
 
         `out_headers` None: no header held a candidate before stripping (the usual), so none
         can now; they are not read again."""
-        region = self.settings.phone_region
-        header_ids: set[Identifier] = set() if out_headers is None else {
-            i for name, value in out_headers.items()
-            for i in header_identifiers(name, value, region)}  # cached per header
-        heads = pipeline.verdict(header_ids, answer, asked)
-        unasked = merged(verdict.unasked, heads.unasked)
-        leaked = verdict.leaked or heads.leaked
+        unasked: Lookup = verdict.unasked
+        leaked = verdict.leaked
+        if out_headers is not None:  # else no header can hold one: no verdict of nothing
+            region = self.settings.phone_region
+            header_ids: set[Identifier] = {
+                i for name, value in out_headers.items()
+                for i in header_identifiers(name, value, region)}  # cached per header
+            heads = pipeline.verdict(header_ids, answer, asked)
+            unasked = merged(unasked, heads.unasked)
+            leaked = leaked or heads.leaked
         if unasked and not leaked:
             metrics.SECOND_LOOKUPS.inc()
             more = await self.lookup(request, unasked)
