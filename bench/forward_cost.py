@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bench.cli import load_redis
@@ -241,6 +242,8 @@ async def report(
             answers[i % n], cast(Policy, settings.policy))),
         ("plan.verify + verified", verified),
         ("web.Response", lambda i: _response(results[i % n].body, out_headers)),
+        ("web.Response + whole (its bytes)", lambda i: whole(
+            _response(results[i % n].body, out_headers), True)),
     ]
     for name, step in steps:
         if only not in name:
@@ -256,10 +259,8 @@ def _send(forwarder: Forwarder, request: FrontRequest) -> Awaitable[None]:
     return sent()
 
 
-def _response(body: bytes, out_headers: CIMultiDict[str]) -> None:
-    from aiohttp import web
-
-    web.Response(status=200, body=body, headers=out_headers.copy())
+def _response(body: bytes, out_headers: CIMultiDict[str]) -> web.Response:
+    return web.Response(status=200, body=body, headers=out_headers.copy())
 
 
 def main() -> None:
