@@ -34,10 +34,14 @@ class Upstream:
     """Where every request goes, whatever its target says."""
 
     base: URL
+    text: str
+    """`base` as text, and its scheme, host and port below: worked out once, not per request."""
+    authority: tuple[str, str | None, int | None]
 
     @classmethod
     def parse(cls, url: str) -> Upstream:
-        return cls(URL(url.rstrip("/"), encoded=True))
+        base = URL(url.rstrip("/"), encoded=True)
+        return cls(base, str(base), (base.scheme, base.host, base.port))
 
     def url_for(self, target: str) -> URL:
         """The upstream URL for a request target (see `request_target`)."""
@@ -45,8 +49,8 @@ class Upstream:
 
     def join(self, checked: str) -> URL:
         """The upstream URL for a target `request_target` has already returned."""
-        url = URL(f"{self.base}{checked}", encoded=True)
-        if (url.scheme, url.host, url.port) != (self.base.scheme, self.base.host, self.base.port):
+        url = URL(f"{self.text}{checked}", encoded=True)
+        if (url.scheme, url.host, url.port) != self.authority:
             raise BadRequestError("request target must stay on the upstream")
         return url
 
