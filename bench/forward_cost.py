@@ -207,6 +207,12 @@ async def report(
     async def lookup(i: int) -> None:
         await forwarder.lookup(requests[i % n], queries[i % n])
 
+    fresh = [[{t: {v.encode().decode() for v in vs} for t, vs in q.items()} for q in queries]
+             for _ in range(calls // n + 1)]
+
+    async def lookup_fresh(i: int) -> None:
+        await forwarder.lookup(requests[i % n], fresh[i // n][i % n])
+
     async def verified(i: int) -> None:
         j = i % n
         verdict = plans[j].verify(results[j], region, answers[j], queries[j])
@@ -236,6 +242,7 @@ async def report(
         ("plan.query + merged", lambda i: merged(plans[i % n].query(),
                                                  query_for(found.identifiers()))),
         ("lookup", lookup),
+        ("lookup, a query of fresh strings", lookup_fresh),
         ("company.answer_for", lambda i: company.answer_for(
             answers[i % n], settings.company_name_only_match)),
         ("counted", lambda i: forwarder.counted(requests[i % n], answers[i % n])),
