@@ -14,6 +14,7 @@ identifier leaves. No hole was found (session s20, 2026-12-02): these are guard 
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import operator
@@ -217,3 +218,27 @@ def test_the_compiled_sequences_read_alike_through_every_python_reader() -> None
             operator.getitem(compiled, -len(expected) - 1)
     assert scan.scan_bytes(b"", REGION) == [] and not scan.scan_bytes(b"", REGION)
     assert all(type(c) is Candidate for c in inspection.text)
+
+
+_SEQUENCE_ITEM = ctypes.pythonapi.PySequence_GetItem
+_SEQUENCE_ITEM.restype = ctypes.py_object
+_SEQUENCE_ITEM.argtypes = [ctypes.py_object, ctypes.c_ssize_t]
+
+
+@needs_native
+@pytest.mark.xfail(strict=True, reason=(
+    "latent: `#[pyclass(sequence)]` puts `__len__` in sq_length, so CPython's PySequence_GetItem "
+    "adds the length to a negative index before PyO3's sq_item passes it to `__getitem__`, which "
+    "adds it again: -len-1 reads the last item where a tuple raises IndexError (as any Python "
+    "class with __len__/__getitem__ does). No Python reader nor the core indexes them through the "
+    "C sequence protocol; the fix is dropping `sequence` (PyO3 then leaves sq_length empty) plus a "
+    "`__reversed__`, for Candidates, CompanyRecords and Sites alike"))
+def test_the_c_sequence_protocol_bounds_a_negative_index_as_a_tuple_does() -> None:
+    """`PySequence_GetItem` (the C API a C extension indexes with) as on the tuple."""
+    inspection = pipeline.inspect(_BODY, REGION)
+    for compiled in (inspection.text, inspection.companies, inspection.sites):
+        expected = tuple(compiled)
+        for index in range(-len(expected), len(expected)):
+            assert _SEQUENCE_ITEM(compiled, index) == _SEQUENCE_ITEM(expected, index)
+        with pytest.raises(IndexError):
+            _SEQUENCE_ITEM(compiled, -len(expected) - 1)
