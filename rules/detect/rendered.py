@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Iterable
 from itertools import accumulate
 
 from rules.detect.scan import Candidate, merge_spans, scan
@@ -171,8 +172,19 @@ def candidates_bytes(body: bytes, region: str) -> list[Candidate]:
     found = rendered_candidates(text, region, json=True)
     if len(text) == len(body):  # ASCII: characters are bytes
         return found
+    at = _byte_offsets(text, {i for c in found for i in (c.start, c.end)})
+    return [Candidate(c.kind, at[c.start], at[c.end], c.normal) for c in found]
 
-    def at(i: int) -> int:
-        return len(text[:i].encode("utf-8", errors="surrogateescape"))
 
-    return [Candidate(c.kind, at(c.start), at(c.end), c.normal) for c in found]
+def _byte_offsets(text: str, positions: Iterable[int]) -> dict[int, int]:
+    """Each character offset of `text` in `positions` as its UTF-8 byte offset, in one walk:
+    encoding the whole prefix per offset was quadratic in an upstream's hands (16,000
+    candidates in 560 kB: 3.5 s of CPU). A slice edge never splits a character (the
+    surrogateescape ones included: one code point per byte), so the pieces add up."""
+    out: dict[int, int] = {}
+    at = byte = 0
+    for position in sorted(positions):
+        byte += len(text[at:position].encode("utf-8", errors="surrogateescape"))
+        out[position] = byte
+        at = position
+    return out
