@@ -100,3 +100,64 @@ def test_rendered_spans_of_a_large_non_ascii_body_are_found_in_linear_time() -> 
     found = rendered.candidates_bytes(body, "US")
     assert time.process_time() - started < 1.0
     assert len(found) == 16_000
+
+
+@pytest.mark.parametrize("markup", [
+    "<!--" + "x" * 5_000 + "-->",  # a comment past the old 4,096-character bound
+    "<span title='" + "x" * 3_000 + "'>",  # a tag past the old 2,048
+    "<wbr" + " " * 3_000 + ">",
+    "<!--" + "x" * 50_000 + "-->",
+])
+def test_markup_of_any_length_between_two_halves_is_read_through(markup: str) -> None:
+    """A browser drops a comment or tag whatever its length: a bound on it was a way out for
+    a denied email (`jane.doe` + a long comment + `@acme.com` shows `jane.doe@acme.com`)."""
+    text = f"mail jane.doe{markup}@acme.com now"
+    assert (EMAIL,) in [c.normal for c in rendered.candidates(text, "US")]
+    body = orjson.dumps({"data": [{"bio": text, "name": "Jane"}]})
+    assert (EMAIL,) in [c.normal for c in rendered.candidates_bytes(body, "US")]
+    plan = respond.json_filter(body, "US")
+    answer = {RuleType.EMAIL: {EMAIL}}
+    assert EMAIL in plan.query()[RuleType.EMAIL]
+    result = plan.filtered(answer, "strip")
+    assert b"jane.doe" not in result.body and not result.unplaced
+    assert not plan.verify(result, "US", answer, plan.query()).leaked
+
+
+@pytest.mark.parametrize("piece", ["<!--", "<!--x", "<!-", "<a ", "<a\\\"", "\\u0000<!--"])
+@pytest.mark.parametrize("json", [False, True])
+def test_markup_that_never_closes_is_read_in_linear_time(piece: str, json: bool) -> None:
+    """An upstream chooses the body: each unclosed `<!--` was matched up to 4,096 characters
+    on (64,000 of them in 256 kB: ~7 s of CPU, 32 MiB allowed). The next `-->` and quote are
+    searched once for all of them; a tag stops at the next `<` or `>`."""
+    text = "mail jane.doe@acme.com " + piece * 64_000
+    body = orjson.dumps({"bio": text}) if json else text.encode()
+    started = time.process_time()
+    if json:
+        rendered.candidates_bytes(body, "US")
+    else:
+        rendered.candidates(text, "US")
+    assert time.process_time() - started < 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "<!-- a > mail jane.doe<wbr>@acme.com",  # unclosed: `<!-- a >` a tag to a naive stripper
+    "<!-- mail jane.doe<wbr>@acme.com",
+    "mail jane.doe<!-- a -->@acme.com <!-- never closed",
+])
+def test_an_unclosed_comment_hides_nothing_from_the_reading(text: str) -> None:
+    """A browser hides what follows an unclosed `<!--`; a tag stripper does not: the reading
+    keeps what follows it (over-reading is the safe side), in a text and in a JSON string."""
+    assert (EMAIL,) in [c.normal for c in rendered.candidates(text, "US")]
+    body = orjson.dumps({"bio": text})
+    assert (EMAIL,) in [c.normal for c in rendered.candidates_bytes(body, "US")]
+
+
+def test_a_comment_in_a_json_string_ends_there() -> None:
+    """`<!--` in one string and `-->` in the next: no comment (the page renders each alone), so
+    the tag after the `<!--` still drops; an escaped quote (after an odd run of backslashes)
+    does not end a comment, an even run's quote ends its string."""
+    body = orjson.dumps({"a": 'x<!-- \\" jane.doe<wbr>@acme.com \\', "b": "-->"})
+    assert b'\\\\\\" jane' in body and b'com \\\\","b"' in body  # an odd run, an even run
+    assert (EMAIL,) in [c.normal for c in rendered.candidates_bytes(body, "US")]
+    body = orjson.dumps({"a": 'jane.doe<!-- say "hi" \\" > \\\\" -->@acme.com'})
+    assert (EMAIL,) in [c.normal for c in rendered.candidates_bytes(body, "US")]

@@ -26,11 +26,12 @@ from rules.detect.textview import View
 
 __all__ = ["MARKERS", "candidates", "candidates_bytes", "quoted_printable"]
 
-_TAG = re.compile(r"<!--.{0,4096}?-->|<[A-Za-z/!?][^<>]{0,2048}>", re.S)
+_TAG = re.compile(r"<[A-Za-z/!?][^<>]*+>")
 _IN_JSON = r'(?:[^"\\]|\\.)'  # inside one JSON string: a quote only escaped
-_JSON_TAG = re.compile(
-    rf"<!--{_IN_JSON}{{0,4096}}?-->|<[A-Za-z/!?](?:(?![<>]){_IN_JSON}){{0,2048}}>", re.S
-)
+_JSON_TAG = re.compile(rf"<[A-Za-z/!?](?:(?![<>]){_IN_JSON})*+>", re.S)
+"""A tag of any length (a bound was a way out: `jane.doe`, a 3,000-character tag, `@acme.com`),
+in linear time: it stops at the next `<` or `>` (or quote), where the search for the next `<`
+starts anyway. Comments are `_Comments`'."""
 _MARKUP = re.compile(rf"({_TAG.pattern}|\x00|\\u0000)", re.S)
 _JSON_MARKUP = re.compile(rf"({_JSON_TAG.pattern}|\\u0000)", re.S)
 _DENSE = 64  # one `<` or NUL in fewer characters: split by regex (C), else `str.find`
@@ -52,7 +53,8 @@ def rendered_candidates(text: str, region: str, json: bool = False) -> list[Cand
     dropped piece), spans in `text`. In a JSON text markup is read inside one string."""
     if not _has_markers(text):
         return []
-    if (text.count("<") + text.count("\0")) * _DENSE > len(text):  # dense: one split in C
+    dense = (text.count("<") + text.count("\0")) * _DENSE > len(text)
+    if dense and "<!--" not in text:  # one split in C (a comment needs `_Comments`)
         parts = (_JSON_MARKUP if json else _MARKUP).split(text)  # kept, dropped, kept, …
     else:
         parts = _parts(text, _dropped(text, json))
@@ -88,13 +90,16 @@ def _dropped(text: str, json: bool) -> list[tuple[int, int]]:
     """The spans a browser drops (tags, comments, NULs, `\\u0000`), in order, disjoint. Found
     by `str.find` (C speed), a regex matched only where a `<` stands: markup is sparse."""
     tag = _JSON_TAG if json else _TAG
+    comments = _Comments(text, json)
     spans: list[tuple[int, int]] = []
     position = text.find("<")
     while position != -1:
-        match = tag.match(text, position)
-        if match is not None:
-            spans.append(match.span())
-        position = text.find("<", match.end() if match else position + 1)
+        end = comments.end(position)
+        if end is None and (match := tag.match(text, position)) is not None:
+            end = match.end()
+        if end is not None:
+            spans.append((position, end))
+        position = text.find("<", position + 1 if end is None else end)
     for needle in ("\0", "\\u0000"):
         position = text.find(needle)
         while position != -1:
@@ -107,6 +112,45 @@ def _dropped(text: str, json: bool) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
+
+
+class _Comments:
+    """Where a comment starting at a `<` ends: at the first `-->` after its `<!--`, whatever its
+    length (a bound was a way out: `jane.doe`, a 5,000-character comment, `@acme.com`); in a
+    JSON text only if no quote ends the string first. Unclosed, it is no comment (a tag, maybe:
+    a renderer may read it so; over-reading is the safe side). The next `-->` and quote are
+    searched from where the last search found them (the `<`s come in order): linear in the
+    text, where a regex rescanned up to 4,096 characters per unclosed `<!--`."""
+
+    def __init__(self, text: str, json: bool) -> None:
+        self.text, self.json = text, json
+        self.close = self.quote = -2  # the next `-->` / unescaped quote found so far (-1: none)
+
+    def end(self, position: int) -> int | None:
+        if not self.text.startswith("<!--", position):
+            return None
+        start = position + 4
+        if self.close != -1 and self.close < start:
+            self.close = self.text.find("-->", start)
+        if self.close == -1:
+            return None
+        if self.json:
+            if self.quote != -1 and self.quote < start:
+                self.quote = self._quote(start)
+            if self.quote != -1 and self.quote < self.close:
+                return None  # the string ends before the comment does
+        return self.close + 3
+
+    def _quote(self, start: int) -> int:
+        """The first quote at or after `start` that no backslash escapes, or -1."""
+        text = self.text
+        quote = text.find('"', start)
+        while quote != -1:
+            backslashes = quote - len(text[start:quote].rstrip("\\")) - start
+            if backslashes % 2 == 0:
+                return quote
+            start, quote = quote + 1, text.find('"', quote + 1)
+        return -1
 
 
 _INERT = frozenset('"<>\r\n')
