@@ -3,8 +3,6 @@ that each candidate's span covers the identifier as written, markup included."""
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import pytest
 
@@ -91,14 +89,12 @@ def test_rendered_spans_of_a_non_ascii_body_are_its_byte_offsets(pad: str) -> No
         f"j{i}@acme.com".encode() for i in range(40)}
 
 
-def test_rendered_spans_of_a_large_non_ascii_body_are_found_in_linear_time() -> None:
-    """An upstream chooses the body: each span mapped to bytes by encoding the text before it
-    again was quadratic (16,000 candidates in 560 kB: ~4 s of CPU, 32 MiB allowed). Mapped in
-    one walk it is ~0.1 s; the bound leaves the noisy shared box a 10x margin."""
+def test_rendered_spans_of_a_large_non_ascii_body_are_all_found() -> None:
+    """Each span is mapped to bytes in one walk (encoding the text before it again was
+    quadratic: 16,000 candidates in 560 kB took ~4 s of CPU, now ~0.1 s; measured, not timed
+    here: speed is bench/'s)."""
     body = orjson.dumps({"data": [{"bio": f"é j{i}<wbr>@acme.com"} for i in range(16_000)]})
-    started = time.process_time()
     found = rendered.candidates_bytes(body, "US")
-    assert time.process_time() - started < 1.0
     assert len(found) == 16_000
 
 
@@ -125,18 +121,14 @@ def test_markup_of_any_length_between_two_halves_is_read_through(markup: str) ->
 
 @pytest.mark.parametrize("piece", ["<!--", "<!--x", "<!-", "<a ", "<a\\\"", "\\u0000<!--"])
 @pytest.mark.parametrize("json", [False, True])
-def test_markup_that_never_closes_is_read_in_linear_time(piece: str, json: bool) -> None:
-    """An upstream chooses the body: each unclosed `<!--` was matched up to 4,096 characters
-    on (64,000 of them in 256 kB: ~7 s of CPU, 32 MiB allowed). The next `-->` and quote are
-    searched once for all of them; a tag stops at the next `<` or `>`."""
-    text = "mail jane.doe@acme.com " + piece * 64_000
+def test_markup_that_never_closes_hides_nothing(piece: str, json: bool) -> None:
+    """An unclosed `<!--` or tag hides nothing; and it is read once (64,000 of them in 256 kB
+    took ~7 s of CPU when each was matched up to 4,096 characters on, now milliseconds:
+    measured, not timed here)."""
+    text = "mail jane.doe" + piece * 64_000 + "@acme.com"
     body = orjson.dumps({"bio": text}) if json else text.encode()
-    started = time.process_time()
-    if json:
-        rendered.candidates_bytes(body, "US")
-    else:
-        rendered.candidates(text, "US")
-    assert time.process_time() - started < 1.0
+    found = rendered.candidates_bytes(body, "US") if json else rendered.candidates(text, "US")
+    assert (EMAIL,) not in [c.normal for c in found]
 
 
 @pytest.mark.parametrize("text", [
