@@ -163,97 +163,136 @@ async def measure(kind: str, calls: int, rounds: int, only: str) -> None:
             await report(filtering, exempt, bodies, calls, rounds, only)
 
 
-async def report(
-    forwarder: Forwarder, exempt: Forwarder, bodies: dict[str, bytes], calls: int, rounds: int,
-    only: str,
-) -> None:
-    """Each step's figure; `only`: the steps whose name holds it."""
-    settings, region = forwarder.settings, forwarder.settings.phone_region
-    paths = list(bodies)
+@dataclass
+class Fixture:
+    """What the steps share: the forwarders, the bodies and the requests, and each body's
+    plan, query, answer and result worked out once."""
+
+    forwarder: Forwarder
+    exempt: Forwarder
+    raws: list[bytes]
+    requests: list[FrontRequest]
+    body: dict[int, bytes]
+    label: media.Label
+    out_headers: CIMultiDict[str]
+    plans: list[respond.Plan]
+    queries: list[Any]
+    answers: list[Any]
+    results: list[Any]
+
+
+async def fixture(forwarder: Forwarder, exempt: Forwarder, bodies: dict[str, bytes]) -> Fixture:
+    region, paths = forwarder.settings.phone_region, list(bodies)
     raws = [request_bytes(path, KEYS[0]) for path in paths]
-    serve, serve_exempt = front_serve(forwarder), front_serve(exempt)
     requests = [front_request(raw) for raw in raws]
     for request in requests:  # the id the edge sets, the tenant and campaign the filter reads
         request[REQUEST_ID] = "bench"
         await forwarder.send(request, forwarder.upstream.join(request.raw_path))
     label = media.Label.of(upstream_response(bodies[paths[0]]).headers)
     body = {i: bodies[p] for i, p in enumerate(paths)}
-    n = len(paths)
-
-    async def whole_request(i: int) -> None:
-        request = front_request(raws[i % n])
-        whole(cast(Any, await serve(request)), True)
-
-    async def exempt_request(i: int) -> None:
-        request = front_request(raws[i % n])
-        whole(cast(Any, await serve_exempt(request)), True)
-
-    async def forwarder_call(i: int) -> None:
-        await forwarder(requests[i % n])
-
-    async def filtered(i: int) -> None:
-        await forwarder.filtered(requests[i % n], upstream_response(body[i % n]), label)
-
-    async def read(i: int) -> None:
-        await read_body(upstream_response(body[i % n]), settings)
-
     out_headers = headers.client_response(upstream_response(b"").headers, rewritten=False)
-    plans = [respond.plan_for(media.BodyKind.JSON, body[i], label, region) for i in range(n)]
+    plans = [respond.plan_for(media.BodyKind.JSON, body[i], label, region) for i in body]
     found = HeaderIds.of(out_headers, region)
     queries = [merged(p.query(), query_for(found.identifiers())) for p in plans]
-    answers = [await forwarder.lookup(requests[i], queries[i]) for i in range(n)]
-    results = [p.filtered(answers[i], cast(Policy, settings.policy)) for i, p in enumerate(plans)]
+    answers = [await forwarder.lookup(requests[i], queries[i]) for i in body]
+    policy = cast(Policy, forwarder.settings.policy)
+    results = [p.filtered(answers[i], policy) for i, p in enumerate(plans)]
+    return Fixture(forwarder, exempt, raws, requests, body, label, out_headers, plans, queries,
+                   answers, results)
 
-    async def lookup(i: int) -> None:
-        await forwarder.lookup(requests[i % n], queries[i % n])
 
-    fresh = [[{t: {v.encode().decode() for v in vs} for t, vs in q.items()} for q in queries]
-             for _ in range(calls // n + 1)]
+def request_steps(f: Fixture) -> list[tuple[str, Step]]:
+    """The whole request, and what the Forwarder does before the body is read."""
+    serve, serve_exempt, n = front_serve(f.forwarder), front_serve(f.exempt), len(f.raws)
 
-    async def lookup_fresh(i: int) -> None:
-        await forwarder.lookup(requests[i % n], fresh[i // n][i % n])
+    async def whole_request(i: int) -> None:
+        whole(cast(Any, await serve(front_request(f.raws[i % n]))), True)
 
-    async def verified(i: int) -> None:
-        j = i % n
-        verdict = plans[j].verify(results[j], region, answers[j], queries[j])
-        await forwarder.verified(requests[j], None, answers[j], queries[j], verdict)
+    async def exempt_request(i: int) -> None:
+        whole(cast(Any, await serve_exempt(front_request(f.raws[i % n]))), True)
 
-    steps: list[tuple[str, Step]] = [
+    async def forwarder_call(i: int) -> None:
+        await f.forwarder(f.requests[i % n])
+
+    async def filtered(i: int) -> None:
+        await f.forwarder.filtered(f.requests[i % n], upstream_response(f.body[i % n]), f.label)
+
+    async def read(i: int) -> None:
+        await read_body(upstream_response(f.body[i % n]), f.forwarder.settings)
+
+    return [
         ("request (front head → edge → Forwarder → bytes)", whole_request),
         ("request, filtering off (--exempt-paths /api)", exempt_request),
         ("Forwarder.__call__", forwarder_call),
         ("Forwarder.filtered", filtered),
-        ("upstream_response (the harness's own)", lambda i: upstream_response(body[i % n])
-        ),
-        ("front_request (read_head, FrontRequest)", lambda i: front_request(raws[i % n])
-        ),
-        ("send (headers out, tenant)", lambda i: _send(forwarder, requests[i % n])),
+        ("upstream_response (the harness's own)", lambda i: upstream_response(f.body[i % n])),
+        ("front_request (read_head, FrontRequest)", lambda i: front_request(f.raws[i % n])),
+        ("send (headers out, tenant)", lambda i: _send(f.forwarder, f.requests[i % n])),
         ("read_body", read),
-        ("decoded", lambda i: decoded(body[i % n], "", settings.max_filter_body)),
-        ("media.classify", lambda i: media.classify(label, body[i % n], settings.binary_types)
-        ),
+    ]
+
+
+def body_steps(f: Fixture) -> list[tuple[str, Step]]:
+    """From the body read to the plan and the query."""
+    settings, n = f.forwarder.settings, len(f.raws)
+    region = settings.phone_region
+    found = HeaderIds.of(f.out_headers, region)
+    return [
+        ("decoded", lambda i: decoded(f.body[i % n], "", settings.max_filter_body)),
+        ("media.classify", lambda i: media.classify(f.label, f.body[i % n],
+                                                    settings.binary_types)),
         ("Label.of", lambda i: media.Label.of(upstream_response(b"").headers)),
         ("headers.client_response", lambda i: headers.client_response(
             upstream_response(b"").headers, rewritten=False)),
-        ("headers.private", lambda i: headers.private(out_headers.copy())),
-        ("HeaderIds.of", lambda i: HeaderIds.of(out_headers, region)),
+        ("headers.private", lambda i: headers.private(f.out_headers.copy())),
+        ("HeaderIds.of", lambda i: HeaderIds.of(f.out_headers, region)),
         ("plan_for (pipeline.inspect + rendered)", lambda i: respond.plan_for(
-            media.BodyKind.JSON, body[i % n], label, region)),
-        ("plan.query + merged", lambda i: merged(plans[i % n].query(),
+            media.BodyKind.JSON, f.body[i % n], f.label, region)),
+        ("plan.query + merged", lambda i: merged(f.plans[i % n].query(),
                                                  query_for(found.identifiers()))),
+    ]
+
+
+def answer_steps(f: Fixture, calls: int) -> list[tuple[str, Step]]:
+    """The lookup and what follows it, to the response's bytes."""
+    forwarder, n = f.forwarder, len(f.raws)
+    settings, region = forwarder.settings, forwarder.settings.phone_region
+    fresh = [[{t: {v.encode().decode() for v in vs} for t, vs in q.items()} for q in f.queries]
+             for _ in range(calls // n + 1)]
+
+    async def lookup(i: int) -> None:
+        await forwarder.lookup(f.requests[i % n], f.queries[i % n])
+
+    async def lookup_fresh(i: int) -> None:
+        await forwarder.lookup(f.requests[i % n], fresh[i // n][i % n])
+
+    async def verified(i: int) -> None:
+        j = i % n
+        verdict = f.plans[j].verify(f.results[j], region, f.answers[j], f.queries[j])
+        await forwarder.verified(f.requests[j], None, f.answers[j], f.queries[j], verdict)
+
+    return [
         ("lookup", lookup),
         ("lookup, a query of fresh strings", lookup_fresh),
         ("company.answer_for", lambda i: company.answer_for(
-            answers[i % n], settings.company_name_only_match)),
-        ("counted", lambda i: forwarder.counted(requests[i % n], answers[i % n])),
-        ("plan.filtered", lambda i: plans[i % n].filtered(
-            answers[i % n], cast(Policy, settings.policy))),
+            f.answers[i % n], settings.company_name_only_match)),
+        ("counted", lambda i: forwarder.counted(f.requests[i % n], f.answers[i % n])),
+        ("plan.filtered", lambda i: f.plans[i % n].filtered(
+            f.answers[i % n], cast(Policy, settings.policy))),
         ("plan.verify + verified", verified),
-        ("web.Response", lambda i: _response(results[i % n].body, out_headers)),
+        ("web.Response", lambda i: _response(f.results[i % n].body, f.out_headers)),
         ("web.Response + whole (its bytes)", lambda i: whole(
-            _response(results[i % n].body, out_headers), True)),
+            _response(f.results[i % n].body, f.out_headers), True)),
     ]
-    for name, step in steps:
+
+
+async def report(
+    forwarder: Forwarder, exempt: Forwarder, bodies: dict[str, bytes], calls: int, rounds: int,
+    only: str,
+) -> None:
+    """Each step's figure; `only`: the steps whose name holds it."""
+    f = await fixture(forwarder, exempt, bodies)
+    for name, step in [*request_steps(f), *body_steps(f), *answer_steps(f, calls)]:
         if only not in name:
             continue
         for _ in range(2):  # warm: caches filled, the tracked answers in
