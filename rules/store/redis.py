@@ -193,9 +193,14 @@ class RedisStore:
         await self.synced()
 
     async def synced(self) -> None:
-        """This process's next lookup sees what it just wrote (tracked_lookup.sync)."""
-        if self.tracked is not None:
-            await self.tracked.sync()
+        """A write returns only once every proxy caching what it changed was told: Redis
+        queues a write's invalidations before its reply but sends its queue last in, first
+        out, and serves a second round trip only after that turn's queue went out. On the
+        lookup link that round trip also orders this process's next lookup after them
+        (tracked_lookup.sync). No proxy caches on a Cluster."""
+        if self.cluster or (self.tracked is not None and await self.tracked.sync()):
+            return
+        await self._call(self.client.ping())
 
     async def write(self, change: RuleChange, limits: Limits) -> None:
         """Marker, limits and the write itself in one script (see write_script.py)."""

@@ -145,12 +145,15 @@ class TrackedLookup:
             found.setdefault(sets[rule_type][scope], {})[value] = expiry
         self.answers.keep(markers, asked, found, version)
 
-    async def sync(self) -> None:
+    async def sync(self) -> bool:
         """A PING on the link: its reply comes after every invalidation a write made before it
-        (this process's writes are then seen by its next lookup). Errors only fail the link."""
+        (this process's writes are then seen by its next lookup). Whether it was answered;
+        errors only fail the link (its cache cleared)."""
         if self.answers.tracking():  # quiet too: a lookup in flight may cache what it read
-            with contextlib.suppress(RedisError, OSError):  # the link failed: cache cleared
+            with contextlib.suppress(RedisError, OSError):
                 await self.link.call([("PING",)])
+                return True
+        return False
 
     async def aclose(self) -> None:
         await self.link.aclose()
