@@ -104,15 +104,20 @@ class RedisCatalogue:
         if not hits:
             return
         by_scope: dict[str, tuple[list[str], list[int]]] = {}
-        async for (scope, rule_type, value), count in in_turns(hits):
-            keys, counts = by_scope.setdefault(scope, ([], []))
-            keys.append(record_key(scope, rule_id(scope, rule_type, value)))
-            counts.append(count)
+        heads: dict[str, str] = {}  # a scope's record keys start so: its prefix made once
+        async for chunk in in_turns(hits):
+            for (scope, rule_type, value), count in chunk:
+                if (head := heads.get(scope)) is None:
+                    head = heads[scope] = record_key(scope, "")
+                    by_scope[scope] = ([], [])
+                keys, counts = by_scope[scope]
+                keys.append(head + rule_id(scope, rule_type, value))
+                counts.append(count)
         pipe, when = self.client.pipeline(transaction=False), ms(at)
         for keys, counts in by_scope.values():  # a scope's keys share its slot
             for i in range(0, len(keys), HITS_CHUNK):
-                chunk = keys[i:i + HITS_CHUNK]
-                pipe.eval(HITS, len(chunk), *chunk, when, *counts[i:i + HITS_CHUNK])
+                part = keys[i:i + HITS_CHUNK]
+                pipe.eval(HITS, len(part), *part, when, *counts[i:i + HITS_CHUNK])
         await self._call(pipe.execute())
 
     async def _by_created(self, tenant: str, query: ListQuery) -> tuple[list[str], int]:

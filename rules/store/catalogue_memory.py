@@ -100,9 +100,10 @@ class MemoryCatalogue:
     async def record_hits(self, hits: Mapping[Hit, int], at: float) -> None:
         """Each existing record's count, the batch read `in_turns`."""
         when = str(ms(at))
-        async for (scope, rule_type, value), count in in_turns(hits):
-            records = self._records.get(scope)
-            raw = records.get(rule_id(scope, rule_type, value)) if records else None
-            if raw is not None:
-                raw["suppressions"] = str(int(raw["suppressions"]) + count)
-                raw["last_suppressed_at"] = when
+        async for chunk in in_turns(hits):
+            for (scope, rule_type, value), count in chunk:
+                records = self._records.get(scope)
+                raw = records.get(rule_id(scope, rule_type, value)) if records else None
+                if raw is not None:
+                    raw["suppressions"] = str(int(raw["suppressions"]) + count)
+                    raw["last_suppressed_at"] = when
