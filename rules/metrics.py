@@ -21,6 +21,11 @@ EVENTS_REJECTED = Counter(
     ["reason"],
 )
 
+HITS_DROPPED = Counter(
+    "denyproxy_suppression_hits_dropped_total",
+    "Suppression counts not recorded: the pending batch was full (the store unreachable).",
+)
+
 CONSUMER_LAG = Gauge(
     "denyproxy_consumer_lag",
     "Records on the rule topic not yet applied to the store, per assigned partition.",

@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import cast
 
 import pytest
 
 from rules.catalogue import hits as hits_module
 from rules.catalogue.hits import HitBatch
-from rules.catalogue.of import catalogue_of
+from rules.catalogue.of import Catalogue, catalogue_of
 from rules.catalogue.record import ListQuery
 from rules.consumer.cancel import cancel_and_wait
+from rules.metrics import HITS_DROPPED
 from rules.model import GLOBAL, ChangeMeta, RuleChange, RuleType
+from rules.store.base import StoreUnavailableError
 from rules.store.catalogue_script import HITS_CHUNK
 from rules.store.memory import MemoryStore
 
@@ -92,3 +95,71 @@ async def test_a_flusher_stopped_mid_flush_still_counts_every_hit_of_the_batch(
         page = await store.catalogue.page(tenant, ListQuery(offset=offset))
         counted += sum(r.suppressions for r in page.records)
     assert counted == len(values)
+
+
+async def test_a_batch_of_many_distinct_hits_is_flushed_before_its_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Distinct contacts fill a window in seconds: past FLUSH_AT the flusher goes at once
+    (the interval here is an hour), so nothing reaches the bound and is dropped."""
+    monkeypatch.setattr(hits_module, "FLUSH_AT", 10)
+    store, tenant = MemoryStore(), uuid.uuid4().hex * 2
+    values = [f"x{i}@acme.com" for i in range(10)]
+    await store.apply([RuleChange("add", tenant, EMAIL, tuple(values), ChangeMeta(time.time()))])
+    hits = HitBatch(catalogue_of(store), interval=3600.0)
+    flusher = asyncio.create_task(hits.run())
+    try:
+        hits.record(tenant, {EMAIL: set(values[:4])})  # 8 distinct hits (key and global)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(hits._pending) == 8  # under FLUSH_AT: waits for its interval
+        hits.record(tenant, {EMAIL: set(values[4:])})
+        for _ in range(1000):
+            if not hits._pending:
+                break
+            await asyncio.sleep(0)
+        assert not hits._pending
+        page = await store.catalogue.page(tenant, ListQuery(limit=50))
+        assert sum(r.suppressions for r in page.records) == 10
+    finally:
+        assert await cancel_and_wait(flusher, "the flusher")
+
+
+async def test_hits_past_the_bound_are_counted_as_dropped_in_the_metric(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hits_module, "MAX_PENDING", 2)
+    before = HITS_DROPPED._value.get()
+    hits = batch()
+    hits.record(GLOBAL, {EMAIL: {"a@acme.com", "b@acme.com", "c@acme.com"}})
+    assert (hits.dropped, HITS_DROPPED._value.get() - before) == (1, 1)
+
+
+class _Down:
+    """A catalogue whose store is unreachable: counts the flushes tried."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def record_hits(self, hits: object, at: float) -> None:
+        self.tries += 1
+        raise StoreUnavailableError("redis: ConnectionError")
+
+
+async def test_a_full_batch_on_a_store_that_is_down_is_retried_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FLUSH_AT stays reached while the flush keeps failing: each response would start one
+    more flush at once; the store gets the interval's rest instead."""
+    monkeypatch.setattr(hits_module, "FLUSH_AT", 2)
+    down = _Down()
+    hits = HitBatch(cast(Catalogue, down), interval=3600.0)
+    flusher = asyncio.create_task(hits.run())
+    try:
+        for i in range(50):
+            hits.record(GLOBAL, {EMAIL: {f"a{i}@acme.com", f"b{i}@acme.com"}})
+            await asyncio.sleep(0)
+        assert down.tries == 1
+        assert len(hits._pending) == 100  # kept for the next flush, nothing dropped
+    finally:
+        assert await cancel_and_wait(flusher, "the flusher")
