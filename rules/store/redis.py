@@ -50,7 +50,7 @@ from rules.store.keys import (
 from rules.store.lookup_calls import LookupScripts, by_slot
 from rules.store.lookup_script import LookupCall
 from rules.store.redis_connection import connect, range_starts
-from rules.store.tracked_lookup import TrackedLookup
+from rules.store.tracked_lookup import TrackedLookup, fence
 from rules.store.write_script import NOT_INITIALISED, SCRIPT, raise_for, script_args, script_keys
 
 if TYPE_CHECKING:
@@ -193,14 +193,10 @@ class RedisStore:
         await self.synced()
 
     async def synced(self) -> None:
-        """A write returns only once every proxy caching what it changed was told: Redis
-        queues a write's invalidations before its reply but sends its queue last in, first
-        out, and serves a second round trip only after that turn's queue went out. On the
-        lookup link that round trip also orders this process's next lookup after them
-        (tracked_lookup.sync). No proxy caches on a Cluster."""
-        if self.cluster or (self.tracked is not None and await self.tracked.sync()):
-            return
-        await self._call(self.client.ping())
+        """Every proxy caching what this process just wrote was told (tracked_lookup.fence);
+        no proxy caches on a Cluster."""
+        if not self.cluster:
+            await self._call(fence(self.client, self.tracked))
 
     async def write(self, change: RuleChange, limits: Limits) -> None:
         """Marker, limits and the write itself in one script (see write_script.py)."""

@@ -159,6 +159,15 @@ class TrackedLookup:
         await self.link.aclose()
 
 
+async def fence(client: aioredis.Redis, tracked: TrackedLookup | None) -> None:
+    """A write returns only once every proxy caching what it changed was told: Redis queues a
+    write's invalidations before its reply but sends its queue last in, first out, and serves
+    a second round trip only after that turn's queue went out (tests/test_write_fence.py). On
+    the lookup link that round trip also orders this process's next lookup after them."""
+    if tracked is None or not await tracked.sync():
+        await client.ping()
+
+
 @functools.lru_cache(maxsize=1024)
 def rule_sets(scopes: tuple[str, ...]) -> dict[RuleType, tuple[str, ...]]:
     """Per type, its rule set in each of `scopes` (once each, in order): the sets a cached
