@@ -206,9 +206,9 @@ def test_the_records_own_their_forms_when_the_memos_are_gone() -> None:
 def test_the_compiled_sequences_read_alike_through_every_python_reader() -> None:
     """Indexing through `operator`, `reversed`, membership and unpacking: a tuple's answers."""
     inspection = pipeline.inspect(_BODY, REGION)
-    for compiled in (inspection.text, inspection.companies):
+    for compiled in (inspection.text, inspection.companies, inspection.sites):
         expected = tuple(compiled)
-        assert len(expected) >= 4
+        assert len(expected) >= 4 and compiled == expected and compiled == list(expected)
         assert [operator.getitem(compiled, i) for i in range(-len(expected), len(expected))] == [
             *expected, *expected]
         assert list(reversed(compiled)) == list(reversed(expected))
@@ -226,15 +226,10 @@ _SEQUENCE_ITEM.argtypes = [ctypes.py_object, ctypes.c_ssize_t]
 
 
 @needs_native
-@pytest.mark.xfail(strict=True, reason=(
-    "latent: `#[pyclass(sequence)]` puts `__len__` in sq_length, so CPython's PySequence_GetItem "
-    "adds the length to a negative index before PyO3's sq_item passes it to `__getitem__`, which "
-    "adds it again: -len-1 reads the last item where a tuple raises IndexError (as any Python "
-    "class with __len__/__getitem__ does). No Python reader nor the core indexes them through the "
-    "C sequence protocol; the fix is dropping `sequence` (PyO3 then leaves sq_length empty) plus a "
-    "`__reversed__`, for Candidates, CompanyRecords and Sites alike"))
 def test_the_c_sequence_protocol_bounds_a_negative_index_as_a_tuple_does() -> None:
-    """`PySequence_GetItem` (the C API a C extension indexes with) as on the tuple."""
+    """`PySequence_GetItem` (the C API a C extension indexes with) as on the tuple. Under
+    `#[pyclass(sequence)]` CPython added the length to a negative index and `__getitem__` added
+    it again (-len-1 read the last item); rules/native/src/seq.rs says why none is one."""
     inspection = pipeline.inspect(_BODY, REGION)
     for compiled in (inspection.text, inspection.companies, inspection.sites):
         expected = tuple(compiled)

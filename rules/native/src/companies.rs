@@ -13,14 +13,14 @@
 //! unchecked and find the denied): `CompanyRecord`s are built only for Python code that reads
 //! them (`__getitem__`, `__iter__`).
 
-use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PySet, PySlice, PyString, PyTuple};
+use pyo3::types::{PyDict, PyIterator, PySet, PySlice, PyString, PyTuple};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::json::{TKind, Tok, NONE};
 use crate::named::Named;
 use crate::normalised::Memo;
+use crate::seq;
 use crate::structure::Structure;
 
 /// Fields of a record kept in the memo at most (`rules.detect.company._CACHED_FIELDS`).
@@ -238,7 +238,7 @@ struct Company {
 
 /// A read-only sequence of `CompanyRecord(node, values, complete)`, equal item by item to the
 /// reference's tuple (`rules.detect.company.candidates_reference`).
-#[pyclass(frozen, sequence, module = "rules._native")]
+#[pyclass(frozen, module = "rules._native")]
 pub struct CompanyRecords {
     items: Vec<Company>,
     /// The `CompanyRecord` class.
@@ -299,15 +299,7 @@ impl CompanyRecords {
             return Ok(Bound::new(py, self.sliced(py, slice)?)?.into_any());
         }
         let index: isize = index.extract()?;
-        let at = if index < 0 {
-            index + self.items.len() as isize
-        } else {
-            index
-        };
-        let record = usize::try_from(at)
-            .ok()
-            .and_then(|at| self.items.get(at))
-            .ok_or_else(|| PyIndexError::new_err("record index out of range"))?;
+        let record = &self.items[seq::position(index, self.items.len(), "record")?];
         self.make(py, &Named::of(self.class.bind(py))?, record)
     }
 
@@ -321,23 +313,15 @@ impl CompanyRecords {
     /// Equal to any sequence of the same `CompanyRecord`s (the reference's tuple); anything
     /// that is not iterable is left to Python (unequal).
     fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<PyObject> {
-        let py = slf.py();
-        let Ok(theirs) = other.try_iter() else {
-            return Ok(py.NotImplemented());
-        };
-        let theirs = PyList::new(py, theirs.collect::<PyResult<Vec<_>>>()?)?;
-        let mine = PyList::new(py, slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        Ok(mine
-            .eq(theirs)?
-            .into_pyobject(py)?
-            .to_owned()
-            .into_any()
-            .unbind())
+        seq::list_eq(slf.as_any(), other)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let items = PyList::new(slf.py(), slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        Ok(format!("CompanyRecords({})", items.repr()?))
+        seq::list_repr("CompanyRecords", slf.as_any())
+    }
+
+    fn __reversed__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyIterator>> {
+        seq::list_reversed(slf.as_any())
     }
 
     /// `rules.detect.company.unchecked`: the records not read whole (counted when made).

@@ -6,11 +6,11 @@
 //! (gather.rs, windows.rs) only read them back. They read the records here; Python code gets a
 //! `Candidate` per item it asks for (`__getitem__`, `__iter__`), built then.
 
-use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PySlice, PyTuple};
+use pyo3::types::{PyIterator, PyList, PySlice, PyTuple};
 
 use crate::named::Named;
+use crate::seq;
 
 /// One merged candidate: its type (an index into `Candidates::types`), span, normal forms.
 pub struct Record {
@@ -22,7 +22,7 @@ pub struct Record {
 
 /// A read-only sequence of `Candidate(kind, start, end, normal)`, equal item by item to the
 /// reference's list (`rules.detect.scan._candidates`).
-#[pyclass(frozen, sequence, module = "rules._native")]
+#[pyclass(frozen, module = "rules._native")]
 pub struct Candidates {
     pub(crate) items: Vec<Record>,
     /// The three `RuleType`s a record's `rule_type` indexes, and the `Candidate` class.
@@ -99,15 +99,7 @@ impl Candidates {
             return Ok(Bound::new(py, self.sliced(py, slice)?)?.into_any());
         }
         let index: isize = index.extract()?;
-        let at = if index < 0 {
-            index + self.items.len() as isize
-        } else {
-            index
-        };
-        let record = usize::try_from(at)
-            .ok()
-            .and_then(|at| self.items.get(at))
-            .ok_or_else(|| PyIndexError::new_err("candidate index out of range"))?;
+        let record = &self.items[seq::position(index, self.items.len(), "candidate")?];
         self.make(py, &self.named(py)?, record)
     }
 
@@ -121,23 +113,15 @@ impl Candidates {
     /// Equal to any sequence of the same `Candidate`s (the reference's list); anything that is
     /// not iterable is left to Python (unequal).
     fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<PyObject> {
-        let py = slf.py();
-        let Ok(theirs) = other.try_iter() else {
-            return Ok(py.NotImplemented());
-        };
-        let theirs = PyList::new(py, theirs.collect::<PyResult<Vec<_>>>()?)?;
-        let mine = PyList::new(py, slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        Ok(mine
-            .eq(theirs)?
-            .into_pyobject(py)?
-            .to_owned()
-            .into_any()
-            .unbind())
+        seq::list_eq(slf.as_any(), other)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let items = PyList::new(slf.py(), slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        Ok(format!("Candidates({})", items.repr()?))
+        seq::list_repr("Candidates", slf.as_any())
+    }
+
+    fn __reversed__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyIterator>> {
+        seq::list_reversed(slf.as_any())
     }
 }
 

@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyFloat, PyIterator, PyList, PyString, PyTuple, PyType};
 
 use crate::json::{Flat, KeyFacts, Part, Rules, Scanner, TKind, Tok, NONE};
 use crate::lex::unescape;
 use crate::normalised::Memo;
+use crate::seq;
 
 /// `(Token, Node, Kind.STRING, Kind.KEY, Kind.NUMBER, describes, JsonBodyError, is_phone_key,
 /// is_phone_type, TYPE_KEYS)` from rules/detect/finder.py.
@@ -186,7 +187,7 @@ impl Structure {
 /// `Structure.identified`'s answer: `(index, identifiers)` of each site that holds any, as a
 /// read-only sequence of those tuples. Kept flat on the Rust side: rules/native/src/gather.rs
 /// reads it without a tuple per site (a 79 kB body has ~800), Python code builds one on demand.
-#[pyclass(frozen, sequence, module = "rules._native")]
+#[pyclass(frozen, module = "rules._native")]
 pub struct Sites {
     pub(crate) items: Vec<(usize, Py<PyTuple>)>,
 }
@@ -198,33 +199,18 @@ impl Sites {
     }
 
     fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyTuple>> {
-        let at = if index < 0 {
-            index + self.items.len() as isize
-        } else {
-            index
-        };
-        let (token, ids) = usize::try_from(at)
-            .ok()
-            .and_then(|at| self.items.get(at))
-            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("site index out of range"))?;
+        let (token, ids) = &self.items[seq::position(index, self.items.len(), "site")?];
         (*token, ids.bind(py)).into_pyobject(py)
     }
 
     /// Equal to any sequence of the same `(index, identifiers)` tuples (the reference's list);
     /// anything that is not iterable is left to Python (unequal).
     fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<PyObject> {
-        let py = slf.py();
-        let Ok(theirs) = other.try_iter() else {
-            return Ok(py.NotImplemented());
-        };
-        let theirs = PyList::new(py, theirs.collect::<PyResult<Vec<_>>>()?)?;
-        let mine = PyList::new(py, slf.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-        Ok(mine
-            .eq(theirs)?
-            .into_pyobject(py)?
-            .to_owned()
-            .into_any()
-            .unbind())
+        seq::list_eq(slf.as_any(), other)
+    }
+
+    fn __reversed__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyIterator>> {
+        seq::list_reversed(slf.as_any())
     }
 }
 
