@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 from phonenumbers.phonemetadata import PhoneNumberDesc
@@ -97,6 +98,35 @@ def _starts(pattern: str | None, digits: str) -> bool:
     if not pattern:
         return False
     return _compiled(pattern).match(digits) is not None
+
+
+def valid_nanp(text: str) -> bool | None:
+    """`valid(read(text, region))` for `text` a `+1` and ten digits, the first not 0 or 1 (the
+    usual phone of a response), in two regex matches: `read` decides it in any region (a `+`,
+    code 1, no national prefix to strip) and `valid` tries the US patterns first. True when
+    they match; else `valid` itself; None if this metadata lets `read` leave it undecided."""
+    plan = _nanp_plan()
+    if not plan:
+        return None
+    national = text[2:]
+    general, types = plan
+    if general.fullmatch(national) is not None and types.fullmatch(national) is not None:
+        return True
+    return valid(Reading(1, national))
+
+
+@lru_cache(maxsize=1)
+def _nanp_plan() -> tuple[re.Pattern[str], ...]:
+    """The US patterns of ten national digits, checked once against what `valid_nanp` assumes
+    of the metadata (empty: it does not hold, every number goes the general way)."""
+    metadata = _metadata(0, "US")
+    prefix = None if metadata is None else metadata.national_prefix_for_parsing
+    holds = (
+        metadata is not None and metadata.country_code == 1 and _CODES.get("1") == 1
+        and COUNTRY_CODE_TO_REGION_CODE[1][0] == "US" and metadata.leading_digits is None
+        and (not prefix or (prefix.isdigit() and prefix[0] in "01"))  # never a [2-9] start
+    )
+    return (_patterns(1, "US", 10) or ()) if holds else ()
 
 
 def valid(number: Reading) -> bool:

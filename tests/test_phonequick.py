@@ -36,6 +36,7 @@ def _examples() -> list[PhoneNumber]:
 
 
 _EXAMPLES = _examples()
+_NANP_EXAMPLES = [n for n in _EXAMPLES if n.country_code == 1]
 
 
 @st.composite
@@ -85,6 +86,18 @@ def _plain_texts() -> st.SearchStrategy[tuple[str, str]]:
     return st.tuples(text, st.sampled_from(["US", "GB", "DE", "IN", "FR", "BR", "MX", "AR"]))
 
 
+@st.composite
+def nanp_forms(draw: st.DrawFn) -> tuple[str, str]:
+    """(`+1` and ten digits, any region): rules/phones.py's fast path. An example number of a
+    NANP region (US, CA, the Caribbean) with its last digits redrawn, or any ten digits."""
+    example = draw(st.sampled_from(_NANP_EXAMPLES))
+    national = phonenumbers.national_significant_number(example)
+    redrawn = draw(st.integers(0, 7))
+    tail = draw(st.text("0123456789", min_size=redrawn, max_size=redrawn))
+    drawn = draw(st.from_regex(r"\A[0-9]{10}\Z") | st.just(national[: 10 - redrawn] + tail))
+    return "+1" + drawn, draw(st.sampled_from(["US", "CA", "JM", "GB"]) | st.sampled_from(_REGIONS))
+
+
 def _check_read(text: str, region: str) -> None:
     found = phonequick.read(text, region)
     event("decided by the quick reader" if found else "left to phonenumbers")
@@ -132,7 +145,21 @@ def _reference(text: str, region: str) -> str | None:
 
 
 @_EQUIVALENCE
-@given(spellings() | _plain_texts())
+@given(nanp_forms())
+def test_valid_nanp_is_valid_of_the_quick_reading(spelled: tuple[str, str]) -> None:
+    """phonequick.valid_nanp (phones.py's `+1` fast path) decides as `read` then `valid`."""
+    text, region = spelled
+    if not phones._NANP_FORM.fullmatch(text):
+        return  # a 0 or 1 after `+1`: the fast path is never asked
+    found = phonequick.valid_nanp(text)
+    reading = phonequick.read(text, region)
+    assert reading is not None and found is not None
+    assert found == phonequick.valid(reading)
+    event("valid" if found else "invalid")
+
+
+@_EQUIVALENCE
+@given(spellings() | _plain_texts() | nanp_forms())
 def test_phone_equals_its_phonenumbers_reference(spelled: tuple[str, str]) -> None:
     text, region = spelled
     found = _phone_uncached(text, region)
