@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.company import parse_company
 from rules.detect import company, pipeline
 from rules.detect.finder import scan_json
 from rules.detect.match import Policy
 from rules.model import DEFAULT_REGION, RuleType
+from tests.budgets import examples
 from tests.fake_openmart import person
 
 ROWS = [
@@ -225,3 +228,33 @@ def test_a_name_padded_with_white_space_past_the_read_bound_is_read_and_matched(
     assert record.complete and "namecity:acme store|berlin" in record.values
     denied = answer({"company_name": "Acme Store", "city": "Berlin"})
     assert filtered(doc, denied) == {"data": []}
+
+
+def _keys_as_before(fields: company.RecordFields) -> company.Keys:
+    """A record's keys field by field, every record on its own: `_read_keys` as it was before
+    it made the keys once per distinct normal fields (the reference it must equal)."""
+    found, unread = company._Fields(), False
+    for kind, raw in fields:
+        value = company._normal(kind, raw)
+        found.add(company._STORED.get(kind, kind), value)
+        unread = unread or (value is None and company._unreadable(kind, raw))
+    return found.keys()[0], found.keys()[1] and not unread
+
+
+_RAW = {
+    "id": st.sampled_from(["om_1", " om_1 ", "", 7, 12345]),
+    "domain": st.sampled_from(["acme.com", "https://www.Acme.com/x", "co.uk", "gmail.com", "x"]),
+    "email": st.sampled_from(["Jo@acme.com", "ann@shop.acme.com", "a@gmail.com", "no", "b@x"]),
+    "name": st.sampled_from(["Acme", "ACME ", "Other GmbH", "", "Acme" + "." * 2000, "Acme  "]),
+    "city": st.sampled_from(["Berlin", "berlin", "Munich", "", "B" + "-" * 2000]),
+}
+_FIELD = st.sampled_from(sorted(_RAW)).flatmap(lambda k: st.tuples(st.just(k), _RAW[k]))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.lists(_FIELD, max_size=8).map(tuple), min_size=1, max_size=6))
+def test_read_keys_equal_the_field_by_field_reference(records: list[company.RecordFields]) -> None:
+    """Records read in a row (the cache of normal fields warm across them) and over the size
+    a cache keeps give the reference's keys and completeness."""
+    for fields in [*records, tuple(f for r in records for f in r) * 11]:
+        assert company._read_keys(fields) == _keys_as_before(fields)

@@ -177,14 +177,38 @@ def _record_keys(fields: RecordFields) -> Keys:
 
 
 def _read_keys(fields: RecordFields) -> Keys:
-    """A record's keys from its `(kind, raw value)` fields, in order."""
-    found, unread = _Fields(), False
+    """A record's keys from its `(kind, raw value)` fields, in order: each value normalised (by
+    its own cache), the keys made once per distinct normal fields (`_normal_keys`): a company's
+    people differ by their emails, not by their emails' domain."""
+    normals: list[tuple[str, str]] = []
+    unread = False
     for kind, raw in fields:
         value = _normal(kind, raw)
-        found.add(_STORED.get(kind, kind), value)
-        unread = unread or (value is None and _unreadable(kind, raw))
+        if value is not None:
+            normals.append((_STORED.get(kind, kind), value))
+        elif not unread:
+            unread = _unreadable(kind, raw)
+    found = tuple(normals)
+    keys, paired = _normal_keys(found) if len(found) <= _CACHED_FIELDS else _keys(found)
+    return keys, paired and not unread
+
+
+NormalFields = tuple[tuple[str, str], ...]  # (stored kind, normal form) in body order
+
+
+@lru_cache(maxsize=16_384)
+def _normal_keys(normals: NormalFields) -> Keys:
+    """`_keys`, cached per record's normal fields: the records of one company share them."""
+    return _keys(normals)
+
+
+def _keys(normals: NormalFields) -> Keys:
+    """The keys of a record's normal fields (shared: `_shared`), and whether all are paired."""
+    found = _Fields()
+    for kind, value in normals:
+        found.add(kind, value)
     keys, paired = found.keys()
-    return _shared(keys), paired and not unread
+    return _shared(keys), paired
 
 
 def _shared(keys: tuple[str, ...]) -> tuple[str, ...]:
