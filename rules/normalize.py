@@ -35,8 +35,9 @@ from rules.urlpath import HOST_DOTS, profile_slug
 
 __all__ = [
     "AROUND_EMAIL", "DOMAIN_CHAR", "DOMAIN_MAX", "EMAIL_IN_TEXT", "LOCAL_CHAR", "LOCAL_MAX",
-    "Normalised", "Rejected", "classify", "clean", "detect", "domain", "email", "emails_in_text",
-    "for_type", "linkedin", "normalize_all", "parent_domains", "phone", "phone_candidates",
+    "PLAIN_PROFILE", "Normalised", "Rejected", "classify", "clean", "detect", "domain", "email",
+    "emails_in_text", "for_type", "linkedin", "normalize_all", "parent_domains", "phone",
+    "phone_candidates",
 ]
 
 LOCAL_CHAR = r"[^\s@\"(),:;<>\[\]\\/]"
@@ -53,11 +54,11 @@ _LOCAL = re.compile(rf"{LOCAL_CHAR}{{1,{LOCAL_MAX}}}")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOTTED_HOST = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")  # two labels or more
 _CACHE = 65_536  # responses repeat the same contacts: normalise each raw value once
-# `https://www.linkedin.com/in/Jane-Doe/`: parsed_linkedin gives its slug lowercased (ASCII only:
-# tests/test_normalize_quick.py proves it), so no URL parsing; any other spelling is parsed.
-_PLAIN_PROFILE = re.compile(
+PLAIN_PROFILE = re.compile(
     r"(?:https?://)?(?:[a-z0-9-]{1,63}\.)?linkedin\.com/in/([a-z0-9][\w-]{0,99})/?", re.I | re.A
 )
+"""`https://www.linkedin.com/in/Jane-Doe/`: parsed_linkedin gives its slug lowercased (ASCII only:
+tests/test_normalize_quick.py proves it), so no URL parsing; any other spelling is parsed."""
 
 
 @lru_cache(maxsize=_CACHE)
@@ -164,7 +165,7 @@ def linkedin(raw: str) -> str | None:
     except the characters that would change the path (`/ ? # %`), which stay encoded so the
     normal form normalises to itself.
     """
-    plain = _PLAIN_PROFILE.fullmatch(raw)  # the common spelling: no URL parsing needed
+    plain = PLAIN_PROFILE.fullmatch(raw)  # the common spelling: no URL parsing needed
     return f"linkedin.com/in/{plain.group(1).lower()}" if plain else parsed_linkedin(raw)
 
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from rules import normalize
@@ -26,6 +26,7 @@ from rules.detect import match as flt
 from rules.detect import scan
 from rules.model import GLOBAL, RuleChange, RuleType, tenant_of
 from rules.store import MemoryStore
+from tests.budgets import examples
 from tests.identifiers import (
     CONTACT_WRAPPER_META,
     CONTACT_WRAPPER_VALUE,
@@ -275,6 +276,61 @@ def test_a_plus_and_digits_under_a_phone_key_skips_a_text_scan_that_adds_nothing
     candidates = tuple((P, n) for n in normalize.phone_candidates(value, region))
     assert scanned <= set(candidates)
     assert flt.read_identifiers(value, True, region) == candidates
+
+
+_ENDS = st.sampled_from(["", "", "", ".", "'", "`", "!", "?", "-", "_", "+"])
+_LOCALS = st.tuples(
+    _ENDS, st.from_regex(r"\A[a-z0-9._+\-]{1,12}\Z") | st.integers(58, 70).map(
+        lambda n: "j.d" * (n // 3) + "x" * (n % 3)), _ENDS,
+).map("".join)
+_LONG_HOSTS = [("a" * 62 + ".") * 4 + "co"[:n] for n in range(3)]  # 252-254 characters
+_HOSTS = st.sampled_from(
+    ["acme.com", "u7.example.org", "Acme.COM", "xn--bcher-kva.de", "1.2.3.4", "x", "-a.com",
+     "a..com", "acme.com.", "acme.com..", "acme.com!", *_LONG_HOSTS,
+     *(h + "." for h in _LONG_HOSTS)]
+) | st.from_regex(r"\A[a-zA-Z0-9.\-]{0,12}(?:\.[a-z]{2,4})?\.?\Z")
+_PROFILES = st.from_regex(
+    r"\A(?:https?://)?(?:[a-zA-Z0-9\-]{1,4}\.)?[lL]inked[iI]n\.com/in/[A-Za-z0-9_\-%.]{0,12}/?\Z"
+)
+_SHAPES = st.one_of(  # addresses twice as often: most are near misses of a plain one
+    st.tuples(_LOCALS, st.sampled_from(["@", "@@", "@ "]), _HOSTS).map("".join),
+    st.tuples(_LOCALS, st.just("@"), _HOSTS).map("".join),
+    _PROFILES,
+    st.tuples(_LOCALS, st.sampled_from(["", "5125550100", "12 34 567", "/", "%40", "&#64;"]),
+              st.sampled_from(["", "@acme.com", "@u1.example.org"])).map("".join),
+)
+
+
+_PLAIN_EDGES = [
+    "j" * 64 + "@acme.com", "j" * 65 + "@acme.com", "j.d" * 21 + "xx@acme.com", "'jane@acme.com",
+    "jane'@acme.com", ".jane@acme.com", "jane.@acme.com", "jane@acme.com.", "jane@acme.com..",
+    "jane@.acme.com", "JANE.DOE@ACME.COM", "jane1234567@acme.com", "j@a.b", "jane@localhost",
+    *(f"jane@{h}" for h in _LONG_HOSTS), *(f"jane@{h}." for h in _LONG_HOSTS),
+    "https://www.linkedin.com/in/Jane-Doe/", "linkedin.com/in/jane_doe", "http://LinkedIn.com/in/x",
+    "https://linkedin.com/in/jane%20doe", "https://linkedin.com/in/jane/x", "linkedin.com/in/",
+]
+
+
+@pytest.mark.parametrize("value", _PLAIN_EDGES)
+def test_plain_edges_read_as_the_general_reading(value: str) -> None:
+    _check_plain(value, "US")
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(_SHAPES | st.sampled_from(_PLAIN_EDGES), st.sampled_from(["US", "GB"]))
+def test_plain_addresses_and_profiles_read_as_the_general_reading(value: str, region: str) -> None:
+    """`read_identifiers`' plain steps (`_plain`) answer as `_read_text`, the general reading,
+    on plain addresses and profile URLs and on near misses of every kind."""
+    _check_plain(value, region)
+    plain = None if flt._SEVEN_DIGITS.search(value) else flt._plain(value)
+    event("general" if plain is None else f"plain: {plain[0][0].value if plain else 'none'}")
+
+
+def _check_plain(value: str, region: str) -> None:
+    """The plain steps are taken or not; either way the answer is the general reading's."""
+    seven = flt._SEVEN_DIGITS.search(value) is not None
+    expected = flt._read_text(value, False, region, seven)
+    assert flt.read_identifiers(value, False, region) == expected
 
 
 _PIECES = ["%40", "%4", "&#", "&commat;", "&COMMAT;", "\\u", "\\U", "LinkedIn\u3002",

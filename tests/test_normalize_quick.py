@@ -54,5 +54,5 @@ def test_a_plain_url_with_one_piece_inserted_reads_as_url_parsing_reads_it(
 
 
 def test_the_plain_spelling_is_the_common_one() -> None:
-    assert normalize._PLAIN_PROFILE.fullmatch("https://www.linkedin.com/in/Jane-Doe-4b2a1c/")
-    assert not normalize._PLAIN_PROFILE.fullmatch("https://www.lınkedin.com/in/jane")
+    assert normalize.PLAIN_PROFILE.fullmatch("https://www.linkedin.com/in/Jane-Doe-4b2a1c/")
+    assert not normalize.PLAIN_PROFILE.fullmatch("https://www.lınkedin.com/in/jane")

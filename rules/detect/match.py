@@ -44,6 +44,12 @@ _SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
 # `normalize.phone(value)`, which `phone_candidates` yields whenever it is a number. So under a
 # phone context the scan adds nothing (tests/test_match.py proves it on generated values).
 _PLUS_DIGITS = re.compile(r"\+[0-9]+")
+# A plain address, nothing around it: `_EMAIL_IN_TEXT` matches it whole (local ≤ 64, domain
+# ≤ 253, one `@`), it starts and ends with no `_AROUND_EMAIL` character, holds no LinkedIn hint
+# (no `/`) and no encoding: `_find` yields exactly `normalize.email` of it.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-](?:[a-z0-9._+-]{0,62}[a-z0-9_+-])?@[a-z0-9.-]{0,252}[a-z0-9-]", re.I | re.A
+)
 # Could hold an identifier only a decoding shows (`jane&#64;acme.com`, `jane%40acme.com`).
 _ENCODED = re.compile(r"[\uff20\ufe6b]|%40|&#|&commat;|\\u|linkedin[\u3002\uff0e\uff61]", re.I)
 _ENCODING_MARKS = frozenset("%&\\")  # every `_ENCODED` match holds one, or a non-ASCII character
@@ -183,9 +189,31 @@ def read_identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifi
         if normal is not None:
             return ((RuleType.PHONE, normal),)
         return tuple((RuleType.PHONE, n) for n in normalize.phone_candidates(value, region))
+    seven = _SEVEN_DIGITS.search(value)
+    if not phone_ctx and seven is None and (plain := _plain(value)) is not None:
+        return plain
+    return _read_text(value, phone_ctx, region, seven is not None)
+
+
+def _plain(value: str) -> tuple[Identifier, ...] | None:
+    """`_read_text` of a plain address (`jane.doe@acme.com`) or profile URL
+    (`https://www.linkedin.com/in/jane-doe`) outside a phone context with fewer than seven
+    digits, most values of a response: its one normal form. None for any other text."""
+    if _PLAIN_EMAIL.fullmatch(value):
+        normal = normalize.email(value)
+        return ((RuleType.EMAIL, normal),) if normal else ()
+    if normalize.PLAIN_PROFILE.fullmatch(value):  # `linkedin`'s own plain spelling
+        normal = normalize.linkedin(value)
+        return ((RuleType.LINKEDIN, normal),) if normal else ()
+    return None
+
+
+def _read_text(value: str, phone_ctx: bool, region: str, seven: bool) -> tuple[Identifier, ...]:
+    """`read_identifiers` of any string (`seven`: seven digits in it): the reference of the
+    plain ones' steps (`_plain`; tests/test_match.py compares them)."""
     found = list(_find(value, phone_ctx, region))
     encoded = _encoded(value)
-    if encoded or _SEVEN_DIGITS.search(value):
+    if encoded or seven:
         found += [
             (c.kind, n) for c in scan.scan(value, region)
             if encoded or c.kind is RuleType.PHONE for n in c.normal
