@@ -35,9 +35,8 @@ from rules.urlpath import HOST_DOTS, profile_slug
 
 __all__ = [
     "AROUND_EMAIL", "DOMAIN_CHAR", "DOMAIN_MAX", "EMAIL_IN_TEXT", "LOCAL_CHAR", "LOCAL_MAX",
-    "PLAIN_PROFILE", "Normalised", "Rejected", "classify", "clean", "detect", "domain", "email",
-    "emails_in_text", "for_type", "linkedin", "normalize_all", "parent_domains", "phone",
-    "phone_candidates",
+    "Normalised", "Rejected", "classify", "clean", "detect", "domain", "email", "emails_in_text",
+    "for_type", "linkedin", "normalize_all", "parent_domains", "phone", "phone_candidates",
 ]
 
 LOCAL_CHAR = r"[^\s@\"(),:;<>\[\]\\/]"

@@ -160,10 +160,9 @@ def _grouped(flat: Structure) -> dict[int, list[tuple[str, str | int]]]:
 
 
 _CACHED_FIELDS = 64  # a larger record (hostile, or a huge one) is read, not kept in the cache
-
-
 RecordFields = tuple[tuple[str, str | int], ...]  # (kind, raw value) in body order
 Keys = tuple[tuple[str, ...], bool]  # the keys, and whether every pair is among them
+NormalFields = tuple[tuple[str, str], ...]  # (stored kind, normal form) in body order
 
 
 def _keys_of(fields: RecordFields) -> Keys:
@@ -177,28 +176,23 @@ def _record_keys(fields: RecordFields) -> Keys:
 
 
 def _read_keys(fields: RecordFields) -> Keys:
-    """A record's keys from its `(kind, raw value)` fields, in order: each value normalised (by
-    its own cache), the keys made once per distinct normal fields (`_normal_keys`): a company's
-    people differ by their emails, not by their emails' domain."""
+    """A record's keys from its `(kind, raw value)` fields: each value normalised, the keys made
+    once per distinct normal fields (a company's people differ by email, not by its domain)."""
     normals: list[tuple[str, str]] = []
     unread = False
     for kind, raw in fields:
         value = _normal(kind, raw)
         if value is not None:
             normals.append((_STORED.get(kind, kind), value))
-        elif not unread:
-            unread = _unreadable(kind, raw)
+        unread = unread or (value is None and _unreadable(kind, raw))
     found = tuple(normals)
     keys, paired = _normal_keys(found) if len(found) <= _CACHED_FIELDS else _keys(found)
     return keys, paired and not unread
 
 
-NormalFields = tuple[tuple[str, str], ...]  # (stored kind, normal form) in body order
-
-
 @lru_cache(maxsize=16_384)
 def _normal_keys(normals: NormalFields) -> Keys:
-    """`_keys`, cached per record's normal fields: the records of one company share them."""
+    """`_keys`, cached: the records of one company share their normal fields."""
     return _keys(normals)
 
 
@@ -212,8 +206,7 @@ def _keys(normals: NormalFields) -> Keys:
 
 
 def _shared(keys: tuple[str, ...]) -> tuple[str, ...]:
-    """One tuple for equal keys: the records of one company (its people, with their own
-    emails) share it, and the compiled query adds a shared tuple once. Bounded like the cache."""
+    """One tuple for equal keys: a company's records share it, the compiled query adds it once."""
     if len(_SHARED) >= 16_384:
         _SHARED.clear()
     return _SHARED.setdefault(keys, keys)
