@@ -322,19 +322,28 @@ def test_plain_addresses_and_profiles_read_as_the_general_reading(value: str, re
     """`read_identifiers`' plain steps (`_plain`) answer as `_read_text`, the general reading,
     on plain addresses and profile URLs and on near misses of every kind."""
     _check_plain(value, region)
-    plain = None if flt._SEVEN_DIGITS.search(value) else flt._plain(value)
+    plain = None if flt._SEVEN_DIGITS(value) else flt._plain(value)
     event("general" if plain is None else f"plain: {plain[0][0].value if plain else 'none'}")
 
 
 def _check_plain(value: str, region: str) -> None:
     """The plain steps are taken or not; either way the answer is the general reading's."""
-    seven = flt._SEVEN_DIGITS.search(value) is not None
+    seven = flt._SEVEN_DIGITS(value) is not None
     expected = flt._read_text(value, False, region, seven)
     assert flt.read_identifiers(value, False, region) == expected
 
 
 _PIECES = ["%40", "%4", "&#", "&commat;", "&COMMAT;", "\\u", "\\U", "LinkedIn\u3002",
            "linkedin\uff0e", "\uff20", "\ufe6b", "\u212a", "jane", "@", "."]
+
+
+@given(st.lists(st.sampled_from(["1", "٣", "²", "-", " ", "x", "@"]) | st.text(max_size=4)).map(
+    "".join))
+def test_seven_digits_is_a_search_for_seven_digits_with_anything_between(text: str) -> None:
+    """`_SEVEN_DIGITS` (a match from the start) answers as the search it replaces."""
+    searched = re.search(r"\d(?:\D*+\d){6}", text) is not None
+    assert (flt._SEVEN_DIGITS(text) is not None) == searched
+    assert searched == (sum(c.isdecimal() for c in text) >= 7)
 
 
 @given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=4)).map("".join))

@@ -37,8 +37,9 @@ _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"/]{1,64}@[^\s@<>()\[\],;:\"'/]{1
 _AROUND_EMAIL = "'`.!?"  # quotes and sentence punctuation that may touch an address in text
 _LINKEDIN_HINT = re.compile(r"linkedin\.com\.?/", re.IGNORECASE).search  # `linkedin.com./in`
 # Could hold a phone anywhere (phones are found in any string, not only under phone keys):
-# seven digits, whatever separates them. Possessive: no backtracking.
-_SEVEN_DIGITS = re.compile(r"\d(?:\D*+\d){6}")
+# seven digits, whatever separates them. Possessive: no backtracking; `.match`: one pass from the
+# start (a `search` for `\d(?:\D*+\d){6}` rescanned the rest from every digit, 0.8 µs an address).
+_SEVEN_DIGITS = re.compile(r"(?:\D*+\d){7}").match
 # No email, LinkedIn or encoding; the text scanner's one candidate is the phone window of the
 # whole text (one digit group, none outside 7-18 digits), read as itself (it starts with `+`):
 # `normalize.phone(value)`, which `phone_candidates` yields whenever it is a number. So under a
@@ -163,7 +164,7 @@ _PHONE_SIZE = 10**6  # a number below has fewer than seven digits: no phone
 def candidate(text: str) -> bool:
     """Cheap pre-filter: could `text` hold an identifier at all?"""
     return (
-        "@" in text or _LINKEDIN_HINT(text) is not None or _SEVEN_DIGITS.search(text) is not None
+        "@" in text or _LINKEDIN_HINT(text) is not None or _SEVEN_DIGITS(text) is not None
         or _encoded(text)
     )
 
@@ -189,7 +190,7 @@ def read_identifiers(value: Raw, phone_ctx: bool, region: str) -> tuple[Identifi
         if normal is not None:
             return ((RuleType.PHONE, normal),)
         return tuple((RuleType.PHONE, n) for n in normalize.phone_candidates(value, region))
-    seven = _SEVEN_DIGITS.search(value)
+    seven = _SEVEN_DIGITS(value)
     if not phone_ctx and seven is None and (plain := _plain(value)) is not None:
         return plain
     return _read_text(value, phone_ctx, region, seven is not None)
