@@ -65,10 +65,19 @@ _CITY_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
 
 def _words(text: str) -> list[str]:
     """Folded words of `text`: no case, accents, punctuation or connectors."""
-    folded: str = normalized(clean(text).translate(_MARKS)).casefold()  # can yield capitals
+    folded = _folded(text)
     spelled = _JOINED.sub("", folded.translate(_LETTERS).replace("&", " and "))
     joined = _VOWELS.sub(r"\1\2", spelled)
     return [w for w in _SPLIT.split(joined) if w and w not in _CONNECTORS]
+
+
+def _folded(text: str) -> str:
+    """Clean text, case folded and without accents (cleanco's folding). ASCII, most names, is
+    lowercased only: the folding leaves no ASCII character else (tests/test_company.py)."""
+    if text.isascii():
+        return text.lower()
+    folded: str = normalized(clean(text).translate(_MARKS)).casefold()  # can yield capitals
+    return folded
 
 
 @lru_cache(maxsize=1)

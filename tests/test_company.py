@@ -7,9 +7,11 @@ import unicodedata
 from collections.abc import Callable
 
 import pytest
+from cleanco.clean import normalized  # type: ignore[import-untyped]  # no type information
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rules import company_name as company_name_module
 from rules.company import (
     CompanyEntry,
     company_key,
@@ -23,6 +25,7 @@ from rules.event_fields import InvalidEventError
 from rules.events import decode_event, encode
 from rules.model import DEFAULT_REGION, RuleType
 from rules.normalize import normalize_all
+from rules.text import clean
 
 SAME_COMPANY = [
     ("Acme Corp.", "ACME Corporation"),
@@ -168,6 +171,18 @@ def test_umlaut_spellings_are_idempotent(raw: str) -> None:
 def test_city_is_idempotent(raw: str) -> None:
     once = city(raw)
     assert once is None or city(once) == once
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_ascii_is_folded_as_cleanco_folds_it(raw: str) -> None:
+    """`_folded` lowercases ASCII only, as cleanco's folding (NFKD, no marks, its map) does."""
+    folded = normalized(clean(raw).translate(company_name_module._MARKS)).casefold()
+    assert company_name_module._folded(raw) == folded
+
+
+def test_every_ascii_character_is_folded_as_cleanco_folds_it() -> None:
+    every = "".join(map(chr, range(128)))
+    assert normalized(every).casefold() == company_name_module._folded(every) == every.lower()
 
 
 def _characters() -> list[str]:
