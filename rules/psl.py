@@ -49,8 +49,9 @@ def _suffixes() -> PublicSuffixList:
 
 @lru_cache(maxsize=4096)
 def is_public_suffix(host: str) -> bool:
-    """`com`, `co.uk`, `github.io`: names under which anyone can register their own domain."""
-    return _suffixes().privatesuffix(host) is None
+    """`com`, `co.uk`, `github.io`: names under which anyone can register their own domain.
+    No registrable domain: `registrable` answers (and keeps it for a website's domain next)."""
+    return registrable(host) is None
 
 
 def is_freemail(host: str) -> bool:
