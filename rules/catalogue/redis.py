@@ -103,18 +103,16 @@ class RedisCatalogue:
         exist."""
         if not hits:
             return
-        by_scope: dict[str, tuple[list[str], list[int]]] = {}
-        heads: dict[str, str] = {}  # a scope's record keys start so: its prefix made once
+        by_scope: dict[str, tuple[str, list[str], list[int]]] = {}  # head: its prefix, once
         async for chunk in in_turns(hits):
             for (scope, rule_type, value), count in chunk:
-                if (head := heads.get(scope)) is None:
-                    head = heads[scope] = record_key(scope, "")
-                    by_scope[scope] = ([], [])
-                keys, counts = by_scope[scope]
+                if (held := by_scope.get(scope)) is None:
+                    held = by_scope[scope] = (record_key(scope, ""), [], [])
+                head, keys, counts = held
                 keys.append(head + rule_id(scope, rule_type, value))
                 counts.append(count)
         pipe, when = self.client.pipeline(transaction=False), ms(at)
-        for keys, counts in by_scope.values():  # a scope's keys share its slot
+        for _, keys, counts in by_scope.values():  # a scope's keys share its slot
             for i in range(0, len(keys), HITS_CHUNK):
                 part = keys[i:i + HITS_CHUNK]
                 pipe.eval(HITS, len(part), *part, when, *counts[i:i + HITS_CHUNK])
